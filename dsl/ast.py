@@ -1,0 +1,506 @@
+"""The policy AST: frozen attrs classes, one per construct of the language.
+
+Every node has a ``span`` (where it came from). Spans are excluded from
+equality, so ``parse(fmt(p)) == p`` compares meaning, not layout
+(Catala's ``Mark.compare``).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from decimal import Decimal
+
+import attrs
+
+from .source import Span
+
+#: a span field that does not take part in equality or hashing
+_span = lambda: attrs.field(default=None, eq=False, repr=False)  # noqa: E731
+
+
+def node(cls):
+    return attrs.frozen(cls)
+
+
+# --- expressions --------------------------------------------------------------
+
+
+class Expr:
+    """Base class of expressions."""
+
+
+@node
+class Number(Expr):
+    """A number literal: ``12``, ``0.25``, ``1_000_000``."""
+    value: Decimal
+    span: Span | None = _span()
+
+
+@node
+class Percent(Expr):
+    """``50%``; ``value`` is the fraction (``Decimal("0.5")``), ``text`` the literal."""
+    value: Decimal
+    span: Span | None = _span()
+
+
+@node
+class Money(Expr):
+    """``200_000 EUR``."""
+    amount: Decimal
+    currency: str
+    span: Span | None = _span()
+
+
+@node
+class Duration(Expr):
+    """``3 years``, ``30 days``, ``6 months``."""
+    amount: int
+    unit: str  # "days" | "months" | "years"
+    span: Span | None = _span()
+
+
+@node
+class String(Expr):
+    value: str
+    span: Span | None = _span()
+
+
+@node
+class DateLit(Expr):
+    value: _dt.date
+    span: Span | None = _span()
+
+
+@node
+class DateTimeLit(Expr):
+    value: _dt.datetime
+    span: Span | None = _span()
+
+
+@node
+class Bool(Expr):
+    value: bool
+    span: Span | None = _span()
+
+
+@node
+class Name(Expr):
+    """A bare name: an input field, a ``let``, a bound item variable."""
+    id: str
+    span: Span | None = _span()
+
+
+@node
+class Attr(Expr):
+    """``obj.name``: a record field."""
+    obj: Expr
+    name: str
+    span: Span | None = _span()
+
+
+@node
+class ScoreRef(Expr):
+    """``score`` inside ranking keys and reserves."""
+    span: Span | None = _span()
+
+
+@node
+class Call(Expr):
+    """A function call: built-ins (``min``, ``round``, ``years_between``…) or a
+    ``let`` with parameters."""
+    func: str
+    args: tuple[Expr, ...]
+    span: Span | None = _span()
+
+
+@node
+class Aggregate(Expr):
+    """An aggregate over a list.
+
+    ``count(L)``; ``count(f in L where c)``; ``sum(f.x for f in L where c)``;
+    ``median(project.marks)``. ``var`` is the item variable (None when the list
+    is used directly), ``value`` the per-item value, ``where`` the filter.
+    """
+    func: str
+    source: Expr
+    var: str | None = None
+    value: Expr | None = None
+    where: Expr | None = None
+    span: Span | None = _span()
+
+
+@node
+class Quantified(Expr):
+    """``all f in L: cond`` (also ``any``, ``none``)."""
+    kind: str
+    var: str
+    source: Expr
+    cond: Expr
+    span: Span | None = _span()
+
+
+@node
+class SetLit(Expr):
+    """``{"A", "K"}``, for ``x in {...}``."""
+    items: tuple[Expr, ...]
+    span: Span | None = _span()
+
+
+@node
+class If(Expr):
+    cond: Expr
+    then: Expr
+    else_: Expr
+    span: Span | None = _span()
+
+
+@node
+class Unary(Expr):
+    """``not x`` (op ``"not"``) or ``-x`` (op ``"-"``)."""
+    op: str
+    operand: Expr
+    span: Span | None = _span()
+
+
+@node
+class Binary(Expr):
+    """Arithmetic (``+ - * /``), comparison (``>= <= == != > <``), logic
+    (``and or``), membership (``in``, ``not in``) and ``of`` (percent of)."""
+    op: str
+    left: Expr
+    right: Expr
+    span: Span | None = _span()
+
+
+@node
+class Between(Expr):
+    """``x between low and high`` (both ends included)."""
+    value: Expr
+    low: Expr
+    high: Expr
+    span: Span | None = _span()
+
+
+@node
+class IsMissing(Expr):
+    """``x is missing`` / ``x is present`` (``negate=True``)."""
+    operand: Expr
+    negate: bool = False
+    span: Span | None = _span()
+
+
+# --- types --------------------------------------------------------------------
+
+
+class TypeExpr:
+    """Base class of written types."""
+
+
+@node
+class BaseType(TypeExpr):
+    """``int``, ``money``, ``decimal in 0..5 step 0.5``…"""
+    name: str
+    low: Decimal | None = None
+    high: Decimal | None = None
+    step: Decimal | None = None
+    span: Span | None = _span()
+
+
+@node
+class EnumType(TypeExpr):
+    """``one of {"rete-soggetto", "rete-contratto"}``."""
+    options: tuple[str, ...]
+    span: Span | None = _span()
+
+
+@node
+class ListType(TypeExpr):
+    item: TypeExpr
+    span: Span | None = _span()
+
+
+@node
+class RecordType(TypeExpr):
+    """An inline ``record { ... }``."""
+    fields: tuple["Field", ...]
+    span: Span | None = _span()
+
+
+@node
+class TypeRef(TypeExpr):
+    """A named record type: ``Firm``."""
+    name: str
+    span: Span | None = _span()
+
+
+# --- declarations ---------------------------------------------------------------
+
+
+@node
+class Label:
+    """A human label: ``"Almeno 5 imprese" en "At least 5 firms"``.
+
+    ``text`` is in the policy's language; ``translations`` are (lang, text).
+    """
+    text: str
+    translations: tuple[tuple[str, str], ...] = ()
+    span: Span | None = _span()
+
+    def get(self, lang: str, default_lang: str) -> str:
+        if lang == default_lang:
+            return self.text
+        for code, text in self.translations:
+            if code == lang:
+                return text
+        return self.text
+
+
+@node
+class Field:
+    """``employees "Addetti": int in 0..100000 optional = 0``."""
+    name: str
+    type: TypeExpr
+    label: Label | None = None
+    optional: bool = False
+    default: Expr | None = None
+    span: Span | None = _span()
+
+
+class Item:
+    """Base class of top-level items."""
+
+
+@node
+class CallItem:
+    key: str
+    value: Expr
+    span: Span | None = _span()
+
+
+@node
+class CallDef(Item):
+    """``call "Name" version "1" { authority "..." ... }``."""
+    name: str
+    version: str
+    items: tuple[CallItem, ...]
+    span: Span | None = _span()
+
+
+@node
+class Use(Item):
+    """``use "common/eu.bando"``: shared definitions."""
+    path: str
+    span: Span | None = _span()
+
+
+@node
+class RecordDef(Item):
+    name: str
+    fields: tuple[Field, ...]
+    label: Label | None = None
+    span: Span | None = _span()
+
+
+@node
+class InputDef(Item):
+    fields: tuple[Field, ...]
+    span: Span | None = _span()
+
+
+@node
+class Param:
+    name: str
+    type: TypeExpr
+    span: Span | None = _span()
+
+
+@node
+class LetDef(Item):
+    """``let members "imprese in rete" = count(network.firms)``; with params a function."""
+    name: str
+    expr: Expr
+    params: tuple[Param, ...] | None = None
+    label: Label | None = None
+    span: Span | None = _span()
+
+
+@node
+class Rounding:
+    """``rounded down to 1 EUR``."""
+    mode: str  # down | up | nearest
+    unit: Expr
+    span: Span | None = _span()
+
+
+@node
+class Decl(Item):
+    """``grant = ...``, ``requested = ...``, ``applicant = ...``, ``submitted = ...``."""
+    name: str
+    expr: Expr
+    rounding: Rounding | None = None
+    span: Span | None = _span()
+
+
+@node
+class Gate:
+    id: str
+    cond: Expr
+    label: Label | None = None
+    span: Span | None = _span()
+
+
+@node
+class Eligibility(Item):
+    gates: tuple[Gate, ...]
+    span: Span | None = _span()
+
+
+@node
+class Tier:
+    """``cond -> points``; ``cond`` is None for ``otherwise``."""
+    cond: Expr | None
+    points: Expr
+    span: Span | None = _span()
+
+
+@node
+class Criterion:
+    """A scored criterion. Exactly one of ``formula``, ``tiers``, ``subs`` is set."""
+    id: str
+    max: Decimal
+    label: Label | None = None
+    minimum: Decimal | None = None
+    weight: Decimal | None = None
+    ranking_weight: Decimal | None = None
+    formula: Expr | None = None
+    tiers: tuple[Tier, ...] | None = None
+    subs: tuple["Criterion", ...] | None = None
+    sub: bool = False
+    span: Span | None = _span()
+
+
+@node
+class ScoreDef(Item):
+    max: Decimal
+    pass_: Decimal
+    criteria: tuple[Criterion, ...]
+    including_ineligible: bool = False
+    span: Span | None = _span()
+
+
+@node
+class OrderKey:
+    expr: Expr
+    descending: bool = False
+    explicit: bool = False  # written with asc/desc (kept for the formatter)
+    span: Span | None = _span()
+
+
+@node
+class Order:
+    keys: tuple[OrderKey, ...]
+    span: Span | None = _span()
+
+
+@node
+class Sportello:
+    """``first come first served by submitted``."""
+    by: Expr
+    span: Span | None = _span()
+
+
+@node
+class Shortfall:
+    """What the last application that does not fit gets: partial | skip | stop."""
+    mode: str
+    span: Span | None = _span()
+
+
+@node
+class Reserve:
+    """``reserve 30% "Reti artigiane" for network.artisan``."""
+    share: Expr
+    label: Label
+    cond: Expr
+    span: Span | None = _span()
+
+
+@node
+class Unique:
+    """``unique f.vat for f in network.firms keep earliest submitted``."""
+    key: Expr
+    var: str
+    source: Expr
+    keep: str  # earliest | latest | best
+    by: Expr | None = None
+    span: Span | None = _span()
+
+
+@node
+class Ranking(Item):
+    items: tuple = ()
+    span: Span | None = _span()
+
+
+@node
+class Expectation:
+    """One expected fact of an example case: ``kind`` is score|grant|failing|points."""
+    kind: str
+    value: object
+    span: Span | None = _span()
+
+
+@node
+class Case:
+    file: str
+    status: str
+    expectations: tuple[Expectation, ...] = ()
+    span: Span | None = _span()
+
+
+@node
+class Examples(Item):
+    cases: tuple[Case, ...]
+    span: Span | None = _span()
+
+
+@node
+class Comment:
+    text: str
+    line: int
+    own_line: bool
+
+
+@node
+class Policy:
+    """A whole file: its items in source order (and, outside equality, its comments)."""
+    items: tuple[Item, ...]
+    comments: tuple[Comment, ...] = attrs.field(default=(), eq=False, repr=False)
+    span: Span | None = _span()
+
+    def of_type(self, cls):
+        return [i for i in self.items if isinstance(i, cls)]
+
+
+def children(n):
+    """Direct child nodes of ``n`` (for generic walks)."""
+    if not attrs.has(type(n)):
+        return
+    for f in attrs.fields(type(n)):
+        if f.name == "span":
+            continue
+        v = getattr(n, f.name)
+        if isinstance(v, tuple):
+            for x in v:
+                if attrs.has(type(x)):
+                    yield x
+        elif attrs.has(type(v)):
+            yield v
+
+
+def walk(n):
+    """All nodes under ``n``, parents first (iterative: deep nesting is fine)."""
+    stack = [n]
+    while stack:
+        x = stack.pop()
+        yield x
+        stack.extend(reversed(list(children(x))))

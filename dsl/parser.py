@@ -1,0 +1,559 @@
+"""Text -> AST.
+
+``parse(text, name)`` runs Lark's LALR parser with the AST builder applied
+inline (bottom-up, while parsing), so building the AST needs no recursion and
+10,000 nested parentheses are not a problem for the parser itself. Syntax
+errors are collected (the parser recovers by skipping a token) and turned into
+human sentences: "expected a number or a name after `>=`", never raw terminal
+names.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from importlib import resources
+
+import attrs
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from . import ast
+from .errors import Diagnostic, PolicyError
+from .source import Source, Span
+
+#: deeper expressions are refused with a clear error: they are never written by
+#: hand, and Python's own recursion limit would otherwise decide.
+MAX_DEPTH = 100
+MAX_SYNTAX_ERRORS = 20
+LANGUAGES = ("it", "en", "fr", "de", "es", "sl", "hr", "el", "pt")
+
+
+@lru_cache(maxsize=None)
+def _grammar() -> str:
+    return resources.files("dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
+
+
+def _num(tok) -> Decimal:
+    return Decimal(str(tok).replace("_", ""))
+
+
+def _unquote(tok) -> str:
+    s = str(tok)[1:-1]
+    return re.sub(r'\\(.)', lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), s)
+
+
+@v_args(inline=True, meta=True)
+class _ToAst(Transformer):
+    """Parse tree -> ast nodes (one method per grammar rule/alias)."""
+
+    def __init__(self, source: Source):
+        super().__init__()
+        self.source = source
+        self.problems: list[Diagnostic] = []
+
+    def _err(self, message, span, hint=None):
+        self.problems.append(Diagnostic(message, span, self.source, hint=hint))
+
+    # expressions
+    def number(self, meta, tok):
+        return ast.Number(_num(tok), span=Span.from_meta(meta))
+
+    def percent(self, meta, tok):
+        return ast.Percent(_num(str(tok)[:-1]) / 100, span=Span.from_meta(meta))
+
+    def money(self, meta, amount, currency):
+        return ast.Money(_num(amount), str(currency), span=Span.from_meta(meta))
+
+    def duration(self, meta, amount, unit):
+        span = Span.from_meta(meta)
+        value = _num(amount)
+        if value != value.to_integral_value():
+            self._err("a duration must be a whole number of days, months or years", span)
+        unit = str(unit)
+        return ast.Duration(int(value), unit if unit.endswith("s") else unit + "s", span=span)
+
+    def string(self, meta, tok):
+        return ast.String(_unquote(tok), span=Span.from_meta(meta))
+
+    def date(self, meta, tok):
+        span = Span.from_meta(meta)
+        try:
+            value = _dt.date.fromisoformat(str(tok))
+        except ValueError:
+            self._err(f"`{tok}` is not a valid date", span, hint="dates are written YYYY-MM-DD, e.g. 2025-06-30")
+            value = _dt.date(1970, 1, 1)
+        return ast.DateLit(value, span=span)
+
+    def datetime(self, meta, tok):
+        span = Span.from_meta(meta)
+        try:
+            value = _dt.datetime.fromisoformat(str(tok).replace(" ", "T"))
+        except ValueError:
+            self._err(f"`{tok}` is not a valid date and time", span, hint="write e.g. 2025-06-30 12:00")
+            value = _dt.datetime(1970, 1, 1)
+        return ast.DateTimeLit(value, span=span)
+
+    def boolean(self, meta, tok):
+        return ast.Bool(str(tok) == "true", span=Span.from_meta(meta))
+
+    def name(self, meta, tok):
+        return ast.Name(str(tok), span=Span.from_meta(meta))
+
+    def score_ref(self, meta):
+        return ast.ScoreRef(span=Span.from_meta(meta))
+
+    def attr(self, meta, obj, name):
+        return ast.Attr(obj, str(name), span=Span.from_meta(meta))
+
+    def args(self, meta, *xs):
+        return tuple(xs)
+
+    def func_call(self, meta, fname, args=None):
+        return ast.Call(str(fname), args or (), span=Span.from_meta(meta))
+
+    def min_call(self, meta, args):
+        return ast.Call("min", args, span=Span.from_meta(meta))
+
+    def max_call(self, meta, args):
+        return ast.Call("max", args, span=Span.from_meta(meta))
+
+    def agg_for(self, meta, value, var, source, where=None):
+        return ("for", value, str(var), source, where)
+
+    def agg_where(self, meta, where):
+        return ("where", where)
+
+    def aggregate(self, meta, func, first, tail=None):
+        span = Span.from_meta(meta)
+        func = str(func)
+        if tail is not None and tail[0] == "for":
+            _, value, var, source, where = tail
+            return ast.Aggregate(func, source, var, value, where, span=span)
+        where = tail[1] if tail is not None else None
+        # `count(f in L where c)`: the grammar sees `f in L` as membership; a
+        # bare name on the left of `in` is the item variable.
+        if isinstance(first, ast.Binary) and first.op == "in" and isinstance(first.left, ast.Name):
+            return ast.Aggregate(func, first.right, first.left.id, None, where, span=span)
+        if where is not None:
+            self._err(f"`{func}(... where ...)` needs an item name: write `{func}(x in list where ...)`", span)
+        return ast.Aggregate(func, first, None, None, where, span=span)
+
+    def quantified(self, meta, kind, var, source, cond):
+        return ast.Quantified(str(kind), str(var), source, cond, span=Span.from_meta(meta))
+
+    def set_literal(self, meta, *items):
+        return ast.SetLit(tuple(items), span=Span.from_meta(meta))
+
+    def if_expr(self, meta, cond, then, else_):
+        return ast.If(cond, then, else_, span=Span.from_meta(meta))
+
+    def or_(self, meta, a, b):
+        return ast.Binary("or", a, b, span=Span.from_meta(meta))
+
+    def and_(self, meta, a, b):
+        return ast.Binary("and", a, b, span=Span.from_meta(meta))
+
+    def not_(self, meta, a):
+        return ast.Unary("not", a, span=Span.from_meta(meta))
+
+    def neg(self, meta, _minus, a):
+        if isinstance(a, ast.Number):
+            return ast.Number(-a.value, span=Span.from_meta(meta))
+        if isinstance(a, ast.Money):
+            return ast.Money(-a.amount, a.currency, span=Span.from_meta(meta))
+        return ast.Unary("-", a, span=Span.from_meta(meta))
+
+    def compare(self, meta, a, op, b):
+        return ast.Binary(str(op), a, b, span=Span.from_meta(meta))
+
+    def arith(self, meta, a, op, b):
+        return ast.Binary(str(op), a, b, span=Span.from_meta(meta))
+
+    def percent_of(self, meta, a, b):
+        return ast.Binary("of", a, b, span=Span.from_meta(meta))
+
+    def between(self, meta, v, lo, hi):
+        return ast.Between(v, lo, hi, span=Span.from_meta(meta))
+
+    def member(self, meta, a, b):
+        return ast.Binary("in", a, b, span=Span.from_meta(meta))
+
+    def not_member(self, meta, a, b):
+        return ast.Binary("not in", a, b, span=Span.from_meta(meta))
+
+    def is_missing(self, meta, a):
+        return ast.IsMissing(a, False, span=Span.from_meta(meta))
+
+    def is_present(self, meta, a):
+        return ast.IsMissing(a, True, span=Span.from_meta(meta))
+
+    # types
+    def signed_number(self, meta, *toks):
+        value = _num(toks[-1])
+        return -value if len(toks) == 2 else value
+
+    def base_type(self, meta, tok):
+        return ast.BaseType(str(tok), span=Span.from_meta(meta))
+
+    def step(self, meta, tok):
+        return _num(tok)
+
+    def ranged_type(self, meta, tok, low, high, step=None):
+        span = Span.from_meta(meta)
+        if low > high:
+            self._err(f"empty range {low}..{high}: the lower bound is above the upper bound", span)
+        return ast.BaseType(str(tok), low, high, step, span=span)
+
+    def enum_type(self, meta, *options):
+        return ast.EnumType(tuple(_unquote(o) for o in options), span=Span.from_meta(meta))
+
+    def list_type(self, meta, item):
+        return ast.ListType(item, span=Span.from_meta(meta))
+
+    def inline_record(self, meta, fields):
+        return ast.RecordType(fields, span=Span.from_meta(meta))
+
+    def type_ref(self, meta, tok):
+        return ast.TypeRef(str(tok), span=Span.from_meta(meta))
+
+    def fields(self, meta, *fs):
+        return tuple(fs)
+
+    def default(self, meta, e):
+        return ("default", e)
+
+    def field(self, meta, name, *rest):
+        label = opt = default = None
+        type_ = None
+        for r in rest:
+            if isinstance(r, ast.Label):
+                label = r
+            elif isinstance(r, Token) and r.type == "OPTIONAL":
+                opt = True
+            elif isinstance(r, tuple) and r and r[0] == "default":
+                default = r[1]
+            else:
+                type_ = r
+        return ast.Field(str(name), type_, label, bool(opt), default, span=Span.from_meta(meta))
+
+    def label(self, meta, text, *pairs):
+        span = Span.from_meta(meta)
+        translations = []
+        for code, t in zip(pairs[::2], pairs[1::2]):
+            if str(code) not in LANGUAGES:
+                self._err(f"`{code}` is not a language code; a label can be followed by "
+                          f"translations such as `en \"...\"`", Span.from_token(code))
+            translations.append((str(code), _unquote(t)))
+        return ast.Label(_unquote(text), tuple(translations), span=span)
+
+    # items
+    def call_item(self, meta, key, value):
+        return ast.CallItem(str(key), value, span=Span.from_meta(meta))
+
+    def call(self, meta, name, version, *items):
+        return ast.CallDef(_unquote(name), _unquote(version), tuple(items), span=Span.from_meta(meta))
+
+    def use(self, meta, path):
+        return ast.Use(_unquote(path), span=Span.from_meta(meta))
+
+    def record_def(self, meta, name, *rest):
+        label = rest[0] if len(rest) == 2 else None
+        return ast.RecordDef(str(name), rest[-1], label, span=Span.from_meta(meta))
+
+    def input_def(self, meta, fields):
+        return ast.InputDef(fields, span=Span.from_meta(meta))
+
+    def param(self, meta, name, type_):
+        return ast.Param(str(name), type_, span=Span.from_meta(meta))
+
+    def params(self, meta, *ps):
+        return tuple(ps)
+
+    def let_def(self, meta, name, *rest):
+        params = label = None
+        for r in rest[:-1]:
+            if isinstance(r, ast.Label):
+                label = r
+            else:
+                params = r
+        return ast.LetDef(str(name), rest[-1], params, label, span=Span.from_meta(meta))
+
+    def decl_kw(self, meta, tok):
+        return str(tok)
+
+    def rounding(self, meta, mode, unit):
+        return ast.Rounding(str(mode), unit, span=Span.from_meta(meta))
+
+    def decl(self, meta, name, expr, rounding=None):
+        return ast.Decl(name, expr, rounding, span=Span.from_meta(meta))
+
+    def gate(self, meta, gid, *rest):
+        label = rest[0] if len(rest) == 2 else None
+        return ast.Gate(str(gid), rest[-1], label, span=Span.from_meta(meta))
+
+    def eligibility(self, meta, *gates):
+        return ast.Eligibility(tuple(gates), span=Span.from_meta(meta))
+
+    def tier(self, meta, cond, points):
+        return ast.Tier(cond, points, span=Span.from_meta(meta))
+
+    def otherwise_tier(self, meta, points):
+        return ast.Tier(None, points, span=Span.from_meta(meta))
+
+    def minimum(self, meta, value):
+        return ("minimum", value)
+
+    def weight(self, meta, value, ranking=None):
+        return ("ranking_weight" if ranking is not None else "weight", value)
+
+    def formula(self, meta, e):
+        return ("formula", e)
+
+    def tiers(self, meta, *ts):
+        return ("tiers", tuple(ts))
+
+    def subcriteria(self, meta, *cs):
+        return ("subs", tuple(cs))
+
+    def criterion(self, meta, kw, cid, *rest):
+        span = Span.from_meta(meta)
+        kwargs = {}
+        label = None
+        rest = list(rest)
+        if isinstance(rest[0], ast.Label):
+            label = rest.pop(0)
+        maximum = rest.pop(0)
+        for key, value in rest:
+            if key in kwargs:
+                self._err(f"`{key.replace('_', ' ')}` is given twice for criterion `{cid}`", span)
+            kwargs[key] = value
+        return ast.Criterion(str(cid), maximum, label, sub=str(kw) == "sub", span=span, **kwargs)
+
+    def score_def(self, meta, maximum, pass_, *rest):
+        including = bool(rest) and isinstance(rest[0], Token)
+        criteria = rest[1:] if including else rest
+        return ast.ScoreDef(maximum, pass_, tuple(criteria), including, span=Span.from_meta(meta))
+
+    def order_key(self, meta, e, direction=None):
+        return ast.OrderKey(e, direction is not None and str(direction) == "desc", direction is not None,
+                            span=Span.from_meta(meta))
+
+    def order(self, meta, *keys):
+        return ast.Order(tuple(keys), span=Span.from_meta(meta))
+
+    def sportello(self, meta, by):
+        return ast.Sportello(by, span=Span.from_meta(meta))
+
+    def shortfall(self, meta, mode):
+        span = Span.from_meta(meta)
+        if str(mode) not in ("partial", "skip", "stop"):
+            self._err(f"unknown shortfall rule `{mode}`: expected `partial`, `skip` or `stop`", span)
+        return ast.Shortfall(str(mode), span=span)
+
+    def reserve(self, meta, share, label, cond):
+        return ast.Reserve(share, label, cond, span=Span.from_meta(meta))
+
+    def unique(self, meta, key, var, source, keep, by=None):
+        span = Span.from_meta(meta)
+        if str(keep) not in ("earliest", "latest", "best"):
+            self._err(f"unknown rule `keep {keep}`: expected `earliest`, `latest` or `best`", span)
+        return ast.Unique(key, str(var), source, str(keep), by, span=span)
+
+    def ranking(self, meta, *items):
+        return ast.Ranking(tuple(items), span=Span.from_meta(meta))
+
+    def expect_score(self, meta, e):
+        return ast.Expectation("score", e, span=Span.from_meta(meta))
+
+    def expect_grant(self, meta, e):
+        return ast.Expectation("grant", e, span=Span.from_meta(meta))
+
+    def expect_failing(self, meta, *names):
+        return ast.Expectation("failing", tuple(str(n) for n in names), span=Span.from_meta(meta))
+
+    def expect_points(self, meta, *pairs):
+        return ast.Expectation("points", tuple((str(k), v) for k, v in zip(pairs[::2], pairs[1::2])),
+                               span=Span.from_meta(meta))
+
+    def case(self, meta, file, status, *exps):
+        return ast.Case(_unquote(file), str(status), tuple(exps), span=Span.from_meta(meta))
+
+    def examples(self, meta, *cases):
+        return ast.Examples(tuple(cases), span=Span.from_meta(meta))
+
+    def start(self, meta, *items):
+        return ast.Policy(tuple(items), span=Span.from_meta(meta))
+
+
+# --- friendly syntax errors ----------------------------------------------------------
+
+_WORDS = {
+    "NUMBER": "a number", "NAME": "a name", "STRING": 'a text in quotes ("...")',
+    "PERCENT": "a percentage (50%)", "DATE": "a date (2025-06-30)", "DATETIME": "a date and time",
+    "BOOL": "true or false", "BASE_TYPE": "a type (text, int, decimal, money, percent, bool, date, datetime)",
+    "QUANTIFIER": "all/any/none", "AGGREGATE": "an aggregate (count, sum, share…)",
+    "CURRENCY": "a currency (EUR)", "DURATION_UNIT": "days, months or years",
+    "COMP_OP": "a comparison (>=, <=, ==, !=, >, <)", "PLUS": "`+`", "MINUS": "`-`", "MUL_OP": "`*` or `/`",
+    "LPAR": "`(`", "RPAR": "`)`", "LBRACE": "`{`", "RBRACE": "`}`", "COLON": "`:`", "COMMA": "`,`",
+    "EQUAL": "`=`", "DOT": "`.`", "DOTDOT": "`..`", "DIRECTION": "asc or desc", "ROUND_MODE": "down, up or nearest",
+    "OPTIONAL": "optional", "FOR_RANKING": "for ranking", "INCLUDING_INELIGIBLE": "including ineligible",
+    "CRITERION_KW": "criterion", "__ANON_0": "`->`", "RARROW": "`->`", "$END": "the end of the file",
+}
+_VALUE_START = {"NUMBER", "NAME", "STRING"}
+
+
+def _describe(expected) -> str:
+    expected = set(expected)
+    parts = []
+    if _VALUE_START <= expected:
+        parts.append("a value (a number, a name, a text in quotes…)")
+        expected -= _VALUE_START | {"PERCENT", "DATE", "DATETIME", "BOOL", "QUANTIFIER", "AGGREGATE",
+                                    "LPAR", "LBRACE", "MINUS", "IF", "NOT", "SCORE", "MIN", "MAX"}
+    words = []
+    for t in sorted(expected):
+        if t in _WORDS:
+            words.append(_WORDS[t])
+        elif t.isupper() and t.isalpha():
+            words.append(f"`{t.lower()}`")
+        else:
+            words.append(f"`{t}`")
+    parts.extend(dict.fromkeys(words))
+    if not parts:
+        return "something else"
+    if len(parts) > 8:
+        parts = parts[:8] + ["…"]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
+
+
+def _previous_word(text: str, pos: int) -> str | None:
+    """The token just before ``pos`` (for "after `>=`" in messages)."""
+    i = pos - 1
+    while i >= 0 and text[i] in " \t\r\n":
+        i -= 1
+    if i < 0:
+        return None
+    m = re.search(r'(\w+|"[^"\n]*"|->|[<>=!]=|\.\.|\S)$', text[max(0, i - 60):i + 1])
+    return m.group(1) if m else None
+
+
+def _found(tok) -> str:
+    if tok.type == "$END":
+        return "the end of the file"
+    s = str(tok)
+    return f"`{s[:40]}{'…' if len(s) > 40 else ''}`"
+
+
+def _syntax_diagnostic(e: UnexpectedInput, source: Source) -> Diagnostic:
+    text = source.text
+    if isinstance(e, UnexpectedCharacters):
+        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
+        span = Span(e.line, e.column, e.line, e.column + 1, e.pos_in_stream, e.pos_in_stream + 1)
+        hint = None
+        if ch == "'":
+            hint = 'texts are written in double quotes: "..."'
+        elif ch in "€$":
+            hint = "write amounts with the currency after the number: 100_000 EUR"
+        return Diagnostic(f"unexpected character `{ch}`" if ch.isprintable() else
+                          f"unexpected character U+{ord(ch):04X}", span, source, hint=hint)
+    if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
+        lines = text.split("\n")
+        line = len(lines)
+        col = len(lines[-1]) + 1
+        span = Span(line, col, line, col, len(text), len(text))
+        depth = text.count("{") - text.count("}")
+        hint = f"{depth} `{{` block{'s are' if depth > 1 else ' is'} not closed with `}}`" if depth > 0 else None
+        return Diagnostic(f"the file ends too early: expected {_describe(e.expected)}", span, source, hint=hint)
+    tok = e.token
+    span = Span.from_token(tok)
+    prev = _previous_word(text, tok.start_pos or 0)
+    after = f" after `{prev}`" if prev else ""
+    hint = None
+    if str(tok) == "=" and "COMP_OP" in e.expected:
+        hint = "to compare, write `==`"
+    elif tok.type == "NAME" and str(tok) in ("AND", "OR", "NOT", "e", "o", "non"):
+        hint = "the logical words are `and`, `or`, `not`"
+    return Diagnostic(f"expected {_describe(e.expected)}{after}, found {_found(tok)}", span, source, hint=hint)
+
+
+@lru_cache(maxsize=None)
+def _lark() -> Lark:
+    return Lark(_grammar(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+def _depth_check(policy: ast.Policy, source: Source) -> list[Diagnostic]:
+    problems = []
+    stack = [(policy, 0)]
+    while stack:
+        n, d = stack.pop()
+        if d > MAX_DEPTH:
+            problems.append(Diagnostic(f"this is nested too deeply (more than {MAX_DEPTH} levels)",
+                                       getattr(n, "span", None), source,
+                                       hint="split it into several `let` definitions"))
+            break
+        stack.extend((c, d + 1) for c in ast.children(n))
+    return problems
+
+
+def parse(text: str, name: str = "<policy>", path: str | None = None) -> ast.Policy:
+    """Parse policy text into an :class:`ast.Policy`.
+
+    >>> p = parse('let x = 1 + 2')
+    >>> p.items[0].name
+    'x'
+
+    Raises :class:`PolicyError` listing every syntax error found.
+    """
+    source = Source(text, name, path)
+    return parse_source(source)
+
+
+def parse_source(source: Source) -> ast.Policy:
+    text = source.text
+    if "\x00" in text:
+        pos = text.index("\x00")
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        raise PolicyError([Diagnostic("this file contains a NUL byte: it is not a text policy",
+                                      Span(line, col, line, col + 1, pos, pos + 1), source)])
+    comments: list[ast.Comment] = []
+    builder = _ToAst(source)
+    errors: list[Diagnostic] = []
+    last_line = [-1]
+
+    def on_error(e: UnexpectedInput) -> bool:
+        line = getattr(e, "line", -1)
+        if line != last_line[0]:
+            errors.append(_syntax_diagnostic(e, source))
+            last_line[0] = line
+        return len(errors) < MAX_SYNTAX_ERRORS and not isinstance(e, UnexpectedEOF)
+
+    tree = None
+    parser = _lark()
+    try:
+        tree = parser.parse(text, on_error=on_error)
+    except UnexpectedInput as e:
+        if not errors or getattr(e, "line", -1) != last_line[0]:
+            errors.append(_syntax_diagnostic(e, source))
+    except RecursionError:
+        errors.append(Diagnostic("this policy is nested too deeply to read", Span(1, 1, 1, 1), source))
+    if errors:
+        raise PolicyError(errors)
+    try:
+        policy = builder.transform(tree)
+    except RecursionError:
+        raise PolicyError([Diagnostic(f"this is nested too deeply (more than {MAX_DEPTH} levels)",
+                                      Span(1, 1, 1, 1), source)]) from None
+    problems = builder.problems + _depth_check(policy, source)
+    if problems:
+        raise PolicyError(problems)
+    for m in re.finditer(r"#[^\n]*", text):
+        # a `#` inside a string literal is not a comment
+        start = m.start()
+        line_start = text.rfind("\n", 0, start) + 1
+        before = text[line_start:start]
+        if before.count('"') % 2:
+            continue
+        comments.append(ast.Comment(m.group(0), text.count("\n", 0, start) + 1, not before.strip()))
+    return attrs.evolve(policy, comments=tuple(comments))
