@@ -1,0 +1,735 @@
+"""Output writers of ``bando score``: results.jsonl, ranking.csv, errors.csv,
+summary.json.
+
+Everything here works on the *result dicts* pinned in ``docs/contracts.md``
+(objects with a ``to_dict()`` method are accepted too) and never builds a
+list of all results unless it has to:
+
+* ``write_results_jsonl`` and ``write_errors_csv`` stream;
+* ``write_ranking_csv`` keeps only the ranked results (it must sort them);
+* ``SummaryBuilder`` accumulates counters and a ``Counter`` of distinct
+  scores (scores take few distinct values, so the median stays exact without
+  keeping one entry per application).
+
+All files are written atomically (temp file in the same directory, then
+``os.replace``): an existing output is never left half-overwritten.
+
+Money is ``decimal.Decimal`` and is written as a plain decimal string
+("40000.00", never "4E+4"); scores and points are written as plain decimal
+strings too ("72.5", "20").
+
+CSV cells are passed through :func:`csv_safe` against spreadsheet formula
+injection (see there for the exact rule).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as _dt
+import json
+import os
+import re
+import tempfile
+from collections import Counter
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from typing import IO, Any, Iterable, Iterator, Mapping
+
+__all__ = [
+    "STATUSES",
+    "RANKED_STATUSES",
+    "atomic_open",
+    "atomic_write",
+    "csv_safe",
+    "is_plain_number",
+    "write_results_jsonl",
+    "write_ranking_csv",
+    "write_errors_csv",
+    "SummaryBuilder",
+    "summarize",
+    "write_summary_json",
+]
+
+#: every status a result can have, in the order used for counts and reports
+STATUSES = ("funded", "not_funded", "admitted", "below_threshold", "ineligible", "invalid")
+#: statuses that belong in the ranking (graduatoria)
+RANKED_STATUSES = ("funded", "not_funded", "admitted")
+#: statuses of applications that were scored (eligible and not invalid)
+SCORED_STATUSES = ("funded", "not_funded", "admitted", "below_threshold")
+
+
+# --------------------------------------------------------------------------
+# atomic writes
+# --------------------------------------------------------------------------
+
+_UMASK: int | None = None
+
+
+def _umask() -> int:
+    """The process umask, read once (from /proc when possible: no race)."""
+    global _UMASK
+    if _UMASK is None:
+        try:
+            with open("/proc/self/status", encoding="ascii") as fh:
+                for line in fh:
+                    if line.startswith("Umask:"):
+                        _UMASK = int(line.split()[1], 8)
+                        break
+        except (OSError, ValueError, IndexError):
+            pass
+        if _UMASK is None:
+            current = os.umask(0o022)
+            os.umask(current)
+            _UMASK = current
+    return _UMASK
+
+
+@contextlib.contextmanager
+def atomic_open(
+    path: str | os.PathLike,
+    mode: str = "w",
+    encoding: str | None = "utf-8",
+    newline: str | None = None,
+) -> Iterator[IO]:
+    """Open a temp file next to ``path`` for writing; on a clean exit it is
+    flushed, fsynced and ``os.replace``d onto ``path``; on any exception it is
+    removed and ``path`` is left exactly as it was.
+
+    ``mode`` is ``"w"``/``"wt"`` (text; ``encoding`` and ``newline`` apply) or
+    ``"wb"`` (binary). The new file gets the usual permissions (0666 less the
+    umask), or those of the file it replaces.
+    """
+    if mode not in ("w", "wt", "wb"):
+        raise ValueError(f"atomic_open supports modes 'w', 'wt' and 'wb', not {mode!r}")
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(
+        prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory
+    )
+    try:
+        try:
+            perms = os.stat(path).st_mode & 0o7777
+        except FileNotFoundError:
+            perms = 0o666 & ~_umask()
+        os.chmod(tmp, perms)
+        if "b" in mode:
+            fh = os.fdopen(fd, "wb")
+        else:
+            fh = os.fdopen(fd, "w", encoding=encoding, newline=newline)
+    except BaseException:
+        os.close(fd)
+        _silent_unlink(tmp)
+        raise
+    try:
+        with fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _silent_unlink(tmp)
+        raise
+
+
+def _silent_unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def atomic_write(path: str | os.PathLike, data: str | bytes, encoding: str = "utf-8") -> None:
+    """Write ``data`` (text or bytes) to ``path`` atomically."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        with atomic_open(path, "wb") as fh:
+            fh.write(data)
+    else:
+        with atomic_open(path, "w", encoding=encoding, newline="") as fh:
+            fh.write(data)
+
+
+# --------------------------------------------------------------------------
+# small value helpers
+# --------------------------------------------------------------------------
+
+def _as_dict(result: Any) -> Mapping[str, Any]:
+    if isinstance(result, Mapping):
+        return result
+    to_dict = getattr(result, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    raise TypeError(f"expected a result dict or an object with to_dict(), got {type(result).__name__}")
+
+
+def _decimal(value: Any) -> Decimal | None:
+    """A JSON number / decimal string / Decimal as Decimal (None stays None)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise TypeError("a boolean is not a number")
+    if isinstance(value, Decimal):
+        return value
+    try:
+        return Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"not a decimal number: {value!r}") from None
+
+
+def _plain(value: Decimal) -> str:
+    """Decimal as plain positional text, keeping its digits ("40000.00", "72.5")."""
+    text = format(value, "f")
+    return "0" if text == "-0" else text
+
+
+def _num_text(value: Any) -> str:
+    """A score/points number as plain text without a useless ".0" ("20", "72.5")."""
+    d = _decimal(value)
+    if d is None:
+        return ""
+    if d == d.to_integral_value():
+        return _plain(d.quantize(Decimal(1)))
+    return _plain(d.normalize())
+
+
+def _money_text(value: Any) -> str:
+    d = _decimal(value)
+    return "" if d is None else _plain(d)
+
+
+def _stat_text(value: Decimal, places: int = 4) -> str:
+    """A computed statistic: rounded half-even to ``places``, trailing zeros dropped."""
+    q = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    return _num_text(q)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Decimal):
+        return _plain(obj)
+    if isinstance(obj, (_dt.datetime, _dt.date, _dt.time)):
+        return obj.isoformat()
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=str)
+    to_dict = getattr(obj, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+# --------------------------------------------------------------------------
+# CSV injection
+# --------------------------------------------------------------------------
+
+#: characters that make a spreadsheet read a cell as a formula (OWASP)
+FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")
+
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def is_plain_number(text: str) -> bool:
+    """True for an ASCII decimal number such as ``-12.5``, ``+3``, ``1e5``."""
+    return _PLAIN_NUMBER.fullmatch(text) is not None
+
+
+def csv_safe(value: Any) -> str:
+    """Text of ``value`` for a CSV cell, neutralised against formula injection.
+
+    Rule (OWASP "CSV Injection"): a cell whose text starts with ``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return gets a leading ``'`` so that
+    Excel/LibreOffice/Sheets show it as text instead of evaluating it.
+
+    Decision: a cell that is *entirely* a plain ASCII number (``-12.5``,
+    ``+3``, ``-1e5``; see :func:`is_plain_number`) is left alone, so negative
+    amounts stay numbers in the spreadsheet; a number cannot carry a formula.
+    Anything else starting with those characters (``-1+2``, ``-nan``,
+    ``=1``, ``@SUM(...)``) is prefixed. Leading spaces are not treated as
+    triggers (spreadsheets do not evaluate `` =1``). The CSV quoting itself is
+    the csv module's job.
+
+    ``None`` becomes ``""``; ``Decimal`` is written in plain notation; booleans
+    as ``true``/``false``.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return _plain(value)
+    text = value if isinstance(value, str) else str(value)
+    if text.startswith(FORMULA_CHARS) and not is_plain_number(text):
+        return "'" + text
+    return text
+
+
+# --------------------------------------------------------------------------
+# localised headers / status names for the CSV files
+# --------------------------------------------------------------------------
+
+_CSV_TEXT = {
+    "it": {
+        "rank": "posizione", "application": "domanda", "applicant": "richiedente",
+        "score": "punteggio", "requested": "importo richiesto", "grant": "contributo",
+        "status": "esito", "status_code": "codice esito", "source": "origine",
+        "field": "campo", "message": "messaggio",
+        "no_detail": "dati non validi (nessun dettaglio)",
+    },
+    "en": {
+        "rank": "rank", "application": "application", "applicant": "applicant",
+        "score": "score", "requested": "requested", "grant": "grant",
+        "status": "status", "status_code": "status code", "source": "source",
+        "field": "field", "message": "message",
+        "no_detail": "invalid data (no detail given)",
+    },
+}
+
+STATUS_NAMES = {
+    "it": {
+        "funded": "finanziata",
+        "not_funded": "ammessa non finanziata",
+        "admitted": "ammessa",
+        "below_threshold": "sotto la soglia",
+        "ineligible": "non ammissibile",
+        "invalid": "dati non validi",
+    },
+    "en": {
+        "funded": "funded",
+        "not_funded": "admitted, not funded",
+        "admitted": "admitted",
+        "below_threshold": "below threshold",
+        "ineligible": "ineligible",
+        "invalid": "invalid data",
+    },
+}
+
+
+def _lang(lang: str | None) -> str:
+    base = (lang or "en").split("-")[0].split("_")[0].lower()
+    return base if base in _CSV_TEXT else "en"
+
+
+# --------------------------------------------------------------------------
+# results.jsonl
+# --------------------------------------------------------------------------
+
+def write_results_jsonl(path: str | os.PathLike, results: Iterable[Any]) -> int:
+    """Write one compact JSON object per line, in input order, streaming.
+
+    Returns the number of lines written. NaN/Infinity are refused (they are
+    not JSON); the previous file is then left untouched.
+    """
+    encoder = json.JSONEncoder(
+        sort_keys=False, ensure_ascii=False, separators=(",", ":"),
+        allow_nan=False, default=_json_default,
+    )
+    count = 0
+    with atomic_open(path, "w", encoding="utf-8", newline="\n") as fh:
+        buf: list[str] = []
+        for result in results:
+            buf.append(encoder.encode(_as_dict(result)))
+            count += 1
+            if len(buf) >= 512:
+                buf.append("")
+                fh.write("\n".join(buf))
+                buf = []
+        if buf:
+            buf.append("")
+            fh.write("\n".join(buf))
+    return count
+
+
+# --------------------------------------------------------------------------
+# ranking.csv (graduatoria)
+# --------------------------------------------------------------------------
+
+def _rank_key(r: Mapping[str, Any]) -> tuple:
+    rank = r.get("rank")
+    score = _decimal(r.get("score"))
+    return (
+        rank is None,
+        rank if rank is not None else 0,
+        -(score if score is not None else Decimal(0)),
+        str(r.get("application", "")),
+    )
+
+
+def write_ranking_csv(
+    path: str | os.PathLike,
+    results: Iterable[Any],
+    criteria: Iterable[tuple[str, str] | Mapping[str, Any]],
+    *,
+    lang: str | None = None,
+    delimiter: str = ",",
+) -> int:
+    """Write the graduatoria: the results with status funded / not_funded /
+    admitted, ordered by rank then application id (unranked admitted ones
+    last, by score then id).
+
+    Columns: rank, application id, applicant, score, one column per criterion
+    (its points; header = criterion label; ``criteria`` is a list of
+    ``(id, label)`` pairs or of ``{"id", "label"}`` dicts, in policy order), requested, grant, status (in the
+    language), status code. UTF-8 with BOM (Excel detects the encoding),
+    CRLF line ends, money and numbers as plain decimal strings with ``.``.
+    ``lang`` defaults to the language of the results. Returns the row count.
+    """
+    ranked = [d for d in map(_as_dict, results) if d.get("status") in RANKED_STATUSES]
+    ranked.sort(key=_rank_key)
+    lg = _lang(lang if lang is not None else (ranked[0].get("language") if ranked else None))
+    t = _CSV_TEXT[lg]
+    pairs = []
+    for item in criteria:
+        cid, label = (item.get("id"), item.get("label")) if isinstance(item, Mapping) else item
+        pairs.append((str(cid), str(label) if label is not None else str(cid)))
+    criteria = pairs
+    header = [t["rank"], t["application"], t["applicant"], t["score"]]
+    header += [label for _cid, label in criteria]
+    header += [t["requested"], t["grant"], t["status"], t["status_code"]]
+    with atomic_open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh, delimiter=delimiter, lineterminator="\r\n")
+        w.writerow([csv_safe(h) for h in header])
+        for r in ranked:
+            points = {str(c.get("id")): c.get("points") for c in (r.get("criteria") or [])}
+            row = [
+                "" if r.get("rank") is None else str(r.get("rank")),
+                csv_safe(r.get("application")),
+                csv_safe(r.get("applicant")),
+                _num_text(r.get("score")),
+            ]
+            row += [_num_text(points.get(cid)) for cid, _label in criteria]
+            row += [
+                _money_text(r.get("requested")),
+                _money_text(r.get("grant")),
+                csv_safe(STATUS_NAMES[lg].get(r.get("status"), r.get("status"))),
+                csv_safe(r.get("status")),
+            ]
+            w.writerow(row)
+    return len(ranked)
+
+
+# --------------------------------------------------------------------------
+# errors.csv
+# --------------------------------------------------------------------------
+
+_SOURCE_ORDER = ("file", "path", "sheet", "row", "line", "index", "column")
+
+
+def format_source(source: Any) -> str:
+    """A compact locator text for ``result["source"]``.
+
+    ``{"file": "domande.csv", "row": 12}`` → ``domande.csv:12``;
+    ``{"file": "d.xlsx", "sheet": "Foglio1", "row": 3}`` → ``d.xlsx:Foglio1:3``;
+    other keys are appended as ``key=value``; strings and numbers as they are.
+    """
+    if source is None:
+        return ""
+    if not isinstance(source, Mapping):
+        return str(source)
+    parts = [str(source[k]) for k in _SOURCE_ORDER if source.get(k) not in (None, "")]
+    extra = [f"{k}={v}" for k, v in source.items() if k not in _SOURCE_ORDER and v not in (None, "")]
+    text = ":".join(parts)
+    if extra:
+        text = (text + " " if text else "") + " ".join(extra)
+    return text
+
+
+def write_errors_csv(
+    path: str | os.PathLike,
+    results: Iterable[Any],
+    *,
+    lang: str | None = None,
+    delimiter: str = ",",
+) -> int:
+    """One line per (application, field, message), streaming, in input order,
+    for every result with status ``invalid`` or with a non-empty ``errors``
+    list. An invalid result without error details still gets one line.
+
+    Columns: application id, status code, source locator (from
+    ``result["source"]`` when present), field, message. UTF-8 with BOM.
+    Returns the number of error lines written.
+    """
+    stream = map(_as_dict, results)
+    first = next(stream, None)
+    lg = _lang(lang if lang is not None else (first.get("language") if first else None))
+    t = _CSV_TEXT[lg]
+    count = 0
+    with atomic_open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh, delimiter=delimiter, lineterminator="\r\n")
+        w.writerow([t["application"], t["status_code"], t["source"], t["field"], t["message"]])
+
+        def write(r: Mapping[str, Any]) -> int:
+            errors = r.get("errors") or []
+            if not errors and r.get("status") != "invalid":
+                return 0
+            base = [
+                csv_safe(r.get("application")),
+                csv_safe(r.get("status")),
+                csv_safe(format_source(r.get("source"))),
+            ]
+            if not errors:
+                w.writerow(base + ["", csv_safe(t["no_detail"])])
+                return 1
+            for e in errors:
+                if isinstance(e, Mapping):
+                    field, message = e.get("field"), e.get("message")
+                else:
+                    field, message = None, e
+                w.writerow(base + [csv_safe(field), csv_safe(message)])
+            return len(errors)
+
+        if first is not None:
+            count += write(first)
+            first = None  # do not keep it alive while streaming the rest
+        for r in stream:
+            count += write(r)
+    return count
+
+
+# --------------------------------------------------------------------------
+# summary.json
+# --------------------------------------------------------------------------
+
+class SummaryBuilder:
+    """Streaming accumulator for ``summary.json``.
+
+    >>> b = SummaryBuilder(call)
+    >>> for r in results: b.add(r)
+    >>> summary = b.finish()
+
+    The summary (all money and statistics as exact decimal strings)::
+
+        {
+          "call": {"name", "version", "authority", "reference"},
+          "policy": {...} | null,
+          "currency": "EUR",
+          "total": 50,
+          "counts": {"funded": 10, "not_funded": 5, "admitted": 0,
+                     "below_threshold": 8, "ineligible": 20, "invalid": 7},
+          "budget": {"available": "1000000.00" | null, "used": "850000.00",
+                     "remaining": "150000.00" | null,
+                     "requested_ranked": "1200000.00",   # asked by ranked ones
+                     "requested_funded": "900000.00"},
+          "scores": {"count", "min", "max", "mean", "median",
+                     "max_score", "pass_score", "funded_min"},  # null when none
+          "gates": [{"id", "label", "evaluated", "passed", "failed",
+                     "only_failure"}, ...],                     # policy order
+          "criteria": [{"id", "label", "max", "count", "mean", "min",
+                        "max_points"}, ...],                    # policy order
+          "histogram": {"max_score": "100", "bins": [{"from", "to", "count"}] x10},
+          "errors": {"applications": 7, "messages": 9}
+        }
+
+    Score statistics, criterion averages and the histogram are over the
+    *scored* applications (funded, not_funded, admitted, below_threshold).
+    Means are rounded half-even to 4 decimal places; the median is exact.
+    The last histogram bin includes ``max_score``; scores outside
+    0..max_score are clamped into the first/last bin.
+    """
+
+    BINS = 10
+
+    def __init__(self, call: Mapping[str, Any] | None = None):
+        self.call = dict(call or {})
+        self.total = 0
+        self.counts: Counter[str] = Counter()
+        self.used = Decimal(0)
+        self.requested_ranked = Decimal(0)
+        self.requested_funded = Decimal(0)
+        self.scores: Counter[Decimal] = Counter()
+        self.funded_min: Decimal | None = None
+        self.gates: dict[str, dict[str, Any]] = {}
+        self.criteria: dict[str, dict[str, Any]] = {}
+        self.error_apps = 0
+        self.error_messages = 0
+        self.max_score = _decimal(self.call.get("max_score"))
+        self.pass_score = _decimal(self.call.get("pass_score"))
+        self.currency = self.call.get("currency")
+        self.policy = self.call.get("policy")
+
+    # -- feeding --------------------------------------------------------
+    def add(self, result: Any) -> None:
+        r = _as_dict(result)
+        status = r.get("status")
+        self.total += 1
+        self.counts[status] += 1
+        if self.max_score is None and r.get("max_score") is not None:
+            self.max_score = _decimal(r.get("max_score"))
+        if self.pass_score is None and r.get("pass_score") is not None:
+            self.pass_score = _decimal(r.get("pass_score"))
+        if self.currency is None and r.get("currency"):
+            self.currency = r.get("currency")
+        if self.policy is None and r.get("policy"):
+            self.policy = r.get("policy")
+
+        errors = r.get("errors") or []
+        if errors or status == "invalid":
+            self.error_apps += 1
+            self.error_messages += max(len(errors), 1)
+
+        requested = _decimal(r.get("requested"))
+        if status in RANKED_STATUSES and requested is not None:
+            self.requested_ranked += requested
+        if status == "funded":
+            grant = _decimal(r.get("grant"))
+            if grant is not None:
+                self.used += grant
+            if requested is not None:
+                self.requested_funded += requested
+
+        if status != "invalid":
+            gates = r.get("gates") or []
+            failed = [g for g in gates if not g.get("passed")]
+            for g in gates:
+                gid = str(g.get("id"))
+                acc = self.gates.get(gid)
+                if acc is None:
+                    acc = self.gates[gid] = {
+                        "id": gid, "label": g.get("label"),
+                        "evaluated": 0, "passed": 0, "failed": 0, "only_failure": 0,
+                    }
+                acc["evaluated"] += 1
+                if g.get("passed"):
+                    acc["passed"] += 1
+                else:
+                    acc["failed"] += 1
+                    if len(failed) == 1:
+                        acc["only_failure"] += 1
+
+        score = _decimal(r.get("score"))
+        if status in SCORED_STATUSES and score is not None:
+            self.scores[score] += 1
+            if status == "funded" and (self.funded_min is None or score < self.funded_min):
+                self.funded_min = score
+            for c in r.get("criteria") or []:
+                cid = str(c.get("id"))
+                acc = self.criteria.get(cid)
+                if acc is None:
+                    acc = self.criteria[cid] = {
+                        "id": cid, "label": c.get("label"), "max": _decimal(c.get("max")),
+                        "count": 0, "sum": Decimal(0), "min": None, "max_points": None,
+                    }
+                points = _decimal(c.get("points"))
+                if points is None:
+                    continue
+                acc["count"] += 1
+                acc["sum"] += points
+                if acc["min"] is None or points < acc["min"]:
+                    acc["min"] = points
+                if acc["max_points"] is None or points > acc["max_points"]:
+                    acc["max_points"] = points
+
+    def extend(self, results: Iterable[Any]) -> "SummaryBuilder":
+        for r in results:
+            self.add(r)
+        return self
+
+    # -- result ----------------------------------------------------------
+    def _score_stats(self) -> dict[str, Any]:
+        n = sum(self.scores.values())
+        out: dict[str, Any] = {
+            "count": n, "min": None, "max": None, "mean": None, "median": None,
+            "max_score": None if self.max_score is None else _num_text(self.max_score),
+            "pass_score": None if self.pass_score is None else _num_text(self.pass_score),
+            "funded_min": None if self.funded_min is None else _num_text(self.funded_min),
+        }
+        if n == 0:
+            return out
+        values = sorted(self.scores)
+        with localcontext() as ctx:
+            ctx.prec = 50
+            total = sum((v * k for v, k in self.scores.items()), Decimal(0))
+            mean = total / n
+            # median: the middle one, or the exact average of the two middle ones
+            lo_idx, hi_idx = (n - 1) // 2, n // 2
+            lo = hi = None
+            seen = 0
+            for v in values:
+                nxt = seen + self.scores[v]
+                if lo is None and lo_idx < nxt:
+                    lo = v
+                if hi_idx < nxt:
+                    hi = v
+                    break
+                seen = nxt
+            median = (lo + hi) / 2
+        out.update(
+            min=_num_text(values[0]), max=_num_text(values[-1]),
+            mean=_stat_text(mean), median=_num_text(median),
+        )
+        return out
+
+    def _histogram(self) -> dict[str, Any]:
+        top = self.max_score
+        if top is None or top <= 0:
+            top = max(self.scores) if self.scores else Decimal(0)
+        bins = []
+        for i in range(self.BINS):
+            with localcontext() as ctx:
+                ctx.prec = 50
+                lo = top * i / self.BINS
+                hi = top * (i + 1) / self.BINS
+            bins.append({"from": _stat_text(lo), "to": _stat_text(hi), "count": 0})
+        if top > 0:
+            for score, k in self.scores.items():
+                with localcontext() as ctx:
+                    ctx.prec = 50
+                    idx = int((score * self.BINS / top).to_integral_value(rounding=ROUND_FLOOR))
+                idx = min(max(idx, 0), self.BINS - 1)
+                bins[idx]["count"] += k
+        elif self.scores:
+            bins[0]["count"] = sum(self.scores.values())
+        return {"max_score": _num_text(top), "bins": bins}
+
+    def finish(self) -> dict[str, Any]:
+        available = _decimal(self.call.get("budget"))
+        counts = {s: self.counts.get(s, 0) for s in STATUSES}
+        for s, k in self.counts.items():  # statuses unknown to this module
+            if s not in counts:
+                counts[str(s)] = k
+        criteria = []
+        for acc in self.criteria.values():
+            with localcontext() as ctx:
+                ctx.prec = 50
+                mean = acc["sum"] / acc["count"] if acc["count"] else None
+            criteria.append({
+                "id": acc["id"], "label": acc["label"],
+                "max": None if acc["max"] is None else _num_text(acc["max"]),
+                "count": acc["count"],
+                "mean": None if mean is None else _stat_text(mean),
+                "min": None if acc["min"] is None else _num_text(acc["min"]),
+                "max_points": None if acc["max_points"] is None else _num_text(acc["max_points"]),
+            })
+        return {
+            "call": {k: self.call.get(k) for k in ("name", "version", "authority", "reference")},
+            "policy": self.policy,
+            "currency": self.currency,
+            "total": self.total,
+            "counts": counts,
+            "budget": {
+                "available": None if available is None else _plain(available),
+                "used": _plain(self.used),
+                "remaining": None if available is None else _plain(available - self.used),
+                "requested_ranked": _plain(self.requested_ranked),
+                "requested_funded": _plain(self.requested_funded),
+            },
+            "scores": self._score_stats(),
+            "gates": [dict(g) for g in self.gates.values()],
+            "criteria": criteria,
+            "histogram": self._histogram(),
+            "errors": {"applications": self.error_apps, "messages": self.error_messages},
+        }
+
+
+def summarize(results: Iterable[Any], call: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Summary of a batch (see :class:`SummaryBuilder`), consuming ``results`` once."""
+    return SummaryBuilder(call).extend(results).finish()
+
+
+def summary_json(summary: Mapping[str, Any]) -> str:
+    """Deterministic JSON text of a summary: keys sorted, indent 2, final newline."""
+    return json.dumps(
+        summary, indent=2, sort_keys=True, ensure_ascii=False,
+        allow_nan=False, default=_json_default,
+    ) + "\n"
+
+
+def write_summary_json(path: str | os.PathLike, summary: Mapping[str, Any]) -> None:
+    """Write ``summary.json`` atomically (see :func:`summary_json`)."""
+    atomic_write(path, summary_json(summary))

@@ -1,0 +1,601 @@
+"""The HTML report of ``bando score``: one self-contained page.
+
+``render_report(results, summary, call, lang)`` returns the page as text:
+
+* no network at all: no CDN, no web fonts, no external scripts or images;
+  CSS and a few lines of JavaScript are inline, the charts are inline SVG
+  generated here;
+* everything coming from data (names, labels, ``because`` texts, ids) is
+  escaped by Jinja2's autoescape (template ``templates/report/report.html.j2``);
+* deterministic: the same input gives the same bytes (no timestamp unless
+  ``generated`` is passed);
+* usable with thousands of applications: one collapsed ``<details>`` per
+  application, anchor-linked from the ranking table.
+
+``results`` are result dicts as in ``docs/contracts.md`` (or objects with
+``to_dict()``), ``summary`` is what :func:`engine.outputs.summarize` returns,
+``call`` is ``policy.call_info()``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any, Iterable, Mapping
+
+import jinja2
+
+from engine.outputs import RANKED_STATUSES, STATUSES, _as_dict, _decimal, format_source
+
+from engine.formatting import format_date, format_money, format_percent, format_points
+
+__all__ = ["render_report", "REPORT_TEXT"]
+
+TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+TEMPLATE_NAME = "report/report.html.j2"
+
+# --------------------------------------------------------------------------
+# texts
+# --------------------------------------------------------------------------
+
+REPORT_TEXT: dict[str, dict[str, str]] = {
+    "it": {
+        "title": "Esito della valutazione",
+        "version": "versione",
+        "reference": "riferimento",
+        "opens": "apertura",
+        "closes": "scadenza",
+        "generated": "generato il",
+        "contents": "Indice",
+        "key_figures": "Dati principali",
+        "applications": "Domande presentate",
+        "ranked": "In graduatoria",
+        "funded": "Finanziate",
+        "not_funded": "Ammesse non finanziate",
+        "excluded": "Escluse",
+        "budget": "Dotazione",
+        "budget_used": "Contributi concessi",
+        "budget_available": "Dotazione disponibile",
+        "budget_remaining": "Residuo",
+        "requested_ranked": "Richiesto dalle domande in graduatoria",
+        "of": "di",
+        "no_budget": "Nessuna dotazione indicata nel bando",
+        "ranking": "Graduatoria",
+        "ranking_empty": "Nessuna domanda è stata ammessa in graduatoria.",
+        "not_ranked": "Domande non ammesse in graduatoria",
+        "rank": "Pos.",
+        "application": "Domanda",
+        "applicant": "Richiedente",
+        "score": "Punteggio",
+        "grant": "Contributo",
+        "requested": "Richiesto",
+        "status": "Esito",
+        "reason": "Motivo",
+        "max": "max",
+        "scores": "Distribuzione dei punteggi",
+        "scores_none": "Nessuna domanda è stata valutata nel merito.",
+        "count_axis": "domande",
+        "score_axis": "punteggio",
+        "pass_line": "soglia",
+        "stats": "Domande valutate: {count} · minimo {min} · massimo {max} · media {mean} · mediana {median}",
+        "criteria": "Punteggio medio per criterio",
+        "criterion": "Criterio",
+        "average": "Media",
+        "criteria_none": "Nessun criterio valutato.",
+        "exclusions": "Motivi di esclusione",
+        "exclusions_none": "Nessuna domanda è stata esclusa.",
+        "exclusions_note": "Una domanda può non superare più requisiti: i conteggi per requisito possono sommare più delle domande escluse.",
+        "requirement": "Requisito",
+        "failed": "Non superato",
+        "only_failure": "Unico motivo",
+        "share": "Quota delle domande esaminate",
+        "below_threshold": "Punteggio sotto la soglia",
+        "invalid": "Dati della domanda non validi",
+        "details": "Dettaglio delle domande",
+        "expand_all": "Apri tutte",
+        "collapse_all": "Chiudi tutte",
+        "gates": "Requisiti di ammissibilità",
+        "criteria_detail": "Criteri di valutazione",
+        "points": "Punti",
+        "errors": "Errori nei dati",
+        "field": "campo",
+        "placement": "Posizione in graduatoria",
+        "submitted": "Presentata",
+        "source": "Origine",
+        "back": "torna alla graduatoria",
+        "passed": "superato",
+        "not_passed": "non superato",
+        "reason_below": "punteggio {score} inferiore alla soglia {pass_score}",
+        "reason_invalid_1": "1 errore nei dati",
+        "reason_invalid_n": "{n} errori nei dati",
+        "reason_invalid_0": "dati non validi",
+        "policy": "Regole applicate",
+        "footer": "Generato da bando a partire dal file di regole del bando. Il file di regole è l'unica fonte dei requisiti, dei punteggi e dei contributi.",
+        "none": "—",
+    },
+    "en": {
+        "title": "Evaluation results",
+        "version": "version",
+        "reference": "reference",
+        "opens": "opens",
+        "closes": "deadline",
+        "generated": "generated on",
+        "contents": "Contents",
+        "key_figures": "Key figures",
+        "applications": "Applications received",
+        "ranked": "In the ranking",
+        "funded": "Funded",
+        "not_funded": "Admitted, not funded",
+        "excluded": "Excluded",
+        "budget": "Budget",
+        "budget_used": "Grants awarded",
+        "budget_available": "Budget available",
+        "budget_remaining": "Remaining",
+        "requested_ranked": "Requested by ranked applications",
+        "of": "of",
+        "no_budget": "The call states no budget",
+        "ranking": "Ranking",
+        "ranking_empty": "No application was admitted to the ranking.",
+        "not_ranked": "Applications not admitted to the ranking",
+        "rank": "Rank",
+        "application": "Application",
+        "applicant": "Applicant",
+        "score": "Score",
+        "grant": "Grant",
+        "requested": "Requested",
+        "status": "Outcome",
+        "reason": "Reason",
+        "max": "max",
+        "scores": "Score distribution",
+        "scores_none": "No application was scored.",
+        "count_axis": "applications",
+        "score_axis": "score",
+        "pass_line": "pass mark",
+        "stats": "Scored applications: {count} · minimum {min} · maximum {max} · mean {mean} · median {median}",
+        "criteria": "Average points per criterion",
+        "criterion": "Criterion",
+        "average": "Average",
+        "criteria_none": "No criterion was scored.",
+        "exclusions": "Why applications were excluded",
+        "exclusions_none": "No application was excluded.",
+        "exclusions_note": "An application can fail more than one requirement: the counts per requirement can add up to more than the excluded applications.",
+        "requirement": "Requirement",
+        "failed": "Failed",
+        "only_failure": "Only reason",
+        "share": "Share of applications examined",
+        "below_threshold": "Score below the pass mark",
+        "invalid": "Invalid application data",
+        "details": "Applications in detail",
+        "expand_all": "Open all",
+        "collapse_all": "Close all",
+        "gates": "Eligibility requirements",
+        "criteria_detail": "Scoring criteria",
+        "points": "Points",
+        "errors": "Data errors",
+        "field": "field",
+        "placement": "Place in the ranking",
+        "submitted": "Submitted",
+        "source": "Source",
+        "back": "back to the ranking",
+        "passed": "met",
+        "not_passed": "not met",
+        "reason_below": "score {score} below the pass mark {pass_score}",
+        "reason_invalid_1": "1 data error",
+        "reason_invalid_n": "{n} data errors",
+        "reason_invalid_0": "invalid data",
+        "policy": "Rules applied",
+        "footer": "Generated by bando from the call's policy file, the single source of the requirements, scores and grants.",
+        "none": "—",
+    },
+}
+
+STATUS_TEXT = {
+    "it": {
+        "funded": "Finanziata",
+        "not_funded": "Ammessa, non finanziata",
+        "admitted": "Ammessa",
+        "below_threshold": "Sotto soglia",
+        "ineligible": "Non ammissibile",
+        "invalid": "Dati non validi",
+    },
+    "en": {
+        "funded": "Funded",
+        "not_funded": "Admitted, not funded",
+        "admitted": "Admitted",
+        "below_threshold": "Below pass mark",
+        "ineligible": "Ineligible",
+        "invalid": "Invalid data",
+    },
+}
+
+_STATUS_ORDER = {s: i for i, s in enumerate(STATUSES)}
+
+
+def _norm_lang(lang: str | None) -> str:
+    base = (lang or "en").replace("_", "-").split("-")[0].lower()
+    return base if base in REPORT_TEXT else "en"
+
+
+# --------------------------------------------------------------------------
+# jinja environment
+# --------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return env
+
+
+# --------------------------------------------------------------------------
+# view model
+# --------------------------------------------------------------------------
+
+class _Fmt:
+    """Number formatting bound to a language and currency."""
+
+    def __init__(self, lang: str, currency: str):
+        self.lang = lang
+        self.currency = currency or "EUR"
+
+    def money(self, value: Any) -> str:
+        d = _decimal(value)
+        return "" if d is None else format_money(d, self.lang, currency=self.currency)
+
+    def points(self, value: Any) -> str:
+        d = _decimal(value)
+        return "" if d is None else format_points(d, self.lang)
+
+    def percent(self, fraction: Decimal | None) -> str:
+        return "" if fraction is None else format_percent(fraction, self.lang)
+
+    def date(self, value: Any) -> str:
+        if value in (None, ""):
+            return ""
+        try:
+            return format_date(value, self.lang)
+        except (TypeError, ValueError):
+            return str(value)
+
+    def count(self, n: int) -> str:
+        text = f"{n:,}"
+        return text.replace(",", ".") if self.lang == "it" else text
+
+
+def _anchor_ids(ids: Iterable[str]) -> list[str]:
+    """HTML ids for the applications: readable, unique, deterministic."""
+    out, seen = [], set()
+    for raw in ids:
+        base = "app-" + (re.sub(r"[^A-Za-z0-9_.-]+", "_", raw).strip("_") or "x")
+        anchor, k = base, 2
+        while anchor in seen:
+            anchor, k = f"{base}-{k}", k + 1
+        seen.add(anchor)
+        out.append(anchor)
+    return out
+
+
+def _sort_key(r: Mapping[str, Any]) -> tuple:
+    status = r.get("status")
+    group = 0 if status in RANKED_STATUSES else 1 + _STATUS_ORDER.get(status, len(STATUSES))
+    rank = r.get("rank")
+    score = _decimal(r.get("score"))
+    return (
+        group,
+        rank is None,
+        rank if rank is not None else 0,
+        -(score if score is not None else Decimal(0)),
+        str(r.get("application", "")),
+    )
+
+
+def _fraction(part: Decimal | None, whole: Decimal | None) -> Decimal | None:
+    if part is None or whole is None or whole <= 0:
+        return None
+    return part / whole
+
+
+def _pct_width(part: Decimal | None, whole: Decimal | None) -> str:
+    """CSS/SVG width percentage, clamped to 0..100, as fixed text."""
+    f = _fraction(part, whole)
+    if f is None:
+        return "0"
+    return f"{max(0.0, min(100.0, float(f) * 100)):.1f}"
+
+
+def _nice_step(maximum: int, target: int = 5) -> int:
+    if maximum <= target:
+        return 1
+    raw = maximum / target
+    mag = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 5, 10):
+        if m * mag >= raw:
+            return int(m * mag)
+    return int(10 * mag)  # pragma: no cover
+
+
+def _app_view(r: Mapping[str, Any], anchor: str, fmt: _Fmt, T: Mapping[str, str],
+              S: Mapping[str, str], criteria_ids: list[str]) -> dict[str, Any]:
+    status = str(r.get("status"))
+    score = _decimal(r.get("score"))
+    max_score = _decimal(r.get("max_score"))
+    pass_score = _decimal(r.get("pass_score"))
+    gates = []
+    for g in r.get("gates") or []:
+        gates.append({
+            "id": str(g.get("id", "")), "label": str(g.get("label") or g.get("id") or ""),
+            "passed": bool(g.get("passed")), "because": g.get("because") or "",
+        })
+    criteria = []
+    points_by_id: dict[str, str] = {}
+    for c in r.get("criteria") or []:
+        pts, mx = _decimal(c.get("points")), _decimal(c.get("max"))
+        points_by_id[str(c.get("id"))] = fmt.points(pts)
+        criteria.append({
+            "id": str(c.get("id", "")), "label": str(c.get("label") or c.get("id") or ""),
+            "points": fmt.points(pts), "max": fmt.points(mx),
+            "width": _pct_width(pts, mx), "because": c.get("because") or "",
+        })
+    errors = []
+    for e in r.get("errors") or []:
+        if isinstance(e, Mapping):
+            errors.append({"field": str(e.get("field") or ""), "message": str(e.get("message") or "")})
+        else:
+            errors.append({"field": "", "message": str(e)})
+
+    failed = [g["label"] for g in gates if not g["passed"]]
+    if status == "ineligible":
+        reason = "; ".join(failed)
+    elif status == "below_threshold":
+        reason = T["reason_below"].format(score=fmt.points(score), pass_score=fmt.points(pass_score))
+    elif status == "invalid":
+        n = len(errors)
+        reason = T["reason_invalid_0"] if n == 0 else (
+            T["reason_invalid_1"] if n == 1 else T["reason_invalid_n"].format(n=n))
+    else:
+        reason = ""
+
+    placement = r.get("placement")
+    placement_text = ""
+    if isinstance(placement, Mapping):
+        placement_text = str(placement.get("because") or "")
+    elif placement:
+        placement_text = str(placement)
+
+    return {
+        "anchor": anchor,
+        "id": str(r.get("application") if r.get("application") is not None else ""),
+        "applicant": "" if r.get("applicant") is None else str(r.get("applicant")),
+        "status": status,
+        "status_class": status if status in STATUSES else "unknown",
+        "status_text": S.get(status, status),
+        "rank": r.get("rank"),
+        "score": fmt.points(score),
+        "max_score": fmt.points(max_score),
+        "pass_score": fmt.points(pass_score),
+        "score_width": _pct_width(score, max_score),
+        "requested": fmt.money(r.get("requested")),
+        "grant": fmt.money(r.get("grant")),
+        "points": [points_by_id.get(cid, "") for cid in criteria_ids],
+        "gates": gates,
+        "criteria": criteria,
+        "errors": errors,
+        "reason": reason,
+        "placement": placement_text,
+        "submitted": fmt.date(r.get("submitted")),
+        "source": format_source(r.get("source")),
+    }
+
+
+def _histogram_chart(summary: Mapping[str, Any], fmt: _Fmt) -> dict[str, Any] | None:
+    hist = summary.get("histogram") or {}
+    bins = hist.get("bins") or []
+    if not bins or not any(b.get("count") for b in bins):
+        return None
+    W, H, left, right, top, bottom = 680, 300, 48, 16, 34, 48
+    pw, ph = W - left - right, H - top - bottom
+    top_count = max(b["count"] for b in bins)
+    step = _nice_step(top_count)
+    ymax = max(step, math.ceil(top_count / step) * step)
+    if ymax - top_count < step / 4:  # room for the count above the tallest bar
+        ymax += step
+    max_score = _decimal(hist.get("max_score")) or Decimal(0)
+    pass_score = _decimal((summary.get("scores") or {}).get("pass_score"))
+    bw = pw / len(bins)
+    bars = []
+    for i, b in enumerate(bins):
+        h = ph * b["count"] / ymax
+        x = left + i * bw
+        lo = _decimal(b.get("from"))
+        below = pass_score is not None and _decimal(b.get("to")) is not None and _decimal(b.get("to")) <= pass_score
+        bars.append({
+            "x": f"{x + 2:.1f}", "y": f"{top + ph - h:.1f}", "w": f"{bw - 4:.1f}", "h": f"{h:.1f}",
+            "cx": f"{x + bw / 2:.1f}", "ty": f"{top + ph - h - 4:.1f}",
+            "count": b["count"], "below": below,
+            "title": f"{fmt.points(lo)}–{fmt.points(_decimal(b.get('to')))}: {b['count']}",
+        })
+    xlabels = []
+    for i in range(len(bins) + 1):
+        edge = _decimal(bins[i]["from"]) if i < len(bins) else _decimal(bins[-1]["to"])
+        xlabels.append({"x": f"{left + i * bw:.1f}", "text": fmt.points(edge)})
+    yticks = []
+    for v in range(0, ymax + 1, step):
+        yticks.append({"y": f"{top + ph - ph * v / ymax:.1f}", "text": fmt.count(v)})
+    pass_line = None
+    if pass_score is not None and max_score > 0 and 0 <= pass_score <= max_score:
+        px = left + pw * float(pass_score / max_score)
+        pass_line = {"x": f"{px:.1f}", "text": fmt.points(pass_score)}
+    return {
+        "width": W, "height": H, "left": left, "right": W - right, "top": top,
+        "bottom": f"{top + ph:.1f}", "bars": bars, "xlabels": xlabels, "yticks": yticks,
+        "pass_line": pass_line, "xlabel_y": f"{top + ph + 18:.1f}",
+        "axis_title_y": H - 6, "axis_title_x": f"{left + pw / 2:.1f}",
+    }
+
+
+def _criteria_chart(summary: Mapping[str, Any], fmt: _Fmt) -> list[dict[str, Any]]:
+    rows = []
+    for c in summary.get("criteria") or []:
+        mean, mx = _decimal(c.get("mean")), _decimal(c.get("max"))
+        frac = _fraction(mean, mx)
+        rows.append({
+            "id": str(c.get("id")), "label": str(c.get("label") or c.get("id")),
+            "mean": fmt.points(mean) if mean is not None else T_NONE,
+            "max": fmt.points(mx) if mx is not None else T_NONE,
+            "percent": fmt.percent(frac) if frac is not None else "",
+            "width": _pct_width(mean, mx),
+            "count": c.get("count", 0),
+        })
+    return rows
+
+
+T_NONE = "—"
+
+
+def _exclusions(summary: Mapping[str, Any], fmt: _Fmt, T: Mapping[str, str]) -> list[dict[str, Any]]:
+    rows = []
+    for g in summary.get("gates") or []:
+        if not g.get("failed"):
+            continue
+        evaluated = g.get("evaluated") or 0
+        rows.append({
+            "id": str(g.get("id")), "label": str(g.get("label") or g.get("id")),
+            "failed": g["failed"], "only": g.get("only_failure", 0),
+            "share": fmt.percent(_fraction(Decimal(g["failed"]), Decimal(evaluated))) if evaluated else "",
+            "kind": "gate",
+        })
+    counts = summary.get("counts") or {}
+    if counts.get("below_threshold"):
+        rows.append({"id": "", "label": T["below_threshold"], "failed": counts["below_threshold"],
+                     "only": None, "share": "", "kind": "below_threshold"})
+    if counts.get("invalid"):
+        rows.append({"id": "", "label": T["invalid"], "failed": counts["invalid"],
+                     "only": None, "share": "", "kind": "invalid"})
+    top = max((r["failed"] for r in rows), default=0)
+    for r in rows:
+        r["width"] = _pct_width(Decimal(r["failed"]), Decimal(top)) if top else "0"
+        r["failed_text"] = fmt.count(r["failed"])
+    return rows
+
+
+def render_report(
+    results: Iterable[Any],
+    summary: Mapping[str, Any],
+    call: Mapping[str, Any],
+    lang: str | None = None,
+    *,
+    generated: str | None = None,
+) -> str:
+    """Render the HTML report of a scored batch.
+
+    ``lang`` is ``"it"`` or ``"en"`` (defaults to the call's language; other
+    values fall back to English). ``generated`` is an optional, already
+    formatted date/time text shown in the header: the report itself never
+    reads the clock.
+    """
+    call = dict(call or {})
+    lg = _norm_lang(lang or call.get("language"))
+    T, S = REPORT_TEXT[lg], STATUS_TEXT[lg]
+    currency = call.get("currency") or summary.get("currency") or "EUR"
+    fmt = _Fmt(lg, currency)
+
+    rows = sorted((_as_dict(r) for r in results), key=_sort_key)
+
+    # criteria / gates metadata in policy order (first seen)
+    crit_meta: dict[str, dict[str, str]] = {}
+    for r in rows:
+        for c in r.get("criteria") or []:
+            cid = str(c.get("id"))
+            if cid not in crit_meta:
+                crit_meta[cid] = {"id": cid, "label": str(c.get("label") or cid),
+                                  "max": fmt.points(c.get("max"))}
+    criteria_ids = list(crit_meta)
+
+    anchors = _anchor_ids(str(r.get("application", "")) for r in rows)
+    apps = [_app_view(r, a, fmt, T, S, criteria_ids) for r, a in zip(rows, anchors)]
+    ranked = [a for a in apps if a["status"] in RANKED_STATUSES]
+    others = [a for a in apps if a["status"] not in RANKED_STATUSES]
+
+    counts = {s: 0 for s in STATUSES}
+    counts.update(summary.get("counts") or {})
+    total = summary.get("total", len(apps))
+    budget = summary.get("budget") or {}
+    available = _decimal(budget.get("available", call.get("budget")))
+    used = _decimal(budget.get("used")) or Decimal(0)
+    requested = _decimal(budget.get("requested_ranked"))
+    remaining = _decimal(budget.get("remaining"))
+    scale = max([v for v in (available, requested, used) if v is not None] or [Decimal(0)])
+    budget_view = {
+        "available": fmt.money(available) if available is not None else "",
+        "used": fmt.money(used),
+        "remaining": fmt.money(remaining) if remaining is not None else "",
+        "requested": fmt.money(requested) if requested else "",
+        "used_percent": fmt.percent(_fraction(used, available)) if available else "",
+        "used_width": _pct_width(used, scale),
+        "available_width": _pct_width(available, scale),
+        "requested_width": _pct_width(requested, scale),
+        "has_budget": available is not None,
+    }
+
+    stats = summary.get("scores") or {}
+    stats_text = ""
+    if stats.get("count"):
+        stats_text = T["stats"].format(
+            count=fmt.count(stats["count"]), min=fmt.points(stats.get("min")),
+            max=fmt.points(stats.get("max")), mean=fmt.points(stats.get("mean")),
+            median=fmt.points(stats.get("median")),
+        )
+
+    figures = [
+        {"label": T["applications"], "value": fmt.count(total), "cls": "total"},
+        {"label": T["ranked"], "value": fmt.count(sum(counts.get(s, 0) for s in RANKED_STATUSES)), "cls": "admitted"},
+        {"label": T["funded"], "value": fmt.count(counts.get("funded", 0)), "cls": "funded"},
+        {"label": T["excluded"], "value": fmt.count(sum(counts.get(s, 0) for s in ("below_threshold", "ineligible", "invalid"))), "cls": "ineligible"},
+    ]
+    status_counts = [
+        {"status": s, "text": S[s], "count": fmt.count(counts.get(s, 0))}
+        for s in STATUSES if counts.get(s)
+    ]
+
+    policy = call.get("policy") or summary.get("policy") or {}
+    context = {
+        "lang": lg,
+        "T": T,
+        "call": {
+            "name": call.get("name") or "",
+            "version": call.get("version") or "",
+            "authority": call.get("authority") or "",
+            "reference": call.get("reference") or "",
+            "opens": fmt.date(call.get("opens")),
+            "closes": fmt.date(call.get("closes")),
+            "contact": call.get("contact") or "",
+        },
+        "policy": {
+            "name": policy.get("name") or "",
+            "version": policy.get("version") or "",
+            "sha256": policy.get("sha256") or "",
+        },
+        "generated": generated or "",
+        "figures": figures,
+        "status_counts": status_counts,
+        "budget": budget_view,
+        "criteria_meta": list(crit_meta.values()),
+        "ranked": ranked,
+        "others": others,
+        "apps": apps,
+        "histogram": _histogram_chart(summary, fmt),
+        "stats_text": stats_text,
+        "criteria_chart": _criteria_chart(summary, fmt),
+        "exclusions": _exclusions(summary, fmt, T),
+        "has_gate_exclusions": any(g.get("failed") for g in summary.get("gates") or []),
+    }
+    return _environment().get_template(TEMPLATE_NAME).render(context)

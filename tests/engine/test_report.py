@@ -1,0 +1,405 @@
+"""Tests of engine/report.py (the HTML report of `bando score`).
+
+The module also holds ``make_results``/``make_call``: hand-built result dicts
+following docs/contracts.md, shared by test_outputs.py and
+test_report_browser.py (they load this file by path).
+"""
+
+from __future__ import annotations
+
+import html.parser
+import random
+import re
+import time
+from decimal import ROUND_DOWN, Decimal
+
+import pytest
+
+from engine.outputs import summarize
+from engine.report import render_report
+
+HOSTILE = "<script>alert(1)</script>"
+
+POLICY = {"name": "salentonet", "version": "2013.1", "sha256": "9f2c" + "0" * 60}
+
+GATES = [
+    ("min_firms", {"it": "Almeno 3 imprese in rete", "en": "At least 3 firms"}),
+    ("all_sme", {"it": "Tutte le imprese sono PMI", "en": "All firms are SMEs"}),
+    ("local", {"it": "Maggioranza di imprese con sede in provincia di Lecce",
+               "en": "Majority based in Lecce"}),
+]
+CRITERIA = [
+    ("innovation", {"it": "Profilo di innovazione", "en": "Innovation profile"}, 40),
+    ("intl", {"it": "Internazionalizzazione", "en": "Internationalisation"}, 30),
+    ("cert", {"it": "Processi certificati", "en": "Certified processes"}, 30),
+]
+
+_NAMES = [
+    "Rete Mech-Net", "SalentoNet Innovazione", "Rete Artigiani Meccanici Varesini",
+    "Consorzio Tessile Salentino", "Rete Agroalimentare del Capo di Leuca",
+    "Rete d'imprese «Pietra Leccese»", "Distretto Nautico Adriatico", "Rete Olio & Vino Salento",
+    "Aggregazione Ceramiche di Grottaglie", "Rete Turismo Barocco", "Rete Logistica Jonica",
+    "Filiera Calzaturiera di Casarano", "Rete ICT Puglia Sud", "Rete Energia Pulita Salento",
+]
+
+
+def make_call(lang: str = "it", budget: str = "1000000.00") -> dict:
+    return {
+        "name": "Bando congiunto reti d'impresa" if lang == "it" else "Joint call for business networks",
+        "version": "2013.1",
+        "authority": "Provincia e Camera di Commercio di Lecce",
+        "language": lang, "currency": "EUR", "budget": budget,
+        "opens": "2013-01-15", "closes": "2013-12-31T12:00:00",
+        "reference": "SALENTONET-2013",
+        "signatory": "Il Dirigente del Settore Sviluppo Economico",
+        "appeal_days": 60, "appeal_body": "TAR Puglia, sezione di Lecce",
+        "contact": "reti@provincia.le.it",
+        "max_score": 100, "pass_score": 60,
+        "policy": dict(POLICY),
+    }
+
+
+def _num(d: Decimal):
+    """JSON number as the contract wants it: int when integral."""
+    return int(d) if d == d.to_integral_value() else float(d)
+
+
+def make_results(n: int = 50, *, seed: int = 7, lang: str = "it", budget: str = "1000000.00",
+                 hostile: bool = False, with_source: bool = True) -> list[dict]:
+    """``n`` final results (after batch ranking) with mixed statuses.
+
+    Roughly: 10% invalid, 25% ineligible, 15% below threshold, the rest
+    admitted and ranked by score desc then id, funded while the budget lasts.
+    """
+    rng = random.Random(seed)
+    results = []
+    for i in range(1, n + 1):
+        app_id = f"SN-2013-{i:03d}"
+        name = rng.choice(_NAMES) + f" {i}"
+        requested = Decimal(rng.randrange(20_000, 160_000, 500))
+        cost = requested * Decimal(rng.choice(["1.6", "2", "2.5"]))
+        grant = min(requested, (cost / 2).quantize(Decimal(1), ROUND_DOWN), Decimal(100_000))
+        r = {
+            "application": app_id, "applicant": name, "status": None, "eligible": True,
+            "score": None, "ranking_score": None, "max_score": 100, "pass_score": 60,
+            "requested": f"{requested:.2f}", "grant": None, "currency": "EUR", "rank": None,
+            "language": lang, "gates": [], "criteria": [], "errors": [], "placement": None,
+            "submitted": f"2013-{rng.randint(2, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(8, 17):02d}:{rng.randint(0, 59):02d}:00",
+            "policy": dict(POLICY),
+            "_grant": grant,
+        }
+        if with_source:
+            r["source"] = {"file": "domande.csv", "row": i + 1}
+        roll = rng.random()
+        if roll < 0.10:
+            r.update(status="invalid", eligible=False)
+            r["errors"] = [
+                {"field": f"network.firms[{rng.randint(0, 5)}].employees",
+                 "message": "atteso un numero intero, trovato \"dodici\"" if lang == "it"
+                 else "expected a whole number, got \"dodici\""},
+            ]
+            if rng.random() < 0.5:
+                r["errors"].append({"field": "project.cost", "message": "campo obbligatorio mancante"
+                                    if lang == "it" else "required field missing"})
+            r["requested"] = None
+            results.append(r)
+            continue
+        members = rng.randint(2, 14)
+        local = rng.randint(0, members)
+        fails = set()
+        if roll < 0.35:
+            fails = set(rng.sample([g for g, _ in GATES], rng.randint(1, 2)))
+        for gid, labels in GATES:
+            passed = gid not in fails
+            if gid == "min_firms":
+                m = members if passed else 2
+                because = (f"imprese in rete = {m}, ne servono almeno 3" if lang == "it"
+                           else f"firms in the network = {m}, at least 3 required")
+            elif gid == "all_sme":
+                because = ("tutte le imprese hanno meno di 250 addetti" if passed and lang == "it"
+                           else "1 impresa ha 310 addetti (massimo 249)" if lang == "it"
+                           else "all firms have fewer than 250 employees" if passed
+                           else "1 firm has 310 employees (at most 249)")
+            else:
+                because = (f"{local} imprese su {members} in provincia di Lecce" if lang == "it"
+                           else f"{local} of {members} firms based in Lecce")
+            r["gates"].append({"id": gid, "label": labels[lang], "passed": passed,
+                               "because": because, "values": {"members": members}})
+        if fails:
+            r.update(status="ineligible", eligible=False)
+            results.append(r)
+            continue
+        below = roll < 0.50
+        level = rng.randint(0, 2) if below else rng.randint(2, 5)
+        innov = Decimal(40 if level >= 4 else 20 if level >= 2 else 0)
+        markets = rng.randint(0, 1) if below else rng.randint(1, 4)
+        intl = Decimal(min(markets * 10, 30))
+        share = Decimal(rng.randint(0, 8)) / 8
+        cert = (30 * share).quantize(Decimal("0.01"))
+        for cid, labels, mx in CRITERIA:
+            pts = {"innovation": innov, "intl": intl, "cert": cert}[cid]
+            because = {
+                "innovation": (f"livello {level} → {pts} su {mx} punti" if lang == "it"
+                               else f"level {level} → {pts} of {mx} points"),
+                "intl": (f"{markets} mercati esteri × 10 → {pts}" if lang == "it"
+                         else f"{markets} foreign markets × 10 → {pts}"),
+                "cert": (f"{share * 100:.1f}% delle imprese certificate ISO 9001" if lang == "it"
+                         else f"{share * 100:.1f}% of firms ISO 9001 certified"),
+            }[cid]
+            r["criteria"].append({"id": cid, "label": labels[lang], "points": _num(pts), "max": mx,
+                                  "minimum": None, "weight": 1, "because": because,
+                                  "values": {"level": level}})
+        score = innov + intl + cert
+        r["score"] = r["ranking_score"] = _num(score)
+        r["status"] = "below_threshold" if score < 60 else "admitted"
+        results.append(r)
+
+    # batch ranking and allocation
+    ranked = sorted((r for r in results if r["status"] == "admitted"),
+                    key=lambda r: (-Decimal(str(r["score"])), r["application"]))
+    remaining = Decimal(budget)
+    for pos, r in enumerate(ranked, 1):
+        r["rank"] = pos
+        if r["_grant"] <= remaining:
+            r["status"], r["grant"] = "funded", f"{r['_grant']:.2f}"
+            remaining -= r["_grant"]
+            why = "finanziata: rientra nella dotazione" if lang == "it" else "funded within the budget"
+        else:
+            r["status"] = "not_funded"
+            why = ("ammessa ma non finanziata: dotazione esaurita" if lang == "it"
+                   else "admitted but not funded: budget exhausted")
+        r["placement"] = {"rank": pos, "of": len(ranked), "tied_with": [],
+                          "because": (f"{pos}ª posizione su {len(ranked)}; {why}" if lang == "it"
+                                      else f"position {pos} of {len(ranked)}; {why}")}
+    for r in results:
+        del r["_grant"]
+    if hostile:
+        target = ranked[0] if ranked else results[0]
+        target["applicant"] = HOSTILE
+        for item in target["gates"][:1] + target["criteria"][:1]:
+            item["because"] += ' <b>"&"</b>'
+        for r in results:
+            if r["errors"]:
+                r["errors"][0]["message"] += " </details></section>"
+                break
+    return results
+
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr"}
+
+
+class _Checker(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.problems: list[str] = []
+        self.ids: list[str] = []
+        self.hrefs: list[str] = []
+        self.srcs: list[str] = []
+        self.counts: dict[str, int] = {}
+        self.styles: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag, attrs):
+        self.counts[tag] = self.counts.get(tag, 0) + 1
+        for k, v in attrs:
+            if k == "id":
+                self.ids.append(v)
+            elif k in ("href", "xlink:href"):
+                self.hrefs.append(v)
+            elif k in ("src", "srcset", "poster", "data", "action"):
+                self.srcs.append(v)
+            elif k == "style":
+                self.styles.append(v)
+        if tag == "style":
+            self._in_style = True
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in VOID:
+            self.stack.pop()
+
+    def handle_endtag(self, tag):
+        if tag == "style":
+            self._in_style = False
+        if not self.stack or self.stack[-1] != tag:
+            self.problems.append(f"unexpected </{tag}> with open {self.stack[-3:]}")
+            if tag in self.stack:
+                while self.stack and self.stack.pop() != tag:
+                    pass
+            return
+        self.stack.pop()
+
+    def handle_data(self, data):
+        if self._in_style:
+            self.styles.append(data)
+
+
+def check_html(page: str) -> _Checker:
+    c = _Checker()
+    c.feed(page)
+    c.close()
+    return c
+
+
+@pytest.fixture(scope="module")
+def batch():
+    results = make_results(50, hostile=True)
+    call = make_call("it")
+    return results, summarize(results, call), call
+
+
+@pytest.fixture(scope="module")
+def page_it(batch):
+    results, summary, call = batch
+    return render_report(results, summary, call, "it")
+
+
+# --------------------------------------------------------------------------
+# tests
+# --------------------------------------------------------------------------
+
+def test_fixture_has_every_status(batch):
+    results, summary, _ = batch
+    statuses = {r["status"] for r in results}
+    assert {"funded", "not_funded", "ineligible", "below_threshold", "invalid"} <= statuses
+    assert summary["total"] == 50
+
+
+def test_report_contains_every_application_id_and_a_details_each(batch, page_it):
+    results, _, _ = batch
+    c = check_html(page_it)
+    for r in results:
+        assert r["application"] in page_it
+    assert c.counts["details"] == len(results)
+    # every in-page link points at an existing id
+    ids = set(c.ids)
+    assert len(ids) == len(c.ids), "duplicate ids"
+    for href in c.hrefs:
+        assert href.startswith("#"), href
+        assert href[1:] in ids, href
+
+
+def test_report_is_balanced_html(page_it):
+    assert page_it.startswith("<!DOCTYPE html>")
+    c = check_html(page_it)
+    assert c.problems == []
+    assert c.stack == []
+    for tag in ("html", "head", "body", "header", "nav", "main", "footer", "table", "svg"):
+        assert c.counts.get(tag, 0) >= 1, tag
+    assert c.counts["html"] == c.counts["body"] == c.counts["main"] == 1
+    assert '<html lang="it">' in page_it
+
+
+def test_report_has_no_external_resources(page_it):
+    c = check_html(page_it)
+    assert c.srcs == []
+    for href in c.hrefs:
+        assert not re.match(r"(?i)\s*(https?:)?//", href), href
+    assert not re.search(r"(?i)\b(src|href)\s*=\s*[\"']?\s*(https?:)?//", page_it)
+    css = "\n".join(c.styles)
+    assert "@import" not in css
+    assert not re.search(r"(?i)url\(\s*['\"]?\s*(https?:)?//", css)
+    assert "<link" not in page_it
+    # the only script is our own inline one
+    assert c.counts.get("script") == 1
+    assert "<script src" not in page_it
+
+
+def test_report_escapes_hostile_text(page_it):
+    assert HOSTILE not in page_it
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page_it
+    assert '<b>"&"</b>' not in page_it
+    assert "&lt;b&gt;&#34;&amp;&#34;&lt;/b&gt;" in page_it
+
+
+def test_report_sections_and_charts(batch, page_it):
+    results, summary, call = batch
+    for anchor in ("figures", "ranking", "scores", "criteria", "exclusions", "applications"):
+        assert f'id="{anchor}"' in page_it
+    assert call["name"].replace("'", "&#39;") in page_it
+    assert call["authority"] in page_it
+    assert "2013.1" in page_it
+    # histogram: 10 bars; criteria labels; gate labels in the exclusion chart
+    assert page_it.count('<rect class="bar') == 10
+    for _cid, labels, _mx in CRITERIA:
+        assert labels["it"] in page_it
+    for g in summary["gates"]:
+        if g["failed"]:
+            assert g["label"] in page_it
+    # ✓ and ✗ marks, because texts, placement and errors
+    assert "✓" in page_it and "✗" in page_it
+    assert "dotazione esaurita" in page_it
+    assert "network.firms[" in page_it
+    assert "domande.csv:" in page_it
+    # Italian money formatting of the budget
+    assert "1.000.000,00" in page_it
+
+
+def test_ranking_table_is_in_rank_order(batch, page_it):
+    results, _, _ = batch
+    ranked = sorted((r for r in results if r["rank"] is not None), key=lambda r: r["rank"])
+    table = page_it.split('<table class="ranking">', 1)[1].split("</table>", 1)[0]
+    positions = [table.index(f">{r['application']}<") for r in ranked]
+    assert positions == sorted(positions)
+    assert "badge st-funded" in table and "badge st-not_funded" in table
+    assert 'class="st-not_funded cutoff"' in table
+
+
+def test_report_is_deterministic_and_has_no_timestamp(batch, page_it):
+    results, summary, call = batch
+    again = render_report(results, summary, call, "it")
+    assert again == page_it
+    assert "generato il" not in page_it
+    stamped = render_report(results, summary, call, "it", generated="1 gennaio 2014")
+    assert "generato il 1 gennaio 2014" in stamped
+
+
+def test_report_in_english():
+    results = make_results(30, seed=3, lang="en")
+    call = make_call("en")
+    page = render_report(results, summarize(results, call), call, "en")
+    assert '<html lang="en">' in page
+    assert "Ranking" in page and "Why applications were excluded" in page
+    assert "€1,000,000.00" in page
+    assert check_html(page).problems == []
+
+
+def test_report_with_no_results_and_no_budget():
+    call = make_call("it", budget=None)
+    page = render_report([], summarize([], call), call, "it")
+    c = check_html(page)
+    assert c.problems == [] and c.stack == []
+    assert "Nessuna domanda è stata ammessa in graduatoria." in page
+    assert "Nessuna dotazione" in page
+
+
+def test_report_odd_ids_get_unique_anchors():
+    results = make_results(6, seed=11)
+    results[0]["application"] = "A 1/x"
+    results[1]["application"] = "A 1/x"
+    results[2]["application"] = '"><img src=x onerror=alert(1)>'
+    call = make_call()
+    page = render_report(results, summarize(results, call), call, "it")
+    c = check_html(page)
+    assert len(set(c.ids)) == len(c.ids)
+    assert c.srcs == []
+    assert "<img" not in page
+
+
+def test_report_scales_to_2000_applications():
+    results = make_results(2000, seed=5, budget="20000000.00")
+    call = make_call("it", budget="20000000.00")
+    summary = summarize(results, call)
+    t0 = time.perf_counter()
+    page = render_report(results, summary, call, "it")
+    elapsed = time.perf_counter() - t0
+    assert page.count("<details") == 2000
+    assert elapsed < 8, elapsed
