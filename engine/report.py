@@ -312,6 +312,11 @@ def _pct_width(part: Decimal | None, whole: Decimal | None) -> str:
     return f"{max(0.0, min(100.0, float(f) * 100)):.1f}"
 
 
+def _short(text: str, limit: int = 90) -> str:
+    """A label shortened for an SVG line (SVG text does not wrap)."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def _nice_step(maximum: int, target: int = 5) -> int:
     if maximum <= target:
         return 1
@@ -449,6 +454,7 @@ def _criteria_chart(summary: Mapping[str, Any], fmt: _Fmt) -> list[dict[str, Any
         frac = _fraction(mean, mx)
         rows.append({
             "id": str(c.get("id")), "label": str(c.get("label") or c.get("id")),
+            "short": _short(str(c.get("label") or c.get("id"))),
             "mean": fmt.points(mean) if mean is not None else T_NONE,
             "max": fmt.points(mx) if mx is not None else T_NONE,
             "percent": fmt.percent(frac) if frac is not None else "",
@@ -469,16 +475,17 @@ def _exclusions(summary: Mapping[str, Any], fmt: _Fmt, T: Mapping[str, str]) -> 
         evaluated = g.get("evaluated") or 0
         rows.append({
             "id": str(g.get("id")), "label": str(g.get("label") or g.get("id")),
+            "short": _short(str(g.get("label") or g.get("id"))),
             "failed": g["failed"], "only": g.get("only_failure", 0),
             "share": fmt.percent(_fraction(Decimal(g["failed"]), Decimal(evaluated))) if evaluated else "",
             "kind": "gate",
         })
     counts = summary.get("counts") or {}
     if counts.get("below_threshold"):
-        rows.append({"id": "", "label": T["below_threshold"], "failed": counts["below_threshold"],
+        rows.append({"id": "", "label": T["below_threshold"], "short": T["below_threshold"], "failed": counts["below_threshold"],
                      "only": None, "share": "", "kind": "below_threshold"})
     if counts.get("invalid"):
-        rows.append({"id": "", "label": T["invalid"], "failed": counts["invalid"],
+        rows.append({"id": "", "label": T["invalid"], "short": T["invalid"], "failed": counts["invalid"],
                      "only": None, "share": "", "kind": "invalid"})
     top = max((r["failed"] for r in rows), default=0)
     for r in rows:
