@@ -66,12 +66,10 @@ class _ToAst(Transformer):
     def money(self, meta, amount, currency):
         return ast.Money(_num(amount), str(currency), span=Span.from_meta(meta))
 
-    def duration(self, meta, amount, unit):
+    def duration(self, meta, tok):
         span = Span.from_meta(meta)
+        amount, unit = str(tok).split()
         value = _num(amount)
-        if value != value.to_integral_value():
-            self._err("a duration must be a whole number of days, months or years", span)
-        unit = str(unit)
         return ast.Duration(int(value), unit if unit.endswith("s") else unit + "s", span=span)
 
     def string(self, meta, tok):
@@ -119,8 +117,8 @@ class _ToAst(Transformer):
     def max_call(self, meta, args):
         return ast.Call("max", args, span=Span.from_meta(meta))
 
-    def agg_for(self, meta, value, var, source, where=None):
-        return ("for", value, str(var), source, where)
+    def agg_for(self, meta, var, source, where=None):
+        return ("for", str(var), source, where)
 
     def agg_where(self, meta, where):
         return ("where", where)
@@ -129,8 +127,8 @@ class _ToAst(Transformer):
         span = Span.from_meta(meta)
         func = str(func)
         if tail is not None and tail[0] == "for":
-            _, value, var, source, where = tail
-            return ast.Aggregate(func, source, var, value, where, span=span)
+            _, var, source, where = tail
+            return ast.Aggregate(func, source, var, first, where, span=span)
         where = tail[1] if tail is not None else None
         # `count(f in L where c)`: the grammar sees `f in L` as membership; a
         # bare name on the left of `in` is the item variable.
@@ -394,7 +392,7 @@ _WORDS = {
     "PERCENT": "a percentage (50%)", "DATE": "a date (2025-06-30)", "DATETIME": "a date and time",
     "BOOL": "true or false", "BASE_TYPE": "a type (text, int, decimal, money, percent, bool, date, datetime)",
     "QUANTIFIER": "all/any/none", "AGGREGATE": "an aggregate (count, sum, share…)",
-    "CURRENCY": "a currency (EUR)", "DURATION_UNIT": "days, months or years",
+    "CURRENCY": "a currency (EUR)", "DURATION": "a duration (3 years)",
     "COMP_OP": "a comparison (>=, <=, ==, !=, >, <)", "PLUS": "`+`", "MINUS": "`-`", "MUL_OP": "`*` or `/`",
     "LPAR": "`(`", "RPAR": "`)`", "LBRACE": "`{`", "RBRACE": "`}`", "COLON": "`:`", "COMMA": "`,`",
     "EQUAL": "`=`", "DOT": "`.`", "DOTDOT": "`..`", "DIRECTION": "asc or desc", "ROUND_MODE": "down, up or nearest",

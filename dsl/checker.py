@@ -1,0 +1,1027 @@
+"""Name resolution and type checking.
+
+``check(policy, source)`` walks the AST once, infers a :class:`~dsl.types.Type`
+for every expression and collects *all* problems (not just the first):
+undefined names with a did-you-mean, type mismatches with the types of both
+sides, duplicate ids, ``let`` cycles, unreachable tiers, points above a
+criterion's maximum, maxima that do not add up, unused inputs (warnings).
+
+The result, a :class:`CheckedPolicy`, is what the compiler consumes: it keeps
+the inferred types and what every name refers to, so the compiler never has to
+guess.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+from decimal import Decimal
+
+import attrs
+
+from . import ast
+from .errors import Diagnostic
+from .source import Source
+from .types import (ANY, BOOL, DATE, DATETIME, DECIMAL, DURATION, INT, NUMERIC, PERCENT, TEXT,
+                    FieldInfo, RecordInfo, Type, money, unify)
+
+CALL_KEYS = {
+    "authority": "text", "language": "name", "opens": "date", "closes": "date", "budget": "money",
+    "currency": "name", "reference": "text", "signatory": "text", "appeal_days": "int",
+    "appeal_body": "text", "contact": "text", "decision": "date", "place": "text",
+    "title_en": "text", "title_it": "text",
+}
+DECL_TYPES = {"grant": "money", "requested": "money", "applicant": "text", "submitted": "date"}
+STATUSES = ("ineligible", "below_threshold", "admitted", "funded", "not_funded", "invalid")
+#: built-in functions: name -> (min args, max args)
+BUILTINS = {
+    "round": (1, 2), "floor": (1, 1), "ceil": (1, 1), "abs": (1, 1),
+    "days_between": (2, 2), "months_between": (2, 2), "years_between": (2, 2),
+    "year": (1, 1), "date_of": (1, 1),
+    "starts_with": (2, 2), "ends_with": (2, 2), "contains": (2, 2), "length": (1, 1),
+    "lower": (1, 1), "upper": (1, 1), "min": (2, 99), "max": (2, 99), "points": (1, 1),
+}
+COMPARE = (">=", "<=", ">", "<", "==", "!=")
+
+
+@attrs.define
+class CheckedPolicy:
+    """A policy whose names are resolved and whose expressions are typed."""
+
+    policy: ast.Policy
+    source: Source
+    diagnostics: list = attrs.Factory(list)
+    header: dict = attrs.Factory(dict)
+    call: ast.CallDef | None = None
+    language: str = "it"
+    currency: str = "EUR"
+    records: dict = attrs.Factory(dict)
+    input: RecordInfo | None = None
+    lets: dict = attrs.Factory(dict)
+    funcs: dict = attrs.Factory(dict)
+    let_types: dict = attrs.Factory(dict)
+    let_deps: dict = attrs.Factory(dict)
+    gates: list = attrs.Factory(list)
+    score: ast.ScoreDef | None = None
+    criteria: list = attrs.Factory(list)  # top-level criteria
+    decls: dict = attrs.Factory(dict)
+    ranking: ast.Ranking | None = None
+    cases: list = attrs.Factory(list)
+    types: dict = attrs.Factory(dict)  # id(expr) -> Type
+    resolved: dict = attrs.Factory(dict)  # id(Name) -> (kind, name)
+    modules: list = attrs.Factory(list)  # (Source, ast.Policy) of `use`d files
+
+    @property
+    def errors(self):
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self):
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+    def type_of(self, expr) -> Type:
+        return self.types.get(id(expr), ANY)
+
+
+class _Scope:
+    """Bound item variables and function parameters (innermost last)."""
+
+    def __init__(self, parent=None, names=None):
+        self.parent = parent
+        self.names = dict(names or {})
+
+    def lookup(self, name):
+        s = self
+        while s is not None:
+            if name in s.names:
+                return s.names[name]
+            s = s.parent
+        return None
+
+    def all(self):
+        out, s = {}, self
+        while s is not None:
+            for k, v in s.names.items():
+                out.setdefault(k, v)
+            s = s.parent
+        return out
+
+
+class Checker:
+    def __init__(self, cp: CheckedPolicy):
+        self.cp = cp
+        self.source = cp.source
+        self._let_stack: list[str] = []
+        self._used_fields: set = set()  # (id(RecordInfo), field name)
+        self._context = None  # "ranking" enables score/points()
+
+    # --- reporting -----------------------------------------------------------------
+    def error(self, message, node=None, hint=None, notes=(), source=None, span=None):
+        self.cp.diagnostics.append(Diagnostic(
+            message, span if span is not None else getattr(node, "span", None),
+            source or self._source_of(node), hint=hint, notes=tuple(notes)))
+
+    def warn(self, message, node=None, hint=None, source=None):
+        self.cp.diagnostics.append(Diagnostic(message, getattr(node, "span", None),
+                                              source or self._source_of(node), severity="warning", hint=hint))
+
+    def _source_of(self, node):
+        return self._node_sources.get(id(node), self.source) if node is not None else self.source
+
+    # --- entry -----------------------------------------------------------------------
+    def run(self):
+        cp = self.cp
+        self._node_sources = {}
+        items = []
+        for src, mod in cp.modules:
+            for it in mod.items:
+                if not isinstance(it, (ast.RecordDef, ast.LetDef, ast.Use)):
+                    self.error("a shared module may only contain `record`, `let` and `use`", it, source=src)
+                    continue
+                items.append(it)
+                for n in ast.walk(it):
+                    self._node_sources[id(n)] = src
+        items.extend(cp.policy.items)
+
+        self._collect(items)
+        self._check_header()
+        for rec in list(cp.records.values()):
+            self._resolve_record(rec)
+        if cp.input is not None:
+            self._resolve_record(cp.input)
+        for name, let in cp.lets.items():
+            self._let_type(name)
+        for name, fn in cp.funcs.items():
+            scope = _Scope(names={p.name: ("param", self._type_of_texpr(p.type, None)) for p in fn.params})
+            cp.let_types[name] = self.infer(fn.expr, scope)
+        self._check_gates()
+        self._check_score()
+        self._check_decls()
+        self._check_ranking()
+        self._check_cases()
+        self._check_unused()
+        return cp
+
+    def _collect(self, items):
+        cp = self.cp
+        seen_lets: dict[str, object] = {}
+        for it in items:
+            if isinstance(it, ast.CallDef):
+                if cp.call is not None:
+                    self.error("the `call` header is given twice", it)
+                cp.call = it
+            elif isinstance(it, ast.RecordDef):
+                if it.name in cp.records:
+                    self.error(f"record `{it.name}` is defined twice", it)
+                    continue
+                cp.records[it.name] = RecordInfo(it.name, {}, it)
+            elif isinstance(it, ast.InputDef):
+                if cp.input is not None:
+                    self.error("the `input` block is given twice; put all fields in one block", it)
+                    continue
+                cp.input = RecordInfo(None, {}, it)
+            elif isinstance(it, ast.LetDef):
+                if it.name in seen_lets:
+                    self.error(f"`{it.name}` is defined twice", it,
+                               notes=[f"first defined at line {seen_lets[it.name].span.line}"]
+                               if seen_lets[it.name].span else [])
+                    continue
+                if it.name in BUILTINS:
+                    self.error(f"`{it.name}` is a built-in function and cannot be redefined", it)
+                    continue
+                seen_lets[it.name] = it
+                (cp.funcs if it.params is not None else cp.lets)[it.name] = it
+            elif isinstance(it, ast.Eligibility):
+                cp.gates.extend(it.gates)
+            elif isinstance(it, ast.ScoreDef):
+                if cp.score is not None:
+                    self.error("the `score` block is given twice", it)
+                    continue
+                cp.score = it
+                cp.criteria = list(it.criteria)
+            elif isinstance(it, ast.Decl):
+                if it.name in cp.decls:
+                    self.error(f"`{it.name}` is defined twice", it)
+                cp.decls[it.name] = it
+            elif isinstance(it, ast.Ranking):
+                if cp.ranking is not None:
+                    self.error("the `ranking` block is given twice", it)
+                cp.ranking = it
+            elif isinstance(it, ast.Examples):
+                cp.cases.extend(it.cases)
+        if cp.call is None:
+            self.error("the policy has no `call` header", span=None,
+                       hint='start the file with: call "Name of the call" version "1" { authority "..." }')
+
+    # --- header ------------------------------------------------------------------------
+    def _check_header(self):
+        cp = self.cp
+        if cp.call is None:
+            return
+        seen = set()
+        for item in cp.call.items:
+            if item.key in seen:
+                self.error(f"`{item.key}` is given twice in the call header", item)
+            seen.add(item.key)
+            kind = CALL_KEYS.get(item.key)
+            if kind is None:
+                self.error(f"unknown call header entry `{item.key}`", item,
+                           hint=self._suggest(item.key, CALL_KEYS) or
+                           "known entries: " + ", ".join(sorted(CALL_KEYS)))
+                continue
+            v = item.value
+            if kind == "name":
+                if not isinstance(v, (ast.Name, ast.String)):
+                    self.error(f"`{item.key}` expects a word, e.g. `{item.key} it`", v)
+                    continue
+                val = v.id if isinstance(v, ast.Name) else v.value
+                if item.key == "language" and val not in ("it", "en"):
+                    self.error(f"unsupported language `{val}`: expected `it` or `en`", v)
+                    continue
+                cp.header[item.key] = val
+            elif kind == "text":
+                if not isinstance(v, ast.String):
+                    self.error(f"`{item.key}` expects a text in quotes", v)
+                    continue
+                cp.header[item.key] = v.value
+            elif kind == "int":
+                if not isinstance(v, ast.Number) or v.value != v.value.to_integral_value():
+                    self.error(f"`{item.key}` expects a whole number", v)
+                    continue
+                cp.header[item.key] = int(v.value)
+            elif kind == "date":
+                if isinstance(v, (ast.DateLit, ast.DateTimeLit)):
+                    cp.header[item.key] = v.value
+                else:
+                    self.error(f"`{item.key}` expects a date (2025-06-30) or a date and time (2025-06-30 12:00)", v)
+            elif kind == "money":
+                if not isinstance(v, ast.Money):
+                    self.error(f"`{item.key}` expects an amount with its currency, e.g. `1_000_000 EUR`", v)
+                    continue
+                cp.header[item.key] = v
+        cp.language = cp.header.get("language", "it")
+        budget = cp.header.get("budget")
+        cp.currency = cp.header.get("currency") or (budget.currency if budget is not None else "EUR")
+        if budget is not None and budget.currency != cp.currency:
+            self.error(f"the budget is in {budget.currency} but the call's currency is {cp.currency}", budget)
+        if budget is not None:
+            cp.header["budget"] = budget.amount
+        opens, closes = cp.header.get("opens"), cp.header.get("closes")
+        if opens is not None and closes is not None and _as_dt(opens) > _as_dt(closes):
+            self.error("the call closes before it opens", cp.call)
+
+    # --- schema ---------------------------------------------------------------------
+    def _resolve_record(self, rec: RecordInfo):
+        node = rec.node
+        fields = node.fields
+        for f in fields:
+            if f.name in rec.fields:
+                self.error(f"field `{f.name}` is declared twice", f)
+                continue
+            t = self._type_of_texpr(f.type, f)
+            rec.fields[f.name] = FieldInfo(f.name, t.opt(f.optional and f.default is None), f.optional,
+                                           f.default, f.label, f)
+            if f.default is not None:
+                dt = self.infer(f.default, _Scope())
+                if not _assignable(dt, t):
+                    self.error(f"the default of `{f.name}` is {dt.describe()}, but the field is {t.describe()}",
+                               f.default)
+                elif not _is_literal(f.default):
+                    self.error("a default must be a literal value (a number, text, date, true/false)", f.default)
+
+    def _type_of_texpr(self, te, field) -> Type:
+        cp = self.cp
+        if isinstance(te, ast.BaseType):
+            if te.name == "money":
+                if te.low is not None:
+                    return Type("money", currency=cp.currency if cp.currency else "EUR", low=te.low, high=te.high)
+                return money(cp.currency or "EUR")
+            if te.low is not None and te.name not in ("int", "decimal", "percent"):
+                self.error(f"a range (`in a..b`) only applies to numbers, not to {te.name}", te)
+            if te.step is not None and te.step <= 0:
+                self.error("the step must be greater than zero", te)
+            return Type(te.name, low=te.low, high=te.high, step=te.step)
+        if isinstance(te, ast.EnumType):
+            if len(set(te.options)) != len(te.options):
+                self.error("an option is listed twice", te)
+            return Type("enum", options=te.options)
+        if isinstance(te, ast.ListType):
+            return Type("list", item=self._type_of_texpr(te.item, field))
+        if isinstance(te, ast.RecordType):
+            rec = RecordInfo(None, {}, te)
+            self._resolve_record(rec)
+            return Type("record", record=rec)
+        if isinstance(te, ast.TypeRef):
+            rec = cp.records.get(te.name)
+            if rec is None:
+                self.error(f"unknown type `{te.name}`", te,
+                           hint=self._suggest(te.name, list(cp.records) + ["text", "int", "decimal", "money",
+                                                                          "percent", "bool", "date", "datetime"]))
+                return ANY
+            if field is not None and rec.node is not None and field is rec.node:
+                self.error(f"record `{te.name}` contains itself", te)
+                return ANY
+            return Type("record", record=rec)
+        return ANY
+
+    # --- lets ---------------------------------------------------------------------------
+    def _let_type(self, name) -> Type:
+        cp = self.cp
+        if name in cp.let_types:
+            return cp.let_types[name]
+        if name in self._let_stack:
+            cycle = self._let_stack[self._let_stack.index(name):] + [name]
+            self.error(f"`{name}` depends on itself: {' → '.join(cycle)}", cp.lets[name])
+            cp.let_types[name] = ANY
+            return ANY
+        self._let_stack.append(name)
+        let = cp.lets[name]
+        t = self.infer(let.expr, _Scope())
+        self._let_stack.pop()
+        cp.let_types.setdefault(name, t)
+        return cp.let_types[name]
+
+    # --- blocks -----------------------------------------------------------------------------
+    def _check_gates(self):
+        seen = {}
+        for g in self.cp.gates:
+            if g.id in seen:
+                self.error(f"gate `{g.id}` is defined twice", g)
+            seen[g.id] = g
+            t = self.infer(g.cond, _Scope())
+            if t.kind not in ("bool", "any"):
+                self.error(f"a gate must be a condition (true or false), but this is {t.describe()}", g.cond)
+
+    def _check_score(self):
+        cp = self.cp
+        sd = cp.score
+        if sd is None:
+            return
+        if sd.pass_ > sd.max:
+            self.error(f"the pass mark {sd.pass_} is above the maximum score {sd.max}", sd)
+        ids = {}
+        total = Decimal(0)
+        for c in sd.criteria:
+            self._check_criterion(c, ids, top=True)
+            total += c.max * (c.weight if c.weight is not None else 1)
+        if sd.criteria and total != sd.max:
+            parts = " + ".join(f"{c.max}" + (f"×{c.weight}" if c.weight is not None else "") for c in sd.criteria)
+            self.error(f"the criteria add up to {_fmt(total)} ({parts}), but the score's maximum is {_fmt(sd.max)}",
+                       sd)
+
+    def _check_criterion(self, c, ids, top):
+        if c.id in ids:
+            self.error(f"criterion `{c.id}` is defined twice", c)
+        ids[c.id] = c
+        if c.sub and top:
+            self.error("`sub` criteria belong inside a criterion; use `criterion` here", c)
+        if not c.sub and not top:
+            self.error("inside a criterion, parts are written `sub id \"label\" max N ...`", c)
+        if c.minimum is not None and c.minimum > c.max:
+            self.error(f"the minimum {_fmt(c.minimum)} is above the maximum {_fmt(c.max)}", c)
+        for w in (c.weight, c.ranking_weight):
+            if w is not None and w <= 0:
+                self.error("a weight must be greater than zero", c)
+        if not top and (c.weight is not None or c.ranking_weight is not None):
+            self.error("weights apply to whole criteria, not to `sub` parts", c)
+        if c.formula is not None:
+            t = self.infer(c.formula, _Scope())
+            if not (t.numeric or t.kind == "any"):
+                self.error(f"a criterion's formula must give points (a number), but this is {t.describe()}",
+                           c.formula)
+        elif c.tiers is not None:
+            self._check_tiers(c)
+        elif c.subs is not None:
+            subtotal = Decimal(0)
+            for s in c.subs:
+                self._check_criterion(s, ids, top=False)
+                subtotal += s.max
+            if subtotal != c.max:
+                self.error(f"the parts of `{c.id}` add up to {_fmt(subtotal)}, but its maximum is {_fmt(c.max)}", c)
+
+    def _check_tiers(self, c):
+        seen_otherwise = None
+        earlier = []
+        for i, tier in enumerate(c.tiers):
+            if seen_otherwise is not None:
+                self.error("this band can never be reached: it comes after `otherwise`", tier)
+            if tier.cond is None:
+                seen_otherwise = tier
+            else:
+                t = self.infer(tier.cond, _Scope())
+                if t.kind not in ("bool", "any"):
+                    self.error(f"a band needs a condition before `->`, but this is {t.describe()}", tier.cond)
+                why = _shadowed(tier.cond, earlier)
+                if why and seen_otherwise is None:
+                    self.error(f"this band can never be reached: {why}", tier)
+                earlier.append(tier.cond)
+            pt = self.infer(tier.points, _Scope())
+            if not (pt.numeric or pt.kind == "any"):
+                self.error(f"points must be a number, but this is {pt.describe()}", tier.points)
+            elif isinstance(tier.points, ast.Number):
+                if tier.points.value > c.max:
+                    self.error(f"{_fmt(tier.points.value)} points exceed the maximum of `{c.id}` ({_fmt(c.max)})",
+                               tier.points)
+                elif tier.points.value < 0:
+                    self.error("points cannot be negative", tier.points)
+
+    def _check_decls(self):
+        for name, d in self.cp.decls.items():
+            t = self.infer(d.expr, _Scope())
+            want = DECL_TYPES[name]
+            if t.kind == "any":
+                continue
+            if want == "money" and t.kind != "money":
+                self.error(f"`{name}` must be an amount of money, but this is {t.describe()}", d.expr,
+                           hint=f"write amounts with their currency, e.g. `100_000 {self.cp.currency}`")
+            elif want == "money" and t.currency != self.cp.currency:
+                self.error(f"`{name}` is in {t.currency}, but the call's currency is {self.cp.currency}", d.expr)
+            elif want == "text" and t.kind not in ("text", "enum"):
+                self.error(f"`{name}` must be a text, but this is {t.describe()}", d.expr)
+            elif want == "date" and t.kind not in ("date", "datetime"):
+                self.error(f"`{name}` must be a date or a date and time, but this is {t.describe()}", d.expr)
+            if d.rounding is not None:
+                if name not in ("grant", "requested"):
+                    self.error("only amounts can be rounded", d.rounding)
+                ut = self.infer(d.rounding.unit, _Scope())
+                if ut.kind != "money" or not isinstance(d.rounding.unit, ast.Money) or d.rounding.unit.amount <= 0:
+                    self.error(f"round to a positive amount of money, e.g. `rounded down to 1 {self.cp.currency}`",
+                               d.rounding.unit)
+
+    def _check_ranking(self):
+        r = self.cp.ranking
+        if r is None:
+            return
+        self._context = "ranking"
+        kinds = {}
+        for it in r.items:
+            key = type(it).__name__
+            if key in kinds and key in ("Order", "Sportello", "Shortfall"):
+                self.error(f"`{_item_word(it)}` is given twice in the ranking", it)
+            kinds[key] = it
+            if isinstance(it, ast.Order):
+                for k in it.keys:
+                    t = self.infer(k.expr, _Scope())
+                    if t.kind not in ("int", "decimal", "percent", "money", "date", "datetime", "text", "enum",
+                                      "bool", "any"):
+                        self.error(f"cannot order by {t.describe()}", k.expr)
+            elif isinstance(it, ast.Sportello):
+                t = self.infer(it.by, _Scope())
+                if t.kind not in ("date", "datetime", "any"):
+                    self.error(f"first come, first served orders by a submission time, not by {t.describe()}",
+                               it.by)
+            elif isinstance(it, ast.Reserve):
+                t = self.infer(it.share, _Scope())
+                if t.kind == "money":
+                    if t.currency != self.cp.currency:
+                        self.error("the reserve is in another currency", it.share)
+                elif t.kind != "percent" and t.kind != "any":
+                    self.error(f"a reserve is a share of the budget (30%) or an amount, not {t.describe()}",
+                               it.share)
+                ct = self.infer(it.cond, _Scope())
+                if ct.kind not in ("bool", "any"):
+                    self.error("a reserve needs a condition after `for`", it.cond)
+            elif isinstance(it, ast.Unique):
+                st = self.infer(it.source, _Scope())
+                if st.kind != "list" and st.kind != "any":
+                    self.error(f"`unique ... for {it.var} in` needs a list, but this is {st.describe()}", it.source)
+                    st = Type("list", item=ANY)
+                kt = self.infer(it.key, _Scope(names={it.var: ("var", st.item or ANY)}))
+                if kt.kind not in ("text", "enum", "int", "any"):
+                    self.error(f"the unique key should identify a firm (a text such as a VAT number), "
+                               f"not {kt.describe()}", it.key)
+                if it.by is not None:
+                    bt = self.infer(it.by, _Scope())
+                    if bt.kind not in ORDER_KINDS:
+                        self.error(f"cannot keep the {it.keep} by {bt.describe()}", it.by)
+                elif it.keep != "best":
+                    self.error(f"`keep {it.keep}` needs what to compare, e.g. `keep {it.keep} submitted`", it)
+        if "Order" in kinds and "Sportello" in kinds:
+            self.error("a call is either ranked (`order by`) or first come, first served — not both",
+                       kinds["Sportello"])
+        self._context = None
+
+    def _check_cases(self):
+        cp = self.cp
+        gate_ids = {g.id for g in cp.gates}
+        crit_ids = {c.id for c in _all_criteria(cp.criteria)}
+        for case in cp.cases:
+            if case.status not in STATUSES:
+                self.error(f"unknown outcome `{case.status}`", case,
+                           hint=self._suggest(case.status, STATUSES) or "expected one of " + ", ".join(STATUSES))
+            if cp.source.path:
+                import os
+                path = os.path.join(os.path.dirname(cp.source.path), case.file)
+                if not os.path.exists(path):
+                    self.error(f"example file `{case.file}` not found (looked for {path})", case)
+            for e in case.expectations:
+                if e.kind == "failing":
+                    for g in e.value:
+                        if g not in gate_ids:
+                            self.error(f"unknown gate `{g}`", e, hint=self._suggest(g, gate_ids))
+                elif e.kind == "points":
+                    for cid, v in e.value:
+                        if cid not in crit_ids:
+                            self.error(f"unknown criterion `{cid}`", e, hint=self._suggest(cid, crit_ids))
+                        self.infer(v, _Scope())
+                else:
+                    t = self.infer(e.value, _Scope())
+                    if e.kind == "grant" and t.kind not in ("money", "any"):
+                        self.error(f"the expected grant must be an amount, e.g. `40_000 {cp.currency}`", e.value)
+                    if e.kind == "score" and not t.numeric:
+                        self.error("the expected score must be a number", e.value)
+
+    def _check_unused(self):
+        cp = self.cp
+        if cp.input is None:
+            return
+
+        def visit(rec: RecordInfo, prefix, seen):
+            if id(rec) in seen:
+                return
+            seen.add(id(rec))
+            for name, f in rec.fields.items():
+                path = f"{prefix}{name}"
+                used = (id(rec), name) in self._used_fields
+                if not used:
+                    if name not in ("id", "name", "title", "description") and not name.endswith("name"):
+                        self.warn(f"input field `{path}` is never used", f.node)
+                    continue
+                t = f.type
+                while t.kind == "list":
+                    t = t.item
+                if t.kind == "record":
+                    visit(t.record, path + ("[]." if f.type.kind == "list" else "."), seen)
+
+        visit(cp.input, "", set())
+
+    # --- expressions -------------------------------------------------------------------------
+    def infer(self, e, scope: _Scope) -> Type:
+        t = self._infer(e, scope)
+        self.cp.types[id(e)] = t
+        return t
+
+    def _suggest(self, name, candidates):
+        m = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+        return f"did you mean `{m[0]}`?" if m else None
+
+    def _visible_names(self, scope):
+        cp = self.cp
+        names = set(scope.all()) | set(cp.lets) | set(cp.funcs) | {"call"}
+        if cp.input is not None:
+            names |= set(cp.input.fields)
+        return names
+
+    def _infer(self, e, scope) -> Type:
+        cp = self.cp
+        if isinstance(e, ast.Number):
+            return INT if e.value == e.value.to_integral_value() and "." not in str(e.value) else DECIMAL
+        if isinstance(e, ast.Percent):
+            return PERCENT
+        if isinstance(e, ast.Money):
+            if cp.currency and e.currency != cp.currency:
+                self.error(f"this amount is in {e.currency}, but the call's currency is {cp.currency}", e)
+            return money(e.currency)
+        if isinstance(e, ast.Duration):
+            return DURATION
+        if isinstance(e, ast.String):
+            return TEXT
+        if isinstance(e, ast.DateLit):
+            return DATE
+        if isinstance(e, ast.DateTimeLit):
+            return DATETIME
+        if isinstance(e, ast.Bool):
+            return BOOL
+        if isinstance(e, ast.ScoreRef):
+            if self._context != "ranking":
+                self.error("`score` can only be used in the ranking", e)
+            return DECIMAL
+        if isinstance(e, ast.Name):
+            return self._infer_name(e, scope)
+        if isinstance(e, ast.Attr):
+            return self._infer_attr(e, scope)
+        if isinstance(e, ast.SetLit):
+            t = ANY
+            for item in e.items:
+                it = self.infer(item, scope)
+                u = unify(t, it)
+                if u is None:
+                    self.error(f"a set mixes {t.describe()} and {it.describe()}", item)
+                else:
+                    t = u
+            return Type("set", item=t)
+        if isinstance(e, ast.If):
+            ct = self.infer(e.cond, scope)
+            self._want_bool(ct, e.cond, "`if`")
+            a, b = self.infer(e.then, scope), self.infer(e.else_, scope)
+            u = unify(a, b)
+            if u is None:
+                self.error(f"the two branches of `if` differ: {a.describe()} after `then`, {b.describe()} after "
+                           f"`else`", e)
+                return ANY
+            return u.opt(u.optional or ct.optional)
+        if isinstance(e, ast.Unary):
+            t = self.infer(e.operand, scope)
+            if e.op == "not":
+                self._want_bool(t, e.operand, "`not`")
+                return BOOL.opt(t.optional)
+            if not (t.numeric or t.kind in ("money", "any")):
+                self.error(f"cannot negate {t.describe()}", e)
+            return t
+        if isinstance(e, ast.Binary):
+            return self._infer_binary(e, scope)
+        if isinstance(e, ast.Between):
+            v, lo, hi = (self.infer(x, scope) for x in (e.value, e.low, e.high))
+            for bound in ((lo, e.low), (hi, e.high)):
+                self._comparable(v, bound[0], e, "between")
+            return BOOL.opt(v.optional or lo.optional or hi.optional)
+        if isinstance(e, ast.IsMissing):
+            self.infer(e.operand, scope)
+            return BOOL
+        if isinstance(e, ast.Quantified):
+            item = self._list_item(e.source, scope, e.kind)
+            ct = self.infer(e.cond, _Scope(scope, {e.var: ("var", item)}))
+            self._want_bool(ct, e.cond, f"`{e.kind} {e.var} in …:`")
+            return BOOL
+        if isinstance(e, ast.Aggregate):
+            return self._infer_aggregate(e, scope)
+        if isinstance(e, ast.Call):
+            return self._infer_call(e, scope)
+        return ANY
+
+    def _want_bool(self, t, node, where):
+        if t.kind not in ("bool", "any"):
+            self.error(f"{where} needs a condition (true or false), but this is {t.describe()}", node)
+
+    def _infer_name(self, e, scope):
+        cp = self.cp
+        bound = scope.lookup(e.id)
+        if bound is not None:
+            cp.resolved[id(e)] = (bound[0], e.id)
+            return bound[1]
+        if e.id in cp.lets:
+            cp.resolved[id(e)] = ("let", e.id)
+            return self._let_type(e.id)
+        if cp.input is not None and e.id in cp.input.fields:
+            cp.resolved[id(e)] = ("input", e.id)
+            self._used_fields.add((id(cp.input), e.id))
+            return cp.input.fields[e.id].type
+        if e.id == "call":
+            cp.resolved[id(e)] = ("call", "call")
+            return Type("call")
+        if self._context == "ranking" and e.id in ("grant", "requested", "submitted", "ranking_score"):
+            cp.resolved[id(e)] = ("result", e.id)
+            return {"grant": money(cp.currency), "requested": money(cp.currency).opt(),
+                    "submitted": DATETIME.opt(), "ranking_score": DECIMAL}[e.id]
+        if e.id in cp.funcs:
+            self.error(f"`{e.id}` needs arguments: `{e.id}(...)`", e)
+            return ANY
+        hint = self._suggest(e.id, self._visible_names(scope))
+        if hint is None and e.id in ("grant", "requested", "submitted", "applicant"):
+            hint = f"`{e.id}` can only be used in the ranking"
+        self.error(f"`{e.id}` is not defined", e, hint=hint)
+        return ANY
+
+    def _infer_attr(self, e, scope):
+        cp = self.cp
+        ot = self.infer(e.obj, scope)
+        if ot.kind == "any":
+            return ANY
+        if ot.kind == "call":
+            key = e.name
+            if key in ("opens", "closes", "decision"):
+                v = cp.header.get(key)
+                if v is None:
+                    self.error(f"the call header has no `{key}`", e)
+                    return ANY
+                return DATETIME if isinstance(v, _dt.datetime) else DATE
+            if key == "budget":
+                if "budget" not in cp.header:
+                    self.error("the call header has no `budget`", e)
+                return money(cp.currency)
+            self.error(f"`call.{key}` is not available", e, hint="use call.opens, call.closes, call.decision "
+                                                                  "or call.budget")
+            return ANY
+        if ot.kind != "record":
+            self.error(f"`.{e.name}`: {ot.describe()} has no fields", e)
+            return ANY
+        rec = ot.record
+        f = rec.fields.get(e.name)
+        if f is None:
+            hint = self._suggest(e.name, rec.fields)
+            what = f"record `{rec.name}`" if rec.name else _expr_text(e.obj)
+            self.error(f"{what} has no field `{e.name}`", e,
+                       hint=hint or ("its fields are: " + ", ".join(rec.fields)) if rec.fields else hint)
+            return ANY
+        self._used_fields.add((id(rec), e.name))
+        return f.type.opt(f.type.optional or ot.optional)
+
+    def _infer_binary(self, e, scope):
+        a = self.infer(e.left, scope)
+        b = self.infer(e.right, scope)
+        op = e.op
+        optional = a.optional or b.optional
+        if a.kind == "any" or b.kind == "any":
+            return (BOOL if op in COMPARE + ("and", "or", "in", "not in") else ANY).opt(optional)
+        if op in ("and", "or"):
+            self._want_bool(a, e.left, f"`{op}`")
+            self._want_bool(b, e.right, f"`{op}`")
+            return BOOL.opt(optional)
+        if op in COMPARE:
+            self._comparable(a, b, e, op)
+            if op in (">=", "<=", ">", "<") and a.kind in ("bool", "text", "enum") and b.kind == a.kind:
+                self.error(f"`{op}` compares numbers, amounts and dates, not {a.describe()}", e)
+            if a.kind == "enum" and isinstance(e.right, ast.String) and e.right.value not in a.options:
+                self.error(f'"{e.right.value}" is not one of the options of {_expr_text(e.left)}', e.right,
+                           hint="the options are " + ", ".join(f'"{o}"' for o in a.options))
+            return BOOL.opt(optional)
+        if op in ("in", "not in"):
+            if b.kind not in ("set", "list"):
+                self.error(f"`{op}` needs a list or a set such as {{\"A\", \"K\"}} on the right, not {b.describe()}",
+                           e.right)
+                return BOOL
+            self._comparable(a, b.item or ANY, e, op)
+            if a.kind == "enum" and isinstance(e.right, ast.SetLit):
+                for item in e.right.items:
+                    if isinstance(item, ast.String) and item.value not in a.options:
+                        self.error(f'"{item.value}" is not one of the options of {_expr_text(e.left)}', item)
+            return BOOL.opt(a.optional)
+        if op == "of":
+            if a.kind not in ("percent", "decimal", "int"):
+                self.error(f"`of` takes a percentage on its left (50% of …), not {a.describe()}", e.left)
+                return ANY
+            if not (b.numeric or b.kind == "money"):
+                self.error(f"`of` needs a number or an amount on its right, not {b.describe()}", e.right)
+                return ANY
+            return (b if b.kind == "money" else DECIMAL).opt(optional)
+        t = self._arith(op, a, b, e)
+        return t.opt(t.optional or optional)
+
+    def _arith(self, op, a, b, e) -> Type:
+        ka, kb = a.kind, b.kind
+        if a.numeric and b.numeric:
+            if op == "/":
+                return DECIMAL.opt()  # dividing by zero gives a missing value
+            if ka == kb == "int":
+                return INT
+            if op in "+-" and ka == kb == "percent":
+                return PERCENT
+            return DECIMAL
+        if ka == "money" or kb == "money":
+            if ka == kb == "money":
+                if a.currency != b.currency:
+                    self.error(f"cannot combine money in different currencies ({a.currency} and {b.currency})", e)
+                    return ANY
+                if op in "+-":
+                    return a
+                if op == "/":
+                    return DECIMAL.opt()
+                self.error("cannot multiply two amounts of money", e)
+                return ANY
+            other, mt = (b, a) if ka == "money" else (a, b)
+            if other.numeric:
+                if op == "*" or (op == "/" and ka == "money"):
+                    return Type("money", currency=mt.currency, optional=op == "/")
+                if op in "+-":
+                    self.error(f"cannot {'add' if op == '+' else 'subtract'} a number and money", e,
+                               notes=[f"left  : {a.describe()}", f"right : {b.describe()}"],
+                               hint=f"write amounts with their currency, e.g. `{_expr_text(e.right if kb != 'money' else e.left)} {mt.currency}`")
+                    return ANY
+        if ka in ("date", "datetime"):
+            if kb == "duration" and op in "+-":
+                return a
+            if kb == ka and op == "-":
+                return INT if ka == "date" else DECIMAL
+        verb = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}[op]
+        self.error(f"cannot {verb} {a.describe()} and {b.describe()}", e,
+                   notes=[f"left  : {a.describe()}", f"right : {b.describe()}"])
+        return ANY
+
+    def _comparable(self, a, b, e, op):
+        if a.kind == "any" or b.kind == "any":
+            return
+        if a.same_family(b):
+            return
+        notes = [f"left  : {a.describe()}", f"right : {b.describe()}"]
+        hint = None
+        if {a.kind, b.kind} & {"money"} and (a.numeric or b.numeric):
+            cur = a.currency or b.currency
+            num_side = e.right if b.numeric else e.left
+            if isinstance(e, ast.Between):
+                num_side = None
+            hint = f"write `{_expr_text(num_side)} {cur}`" if num_side is not None else \
+                f"write amounts with their currency, e.g. `1000 {cur}`"
+            self.error("cannot compare money with a number", e, hint=hint, notes=notes)
+            return
+        if a.kind == "money" and b.kind == "money":
+            self.error(f"cannot compare money in different currencies ({a.currency} and {b.currency})", e, notes=notes)
+            return
+        if {a.kind, b.kind} == {"date", "datetime"}:
+            hint = "compare a date with a date; write the time too, e.g. 2025-06-30 12:00"
+        self.error(f"cannot compare {a.describe()} with {b.describe()}", e, hint=hint, notes=notes)
+
+    def _list_item(self, source, scope, what) -> Type:
+        t = self.infer(source, scope)
+        if t.kind == "list":
+            return t.item or ANY
+        if t.kind != "any":
+            self.error(f"`{what}` needs a list, but {_expr_text(source)} is {t.describe()}", source)
+        return ANY
+
+    def _infer_aggregate(self, e, scope):
+        item = self._list_item(e.source, scope, e.func)
+        inner = _Scope(scope, {e.var: ("var", item)}) if e.var else scope
+        if e.where is not None:
+            self._want_bool(self.infer(e.where, inner), e.where, "`where`")
+        if e.func == "count":
+            if e.value is not None:
+                self.error("`count` counts items: write `count(x in list where …)`", e.value)
+            return INT
+        if e.func == "share":
+            if e.where is None and e.value is None:
+                self.error("`share` needs a condition: `share(x in list where …)`", e)
+            return PERCENT.opt()  # the share of an empty list is missing
+        vt = self.infer(e.value, inner) if e.value is not None else item
+        if e.value is None and e.var is not None:
+            self.error(f"`{e.func}` needs a value: `{e.func}(x.field for x in list)`", e)
+            return ANY
+        if not (vt.numeric or vt.kind in ("money", "any")) and not (
+                e.func in ("lowest", "highest") and vt.kind in ("date", "datetime")):
+            self.error(f"`{e.func}` works on numbers or amounts, not on {vt.describe()}", e.value or e.source)
+            return ANY
+        vt = vt.opt(False)
+        if e.func in ("average", "mean", "median"):
+            return (vt if vt.kind == "money" else DECIMAL).opt()
+        return vt.opt(e.func in ("lowest", "highest", "spread"))
+
+    def _infer_call(self, e, scope):
+        cp = self.cp
+        if e.func in cp.funcs:
+            fn = cp.funcs[e.func]
+            if len(e.args) != len(fn.params):
+                self.error(f"`{e.func}` takes {len(fn.params)} argument{'s' if len(fn.params) != 1 else ''}, "
+                           f"got {len(e.args)}", e)
+            for arg, p in zip(e.args, fn.params):
+                at = self.infer(arg, scope)
+                pt = self._type_of_texpr(p.type, None)
+                if not _assignable(at, pt):
+                    self.error(f"argument `{p.name}` of `{e.func}` must be {pt.describe()}, not {at.describe()}", arg)
+            if e.func in self._let_stack:
+                self.error(f"`{e.func}` calls itself", e)
+                return ANY
+            if e.func not in cp.let_types:
+                self._let_stack.append(e.func)
+                inner = _Scope(names={p.name: ("param", self._type_of_texpr(p.type, None)) for p in fn.params})
+                cp.let_types[e.func] = self.infer(fn.expr, inner)
+                self._let_stack.pop()
+            return cp.let_types[e.func]
+        spec = BUILTINS.get(e.func)
+        if spec is None:
+            self.error(f"unknown function `{e.func}`", e,
+                       hint=self._suggest(e.func, list(BUILTINS) + list(cp.funcs)))
+            for a in e.args:
+                self.infer(a, scope)
+            return ANY
+        lo, hi = spec
+        if not lo <= len(e.args) <= hi:
+            want = f"{lo}" if lo == hi else (f"at least {lo}" if hi == 99 else f"{lo} or {hi}")
+            self.error(f"`{e.func}` takes {want} argument{'s' if hi != 1 else ''}, got {len(e.args)}", e)
+            return ANY
+        if e.func == "points":
+            arg = e.args[0]
+            ids = {c.id for c in _all_criteria(cp.criteria)}
+            if self._context != "ranking":
+                self.error("`points(...)` can only be used in the ranking", e)
+            if not isinstance(arg, ast.Name) or arg.id not in ids:
+                self.error("`points(...)` takes the id of a criterion", arg,
+                           hint=self._suggest(getattr(arg, "id", ""), ids))
+            return DECIMAL
+        ts = [self.infer(a, scope) for a in e.args]
+        opt = any(t.optional for t in ts)
+        f = e.func
+        if f in ("min", "max"):
+            t = ts[0]
+            for other, node in zip(ts[1:], e.args[1:]):
+                u = unify(t, other)
+                if u is None or u.kind not in ("int", "decimal", "percent", "money", "date", "datetime", "any"):
+                    self.error(f"`{f}` compares values of one kind: {t.describe()} and {other.describe()}", node,
+                               hint=("write amounts with their currency, e.g. `200_000 EUR`"
+                                     if "money" in (t.kind, other.kind) else None))
+                    return ANY
+                t = u
+            return t.opt(opt)
+        if f in ("round", "floor", "ceil", "abs"):
+            if not (ts[0].numeric or ts[0].kind in ("money", "any")):
+                self.error(f"`{f}` works on numbers, not on {ts[0].describe()}", e.args[0])
+            if len(ts) == 2 and (not isinstance(e.args[1], ast.Number)):
+                self.error("the number of decimals must be a whole number written out, e.g. round(x, 2)", e.args[1])
+            base = ts[0] if ts[0].kind == "money" else (INT if f in ("floor", "ceil") else
+                                                         ts[0] if f == "abs" else DECIMAL)
+            return base.opt(opt)
+        if f in ("days_between", "months_between", "years_between"):
+            for t, a in zip(ts, e.args):
+                if t.kind not in ("date", "datetime", "any"):
+                    self.error(f"`{f}` needs two dates, not {t.describe()}", a)
+            return INT.opt(opt)
+        if f in ("year", "date_of"):
+            if ts[0].kind not in ("date", "datetime", "any"):
+                self.error(f"`{f}` needs a date, not {ts[0].describe()}", e.args[0])
+            return (INT if f == "year" else DATE).opt(opt)
+        if f in ("starts_with", "ends_with", "contains"):
+            for t, a in zip(ts, e.args):
+                if t.kind not in ("text", "enum", "any"):
+                    self.error(f"`{f}` works on texts, not on {t.describe()}", a)
+            return BOOL.opt(opt)
+        if f == "length":
+            if ts[0].kind not in ("text", "enum", "any"):
+                self.error(f"`length` works on texts (use count() for lists), not on {ts[0].describe()}", e.args[0])
+            return INT.opt(opt)
+        if f in ("lower", "upper"):
+            return TEXT.opt(opt)
+        return ANY
+
+
+ORDER_KINDS = ("int", "decimal", "percent", "money", "date", "datetime", "text", "enum", "any")
+
+
+def _item_word(it):
+    return {"Order": "order by", "Sportello": "first come first served", "Shortfall": "shortfall"}.get(
+        type(it).__name__, type(it).__name__.lower())
+
+
+def _as_dt(v):
+    return v if isinstance(v, _dt.datetime) else _dt.datetime(v.year, v.month, v.day)
+
+
+def _fmt(d: Decimal) -> str:
+    s = format(d.normalize(), "f") if isinstance(d, Decimal) else str(d)
+    return s
+
+
+def _is_literal(e) -> bool:
+    if isinstance(e, (ast.Number, ast.Percent, ast.Money, ast.String, ast.DateLit, ast.DateTimeLit, ast.Bool)):
+        return True
+    return isinstance(e, ast.Unary) and e.op == "-" and _is_literal(e.operand)
+
+
+def _assignable(value: Type, target: Type) -> bool:
+    if value.kind == "any" or target.kind == "any":
+        return True
+    if target.numeric and value.numeric:
+        return not (target.kind == "int" and value.kind != "int")
+    if target.kind == "enum" and value.kind in ("text", "enum"):
+        return True
+    if target.kind == "money" and value.kind == "money":
+        return target.currency == value.currency
+    if target.kind == "record" and value.kind == "record":
+        return target.record is value.record
+    if target.kind == "list" and value.kind == "list":
+        return True
+    return target.kind == value.kind
+
+
+def _all_criteria(criteria):
+    for c in criteria:
+        yield c
+        if c.subs:
+            yield from _all_criteria(c.subs)
+
+
+def _shadowed(cond, earlier) -> str | None:
+    """Why ``cond`` can never be the first band to match, given the earlier bands."""
+    for prev in earlier:
+        if prev == cond:
+            return "an earlier band has the same condition"
+    if isinstance(cond, ast.Binary) and cond.op in (">=", ">", "<=", "<") and isinstance(cond.right, ast.Number):
+        for prev in earlier:
+            if not (isinstance(prev, ast.Binary) and isinstance(prev.right, ast.Number) and prev.left == cond.left):
+                continue
+            p, c = prev.right.value, cond.right.value
+            if prev.op in (">=", ">") and cond.op in (">=", ">"):
+                if c > p or (c == p and (prev.op == ">=" or cond.op == ">")):
+                    return (f"every value with {_expr_text(cond)} already matched {_expr_text(prev)} above; "
+                            "write bands from the highest down")
+            if prev.op in ("<=", "<") and cond.op in ("<=", "<"):
+                if c < p or (c == p and (prev.op == "<=" or cond.op == "<")):
+                    return (f"every value with {_expr_text(cond)} already matched {_expr_text(prev)} above; "
+                            "write bands from the lowest up")
+    if isinstance(cond, ast.Bool) and not cond.value:
+        return "its condition is always false"
+    return None
+
+
+def _expr_text(e) -> str:
+    from .fmt import format_expr
+    try:
+        return format_expr(e)
+    except Exception:  # pragma: no cover - only used in messages
+        return "this"
+
+
+def check(policy: ast.Policy, source: Source, modules=()) -> CheckedPolicy:
+    """Check a parsed policy. Problems are in ``result.diagnostics``; nothing raises."""
+    cp = CheckedPolicy(policy=policy, source=source, modules=list(modules))
+    try:
+        Checker(cp).run()
+    except RecursionError:
+        cp.diagnostics.append(Diagnostic("this policy is nested too deeply to check", None, source))
+    return cp

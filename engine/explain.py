@@ -1,0 +1,574 @@
+"""Explanations: every gate and criterion in a sentence built from the actual values.
+
+The fast path (:meth:`Policy.decide`) computes no explanation. Here, on
+request, the application's inputs and ``let`` values are computed once
+(``env``), and each rule's sub-expressions are evaluated by small compiled
+functions (:meth:`Compiler.compile_expr`), the same code generator as the fast
+path, so an explanation can never disagree with the decision it explains.
+
+Sentences are in Italian or English, with the policy's own labels::
+
+    imprese in rete = 4, richieste almeno 5
+    livello di innovazione = 4 → fascia «≥ 4» → 20 su 25 punti
+    12 su 15 (80 %) soddisfano «f.iso9001» → 24 su 30 punti
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from decimal import Decimal
+
+from dsl import ast
+from dsl.fmt import format_expr
+
+from .formatting import format_date, format_money, format_percent, format_points
+from .result import CriterionResult, GateResult, Result, json_number, money_text
+
+MAX_ITEMS_SHOWN = 3
+
+_T = {
+    "en": {
+        ">=": "required at least", ">": "required more than", "<=": "required at most", "<": "required less than",
+        "==": "required", "!=": "required other than",
+        "between": "required between {lo} and {hi}", "in": "required one of {s}", "not in": "must not be one of {s}",
+        "missing": "missing", "is_missing": "{x} is missing", "is_present": "{x} is present",
+        "all_ok": "all {n} satisfy «{c}»", "all_fail": "{k} of {n} do not satisfy «{c}»",
+        "any_ok": "{k} of {n} satisfy «{c}»", "any_fail": "none of {n} satisfies «{c}»",
+        "none_ok": "none of {n} has «{c}»", "none_fail": "{k} of {n} have «{c}»",
+        "band": "{v} → band «{b}» → {p} of {m} points", "otherwise": "{v} → no band applies → {p} of {m} points",
+        "nomatch": "{v} → no band applies → 0 of {m} points",
+        "missing_points": "{what} missing → 0 of {m} points",
+        "formula": "{f} = {raw} → {p} of {m} points", "capped": "{f} = {raw}, capped at the maximum → {p} of {m} points",
+        "floored": "{f} = {raw}, below zero → 0 of {m} points",
+        "parts": "{parts} → {p} of {m} points",
+        "share": "{k} of {n} ({pct}) satisfy «{c}»", "count": "{k} of {n} satisfy «{c}»",
+        "items": "{k} of {n}",
+        "minimum": "; below the minimum of {min} points for this criterion",
+        "weight": " (weight ×{w})", "rweight": " (weight ×{w} for the ranking only)",
+        "not_scored": "not scored: the application is not eligible",
+        "s_invalid": "The application data is not valid: {n} problem{s} to fix.",
+        "s_ineligible": "Not eligible: {n} requirement{s} not met ({ids}).",
+        "s_below": "Eligible, but the score {score} is below the pass mark {pass_}.",
+        "s_below_min": "Eligible, but below the minimum points for: {ids}.",
+        "s_admitted": "Eligible and admitted with {score} of {max} points.",
+        "s_admitted_grant": "Eligible and admitted with {score} of {max} points; grant {grant}.",
+        "s_admitted_noscore": "Eligible and admitted.",
+        "yes": "true", "no": "false", "and": "; ", "or_fail": "none of the alternatives holds: ",
+        "not": "it is not the case that ",
+    },
+    "it": {
+        ">=": "richiesto almeno", ">": "richiesto più di", "<=": "richiesto al massimo", "<": "richiesto meno di",
+        "==": "richiesto", "!=": "richiesto diverso da",
+        "between": "richiesto tra {lo} e {hi}", "in": "richiesto uno tra {s}", "not in": "non ammesso: {s}",
+        "missing": "dato mancante", "is_missing": "{x} non indicato", "is_present": "{x} indicato",
+        "all_ok": "tutti i {n} soddisfano «{c}»", "all_fail": "{k} su {n} non soddisfano «{c}»",
+        "any_ok": "{k} su {n} soddisfano «{c}»", "any_fail": "nessuno dei {n} soddisfa «{c}»",
+        "none_ok": "nessuno dei {n} ha «{c}»", "none_fail": "{k} su {n} hanno «{c}»",
+        "band": "{v} → fascia «{b}» → {p} su {m} punti", "otherwise": "{v} → nessuna fascia → {p} su {m} punti",
+        "nomatch": "{v} → nessuna fascia → 0 su {m} punti",
+        "missing_points": "{what}: dato mancante → 0 su {m} punti",
+        "formula": "{f} = {raw} → {p} su {m} punti", "capped": "{f} = {raw}, limitato al massimo → {p} su {m} punti",
+        "floored": "{f} = {raw}, sotto zero → 0 su {m} punti",
+        "parts": "{parts} → {p} su {m} punti",
+        "share": "{k} su {n} ({pct}) soddisfano «{c}»", "count": "{k} su {n} soddisfano «{c}»",
+        "items": "{k} su {n}",
+        "minimum": "; sotto il minimo di {min} punti previsto per questo criterio",
+        "weight": " (peso ×{w})", "rweight": " (peso ×{w} solo per la graduatoria)",
+        "not_scored": "non valutato: la domanda non è ammissibile",
+        "s_invalid": "I dati della domanda non sono validi: {n} problem{s} da correggere.",
+        "s_ineligible": "Non ammissibile: {n} requisit{s} non soddisfatt{s2} ({ids}).",
+        "s_below": "Ammissibile, ma il punteggio {score} è inferiore alla soglia di {pass_}.",
+        "s_below_min": "Ammissibile, ma sotto il punteggio minimo per: {ids}.",
+        "s_admitted": "Ammissibile e ammessa con {score} punti su {max}.",
+        "s_admitted_grant": "Ammissibile e ammessa con {score} punti su {max}; contributo {grant}.",
+        "s_admitted_noscore": "Ammissibile e ammessa.",
+        "yes": "sì", "no": "no", "and": "; ", "or_fail": "nessuna delle alternative è soddisfatta: ",
+        "not": "non risulta che ",
+    },
+}
+
+_SYMBOL = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "=", "!=": "≠"}
+
+
+class _Explainer:
+    def __init__(self, policy, env, lang):
+        self.policy = policy
+        self.cp = policy.checked
+        self.env = env
+        self.lang = lang
+        self.t = _T.get(lang, _T["en"])
+        self.currency = policy.currency
+
+    # --- values -------------------------------------------------------------------------
+    def value(self, e, bound):
+        fn = self.policy.compile_expr(e, tuple(bound))
+        return fn(self.env, *bound.values())
+
+    def show(self, v, e=None) -> str:
+        if v is None:
+            return self.t["missing"]
+        if isinstance(v, bool):
+            return self.t["yes"] if v else self.t["no"]
+        t = self.cp.type_of(e) if e is not None else None
+        if t is not None and t.kind == "money":
+            return format_money(v, self.lang, self.currency)
+        if t is not None and t.kind == "percent":
+            return format_percent(v, self.lang)
+        if isinstance(v, _dt.datetime):
+            return v.strftime("%Y-%m-%d %H:%M:%S") if self.lang == "en" else v.strftime("%d/%m/%Y %H:%M:%S")
+        if isinstance(v, _dt.date):
+            return format_date(v, self.lang)
+        if isinstance(v, (int, Decimal)):
+            return format_points(Decimal(v).quantize(Decimal("0.0001")).normalize() if isinstance(v, Decimal)
+                                 else v, self.lang)
+        if isinstance(v, str):
+            return f'"{v}"'
+        if isinstance(v, (set, frozenset, list, tuple)):
+            return "{" + ", ".join(sorted(self.show(x) for x in v)) + "}"
+        return str(v)
+
+    def name(self, e) -> str:
+        """How to call an expression in a sentence: a label when the policy gives one."""
+        if isinstance(e, ast.Name):
+            kind, n = self.cp.resolved.get(id(e), (None, e.id))
+            if kind == "let":
+                let = self.cp.lets[n]
+                return let.label.get(self.lang, self.cp.language) if let.label else n
+            if kind == "input":
+                f = self.cp.input.fields[n]
+                return f.label.get(self.lang, self.cp.language) if f.label else n
+            return n
+        if isinstance(e, ast.Attr):
+            t = self.cp.type_of(e.obj)
+            if t.kind == "record" and t.record is not None:
+                f = t.record.fields.get(e.name)
+                if f is not None and f.label is not None:
+                    return f.label.get(self.lang, self.cp.language)
+        return format_expr(e)
+
+    # --- conditions -----------------------------------------------------------------------------
+    def why(self, e, bound) -> str:
+        """A sentence saying why the condition ``e`` has the value it has."""
+        t = self.t
+        if isinstance(e, ast.Binary) and e.op in _SYMBOL:
+            lv, rv = self.value(e.left, bound), self.value(e.right, bound)
+            left = f"{self.name(e.left)} = {self.show(lv, e.left)}"
+            if lv is None:
+                return f"{self.name(e.left)}: {t['missing']}"
+            right = self.show(rv, e.right) if _is_const(e.right) else f"{self.name(e.right)} ({self.show(rv, e.right)})"
+            if rv is None:
+                return f"{left}; {self.name(e.right)}: {t['missing']}"
+            return f"{left}, {t[e.op]} {right}"
+        if isinstance(e, ast.Binary) and e.op in ("and", "or"):
+            parts = _flatten(e, e.op)
+            values = [self.value(p, bound) for p in parts]
+            whole = self.value(e, bound)
+            if e.op == "and":
+                chosen = [p for p, v in zip(parts, values) if v is not True] if whole is not True else parts
+                return t["and"].join(self.why(p, bound) for p in chosen)
+            if whole is True:
+                p = next(p for p, v in zip(parts, values) if v is True)
+                return self.why(p, bound)
+            return t["or_fail"] + t["and"].join(self.why(p, bound) for p in parts)
+        if isinstance(e, ast.Unary) and e.op == "not":
+            return t["not"] + self.why(e.operand, bound)
+        if isinstance(e, ast.Between):
+            v = self.value(e.value, bound)
+            lo, hi = self.value(e.low, bound), self.value(e.high, bound)
+            if v is None:
+                return f"{self.name(e.value)}: {t['missing']}"
+            return f"{self.name(e.value)} = {self.show(v, e.value)}, " + t["between"].format(
+                lo=self.show(lo, e.low), hi=self.show(hi, e.high))
+        if isinstance(e, ast.Binary) and e.op in ("in", "not in"):
+            v = self.value(e.left, bound)
+            s = self.value(e.right, bound)
+            if v is None:
+                return f"{self.name(e.left)}: {t['missing']}"
+            shown = self.show(s) if isinstance(s, (set, frozenset)) else self.name(e.right)
+            return f"{self.name(e.left)} = {self.show(v, e.left)}, " + t[e.op].format(s=shown)
+        if isinstance(e, ast.IsMissing):
+            v = self.value(e.operand, bound)
+            return t["is_present" if v is not None else "is_missing"].format(x=self.name(e.operand))
+        if isinstance(e, ast.Quantified):
+            return self.why_quantified(e, bound)
+        if isinstance(e, ast.Name) and self.cp.resolved.get(id(e), (None,))[0] == "let":
+            let = self.cp.lets[e.id]
+            inner = self.why(let.expr, {}) if not bound else None
+            if inner and not _is_const(let.expr):
+                return f"{self.name(e)}: {inner}" if let.label else inner
+        if isinstance(e, ast.Call) and e.func in self.cp.funcs:
+            fn = self.cp.funcs[e.func]
+            args = {p.name: self.value(a, bound) for p, a in zip(fn.params, e.args)}
+            return self.why(fn.expr, args)
+        v = self.value(e, bound)
+        return f"{self.name(e)} = {self.show(v, e)}"
+
+    def why_quantified(self, e, bound):
+        t = self.t
+        items = self.value(e.source, bound) or []
+        fn = self.policy.compile_expr(e.cond, tuple(bound) + (e.var,))
+        results = [fn(self.env, *bound.values(), item) for item in items]
+        c = format_expr(e.cond)
+        n = len(items)
+        if e.kind == "all":
+            bad = [i for i, r in enumerate(results) if r is not True]
+            if not bad:
+                return t["all_ok"].format(n=n, c=c)
+            head = t["all_fail"].format(k=len(bad), n=n, c=c)
+        elif e.kind == "any":
+            good = [i for i, r in enumerate(results) if r is True]
+            if not good:
+                return t["any_fail"].format(n=n, c=c)
+            return t["any_ok"].format(k=len(good), n=n, c=c)
+        else:
+            bad = [i for i, r in enumerate(results) if r is True]
+            if not bad:
+                return t["none_ok"].format(n=n, c=c)
+            head = t["none_fail"].format(k=len(bad), n=n, c=c)
+        shown = []
+        for i in bad[:MAX_ITEMS_SHOWN]:
+            inner = dict(bound, **{e.var: items[i]})
+            shown.append(f"{_item_name(items[i], i)} ({self.why(e.cond, inner)})")
+        more = f", … +{len(bad) - MAX_ITEMS_SHOWN}" if len(bad) > MAX_ITEMS_SHOWN else ""
+        return f"{head}: " + ", ".join(shown) + more
+
+    # --- values used -------------------------------------------------------------------------------
+    def used_values(self, exprs) -> dict:
+        out = {}
+        for e in exprs:
+            if e is None:
+                continue
+            for node in _paths(e, self.cp):
+                key = format_expr(node)
+                if key in out:
+                    continue
+                try:
+                    v = self.value(node, {})
+                except Exception:  # pragma: no cover - defensive: values are informative only
+                    continue
+                if isinstance(v, (list, dict)):
+                    continue
+                out[key] = _jsonable(v)
+        return out
+
+    # --- criteria ------------------------------------------------------------------------------------
+    def describe_aggregates(self, e) -> list[str]:
+        out = []
+        for node in ast.walk(e):
+            if isinstance(node, ast.Aggregate) and node.func in ("share", "count") and node.where is not None:
+                items = self.value(node.source, {}) or []
+                fn = self.policy.compile_expr(node.where, (node.var,))
+                k = sum(1 for it in items if fn(self.env, it) is True)
+                n = len(items)
+                c = format_expr(node.where)
+                if node.func == "share" and n:
+                    out.append(self.t["share"].format(k=k, n=n, pct=format_percent(Decimal(k) / n, self.lang), c=c))
+                else:
+                    out.append(self.t["count"].format(k=k, n=n, c=c))
+        return out
+
+    def criterion(self, c, points) -> CriterionResult:
+        t = self.t
+        m = format_points(c.max, self.lang)
+        label = self.policy.label_of(c, self.lang)
+        parts = ()
+        exprs = []
+        if points is None:
+            because = t["not_scored"]
+        elif c.subs is not None:
+            parts = tuple(self.criterion(s, self.sub_points(s)) for s in c.subs)
+            because = t["parts"].format(
+                parts=" + ".join(f"{p.label} {format_points(p.points, self.lang)}" for p in parts),
+                p=format_points(points, self.lang), m=m)
+        elif c.tiers is not None:
+            exprs = [x for tier in c.tiers for x in (tier.cond, tier.points)]
+            because = self.why_tiers(c, points, m)
+        else:
+            exprs = [c.formula]
+            raw = self.value(c.formula, {})
+            f = self.formula_text(c.formula)
+            if raw is None:
+                because = t["missing_points"].format(what=f, m=m)
+            elif raw > c.max:
+                because = t["capped"].format(f=f, raw=self.show(raw), p=format_points(points, self.lang), m=m)
+            elif raw < 0:
+                because = t["floored"].format(f=f, raw=self.show(raw), m=m)
+            else:
+                because = t["formula"].format(f=f, raw=self.show(raw), p=format_points(points, self.lang), m=m)
+        if points is not None and c.minimum is not None and points < c.minimum:
+            because += t["minimum"].format(min=format_points(c.minimum, self.lang))
+        if c.weight is not None:
+            because += t["weight"].format(w=format_points(c.weight, self.lang))
+        if c.ranking_weight is not None:
+            because += t["rweight"].format(w=format_points(c.ranking_weight, self.lang))
+        return CriterionResult(c.id, label, points, c.max, because, c.minimum, c.weight, c.ranking_weight,
+                               self.used_values(exprs) if points is not None else {}, parts)
+
+    def formula_text(self, e):
+        aggs = self.describe_aggregates(e)
+        text = format_expr(e)
+        vals = self.used_values([e])
+        details = aggs + [f"{k} = {self.show_json(v)}" for k, v in vals.items()]
+        return f"{text} [{'; '.join(details)}]" if details else text
+
+    def show_json(self, v):
+        if isinstance(v, str):
+            return f'"{v}"' if not _looks_decimal(v) else v
+        return self.show(v)
+
+    def sub_points(self, c):
+        if c.subs is not None:
+            return min(sum(self.sub_points(s) for s in c.subs), c.max)
+        if c.formula is not None:
+            raw = self.value(c.formula, {})
+        else:
+            raw = self.tier_points(c.tiers)[1]
+        if raw is None:
+            return 0
+        return max(min(raw, c.max), 0)
+
+    def tier_points(self, tiers):
+        """(index of the band that applies or None, raw points, missing?)."""
+        for i, tier in enumerate(tiers):
+            if tier.cond is None:
+                return i, self.value(tier.points, {}), False
+            v = self.value(tier.cond, {})
+            if v is None:
+                return i, None, True
+            if v:
+                return i, self.value(tier.points, {}), False
+        return None, 0, False
+
+    def why_tiers(self, c, points, m):
+        t = self.t
+        i, raw, missing = self.tier_points(c.tiers)
+        subject = _tier_subject(c.tiers)
+        if subject is not None:
+            sv = self.value(subject, {})
+            v = f"{self.name(subject)} = {self.show(sv, subject)}" if sv is not None else \
+                f"{self.name(subject)}: {t['missing']}"
+        else:
+            shown = c.tiers[i] if i is not None and c.tiers[i].cond is not None else c.tiers[0]
+            v = self.why(shown.cond, {}) if shown.cond is not None else ""
+        aggs = self.describe_aggregates(c.tiers[0].cond) if c.tiers[0].cond is not None else []
+        if aggs:
+            v = "; ".join(aggs) + (f" ({v})" if subject is not None and not isinstance(subject, ast.Aggregate) else "")
+        if missing:
+            return t["missing_points"].format(what=v, m=m)
+        if i is None:
+            return t["nomatch"].format(v=v, m=m)
+        tier = c.tiers[i]
+        p = format_points(points, self.lang)
+        if tier.cond is None:
+            return t["otherwise"].format(v=v, p=p, m=m)
+        return t["band"].format(v=v, b=self.band_text(tier.cond, subject), p=p, m=m)
+
+    def band_text(self, cond, subject):
+        if subject is not None and isinstance(cond, ast.Binary) and cond.op in _SYMBOL and cond.left == subject:
+            return f"{_SYMBOL[cond.op]} {self.show(self.value(cond.right, {}), cond.right)}"
+        if subject is not None and isinstance(cond, ast.Between) and cond.value == subject:
+            return f"{self.show(self.value(cond.low, {}), cond.low)}–{self.show(self.value(cond.high, {}), cond.high)}"
+        return format_expr(cond)
+
+
+def _looks_decimal(s):
+    try:
+        Decimal(s)
+        return True
+    except Exception:
+        return False
+
+
+def _tier_subject(tiers):
+    """The expression every band compares (``project.innovation >= …``), if there is one."""
+    subject = None
+    for tier in tiers:
+        if tier.cond is None:
+            continue
+        c = tier.cond
+        if isinstance(c, ast.Binary) and c.op in _SYMBOL:
+            left = c.left
+        elif isinstance(c, ast.Between):
+            left = c.value
+        else:
+            return None
+        if subject is None:
+            subject = left
+        elif subject != left:
+            return None
+    return subject
+
+
+def _flatten(e, op):
+    out = []
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, ast.Binary) and x.op == op:
+            stack.append(x.right)
+            stack.append(x.left)
+        else:
+            out.append(x)
+    return out
+
+
+def _is_const(e):
+    return isinstance(e, (ast.Number, ast.Percent, ast.Money, ast.String, ast.DateLit, ast.DateTimeLit, ast.Bool,
+                          ast.SetLit)) or (isinstance(e, ast.Attr) and isinstance(e.obj, ast.Name) and e.obj.id == "call")
+
+
+def _item_name(item, i):
+    if isinstance(item, dict):
+        for key in ("name", "nome", "ragione_sociale", "vat", "vat_id", "piva", "partita_iva", "id", "code"):
+            v = item.get(key)
+            if isinstance(v, str) and v:
+                return f"#{i + 1} {v}"
+        for v in item.values():
+            if isinstance(v, str) and v:
+                return f"#{i + 1} {v}"
+    return f"#{i + 1}"
+
+
+def _paths(e, cp):
+    """Maximal input paths and lets used by ``e`` (not through item variables)."""
+    out = []
+    stack = [(e, False)]
+    while stack:
+        n, inside_attr = stack.pop()
+        if isinstance(n, ast.Attr):
+            root = n
+            while isinstance(root, ast.Attr):
+                root = root.obj
+            if isinstance(root, ast.Name) and cp.resolved.get(id(root), (None,))[0] in ("input", "let"):
+                if not inside_attr:
+                    out.append(n)
+                continue
+        if isinstance(n, ast.Name) and cp.resolved.get(id(n), (None,))[0] in ("input", "let") and not inside_attr:
+            out.append(n)
+            continue
+        for ch in ast.children(n):
+            stack.append((ch, False))
+    return sorted(out, key=lambda x: (x.span.start if x.span else 0))
+
+
+def _jsonable(v):
+    if v is None or isinstance(v, (bool, str, int)):
+        return v
+    if isinstance(v, Decimal):
+        return json_number(v) if v == v.to_integral_value() else format(v.normalize(), "f")
+    if isinstance(v, (_dt.date, _dt.datetime)):
+        return v.isoformat()
+    if isinstance(v, (set, frozenset)):
+        return sorted(str(x) for x in v)
+    return str(v)
+
+
+def explain(policy, data, decision, lang) -> Result:
+    t = _T.get(lang, _T["en"])
+    base = dict(application=decision.application, max_score=policy.max_score, pass_score=policy.pass_score,
+                policy=policy.policy_info, language=lang, currency=policy.currency)
+    if decision.status == "invalid":
+        n = len(decision.errors)
+        return Result(status="invalid", score=None, grant=None, errors=decision.errors,
+                      summary=t["s_invalid"].format(n=n, s=("s" if n != 1 else "") if lang == "en" else
+                                                     ("i" if n != 1 else "a")), **base)
+    value, _ = policy.validate(data)
+    env = policy.env(value)
+    ex = _Explainer(policy, env, lang)
+    failed = set(decision.failed)
+    gates = []
+    for g in policy.gates:
+        passed = g.id not in failed
+        try:
+            because = ex.why(g.cond, {})
+        except Exception as e:  # pragma: no cover - an explanation must never lose the result
+            because = f"({e!r})"
+        gates.append(GateResult(g.id, policy.label_of(g, lang), passed, because, ex.used_values([g.cond])))
+    criteria = []
+    if policy.criteria:
+        for i, c in enumerate(policy.criteria):
+            pts = decision.points[i] if decision.points is not None else None
+            criteria.append(ex.criterion(c, pts))
+    summary = _summary(policy, decision, lang, t)
+    return Result(status=decision.status, score=decision.score, grant=decision.grant, gates=tuple(gates),
+                  criteria=tuple(criteria), errors=decision.errors, ranking_score=decision.ranking_score,
+                  requested=decision.requested, applicant=decision.applicant, submitted=decision.submitted,
+                  summary=summary, **base)
+
+
+def _summary(policy, d, lang, t):
+    if d.status == "ineligible":
+        n = len(d.failed)
+        if lang == "en":
+            return t["s_ineligible"].format(n=n, s="s" if n != 1 else "", ids=", ".join(d.failed))
+        return t["s_ineligible"].format(n=n, s="i" if n != 1 else "o", s2="i" if n != 1 else "o",
+                                        ids=", ".join(d.failed))
+    if d.status == "below_threshold":
+        if d.below:
+            return t["s_below_min"].format(ids=", ".join(d.below))
+        return t["s_below"].format(score=format_points(d.score, lang), pass_=format_points(policy.pass_score, lang))
+    if d.score is None:
+        return t["s_admitted_noscore"]
+    if d.grant is not None:
+        return t["s_admitted_grant"].format(score=format_points(d.score, lang),
+                                            max=format_points(policy.max_score, lang),
+                                            grant=format_money(d.grant, lang, policy.currency))
+    return t["s_admitted"].format(score=format_points(d.score, lang), max=format_points(policy.max_score, lang))
+
+
+def render_text(result: Result | dict, lang: str | None = None) -> str:
+    """A result as aligned text for a person (``bando eval --format text``)."""
+    r = result.to_dict() if hasattr(result, "to_dict") else result
+    lang = lang or r.get("language", "it")
+    it = lang == "it"
+    cur = r.get("currency", "EUR")
+    lines = []
+    head = f"{'Domanda' if it else 'Application'} {r['application'] or '?'}"
+    if r.get("applicant"):
+        head += f" — {r['applicant']}"
+    lines.append(head)
+    lines.append(f"{'Esito' if it else 'Outcome'}: {_STATUS[lang if lang in _STATUS else 'en'][r['status']]}")
+    lines.append(r.get("summary") or "")
+    if r["errors"]:
+        lines.append("")
+        lines.append("Errori nei dati:" if it else "Data errors:")
+        for e in r["errors"]:
+            lines.append(f"  ✗ {e['field'] or '(domanda)' if it else e['field'] or '(application)'}: {e['message']}")
+    if r["gates"]:
+        lines.append("")
+        lines.append("Requisiti di ammissibilità:" if it else "Eligibility requirements:")
+        width = max(len(g["label"]) for g in r["gates"])
+        for g in r["gates"]:
+            mark = "✓" if g["passed"] else "✗"
+            lines.append(f"  {mark} {g['label']:<{width}}  {g['because']}")
+    if r["criteria"] and r["score"] is not None:
+        lines.append("")
+        lines.append("Valutazione:" if it else "Scoring:")
+        width = max(len(c["label"]) for c in r["criteria"])
+        for c in r["criteria"]:
+            pts = f"{format_points(c['points'], lang)}/{format_points(c['max'], lang)}" if c["points"] is not None else "—"
+            lines.append(f"  {c['label']:<{width}}  {pts:>9}  {c['because']}")
+            for p in c.get("parts", ()):
+                ppts = f"{format_points(p['points'], lang)}/{format_points(p['max'], lang)}"
+                lines.append(f"    · {p['label']:<{width - 2}}  {ppts:>9}  {p['because']}")
+        total = f"{format_points(r['score'], lang)}/{format_points(r['max_score'], lang)}"
+        lines.append(f"  {'Totale' if it else 'Total':<{width}}  {total:>9}  "
+                     f"({'soglia' if it else 'pass mark'} {format_points(r['pass_score'], lang)})")
+    if r.get("grant") is not None:
+        lines.append("")
+        lines.append(f"{'Contributo' if it else 'Grant'}: {format_money(r['grant'], lang, cur)}"
+                     + (f" ({'richiesti' if it else 'requested'} {format_money(r['requested'], lang, cur)})"
+                        if r.get("requested") else ""))
+    if r.get("placement"):
+        lines.append(r["placement"].get("because", ""))
+    p = r["policy"]
+    lines.append("")
+    lines.append(f"{'Bando' if it else 'Call'}: {p['name']} v{p['version']} (sha256 {p['sha256'][:12]}…)")
+    return "\n".join(lines) + "\n"
+
+
+_STATUS = {
+    "it": {"ineligible": "non ammissibile", "below_threshold": "sotto soglia", "admitted": "ammessa",
+           "funded": "finanziata", "not_funded": "ammessa, non finanziata", "invalid": "dati non validi"},
+    "en": {"ineligible": "not eligible", "below_threshold": "below the pass mark", "admitted": "admitted",
+           "funded": "funded", "not_funded": "admitted, not funded", "invalid": "invalid data"},
+}

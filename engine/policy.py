@@ -1,0 +1,258 @@
+"""Load a policy once; evaluate many applications.
+
+>>> from engine import load_policy
+>>> policy = load_policy("policies/salentonet.bando")       # doctest: +SKIP
+>>> result = policy.evaluate({"id": "A-1", ...})             # doctest: +SKIP
+>>> result.status, result.score, result.to_dict()["gates"]   # doctest: +SKIP
+
+A loaded :class:`Policy` is immutable after loading and safe to share between
+threads: evaluation only reads it (explanation helpers are compiled on first
+use under a lock).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from decimal import Decimal
+from pathlib import Path
+
+from dsl import ast
+from dsl.checker import CheckedPolicy, _all_criteria, check
+from dsl.errors import Diagnostic, PolicyError
+from dsl.parser import parse_source
+from dsl.source import Source
+
+from . import explain as _explain
+from .compiler import compile_policy
+from .result import Decision, Result
+from .validate import Validator, const_eval
+
+
+def read_source(path) -> Source:
+    """Read a policy file as UTF-8, with a clean error for binary or non-UTF-8 files."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise PolicyError([Diagnostic(f"policy file not found: {p}", None, Source("", str(p)))]) from None
+    except IsADirectoryError:
+        raise PolicyError([Diagnostic(f"{p} is a folder, not a policy file", None, Source("", str(p)))]) from None
+    except OSError as e:
+        raise PolicyError([Diagnostic(f"cannot read {p}: {e.strerror}", None, Source("", str(p)))]) from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        from dsl.source import Span
+        raise PolicyError([Diagnostic(
+            f"this file is not UTF-8 text (byte 0x{data[e.start]:02x} at line {line}); "
+            "save the policy as UTF-8", Span(line, col, line, col + 1), Source("", str(p)))]) from None
+    return Source(text.replace("\r\n", "\n"), str(path), str(p))
+
+
+def _load_modules(source: Source, policy: ast.Policy, seen=None):
+    """Parse the files named by ``use`` (recursively, each once), relative to the policy."""
+    seen = seen if seen is not None else {os.path.abspath(source.path) if source.path else None}
+    modules, problems = [], []
+    base = os.path.dirname(source.path) if source.path else os.getcwd()
+    for use in policy.of_type(ast.Use):
+        path = os.path.normpath(os.path.join(base, use.path))
+        if os.path.abspath(path) in seen:
+            continue
+        seen.add(os.path.abspath(path))
+        if not os.path.exists(path):
+            problems.append(Diagnostic(f"shared module `{use.path}` not found (looked for {path})", use.span, source))
+            continue
+        try:
+            msrc = read_source(path)
+            msrc = Source(msrc.text, os.path.relpath(path) if not os.path.isabs(source.name) else path, path)
+            mod = parse_source(msrc)
+        except PolicyError as e:
+            problems.extend(e.diagnostics)
+            continue
+        sub, subproblems = _load_modules(msrc, mod, seen)
+        modules.extend(sub)
+        modules.append((msrc, mod))
+        problems.extend(subproblems)
+    return modules, problems
+
+
+def check_source(source: Source) -> CheckedPolicy:
+    """Parse and check; raises :class:`PolicyError` on syntax errors, returns diagnostics otherwise."""
+    policy = parse_source(source)
+    modules, problems = _load_modules(source, policy)
+    if problems:
+        raise PolicyError(problems)
+    return check(policy, source, modules)
+
+
+class Policy:
+    """A compiled policy. Build it with :func:`load_policy`."""
+
+    def __init__(self, cp: CheckedPolicy):
+        self.checked = cp
+        self.source = cp.source
+        call = cp.call
+        self.name = call.name if call else "?"
+        self.version = call.version if call else "?"
+        self.language = cp.language
+        self.currency = cp.currency
+        h = hashlib.sha256(cp.source.text.encode("utf-8"))
+        for msrc, _ in cp.modules:
+            h.update(b"\0" + msrc.text.encode("utf-8"))
+        self.sha256 = h.hexdigest()
+        self.warnings = cp.warnings
+        self.gates = list(cp.gates)
+        self.criteria = list(cp.criteria)
+        self.score_def = cp.score
+        self.max_score = cp.score.max if cp.score else None
+        self.pass_score = cp.score.pass_ if cp.score else None
+        self.cases = list(cp.cases)
+        self.ranking = cp.ranking
+        self._compiler = compile_policy(cp)
+        self._decide = self._compiler.build_decide()
+        self._env = None
+        self._validator = Validator(cp, const_eval)
+        self._weights = tuple((c.weight if c.weight is not None else 1,
+                               (c.weight if c.weight is not None else 1) *
+                               (c.ranking_weight if c.ranking_weight is not None else 1)) for c in self.criteria)
+        self._minimums = tuple((c.id, c.minimum) for c in self.criteria if c.minimum is not None)
+        self._crit_index = {c.id: i for i, c in enumerate(self.criteria)}
+
+    def __repr__(self):
+        return f"<Policy {self.name!r} version {self.version!r}>"
+
+    @property
+    def policy_info(self) -> dict:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256}
+
+    # --- evaluation ------------------------------------------------------------------------
+    def validate(self, data):
+        """``(typed_value, errors)``: errors are ``(path, message)`` pairs."""
+        return self._validator.validate(data)
+
+    def decide(self, data) -> Decision:
+        """Evaluate one application on the fast path (no explanation). Never raises."""
+        app_id = _app_id(data)
+        value, errors = self._validator.validate(data)
+        if errors:
+            return Decision(app_id, "invalid", errors=tuple(errors))
+        try:
+            return self._finish(app_id, *self._decide(value))
+        except Exception as e:  # a bug in bando, not in the data: say so, never crash a batch
+            return Decision(app_id, "invalid", errors=(("", f"internal error while evaluating: {e!r}"),))
+
+    def _finish(self, app_id, failed, points, grant, requested, applicant, submitted):
+        score = rscore = None
+        below = ()
+        if points is not None and self.score_def is not None:
+            score = Decimal(0)
+            rscore = Decimal(0)
+            for p, (w, rw) in zip(points, self._weights):
+                score += p * w
+                rscore += p * rw
+            if self._minimums:
+                below = tuple(cid for cid, m in self._minimums if points[self._crit_index[cid]] < m)
+        if failed:
+            status = "ineligible"
+            grant = None
+        elif score is not None and (score < self.pass_score or below):
+            status = "below_threshold"
+            grant = None
+        else:
+            status = "admitted"
+            if grant is None and "grant" in self.checked.decls:
+                grant = Decimal(0)
+        return Decision(app_id, status, tuple(failed), points, score, rscore, grant, requested,
+                        applicant, submitted, below)
+
+    def evaluate(self, data, lang: str | None = None) -> Result:
+        """Evaluate one application and explain every gate and criterion. Never raises."""
+        decision = self.decide(data)
+        return self.explain(data, decision, lang=lang)
+
+    def explain(self, data, decision: Decision, lang: str | None = None) -> Result:
+        """The full :class:`Result` for an application already decided."""
+        lang = lang or self.language
+        return _explain.explain(self, data, decision, lang)
+
+    def env(self, value):
+        if self._env is None:
+            self._env = self._compiler.build_env()
+        return self._env(value)
+
+    def compile_expr(self, node, bound=(), result=False):
+        return self._compiler.compile_expr(node, bound, result)
+
+    # --- information ---------------------------------------------------------------------------
+    def label_of(self, node, lang):
+        label = getattr(node, "label", None)
+        if label is None:
+            return node.id.replace("_", " ")
+        return label.get(lang, self.language)
+
+    def call_info(self) -> dict:
+        h = self.checked.header
+        closes, opens = h.get("closes"), h.get("opens")
+        budget = h.get("budget")
+        return {
+            "name": self.name, "version": self.version,
+            "authority": h.get("authority"),
+            "language": self.language, "currency": self.currency,
+            "budget": format(budget.quantize(Decimal("0.01")), "f") if budget is not None else None,
+            "opens": opens.isoformat() if opens is not None else None,
+            "closes": closes.isoformat() if closes is not None else None,
+            "reference": h.get("reference"), "signatory": h.get("signatory"),
+            "appeal_days": h.get("appeal_days"), "appeal_body": h.get("appeal_body"),
+            "contact": h.get("contact"), "place": h.get("place"),
+            "max_score": _num(self.max_score), "pass_score": _num(self.pass_score),
+            "criteria": [{"id": c.id, "label": self.label_of(c, self.language), "max": _num(c.max)}
+                         for c in self.criteria],
+            "gates": [{"id": g.id, "label": self.label_of(g, self.language)} for g in self.gates],
+            "policy": self.policy_info,
+        }
+
+    def json_schema(self) -> dict:
+        from .schema import json_schema
+        return json_schema(self)
+
+
+def _num(d):
+    from .result import json_number
+    return json_number(d)
+
+
+def _app_id(data):
+    if isinstance(data, dict):
+        v = data.get("id")
+        if v is None:
+            return None
+        return v if isinstance(v, str) else str(v)
+    return None
+
+
+def load_policy(path_or_text, name: str | None = None) -> Policy:
+    """Load and compile a policy from a file path or from policy text.
+
+    Raises :class:`dsl.errors.PolicyError` (with every problem found) when the
+    policy does not check; warnings are kept in ``policy.warnings``.
+    """
+    if isinstance(path_or_text, Path) or (isinstance(path_or_text, str) and "\n" not in path_or_text
+                                          and path_or_text.endswith(".bando")):
+        source = read_source(path_or_text)
+    else:
+        source = Source(path_or_text, name or "<policy>")
+    cp = check_source(source)
+    if cp.errors:
+        raise PolicyError(cp.diagnostics)
+    return Policy(cp)
+
+
+def load_application(path) -> dict:
+    """Read an application JSON file with exact decimals."""
+    with open(path, encoding="utf-8-sig") as fh:
+        return json.load(fh, parse_float=Decimal)

@@ -1,0 +1,164 @@
+"""Outcomes of evaluating applications.
+
+:class:`Decision` is what the fast path returns: the facts needed to rank and
+fund, no sentences. :class:`Result` adds the explanation of every gate and
+criterion and is what ``to_dict()`` / ``results.jsonl`` / letters use (the
+contract in ``docs/contracts.md``).
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import attrs
+
+STATUSES = ("ineligible", "below_threshold", "admitted", "funded", "not_funded", "invalid")
+
+
+def json_number(d):
+    """A Decimal as a JSON number: an int when whole, else a float with the same shortest text."""
+    if d is None:
+        return None
+    if isinstance(d, int):
+        return d
+    d = Decimal(d)
+    if d == d.to_integral_value():
+        return int(d)
+    return float(format(d.normalize(), "f"))
+
+
+def money_text(d) -> str | None:
+    if d is None:
+        return None
+    d = Decimal(d)
+    if d == d.to_integral_value() or d.as_tuple().exponent >= -2:
+        return format(d.quantize(Decimal("0.01")), "f")
+    return format(d.normalize(), "f")
+
+
+@attrs.frozen(slots=True)
+class Decision:
+    """The fast path's outcome for one application.
+
+    >>> d = policy.decide(application)          # doctest: +SKIP
+    >>> d.status, d.score, d.grant               # doctest: +SKIP
+    ('admitted', Decimal('72'), Decimal('40000.00'))
+    """
+
+    application: str | None
+    status: str
+    failed: tuple = ()
+    points: tuple | None = None  # per top-level criterion, Decimal/int, policy order
+    score: Decimal | None = None
+    ranking_score: Decimal | None = None
+    grant: Decimal | None = None
+    requested: Decimal | None = None
+    applicant: str | None = None
+    submitted: object = None
+    below: tuple = ()  # criteria under their minimum
+    errors: tuple = ()  # (field, message)
+
+    @property
+    def eligible(self) -> bool:
+        return self.status not in ("ineligible", "invalid")
+
+
+@attrs.frozen
+class GateResult:
+    id: str
+    label: str
+    passed: bool
+    because: str
+    values: dict = attrs.field(factory=dict)
+    missing: bool = False
+
+    def to_dict(self):
+        return {"id": self.id, "label": self.label, "passed": self.passed, "because": self.because,
+                "values": self.values}
+
+
+@attrs.frozen
+class CriterionResult:
+    id: str
+    label: str
+    points: Decimal | None
+    max: Decimal
+    because: str
+    minimum: Decimal | None = None
+    weight: Decimal | None = None
+    ranking_weight: Decimal | None = None
+    values: dict = attrs.field(factory=dict)
+    parts: tuple = ()
+
+    def to_dict(self):
+        d = {"id": self.id, "label": self.label, "points": json_number(self.points), "max": json_number(self.max),
+             "minimum": json_number(self.minimum), "weight": json_number(self.weight or 1),
+             "because": self.because, "values": self.values}
+        if self.ranking_weight is not None:
+            d["ranking_weight"] = json_number(self.ranking_weight)
+        if self.parts:
+            d["parts"] = [p.to_dict() for p in self.parts]
+        return d
+
+
+@attrs.frozen
+class Result:
+    """One application's outcome with its explanation (the JSON contract).
+
+    >>> r = policy.evaluate({"id": "A-1", ...}, lang="en")   # doctest: +SKIP
+    >>> r.status, [g.because for g in r.gates if not g.passed]  # doctest: +SKIP
+    """
+
+    application: str | None
+    status: str
+    score: Decimal | None
+    max_score: Decimal | None
+    pass_score: Decimal | None
+    grant: Decimal | None
+    gates: tuple = ()
+    criteria: tuple = ()
+    errors: tuple = ()
+    policy: dict = attrs.field(factory=dict)
+    language: str = "it"
+    currency: str = "EUR"
+    ranking_score: Decimal | None = None
+    requested: Decimal | None = None
+    applicant: str | None = None
+    submitted: object = None
+    rank: int | None = None
+    placement: dict | None = None
+    summary: str = ""
+    source: object = None
+
+    @property
+    def eligible(self) -> bool:
+        return self.status not in ("ineligible", "invalid")
+
+    def to_dict(self) -> dict:
+        submitted = self.submitted
+        if submitted is not None and hasattr(submitted, "isoformat"):
+            submitted = submitted.isoformat()
+        d = {
+            "application": self.application,
+            "applicant": self.applicant,
+            "status": self.status,
+            "eligible": self.eligible,
+            "score": json_number(self.score),
+            "ranking_score": json_number(self.ranking_score),
+            "max_score": json_number(self.max_score),
+            "pass_score": json_number(self.pass_score),
+            "requested": money_text(self.requested),
+            "grant": money_text(self.grant),
+            "currency": self.currency,
+            "rank": self.rank,
+            "language": self.language,
+            "summary": self.summary,
+            "gates": [g.to_dict() for g in self.gates],
+            "criteria": [c.to_dict() for c in self.criteria],
+            "errors": [{"field": f, "message": m} for f, m in self.errors],
+            "placement": self.placement,
+            "submitted": submitted,
+            "policy": self.policy,
+        }
+        if self.source is not None:
+            d["source"] = self.source
+        return d

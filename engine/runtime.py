@@ -1,0 +1,174 @@
+"""Helpers that compiled policies call at run time.
+
+The compiler inlines plain Python operators wherever the checker proved that
+no value can be missing; these helpers cover the rest (missing values, exact
+rounding, date arithmetic). ``None`` stands for a missing value everywhere.
+"""
+from __future__ import annotations
+
+import calendar
+import datetime as _dt
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+D0 = Decimal(0)
+
+
+def and3(a, b):
+    """Three-valued ``and``: false wins over missing."""
+    if a is False or b is False:
+        return False
+    if a is None or b is None:
+        return None
+    return True
+
+
+def or3(a, b):
+    if a is True or b is True:
+        return True
+    if a is None or b is None:
+        return None
+    return False
+
+
+def not3(a):
+    return None if a is None else not a
+
+
+def div(a, b):
+    """Exact division; dividing by zero gives a missing value, never a crash."""
+    if a is None or b is None or not b:
+        return None
+    return Decimal(a) / b
+
+
+def share(n, total):
+    return None if not total else Decimal(n) / total
+
+
+def vsum(values):
+    total = 0
+    for v in values:
+        if v is not None:
+            total += v
+    return total
+
+
+def mean(values):
+    vs = [v for v in values if v is not None]
+    return Decimal(sum(vs)) / len(vs) if vs else None
+
+
+def median(values):
+    vs = sorted(v for v in values if v is not None)
+    if not vs:
+        return None
+    mid = len(vs) // 2
+    if len(vs) % 2:
+        return Decimal(vs[mid])
+    return (Decimal(vs[mid - 1]) + vs[mid]) / 2
+
+
+def spread(values):
+    vs = [v for v in values if v is not None]
+    return (max(vs) - min(vs)) if vs else None
+
+
+def lowest(values):
+    vs = [v for v in values if v is not None]
+    return min(vs) if vs else None
+
+
+def highest(values):
+    vs = [v for v in values if v is not None]
+    return max(vs) if vs else None
+
+
+def vmin(*xs):
+    return None if any(x is None for x in xs) else min(xs)
+
+
+def vmax(*xs):
+    return None if any(x is None for x in xs) else max(xs)
+
+
+def quantize(value, unit, mode):
+    """Round ``value`` to a multiple of ``unit`` (``down``, ``up`` or ``nearest``, half up)."""
+    if value is None:
+        return None
+    rounding = {"down": ROUND_FLOOR, "up": ROUND_CEILING, "nearest": ROUND_HALF_UP}[mode]
+    unit = Decimal(unit)
+    steps = (Decimal(value) / unit).quantize(Decimal(1), rounding=rounding)
+    result = steps * unit
+    exp = unit.as_tuple().exponent
+    return result.quantize(Decimal(1).scaleb(min(exp, 0))) if isinstance(exp, int) else result
+
+
+def round_(x, places=0):
+    if x is None:
+        return None
+    return Decimal(x).quantize(Decimal(1).scaleb(-int(places)), rounding=ROUND_HALF_UP)
+
+
+def floor(x):
+    return None if x is None else int(Decimal(x).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def ceil(x):
+    return None if x is None else int(Decimal(x).to_integral_value(rounding=ROUND_CEILING))
+
+
+def shift(d, n, unit):
+    """``d + n days/months/years``; month ends are clamped (31 Jan + 1 month = 28/29 Feb)."""
+    if d is None:
+        return None
+    if unit == "days":
+        return d + _dt.timedelta(days=n)
+    months = n * (12 if unit == "years" else 1)
+    y, m = divmod(d.month - 1 + months, 12)
+    year, month = d.year + y, m + 1
+    day = min(d.day, calendar.monthrange(year, month)[1])
+    return d.replace(year=year, month=month, day=day)
+
+
+def days_between(a, b):
+    if a is None or b is None:
+        return None
+    return (_as_date(b) - _as_date(a)).days
+
+
+def months_between(a, b):
+    """Whole months from ``a`` to ``b`` (negative when ``b`` is earlier)."""
+    if a is None or b is None:
+        return None
+    a, b = _as_date(a), _as_date(b)
+    sign = 1
+    if b < a:
+        a, b, sign = b, a, -1
+    months = (b.year - a.year) * 12 + b.month - a.month
+    if shift(a, months, "months") > b:
+        months -= 1
+    return sign * months
+
+
+def years_between(a, b):
+    m = months_between(a, b)
+    return None if m is None else int(m / 12)
+
+
+def datetime_diff_days(a, b):
+    if a is None or b is None:
+        return None
+    delta = a - b
+    return Decimal(delta.days) + Decimal(delta.seconds) / 86400
+
+
+def _as_date(v):
+    return v.date() if isinstance(v, _dt.datetime) else v
+
+
+def opt(fn, *args):
+    """Apply ``fn`` unless an argument is missing."""
+    for a in args:
+        if a is None:
+            return None
+    return fn(*args)
