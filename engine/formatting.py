@@ -73,7 +73,7 @@ def normalize_lang(lang: str) -> str:
     return code
 
 
-def to_decimal(value, what: str = "number") -> Decimal:
+def to_decimal(value, what: str = "a number") -> Decimal:
     """Turn a decimal string, Decimal, int or float into an exact Decimal.
 
     A float is read through ``str()`` (``0.1`` becomes ``Decimal("0.1")``), never
@@ -83,7 +83,7 @@ def to_decimal(value, what: str = "number") -> Decimal:
     (Decimal('40000.00'), Decimal('72.5'), Decimal('3'))
     """
     if isinstance(value, bool) or value is None:
-        raise ValueError(f"expected a {what}, got {value!r}")
+        raise ValueError(f"expected {what}, got {value!r}")
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, (int, float)):
@@ -93,11 +93,11 @@ def to_decimal(value, what: str = "number") -> Decimal:
         try:
             result = Decimal(text)
         except InvalidOperation:
-            raise ValueError(f"expected a {what}, got {value!r}") from None
+            raise ValueError(f"expected {what}, got {value!r}") from None
     else:
-        raise ValueError(f"expected a {what}, got {type(value).__name__} {value!r}")
+        raise ValueError(f"expected {what}, got {type(value).__name__} {value!r}")
     if not result.is_finite():
-        raise ValueError(f"expected a finite {what}, got {value!r}")
+        raise ValueError(f"expected {what} (finite), got {value!r}")
     return result
 
 
@@ -140,7 +140,7 @@ def format_money(value, lang: str, currency: str = "EUR") -> str:
     ('€0.01', 'CHF 250.00')
     """
     lang = normalize_lang(lang)
-    amount = to_decimal(value, "amount of money")
+    amount = to_decimal(value, "an amount of money")
     currency = (currency or "EUR").upper()
     symbol = _CURRENCY_SYMBOLS.get(currency)
     number = _number(amount, lang, places=2)
@@ -214,7 +214,7 @@ def format_percent(value, lang: str) -> str:
     ('33,33 %', '100%')
     """
     lang = normalize_lang(lang)
-    number = _number(to_decimal(value, "share") * 100, lang, places=None)
+    number = _number(to_decimal(value, "a share") * 100, lang, places=None)
     return f"{number} %" if lang == "it" else f"{number}%"
 
 
@@ -227,7 +227,7 @@ def format_points(value, lang: str) -> str:
     ('72,5', '1,250')
     """
     lang = normalize_lang(lang)
-    return _number(to_decimal(value, "score"), lang, places=None)
+    return _number(to_decimal(value, "a score"), lang, places=None)
 
 
 def format_ordinal(value, lang: str) -> str:
@@ -237,7 +237,7 @@ def format_ordinal(value, lang: str) -> str:
     ['1st', '2nd', '3rd', '4th', '11th', '12th', '13th', '21st', '102nd']
     """
     lang = normalize_lang(lang)
-    number = to_decimal(value, "rank")
+    number = to_decimal(value, "a rank")
     if number != number.to_integral_value():
         raise ValueError(f"expected a whole rank, got {value!r}")
     n = int(number)

@@ -1,0 +1,823 @@
+"""Letters to applicants: the outcome of a funding call and the reasons for it.
+
+Every applicant receives one letter, in the call's language, that states the
+same facts as its evaluation result (docs/contracts.md, "Result dict"): the
+outcome, the unmet requirements or the score table with the ``because`` text
+of every criterion, the grant and its conditions, the place in the ranking,
+and how and by when to appeal.
+
+Quick start::
+
+    import datetime
+    from engine.letters import LetterRenderer, write_letters
+
+    renderer = LetterRenderer(lang="it", fmt="txt")
+    text = renderer.render(result, call, date=datetime.date(2014, 3, 14))
+    paths = write_letters(results, call, "out/letters", renderer=renderer,
+                          date=datetime.date(2014, 3, 14))
+
+``result`` is one result dict and ``call`` the call info dict
+(``policy.call_info()``), both as pinned in docs/contracts.md. The letter date
+is always passed in, so the same inputs give byte-identical letters.
+
+Templates
+---------
+Letters are Jinja2 templates run in an immutable sandbox (a template cannot
+reach Python internals nor change the data it is given), with undefined names
+raising errors instead of printing nothing. For a status, language and format
+the renderer picks the first template that exists among::
+
+    <status>.<lang>.<fmt>.j2     e.g. funded.it.html.j2  (one format only)
+    <status>.<lang>.j2           e.g. funded.it.j2       (every format)
+
+looking first in the policy's own ``templates_dir`` and then in the shipped
+defaults (``engine/templates/letters/``). The defaults are written once per
+status and language, in plain prose; the format (txt, md, html) is applied by
+the helpers in ``_fx.<fmt>.j2`` and the page by ``_layout.<fmt>.j2``, and the
+parts every letter shares (subject, appeal, closing) live in
+``_letter.<lang>.j2``. Any of these can be overridden by a file with the same
+name in ``templates_dir``.
+
+A template sees these names:
+
+``result``    the result dict; optional keys of the contract are always present
+              (``None`` or ``[]`` when the result did not carry them)
+``call``      the call info dict, likewise completed
+``date``      the letter date (``datetime.date``)
+``protocol``  the protocol (reference) number of the letter
+``lang``      ``"it"`` or ``"en"``; ``fmt``: ``"txt"``, ``"md"`` or ``"html"``
+``t``         short labels in the letter's language (see :data:`LABELS`)
+``fx``        the format helpers: ``fx.p()``, ``fx.h()``, ``fx.strong()``, ...
+``failed_gates``  the gates with ``passed`` false
+``below_minimum`` the criteria whose points are below their own ``minimum``
+``call_open``     whether the call is still open on ``date`` (None if unknown)
+
+and these filters: ``money``, ``date``, ``datetime``, ``percent``, ``points``,
+``ordinal`` (from :mod:`engine.formatting`, in the letter's language),
+``decimal`` (exact number, for comparisons), ``squash`` (collapse white space),
+``wrap`` and ``leader`` (plain-text layout).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import hashlib
+import os
+import re
+import tempfile
+import textwrap
+import unicodedata
+from pathlib import Path
+from typing import Iterable
+
+from jinja2 import (
+    ChoiceLoader,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    TemplatesNotFound,
+    TemplateSyntaxError,
+    Undefined,
+    UndefinedError,
+    pass_context,
+)
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
+
+from engine import formatting
+
+__all__ = [
+    "FORMATS",
+    "LABELS",
+    "STATUSES",
+    "LetterError",
+    "LetterRenderer",
+    "safe_filename",
+    "write_letters",
+]
+
+#: Every outcome a result can have, in the order letters are checked.
+STATUSES = ("ineligible", "below_threshold", "admitted", "funded", "not_funded", "invalid")
+
+#: Text formats rendered from templates; ``"pdf"`` is HTML printed by WeasyPrint.
+FORMATS = ("txt", "md", "html")
+
+DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent / "templates" / "letters"
+
+#: Short labels in each language, available to templates as ``t``. Sentences
+#: live in the templates themselves; these are the words the layouts share.
+LABELS: dict[str, dict[str, str]] = {
+    "it": {
+        "protocol": "Prot. n.",
+        "subject": "Oggetto:",
+        "to": "Spett.le",
+        "application_no": "domanda n.",
+        "edition": "edizione",
+        "applicant_unknown": "Soggetto richiedente",
+        "criterion": "Criterio",
+        "points": "Punti",
+        "reason": "Motivazione",
+        "total": "Totale",
+        "out_of": "su",
+        "requirement": "Requisito",
+        "field": "Dato",
+        "problem": "Irregolarità",
+        "grant": "Contributo concesso",
+        "requested": "Importo richiesto",
+        "potential_grant": "Contributo calcolato",
+        "score": "Punteggio complessivo",
+        "pass_score": "Soglia minima",
+        "rank": "Posizione in graduatoria",
+        "minimum": "minimo richiesto",
+        "signatory": "Il Responsabile del procedimento",
+        "contact": "Per informazioni",
+        "title": "Esito della valutazione",
+        "footer": "Esito determinato con le regole",
+        "version": "versione",
+        "fingerprint": "impronta SHA-256",
+    },
+    "en": {
+        "protocol": "Ref.",
+        "subject": "Subject:",
+        "to": "",
+        "application_no": "Application no.",
+        "edition": "version",
+        "applicant_unknown": "The applicant",
+        "criterion": "Criterion",
+        "points": "Points",
+        "reason": "Reason",
+        "total": "Total",
+        "out_of": "out of",
+        "requirement": "Requirement",
+        "field": "Field",
+        "problem": "Problem",
+        "grant": "Grant awarded",
+        "requested": "Amount requested",
+        "potential_grant": "Grant as calculated",
+        "score": "Total score",
+        "pass_score": "Pass mark",
+        "rank": "Place in the ranking",
+        "minimum": "minimum required",
+        "signatory": "The Head of the Call Secretariat",
+        "contact": "Enquiries",
+        "title": "Outcome of the evaluation",
+        "footer": "Outcome determined with the rules",
+        "version": "version",
+        "fingerprint": "SHA-256 fingerprint",
+    },
+}
+
+_TXT_WIDTH = 76
+
+
+class LetterError(Exception):
+    """A letter template could not be compiled or rendered.
+
+    ``template`` is the template's name (``"funded.it.j2"``), ``lineno`` the
+    line in it (both None when the problem is not in a template), ``path`` the
+    location shown in the message: ``letters/<name>`` for a shipped template,
+    ``<templates_dir>/<name>`` for a policy's own. ``str(err)`` reads::
+
+        letters/funded.it.j2:12: undefined variable 'grnat'
+    """
+
+    def __init__(self, message: str, *, template: str | None = None,
+                 lineno: int | None = None, path: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.template = template
+        self.lineno = lineno
+        self.path = path or (f"letters/{template}" if template else None)
+
+    def __str__(self) -> str:
+        where = self.path
+        if where and self.lineno:
+            where = f"{where}:{self.lineno}"
+        return f"{where}: {self.message}" if where else self.message
+
+
+# --------------------------------------------------------------------------
+# filters
+
+
+def _squash(value):
+    """Collapse every run of white space into one space (keeps HTML markup safe)."""
+    if isinstance(value, Markup):
+        return Markup(" ").join(value.split())
+    return " ".join(str(value).split())
+
+
+# Spaces a line must not break at: "€ 1.000,00", "CHF 5.00", "80 %",
+# "ore 12:00", "domanda n. A-1", "no. A-1", "Prot. n. X".
+_GLUE = re.compile("|".join([
+    r"(?<=[€$£]) (?=-?\d)",          # € 1.000,00
+    r"(?<=\b[A-Z]{3}) (?=-?\d)",     # CHF 5.00
+    r"(?<=\d) (?=%)",                # 80 %
+    r"(?<=\bore) (?=\d)",            # ore 12:00
+    r"(?<=\bn\.) (?=\S)",           # domanda n. A-1
+    r"(?<=\bno\.) (?=\S)",          # application no. A-1
+]))
+_NBSP = "\u00a0"
+
+
+def _lines(text, width: int, indent: str, hanging: str) -> list[str]:
+    """textwrap without breaking words or the glued spaces of :data:`_GLUE`."""
+    return list(_cached_lines(str(text), int(width), str(indent), str(hanging)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_lines(text: str, width: int, indent: str, hanging: str) -> tuple[str, ...]:
+    # Letters of a batch share most of their paragraphs: wrap each one once.
+    glued = _GLUE.sub(_NBSP, " ".join(text.split()))
+    lines = textwrap.wrap(glued, width=width, initial_indent=indent, subsequent_indent=hanging,
+                          break_long_words=False, break_on_hyphens=False)
+    return tuple(line.replace(_NBSP, " ") for line in lines)
+
+
+def _wrap(value, width: int = _TXT_WIDTH, indent: str = "", hanging: str | None = None) -> str:
+    """Wrap a paragraph to ``width`` columns; the first line starts with
+    ``indent``, the others with ``hanging`` (default: ``indent``). Words are
+    never broken, so an e-mail address or a long id stays whole, and an amount
+    stays next to its currency sign."""
+    return "\n".join(_lines(value, width, indent, indent if hanging is None else hanging))
+
+
+def _leader(left, right, width: int = _TXT_WIDTH, indent: str = "",
+            hanging: str | None = None, fill: str = ".") -> str:
+    """``left ........ right`` filling ``width`` columns, the way printed
+    forms align amounts. A long ``left`` wraps; the leader goes on its last line."""
+    hanging = indent if hanging is None else hanging
+    right = _squash(right)
+    room = max(width - len(right) - 5, 20)
+    lines = _lines(left, room, indent, hanging) or [indent]
+    last = lines[-1]
+    dots = width - len(last) - len(right) - 2
+    lines[-1] = f"{last} {fill * dots} {right}" if dots >= 1 else f"{last} {right}"
+    return "\n".join(lines)
+
+
+def _formatters(lang: str) -> dict:
+    """The locale filters bound to one language."""
+
+    def named(name, func):
+        def apply(value, *args):
+            if isinstance(value, Undefined):
+                value._fail_with_undefined_error()
+            try:
+                return func(value, *args)
+            except ValueError as exc:
+                raise ValueError(f"filter {name!r}: {exc}") from None
+        return apply
+
+    @pass_context
+    def money(ctx, value, currency: str | None = None):
+        return named("money", formatting.format_money)(
+            value, lang, currency or ctx.get("currency") or "EUR")
+
+    return {
+        "money": money,
+        "date": named("date", lambda value: formatting.format_date(value, lang)),
+        "datetime": named("datetime", lambda value: formatting.format_datetime(value, lang)),
+        "percent": named("percent", lambda value: formatting.format_percent(value, lang)),
+        "points": named("points", lambda value: formatting.format_points(value, lang)),
+        "ordinal": named("ordinal", lambda value: formatting.format_ordinal(value, lang)),
+        "decimal": named("decimal", formatting.to_decimal),
+        "squash": _squash,
+        "wrap": _wrap,
+        "leader": _leader,
+    }
+
+
+# --------------------------------------------------------------------------
+# data preparation
+
+_RESULT_DEFAULTS = {
+    "applicant": None, "eligible": None, "score": None, "ranking_score": None,
+    "max_score": None, "pass_score": None, "requested": None, "grant": None,
+    "currency": None, "rank": None, "language": None, "gates": (), "criteria": (),
+    "errors": (), "placement": None, "submitted": None, "policy": None,
+}
+
+_CALL_DEFAULTS = {
+    "name": None, "version": None, "authority": None, "language": None,
+    "currency": "EUR", "budget": None, "opens": None, "closes": None,
+    "reference": None, "signatory": None, "appeal_days": None, "appeal_body": None,
+    "contact": None, "max_score": None, "pass_score": None, "policy": None,
+    # not in the contract (yet); optional extras a call may carry:
+    "place": None,  # the town on the date line ("Lecce, 14 marzo 2014")
+    "acceptance_days": None,  # days to accept a grant (letters say 30 when unset)
+}
+
+
+def _complete(data: dict, defaults: dict) -> dict:
+    out = dict(defaults)
+    out.update(data)
+    for key, value in defaults.items():
+        if out[key] is None and value is not None:
+            out[key] = value
+    return out
+
+
+def _prepare(result: dict, call: dict, lang: str) -> tuple[dict, dict]:
+    """Copies of ``result`` and ``call`` with every optional key present."""
+    if not isinstance(result, dict):
+        raise LetterError(f"a result must be a dict, got {type(result).__name__}")
+    if not isinstance(call, dict):
+        raise LetterError(f"the call info must be a dict, got {type(call).__name__}")
+    for key in ("application", "status"):
+        if result.get(key) in (None, ""):
+            raise LetterError(f"result has no {key!r}")
+    if result["status"] not in STATUSES:
+        raise LetterError(f"result {result['application']!r} has unknown status "
+                          f"{result['status']!r} (expected one of {', '.join(STATUSES)})")
+    c = _complete(call, _CALL_DEFAULTS)
+    r = _complete(result, _RESULT_DEFAULTS)
+    r["application"] = str(r["application"])
+    r["currency"] = r["currency"] or c["currency"]
+    r["language"] = r["language"] or c["language"] or lang
+    for key in ("max_score", "pass_score", "policy"):
+        if r[key] is None:
+            r[key] = c[key]
+    r["policy"] = _complete(r["policy"] or {}, {"name": None, "version": None, "sha256": None})
+    r["gates"] = [_complete(g, {"id": None, "label": None, "passed": None, "because": "",
+                                "values": None}) for g in r["gates"] or ()]
+    r["criteria"] = [_complete(k, {"id": None, "label": None, "points": None, "max": None,
+                                   "minimum": None, "weight": 1, "because": "",
+                                   "values": None}) for k in r["criteria"] or ()]
+    r["errors"] = [_complete(e, {"field": None, "message": ""}) for e in r["errors"] or ()]
+    for item in r["gates"] + r["criteria"]:
+        item["label"] = item["label"] or item["id"]
+    if r["placement"] is not None:
+        r["placement"] = _complete(r["placement"], {"rank": r["rank"], "of": None,
+                                                    "tied_with": (), "because": None})
+        r["placement"]["tied_with"] = list(r["placement"]["tied_with"] or ())
+    return r, c
+
+
+def _closing_date(closes) -> _dt.date | None:
+    if closes in (None, ""):
+        return None
+    try:
+        return formatting._to_date(closes)
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------
+# error translation
+
+_UNDEFINED_NAME = re.compile(r"^'(?P<name>[^']+)' is undefined$")
+_UNDEFINED_ATTR = re.compile(r"^'(?P<obj>[^']+)' has no attribute '(?P<name>[^']+)'$")
+
+
+def _explain(exc: BaseException) -> str:
+    message = str(exc)
+    if isinstance(exc, UndefinedError):
+        m = _UNDEFINED_NAME.match(message)
+        if m:
+            return f"undefined variable {m['name']!r}"
+        m = _UNDEFINED_ATTR.match(message)
+        if m:
+            kind = "key" if m["obj"] == "dict object" else "attribute"
+            return f"undefined {kind} {m['name']!r} (no such {kind} on a {m['obj'].replace(' object', '')})"
+        return f"undefined value: {message}"
+    if isinstance(exc, SecurityError):
+        return f"refused by the sandbox: {message}"
+    if isinstance(exc, TemplateNotFound):
+        return f"template not found: {exc.name!r}"
+    if isinstance(exc, (ValueError, TypeError, ArithmeticError)):
+        return f"{message}"
+    return f"{type(exc).__name__}: {message}"
+
+
+class LetterRenderer:
+    """Renders letters from results, in one language and format.
+
+    ``templates_dir`` holds a policy's own templates (optional; they take
+    precedence over the shipped defaults, file by file). ``lang`` is ``"it"``
+    or ``"en"``; ``None`` uses each call's ``language``. ``fmt`` is ``"txt"``,
+    ``"md"``, ``"html"``, or ``"pdf"`` when WeasyPrint is installed.
+
+    >>> import datetime
+    >>> renderer = LetterRenderer(lang="en", fmt="txt")
+    >>> call = {"name": "Network grants", "version": "1", "authority": "Region",
+    ...         "reference": "NG-2026"}
+    >>> result = {"application": "A-1", "status": "invalid",
+    ...           "errors": [{"field": "network.firms", "message": "missing"}]}
+    >>> text = renderer.render(result, call, date=datetime.date(2026, 11, 25))
+    >>> "Ref. NG-2026/A-1" in text and "network.firms" in text
+    True
+    """
+
+    def __init__(self, templates_dir: str | os.PathLike | None = None,
+                 lang: str | None = "it", fmt: str = "txt"):
+        if fmt not in FORMATS + ("pdf",):
+            raise LetterError(f"unknown letter format {fmt!r} (expected txt, md, html or pdf)")
+        self.templates_dir = None if templates_dir is None else Path(templates_dir)
+        if self.templates_dir is not None and not self.templates_dir.is_dir():
+            raise LetterError(f"letter templates folder not found: {self.templates_dir}")
+        try:
+            self.lang = None if lang is None else formatting.normalize_lang(lang)
+        except ValueError as exc:
+            raise LetterError(str(exc)) from None
+        self.fmt = fmt
+        self._envs: dict[tuple[str, str], ImmutableSandboxedEnvironment] = {}
+        self._helpers: dict[tuple[str, str], object] = {}
+
+    def __repr__(self) -> str:
+        return (f"LetterRenderer(templates_dir={self.templates_dir!r}, "
+                f"lang={self.lang!r}, fmt={self.fmt!r})")
+
+    # -- environments -----------------------------------------------------
+
+    def _loader(self) -> ChoiceLoader:
+        loaders = []
+        if self.templates_dir is not None:
+            loaders.append(FileSystemLoader(str(self.templates_dir)))
+        loaders.append(FileSystemLoader(str(DEFAULT_TEMPLATES_DIR)))
+        return ChoiceLoader(loaders)
+
+    def _env(self, lang: str, fmt: str) -> ImmutableSandboxedEnvironment:
+        """One sandboxed environment per language and format (escaping differs
+        by format; the locale filters are bound to the language)."""
+        key = (lang, fmt)
+        env = self._envs.get(key)
+        if env is None:
+            env = ImmutableSandboxedEnvironment(
+                loader=self._loader(),
+                undefined=StrictUndefined,
+                autoescape=(fmt == "html"),
+                keep_trailing_newline=True,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                auto_reload=False,
+            )
+            env.filters.update(_formatters(lang))
+            self._envs[key] = env
+        return env
+
+    def _fx(self, env, lang: str, fmt: str):
+        key = (lang, fmt)
+        fx = self._helpers.get(key)
+        if fx is None:
+            fx = env.get_template(f"_fx.{fmt}.j2").make_module(
+                {"t": LABELS[lang], "lang": lang, "fmt": fmt})
+            self._helpers[key] = fx
+        return fx
+
+    def _location(self, filename: str | None) -> tuple[str | None, str | None]:
+        """(template name, display path) of a template file."""
+        if not filename or not filename.endswith(".j2"):
+            return None, None
+        full = os.path.abspath(filename)
+        roots = [(DEFAULT_TEMPLATES_DIR, "letters")]
+        if self.templates_dir is not None:
+            roots.insert(0, (self.templates_dir.resolve(), str(self.templates_dir)))
+        for root, shown in roots:
+            try:
+                rel = Path(full).relative_to(root).as_posix()
+            except ValueError:
+                continue
+            return rel, f"{shown.rstrip('/')}/{rel}"
+        return os.path.basename(filename), filename
+
+    def _error(self, exc: BaseException, fallback: str | None = None) -> LetterError:
+        """Translate a Jinja or filter exception into a LetterError that names
+        the template and line where it happened."""
+        if isinstance(exc, LetterError):
+            return exc
+        if isinstance(exc, TemplateSyntaxError):
+            name, path = self._location(exc.filename)
+            return LetterError(f"syntax error: {exc.message}", template=name or exc.name,
+                               lineno=exc.lineno, path=path)
+        name = path = None
+        lineno = None
+        tb = exc.__traceback__
+        while tb is not None:
+            found, shown = self._location(tb.tb_frame.f_code.co_filename)
+            if found:
+                name, path, lineno = found, shown, tb.tb_lineno
+            tb = tb.tb_next
+        if name is None and fallback:
+            name, path = fallback, None
+        return LetterError(_explain(exc), template=name, lineno=lineno, path=path)
+
+    # -- rendering ------------------------------------------------------------
+
+    def template_names(self, status: str, lang: str, fmt: str) -> list[str]:
+        """Template names tried for a letter, most specific first."""
+        fmt = "html" if fmt == "pdf" else fmt
+        return [f"{status}.{lang}.{fmt}.j2", f"{status}.{lang}.j2"]
+
+    def render(self, result: dict, call: dict, *, date: _dt.date,
+               protocol: str | None = None) -> str:
+        """Render the letter for one result.
+
+        ``date`` is the date printed on the letter (never today's date, so the
+        output is reproducible). ``protocol`` defaults to
+        ``"<call reference or BANDO>/<application id>"``. Returns text, or
+        bytes for ``fmt="pdf"``. Raises :class:`LetterError`.
+
+        >>> import datetime
+        >>> r = LetterRenderer(lang="it")
+        >>> letter = r.render({"application": "A-7", "status": "ineligible"},
+        ...                   {"name": "Bando reti", "reference": None},
+        ...                   date=datetime.date(2026, 11, 25))
+        >>> "Prot. n. BANDO/A-7" in letter, "25 novembre 2026" in letter
+        (True, True)
+        """
+        lang = self.lang or self._call_lang(call)
+        if self.fmt == "pdf":
+            html = self._render(result, call, date=date, protocol=protocol, lang=lang, fmt="html")
+            return html_to_pdf(html)
+        return self._render(result, call, date=date, protocol=protocol, lang=lang, fmt=self.fmt)
+
+    @staticmethod
+    def _call_lang(call: dict) -> str:
+        try:
+            return formatting.normalize_lang(call.get("language") or "it")
+        except ValueError as exc:
+            raise LetterError(f"call language: {exc}") from None
+
+    def _render(self, result: dict, call: dict, *, date, protocol, lang: str, fmt: str) -> str:
+        if not isinstance(date, _dt.date):
+            raise LetterError(f"the letter date must be a datetime.date, got {date!r}")
+        if isinstance(date, _dt.datetime):
+            date = date.date()
+        r, c = _prepare(result, call, lang)
+        if protocol is None:
+            protocol = f"{c['reference'] or 'BANDO'}/{r['application']}"
+        env = self._env(lang, fmt)
+        names = self.template_names(r["status"], lang, fmt)
+        try:
+            template = env.select_template(names)
+        except TemplatesNotFound:
+            raise LetterError(f"no letter template for status {r['status']!r} in "
+                              f"{lang!r} ({fmt}): looked for {', '.join(names)}") from None
+        except TemplateError as exc:
+            raise self._error(exc, names[0]) from None
+        closes = _closing_date(c["closes"])
+        context = {
+            "result": r,
+            "call": c,
+            "date": date,
+            "protocol": str(protocol),
+            "lang": lang,
+            "fmt": fmt,
+            "t": LABELS[lang],
+            "currency": r["currency"],
+            "failed_gates": [g for g in r["gates"] if not g["passed"]],
+            "below_minimum": [k for k in r["criteria"] if k["minimum"] is not None
+                              and k["points"] is not None and k["points"] < k["minimum"]],
+            "call_open": None if closes is None else date <= closes,
+        }
+        try:
+            context["fx"] = self._fx(env, lang, fmt)
+            text = template.render(context)
+        except Exception as exc:  # every template failure becomes a LetterError
+            raise self._error(exc, template.name) from None
+        return _tidy(text)
+
+    # -- checking ---------------------------------------------------------------
+
+    def check_templates(self, call: dict) -> list[LetterError]:
+        """Compile every template and dry-render every status × language ×
+        format against built-in sample results; return the problems found.
+
+        Run it before a batch: a misspelt variable in a branch that the first
+        applications do not reach is found here, not halfway through.
+
+        >>> LetterRenderer().check_templates({"name": "Bando reti", "version": "1"})
+        []
+        """
+        problems: list[LetterError] = []
+        seen: set[str] = set()
+
+        def add(err: LetterError) -> None:
+            if str(err) not in seen:
+                seen.add(str(err))
+                problems.append(err)
+
+        env = self._env("it", "txt")
+        for name in sorted(set(env.loader.list_templates())):
+            if not name.endswith(".j2"):
+                continue
+            try:
+                env.get_template(name)
+            except TemplateSyntaxError as exc:
+                add(self._error(exc, name))
+            except TemplateError:
+                pass  # reported by the dry renders below
+        if problems:
+            return problems
+        date = _dt.date(2026, 11, 25)
+        for sample in _sample_results(call):
+            for lang in formatting.LANGUAGES:
+                for fmt in FORMATS:
+                    try:
+                        self._render(sample, call, date=date, protocol=None, lang=lang, fmt=fmt)
+                    except LetterError as err:
+                        add(err)
+        return problems
+
+
+def _tidy(text: str) -> str:
+    """No trailing blanks, at most one empty line in a
+    row, no empty lines at the start, exactly one newline at the end."""
+    lines = [line.rstrip() for line in text.split("\n")]
+    out: list[str] = []
+    for line in lines:
+        if not line and (not out or not out[-1]):
+            continue
+        out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------
+# samples for check_templates
+
+
+def _sample_results(call: dict) -> list[dict]:
+    """Two results per status: one with every optional field filled, one with
+    the optional fields null or empty, so both branches of a template run."""
+    policy = call.get("policy") or {"name": "sample", "version": "1", "sha256": "0" * 64}
+    max_score = call.get("max_score") or 100
+    pass_score = call.get("pass_score") or 60
+    gates_ok = [
+        {"id": "min_firms", "label": "At least 3 firms", "passed": True,
+         "because": "members = 5, required >= 3", "values": {"members": 5}},
+    ]
+    gates_ko = gates_ok + [
+        {"id": "all_sme", "label": "All firms are SMEs", "passed": False,
+         "because": "1 firm has 320 employees", "values": {}},
+    ]
+    criteria = [
+        {"id": "innovation", "label": "Innovation", "points": 30, "max": 40, "minimum": 10,
+         "weight": 1, "because": "level 3 → 30 of 40 points", "values": {}},
+        {"id": "intl", "label": "Internationalisation", "points": 12.5, "max": 30,
+         "minimum": None, "weight": 1, "because": "1.25 markets × 10", "values": {}},
+    ]
+    low = [dict(criteria[0], points=5), dict(criteria[1], points=20)]
+    base = {
+        "applicant": "Sample network", "eligible": True, "score": 42.5, "ranking_score": 42.5,
+        "max_score": max_score, "pass_score": pass_score, "requested": "50000.00",
+        "grant": None, "currency": call.get("currency") or "EUR", "rank": None,
+        "language": "en", "gates": gates_ok, "criteria": criteria, "errors": [],
+        "placement": None, "submitted": "2026-06-12T09:31:07", "policy": policy,
+    }
+    full = {
+        "ineligible": dict(base, eligible=False, score=None, gates=gates_ko, criteria=[]),
+        "below_threshold": dict(base, score=25, criteria=low),
+        "admitted": dict(base, grant="40000.00"),
+        "funded": dict(base, grant="40000.00", rank=1, placement={
+            "rank": 1, "of": 2, "tied_with": ["S-2"], "because": "earlier signature"}),
+        "not_funded": dict(base, rank=2, placement={
+            "rank": 2, "of": 2, "tied_with": ["S-1"], "because": "later signature"}),
+        "invalid": dict(base, eligible=False, score=None, gates=[], criteria=[],
+                        errors=[{"field": "network.firms[0].employees",
+                                 "message": "expected a whole number"}]),
+    }
+    samples = []
+    for status in STATUSES:
+        rich = dict(full[status], application=f"S-{status}", status=status)
+        sparse = {key: rich[key] for key in ("status", "eligible", "score", "max_score",
+                                             "pass_score", "gates", "criteria", "errors")}
+        sparse.update(application=f"S-{status}-min", applicant=None, requested=None,
+                      grant=rich["grant"] if status == "funded" else None, rank=None,
+                      placement=None, submitted=None, policy=None)
+        samples += [rich, sparse]
+    return samples
+
+
+# --------------------------------------------------------------------------
+# PDF
+
+
+def html_to_pdf(html: str) -> bytes:
+    """Print an HTML letter to PDF with WeasyPrint (optional dependency).
+
+    Raises :class:`LetterError` with installation advice when WeasyPrint or
+    the Pango libraries it needs are missing.
+    """
+    try:
+        import weasyprint  # noqa: PLC0415 - optional, heavy
+    except (ImportError, OSError) as exc:
+        raise LetterError(
+            "PDF letters need WeasyPrint: `pip install weasyprint` (it also needs the "
+            f"Pango libraries of the system); the import failed with: {exc}") from None
+    return weasyprint.HTML(string=html, base_url=None).write_pdf()
+
+
+# --------------------------------------------------------------------------
+# file names and writing
+
+_WINDOWS_RESERVED = frozenset(
+    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+    + [f"{dev}{n}" for dev in ("COM", "LPT") for n in list("123456789") + ["¹", "²", "³"]]
+)
+_UNSAFE_RUN = re.compile(r"[^A-Za-z0-9._-]+")
+_MAX_STEM = 60
+
+
+def safe_filename(app_id: str, used: set[str]) -> str:
+    """A file *stem* for an application id, safe on any file system.
+
+    The stem uses only ``A-Z a-z 0-9 . _ -``, starts with a letter, a digit or
+    ``_`` (never a dot or a hyphen), has no ``..``, is at most 80 characters
+    and is never a Windows device name (``CON``, ``LPT1``...), so it can never
+    leave the output folder whatever extension is added. An id that is already
+    safe (and at most 60 characters) is kept as it is; any other gets a
+    readable version plus ``-`` and the first 10 hex digits of the id's
+    SHA-256, so ``A/7`` and ``A\\7`` get different names. ``used`` holds the names
+    already taken in this folder (compared without regard to case, as on
+    Windows and macOS) and is updated; pass the same set for a whole batch.
+    The result depends only on the id and on the ids seen before it.
+
+    >>> used = set()
+    >>> [safe_filename(i, used) for i in ["A-001", "../../etc/x", "A/7", "A\\\\7", "CON", ""]]
+    ['A-001', 'etc_x-56da1a2ef2', 'A_7-2e35802be4', 'A_7-cc6591e894', '_CON-a3dbc4b644', 'application-e3b0c44298']
+    """
+    raw = app_id if isinstance(app_id, str) else str(app_id)
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+    # fold accents (Società → Societa), then replace anything else
+    folded = unicodedata.normalize("NFKD", raw)
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    stem = _UNSAFE_RUN.sub("_", folded)
+    stem = stem.strip("._- ")
+    stem = re.sub(r"\.{2,}", ".", stem)
+    if not stem:
+        stem = "application"
+    if stem.split(".")[0].upper() in _WINDOWS_RESERVED:
+        stem = "_" + stem
+    stem = stem[:_MAX_STEM].rstrip("._-")
+    candidate = stem if stem == raw else f"{stem}-{digest[:10]}"
+    if candidate.casefold() in used:
+        candidate = f"{stem}-{digest[:10]}"
+        n = 2
+        while candidate.casefold() in used:
+            candidate = f"{stem}-{digest[:10]}-{n}"
+            n += 1
+    used.add(candidate.casefold())
+    return candidate
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder
+    and ``os.replace``, so a reader never sees half a letter."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_letters(results: Iterable[dict], call: dict, outdir, *,
+                  renderer: LetterRenderer, date: _dt.date,
+                  fmt: str | None = None) -> list[Path]:
+    """Write one letter per result into ``outdir`` and return their paths.
+
+    File names come from :func:`safe_filename` plus ``.<fmt>``; content is
+    UTF-8 with ``\\n`` line ends. Both depend only on the inputs, so running
+    twice gives identical files. Each file is written atomically. ``fmt``
+    defaults to the renderer's format. A failing letter raises
+    :class:`LetterError` naming the application (letters written before it
+    stay in place).
+
+    >>> import datetime, tempfile
+    >>> out = tempfile.mkdtemp()
+    >>> paths = write_letters([{"application": "A/1", "status": "invalid"}],
+    ...                       {"name": "Bando"}, out, renderer=LetterRenderer(),
+    ...                       date=datetime.date(2026, 11, 25))
+    >>> [p.name for p in paths]
+    ['A_1-a5b3d27a72.txt']
+    """
+    if fmt is not None and fmt != renderer.fmt:
+        renderer = LetterRenderer(renderer.templates_dir, renderer.lang, fmt)
+    fmt = renderer.fmt
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    paths: list[Path] = []
+    for result in results:
+        app_id = result.get("application") if isinstance(result, dict) else None
+        try:
+            letter = renderer.render(result, call, date=date)
+        except LetterError as err:
+            err.message = f"application {app_id!r}: {err.message}"
+            raise err
+        path = outdir / f"{safe_filename(app_id if app_id is not None else '', used)}.{fmt}"
+        _write_atomic(path, letter if isinstance(letter, bytes) else letter.encode("utf-8"))
+        paths.append(path)
+    return paths
