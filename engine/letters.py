@@ -47,7 +47,10 @@ A template sees these names:
 ``protocol``  the protocol (reference) number of the letter
 ``lang``      ``"it"`` or ``"en"``; ``fmt``: ``"txt"``, ``"md"`` or ``"html"``
 ``t``         short labels in the letter's language (see :data:`LABELS`)
-``fx``        the format helpers: ``fx.p()``, ``fx.h()``, ``fx.strong()``, ...
+``fx``        the format helpers of ``_fx.<fmt>.j2``: ``{% call fx.p() %}...{% endcall %}``
+              (paragraph), ``fx.h(title)``, ``fx.strong(text)``, ``fx.outcome(text)``,
+              ``fx.facts([[label, value], ...])``, ``fx.steps(items)``,
+              ``fx.criteria(result)``, ``fx.gates(gates)``, ``fx.errors(errors)``
 ``failed_gates``  the gates with ``passed`` false
 ``below_minimum`` the criteria whose points are below their own ``minimum``
 ``call_open``     whether the call is still open on ``date`` (None if unknown)
@@ -547,7 +550,13 @@ class LetterRenderer:
             raise LetterError(f"the letter date must be a datetime.date, got {date!r}")
         if isinstance(date, _dt.datetime):
             date = date.date()
-        r, c = _prepare(result, call, lang)
+        try:
+            r, c = _prepare(result, call, lang)
+        except LetterError:
+            raise
+        except (TypeError, ValueError, AttributeError) as exc:
+            app = result.get("application") if isinstance(result, dict) else None
+            raise LetterError(f"malformed result {app!r}: {exc}") from None
         if protocol is None:
             protocol = f"{c['reference'] or 'BANDO'}/{r['application']}"
         env = self._env(lang, fmt)
@@ -793,7 +802,9 @@ def write_letters(results: Iterable[dict], call: dict, outdir, *,
     twice gives identical files. Each file is written atomically. ``fmt``
     defaults to the renderer's format. A failing letter raises
     :class:`LetterError` naming the application (letters written before it
-    stay in place).
+    stay in place). An ``invalid`` result without an application id (a batch
+    row whose id could not be read) gets no letter: it has no addressee and
+    no protocol number, and the batch's error report lists it.
 
     >>> import datetime, tempfile
     >>> out = tempfile.mkdtemp()
@@ -812,6 +823,8 @@ def write_letters(results: Iterable[dict], call: dict, outdir, *,
     paths: list[Path] = []
     for result in results:
         app_id = result.get("application") if isinstance(result, dict) else None
+        if isinstance(result, dict) and app_id in (None, "") and result.get("status") == "invalid":
+            continue  # an unreadable row with no id: nobody to write to (see docstring)
         try:
             letter = renderer.render(result, call, date=date)
         except LetterError as err:

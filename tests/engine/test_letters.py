@@ -352,6 +352,18 @@ def test_check_templates_reports_syntax_errors_and_wrong_names(tmp_path, call):
                                 "(no such key on a dict)")
 
 
+def test_templates_cannot_read_other_files(tmp_path, call):
+    folder = custom(tmp_path, {"funded.it.j2": '{% include "../../../../../etc/passwd" %}'})
+    with pytest.raises(LetterError, match="template not found"):
+        LetterRenderer(folder).render({"application": "A", "status": "funded"}, call, date=DATE)
+
+
+def test_malformed_result(call):
+    with pytest.raises(LetterError, match="malformed result 'A'"):
+        LetterRenderer().render({"application": "A", "status": "ineligible", "gates": [3]},
+                                call, date=DATE)
+
+
 def test_missing_template(tmp_path, call):
     folder = custom(tmp_path, {"funded.it.j2": '{% extends "_nope.j2" %}'})
     with pytest.raises(LetterError, match="template not found: '_nope.j2'"):
@@ -430,6 +442,12 @@ def test_write_letters(tmp_path, samples, call):
     pages = write_letters(results[:2], call, tmp_path / "html", renderer=renderer, date=DATE, fmt="html")
     assert [p.suffix for p in pages] == [".html", ".html"]
     assert pages[0].read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_write_letters_skips_invalid_rows_without_an_id(tmp_path, samples, call):
+    results = [dict(samples["invalid"], application=None), samples["funded"]]
+    paths = write_letters(results, call, tmp_path, renderer=LetterRenderer(), date=DATE)
+    assert [p.name for p in paths] == ["A-2013-014.txt"]
 
 
 def test_write_letters_names_the_failing_application(tmp_path, samples, call):
