@@ -195,5 +195,117 @@ def test(policies, verbose):
     sys.exit(1 if failed else 0)
 
 
+def _progress_factory():
+    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        return None
+
+    def make(label):
+        count = [0]
+
+        def tick(n):
+            count[0] += n
+            if count[0] % 500 == 0:
+                click.echo(f"\r{label}: {count[0]:,}", err=True, nl=False)
+        return tick
+    return make
+
+
+def _parse_date(value):
+    import datetime as _dt
+    if value is None:
+        return None
+    try:
+        return _dt.date.fromisoformat(value)
+    except ValueError:
+        raise BandoError(f"--date: expected YYYY-MM-DD, got {value!r}") from None
+
+
+@main.command()
+@click.argument("policy", type=click.Path(dir_okay=False))
+@click.argument("batch", type=click.Path())
+@click.option("-o", "--out", "outdir", required=True, type=click.Path(file_okay=False),
+              help="Output folder (created if needed).")
+@click.option("--lang", type=click.Choice(["it", "en"]), default=None, help="Default: the policy's language.")
+@click.option("--budget", default=None, help="Override the call's budget (scorrimento), e.g. 1500000.")
+@click.option("--previous", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="results.jsonl of an earlier run: its awards stay as they were.")
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Processes to use; the output is identical to --jobs 1.")
+@click.option("--no-letters", is_flag=True, help="Do not write letters.")
+@click.option("--letter-format", type=click.Choice(["txt", "md", "html"]), default="txt", show_default=True)
+@click.option("--templates", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Folder of letter templates (default: POLICY's NAME.letters/ folder if present).")
+@click.option("--date", "letter_date", default=None, help="Date printed on letters (default: the call's decision or closing date).")
+@click.option("--decimal-comma/--decimal-point", default=None,
+              help="How numbers in CSV/Excel text cells are written (default: guess per cell).")
+def score(policy, batch, outdir, lang, budget, previous, jobs, no_letters, letter_format, templates, letter_date,
+          decimal_comma):
+    """Score a BATCH (JSON, JSON Lines, CSV + items CSV, Excel, or a folder) into OUTDIR.
+
+    Writes results.jsonl (one result per input row, in input order), ranking.csv (the
+    graduatoria), errors.csv, summary.json, report.html and letters/.
+    """
+    from engine.batch import score_batch
+    from engine.batch_io import BatchError
+    from engine.letters import LetterError
+    _load(policy)
+    if budget is not None:
+        from engine.validate import Problem, to_decimal
+        try:
+            budget = to_decimal(budget, "an amount")
+        except Problem as e:
+            raise BandoError(f"--budget: {e.message}") from None
+    try:
+        s = score_batch(policy, batch, outdir, lang=lang, budget=budget, jobs=jobs, previous=previous,
+                        letters=not no_letters, letter_format=letter_format,
+                        templates_dir=_templates_dir(policy, templates), letter_date=_parse_date(letter_date),
+                        decimal_comma=decimal_comma, progress=_progress_factory())
+    except BatchError as e:
+        raise BandoError(str(e)) from None
+    except LetterError as e:
+        raise BandoError(f"letters: {e}") from None
+    if sys.stderr.isatty():
+        click.echo("", err=True)
+    parts = ", ".join(f"{k} {v}" for k, v in sorted(s.counts.items()))
+    click.echo(f"{s.results} applications: {parts}")
+    click.echo(f"granted {s.granted} of {s.budget}; outputs in {outdir}")
+
+
+@main.command()
+@click.argument("policy", type=click.Path(dir_okay=False))
+@click.argument("results", type=click.Path(dir_okay=False, exists=True))
+@click.option("-o", "--out", "outdir", required=True, type=click.Path(file_okay=False))
+@click.option("--lang", type=click.Choice(["it", "en"]), default=None)
+@click.option("--format", "fmt_", type=click.Choice(["txt", "md", "html"]), default="txt", show_default=True)
+@click.option("--templates", type=click.Path(file_okay=False, exists=True), default=None)
+@click.option("--date", "letter_date", default=None, help="Date printed on letters (YYYY-MM-DD).")
+def letters(policy, results, outdir, lang, fmt_, templates, letter_date):
+    """(Re)render one letter per application from a RESULTS file (results.jsonl)."""
+    from engine.batch import _default_letter_date
+    from engine.letters import LetterError, LetterRenderer, write_letters
+    pol = _load(policy)
+    lang = lang or pol.language
+    renderer = LetterRenderer(templates_dir=_templates_dir(policy, templates), lang=lang, fmt=fmt_)
+
+    def read():
+        with open(results, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise BandoError(f"{results}:{n}:{e.colno}: invalid JSON: {e.msg}", exit_code=1) from None
+
+    Path(outdir).mkdir(parents=True, exist_ok=True)
+    try:
+        paths = write_letters(read(), pol.call_info(), outdir, renderer=renderer,
+                              date=_parse_date(letter_date) or _default_letter_date(pol), fmt=fmt_)
+    except LetterError as e:
+        raise BandoError(f"letters: {e}", exit_code=1) from None
+    click.echo(f"{len(paths)} letters written to {outdir}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
