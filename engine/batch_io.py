@@ -119,7 +119,18 @@ class BatchError(Exception):
 
 _HAS_SPACE = re.compile(r"[ \u00a0\u202f\u2009]")
 _SPACE_GROUPED = re.compile(r"\d{1,3}(?:[ \u00a0\u202f\u2009]\d{3})+(?:[.,]\d+)?")
-_CURRENCY = re.compile(r"^(?:€|eur)\s*|\s*(?:€|eur)$", re.IGNORECASE)
+_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥"}
+
+
+def _currency_re(code: str) -> re.Pattern:
+    """Matches the currency written before or after an amount (``€ 5``, ``5 EUR``)."""
+    code = code.strip().upper()
+    alts = [re.escape(code)] + ([re.escape(_SYMBOLS[code])] if code in _SYMBOLS else [])
+    alt = "|".join(alts)
+    return re.compile(rf"^(?:{alt})\s*|\s*(?:{alt})$", re.IGNORECASE)
+
+
+_CURRENCY = _currency_re("EUR")
 
 
 def _grouped(s: str, th: str) -> bool:
@@ -182,21 +193,24 @@ def _plain_number(s: str, mode: bool | None) -> str | None:
     return f"{whole or '0'}.{frac}"  # 1,234 (Italian decimal), 1234.5, 12,5
 
 
-def _number(text: str, mode: bool | None) -> tuple[Decimal | None, bool]:
-    """Parse a written number: sign, optional € / EUR, optional ``%``.
-
-    Returns ``(value, had_percent_sign)``; value None when it is not a number.
-    """
+def _number(text: str, mode: bool | None,
+            currency: re.Pattern | None = _CURRENCY) -> tuple[Decimal | None, bool]:
+    """Parse a written number: sign, optional currency (€ / EUR by default),
+    optional ``%``. Returns ``(value, had_percent_sign)``; value None when it
+    is not a number."""
     s = text.strip()
     pct = s.endswith("%")
     if pct:
         s = s[:-1].rstrip()
     sign = ""
     if not (s[:1].isdigit() and s[-1:].isdigit()):
-        s = _CURRENCY.sub("", s, count=1).strip()  # "€ 5", "5 EUR"
+        if currency is not None:
+            s = currency.sub("", s, count=1).strip()  # "€ 5", "5 EUR"
         if s[:1] in ("-", "+", "\u2212"):
             sign = "" if s[0] == "+" else "-"
-            s = _CURRENCY.sub("", s[1:].lstrip(), count=1).strip()  # "-€ 5"
+            s = s[1:].lstrip()
+            if currency is not None:
+                s = currency.sub("", s, count=1).strip()  # "-€ 5"
     plain = _plain_number(s, mode)
     if plain is None:
         return None, pct
@@ -403,6 +417,15 @@ class _Converter:
     def __init__(self, schema: _Schema, decimal_comma: bool | None):
         self.schema = schema
         self.mode = decimal_comma
+        self.currencies: dict[str, re.Pattern] = {"EUR": _CURRENCY}
+
+    def currency(self, node: dict) -> re.Pattern:
+        """The currency an amount may be written with (``x-bando-currency``, EUR)."""
+        code = self.schema.resolve(node).get("x-bando-currency")
+        code = code.strip().upper() if isinstance(code, str) and code.strip() else "EUR"
+        if code not in self.currencies:
+            self.currencies[code] = _currency_re(code)
+        return self.currencies[code]
 
     def convert(self, v: Any, node: dict, kind: str | None = None) -> Any:
         kind = kind or self.schema.kind(node)
@@ -444,7 +467,7 @@ class _Converter:
         if kind == "enum":
             return self.enum(s, node)
         if kind in ("int", "decimal", "money", "percent"):
-            value, pct = _number(s, self.mode)
+            value, pct = _number(s, self.mode, self.currency(node) if kind == "money" else None)
             if value is None or (pct and kind != "percent"):
                 return s
             if pct:

@@ -395,6 +395,21 @@ def test_percent_sign_only_for_percent_fields_and_ints_must_be_whole(tmp_path):
                                  "innovation": "2,5"}
 
 
+def test_only_the_calls_currency_is_accepted_and_only_on_money(tmp_path):
+    schema = {"type": "object", "properties": {
+        "id": _text(),
+        "fee": {"type": ["number", "string"], "x-bando-type": "money", "x-bando-currency": "CHF"},
+        "cost": _money(),
+        "ratio": {"type": ["number", "string"], "x-bando-type": "decimal"},
+    }}
+    path = tmp_path / "d.csv"
+    path.write_text("id;fee;cost;ratio\nA;CHF 1.000,50;EUR 3;€ 2\nB;€ 5;3 €;2\n",
+                    encoding="utf-8")
+    a, b = read_batch(path, schema)
+    assert a.data == {"id": "A", "fee": Decimal("1000.50"), "cost": Decimal("3"), "ratio": "€ 2"}
+    assert b.data == {"id": "B", "fee": "€ 5", "cost": Decimal("3"), "ratio": Decimal("2")}
+
+
 def test_strict_decimal_comma_modes(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text('id;project.cost;project.requested\nA;1234.56;"1,234"\n', encoding="utf-8")
