@@ -144,11 +144,17 @@ def _merge(policy, result: Result, outcome: dict, lang) -> Result:
         gate = GateResult("unique", rk._W.get(lang, rk._W["en"])["unique_gate"], False, outcome["placement"])
         return attrs.evolve(result, status="ineligible", grant=None, gates=result.gates + (gate,),
                             summary=outcome["placement"], placement={"because": outcome["placement"]})
+    from .explain import _T
+    from .formatting import format_points
     grant = outcome["awarded"] if outcome["status"] == "funded" else None
     placement = {"rank": outcome["rank"], "of": outcome["of"], "tied_with": list(outcome["tied_with"]),
                  "because": outcome["placement"]}
+    head = ""
+    if result.score is not None:
+        head = _T.get(lang, _T["en"])["s_admitted"].format(score=format_points(result.score, lang),
+                                                          max=format_points(policy.max_score, lang)) + " "
     return attrs.evolve(result, status=outcome["status"], rank=outcome["rank"], grant=grant,
-                        placement=placement, summary=(result.summary + " " + outcome["placement"]).strip())
+                        placement=placement, summary=(head + outcome["placement"]).strip())
 
 
 # --- driver -----------------------------------------------------------------------------------
