@@ -330,15 +330,17 @@ def _prepare(result: dict, call: dict, lang: str) -> tuple[dict, dict]:
         raise LetterError(f"a result must be a dict, got {type(result).__name__}")
     if not isinstance(call, dict):
         raise LetterError(f"the call info must be a dict, got {type(call).__name__}")
-    for key in ("application", "status"):
-        if result.get(key) in (None, ""):
-            raise LetterError(f"result has no {key!r}")
+    if result.get("status") in (None, ""):
+        raise LetterError("result has no 'status'")
+    if result.get("application") in (None, "") and not (
+            result["status"] == "invalid" and _source_text(result.get("source"))):
+        raise LetterError("result has no 'application'")
     if result["status"] not in STATUSES:
         raise LetterError(f"result {result['application']!r} has unknown status "
                           f"{result['status']!r} (expected one of {', '.join(STATUSES)})")
     c = _complete(call, _CALL_DEFAULTS)
     r = _complete(result, _RESULT_DEFAULTS)
-    r["application"] = str(r["application"])
+    r["application"] = _letter_id(result)
     r["currency"] = r["currency"] or c["currency"]
     r["language"] = r["language"] or c["language"] or lang
     for key in ("max_score", "pass_score", "policy"):
@@ -358,6 +360,25 @@ def _prepare(result: dict, call: dict, lang: str) -> tuple[dict, dict]:
                                                     "tied_with": (), "because": None})
         r["placement"]["tied_with"] = list(r["placement"]["tied_with"] or ())
     return r, c
+
+
+def _source_text(source) -> str:
+    """Where a batch row came from, as text: ``domande.csv:12``."""
+    if source in (None, ""):
+        return ""
+    try:
+        from engine.outputs import format_source  # the batch's own locator format
+    except ImportError:  # pragma: no cover - outputs is part of the package
+        return str(source)
+    return format_source(source)
+
+
+def _letter_id(result: dict) -> str:
+    """The application id a letter shows. A batch row whose id could not be
+    read (status ``invalid``) is named by where it came from, so that its
+    letter can still be traced: ``domande.csv:12``."""
+    app = result.get("application")
+    return str(app) if app not in (None, "") else _source_text(result.get("source"))
 
 
 def _closing_date(closes) -> _dt.date | None:
@@ -803,8 +824,8 @@ def write_letters(results: Iterable[dict], call: dict, outdir, *,
     defaults to the renderer's format. A failing letter raises
     :class:`LetterError` naming the application (letters written before it
     stay in place). An ``invalid`` result without an application id (a batch
-    row whose id could not be read) gets no letter: it has no addressee and
-    no protocol number, and the batch's error report lists it.
+    row whose id could not be read) is named after its ``source``
+    (``domande.csv:12`` → ``domande.csv_12-<hash>.txt``).
 
     >>> import datetime, tempfile
     >>> out = tempfile.mkdtemp()
@@ -822,9 +843,7 @@ def write_letters(results: Iterable[dict], call: dict, outdir, *,
     used: set[str] = set()
     paths: list[Path] = []
     for result in results:
-        app_id = result.get("application") if isinstance(result, dict) else None
-        if isinstance(result, dict) and app_id in (None, "") and result.get("status") == "invalid":
-            continue  # an unreadable row with no id: nobody to write to (see docstring)
+        app_id = _letter_id(result) if isinstance(result, dict) else None
         try:
             letter = renderer.render(result, call, date=date)
         except LetterError as err:

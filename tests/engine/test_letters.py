@@ -444,10 +444,15 @@ def test_write_letters(tmp_path, samples, call):
     assert pages[0].read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
-def test_write_letters_skips_invalid_rows_without_an_id(tmp_path, samples, call):
-    results = [dict(samples["invalid"], application=None), samples["funded"]]
-    paths = write_letters(results, call, tmp_path, renderer=LetterRenderer(), date=DATE)
-    assert [p.name for p in paths] == ["A-2013-014.txt"]
+def test_invalid_rows_without_an_id_are_named_by_their_source(tmp_path, samples, call):
+    row = dict(samples["invalid"], application=None, source={"file": "domande.csv", "row": 12})
+    letter = LetterRenderer().render(row, call, date=DATE)
+    assert "Prot. n. SALENTONET-2013/domande.csv:12" in letter
+    paths = write_letters([row, samples["funded"]], call, tmp_path, renderer=LetterRenderer(),
+                          date=DATE)
+    assert paths[0].name.startswith("domande.csv_12-") and paths[1].name == "A-2013-014.txt"
+    with pytest.raises(LetterError, match="result has no 'application'"):
+        LetterRenderer().render(dict(row, source=None), call, date=DATE)
 
 
 def test_write_letters_names_the_failing_application(tmp_path, samples, call):
