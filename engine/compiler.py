@@ -323,13 +323,13 @@ class Compiler:
 
     def x_Call(self, e, scope):
         f = e.func
+        if f == "points":  # its argument is a criterion id, not a value
+            return f"_r.points[{e.args[0].id!r}]"
         args = [self.expr(a, scope) for a in e.args]
         optional = any(self.opt(a) for a in e.args)
         if f in self.cp.funcs:
             self.define_funcs(e)
             return f"f_{f}({', '.join(args)})"
-        if f == "points":
-            return f"_r.points[{e.args[0].id!r}]"
         if f in ("min", "max"):
             return f"_rt.v{f}({', '.join(args)})" if optional else f"{f}({', '.join(args)})"
         if f == "round":
