@@ -28,7 +28,7 @@ CALL_KEYS = {
     "authority": "text", "language": "name", "opens": "date", "closes": "date", "budget": "money",
     "currency": "name", "reference": "text", "signatory": "text", "appeal_days": "int",
     "appeal_body": "text", "contact": "text", "decision": "date", "place": "text",
-    "title_en": "text", "title_it": "text",
+    "title_en": "text", "title_it": "text", "acceptance_days": "int",
 }
 DECL_TYPES = {"grant": "money", "requested": "money", "applicant": "text", "submitted": "date"}
 STATUSES = ("ineligible", "below_threshold", "admitted", "funded", "not_funded", "invalid")

@@ -209,6 +209,7 @@ class Policy:
             "reference": h.get("reference"), "signatory": h.get("signatory"),
             "appeal_days": h.get("appeal_days"), "appeal_body": h.get("appeal_body"),
             "contact": h.get("contact"), "place": h.get("place"),
+            "acceptance_days": h.get("acceptance_days"),
             "max_score": _num(self.max_score), "pass_score": _num(self.pass_score),
             "criteria": [{"id": c.id, "label": self.label_of(c, self.language), "max": _num(c.max)}
                          for c in self.criteria],
