@@ -166,6 +166,7 @@ class BatchSummary:
     granted: Decimal = Decimal(0)
     budget: Decimal = Decimal(0)
     outdir: Path | None = None
+    warnings: list = attrs.Factory(list)
 
 
 def _map(fn, items, jobs, policy_path, lang, chunksize=64):
@@ -229,11 +230,15 @@ def score_batch(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
         reserve_amounts.append(share if t.kind == "money" else (available * share))
     granted = rk.allocate(ordered, available, proc, reserve_amounts, _read_previous(previous))
     n = len(ordered)
-    outcomes = {}
-    for e in entries:
-        outcomes[e.index] = {"status": e.status, "rank": e.rank, "of": n, "tied_with": e.tied_with,
-                             "awarded": e.awarded,
-                             "placement": rk.placement(e, n, policy, proc, available, lang)}
+    by_index = {e.index: e for e in entries}
+
+    def outcome(index):
+        # built on the fly so that only the entries stay in memory between the passes
+        e = by_index.get(index)
+        if e is None:
+            return None
+        return {"status": e.status, "rank": e.rank, "of": n, "tied_with": e.tied_with, "awarded": e.awarded,
+                "placement": rk.placement(e, n, policy, proc, available, lang)}
 
     # pass 2: explain, merge, stream outputs
     call = policy.call_info()
@@ -252,9 +257,11 @@ def score_batch(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     counts: dict = {}
     bar = progress("Spiegazioni e lettere" if lang == "it" else "Explaining and writing") if progress else None
 
+    reader = rows()
+
     def pass2():
-        for row in rows():
-            yield row, outcomes.get(row.index)
+        for row in reader:
+            yield row, outcome(row.index)
 
     with outputs.atomic_open(outdir / "results.jsonl") as fh:
         for d in _map(_explain_row, pass2(), jobs, policy_path, lang, chunksize=16):
@@ -262,7 +269,7 @@ def score_batch(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
             summary.add(d)
             counts[d["status"]] = counts.get(d["status"], 0) + 1
             if d["status"] in ("funded", "not_funded", "admitted"):
-                ranked_rows.append(_compact(d))
+                ranked_rows.append(_compact(d, policy))
             if d["errors"]:
                 error_rows.append(d)
             if len(report_rows) < REPORT_DETAIL_LIMIT:
@@ -274,21 +281,34 @@ def score_batch(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
             if bar:
                 bar(1)
     criteria = [(c.id, policy.label_of(c, lang)) for c in policy.criteria]
-    outputs.write_ranking_csv(outdir / "ranking.csv", ranked_rows, criteria, lang=lang)
+    outputs.write_ranking_csv(outdir / "ranking.csv", (_expand(c, policy, lang) for c in ranked_rows), criteria,
+                              lang=lang)
     outputs.write_errors_csv(outdir / "errors.csv", error_rows, lang=lang)
     summ = summary.finish()
     outputs.write_summary_json(outdir / "summary.json", summ)
     outputs.atomic_write(outdir / "report.html", render_report(report_rows, summ, call, lang))
-    return BatchSummary(total, counts, granted, available, outdir)
+    return BatchSummary(total, counts, granted, available, outdir, list(reader.warnings))
 
 
-def _compact(d):
-    keep = ("application", "applicant", "status", "score", "ranking_score", "requested", "grant", "rank",
-            "currency", "language", "max_score", "pass_score")
-    c = {k: d.get(k) for k in keep}
-    c["criteria"] = [{"id": x["id"], "label": x["label"], "points": x["points"], "max": x["max"]}
-                     for x in d["criteria"]]
-    return c
+_COMPACT = ("application", "applicant", "status", "score", "ranking_score", "requested", "grant", "rank")
+
+
+def _compact(d, policy):
+    """What ranking.csv needs of a result, as a tuple (a long batch keeps many of these)."""
+    return tuple(d.get(k) for k in _COMPACT) + (tuple(x["points"] for x in d["criteria"]),)
+
+
+def _expand(c, policy, lang):
+    d = dict(zip(_COMPACT, c))
+    d.update(currency=policy.currency, language=lang, max_score=_num(policy.max_score),
+             pass_score=_num(policy.pass_score))
+    d["criteria"] = [{"id": x.id, "points": p, "max": _num(x.max)} for x, p in zip(policy.criteria, c[-1])]
+    return d
+
+
+def _num(v):
+    from .result import json_number
+    return json_number(v)
 
 
 def _default_letter_date(policy):

@@ -267,6 +267,8 @@ def score(policy, batch, outdir, lang, budget, previous, jobs, no_letters, lette
         raise BandoError(f"letters: {e}") from None
     if sys.stderr.isatty():
         click.echo("", err=True)
+    for w in s.warnings:
+        click.echo(f"warning: {w}", err=True)
     parts = ", ".join(f"{k} {v}" for k, v in sorted(s.counts.items()))
     click.echo(f"{s.results} applications: {parts}")
     click.echo(f"granted {s.granted} of {s.budget}; outputs in {outdir}")
