@@ -20,7 +20,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -102,10 +104,13 @@ def _decide_row(row):
     policy = _W["policy"]
     if _row_problem(row):
         return None
-    d = policy.decide(row.data)
+    value, errors = policy.validate(row.data)
+    if errors:
+        return None
+    from .policy import _app_id
+    d = policy.decide_valid(_app_id(row.data), value)
     if d.status != "admitted":
         return None
-    value, _ = policy.validate(row.data)
     return _W["ranker"].entry(row.index, d, value)
 
 
@@ -249,9 +254,12 @@ def score_batch(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     renderer = None
     used_names: set = set()
     letters_dir = outdir / "letters"
+    staging = None
     if letters:
         renderer = LetterRenderer(templates_dir=templates_dir, lang=lang, fmt=letter_format)
-        letters_dir.mkdir(exist_ok=True)
+        # letters go to a staging folder swapped in at the end: a failed run never
+        # leaves a half-written letters/ (one rename instead of one per letter)
+        staging = Path(tempfile.mkdtemp(prefix=".letters-", dir=outdir))
     import datetime as _dt
     date = letter_date or _default_letter_date(policy)
     counts: dict = {}
@@ -277,9 +285,12 @@ def score_batch(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
             if renderer is not None:
                 text = renderer.render(d, call, date=date)
                 name = safe_filename(d["application"] or f"row-{len(used_names) + 1}", used_names)
-                outputs.atomic_write(letters_dir / f"{name}.{letter_format}", text)
+                with open(staging / f"{name}.{letter_format}", "w", encoding="utf-8", newline="\n") as lf:
+                    lf.write(text)
             if bar:
                 bar(1)
+    if staging is not None:
+        _swap_in(staging, letters_dir)
     criteria = [(c.id, policy.label_of(c, lang)) for c in policy.criteria]
     outputs.write_ranking_csv(outdir / "ranking.csv", (_expand(c, policy, lang) for c in ranked_rows), criteria,
                               lang=lang)
@@ -291,6 +302,16 @@ def score_batch(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
 
 
 _COMPACT = ("application", "applicant", "status", "score", "ranking_score", "requested", "grant", "rank")
+
+
+def _swap_in(staging: Path, target: Path):
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=".letters-old-", dir=target.parent))
+        os.rename(target, old / "letters")
+    os.rename(staging, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _compact(d, policy):

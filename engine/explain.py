@@ -18,7 +18,7 @@ import datetime as _dt
 from decimal import Decimal
 
 from dsl import ast
-from dsl.fmt import format_expr
+from dsl.fmt import format_expr  # noqa: F401 - used through _text
 
 from .formatting import format_date, format_money, format_percent, format_points
 from .result import CriterionResult, GateResult, Result, json_number, money_text
@@ -143,7 +143,7 @@ class _Explainer:
                 f = t.record.fields.get(e.name)
                 if f is not None and f.label is not None:
                     return f.label.get(self.lang, self.cp.language)
-        return format_expr(e)
+        return _text(e)
 
     # --- conditions -----------------------------------------------------------------------------
     def why(self, e, bound) -> str:
@@ -207,7 +207,7 @@ class _Explainer:
         items = self.value(e.source, bound) or []
         fn = self.policy.compile_expr(e.cond, tuple(bound) + (e.var,))
         results = [fn(self.env, *bound.values(), item) for item in items]
-        c = format_expr(e.cond)
+        c = _text(e.cond)
         n = len(items)
         if e.kind == "all":
             bad = [i for i, r in enumerate(results) if r is not True]
@@ -237,8 +237,8 @@ class _Explainer:
         for e in exprs:
             if e is None:
                 continue
-            for node in _paths(e, self.cp):
-                key = format_expr(node)
+            for node in _paths_cached(e, self.cp):
+                key = _text(node)
                 if key in out:
                     continue
                 try:
@@ -259,7 +259,7 @@ class _Explainer:
                 fn = self.policy.compile_expr(node.where, (node.var,))
                 k = sum(1 for it in items if fn(self.env, it) is True)
                 n = len(items)
-                c = format_expr(node.where)
+                c = _text(node.where)
                 if node.func == "share" and n:
                     out.append(self.t["share"].format(k=k, n=n, pct=format_percent(Decimal(k) / n, self.lang), c=c))
                 else:
@@ -305,7 +305,7 @@ class _Explainer:
 
     def formula_text(self, e):
         aggs = self.describe_aggregates(e)
-        text = format_expr(e)
+        text = _text(e)
         vals = self.used_values([e])
         details = aggs + [f"{k} = {self.show_json(v)}" for k, v in vals.items()]
         return f"{text} [{'; '.join(details)}]" if details else text
@@ -367,7 +367,7 @@ class _Explainer:
             return f"{_SYMBOL[cond.op]} {self.show(self.value(cond.right, {}), cond.right)}"
         if subject is not None and isinstance(cond, ast.Between) and cond.value == subject:
             return f"{self.show(self.value(cond.low, {}), cond.low)}–{self.show(self.value(cond.high, {}), cond.high)}"
-        return format_expr(cond)
+        return _text(cond)
 
 
 def _looks_decimal(s):
@@ -450,6 +450,26 @@ def _paths(e, cp):
     return sorted(out, key=lambda x: (x.span.start if x.span else 0))
 
 
+_PATHS: dict = {}
+_TEXTS: dict = {}
+
+
+def _text(e) -> str:
+    """format_expr, cached per node (explanations quote the same rules for every application)."""
+    found = _TEXTS.get(id(e))
+    if found is None or found[0] is not e:
+        found = _TEXTS[id(e)] = (e, format_expr(e))
+    return found[1]
+
+
+def _paths_cached(e, cp):
+    key = (id(cp), id(e))
+    found = _PATHS.get(key)
+    if found is None:
+        found = _PATHS[key] = (e, _paths(e, cp))  # keep e alive so its id stays unique
+    return found[1]
+
+
 def _jsonable(v):
     if v is None or isinstance(v, (bool, str, int)):
         return v
@@ -462,7 +482,8 @@ def _jsonable(v):
     return str(v)
 
 
-def explain(policy, data, decision, lang) -> Result:
+def explain(policy, value, decision, lang) -> Result:
+    """The explained result; ``value`` is the application as :meth:`Policy.validate` converted it."""
     t = _T.get(lang, _T["en"])
     base = dict(application=decision.application, max_score=policy.max_score, pass_score=policy.pass_score,
                 policy=policy.policy_info, language=lang, currency=policy.currency)
@@ -471,7 +492,6 @@ def explain(policy, data, decision, lang) -> Result:
         return Result(status="invalid", score=None, grant=None, errors=decision.errors,
                       summary=t["s_invalid"].format(n=n, s=("s" if n != 1 else "") if lang == "en" else
                                                      ("i" if n != 1 else "a")), **base)
-    value, _ = policy.validate(data)
     env = policy.env(value)
     ex = _Explainer(policy, env, lang)
     failed = set(decision.failed)

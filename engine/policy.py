@@ -141,6 +141,10 @@ class Policy:
         value, errors = self._validator.validate(data)
         if errors:
             return Decision(app_id, "invalid", errors=tuple(errors))
+        return self.decide_valid(app_id, value)
+
+    def decide_valid(self, app_id, value) -> Decision:
+        """The fast path on data already converted by :meth:`validate`."""
         try:
             return self._finish(app_id, *self._decide(value))
         except Exception as e:  # a bug in bando, not in the data: say so, never crash a batch
@@ -172,13 +176,22 @@ class Policy:
 
     def evaluate(self, data, lang: str | None = None) -> Result:
         """Evaluate one application and explain every gate and criterion. Never raises."""
-        decision = self.decide(data)
-        return self.explain(data, decision, lang=lang)
+        return self.evaluate_full(data, lang)[0]
+
+    def evaluate_full(self, data, lang: str | None = None):
+        """``(result, decision, typed value)``: validates once, for callers that need all three."""
+        app_id = _app_id(data)
+        value, errors = self._validator.validate(data)
+        if errors:
+            decision = Decision(app_id, "invalid", errors=tuple(errors))
+        else:
+            decision = self.decide_valid(app_id, value)
+        return _explain.explain(self, value, decision, lang or self.language), decision, value
 
     def explain(self, data, decision: Decision, lang: str | None = None) -> Result:
         """The full :class:`Result` for an application already decided."""
-        lang = lang or self.language
-        return _explain.explain(self, data, decision, lang)
+        value = self._validator.validate(data)[0] if decision.status != "invalid" else None
+        return _explain.explain(self, value, decision, lang or self.language)
 
     def env(self, value):
         if self._env is None:
