@@ -29,6 +29,7 @@ CALL_KEYS = {
     "currency": "name", "reference": "text", "signatory": "text", "appeal_days": "int",
     "appeal_body": "text", "contact": "text", "decision": "date", "place": "text",
     "title_en": "text", "title_it": "text", "acceptance_days": "int",
+    "templates": "text",
 }
 DECL_TYPES = {"grant": "money", "requested": "money", "applicant": "text", "submitted": "date"}
 STATUSES = ("ineligible", "below_threshold", "admitted", "funded", "not_funded", "invalid")
@@ -41,6 +42,10 @@ BUILTINS = {
     "lower": (1, 1), "upper": (1, 1), "min": (2, 99), "max": (2, 99), "points": (1, 1),
 }
 COMPARE = (">=", "<=", ">", "<", "==", "!=")
+#: words that always read as part of the language inside an expression, so a
+#: `let` or parameter with this name could never be used
+RESERVED = frozenset({"score", "not", "if", "all", "any", "none", "true", "false", "count",
+                      "share", "sum", "average", "mean", "median", "spread", "lowest", "highest"})
 
 
 @attrs.define
@@ -188,6 +193,14 @@ class Checker:
                 if it.name in BUILTINS:
                     self.error(f"`{it.name}` is a built-in function and cannot be redefined", it)
                     continue
+                if it.name in RESERVED:
+                    self.error(f"`{it.name}` is a word of the language and cannot be used as a name", it,
+                               hint="choose another name")
+                    continue
+                for prm in it.params or ():
+                    if prm.name in RESERVED:
+                        self.error(f"`{prm.name}` is a word of the language and cannot be used as a name", prm,
+                                   hint="choose another name")
                 seen_lets[it.name] = it
                 (cp.funcs if it.params is not None else cp.lets)[it.name] = it
             elif isinstance(it, ast.Eligibility):
@@ -209,7 +222,9 @@ class Checker:
             elif isinstance(it, ast.Examples):
                 cp.cases.extend(it.cases)
         if cp.call is None:
-            self.error("the policy has no `call` header", span=None,
+            empty = not cp.policy.items and not cp.modules
+            self.error("this file is empty: a policy starts with a `call` header" if empty else
+                       "the policy has no `call` header", span=None,
                        hint='start the file with: call "Name of the call" version "1" { authority "..." }')
 
     # --- header ------------------------------------------------------------------------
@@ -345,7 +360,8 @@ class Checker:
         seen = {}
         for g in self.cp.gates:
             if g.id in seen:
-                self.error(f"gate `{g.id}` is defined twice", g)
+                self.error(f"gate `{g.id}` is defined twice", g, notes=_first_at(seen[g.id]),
+                           hint="every gate needs its own id")
             seen[g.id] = g
             t = self.infer(g.cond, _Scope())
             if t.kind not in ("bool", "any"):
@@ -370,7 +386,8 @@ class Checker:
 
     def _check_criterion(self, c, ids, top):
         if c.id in ids:
-            self.error(f"criterion `{c.id}` is defined twice", c)
+            self.error(f"criterion `{c.id}` is defined twice", c, notes=_first_at(ids[c.id]),
+                       hint="every criterion and `sub` part needs its own id")
         ids[c.id] = c
         if c.sub and top:
             self.error("`sub` criteria belong inside a criterion; use `criterion` here", c)
@@ -631,8 +648,11 @@ class Checker:
             return self._infer_binary(e, scope)
         if isinstance(e, ast.Between):
             v, lo, hi = (self.infer(x, scope) for x in (e.value, e.low, e.high))
-            for bound in ((lo, e.low), (hi, e.high)):
-                self._comparable(v, bound[0], e, "between")
+            for bt, bnode in ((lo, e.low), (hi, e.high)):
+                before = len(self.cp.diagnostics)
+                self._comparable(v, bt, e, "between", left=e.value, right=bnode)
+                if len(self.cp.diagnostics) > before:
+                    break  # one message per `between` is enough
             return BOOL.opt(v.optional or lo.optional or hi.optional)
         if isinstance(e, ast.IsMissing):
             self.infer(e.operand, scope)
@@ -702,7 +722,11 @@ class Checker:
                                                                   "or call.budget")
             return ANY
         if ot.kind != "record":
-            self.error(f"`.{e.name}`: {ot.describe()} has no fields", e)
+            hint = None
+            if ot.kind == "list":
+                hint = (f"a list has no fields of its own: look at each item, e.g. "
+                        f"`all x in {_expr_text(e.obj)}: x.{e.name} …` or `sum(x.{e.name} for x in {_expr_text(e.obj)})`")
+            self.error(f"`.{e.name}`: {ot.describe()} has no fields", e, hint=hint)
             return ANY
         rec = ot.record
         f = rec.fields.get(e.name)
@@ -784,19 +808,27 @@ class Checker:
                 if op in "+-":
                     self.error(f"cannot {'add' if op == '+' else 'subtract'} a number and money", e,
                                notes=[f"left  : {a.describe()}", f"right : {b.describe()}"],
-                               hint=f"write amounts with their currency, e.g. `{_expr_text(e.right if kb != 'money' else e.left)} {mt.currency}`")
+                               hint=_money_hint(e.right if kb != "money" else e.left, mt.currency))
                     return ANY
+        hint = None
         if ka in ("date", "datetime"):
             if kb == "duration" and op in "+-":
                 return a
             if kb == ka and op == "-":
                 return INT if ka == "date" else DECIMAL
+            if b.numeric and op in "+-":
+                hint = "add a duration: `30 days`, `6 months`, `3 years`"
+            elif kb in ("date", "datetime"):
+                hint = "for the time between two dates use days_between(a, b), months_between or years_between"
         verb = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}[op]
         self.error(f"cannot {verb} {a.describe()} and {b.describe()}", e,
-                   notes=[f"left  : {a.describe()}", f"right : {b.describe()}"])
+                   notes=[f"left  : {a.describe()}", f"right : {b.describe()}"], hint=hint)
         return ANY
 
-    def _comparable(self, a, b, e, op):
+    def _comparable(self, a, b, e, op, left=None, right=None):
+        """Report when ``a`` (the ``left`` node) and ``b`` (``right``) cannot be compared."""
+        left = left if left is not None else getattr(e, "left", None)
+        right = right if right is not None else getattr(e, "right", None)
         if a.kind == "any" or b.kind == "any":
             return
         if a.same_family(b):
@@ -805,11 +837,7 @@ class Checker:
         hint = None
         if {a.kind, b.kind} & {"money"} and (a.numeric or b.numeric):
             cur = a.currency or b.currency
-            num_side = e.right if b.numeric else e.left
-            if isinstance(e, ast.Between):
-                num_side = None
-            hint = f"write `{_expr_text(num_side)} {cur}`" if num_side is not None else \
-                f"write amounts with their currency, e.g. `1000 {cur}`"
+            hint = _money_hint(right if b.numeric else left, cur)
             self.error("cannot compare money with a number", e, hint=hint, notes=notes)
             return
         if a.kind == "money" and b.kind == "money":
@@ -946,6 +974,21 @@ ORDER_KINDS = ("int", "decimal", "percent", "money", "date", "datetime", "text",
 def _item_word(it):
     return {"Order": "order by", "Sportello": "first come first served", "Shortfall": "shortfall"}.get(
         type(it).__name__, type(it).__name__.lower())
+
+
+def _money_hint(num_side, currency) -> str:
+    """How to turn the number side of a money/number mix-up into an amount."""
+    if isinstance(num_side, ast.Number):
+        return f"write `{_expr_text(num_side)} {currency}`"
+    if num_side is None:
+        return f"write amounts with their currency, e.g. `1_000 {currency}`"
+    return f"write amounts with their currency (`1_000 {currency}`); to turn a number into an amount, " \
+           f"multiply it by `1 {currency}`"
+
+
+def _first_at(node):
+    span = getattr(node, "span", None)
+    return [f"first defined at line {span.line}"] if span is not None else []
 
 
 def _as_dt(v):

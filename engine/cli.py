@@ -92,15 +92,29 @@ def _check_templates(path):
         return []
     from engine.policy import load_policy
     policy = load_policy(Path(path))
-    tdir = _templates_dir(path, None)
+    try:
+        tdir = _templates_dir(path, None)
+    except BandoError as e:
+        return [e.message]
     renderer = letters.LetterRenderer(templates_dir=tdir, lang=policy.language)
     return [str(p) for p in renderer.check_templates(policy.call_info())]
 
 
 def _templates_dir(policy_path, given):
+    """--templates, else the folder the policy names (`templates "..."`), else NAME.letters/ beside it."""
     if given:
         return Path(given)
     p = Path(policy_path)
+    from engine.policy import check_source, read_source
+    try:
+        named = check_source(read_source(p)).header.get("templates")
+    except PolicyError:
+        named = None
+    if named:
+        folder = p.parent / named
+        if not folder.is_dir():
+            raise BandoError(f"{p}: the letter templates folder {folder} named in the call header does not exist")
+        return folder
     candidate = p.parent / (p.stem + ".letters")
     return candidate if candidate.is_dir() else None
 
