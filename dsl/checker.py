@@ -156,7 +156,7 @@ class Checker:
         for name, let in cp.lets.items():
             self._let_type(name)
         for name, fn in cp.funcs.items():
-            scope = _Scope(names={p.name: ("param", self._type_of_texpr(p.type, None)) for p in fn.params})
+            scope = self._function_scope(fn)
             cp.let_types[name] = self.infer(fn.expr, scope)
         self._check_gates()
         self._check_score()
@@ -583,7 +583,7 @@ class Checker:
 
     def _visible_names(self, scope):
         cp = self.cp
-        names = set(scope.all()) | set(cp.lets) | set(cp.funcs) | {"call"}
+        names = {n for n in scope.all() if not n.startswith("__")} | set(cp.lets) | set(cp.funcs) | {"call"}
         if cp.input is not None:
             names |= set(cp.input.fields)
         return names
@@ -672,12 +672,24 @@ class Checker:
         if t.kind not in ("bool", "any"):
             self.error(f"{where} needs a condition (true or false), but this is {t.describe()}", node)
 
+    def _function_scope(self, fn):
+        names = {p.name: ("param", self._type_of_texpr(p.type, None)) for p in fn.params}
+        names["__function__"] = ("marker", fn.name)
+        return _Scope(names=names)
+
     def _infer_name(self, e, scope):
         cp = self.cp
         bound = scope.lookup(e.id)
         if bound is not None:
             cp.resolved[id(e)] = (bound[0], e.id)
             return bound[1]
+        fn = scope.lookup("__function__")
+        if fn is not None and (e.id in cp.lets or (cp.input is not None and e.id in cp.input.fields)):
+            # functions are compiled once, apart from any application: they see only their parameters
+            params = ", ".join(p.name for p in cp.funcs[fn[1]].params)
+            self.error(f"`{e.id}` cannot be used inside the function `{fn[1]}`: a function only sees its "
+                       f"parameters ({params})", e, hint=f"pass `{e.id}` as a parameter")
+            return ANY
         if e.id in cp.lets:
             cp.resolved[id(e)] = ("let", e.id)
             return self._let_type(e.id)
@@ -898,8 +910,7 @@ class Checker:
                 return ANY
             if e.func not in cp.let_types:
                 self._let_stack.append(e.func)
-                inner = _Scope(names={p.name: ("param", self._type_of_texpr(p.type, None)) for p in fn.params})
-                cp.let_types[e.func] = self.infer(fn.expr, inner)
+                cp.let_types[e.func] = self.infer(fn.expr, self._function_scope(fn))
                 self._let_stack.pop()
             return cp.let_types[e.func]
         spec = BUILTINS.get(e.func)
