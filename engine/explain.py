@@ -29,6 +29,8 @@ _T = {
     "en": {
         ">=": "required at least", ">": "required more than", "<=": "required at most", "<": "required less than",
         "==": "required", "!=": "required other than",
+        "date>=": "required on or after", "date>": "required after", "date<=": "required on or before",
+        "date<": "required before",
         "between": "required between {lo} and {hi}", "in": "required one of {s}", "not in": "must not be one of {s}",
         "missing": "missing", "is_missing": "{x} is missing", "is_present": "{x} is present",
         "all_ok": "all {n} satisfy «{c}»", "all_fail": "{k} of {n} do not satisfy «{c}»",
@@ -58,6 +60,8 @@ _T = {
     "it": {
         ">=": "richiesto almeno", ">": "richiesto più di", "<=": "richiesto al massimo", "<": "richiesto meno di",
         "==": "richiesto", "!=": "richiesto diverso da",
+        "date>=": "richiesto non prima del", "date>": "richiesto dopo il", "date<=": "richiesto entro il",
+        "date<": "richiesto prima del",
         "between": "richiesto tra {lo} e {hi}", "in": "richiesto uno tra {s}", "not in": "non ammesso: {s}",
         "missing": "dato mancante", "is_missing": "{x} non indicato", "is_present": "{x} indicato",
         "all_ok": "tutti i {n} soddisfano «{c}»", "all_fail": "{k} su {n} non soddisfano «{c}»",
@@ -154,10 +158,13 @@ class _Explainer:
             left = f"{self.name(e.left)} = {self.show(lv, e.left)}"
             if lv is None:
                 return f"{self.name(e.left)}: {t['missing']}"
-            right = self.show(rv, e.right) if _is_const(e.right) else f"{self.name(e.right)} ({self.show(rv, e.right)})"
+            right = self.show(rv, e.right) if _is_const(e.right) else f"{self.show(rv, e.right)} ({self.name(e.right)})"
             if rv is None:
                 return f"{left}; {self.name(e.right)}: {t['missing']}"
-            return f"{left}, {t[e.op]} {right}"
+            word = t[e.op]
+            if self.cp.type_of(e.left).kind in ("date", "datetime") and "date" + e.op in t:
+                word = t["date" + e.op]
+            return f"{left}, {word} {right}"
         if isinstance(e, ast.Binary) and e.op in ("and", "or"):
             parts = _flatten(e, e.op)
             values = [self.value(p, bound) for p in parts]
