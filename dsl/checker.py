@@ -282,7 +282,8 @@ class Checker:
             cp.header["budget"] = budget.amount
         opens, closes = cp.header.get("opens"), cp.header.get("closes")
         if opens is not None and closes is not None and _as_dt(opens) > _as_dt(closes):
-            self.error("the call closes before it opens", cp.call)
+            closes_item = next((i for i in cp.call.items if i.key == "closes"), cp.call)
+            self.error(f"the call closes ({closes}) before it opens ({opens})", closes_item)
 
     # --- schema ---------------------------------------------------------------------
     def _resolve_record(self, rec: RecordInfo):
@@ -549,8 +550,8 @@ class Checker:
 
     def _check_unused(self):
         cp = self.cp
-        if cp.input is None:
-            return
+        if cp.input is None or cp.errors:
+            return  # after an error (a misspelt field, say) "never used" would only add noise
 
         def visit(rec: RecordInfo, prefix, seen):
             if id(rec) in seen:

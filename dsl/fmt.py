@@ -10,6 +10,7 @@ the end of that statement. Formatting is idempotent and never changes meaning:
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from decimal import Decimal
 
 from . import ast
@@ -272,10 +273,9 @@ class _Formatter:
         self.block_open(head, c, indent)
         inner = indent + "  "
         if c.tiers is not None:
-            for t in c.tiers:
+            for t, (cond, points) in zip(c.tiers, _band_texts(c.tiers)):
                 self.w.lead(_span_line(t), inner)
-                cond = "otherwise" if t.cond is None else format_expr(t.cond)
-                self.w.line(f"{inner}{cond} -> {format_expr(t.points)}", t)
+                self.w.line(f"{inner}{cond} -> {points}", t)
         else:
             for s in c.subs:
                 self.criterion(s, inner)
@@ -359,6 +359,25 @@ class _Formatter:
         self.w.rest()
         text = "\n".join(self.w.out).rstrip("\n")
         return text + "\n" if text else ""
+
+
+def _band_texts(tiers) -> list[tuple[str, str]]:
+    """(condition, points) texts of a band table.
+
+    Bands are not separated by any punctuation, so a band must not read as the
+    continuation of the points above it: a condition starting with `-` gets
+    parentheses (`5` then `-x > 1` would read `5 - x > 1`), and so do points
+    ending in a bare name before a condition in parentheses (`bonus` then
+    `(a or b)` would read as a call `bonus(a or b)`).
+    """
+    texts = [["otherwise" if t.cond is None else format_expr(t.cond), format_expr(t.points, _SUM)]
+             for t in tiers]
+    for prev, cur in zip(texts, texts[1:]):
+        if cur[0].startswith("-"):
+            cur[0] = f"({cur[0]})"
+        if cur[0].startswith("(") and re.search(r"(?<![\w.])[A-Za-z_]\w*$", prev[1]):
+            prev[1] = f"({prev[1]})"
+    return [(c, p) for c, p in texts]
 
 
 def format_ranking_item(r) -> str:

@@ -1,11 +1,11 @@
 """Text -> AST.
 
-``parse(text, name)`` runs Lark's LALR parser with the AST builder applied
-inline (bottom-up, while parsing), so building the AST needs no recursion and
-10,000 nested parentheses are not a problem for the parser itself. Syntax
-errors are collected (the parser recovers by skipping a token) and turned into
-human sentences: "expected a number or a name after `>=`", never raw terminal
-names.
+``parse(text, name)`` runs Lark's LALR parser, then builds the AST bottom-up
+with an explicit stack (:func:`_build`), so neither parsing nor building
+recurses: 10,000 nested parentheses or `not`s get a clean "nested too deeply"
+message, never a RecursionError. Syntax errors are collected (the parser
+recovers by skipping a token) and turned into human sentences: "expected a
+number or a name after `>=`", never raw terminal names.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from functools import lru_cache
 from importlib import resources
 
 import attrs
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast
@@ -400,29 +400,94 @@ _WORDS = {
     "CRITERION_KW": "criterion", "__ANON_0": "`->`", "RARROW": "`->`", "$END": "the end of the file",
 }
 _VALUE_START = {"NUMBER", "NAME", "STRING"}
+_VALUE_TERMS = _VALUE_START | {"PERCENT", "DATE", "DATETIME", "DURATION", "BOOL", "QUANTIFIER", "AGGREGATE",
+                               "LPAR", "LBRACE", "MINUS", "IF", "NOT", "SCORE", "MIN", "MAX"}
+#: what may follow a complete value: shown as one phrase, not a dozen terminals
+_OPERATORS = {"AND", "OR", "NOT", "BETWEEN", "IN", "IS", "OF", "COMP_OP", "PLUS", "MINUS", "MUL_OP", "DOT",
+              "LPAR", "CURRENCY"}
+#: the words that start a top-level section
+_SECTIONS = {"$END", "APPLICANT", "CALL", "ELIGIBILITY", "EXAMPLES", "GRANT", "INPUT", "LET", "RANKING",
+             "RECORD", "REQUESTED", "SCORE", "SUBMITTED", "USE"}
+_RANKING_RULES = {"FIRST", "ORDER", "RESERVE", "SHORTFALL", "UNIQUE"}
+
+
+def _term_word(t: str) -> str:
+    if t in _WORDS:
+        return _WORDS[t]
+    try:  # anonymous terminals (`->`, `..`) are named __ANON_n by Lark: show their text
+        pattern = _lark().get_terminal(t).pattern
+        if pattern.type == "str":
+            return f"`{pattern.value}`"
+    except KeyError:
+        pass
+    if t.isupper() and t.replace("_", "").isalpha():
+        return f"`{t.lower()}`"
+    return f"`{t}`"
 
 
 def _describe(expected) -> str:
     expected = set(expected)
-    parts = []
+    parts, tail = [], []
     if _VALUE_START <= expected:
         parts.append("a value (a number, a name, a text in quotes…)")
-        expected -= _VALUE_START | {"PERCENT", "DATE", "DATETIME", "BOOL", "QUANTIFIER", "AGGREGATE",
-                                    "LPAR", "LBRACE", "MINUS", "IF", "NOT", "SCORE", "MIN", "MAX"}
-    words = []
-    for t in sorted(expected):
-        if t in _WORDS:
-            words.append(_WORDS[t])
-        elif t.isupper() and t.isalpha():
-            words.append(f"`{t.lower()}`")
-        else:
-            words.append(f"`{t}`")
-    parts.extend(dict.fromkeys(words))
+        expected -= _VALUE_TERMS
+    operators = _OPERATORS if "OR" in expected else _OPERATORS - {"AND"}  # `between 1 and 5` needs `and`
+    if len(expected & operators) >= 3:
+        tail.append("an operator (+, -, *, /, >=, and, or…)")
+        expected -= operators
+    if len(expected & _SECTIONS) >= 4:
+        tail.insert(0, "a new section (`let`, `eligibility`, `score`…)")
+        expected -= _SECTIONS
+    if len(expected & _RANKING_RULES) >= 3:
+        tail.insert(0, "a ranking rule (`order by`, `reserve`, `shortfall`…)")
+        expected -= _RANKING_RULES
+    parts.extend(dict.fromkeys(_term_word(t) for t in sorted(expected)))
+    parts.extend(tail)
     if not parts:
         return "something else"
     if len(parts) > 8:
         parts = parts[:8] + ["…"]
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
+
+
+def _expected(e: UnexpectedInput) -> set:
+    """The tokens that could really come next.
+
+    Lark's ``expected`` lists the lookaheads of a merged LALR state, which can
+    be far more than what is valid here; asking the parser state is exact.
+    """
+    ip = getattr(e, "interactive_parser", None)
+    if ip is not None:
+        try:
+            accepted = set(ip.accepts())
+            if accepted:
+                return accepted
+        except Exception:  # pragma: no cover - fall back on Lark's list
+            pass
+    return set(getattr(e, "expected", None) or ())
+
+
+_CURRENCY_WORDS = {"euro", "euros", "eur", "usd", "dollars", "gbp", "chf"}
+_UNIT_WORDS = {"anni", "anno", "mesi", "mese", "giorni", "giorno", "settimane", "weeks", "week"}
+#: words that belong inside a block, with the block they belong to
+_BLOCK_WORDS = {"gate": "eligibility { ... }", "criterion": "score max N pass M { ... }",
+                "sub": "a criterion's { ... }", "case": "examples { ... }", "order": "ranking { ... }",
+                "reserve": "ranking { ... }", "shortfall": "ranking { ... }", "unique": "ranking { ... }"}
+
+
+_AGGREGATE_WORDS = {"count", "share", "sum", "average", "mean", "median", "spread", "lowest", "highest"}
+#: words that start a line inside a block; after an incomplete line they are read as names
+_LINE_KEYWORDS = {"gate", "criterion", "sub", "case", "otherwise", "order", "reserve", "shortfall", "unique",
+                  "first", "let", "grant", "requested", "applicant", "submitted"}
+
+
+def _starts_line(text: str, pos: int, word: str) -> bool:
+    """Is ``word``, just before ``pos``, the first word on its line (after an incomplete line)?"""
+    i = text.rfind(word, 0, pos)
+    if i < 0:
+        return False
+    line_start = text.rfind("\n", 0, i) + 1
+    return not text[line_start:i].strip() and line_start > 0
 
 
 def _previous_word(text: str, pos: int) -> str | None:
@@ -451,8 +516,14 @@ def _syntax_diagnostic(e: UnexpectedInput, source: Source) -> Diagnostic:
         hint = None
         if ch == "'":
             hint = 'texts are written in double quotes: "..."'
-        elif ch in "€$":
+        elif ch and ch in "€$£":
             hint = "write amounts with the currency after the number: 100_000 EUR"
+        elif ch == '"':
+            hint = 'this text has no closing `"` on the same line'
+        elif ch == "%":
+            hint = "write a percentage without a space: 50%"
+        elif ch == "=" and text[e.pos_in_stream + 1:e.pos_in_stream + 2] in (">", "<"):
+            hint = f"write `{text[e.pos_in_stream + 1]}=`: the `=` comes second"
         return Diagnostic(f"unexpected character `{ch}`" if ch.isprintable() else
                           f"unexpected character U+{ord(ch):04X}", span, source, hint=hint)
     if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
@@ -462,22 +533,57 @@ def _syntax_diagnostic(e: UnexpectedInput, source: Source) -> Diagnostic:
         span = Span(line, col, line, col, len(text), len(text))
         depth = text.count("{") - text.count("}")
         hint = f"{depth} `{{` block{'s are' if depth > 1 else ' is'} not closed with `}}`" if depth > 0 else None
-        return Diagnostic(f"the file ends too early: expected {_describe(e.expected)}", span, source, hint=hint)
+        return Diagnostic(f"the file ends too early: expected {_describe(_expected(e))}", span, source, hint=hint)
     tok = e.token
+    expected = _expected(e)
     span = Span.from_token(tok)
     prev = _previous_word(text, tok.start_pos or 0)
     after = f" after `{prev}`" if prev else ""
     hint = None
-    if str(tok) == "=" and "COMP_OP" in e.expected:
+    word = str(tok)
+    following = text[tok.end_pos:tok.end_pos + 1] if tok.end_pos is not None else ""
+    if word == "=" and following in (">", "<"):
+        hint = f"write `{following}=`: the `=` comes second"
+    elif word == "=" and "COMP_OP" in expected | set(e.expected):
         hint = "to compare, write `==`"
-    elif tok.type == "NAME" and str(tok) in ("AND", "OR", "NOT", "e", "o", "non"):
+    elif tok.type == "NAME" and word in ("AND", "OR", "NOT", "e", "o", "non"):
         hint = "the logical words are `and`, `or`, `not`"
-    return Diagnostic(f"expected {_describe(e.expected)}{after}, found {_found(tok)}", span, source, hint=hint)
+    elif word.lower() in _CURRENCY_WORDS and prev and prev[0].isdigit():
+        hint = f"write amounts with a currency code: `{prev} EUR`"
+    elif word.lower() in _UNIT_WORDS and prev and prev[0].isdigit():
+        hint = "durations are written `30 days`, `6 months`, `3 years`"
+    elif word.lower().startswith(("desc", "asc")) and "DIRECTION" in expected:
+        hint = "write `desc` (highest first) or `asc` (lowest first)"
+    elif "NAME" in expected and re.fullmatch(r"[a-z_]+", word) and tok.type != "NAME":
+        hint = f"`{word}` is a word of the language and cannot be used as a name; choose another name"
+    elif prev in _AGGREGATE_WORDS and expected == {"LPAR"}:
+        hint = f"`{prev}` is a word of the language (`{prev}(...)`) and cannot be used as a name"
+    elif prev in _LINE_KEYWORDS and _starts_line(text, tok.start_pos or 0, prev):
+        hint = (f"is the line before complete? `{prev}` was read as a name, as if it continued "
+                f"the line above")
+    elif word in _BLOCK_WORDS and word.upper() not in expected and "CRITERION_KW" not in expected:
+        hint = f"`{word}` belongs inside {_BLOCK_WORDS[word]}"
+    return Diagnostic(f"expected {_describe(expected)}{after}, found {_found(tok)}", span, source, hint=hint)
 
 
 @lru_cache(maxsize=None)
 def _lark() -> Lark:
     return Lark(_grammar(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+def _build(builder: _ToAst, tree: Tree):
+    """Apply the AST builder bottom-up without recursion (Transformer.transform recurses)."""
+    order, stack = [], [tree]
+    while stack:
+        t = stack.pop()
+        order.append(t)
+        stack.extend(c for c in t.children if isinstance(c, Tree))
+    done: dict[int, object] = {}
+    for t in reversed(order):  # children before their parents
+        children = [done.pop(id(c)) if isinstance(c, Tree) else c for c in t.children]
+        f = getattr(builder, t.data)
+        done[id(t)] = f.visit_wrapper(f, t.data, children, t.meta)
+    return done[id(tree)]
 
 
 def _depth_check(policy: ast.Policy, source: Source) -> list[Diagnostic]:
@@ -492,6 +598,9 @@ def _depth_check(policy: ast.Policy, source: Source) -> list[Diagnostic]:
             break
         stack.extend((c, d + 1) for c in ast.children(n))
     return problems
+
+
+_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
 
 
 def parse(text: str, name: str = "<policy>", path: str | None = None) -> ast.Policy:
@@ -538,20 +647,17 @@ def parse_source(source: Source) -> ast.Policy:
         errors.append(Diagnostic("this policy is nested too deeply to read", Span(1, 1, 1, 1), source))
     if errors:
         raise PolicyError(errors)
-    try:
-        policy = builder.transform(tree)
-    except RecursionError:
-        raise PolicyError([Diagnostic(f"this is nested too deeply (more than {MAX_DEPTH} levels)",
-                                      Span(1, 1, 1, 1), source)]) from None
+    policy = _build(builder, tree)
     problems = builder.problems + _depth_check(policy, source)
     if problems:
         raise PolicyError(problems)
-    for m in re.finditer(r"#[^\n]*", text):
-        # a `#` inside a string literal is not a comment
+    # strings are matched too, so that a `#` inside "..." (even after an escaped
+    # quote) is not taken for a comment
+    for m in _STRING_OR_COMMENT.finditer(text):
+        if m.group(0).startswith('"'):
+            continue
         start = m.start()
         line_start = text.rfind("\n", 0, start) + 1
         before = text[line_start:start]
-        if before.count('"') % 2:
-            continue
         comments.append(ast.Comment(m.group(0), text.count("\n", 0, start) + 1, not before.strip()))
     return attrs.evolve(policy, comments=tuple(comments))

@@ -6,8 +6,11 @@ formatter can point back at the policy text (Catala's ``Mark.ed``).
 from __future__ import annotations
 
 import hashlib
+import re
 
 import attrs
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @attrs.frozen
@@ -60,6 +63,8 @@ class Source:
         a 100,000-character line stays readable.
         """
         text = self.line_text(span.line).replace("\t", " ")
+        # control characters (NUL, ESC, ...) would garble the terminal: show them as ␀, ␛, ...
+        text = _CONTROL.sub(lambda m: chr(0x2400 + ord(m.group(0))) if m.group(0) != "\x7f" else "\u2421", text)
         col = max(span.column, 1)
         start = 0
         if len(text) > width:
