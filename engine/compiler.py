@@ -34,6 +34,7 @@ from dsl import ast
 from dsl.checker import CheckedPolicy, _all_criteria
 
 from . import runtime
+from .validate import Bail, Prevalidated, Validator, const_eval, fast_branches, key_literal, to_key
 
 _counter = itertools.count()
 
@@ -66,13 +67,16 @@ class _Code:
 class Compiler:
     def __init__(self, cp: CheckedPolicy):
         self.cp = cp
-        self.namespace: dict = {"_rt": runtime, "_op": operator, "Decimal": Decimal, "_dt": _dt}
+        self.namespace: dict = {"_rt": runtime, "_op": operator, "Decimal": Decimal, "_dt": _dt,
+                                "_Pre": Prevalidated, "_Bail": Bail, "_D": Decimal, "_date": _dt.date,
+                                "_fromiso": _dt.datetime.fromisoformat, "_to_key": to_key}
         self._consts: dict = {}
         self._tmp = itertools.count()
         self._lock = threading.Lock()
         self._expr_cache: dict = {}
         self.funcs_defined: set[str] = set()
         self.filename = f"<bando {cp.source.name} #{next(_counter)}>"
+        self._validator = None  # built with the fast path (build_decide)
         self.sources: list[str] = []
 
     # --- constants and names -------------------------------------------------------------
@@ -238,6 +242,10 @@ class Compiler:
 
     def x_Binary(self, e, scope):
         op = e.op
+        if op == "or":
+            merged = self._merged_prefix_test(e, scope)
+            if merged is not None:
+                return merged
         a, b = self.expr(e.left, scope), self.expr(e.right, scope)
         optional = self.opt(e.left) or self.opt(e.right)
         lt, rt = self.cp.type_of(e.left), self.cp.type_of(e.right)
@@ -268,6 +276,26 @@ class Compiler:
         if optional:
             return f"_rt.opt(_op.{_ARITH[op]}, {a}, {b})"
         return f"({a} {op} {b})"
+
+    def _merged_prefix_test(self, e, scope):
+        """``starts_with(x, "A") or starts_with(x, "K")`` as one ``x.startswith(("A", "K"))`` call."""
+        parts, stack = [], [e]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, ast.Binary) and x.op == "or":
+                stack += [x.right, x.left]
+            else:
+                parts.append(x)
+        first = parts[0]
+        if not (isinstance(first, ast.Call) and first.func in ("starts_with", "ends_with") and len(first.args) == 2):
+            return None
+        subject = first.args[0]
+        for p in parts:
+            if not (isinstance(p, ast.Call) and p.func == first.func and len(p.args) == 2 and p.args[0] == subject
+                    and isinstance(p.args[1], ast.String) and not self.opt(p.args[0])):
+                return None
+        method = "startswith" if first.func == "starts_with" else "endswith"
+        return f"{self.expr(subject, scope)}.{method}({tuple(p.args[1].value for p in parts)!r})"
 
     def x_Between(self, e, scope):
         v, lo, hi = (self.expr(x, scope) for x in (e.value, e.low, e.high))
@@ -356,25 +384,47 @@ class Compiler:
             code = compile("\n" * offset + source, self.filename, "exec")
             exec(code, self.namespace)
 
-    def build_decide(self):
-        """The fast path. Returns ``(failed_gate_ids, points, grant, requested, applicant, submitted)``."""
+    def _decide_exprs(self):
         cp = self.cp
-        crits = cp.criteria
-        decls = cp.decls
         exprs = [g.cond for g in cp.gates]
-        for c in _all_criteria(crits):
+        for c in _all_criteria(cp.criteria):
             exprs.append(c.formula)
             for t in c.tiers or ():
                 exprs += [t.cond, t.points]
-        for d in decls.values():
+        for d in cp.decls.values():
             exprs.append(d.expr)
+        return exprs
+
+    def build_decide(self):
+        """The compiled rules. Returns ``decide(value) -> (failed_gate_ids, points, grant, requested, applicant,
+        submitted)`` on a typed value (or a :class:`Prevalidated` one, already decided).
+
+        Also builds the fused fast path (:meth:`build_fast`) and registers it for the policy's validator.
+        """
+        exprs = self._decide_exprs()
         for n in exprs:
             if n is not None:
                 self.define_funcs(n)
         code = _Code()
         code.line("def decide(app):")
         code.indent()
+        code.line("if app.__class__ is _Pre: return app.decided")
         self.prologue(code, exprs)
+        self._decide_rest(code)
+        self.exec(code.text())
+        decide = self.namespace["decide"]
+        fast = self.build_fast()
+        if self._validator is None:
+            self._validator = Validator(self.cp, const_eval)
+        self._validator._fast = fast
+        runtime.register_validator(self.cp, self._validator)
+        return decide
+
+    def _decide_rest(self, code: _Code):
+        """Gates, criteria and the returned tuple (after the inputs and lets are bound)."""
+        cp = self.cp
+        crits = cp.criteria
+        decls = cp.decls
         code.line("failed = []")
         for g in cp.gates:
             cond = self.expr(g.cond, {})
@@ -399,8 +449,41 @@ class Compiler:
             code.line(f"return failed, points, {g}, {self._decls_tuple()}", grant)
         else:
             code.line(f"return failed, points, None, {self._decls_tuple()}")
-        self.exec(code.text())
-        return self.namespace["decide"]
+
+    def build_fast(self):
+        """The fused fast path ``fast(data) -> decide tuple`` on *raw* application data, or None.
+
+        One generated function checks every field of the application (the
+        checks and conversions of :mod:`engine.validate`, inlined for the common
+        JSON types) and computes the rules in the same pass: every aggregate and
+        quantifier over the same list of records becomes one accumulator of one
+        loop over that list, whose items are validated field by field in that
+        loop; numbers only compared with constants are not turned into Decimals
+        (see :func:`engine.validate.key_literal`). Anything it does not accept
+        outright raises (:class:`~engine.validate.Bail`), and the caller then
+        runs the full validator and the typed ``decide``, which decide every
+        case; so the fast path only has to be exact on what it accepts.
+
+        Code generation is optimistic: a construct the fused form cannot serve
+        (a list used other than as the source of aggregates, a number used in
+        arithmetic...) makes that input take the typed form, and the function
+        is generated again.
+        """
+        plan = _Plan()
+        for _ in range(256):
+            fc = _FastCompiler(self, plan)
+            try:
+                source = fc.generate()
+            except _Retry as r:
+                if not plan.apply(r):
+                    return None
+                continue
+            except _Unsupported:
+                return None
+            self.exec(source)
+            self.fast_source = source
+            return self.namespace[fc.fname]
+        return None  # pragma: no cover - every retry makes the plan strictly more conservative
 
     def _decls_tuple(self):
         parts = []
@@ -425,49 +508,91 @@ class Compiler:
             return name
         if c.formula is not None:
             code.line(f"{name} = {self.expr(c.formula, {})}", c)
-            optional = self.opt(c.formula)
+            if self.opt(c.formula):
+                code.line(f"if {name} is None: {name} = 0")
+            in_range = False
         else:
-            optional = self.tiers(code, name, c.tiers)
-        if optional:
-            code.line(f"if {name} is None: {name} = 0")
-        code.line(f"if {name} > {mx}: {name} = {mx}")
-        code.line(f"elif {name} < 0: {name} = 0")
+            self.tiers(code, name, c.tiers)
+            # bands that all give literal points within 0..max need no clamping
+            in_range = all(isinstance(t.points, ast.Number) and 0 <= t.points.value <= c.max for t in c.tiers)
+        if not in_range:
+            code.line(f"if {name} > {mx}: {name} = {mx}")
+            code.line(f"elif {name} < 0: {name} = 0")
         return name
 
-    def tiers(self, code: _Code, name: str, tiers) -> bool:
+    def tiers(self, code: _Code, name: str, tiers):
         """Emit a band table: the first band whose condition holds gives the points.
 
         A band whose condition is missing (before any band matched) makes the
-        points missing. Returns whether the result can be missing.
+        points missing, which count as 0 points; so do missing points. When
+        every band compares the same expression (``share(...) >= 0.6 -> 12``,
+        ``... >= 0.4 -> 8``), it is computed once.
         """
-        optional = any(t.cond is not None and self.opt(t.cond) for t in tiers) or \
-            any(self.opt(t.points) for t in tiers)
+        subject = _tier_subject(tiers)
+        conds = [t for t in tiers if t.cond is not None]
+        if subject is not None and len(conds) > 1 and not any(self.opt(r) for t in conds for r in _rights(t.cond)):
+            tmp = f"_s{next(self._tmp)}"
+            scode, key = self._subject(subject, [t.cond for t in conds])
+            code.line(f"{tmp} = {scode}", tiers[0])
+            first = True
+            if self.opt(subject):
+                code.line(f"if {tmp} is None: {name} = 0")
+                first = False
+            for t in tiers:
+                points = self._points(t.points)
+                if t.cond is None:
+                    code.line(f"else: {name} = {points}" if not first else f"{name} = {points}", t)
+                    break
+                code.line(f"{'if' if first else 'elif'} {self._band_test(t.cond, tmp, key)}: {name} = {points}", t)
+                first = False
+            else:
+                code.line(f"else: {name} = 0")
+            return
+        optional = any(t.cond is not None and self.opt(t.cond) for t in tiers)
         has_otherwise = tiers[-1].cond is None
         if not optional:
-            expr = self.expr(tiers[-1].points, {}) if has_otherwise else "0"
+            expr = self._points(tiers[-1].points) if has_otherwise else "0"
             for t in reversed(tiers[:-1] if has_otherwise else tiers):
-                expr = f"({self.expr(t.points, {})} if {self.expr(t.cond, {})} else {expr})"
+                expr = f"({self._points(t.points)} if {self.expr(t.cond, {})} else {expr})"
             code.line(f"{name} = {expr}")
-            return False
+            return
         # flat `while True: ... break` instead of nested ifs, one test per band
         code.line("while True:")
         code.indent()
         for t in tiers:
-            points = self.expr(t.points, {})
+            points = self._points(t.points)
             if t.cond is None:
                 code.line(f"{name} = {points}; break", t)
                 break
             cond = self.expr(t.cond, {})
             if self.opt(t.cond):
                 code.line(f"_t = {cond}", t)
-                code.line(f"if _t is None: {name} = None; break")
+                code.line(f"if _t is None: {name} = 0; break")
                 code.line(f"if _t: {name} = {points}; break")
             else:
                 code.line(f"if {cond}: {name} = {points}; break", t)
         else:
             code.line(f"{name} = 0; break")
         code.outdent()
-        return True
+
+    def _points(self, e) -> str:
+        """A band's points; missing points count as 0."""
+        p = self.expr(e, {})
+        if self.opt(e):
+            v = f"_t{next(self._tmp)}"
+            return f"(0 if ({v} := {p}) is None else {v})"
+        return p
+
+    def _subject(self, subject, conds):
+        """(code, key?) of the expression every band compares."""
+        return self.expr(subject, {}), False
+
+    def _band_test(self, cond, tmp, key) -> str:
+        if isinstance(cond, ast.Between):
+            lo, hi = (key_literal(_literal_value(x)) if key else self.expr(x, {}) for x in (cond.low, cond.high))
+            return f"{lo} <= {tmp} <= {hi}"
+        right = key_literal(_literal_value(cond.right)) if key else self.expr(cond.right, {})
+        return f"{tmp} {cond.op} {right}"
 
     def build_env(self):
         """``env(app)``: every input and ``let`` by name (for explanations)."""
@@ -475,6 +600,7 @@ class Compiler:
         code = _Code()
         code.line("def env(app):")
         code.indent()
+        code.line("if app.__class__ is _Pre: app = app.typed()")
         lets = [cp.lets[n].expr for n in cp.lets]
         for e in lets:
             self.define_funcs(e)
@@ -512,6 +638,450 @@ class Compiler:
         fn = self.namespace[name]
         self._expr_cache[key] = fn
         return fn
+
+
+def _tier_subject(tiers):
+    """The expression every band compares (``project.innovation >= …``), if there is one."""
+    subject = None
+    for tier in tiers:
+        c = tier.cond
+        if c is None:
+            continue
+        if isinstance(c, ast.Binary) and c.op in _CMP:
+            left = c.left
+        elif isinstance(c, ast.Between):
+            left = c.value
+        else:
+            return None
+        if subject is None:
+            subject = left
+        elif subject != left:
+            return None
+    return subject
+
+
+def _rights(cond):
+    return (cond.low, cond.high) if isinstance(cond, ast.Between) else (cond.right,)
+
+
+def _literal_value(e):
+    """The number a literal stands for (Number, Money, Percent, negated), else None."""
+    if isinstance(e, ast.Number):
+        return e.value
+    if isinstance(e, ast.Money):
+        return e.amount
+    if isinstance(e, ast.Percent):
+        return e.value
+    if isinstance(e, ast.Unary) and e.op == "-":
+        v = _literal_value(e.operand)
+        return -v if v is not None else None
+    return None
+
+
+def _key_of_literal(e):
+    v = _literal_value(e)
+    return key_literal(v) if v is not None else None
+
+
+# --- the fused fast path ------------------------------------------------------------------------
+
+_SCALARS = ("text", "int", "decimal", "percent", "money", "bool", "date", "datetime", "enum")
+_NUMBERS = ("decimal", "percent", "money")
+_MIRROR = {">=": "<=", "<=": ">=", ">": "<", "<": ">", "==": "==", "!=": "!="}
+_ACC = "\0ACC\0"
+
+
+class _Retry(Exception):
+    """Generation met a construct the current plan cannot serve; ``kind`` says how to change it."""
+
+    def __init__(self, kind, key):
+        super().__init__(kind, key)
+        self.kind = kind  # "typed": input path to convert with the full validator; "decimal": no float key
+        self.key = key
+
+
+class _Unsupported(Exception):
+    """No fast path for this policy (the typed ``decide`` serves it)."""
+
+
+class _Plan:
+    def __init__(self):
+        self.typed: set = set()
+        self.decimal: set = set()
+
+    def apply(self, r: _Retry) -> bool:
+        target = self.typed if r.kind == "typed" else self.decimal
+        if r.key in target:
+            return False  # no progress: give up on the fast path
+        target.add(r.key)
+        return True
+
+
+class _ItemRef:
+    """A fused loop's item variable: its fields are locals of the loop body."""
+
+    def __init__(self, loop):
+        self.loop = loop
+
+
+class _Loop:
+    """One ``for`` over a list of records: item checks, then the accumulators of every fused aggregate."""
+
+    def __init__(self, index, path, rec, local):
+        self.index = index
+        self.path = path
+        self.rec = rec
+        self.local = local
+        self.item = f"it{index}"
+        self.fields: dict = {}  # name -> (local, mode): mode "value", "key" or "typed"
+        self.reads: list[str] = []
+        self.accs: dict = {}
+        self.inits: list[str] = []
+        self.body: list[str] = []
+
+    def accumulator(self, init, body) -> str:
+        key = (init, tuple(body))
+        name = self.accs.get(key)
+        if name is None:
+            name = self.accs[key] = f"a{self.index}_{len(self.accs)}"
+            self.inits.append(init.replace(_ACC, name))
+            self.body.extend(b.replace(_ACC, name) for b in body)
+        return name
+
+
+class _FastCompiler(Compiler):
+    """Compiler in "raw input" mode: one attempt at generating the fused fast path under a plan."""
+
+    def __init__(self, parent: Compiler, plan: _Plan):
+        self.__dict__.update(parent.__dict__)  # same namespace, constants and counters as the parent
+        self.parent = parent
+        self.plan = plan
+        self.fname = f"fast{next(self._tmp)}"
+        if parent._validator is None:
+            parent._validator = Validator(parent.cp, const_eval)
+        self.validator = parent._validator
+        self.scalars: dict = {}  # input path -> (local, key?)
+        self.flat: set = set()  # input paths of records read field by field
+        self.loops: dict = {}  # input path -> _Loop
+        self.typed_locals: dict = {}  # input path -> local holding the typed value
+        self.reads: list[str] = []
+        self._n = itertools.count()
+        self._depth = 0  # > 0 inside generators and inlined functions: no fused aggregates there
+        self._loop_ctx = None
+        self._inline = 0
+
+    # --- reading the input ----------------------------------------------------------------------
+    def generate(self) -> str:
+        cp = self.cp
+        if cp.input is None:
+            raise _Unsupported("no input")
+        self.reads += ["if app.__class__ is not dict: raise _Bail"]
+        self._read_record(cp.input, (), "app", self.reads)
+        body = _Code()
+        body.level = 1
+        exprs = self._decide_exprs()
+        order, _ = self.closure(exprs)
+        for name in order:
+            let = cp.lets[name]
+            body.line(f"l_{name} = {self.expr(let.expr, {})}", let)
+        self._decide_rest(body)
+        lines = [f"def {self.fname}(app):"]
+        lines += ["    " + ln for ln in self.reads]
+        for loop in self.loops.values():
+            lines += ["    " + ln for ln in loop.inits]
+            lines.append(f"    for {loop.item} in {loop.local}:")
+            lines.append(f"        if {loop.item}.__class__ is not dict: raise _Bail")
+            lines += ["        " + ln for ln in loop.reads]
+            lines += ["        " + ln for ln in loop.body]
+        return "\n".join(lines) + "\n" + body.text()
+
+    def _read_record(self, rec, path, dvar, out, loop=None):
+        for name, f in rec.fields.items():
+            p = path + (name,)
+            t = f.type.opt(False)
+            required = not f.optional and f.default is None
+            getter = f"{dvar}[{name!r}]" if required else f"{dvar}.get({name!r})"
+            n = next(self._n)
+            if loop is None and t.kind == "record" and required and p not in self.plan.typed:
+                local = f"d{n}_{name}"
+                out += [f"{local} = {getter}", f"if {local}.__class__ is not dict: raise _Bail"]
+                self.flat.add(p)
+                self._read_record(t.record, p, local, out)
+            elif (loop is None and t.kind == "list" and t.item is not None and t.item.kind == "record"
+                  and f.default is None and p not in self.plan.typed):
+                local = f"L{n}_{name}"
+                out.append(f"{local} = {getter}")
+                if not required:
+                    out.append(f"if {local} is None or {local} == '': {local} = ()")
+                    out.append(f"elif {local}.__class__ is not list: raise _Bail")
+                else:
+                    out.append(f"if {local}.__class__ is not list: raise _Bail")
+                lp = _Loop(len(self.loops), p, t.item.record, local)
+                self.loops[p] = lp
+                self._read_record(t.item.record, p, lp.item, lp.reads, loop=lp)
+            elif t.kind in _SCALARS:
+                local = f"s{n}_{name}" if loop is None else f"f{loop.index}_{name}"
+                key = self._read_scalar(f, t, p, getter, local, out)
+                if loop is None:
+                    self.scalars[p] = (local, key)
+                else:
+                    loop.fields[name] = (local, "key" if key else "value")
+            else:
+                local = f"T{n}_{name}" if loop is None else f"f{loop.index}_{name}"
+                conv = self.const(self.validator.converter(f))
+                out.append(f"{local} = {conv}({dvar}.get({name!r}))")
+                if loop is None:
+                    self.typed_locals[p] = local
+                else:
+                    loop.fields[name] = (local, "typed")
+
+    def _read_scalar(self, f, t, p, getter, local, out) -> bool:
+        """Emit the read of one scalar field into ``local``; return whether it holds a comparison key."""
+        key = t.kind in _NUMBERS and p not in self.plan.decimal
+        branches = fast_branches(t, "v", self.const, key=key) if key else None
+        if branches is None:
+            key = False
+            branches = fast_branches(t, "v", self.const)
+        if t.kind == "datetime":
+            # what _datetime() does with a string without spaces around or inside (strip and the
+            # " " -> "T" replacement change nothing then); fromisoformat raising is a bail-out
+            branches = [("v.__class__ is str and len(v) >= 16 and ' ' not in v", "_fromiso(v)")]
+        conv = self.const(self.validator.converter(f))
+        if f.optional or f.default is not None:
+            if f.default is not None:
+                d = const_eval(f.default)
+                missing = (key_literal(d) if key else None) or self.const(to_key(d) if key else d)
+            else:
+                missing = "None"
+        else:
+            missing = None
+        direct = fast_branches(t, local, self.const, key=key) if t.kind != "datetime" else None
+        if direct and all(value == local for _, value in direct):
+            # the common JSON types are kept as they are: one test on the local itself
+            cond = " or ".join(f"({c})" for c, _ in direct)
+            fallback = f"_to_key({conv}({local}))" if key else f"{conv}({local})"
+            if missing is not None:
+                fallback = f"{missing} if {local} is None else {fallback}"
+            out.append(f"{local} = {getter}")
+            out.append(f"if not ({cond}): {local} = {fallback}")
+            return key
+        fallback = f"_to_key({conv}(v))" if key else f"{conv}(v)"
+        out.append(f"v = {getter}")
+        first = True
+        for cond, value in branches:
+            out.append(f"{'if' if first else 'elif'} {cond}: {local} = {value}")
+            first = False
+        if missing is not None:
+            out.append(f"{'if' if first else 'elif'} v is None: {local} = {missing}")
+            first = False
+        out.append(f"else: {local} = {fallback}" if not first else f"{local} = {fallback}")
+        return key
+
+    # --- expressions ----------------------------------------------------------------------------------
+    def _input_path(self, e):
+        names = []
+        while isinstance(e, ast.Attr):
+            names.append(e.name)
+            e = e.obj
+        if isinstance(e, ast.Name):
+            kind, name = self.cp.resolved.get(id(e), (None, e.id))
+            if kind == "input":
+                return (name,) + tuple(reversed(names))
+        return None
+
+    def _path_value(self, p):
+        found = self.scalars.get(p)
+        if found is not None:
+            if found[1]:
+                raise _Retry("decimal", p)
+            return found[0]
+        local = self.typed_locals.get(p)
+        if local is not None:
+            return local
+        if p in self.flat or p in self.loops:
+            raise _Retry("typed", p)
+        return None
+
+    def _item_field(self, e, scope):
+        """(loop, field name) when ``e`` is ``x.field`` of a fused loop's item variable."""
+        if isinstance(e, ast.Attr) and isinstance(e.obj, ast.Name):
+            kind, name = self.cp.resolved.get(id(e.obj), (None, e.obj.id))
+            if kind in ("var", "param"):
+                ref = scope.get(name)
+                if isinstance(ref, _ItemRef):
+                    return ref.loop, e.name
+        return None
+
+    def _key_of(self, e, scope):
+        """The local holding ``e``'s comparison key, if ``e`` is an input number read as one."""
+        item = self._item_field(e, scope)
+        if item is not None:
+            local, mode = item[0].fields[item[1]]
+            return local if mode == "key" else None
+        p = self._input_path(e)
+        if p is not None:
+            found = self.scalars.get(p)
+            if found is not None and found[1]:
+                return found[0]
+        return None
+
+    def x_Name(self, e, scope):
+        kind, name = self.cp.resolved.get(id(e), (None, e.id))
+        if kind == "input":
+            v = self._path_value((name,))
+            if v is None:  # pragma: no cover - every input field has a reading
+                raise _Unsupported(f"input {name}")
+            return v
+        if kind == "let":
+            if self._loop_ctx is not None:  # lets are computed after the loops
+                raise _Retry("typed", self._loop_ctx.path)
+            return f"l_{name}"
+        if kind in ("var", "param"):
+            v = scope[name]
+            if isinstance(v, _ItemRef):  # the item itself as a value
+                raise _Retry("typed", v.loop.path)
+            return v
+        raise _Unsupported(f"name {e.id!r} ({kind})")
+
+    def x_ScoreRef(self, e, scope):
+        raise _Unsupported("score")
+
+    def x_Attr(self, e, scope):
+        if isinstance(e.obj, ast.Name) and self.cp.resolved.get(id(e.obj), (None,))[0] == "call":
+            return super().x_Attr(e, scope)
+        item = self._item_field(e, scope)
+        if item is not None:
+            loop, field = item
+            local, mode = loop.fields[field]
+            if mode == "key":
+                raise _Retry("decimal", loop.path + (field,))
+            return local
+        p = self._input_path(e)
+        if p is not None:
+            v = self._path_value(p)
+            if v is not None:
+                return v
+        return super().x_Attr(e, scope)
+
+    def x_Binary(self, e, scope):
+        if e.op in _CMP:
+            for side, other, mirrored in ((e.left, e.right, False), (e.right, e.left, True)):
+                k = self._key_of(side, scope)
+                c = _key_of_literal(other) if k is not None else None
+                if c is not None:
+                    test = f"({c} {e.op} {k})" if mirrored else f"({k} {e.op} {c})"
+                    return f"(None if {k} is None else {test})" if self.opt(side) else test
+        return super().x_Binary(e, scope)
+
+    def x_Between(self, e, scope):
+        k = self._key_of(e.value, scope)
+        if k is not None:
+            lo, hi = _key_of_literal(e.low), _key_of_literal(e.high)
+            if lo is not None and hi is not None:
+                test = f"({lo} <= {k} <= {hi})"
+                return f"(None if {k} is None else {test})" if self.opt(e.value) else test
+        return super().x_Between(e, scope)
+
+    def x_IsMissing(self, e, scope):
+        k = self._key_of(e.operand, scope)
+        if k is not None:
+            return f"({k} is not None)" if e.negate else f"({k} is None)"
+        return super().x_IsMissing(e, scope)
+
+    def _subject(self, subject, conds):
+        k = self._key_of(subject, {})
+        if k is not None and all(_key_of_literal(r) is not None for c in conds for r in _rights(c)):
+            return k, True
+        return self.expr(subject, {}), False
+
+    def x_Call(self, e, scope):
+        fn = self.cp.funcs.get(e.func)
+        if fn is None:
+            return super().x_Call(e, scope)
+        if self._inline > 16:
+            raise _Unsupported("functions nested too deeply")
+        inner = {}
+        for p, a in zip(fn.params, e.args):
+            ref = None
+            if isinstance(a, ast.Name) and self.cp.resolved.get(id(a), (None,))[0] in ("var", "param"):
+                ref = scope.get(a.id)
+            inner[p.name] = ref if isinstance(ref, _ItemRef) else f"({self.expr(a, scope)})"
+        self._inline += 1
+        self._depth += 1
+        try:
+            return f"({self.expr(fn.expr, inner)})"
+        finally:
+            self._inline -= 1
+            self._depth -= 1
+
+    def x_Quantified(self, e, scope):
+        loop = self._fused_source(e)
+        if loop is None:
+            return self._nested(super().x_Quantified, e, scope)
+        inner = {e.var: _ItemRef(loop)}
+        self._loop_ctx = loop
+        try:
+            cond = self._cond(e.cond, inner)
+        finally:
+            self._loop_ctx = None
+        if e.kind == "all":
+            init, body = f"{_ACC} = True", [f"if not ({cond}): {_ACC} = False"]
+        elif e.kind == "any":
+            init, body = f"{_ACC} = False", [f"if {cond}: {_ACC} = True"]
+        else:
+            init, body = f"{_ACC} = True", [f"if {cond}: {_ACC} = False"]
+        return loop.accumulator(init, body)
+
+    def x_Aggregate(self, e, scope):
+        loop = self._fused_source(e)
+        if loop is None:
+            return self._nested(super().x_Aggregate, e, scope)
+        f = e.func
+        inner = {e.var: _ItemRef(loop)} if e.var else {}
+        self._loop_ctx = loop
+        try:
+            where = self._cond(e.where, inner) if e.where is not None else None
+            if f in ("count", "share"):
+                if where is None:
+                    if f == "count":
+                        return f"len({loop.local})"
+                    raise _Retry("typed", loop.path)  # pragma: no cover - the checker wants a condition
+                acc = loop.accumulator(f"{_ACC} = 0", [f"if {where}: {_ACC} += 1"])
+                # _rt.share, inline
+                return acc if f == "count" else f"(_D({acc}) / len({loop.local}) if {loop.local} else None)"
+            if e.value is None:  # the item itself as the value
+                raise _Retry("typed", loop.path)
+            value = self.expr(e.value, inner)
+            if f == "sum":
+                init = f"{_ACC} = 0"
+                stmts = [f"_v = {value}", f"if _v is not None: {_ACC} += _v"] if self.opt(e.value) else \
+                    [f"{_ACC} += {value}"]
+                helper = None
+            else:
+                init = f"{_ACC} = []"
+                stmts = [f"{_ACC}.append({value})"]
+                helper = {"average": "mean", "mean": "mean", "median": "median", "spread": "spread",
+                          "lowest": "lowest", "highest": "highest"}[f]
+        finally:
+            self._loop_ctx = None
+        body = [f"if {where}:"] + ["    " + st for st in stmts] if where is not None else stmts
+        acc = loop.accumulator(init, body)
+        return acc if helper is None else f"_rt.{helper}({acc})"
+
+    def _fused_source(self, e):
+        p = self._input_path(e.source)
+        if p is None or p not in self.loops:
+            return None
+        if self._depth or self._loop_ctx is not None:
+            raise _Retry("typed", p)
+        return self.loops[p]
+
+    def _nested(self, method, e, scope):
+        self._depth += 1
+        try:
+            return method(e, scope)
+        finally:
+            self._depth -= 1
 
 
 def compile_policy(cp: CheckedPolicy) -> Compiler:

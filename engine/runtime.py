@@ -8,9 +8,41 @@ from __future__ import annotations
 
 import calendar
 import datetime as _dt
+import threading
+import weakref
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 D0 = Decimal(0)
+_ONE = Decimal(1)
+
+# --- fast path registry ---------------------------------------------------------------------
+# Compiler.build_decide builds a Validator along with the fused "validate and decide"
+# fast path and registers it here; the policy's own Validator(cp) (built separately
+# from the same checked policy) is then that very object. Keyed by id() with weak
+# references (a CheckedPolicy is not hashable, and nothing here keeps a policy alive).
+_FAST: dict = {}
+_FAST_LOCK = threading.Lock()
+
+
+def register_validator(cp, validator) -> None:
+    key = id(cp)
+
+    def forget(ref, key=key, table=_FAST, lock=_FAST_LOCK):
+        with lock:
+            entry = table.get(key)
+            if entry is not None and entry[0] is ref:
+                del table[key]
+
+    with _FAST_LOCK:
+        _FAST[key] = (weakref.ref(cp, forget), weakref.ref(validator))
+
+
+def validator_for(cp):
+    """The Validator registered for ``cp`` (a checked policy), or None."""
+    entry = _FAST.get(id(cp))
+    if entry is None or entry[0]() is not cp:
+        return None
+    return entry[1]()
 
 
 def and3(a, b):
@@ -91,16 +123,29 @@ def vmax(*xs):
     return None if any(x is None for x in xs) else max(xs)
 
 
+_ROUNDING = {"down": ROUND_FLOOR, "up": ROUND_CEILING, "nearest": ROUND_HALF_UP}
+_QUANTUM: dict = {}
+
+
 def quantize(value, unit, mode):
     """Round ``value`` to a multiple of ``unit`` (``down``, ``up`` or ``nearest``, half up)."""
     if value is None:
         return None
-    rounding = {"down": ROUND_FLOOR, "up": ROUND_CEILING, "nearest": ROUND_HALF_UP}[mode]
-    unit = Decimal(unit)
-    steps = (Decimal(value) / unit).quantize(Decimal(1), rounding=rounding)
+    rounding = _ROUNDING[mode]
+    if type(unit) is not Decimal:
+        unit = Decimal(unit)
+    steps = (Decimal(value) / unit).quantize(_ONE, rounding=rounding)
     result = steps * unit
-    exp = unit.as_tuple().exponent
-    return result.quantize(Decimal(1).scaleb(min(exp, 0))) if isinstance(exp, int) else result
+    # the result keeps the unit's decimals; cached per unit object (0.01 and 0.010 are equal
+    # Decimals with different exponents, so not per value)
+    entry = _QUANTUM.get(id(unit))
+    if entry is None or entry[0] is not unit:
+        exp = unit.as_tuple().exponent
+        entry = (unit, _ONE.scaleb(min(exp, 0)) if isinstance(exp, int) else None)
+        if len(_QUANTUM) < 1024:
+            _QUANTUM[id(unit)] = entry
+    quantum = entry[1]
+    return result.quantize(quantum) if quantum is not None else result
 
 
 def round_(x, places=0):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import difflib
 import re
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
 from dsl import ast
@@ -149,24 +150,409 @@ def _fmt(d) -> str:
     return str(d)
 
 
+class Bail(Exception):
+    """Raised by the fast path (and the strict converters) when data needs the full validator."""
+
+
+def key_literal(c):
+    """Python source of a float/int literal that stands for the exact decimal ``c`` in comparisons, or None.
+
+    Fast paths may compare a JSON number ``x`` (an ``int``, or a finite ``float``
+    whose exact value is ``Decimal(repr(x))``) with a decimal constant ``c``
+    without building a Decimal, when ``c`` is the shortest repr of a float
+    (``Decimal(repr(float(c))) == c``) and ``|c| < 2**52``:
+
+    * float ``x``: rounding a decimal to the nearest float is monotone, so for
+      floats ``x < y`` implies ``Decimal(repr(x)) < Decimal(repr(y))``; with
+      ``cf = float(c)`` and ``Decimal(repr(cf)) == c``, ``x op cf`` has the same
+      truth as ``Decimal(repr(x)) op c`` for every comparison;
+    * int ``x``: Python compares int and float exactly, and no integer lies in
+      the closed interval between ``c`` and ``cf`` unless ``c`` is itself an
+      integer (then ``cf == c`` exactly): such an integer would be a float
+      within half an ulp of ``cf`` other than ``cf``, or ``cf`` itself,
+      whose shortest repr would be that integer, not ``c``.
+
+    Integral constants are written as int literals (exact for int, float and
+    Decimal operands alike).
+    """
+    if not isinstance(c, (int, Decimal)) or isinstance(c, bool):
+        return None
+    d = Decimal(c)
+    if not d.is_finite() or abs(d) >= 2 ** 52:
+        return None
+    if d == d.to_integral_value():
+        return repr(int(d))
+    f = float(d)
+    if Decimal(repr(f)) != d:
+        return None
+    return repr(f)
+
+
+def to_key(value):
+    """An exact Decimal (or int, or None) as the float/int the fast path compares (see :func:`key_literal`)."""
+    if value is None or type(value) is int:
+        return value
+    if type(value) is float:
+        if value - value == 0.0:
+            return value
+        raise Bail
+    if isinstance(value, Decimal) and value.is_finite():
+        if value == value.to_integral_value() and abs(value) < 2 ** 52:
+            return int(value)
+        f = float(value)
+        if Decimal(repr(f)) == value:
+            return f
+    raise Bail
+
+
+def fast_branches(t: Type, v: str, const, key: bool = False):
+    """``[(condition, value)]``: Python source that converts the raw JSON value ``v`` of type ``t`` inline.
+
+    Each condition accepts only values that the exact converter (:meth:`Validator._convert`)
+    accepts, and the value expression computes exactly what it would return
+    (or, with ``key=True`` for numbers, the comparison key of :func:`key_literal`)
+    without raising. Everything else goes to the exact converter. An empty list
+    means "always use the converter"; None means ``key`` is not possible for ``t``.
+    ``const(value)`` names a constant in the generated code's namespace.
+    """
+    k = t.kind
+    if k == "text":
+        return [(f"type({v}) is str and {v} != ''", v)]
+    if k == "bool":
+        return [(f"{v} is True or {v} is False", v)]
+    if k == "enum":
+        return [(f"type({v}) is str and {v} in {const(frozenset(t.options))}", v)]
+    if k == "date":
+        return [(f"type({v}) is _date", v)]
+    if k == "int":
+        if t.step is not None:
+            return []
+        if t.low is None:
+            return [(f"type({v}) is int", v)]
+        lo, hi = key_literal(t.low), key_literal(t.high)
+        if lo is None or hi is None:
+            return []
+        return [(f"type({v}) is int and {lo} <= {v} <= {hi}", v)]
+    if k in ("decimal", "percent", "money"):
+        if t.step is not None:
+            return None if key else []
+        if t.low is None:
+            if key:
+                return [(f"type({v}) is float and {v} - {v} == 0.0", v), (f"type({v}) is int", v)]
+            return [(f"type({v}) is float and {v} - {v} == 0.0", f"_D(repr({v}))"),
+                    (f"type({v}) is int", f"_D({v})"),
+                    (f"type({v}) is _D and {v}.is_finite()", v)]
+        lo, hi = key_literal(t.low), key_literal(t.high)
+        if lo is None or hi is None:
+            return None if key else []
+        # NaN and infinities fail the range test
+        if key:
+            return [(f"type({v}) is float and {lo} <= {v} <= {hi}", v), (f"type({v}) is int and {lo} <= {v} <= {hi}", v)]
+        return [(f"type({v}) is float and {lo} <= {v} <= {hi}", f"_D(repr({v}))"),
+                (f"type({v}) is int and {lo} <= {v} <= {hi}", f"_D({v})")]
+    return []
+
+
+def _path(base, idx, name=None):
+    """The path text of a field: ``network.firms[3].employees``."""
+    if idx is not None:
+        base = f"{base}[{idx}]"
+    if name is None:
+        return base
+    return f"{base}.{name}" if base else name
+
+
+def _scalar(conv, value, errors, base, idx, name=None):
+    try:
+        return conv(value)
+    except Problem as problem:
+        errors.append((_path(base, idx, name), problem.message))
+        return None
+
+
+def _missing(errors, base, idx, name):
+    errors.append((_path(base, idx, name), "required field is missing"))
+    return _ABSENT
+
+
+def _not_a_record(errors, base, idx, data):
+    errors.append((_path(base, idx) or "(application)", f"expected an object with fields, got {_show(data)}"))
+
+
+def _not_a_list(errors, path, data):
+    errors.append((path, f"expected a list, got {_show(data)}"))
+
+
+def _prune(out):
+    return {k: v for k, v in out.items() if v is not _ABSENT}
+
+
+_ABSENT = object()
+_NO_DEFAULT = object()
+
+
+class Prevalidated(Mapping):
+    """An application that the compiled fast path has already checked and decided.
+
+    :meth:`Validator.validate` returns it (with no errors) when the fast path
+    accepted the data: ``decided`` is what the compiled ``decide`` function
+    returns for it, so deciding does not walk the data twice. As a mapping it
+    reads exactly like the typed value the full validator builds (that value is
+    built on first use: explanations and rankings need it, deciding does not).
+    """
+
+    __slots__ = ("data", "decided", "_validator", "_typed")
+
+    def __init__(self, data, decided, validator):
+        self.data = data
+        self.decided = decided
+        self._validator = validator
+        self._typed = None
+
+    def typed(self) -> dict:
+        typed = self._typed
+        if typed is None:
+            typed, errors = self._validator.validate_full(self.data)
+            if errors:  # pragma: no cover - the fast path accepts a subset of valid data
+                raise AssertionError(f"fast path accepted invalid data: {errors}")
+            self._typed = typed
+        return typed
+
+    def __getitem__(self, key):
+        return self.typed()[key]
+
+    def __iter__(self):
+        return iter(self.typed())
+
+    def __len__(self):
+        return len(self.typed())
+
+    def __repr__(self):
+        return f"Prevalidated({self.typed()!r})"
+
+
 class Validator:
-    """Converts one application; ``validate(data) -> (value, errors)``."""
+    """Converts one application; ``validate(data) -> (value, errors)``.
+
+    The converter is generated Python source, one function per record type
+    (like the compiled policy): plain ``type(v) is int`` tests and inline
+    conversions for the common JSON types, the exact converters of this module
+    for everything else, and paths built only when there is an error to report.
+
+    When the policy's compiled fast path is available (:meth:`Compiler.build_decide`
+    builds it with a Validator and registers that Validator, which ``Validator(cp)``
+    then returns), ``validate`` first tries it:
+    it checks every field too, and decides the application in the same pass.
+    Data it does not accept outright (anything invalid, numbers written as
+    text, unusual types) goes through the full converter, which reports every
+    problem with its path.
+    """
+
+    def __new__(cls, cp, const_eval=None):
+        from . import runtime
+        found = runtime.validator_for(cp)
+        if type(found) is cls and found.const_eval is const_eval:
+            return found  # the one the compiler built with the fast path: same generated code
+        return super().__new__(cls)
 
     def __init__(self, cp, const_eval):
+        if getattr(self, "_ready", False):
+            return
+        self._ready = True
         self.cp = cp
         self.const_eval = const_eval
         self.currency = cp.currency
-        self._records: dict[int, object] = {}
-        self.root = self._record(cp.input) if cp.input is not None else None
+        self.namespace = dict(_D=Decimal, _date=_dt.date, _show=_show, _scalar=_scalar,
+                              _missing=_missing, _not_a_record=_not_a_record, _not_a_list=_not_a_list,
+                              _prune=_prune, _ABSENT=_ABSENT, _isinstance=isinstance, _dict=dict,
+                              _seq=(list, tuple), _enumerate=enumerate, _path=_path)
+        self._consts: dict = {}
+        self._records: dict[int, str] = {}
+        self._lists: dict[tuple, str] = {}
+        self._field_convs: dict = {}
+        self._lines: list[str] = []
+        self._counter = 0
+        self.root = None
+        self._root_fn = None
+        if cp.input is not None:
+            name = self._record_fn(cp.input)
+            self._flush()
+            fn = self.namespace[name]
+            self._root_fn = fn
+            self.root = lambda data, path, errors: fn(data, errors, path, None)
+        self._fast = None  # set by Compiler.build_decide
 
+    # --- public -------------------------------------------------------------------------------
     def validate(self, data):
+        """``(value, errors)``; ``value`` may be a :class:`Prevalidated` mapping (see the class docstring)."""
+        fast = self._fast
+        if fast is not None:
+            try:
+                return Prevalidated(data, fast(data), self), []
+            except Exception:  # Bail, or anything the fast path did not expect: the full path decides
+                pass
+        return self.validate_full(data)
+
+    def validate_full(self, data):
+        """``(typed value, errors)`` from the full converter (never the fast path)."""
         errors: list[tuple[str, str]] = []
-        if self.root is None:
+        if self._root_fn is None:
             return {}, errors
         if not isinstance(data, dict):
             return None, [("", f"expected an application object, got {_show(data)}")]
-        value = self.root(data, "", errors)
+        value = self._root_fn(data, errors, "", None)
         return value, errors
+
+    def converter(self, field):
+        """A strict converter for one field's raw value (``None`` when absent): the typed value, or :class:`Bail`.
+
+        Used by the compiled fast path for what it does not convert inline.
+        """
+        key = id(field)
+        found = self._field_convs.get(key)
+        if found is not None:
+            return found
+        t = field.type.opt(False)
+        default = self.const_eval(field.default) if field.default is not None else _NO_DEFAULT
+        optional = field.optional
+        walker = self._walker_call(t)
+        self._flush()
+        fn = self.namespace[walker[0]] if walker is not None else None
+        conv = self._convert(t) if walker is None else None
+
+        def convert(value):
+            if value is None or value == "":
+                if default is not _NO_DEFAULT:
+                    return default
+                if optional:
+                    return None
+                raise Bail
+            if fn is not None:
+                errors = []
+                out = fn(value, errors, *walker[1])
+                if errors:
+                    raise Bail
+                return out
+            if conv is None:
+                return value
+            try:
+                return conv(value)
+            except Problem:
+                raise Bail from None
+
+        self._field_convs[key] = convert
+        return convert
+
+    # --- code generation ------------------------------------------------------------------------
+    def _const(self, value) -> str:
+        name = self._consts.get(id(value))
+        if name is None:
+            name = self._consts[id(value)] = f"_K{len(self._consts)}"
+            self.namespace[name] = value
+        return name
+
+    def _flush(self):
+        if self._lines:
+            source = "\n".join(self._lines) + "\n"
+            self._lines = []
+            exec(compile(source, f"<bando validator {self.cp.source.name}>", "exec"), self.namespace)
+
+    def _walker_call(self, t: Type):
+        """(function name, extra args) converting a structured value of type ``t``, or None for scalars."""
+        if t.kind == "record":
+            return self._record_fn(t.record), ("", None)
+        if t.kind == "list":
+            return self._list_fn(t), ("",)
+        return None
+
+    def _record_fn(self, rec: RecordInfo) -> str:
+        """Name of the generated ``(data, errors, base, idx) -> dict`` function for ``rec``."""
+        name = self._records.get(id(rec))
+        if name is not None:
+            return name
+        self._counter += 1
+        name = f"_rec{self._counter}"
+        self._records[id(rec)] = name
+        lines = [f"def {name}(d, errors, base, idx):",
+                 "    if not _isinstance(d, _dict):",
+                 "        _not_a_record(errors, base, idx, d)",
+                 "        return None",
+                 "    n0 = len(errors)"]
+        outs = []
+        for i, (fname, f) in enumerate(rec.fields.items()):
+            o = f"o{i}"
+            outs.append(f"{fname!r}: {o}")
+            t = f.type.opt(False)
+            lines.append(f"    v = d.get({fname!r})")
+            first = True
+            for cond, value in self._branches(t):
+                lines.append(f"    {'if' if first else 'elif'} {cond}: {o} = {value}")
+                first = False
+            if f.default is not None:
+                missing = self._const(self.const_eval(f.default))
+            elif f.optional:
+                missing = "None"
+            else:
+                missing = f"_missing(errors, base, idx, {fname!r})"
+            lines.append(f"    {'if' if first else 'elif'} v is None or v == '': {o} = {missing}")
+            lines.append("    else:")
+            lines.extend("        " + ln for ln in self._convert_lines(t, o, "v", f"base, idx, {fname!r}"))
+        lines.append(f"    out = {{{', '.join(outs)}}}")
+        lines.append("    return _prune(out) if len(errors) != n0 else out")
+        self._lines.extend(lines)
+        return name
+
+    def _branches(self, t: Type):
+        if t.kind in ("record", "list", "any"):
+            return []
+        return fast_branches(t, "v", self._const) or []
+
+    def _convert_lines(self, t: Type, o: str, v: str, where: str) -> list[str]:
+        """Lines setting ``o`` from a present raw value ``v`` (errors reported at ``_path(where)``)."""
+        if t.kind == "record":
+            return [f"{o} = {self._record_fn(t.record)}({v}, errors, _path({where}), None)"]
+        if t.kind == "list":
+            fn = self._list_fn(t)
+            return [f"{o} = {fn}({v}, errors, _path({where}))"]
+        conv = self._convert(t)
+        if conv is None:  # ANY: an unresolved type, already reported by the checker
+            return [f"{o} = {v}"]
+        return [f"{o} = _scalar({self._const(conv)}, {v}, errors, {where})"]
+
+    def _list_fn(self, t: Type) -> str:
+        """Name of the generated ``(data, errors, path) -> list`` function for list type ``t``."""
+        item = t.item
+        key = id(item) if item is not None else None
+        name = self._lists.get(key)
+        if name is not None:
+            return name
+        self._counter += 1
+        name = f"_list{self._counter}"
+        self._lists[key] = name
+        lines = [f"def {name}(data, errors, path):",
+                 "    if not _isinstance(data, _seq):",
+                 "        _not_a_list(errors, path, data)",
+                 "        return None"]
+        if item is not None and item.kind == "record":
+            fn = self._record_fn(item.record)
+            lines.append(f"    return [{fn}(x, errors, path, i) for i, x in _enumerate(data)]")
+        else:
+            lines += ["    out = []", "    append = out.append", "    for i, v in _enumerate(data):"]
+            first = True
+            it = item if item is not None else Type("any")
+            for cond, value in self._branches(it):
+                lines.append(f"        {'if' if first else 'elif'} {cond}: append({value})")
+                first = False
+            body = self._convert_lines(it, "x", "v", "path, i")
+            if first:
+                lines.extend("        " + ln for ln in body)
+            else:
+                lines.append("        else:")
+                lines.extend("            " + ln for ln in body)
+            lines.append(("            " if not first else "        ") + "append(x)")
+            lines.append("    return out")
+        self._lines.extend(lines)
+        return name
 
     def _convert(self, t: Type):
         k = t.kind
@@ -203,69 +589,9 @@ class Validator:
                 raise Problem(f"{_show(value)} is not one of " + ", ".join(f'"{o}"' for o in options) + hint)
 
             return enum
-        return None  # structured: handled by the walkers
-
-    def _record(self, rec: RecordInfo):
-        cached = self._records.get(id(rec))
-        if cached is not None:
-            return cached
-        plan = []
-
-        def walk(data, path, errors):
-            if not isinstance(data, dict):
-                errors.append((path or "(application)", f"expected an object with fields, got {_show(data)}"))
-                return None
-            out = {}
-            for name, f, conv, default in plan:
-                p = f"{path}.{name}" if path else name
-                v = data.get(name)
-                if v is None or v == "":
-                    if default is not _NO_DEFAULT:
-                        out[name] = default
-                    elif f.optional:
-                        out[name] = None
-                    else:
-                        errors.append((p, "required field is missing"))
-                    continue
-                out[name] = conv(v, p, errors)
-            return out
-
-        self._records[id(rec)] = walk
-        for name, f in rec.fields.items():
-            default = _NO_DEFAULT
-            if f.default is not None:
-                default = self.const_eval(f.default)
-            plan.append((name, f, self._walker(f.type.opt(False)), default))
-        return walk
-
-    def _walker(self, t: Type):
-        if t.kind == "record":
-            return self._record(t.record)
-        if t.kind == "list":
-            item = self._walker(t.item)
-
-            def walk_list(data, path, errors):
-                if not isinstance(data, (list, tuple)):
-                    errors.append((path, f"expected a list, got {_show(data)}"))
-                    return None
-                return [item(x, f"{path}[{i}]", errors) for i, x in enumerate(data)]
-
-            return walk_list
-        conv = self._convert(t)
-        if conv is None:  # ANY: an unresolved type, already reported by the checker
-            return lambda v, p, e: v
-
-        def scalar(data, path, errors):
-            try:
-                return conv(data)
-            except Problem as problem:
-                errors.append((path, problem.message))
-                return None
-
-        return scalar
+        return None  # structured: handled by the generated walkers
 
 
-_NO_DEFAULT = object()
 
 
 def const_eval(e):
