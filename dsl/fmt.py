@@ -209,6 +209,16 @@ class _Writer:
                 self.used[i] = True
 
 
+#: words that may continue the field before them (`x: int = 0 and ...`, `x: int in 0..5`,
+#: `x: int optional`, `0 EUR`): a field with one of these names needs the comma
+_CONTINUATION_WORDS = frozenset({"and", "or", "not", "in", "is", "of", "between", "optional", "step",
+                                 "EUR", "USD", "GBP", "CHF"})
+
+
+def _is_keyword(name: str) -> bool:
+    return name in _CONTINUATION_WORDS
+
+
 def _span_line(n):
     return n.span.line if getattr(n, "span", None) is not None else None
 
@@ -233,7 +243,10 @@ class _Formatter:
         self.w.line(indent + "}", None, end, end)
 
     def fields(self, fields, indent):
-        for f in fields:
+        for i, f in enumerate(fields):
+            # fields go one per line without commas, except before a field whose name
+            # could continue the field above (`x: int = 0` then `or: bool`)
+            comma = "," if i + 1 < len(fields) and _is_keyword(fields[i + 1].name) else ""
             self.w.lead(_span_line(f), indent)
             head = f"{indent}{f.name}{format_label(f.label)}: "
             if isinstance(f.type, (ast.RecordType,)) or (
@@ -248,14 +261,14 @@ class _Formatter:
                     tail += f" = {format_expr(f.default)}"
                 end = _end_line(rec)
                 self.w.lead(end, indent + "  ")
-                self.w.line(indent + tail, None, end, _end_line(f))
+                self.w.line(indent + tail + comma, None, end, _end_line(f))
                 continue
             text = head + format_type(f.type)
             if f.optional:
                 text += " optional"
             if f.default is not None:
                 text += f" = {format_expr(f.default)}"
-            self.w.line(text, f)
+            self.w.line(text + comma, f)
 
     def criterion(self, c, indent):
         kw = "sub" if c.sub else "criterion"

@@ -18,6 +18,8 @@ from importlib import resources
 import attrs
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import ContextualLexer
+from lark.parsers.lalr_analysis import Shift
 
 from . import ast
 from .errors import Diagnostic, PolicyError
@@ -566,9 +568,51 @@ def _syntax_diagnostic(e: UnexpectedInput, source: Source) -> Diagnostic:
     return Diagnostic(f"expected {_describe(expected)}{after}, found {_found(tok)}", span, source, hint=hint)
 
 
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _can_shift(states, stack, ttype) -> bool:
+    """Would the LALR automaton, from ``stack``, eventually shift a token of type ``ttype``?"""
+    stack = list(stack)
+    while True:
+        actions = states[stack[-1]]
+        if ttype not in actions:
+            return False
+        action, arg = actions[ttype]
+        if action is Shift:
+            return True
+        size = len(arg.expansion)
+        if size:
+            del stack[-size:]
+        stack.append(states[stack[-1]][arg.origin.name][1])
+
+
+class _KeywordsAsNames(ContextualLexer):
+    """The contextual lexer, plus: a keyword the parser cannot take here is a name.
+
+    LALR merges parser states, so the lexer's idea of "what may come next" is
+    wider than the truth: after ``markets: int = 0`` it also expects the words
+    that may follow a number anywhere (``requested``, ``score``, ``count``…),
+    and a next field called ``requested`` was read as the keyword and refused.
+    When a word lexed as a keyword cannot be shifted but a name can, it is a name.
+    """
+
+    def lex(self, lexer_state, parser_state):
+        states = parser_state.parse_conf.states
+        for tok in super().lex(lexer_state, parser_state):
+            if tok.type != "NAME" and "NAME" in states[parser_state.position] and _WORD.fullmatch(tok) and \
+                    not _can_shift(states, parser_state.state_stack, tok.type):
+                tok = Token.new_borrow_pos("NAME", str(tok), tok)
+            yield tok
+
+
 @lru_cache(maxsize=None)
 def _lark() -> Lark:
-    return Lark(_grammar(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    lark = Lark(_grammar(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    lexer = lark.parser.lexer
+    if type(lexer) is ContextualLexer:  # the Lark versions we know; otherwise keep Lark's own lexer
+        lexer.__class__ = _KeywordsAsNames
+    return lark
 
 
 def _build(builder: _ToAst, tree: Tree):
