@@ -44,31 +44,53 @@ def _show(value) -> str:
     return str(value)
 
 
+#: numbers (decimal, percent, money) must be smaller than this in absolute value: beyond it the
+#: 28-digit decimal arithmetic of the rules (rounding a grant to the cent, say) cannot be exact
+LIMIT = Decimal(10) ** 18
+_LIMIT_TEXT = "10^18"
+
+
 def to_decimal(value, what="a number", currency=None) -> Decimal:
     t = type(value)
     if t is Decimal:
         if not value.is_finite():
             raise Problem(f"expected {what}, got {value}")
-        return value
-    if t is int:
-        return Decimal(value)
-    if t is float:
+        d = value
+    elif t is int:
+        d = Decimal(value)
+    elif t is float:
         if value != value or value in (float("inf"), float("-inf")):
             raise Problem(f"expected {what}, got {value}")
-        return Decimal(repr(value))
-    if t is str:
+        d = Decimal(repr(value))
+    elif t is str:
         s = value.strip().replace("_", "")
         if currency and s.upper().endswith(currency):
             s = s[: -len(currency)].strip()
+        d = None
         if _NUM.match(s):
             try:
                 d = Decimal(s)
             except InvalidOperation:  # pragma: no cover - the regex prevents it
-                raise Problem(f"expected {what}, got {_show(value)}") from None
-            if d.is_finite():
-                return d
+                d = None
+        if d is None or not d.is_finite():
+            raise Problem(f"expected {what}, got {_show(value)}")
+    else:
         raise Problem(f"expected {what}, got {_show(value)}")
-    raise Problem(f"expected {what}, got {_show(value)}")
+    return d
+
+
+def _limited(conv, t: Type, what):
+    """``conv`` refusing numbers beyond the LIMIT (after the field's own range, when it has one)."""
+    if t.low is not None and -LIMIT < t.low <= t.high < LIMIT:
+        return conv
+
+    def checked(value):
+        v = conv(value)
+        if not -LIMIT < v < LIMIT:
+            raise Problem(f"expected {what} below {_LIMIT_TEXT}, got {_show(value)}")
+        return v
+
+    return checked
 
 
 def _int(value):
@@ -236,16 +258,20 @@ def fast_branches(t: Type, v: str, const, key: bool = False):
     if k in ("decimal", "percent", "money"):
         if t.step is not None:
             return None if key else []
-        if t.low is None:
+        # NaN, infinities and numbers beyond the LIMIT fail the range tests (exact, see key_literal)
+        if t.low is None or not -LIMIT < t.low <= t.high < LIMIT:
+            lim = repr(int(LIMIT))
             if key:
-                return [(f"type({v}) is float and {v} - {v} == 0.0", v), (f"type({v}) is int", v)]
-            return [(f"type({v}) is float and {v} - {v} == 0.0", f"_D(repr({v}))"),
-                    (f"type({v}) is int", f"_D({v})"),
-                    (f"type({v}) is _D and {v}.is_finite()", v)]
+                return [(f"type({v}) is float and -{lim} < {v} < {lim}", v),
+                        (f"type({v}) is int and -{lim} < {v} < {lim}", v)] if t.low is None else None
+            if t.low is not None:
+                return []
+            return [(f"type({v}) is float and -{lim} < {v} < {lim}", f"_D(repr({v}))"),
+                    (f"type({v}) is int and -{lim} < {v} < {lim}", f"_D({v})"),
+                    (f"type({v}) is _D and {v}.is_finite() and -{lim} < {v} < {lim}", v)]
         lo, hi = key_literal(t.low), key_literal(t.high)
         if lo is None or hi is None:
             return None if key else []
-        # NaN and infinities fail the range test
         if key:
             return [(f"type({v}) is float and {lo} <= {v} <= {hi}", v), (f"type({v}) is int and {lo} <= {v} <= {hi}", v)]
         return [(f"type({v}) is float and {lo} <= {v} <= {hi}", f"_D(repr({v}))"),
@@ -568,10 +594,11 @@ class Validator:
                     return to_decimal(value.strip()[:-1], what) / 100
                 return to_decimal(value, what)
 
-            return _number_checks(dec, t, what)
+            return _limited(_number_checks(dec, t, what), t, what)
         if k == "money":
             cur = self.currency
-            return _number_checks(lambda v: to_decimal(v, f"an amount in {cur}", cur), t, "an amount")
+            return _limited(_number_checks(lambda v: to_decimal(v, f"an amount in {cur}", cur), t, "an amount"),
+                            t, f"an amount in {cur}")
         if k == "bool":
             return _bool
         if k == "date":
