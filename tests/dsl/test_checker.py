@@ -1,0 +1,188 @@
+"""The checker: names, types, and every problem collected (not just the first)."""
+from __future__ import annotations
+
+import pytest
+
+from dsl.checker import check
+from dsl.parser import parse
+from dsl.source import Source
+
+HEADER = '''call "Bando reti" version "1" {
+  authority "Regione Puglia"
+  budget 1_000_000 EUR
+  opens 2025-03-01 09:00
+  closes 2025-06-30 12:00
+}
+
+record Firm { name: text, employees: int, turnover: money, region: text, founded: date, iso: bool = false }
+
+input {
+  id: text
+  sent: datetime
+  firms: list of Firm
+  cost: money
+  requested: money
+  innovation: int in 0..5
+  signed: date
+  marks: list of decimal in 0..5 step 0.5
+  kind: one of {"rete-soggetto", "rete-contratto"}
+  turnover: money optional
+}
+
+'''
+
+
+def checked(body, header=HEADER):
+    text = header + body
+    return check(parse(text, "p.bando"), Source(text, "p.bando"))
+
+
+def messages(body, header=HEADER):
+    return [d.message for d in checked(body, header).errors]
+
+
+def type_of(expr):
+    cp = checked(f"let probe = {expr}\n")
+    assert not cp.errors, [d.render() for d in cp.errors]
+    return cp.let_types["probe"]
+
+
+@pytest.mark.parametrize("expr,kind,optional", [
+    ("count(firms)", "int", False),
+    ("count(f in firms where f.iso)", "int", False),
+    ("share(f in firms where f.iso)", "percent", True),
+    ("sum(f.turnover for f in firms)", "money", False),
+    ("sum(f.employees for f in firms)", "int", False),
+    ("median(marks)", "decimal", True),
+    ("mean(m for m in marks)", "decimal", True),
+    ("spread(marks)", "decimal", True),
+    ("lowest(f.founded for f in firms)", "date", True),
+    ("50% of cost", "money", False),
+    ("cost / 2", "money", True),
+    ("cost / requested", "decimal", True),
+    ("cost - requested", "money", False),
+    ("signed + 3 years", "date", False),
+    ("days_between(signed, date_of(sent))", "int", False),
+    ("sent <= call.closes", "bool", False),
+    ("turnover <= 1_000 EUR", "bool", True),
+    ("turnover is missing", "bool", False),
+    ("min(requested, 50% of cost, 200_000 EUR)", "money", False),
+    ("if kind == \"rete-soggetto\" then 80% else 50%", "percent", False),
+    ("all f in firms: f.employees < 250", "bool", False),
+    ("innovation between 1 and 3", "bool", False),
+])
+def test_types(expr, kind, optional):
+    t = type_of(expr)
+    assert (t.kind, t.optional) == (kind, optional)
+
+
+def test_all_problems_are_reported_not_only_the_first():
+    found = messages('''let a = membres + 1
+eligibility {
+  gate g1: cost <= 200_000
+  gate g2: kind == "rete"
+  gate g3: signed + cost > 2025-01-01
+  gate g1: count(firms) > "3"
+}
+''')
+    assert len(found) == 6, found
+    assert "`membres` is not defined" in found
+    assert "gate `g1` is defined twice" in found
+
+
+def test_between_with_money_and_numbers_is_an_error_not_a_crash():
+    """Regression: the checker raised AttributeError on `money between number and number`."""
+    cp = checked("eligibility {\n  gate g: cost between 50_000 and 200_000\n}\n")
+    assert [d.message for d in cp.errors] == ["cannot compare money with a number"]
+    assert cp.errors[0].hint == "write `50_000 EUR`"
+
+
+def test_money_hint_only_suggests_a_currency_after_a_written_number():
+    cp = checked("eligibility {\n  gate g: cost <= count(firms) * 40_000\n}\n")
+    assert "multiply it by `1 EUR`" in cp.errors[0].hint
+
+
+def test_did_you_mean():
+    cp = checked("eligibility {\n  gate g: all f in firms: f.employes < 250\n}\n")
+    assert cp.errors[0].message == "record `Firm` has no field `employes`"
+    assert cp.errors[0].hint == "did you mean `employees`?"
+
+
+def test_unused_inputs_are_warnings_only_when_nothing_else_is_wrong():
+    ok = checked("eligibility {\n  gate g: count(firms) >= 3\n}\n")
+    assert not ok.errors
+    assert any("`cost` is never used" in w.message for w in ok.warnings)
+    bad = checked("eligibility {\n  gate g: count(firm) >= 3\n}\n")
+    assert bad.errors and not bad.warnings
+
+
+@pytest.mark.parametrize("body,message", [
+    ("let count = 3\n", "`count` is a word of the language and cannot be used as a name"),
+    ("let round = 3\n", "`round` is a built-in function and cannot be redefined"),
+    ("let f(sum: int) = 1\n", "`sum` is a word of the language and cannot be used as a name"),
+])
+def test_reserved_names(body, message):
+    assert message in messages(body)
+
+
+def test_functions_see_only_their_parameters():
+    found = messages("let too_big(f: Firm) = f.turnover > cost\n"
+                     "eligibility {\n  gate g: none f in firms: too_big(f)\n}\n")
+    assert any("cannot be used inside the function `too_big`" in m for m in found)
+
+
+def test_empty_and_headerless_files():
+    empty = check(parse(""), Source("", "e.bando"))
+    assert [d.message for d in empty.errors] == ["this file is empty: a policy starts with a `call` header"]
+    no_call = check(parse("let x = 1"), Source("let x = 1", "n.bando"))
+    assert [d.message for d in no_call.errors] == ["the policy has no `call` header"]
+
+
+def test_closes_before_opens_points_at_closes():
+    header = 'call "X" version "1" {\n  opens 2025-09-01\n  closes 2025-06-30\n}\n'
+    cp = checked("", header)
+    assert cp.errors[0].span.line == 3
+    assert cp.errors[0].message == "the call closes (2025-06-30) before it opens (2025-09-01)"
+
+
+def test_score_structure():
+    found = messages('''score max 100 pass 60 {
+  criterion a max 40 {
+    innovation >= 2 -> 20
+    innovation >= 4 -> 40
+    otherwise -> 0
+    innovation >= 5 -> 50
+  }
+  criterion b max 30 {
+    sub b1 max 10 = innovation
+    sub b2 max 10 = innovation
+  }
+}
+''')
+    assert any(m.startswith("this band can never be reached: every value with innovation >= 4") for m in found)
+    assert "this band can never be reached: it comes after `otherwise`" in found
+    assert "50 points exceed the maximum of `a` (40)" in found
+    assert "the parts of `b` add up to 20, but its maximum is 30" in found
+    assert "the criteria add up to 70 (40 + 30), but the score's maximum is 100" in found
+
+
+def test_weights_count_in_the_total():
+    ok = checked("score max 100 pass 60 {\n  criterion a max 30 weight 2 = innovation\n"
+                 "  criterion b max 40 weight 1.5 for ranking = innovation\n}\n")
+    assert not ok.errors
+
+
+def test_ranking_names():
+    ok = checked("submitted = sent\ngrant = requested\nscore max 5 pass 1 {\n  criterion a max 5 = innovation\n}\n"
+                 "ranking {\n  order by score desc, points(a) desc, grant asc, submitted asc\n}\n")
+    assert not ok.errors, [d.render() for d in ok.errors]
+    bad = messages("eligibility {\n  gate g: score > 3 and points(a) > 1\n}\n")
+    assert "`score` can only be used in the ranking" in bad
+
+
+def test_every_diagnostic_renders_with_its_line():
+    cp = checked("eligibility {\n  gate g: kind == \"rete\"\n}\n")
+    text = cp.errors[0].render()
+    assert text.startswith("p.bando:")
+    assert 'gate g: kind == "rete"' in text
+    assert "^" in text
