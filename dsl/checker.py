@@ -151,6 +151,7 @@ class Checker:
         self._check_header()
         for rec in list(cp.records.values()):
             self._resolve_record(rec)
+        self._check_record_cycles()
         if cp.input is not None:
             self._resolve_record(cp.input)
         for name, let in cp.lets.items():
@@ -304,6 +305,44 @@ class Checker:
                 elif not _is_literal(f.default):
                     self.error("a default must be a literal value (a number, text, date, true/false)", f.default)
 
+    def _check_record_cycles(self):
+        """A record may not contain itself, directly, through other records or through lists:
+        the application data could never end (and the engine would loop reading it)."""
+        def refs(te):  # the named records a written type mentions
+            if isinstance(te, ast.TypeRef):
+                yield te
+            elif isinstance(te, ast.ListType):
+                yield from refs(te.item)
+            elif isinstance(te, ast.RecordType):
+                for f in te.fields:
+                    yield from refs(f.type)
+
+        records = self.cp.records
+        graph = {name: [r for f in rec.node.fields for r in refs(f.type) if r.name in records]
+                 for name, rec in records.items()}
+        reported = set()
+        for start in graph:
+            stack = [(start, iter(graph[start]))]
+            path = [start]
+            while stack:
+                name, it = stack[-1]
+                ref = next(it, None)
+                if ref is None:
+                    stack.pop()
+                    path.pop()
+                    continue
+                if ref.name == start:
+                    cycle = frozenset(path)
+                    if cycle not in reported:
+                        reported.add(cycle)
+                        self.error(f"record `{start}` contains itself: {' → '.join(path + [start])}", ref,
+                                   hint="a record cannot contain itself, not even through a list; "
+                                        "describe the inner part with another record")
+                    continue
+                if ref.name not in path and len(path) < len(graph):
+                    stack.append((ref.name, iter(graph[ref.name])))
+                    path.append(ref.name)
+
     def _type_of_texpr(self, te, field) -> Type:
         cp = self.cp
         if isinstance(te, ast.BaseType):
@@ -332,9 +371,6 @@ class Checker:
                 self.error(f"unknown type `{te.name}`", te,
                            hint=self._suggest(te.name, list(cp.records) + ["text", "int", "decimal", "money",
                                                                           "percent", "bool", "date", "datetime"]))
-                return ANY
-            if field is not None and rec.node is not None and field is rec.node:
-                self.error(f"record `{te.name}` contains itself", te)
                 return ANY
             return Type("record", record=rec)
         return ANY
@@ -373,6 +409,10 @@ class Checker:
         sd = cp.score
         if sd is None:
             return
+        if sd.max <= 0:
+            self.error("the maximum score must be greater than zero", sd)
+        if sd.pass_ < 0:
+            self.error("the pass mark cannot be negative", sd)
         if sd.pass_ > sd.max:
             self.error(f"the pass mark {sd.pass_} is above the maximum score {sd.max}", sd)
         ids = {}
@@ -394,6 +434,10 @@ class Checker:
             self.error("`sub` criteria belong inside a criterion; use `criterion` here", c)
         if not c.sub and not top:
             self.error("inside a criterion, parts are written `sub id \"label\" max N ...`", c)
+        if c.max < 0:
+            self.error(f"the maximum of `{c.id}` cannot be negative", c)
+        if c.minimum is not None and c.minimum < 0:
+            self.error(f"the minimum of `{c.id}` cannot be negative", c)
         if c.minimum is not None and c.minimum > c.max:
             self.error(f"the minimum {_fmt(c.minimum)} is above the maximum {_fmt(c.max)}", c)
         for w in (c.weight, c.ranking_weight):

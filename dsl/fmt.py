@@ -154,6 +154,16 @@ def format_type(t) -> str:
         return f"list of {format_type(t.item)}"
     if isinstance(t, ast.TypeRef):
         return t.name
+    if isinstance(t, ast.RecordType):  # inline, on one line (function parameters)
+        parts = []
+        for f in t.fields:
+            part = f"{f.name}{format_label(f.label)}: {format_type(f.type)}"
+            if f.optional:
+                part += " optional"
+            if f.default is not None:
+                part += f" = {format_expr(f.default)}"
+            parts.append(part)
+        return "record { " + ", ".join(parts) + " }" if parts else "record {}"
     raise TypeError(type(t).__name__)
 
 
@@ -249,10 +259,10 @@ class _Formatter:
             comma = "," if i + 1 < len(fields) and _is_keyword(fields[i + 1].name) else ""
             self.w.lead(_span_line(f), indent)
             head = f"{indent}{f.name}{format_label(f.label)}: "
-            if isinstance(f.type, (ast.RecordType,)) or (
-                    isinstance(f.type, ast.ListType) and isinstance(f.type.item, ast.RecordType)):
-                rec = f.type if isinstance(f.type, ast.RecordType) else f.type.item
-                prefix = "record" if isinstance(f.type, ast.RecordType) else "list of record"
+            rec, prefix = f.type, "record"
+            while isinstance(rec, ast.ListType):  # `list of list of record { ... }`
+                rec, prefix = rec.item, "list of " + prefix
+            if isinstance(rec, ast.RecordType):
                 line = _span_line(f)
                 self.w.line(head + prefix + " {", None, line, line)
                 self.fields(rec.fields, indent + "  ")
