@@ -106,6 +106,7 @@ def random_text():
 INPUT_FIELDS = {
     "n": "int", "x": "decimal", "m": "money", "p": "percent", "t": "text", "b": "bool", "d": "date",
     "dt": "datetime", "e": "enum", "o": "int?", "marks": "list decimal", "firms": "list Firm", "r": "Firm",
+    "groups": "list list record",
 }
 FIRM_FIELDS = {"vat": "text", "employees": "int", "turnover": "money", "iso": "bool", "region": "text",
                "founded": "date"}
@@ -269,6 +270,9 @@ def _type_for(kind):
         return ast.ListType(ast.TypeRef("Firm"))
     if base == "Firm":
         return ast.TypeRef("Firm")
+    if base == "list list record":  # an inline record two lists deep
+        return ast.ListType(ast.ListType(ast.RecordType((
+            ast.Field("size", ast.BaseType("int")), ast.Field("note", ast.BaseType("text"), optional=True)))))
     if base == "int":
         return ast.BaseType("int", Decimal(0), Decimal(100_000))
     return ast.BaseType(base)
@@ -288,8 +292,13 @@ def input_def():
 def let_defs():
     plain = st.builds(lambda name, e, label: ast.LetDef(name, e, None, label),
                       st.sampled_from(LET_NAMES), any_expr(), st.none() | labels())
-    func = st.builds(lambda name, e: ast.LetDef(name, e, (ast.Param("f", ast.TypeRef("Firm")),)),
-                     st.sampled_from(FUNC_NAMES),
+    param_types = st.sampled_from([
+        ast.TypeRef("Firm"), ast.BaseType("int"), ast.ListType(ast.TypeRef("Firm")),
+        ast.RecordType((ast.Field("employees", ast.BaseType("int")),
+                        ast.Field("label", ast.BaseType("text"), ast.Label("Etichetta"), default=ast.String("x")))),
+    ])
+    func = st.builds(lambda name, t, e: ast.LetDef(name, e, (ast.Param("f", t),)),
+                     st.sampled_from(FUNC_NAMES), param_types,
                      expressions(names=["f", "n"] + LET_NAMES, max_leaves=6))
     return st.one_of(plain, func)
 
