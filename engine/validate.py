@@ -239,7 +239,7 @@ def fast_branches(t: Type, v: str, const, key: bool = False):
     """
     k = t.kind
     if k == "text":
-        return [(f"type({v}) is str and {v} != ''", v)]
+        return [(f"type({v}) is str and {v}", v)]  # a non-empty text
     if k == "bool":
         return [(f"{v} is True or {v} is False", v)]
     if k == "enum":
