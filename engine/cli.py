@@ -158,6 +158,10 @@ def _read_application(path):
         raise BandoError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as e:
         raise BandoError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}", exit_code=1) from None
+    except RecursionError:
+        raise BandoError(f"{path}: invalid JSON: nested too deeply to read", exit_code=1) from None
+    except ValueError as e:  # e.g. an integer longer than Python's digit limit
+        raise BandoError(f"{path}: invalid JSON: {e}", exit_code=1) from None
 
 
 @main.command(name="eval")

@@ -122,8 +122,9 @@ class _Explainer:
         if isinstance(v, _dt.date):
             return format_date(v, self.lang)
         if isinstance(v, (int, Decimal)):
-            return format_points(Decimal(v).quantize(Decimal("0.0001")).normalize() if isinstance(v, Decimal)
-                                 else v, self.lang)
+            if isinstance(v, Decimal) and abs(v) < 10 ** 20:  # beyond that quantize would overflow 28 digits
+                v = v.quantize(Decimal("0.0001")).normalize()
+            return format_points(v, self.lang)
         if isinstance(v, str):
             return f'"{v}"'
         if isinstance(v, (set, frozenset, list, tuple)):
@@ -360,7 +361,8 @@ class _Explainer:
         if aggs:
             v = "; ".join(aggs) + (f" ({v})" if subject is not None and not isinstance(subject, ast.Aggregate) else "")
         if missing:
-            return t["missing_points"].format(what=v, m=m)
+            what = self.name(subject) if subject is not None else v
+            return t["missing_points"].format(what=what, m=m)
         if i is None:
             return t["nomatch"].format(v=v, m=m)
         tier = c.tiers[i]
