@@ -10,7 +10,7 @@ import calendar
 import datetime as _dt
 import threading
 import weakref
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, getcontext
 
 D0 = Decimal(0)
 _ONE = Decimal(1)
@@ -127,6 +127,20 @@ _ROUNDING = {"down": ROUND_FLOOR, "up": ROUND_CEILING, "nearest": ROUND_HALF_UP}
 _QUANTUM: dict = {}
 
 
+def _quantum(unit):
+    """(unit, quantum of the result, unit is 10**-k for some k >= 0?), cached per unit object
+    (0.01 and 0.010 are equal Decimals with different exponents, so not per value)."""
+    entry = _QUANTUM.get(id(unit))
+    if entry is None or entry[0] is not unit:
+        t = unit.as_tuple()
+        exp = t.exponent
+        quantum = _ONE.scaleb(min(exp, 0)) if isinstance(exp, int) else None
+        entry = (unit, quantum, t.sign == 0 and t.digits == (1,) and isinstance(exp, int) and exp <= 0)
+        if len(_QUANTUM) < 1024:
+            _QUANTUM[id(unit)] = entry
+    return entry
+
+
 def quantize(value, unit, mode):
     """Round ``value`` to a multiple of ``unit`` (``down``, ``up`` or ``nearest``, half up)."""
     if value is None:
@@ -134,17 +148,15 @@ def quantize(value, unit, mode):
     rounding = _ROUNDING[mode]
     if type(unit) is not Decimal:
         unit = Decimal(unit)
-    steps = (Decimal(value) / unit).quantize(_ONE, rounding=rounding)
+    if type(value) is not Decimal:
+        value = Decimal(value)
+    _, quantum, power_of_ten = _quantum(unit)
+    if power_of_ten and len(value.as_tuple().digits) <= getcontext().prec:
+        # unit 10**-k: value / unit is exact (no more digits than the context keeps), so the
+        # general steps below give exactly value.quantize(unit)
+        return value.quantize(quantum, rounding=rounding)
+    steps = (value / unit).quantize(_ONE, rounding=rounding)
     result = steps * unit
-    # the result keeps the unit's decimals; cached per unit object (0.01 and 0.010 are equal
-    # Decimals with different exponents, so not per value)
-    entry = _QUANTUM.get(id(unit))
-    if entry is None or entry[0] is not unit:
-        exp = unit.as_tuple().exponent
-        entry = (unit, _ONE.scaleb(min(exp, 0)) if isinstance(exp, int) else None)
-        if len(_QUANTUM) < 1024:
-            _QUANTUM[id(unit)] = entry
-    quantum = entry[1]
     return result.quantize(quantum) if quantum is not None else result
 
 
