@@ -118,6 +118,7 @@ class Checker:
         self._let_stack: list[str] = []
         self._used_fields: set = set()  # (id(RecordInfo), field name)
         self._context = None  # "ranking" enables score/points()
+        self._module = False
 
     # --- reporting -----------------------------------------------------------------
     def error(self, message, node=None, hint=None, notes=(), source=None, span=None):
@@ -222,7 +223,10 @@ class Checker:
                 cp.ranking = it
             elif isinstance(it, ast.Examples):
                 cp.cases.extend(it.cases)
-        if cp.call is None:
+        if cp.call is None and cp.policy.items and \
+                all(isinstance(it, (ast.RecordDef, ast.LetDef, ast.Use)) for it in cp.policy.items):
+            self._module = True  # a shared module (`use "common/eu.bando"`): no header expected
+        elif cp.call is None:
             empty = not cp.policy.items and not cp.modules
             self.error("this file is empty: a policy starts with a `call` header" if empty else
                        "the policy has no `call` header", span=None,
@@ -594,7 +598,7 @@ class Checker:
 
     def _check_unused(self):
         cp = self.cp
-        if cp.input is None or cp.errors:
+        if cp.input is None or cp.errors or self._module:
             return  # after an error (a misspelt field, say) "never used" would only add noise
 
         def visit(rec: RecordInfo, prefix, seen):
@@ -945,8 +949,10 @@ class Checker:
             if len(e.args) != len(fn.params):
                 self.error(f"`{e.func}` takes {len(fn.params)} argument{'s' if len(fn.params) != 1 else ''}, "
                            f"got {len(e.args)}", e)
+            missing_arg = False
             for arg, p in zip(e.args, fn.params):
                 at = self.infer(arg, scope)
+                missing_arg = missing_arg or at.optional
                 pt = self._type_of_texpr(p.type, None)
                 if not _assignable(at, pt):
                     self.error(f"argument `{p.name}` of `{e.func}` must be {pt.describe()}, not {at.describe()}", arg)
@@ -957,7 +963,9 @@ class Checker:
                 self._let_stack.append(e.func)
                 cp.let_types[e.func] = self.infer(fn.expr, self._function_scope(fn))
                 self._let_stack.pop()
-            return cp.let_types[e.func]
+            # a missing argument makes the call missing (the body is compiled for present values)
+            t = cp.let_types[e.func]
+            return t.opt(t.optional or missing_arg)
         spec = BUILTINS.get(e.func)
         if spec is None:
             self.error(f"unknown function `{e.func}`", e,

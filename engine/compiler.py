@@ -357,6 +357,8 @@ class Compiler:
         optional = any(self.opt(a) for a in e.args)
         if f in self.cp.funcs:
             self.define_funcs(e)
+            if optional:  # a missing argument makes the call missing; the body never sees None
+                return f"_rt.opt(f_{f}, {', '.join(args)})"
             return f"f_{f}({', '.join(args)})"
         if f in ("min", "max"):
             return f"_rt.v{f}({', '.join(args)})" if optional else f"{f}({', '.join(args)})"
@@ -998,6 +1000,8 @@ class _FastCompiler(Compiler):
         fn = self.cp.funcs.get(e.func)
         if fn is None:
             return super().x_Call(e, scope)
+        if any(self.opt(a) for a in e.args):
+            raise _Unsupported("a missing argument to a function")
         if self._inline > 16:
             raise _Unsupported("functions nested too deeply")
         inner = {}

@@ -206,6 +206,9 @@ class _Explainer:
         if isinstance(e, ast.Call) and e.func in self.cp.funcs:
             fn = self.cp.funcs[e.func]
             args = {p.name: self.value(a, bound) for p, a in zip(fn.params, e.args)}
+            missing = [self.name(a) for p, a in zip(fn.params, e.args) if args[p.name] is None]
+            if missing:  # the call is missing as a whole: say which data the applicant did not give
+                return "; ".join(f"{m}: {self.t['missing']}" for m in missing)
             return self.why(fn.expr, args)
         v = self.value(e, bound)
         return f"{self.name(e)} = {self.show(v, e)}"

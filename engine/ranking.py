@@ -203,6 +203,9 @@ def allocate(ordered: list[Entry], budget: Decimal, proc: Procedure, reserve_amo
     for e in ordered:
         if e.status != "admitted":
             continue
+        if e.grant <= 0:  # nothing to pay (e.g. a recognition): it never competes for funds
+            e.status, e.awarded = "funded", D0
+            continue
         if stopped:
             e.status, e.awarded = "not_funded", D0
             continue

@@ -134,8 +134,11 @@ def test_functions_see_only_their_parameters():
 def test_empty_and_headerless_files():
     empty = check(parse(""), Source("", "e.bando"))
     assert [d.message for d in empty.errors] == ["this file is empty: a policy starts with a `call` header"]
-    no_call = check(parse("let x = 1"), Source("let x = 1", "n.bando"))
+    no_call = check(parse("input { a: int }"), Source("input { a: int }", "n.bando"))
     assert [d.message for d in no_call.errors] == ["the policy has no `call` header"]
+    # only records and lets: a shared module (`use "common/eu.bando"`), checked without a header
+    module = check(parse("let x = 1"), Source("let x = 1", "m.bando"))
+    assert module.errors == []
 
 
 def test_closes_before_opens_points_at_closes():
