@@ -341,12 +341,11 @@ def write_results_jsonl(path: str | os.PathLike, results: Iterable[Any]) -> int:
 # --------------------------------------------------------------------------
 
 def _rank_key(r: Mapping[str, Any]) -> tuple:
+    # ties share a rank and are listed by id: the order in which the budget was allocated
     rank = r.get("rank")
-    score = _decimal(r.get("score"))
     return (
         rank is None,
         rank if rank is not None else 0,
-        -(score if score is not None else Decimal(0)),
         str(r.get("application", "")),
     )
 
