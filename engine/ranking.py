@@ -301,7 +301,8 @@ def placement(entry: Entry, n: int, policy, proc: Procedure, budget: Decimal, la
     score = format_points(entry.score, lang) if entry.score is not None else "—"
     text = (w["first_come"] if proc.sportello else w["ranked"]).format(rank=entry.rank, n=n, score=score)
     if entry.tied_with:
-        text += w["tied"].format(ids=", ".join(entry.tied_with[:5]) + ("…" if len(entry.tied_with) > 5 else ""))
+        more = len(entry.tied_with) - 5
+        text += w["tied"].format(ids=", ".join(entry.tied_with[:5]) + (f" (+{more})" if more > 0 else ""))
     if entry.tie_break is not None:
         k, mine, theirs, other = entry.tie_break
         side = w["above"] if _cmp(mine, theirs, proc.keys[k].descending) < 0 else w["below"]
