@@ -27,7 +27,7 @@ def format_number(d: Decimal) -> str:
     if d.is_nan() or d.is_infinite():  # pragma: no cover - the grammar cannot produce these
         return str(d)
     sign = "-" if d < 0 else ""
-    d = abs(d)
+    d = d.copy_abs()  # exact: abs() would round to the context's 28 digits
     text = format(d, "f")
     if "." in text:
         whole, frac = text.split(".")
@@ -48,7 +48,8 @@ def _quote(s: str) -> str:
 
 
 def _datetime(v: _dt.datetime) -> str:
-    return v.strftime("%Y-%m-%d %H:%M" if v.second == 0 else "%Y-%m-%d %H:%M:%S")
+    # isoformat, not strftime: %Y does not pad year 25 to 0025 on every platform
+    return v.isoformat(sep=" ", timespec="minutes" if v.second == 0 else "seconds")
 
 
 def format_expr(e, prec: int = 0) -> str:
@@ -57,7 +58,8 @@ def format_expr(e, prec: int = 0) -> str:
         s = format_number(e.value)
         return f"({s})" if e.value < 0 and prec >= _UNARY else s
     if isinstance(e, ast.Percent):
-        return format_number(e.value * 100).replace("_", "") + "%"
+        sign, digits, exp = e.value.as_tuple()
+        return format_number(Decimal((sign, digits, exp + 2))).replace("_", "") + "%"  # exact × 100
     if isinstance(e, ast.Money):
         s = f"{format_number(e.amount)} {e.currency}"
         return f"({s})" if e.amount < 0 and prec >= _UNARY else s

@@ -41,6 +41,12 @@ def _num(tok) -> Decimal:
     return Decimal(str(tok).replace("_", ""))
 
 
+def _shift(d: Decimal, places: int) -> Decimal:
+    """``d`` times 10**places, exactly (``d / 100`` would round to 28 digits)."""
+    sign, digits, exp = d.as_tuple()
+    return Decimal((sign, digits, exp + places))
+
+
 def _unquote(tok) -> str:
     s = str(tok)[1:-1]
     return re.sub(r'\\(.)', lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), s)
@@ -63,7 +69,7 @@ class _ToAst(Transformer):
         return ast.Number(_num(tok), span=Span.from_meta(meta))
 
     def percent(self, meta, tok):
-        return ast.Percent(_num(str(tok)[:-1]) / 100, span=Span.from_meta(meta))
+        return ast.Percent(_shift(_num(str(tok)[:-1]), -2), span=Span.from_meta(meta))
 
     def money(self, meta, amount, currency):
         return ast.Money(_num(amount), str(currency), span=Span.from_meta(meta))
@@ -160,9 +166,9 @@ class _ToAst(Transformer):
 
     def neg(self, meta, _minus, a):
         if isinstance(a, ast.Number):
-            return ast.Number(-a.value, span=Span.from_meta(meta))
+            return ast.Number(a.value.copy_negate(), span=Span.from_meta(meta))
         if isinstance(a, ast.Money):
-            return ast.Money(-a.amount, a.currency, span=Span.from_meta(meta))
+            return ast.Money(a.amount.copy_negate(), a.currency, span=Span.from_meta(meta))
         return ast.Unary("-", a, span=Span.from_meta(meta))
 
     def compare(self, meta, a, op, b):
@@ -192,7 +198,7 @@ class _ToAst(Transformer):
     # types
     def signed_number(self, meta, *toks):
         value = _num(toks[-1])
-        return -value if len(toks) == 2 else value
+        return value.copy_negate() if len(toks) == 2 else value
 
     def base_type(self, meta, tok):
         return ast.BaseType(str(tok), span=Span.from_meta(meta))
@@ -392,14 +398,15 @@ class _ToAst(Transformer):
 _WORDS = {
     "NUMBER": "a number", "NAME": "a name", "STRING": 'a text in quotes ("...")',
     "PERCENT": "a percentage (50%)", "DATE": "a date (2025-06-30)", "DATETIME": "a date and time",
-    "BOOL": "true or false", "BASE_TYPE": "a type (text, int, decimal, money, percent, bool, date, datetime)",
-    "QUANTIFIER": "all/any/none", "AGGREGATE": "an aggregate (count, sum, share…)",
+    "BOOL": "`true`/`false`", "BASE_TYPE": "a type (text, int, decimal, money, percent, bool, date, datetime)",
+    "QUANTIFIER": "`all`/`any`/`none`", "AGGREGATE": "an aggregate (count, sum, share…)",
     "CURRENCY": "a currency (EUR)", "DURATION": "a duration (3 years)",
-    "COMP_OP": "a comparison (>=, <=, ==, !=, >, <)", "PLUS": "`+`", "MINUS": "`-`", "MUL_OP": "`*` or `/`",
+    "COMP_OP": "a comparison (>=, <=, ==, !=, >, <)", "PLUS": "`+`", "MINUS": "`-`", "MUL_OP": "`*`/`/`",
     "LPAR": "`(`", "RPAR": "`)`", "LBRACE": "`{`", "RBRACE": "`}`", "COLON": "`:`", "COMMA": "`,`",
-    "EQUAL": "`=`", "DOT": "`.`", "DOTDOT": "`..`", "DIRECTION": "asc or desc", "ROUND_MODE": "down, up or nearest",
-    "OPTIONAL": "optional", "FOR_RANKING": "for ranking", "INCLUDING_INELIGIBLE": "including ineligible",
-    "CRITERION_KW": "criterion", "__ANON_0": "`->`", "RARROW": "`->`", "$END": "the end of the file",
+    "EQUAL": "`=`", "DOT": "`.`", "DOTDOT": "`..`", "DIRECTION": "`asc`/`desc`",
+    "ROUND_MODE": "`down`/`up`/`nearest`", "OPTIONAL": "`optional`", "FOR_RANKING": "`for ranking`",
+    "INCLUDING_INELIGIBLE": "`including ineligible`", "CRITERION_KW": "`criterion`/`sub`",
+    "RARROW": "`->`", "$END": "the end of the file",
 }
 _VALUE_START = {"NUMBER", "NAME", "STRING"}
 _VALUE_TERMS = _VALUE_START | {"PERCENT", "DATE", "DATETIME", "DURATION", "BOOL", "QUANTIFIER", "AGGREGATE",
@@ -550,6 +557,8 @@ def _syntax_diagnostic(e: UnexpectedInput, source: Source) -> Diagnostic:
         hint = "to compare, write `==`"
     elif tok.type == "NAME" and word in ("AND", "OR", "NOT", "e", "o", "non"):
         hint = "the logical words are `and`, `or`, `not`"
+    elif word == "->":
+        hint = "a band is written `condition -> points`, and `otherwise -> points` comes last"
     elif word.lower() in _CURRENCY_WORDS and prev and prev[0].isdigit():
         hint = f"write amounts with a currency code: `{prev} EUR`"
     elif word.lower() in _UNIT_WORDS and prev and prev[0].isdigit():
