@@ -121,12 +121,16 @@ NUMBERS = st.one_of(
     st.integers(0, 10**7).map(Decimal),
     st.decimals(min_value=0, max_value=10**6, places=2, allow_nan=False, allow_infinity=False),
     st.sampled_from([Decimal("0.5"), Decimal("0.25"), Decimal("1000"), Decimal("0.1"), Decimal("1E+3")]),
+    # more digits than Decimal's default 28: literals must survive exactly
+    st.integers(10**28, 10**45).map(Decimal),
+    st.integers(0, 10**40).map(lambda i: Decimal(f"{i}E-36")),
 )
 SIGNED = st.one_of(NUMBERS, NUMBERS.map(lambda d: -d))
-PERCENTS = st.integers(0, 10_000).map(lambda i: Decimal(i) / 100 / 100)
-DATES = st.dates(min_value=_dt.date(1990, 1, 1), max_value=_dt.date(2040, 12, 31))
-DATETIMES = st.datetimes(min_value=_dt.datetime(1990, 1, 1), max_value=_dt.datetime(2040, 12, 31)).map(
-    lambda v: v.replace(microsecond=0))
+PERCENTS = st.one_of(st.integers(0, 10_000).map(lambda i: Decimal(i) / 100 / 100),
+                     st.integers(0, 10**35).map(lambda i: Decimal(f"{i}E-35")))
+DATES = st.one_of(st.dates(min_value=_dt.date(1990, 1, 1), max_value=_dt.date(2040, 12, 31)), st.dates())
+DATETIMES = st.one_of(st.datetimes(min_value=_dt.datetime(1990, 1, 1), max_value=_dt.datetime(2040, 12, 31)),
+                      st.datetimes()).map(lambda v: v.replace(microsecond=0))
 #: texts for strings and labels: any printable character, plus the ones that need escaping
 TEXTS = st.text(st.one_of(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
                           st.sampled_from(list('\n\t"\\#{}'))), max_size=12)
