@@ -1000,23 +1000,32 @@ class _FastCompiler(Compiler):
         fn = self.cp.funcs.get(e.func)
         if fn is None:
             return super().x_Call(e, scope)
-        if any(self.opt(a) for a in e.args):
-            raise _Unsupported("a missing argument to a function")
         if self._inline > 16:
             raise _Unsupported("functions nested too deeply")
         inner = {}
+        missing = []  # like the typed form's _rt.opt(f_name, ...): a missing argument makes the call missing
         for p, a in zip(fn.params, e.args):
             ref = None
             if isinstance(a, ast.Name) and self.cp.resolved.get(id(a), (None,))[0] in ("var", "param"):
                 ref = scope.get(a.id)
-            inner[p.name] = ref if isinstance(ref, _ItemRef) else f"({self.expr(a, scope)})"
+            if isinstance(ref, _ItemRef):
+                inner[p.name] = ref
+            elif self.opt(a):
+                tmp = f"_a{next(self._tmp)}"
+                missing.append(f"(({tmp} := {self.expr(a, scope)}) is None)")
+                inner[p.name] = tmp
+            else:
+                inner[p.name] = f"({self.expr(a, scope)})"
         self._inline += 1
         self._depth += 1
         try:
-            return f"({self.expr(fn.expr, inner)})"
+            body = f"({self.expr(fn.expr, inner)})"
         finally:
             self._inline -= 1
             self._depth -= 1
+        if missing:  # every argument is computed (as the typed form does), then the test
+            return f"(None if ({' | '.join(missing)}) else {body})"
+        return body
 
     def x_Quantified(self, e, scope):
         loop = self._fused_source(e)

@@ -353,6 +353,36 @@ def test_empty_list(net):
     assert d == full_path(net, app(firms=[]))
 
 
+FUNCS = HEADER + """
+record Firm { name: text, employees: int, aid: money optional, turnover: money }
+input { id: text, firms: list of Firm, cap: money optional }
+let small(f: Firm) = f.employees < 50 and f.turnover <= 10_000_000 EUR
+let within(a: money, c: money) = a <= c
+eligibility {
+  gate small "Piccole imprese": all f in firms: small(f)
+  gate aid "Aiuti entro il tetto": all f in firms: within(f.aid, 200_000 EUR)
+  gate cap "Tetto dichiarato": within(100 EUR, cap)
+}
+"""
+
+
+def test_functions_with_items_and_missing_arguments():
+    p = load_policy(FUNCS)
+    assert p._validator._fast is not None  # functions are inlined in the fused loop
+    firms = [{"name": "A", "employees": 10, "turnover": 1e6, "aid": 1000}, {"name": "B", "employees": 60, "turnover": 1}]
+    d = p.decide({"id": "F", "firms": firms, "cap": 50})
+    # B is not small; its aid is missing, so `within` is missing and the gate fails; 100 > 50
+    assert d.failed == ("small", "aid", "cap")
+    assert d == full_path(p, {"id": "F", "firms": firms, "cap": 50})
+    firms[1].update(employees=49, aid="200000.00")
+    data = {"id": "F", "firms": firms, "cap": "100"}
+    assert p.decide(data).failed == () and p.decide(data) == full_path(p, data)
+    del data["cap"]
+    assert p.decide(data).failed == ("cap",) and p.decide(data) == full_path(p, data)
+    r = p.evaluate(data)
+    assert [g.passed for g in r.gates] == [True, True, False]
+
+
 # --- dates and durations ----------------------------------------------------------------------------
 
 def test_deadline_to_the_second(net):
@@ -641,7 +671,7 @@ def test_random_invalid_applications(net, net_strategy, data):
 @SETTINGS
 @given(data=st.data())
 def test_random_weighted_and_sum_policies(data):
-    for text in (WEIGHTED, SUMS, MISSING):
+    for text in (WEIGHTED, SUMS, MISSING, FUNCS):
         p = _policy_cache(text)
         schema = p.json_schema()
         valid = _schema_strategy(schema, schema.get("$defs", {}))
