@@ -383,6 +383,21 @@ def test_functions_with_items_and_missing_arguments():
     assert [g.passed for g in r.gates] == [True, True, False]
 
 
+REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "policies").glob("*.bando")), ids=lambda p: p.stem)
+def test_every_policy_of_the_repository_gets_the_fast_path(path):
+    """Each real policy compiles to the fused fast path, which agrees with the full path on its examples."""
+    from engine.policy import load_application
+    p = load_policy(path)
+    assert p._validator._fast is not None
+    examples = sorted((REPO / "examples" / path.stem).glob("*.json"))
+    for f in examples:
+        for data in (load_application(f), json.loads(f.read_text(encoding="utf-8"))):
+            assert p.decide(data) == full_path(p, data), f.name
+
+
 # --- dates and durations ----------------------------------------------------------------------------
 
 def test_deadline_to_the_second(net):
