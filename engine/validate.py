@@ -1,13 +1,20 @@
 """Application data -> typed values, or every problem with its path.
 
-The validator is built once per policy from the checked input schema: one
-converter closure per field type. It never stops at the first problem: the
-applicant (or the evaluator fixing a batch) gets all of them, each with a path
-such as ``network.firms[3].employees``.
+The validator is built once per policy from the checked input schema, as
+generated Python source (one function per record type). It never stops at the
+first problem: the applicant (or the evaluator fixing a batch) gets all of
+them, each with a path such as ``network.firms[3].employees``.
 
 Numbers arrive as JSON numbers or strings and become :class:`~decimal.Decimal`
 without binary rounding: a ``float`` is read through its shortest ``repr``
 (``0.1`` is ``Decimal("0.1")``), which is the number the JSON text said.
+Numbers (decimal, percent, money) must stay below 10^18 in absolute value.
+
+The compiled fast path (``Compiler.build_fast``) reuses the pieces of this
+module: :func:`fast_branches` (inline tests for the common JSON types),
+:meth:`Validator.converter` (the exact converter for everything else) and
+:func:`key_literal` (comparing JSON numbers with decimal constants exactly
+without building Decimals).
 """
 from __future__ import annotations
 
