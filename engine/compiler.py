@@ -14,7 +14,13 @@ generated function carries the policy line it came from in a comment.
 Generated functions:
 
 ``decide(app)``
-    the fast path: gate outcomes, criterion points, grant; no explanation.
+    the rules on a typed value: gate outcomes, criterion points, grant; no
+    explanation.
+``fast(data)`` (:meth:`Compiler.build_fast`)
+    the same rules fused with validation, on the raw application: one loop
+    per list of records, inline type tests; what it does not accept outright
+    goes to the validator and ``decide``. :class:`~engine.validate.Validator`
+    calls it first.
 ``env(app)``
     every input and ``let`` by name, for explanations.
 ``compile_expr(node, bound)``
