@@ -190,29 +190,42 @@ class _Writer:
                 self.out.append(indent + c.text.rstrip())
                 self.used[i] = True
 
-    def trail(self, first: int | None, last: int | None) -> str:
+    def trail(self, first: int | None, last: int | None) -> list[str]:
+        """End-of-line comments written on lines ``first``..``last``."""
         if first is None:
-            return ""
+            return []
         found = []
         for i, c in enumerate(self.comments):
             if not self.used[i] and not c.own_line and first <= c.line <= last:
                 found.append(c.text.rstrip())
                 self.used[i] = True
-        return ("  " + " ".join(found)) if found else ""
+        return found
 
-    def line(self, text: str, node=None, first=None, last=None):
+    def line(self, text: str, node=None, first=None, last=None, indent=None, start=None):
         span = getattr(node, "span", None)
         if span is not None and first is None:
             first, last = span.line, span.end_line
-        self.out.append(text + self.trail(first, last))
+        found = self.trail(first, last)
+        if start is None:
+            start = len(self.out)
+        self.out.append(text + ("  " + found[-1] if found else ""))
+        # a statement written over several lines may carry several end-of-line
+        # comments: the last stays at the end, the others go on their own lines
+        # just before the statement (joined on one line they would become one
+        # comment; before the statement they stay put when formatted again)
+        if indent is None:
+            indent = text[:len(text) - len(text.lstrip())]
+        self.out[start:start] = [indent + c for c in found[:-1]]
 
     def lines(self, head: str, body: list[str], node):
         """A statement whose text may continue on several lines."""
         span = getattr(node, "span", None)
         text = [head + body[0]] + body[1:]
+        start = len(self.out)
         for t in text[:-1]:
             self.out.append(t)
-        self.line(text[-1], None, *((span.line, span.end_line) if span else (None, None)))
+        self.line(text[-1], None, *((span.line, span.end_line) if span else (None, None)),
+                  indent=head[:len(head) - len(head.lstrip())], start=start)
 
     def rest(self):
         for i, c in enumerate(self.comments):
