@@ -355,8 +355,12 @@ class _Explainer:
         subject = _tier_subject(c.tiers)
         if subject is not None:
             sv = self.value(subject, {})
-            v = f"{self.name(subject)} = {self.show(sv, subject)}" if sv is not None else \
-                f"{self.name(subject)}: {t['missing']}"
+            shown = self.show(sv, subject)
+            if sv is not None and self.cp.type_of(subject).kind == "decimal" and any(
+                    isinstance(r, ast.Percent) for tier in c.tiers if tier.cond is not None
+                    for r in _bounds(tier.cond)):
+                shown = format_percent(sv, self.lang)  # bands written in % read better against a %
+            v = f"{self.name(subject)} = {shown}" if sv is not None else f"{self.name(subject)}: {t['missing']}"
         else:
             shown = c.tiers[i] if i is not None and c.tiers[i].cond is not None else c.tiers[0]
             v = self.why(shown.cond, {}) if shown.cond is not None else ""
@@ -408,6 +412,15 @@ def _tier_subject(tiers):
         elif subject != left:
             return None
     return subject
+
+
+def _bounds(cond):
+    """The values a band compares its subject with."""
+    if isinstance(cond, ast.Binary):
+        return (cond.right,)
+    if isinstance(cond, ast.Between):
+        return (cond.low, cond.high)
+    return ()
 
 
 def _flatten(e, op):
