@@ -647,6 +647,34 @@ class Compiler:
         self._expr_cache[key] = fn
         return fn
 
+    def compile_each(self, e, var, bound=()):
+        """A function ``(env, items, *bound_values)`` giving ``e`` for every item (bound to ``var``).
+
+        Explanations use it to test a condition on all the firms of a network in
+        one call instead of one call per firm.
+        """
+        key = ("each", id(e), var, tuple(bound))
+        fn = self._expr_cache.get(key)
+        if fn is not None:
+            return fn
+        self.define_funcs(e)
+        lets, inputs = self.refs(e)
+        name = f"x{next(self._tmp)}"
+        scope = {b: f"b_{b}" for b in bound}
+        scope[var] = f"b_{var}"
+        code = _Code()
+        code.line(f"def {name}({', '.join(['env', '_items'] + [f'b_{b}' for b in bound])}):")
+        code.indent()
+        for n in sorted(inputs):
+            code.line(f"i_{n} = env[{n!r}]")
+        for n in sorted(lets):
+            code.line(f"l_{n} = env[{n!r}]")
+        code.line(f"return [{self.expr(e, scope)} for b_{var} in _items]", e)
+        self.exec(code.text())
+        fn = self.namespace[name]
+        self._expr_cache[key] = fn
+        return fn
+
 
 def _tier_subject(tiers):
     """The expression every band compares (``project.innovation >= …``), if there is one."""

@@ -20,7 +20,15 @@ from decimal import Decimal
 from dsl import ast
 from dsl.fmt import format_expr  # noqa: F401 - used through _text
 
-from .formatting import format_date, format_money, format_percent, format_points
+import functools
+
+from . import formatting as _f
+
+# explanations format the same thresholds and points for every application
+format_points = functools.lru_cache(maxsize=8192)(_f.format_points)
+format_money = functools.lru_cache(maxsize=8192)(_f.format_money)
+format_percent = functools.lru_cache(maxsize=8192)(_f.format_percent)
+format_date = _f.format_date
 from .result import CriterionResult, GateResult, Result, json_number, money_text
 
 MAX_ITEMS_SHOWN = 3
@@ -101,11 +109,21 @@ class _Explainer:
         self.lang = lang
         self.t = _T.get(lang, _T["en"])
         self.currency = policy.currency
+        self._memo: dict = {}
 
     # --- values -------------------------------------------------------------------------
     def value(self, e, bound):
-        fn = self.policy.compile_expr(e, tuple(bound))
-        return fn(self.env, *bound.values())
+        if bound:
+            return self.policy.compile_expr(e, tuple(bound))(self.env, *bound.values())
+        # one application's sentences ask for the same sub-expressions many times
+        found = self._memo.get(id(e), _UNSET)
+        if found is _UNSET:
+            found = self._memo[id(e)] = self.policy.compile_expr(e, ())(self.env)
+        return found
+
+    def each(self, e, var, items, bound):
+        """``e`` for every item of ``items`` (bound to ``var``), in one compiled call."""
+        return self.policy.compile_each(e, var, tuple(bound))(self.env, items, *bound.values())
 
     def show(self, v, e=None) -> str:
         if v is None:
@@ -216,8 +234,7 @@ class _Explainer:
     def why_quantified(self, e, bound):
         t = self.t
         items = self.value(e.source, bound) or []
-        fn = self.policy.compile_expr(e.cond, tuple(bound) + (e.var,))
-        results = [fn(self.env, *bound.values(), item) for item in items]
+        results = self.each(e.cond, e.var, items, bound)
         c = _text(e.cond)
         n = len(items)
         if e.kind == "all":
@@ -264,11 +281,10 @@ class _Explainer:
     # --- criteria ------------------------------------------------------------------------------------
     def describe_aggregates(self, e) -> list[str]:
         out = []
-        for node in ast.walk(e):
-            if isinstance(node, ast.Aggregate) and node.func in ("share", "count") and node.where is not None:
+        for node in _aggregates_cached(e):
+            if node.func in ("share", "count") and node.where is not None:
                 items = self.value(node.source, {}) or []
-                fn = self.policy.compile_expr(node.where, (node.var,))
-                k = sum(1 for it in items if fn(self.env, it) is True)
+                k = sum(1 for r in self.each(node.where, node.var, items, {}) if r is True)
                 n = len(items)
                 c = _text(node.where)
                 if node.func == "share" and n:
@@ -476,6 +492,15 @@ def _paths(e, cp):
 
 
 _PATHS: dict = {}
+_AGGS: dict = {}
+_UNSET = object()
+
+
+def _aggregates_cached(e):
+    found = _AGGS.get(id(e))
+    if found is None or found[0] is not e:
+        found = _AGGS[id(e)] = (e, [n for n in ast.walk(e) if isinstance(n, ast.Aggregate)])
+    return found[1]
 _TEXTS: dict = {}
 
 

@@ -201,6 +201,9 @@ class Policy:
     def compile_expr(self, node, bound=(), result=False):
         return self._compiler.compile_expr(node, bound, result)
 
+    def compile_each(self, node, var, bound=()):
+        return self._compiler.compile_each(node, var, bound)
+
     # --- information ---------------------------------------------------------------------------
     def label_of(self, node, lang):
         label = getattr(node, "label", None)
