@@ -41,7 +41,7 @@ _T = {
         "date<": "required before",
         "between": "required between {lo} and {hi}", "in": "required one of {s}", "not in": "must not be one of {s}",
         "missing": "missing", "is_missing": "{x} is missing", "is_present": "{x} is present",
-        "all_ok": "all {n} satisfy «{c}»", "all_fail": "{k} of {n} do not satisfy «{c}»",
+        "all_ok": "{n} of {n} satisfy «{c}»", "all_fail": "{k} of {n} do not satisfy «{c}»",
         "any_ok": "{k} of {n} satisfy «{c}»", "any_fail": "none of {n} satisfies «{c}»",
         "none_ok": "none of {n} has «{c}»", "none_fail": "{k} of {n} have «{c}»",
         "band": "{v} → band «{b}» → {p} of {m} points", "otherwise": "{v} → no band applies → {p} of {m} points",
@@ -72,7 +72,7 @@ _T = {
         "date<": "richiesto prima del",
         "between": "richiesto tra {lo} e {hi}", "in": "richiesto uno tra {s}", "not in": "non ammesso: {s}",
         "missing": "dato mancante", "is_missing": "{x} non indicato", "is_present": "{x} indicato",
-        "all_ok": "tutti i {n} soddisfano «{c}»", "all_fail": "{k} su {n} non soddisfano «{c}»",
+        "all_ok": "{n} su {n} soddisfano «{c}»", "all_fail": "{k} su {n} non soddisfano «{c}»",
         "any_ok": "{k} su {n} soddisfano «{c}»", "any_fail": "nessuno dei {n} soddisfa «{c}»",
         "none_ok": "nessuno dei {n} ha «{c}»", "none_fail": "{k} su {n} hanno «{c}»",
         "band": "{v} → fascia «{b}» → {p} su {m} punti", "otherwise": "{v} → nessuna fascia → {p} su {m} punti",
@@ -99,6 +99,16 @@ _T = {
 }
 
 _SYMBOL = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "=", "!=": "≠"}
+_PREC = {"or": 1, "and": 2, ">=": 4, "<=": 4, ">": 4, "<": 4, "==": 4, "!=": 4, "in": 4, "not in": 4,
+         "+": 5, "-": 5, "*": 6, "/": 6, "of": 6}
+_WORDS = {
+    "it": {"and": "e", "or": "o", "not": "non", "of": "di", "*": "×", "/": ":", "in": "tra", "not in": "non tra",
+           "between": "{v} tra {lo} e {hi}", "starts_with": "inizia con", "ends_with": "finisce con",
+           "contains": "contiene"},
+    "en": {"and": "and", "or": "or", "not": "not", "of": "of", "*": "×", "/": "/", "in": "in", "not in": "not in",
+           "between": "{v} between {lo} and {hi}", "starts_with": "starts with", "ends_with": "ends with",
+           "contains": "contains"},
+}
 
 
 class _Explainer:
@@ -166,6 +176,52 @@ class _Explainer:
                 f = t.record.fields.get(e.name)
                 if f is not None and f.label is not None:
                     return f.label.get(self.lang, self.cp.language)
+            return _text(e)
+        return self.human(e)
+
+    # --- rules in words ---------------------------------------------------------------------------
+    def human(self, e) -> str:
+        """A rule as a person reads it: labels instead of field names, ≥ and × instead of >= and *."""
+        cache = self.policy.__dict__.setdefault("_human_cache", {})
+        key = (id(e), self.lang)
+        found = cache.get(key)
+        if found is None or found[0] is not e:
+            found = cache[key] = (e, self._human(e, 0))
+        return found[1]
+
+    def _human(self, e, prec) -> str:
+        words = _WORDS[self.lang if self.lang in _WORDS else "en"]
+        if isinstance(e, (ast.Name, ast.Attr)):
+            if isinstance(e, ast.Attr) and isinstance(e.obj, ast.Name) and e.obj.id == "call":
+                return self.show(self.value(e, {}), e)
+            kind = self.cp.resolved.get(id(e), (None,))[0] if isinstance(e, ast.Name) else None
+            if kind in ("var", "param"):
+                return e.id
+            return self.name(e)
+        if isinstance(e, (ast.Number, ast.Money, ast.Percent, ast.DateLit, ast.DateTimeLit, ast.Bool)):
+            return self.show(self.value(e, {}), e)
+        if isinstance(e, ast.Binary):
+            p = _PREC.get(e.op, 9)
+            op = words.get(e.op, _SYMBOL.get(e.op, e.op))
+            if e.op == "of":
+                s = f"{self._human(e.left, 7)} {op} {self._human(e.right, 7)}"
+            else:
+                s = f"{self._human(e.left, p)} {op} {self._human(e.right, p + 1)}"
+            return f"({s})" if prec > p else s
+        if isinstance(e, ast.Unary) and e.op == "not":
+            s = f"{words['not']} {self._human(e.operand, 3)}"
+            return f"({s})" if prec > 3 else s
+        if isinstance(e, ast.Between):
+            s = words["between"].format(v=self._human(e.value, 5), lo=self._human(e.low, 5),
+                                        hi=self._human(e.high, 5))
+            return f"({s})" if prec > 4 else s
+        if isinstance(e, ast.Call) and e.func in self.cp.funcs:
+            fn = self.cp.funcs[e.func]
+            args = ", ".join(self._human(a, 0) for a in e.args)
+            return f"{fn.label.get(self.lang, self.cp.language)} ({args})" if fn.label else f"{e.func}({args})"
+        if isinstance(e, ast.Call) and e.func in ("starts_with", "ends_with", "contains") and len(e.args) == 2:
+            s = f"{self._human(e.args[0], 8)} {words[e.func]} {self._human(e.args[1], 8)}"
+            return f"({s})" if prec > 4 else s
         return _text(e)
 
     # --- conditions -----------------------------------------------------------------------------
@@ -221,6 +277,9 @@ class _Explainer:
             inner = self.why(let.expr, {}) if not bound else None
             if inner and not _is_const(let.expr):
                 return f"{self.name(e)}: {inner}" if let.label else inner
+        if isinstance(e, ast.Call) and e.func in ("starts_with", "ends_with", "contains") and len(e.args) == 2:
+            v = self.value(e.args[0], bound)  # the text itself says more than "true"
+            return f"{self.name(e.args[0])} = {self.show(v, e.args[0])}"
         if isinstance(e, ast.Call) and e.func in self.cp.funcs:
             fn = self.cp.funcs[e.func]
             args = {p.name: self.value(a, bound) for p, a in zip(fn.params, e.args)}
@@ -235,7 +294,7 @@ class _Explainer:
         t = self.t
         items = self.value(e.source, bound) or []
         results = self.each(e.cond, e.var, items, bound)
-        c = _text(e.cond)
+        c = self.human(e.cond)
         n = len(items)
         if e.kind == "all":
             bad = [i for i, r in enumerate(results) if r is not True]
@@ -286,7 +345,7 @@ class _Explainer:
                 items = self.value(node.source, {}) or []
                 k = sum(1 for r in self.each(node.where, node.var, items, {}) if r is True)
                 n = len(items)
-                c = _text(node.where)
+                c = self.human(node.where)
                 if node.func == "share" and n:
                     out.append(self.t["share"].format(k=k, n=n, pct=format_percent(Decimal(k) / n, self.lang), c=c))
                 else:
@@ -332,10 +391,13 @@ class _Explainer:
 
     def formula_text(self, e):
         aggs = self.describe_aggregates(e)
-        text = _text(e)
-        vals = self.used_values([e])
-        details = aggs + [f"{k} = {self.show_json(v)}" for k, v in vals.items()]
-        return f"{text} [{'; '.join(details)}]" if details else text
+        text = self.human(e)
+        details = list(aggs)
+        for node in _paths_cached(e, self.cp):
+            v = self.value(node, {})
+            if not isinstance(v, (list, dict)):
+                details.append(f"{self.name(node)} = {self.show(v, node)}")
+        return f"{text} [{'; '.join(dict.fromkeys(details))}]" if details else text
 
     def show_json(self, v):
         if isinstance(v, str):
@@ -396,10 +458,13 @@ class _Explainer:
 
     def band_text(self, cond, subject):
         if subject is not None and isinstance(cond, ast.Binary) and cond.op in _SYMBOL and cond.left == subject:
-            return f"{_SYMBOL[cond.op]} {self.show(self.value(cond.right, {}), cond.right)}"
+            bound = self.value(cond.right, {})
+            if self.cp.type_of(subject).kind == "percent" and isinstance(bound, Decimal):
+                return f"{_SYMBOL[cond.op]} {format_percent(bound, self.lang)}"  # a share: bands in %
+            return f"{_SYMBOL[cond.op]} {self.show(bound, cond.right)}"
         if subject is not None and isinstance(cond, ast.Between) and cond.value == subject:
             return f"{self.show(self.value(cond.low, {}), cond.low)}–{self.show(self.value(cond.high, {}), cond.high)}"
-        return _text(cond)
+        return self.human(cond)
 
 
 def _looks_decimal(s):
@@ -569,12 +634,13 @@ def _summary(policy, d, lang, t):
     if d.status == "ineligible":
         n = len(d.failed)
         if lang == "en":
-            return t["s_ineligible"].format(n=n, s="s" if n != 1 else "", ids=", ".join(d.failed))
+            return t["s_ineligible"].format(n=n, s="s" if n != 1 else "", ids=_labels(policy, d.failed, lang))
         return t["s_ineligible"].format(n=n, s="i" if n != 1 else "o", s2="i" if n != 1 else "o",
-                                        ids=", ".join(d.failed))
+                                        ids=_labels(policy, d.failed, lang))
     if d.status == "below_threshold":
         if d.below:
-            return t["s_below_min"].format(ids=", ".join(d.below))
+            crit = {c.id: c for c in policy.criteria}
+            return t["s_below_min"].format(ids="; ".join(policy.label_of(crit[i], lang) for i in d.below))
         return t["s_below"].format(score=format_points(d.score, lang), pass_=format_points(policy.pass_score, lang))
     if d.score is None:
         return t["s_admitted_noscore"]
@@ -583,6 +649,11 @@ def _summary(policy, d, lang, t):
                                             max=format_points(policy.max_score, lang),
                                             grant=format_money(d.grant, lang, policy.currency))
     return t["s_admitted"].format(score=format_points(d.score, lang), max=format_points(policy.max_score, lang))
+
+
+def _labels(policy, gate_ids, lang):
+    by_id = {g.id: g for g in policy.gates}
+    return "; ".join(policy.label_of(by_id[i], lang) if i in by_id else i for i in gate_ids)
 
 
 def render_text(result: Result | dict, lang: str | None = None) -> str:

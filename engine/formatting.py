@@ -29,7 +29,7 @@ so a template never prints an empty amount by accident.
 from __future__ import annotations
 
 import datetime as _dt
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 __all__ = [
     "LANGUAGES",
@@ -116,10 +116,13 @@ def _number(value: Decimal, lang: str, *, places: int | None) -> str:
     The sign is a plain hyphen-minus; zero is never negative.
     """
     thousands, point = _SEPARATORS[lang]
-    if places is None:
-        value = value.quantize(_CENT, rounding=ROUND_HALF_UP).normalize()
-    else:
-        value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    # enough precision for any amount: quantize must never overflow the default 28 digits
+    with localcontext() as ctx:
+        ctx.prec = max(28, value.adjusted() + 12) if value.is_finite() and value else 28
+        if places is None:
+            value = value.quantize(_CENT, rounding=ROUND_HALF_UP).normalize()
+        else:
+            value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
     sign, digits, exponent = value.as_tuple()
     text = format(abs(value), "f")
     whole, _, frac = text.partition(".")

@@ -228,7 +228,7 @@ def test_minimum_per_criterion_means_below_threshold(net):
     assert d.score == 60 and d.below == ("innovation",) and d.status == "below_threshold"
     assert d.grant is None
     r = net.evaluate(a)
-    assert r.summary == "Ammissibile, ma sotto il punteggio minimo per: innovation."
+    assert r.summary == "Ammissibile, ma sotto il punteggio minimo per: Innovazione."
     assert crit(r, "innovation").because.endswith("sotto il minimo di 10 punti previsto per questo criterio")
 
 
@@ -315,7 +315,7 @@ def test_missing_values_score_zero():
     d = p.decide({"id": "M", "staff": 0})
     assert d.status == "admitted" and d.points == (0, 0) and d.score == 0
     r = p.evaluate({"id": "M", "staff": 0})
-    assert crit(r, "intl").because == "markets * 10 [markets = dato mancante]: dato mancante → 0 su 30 punti"
+    assert crit(r, "intl").because == "Mercati esteri × 10 [Mercati esteri = dato mancante]: dato mancante → 0 su 30 punti"
     assert crit(r, "eff").because.endswith("dato mancante → 0 su 10 punti")
     r = p.evaluate({"id": "M", "staff": 0}, lang="en")
     assert "missing" in crit(r, "intl").because and "missing" in crit(r, "eff").because
