@@ -874,7 +874,7 @@ class Checker:
         hint = None
         if ka in ("date", "datetime"):
             if kb == "duration" and op in "+-":
-                return a
+                return a.opt()  # past year 9999 there is no date: the value is missing
             if kb == ka and op == "-":
                 return INT if ka == "date" else DECIMAL
             if b.numeric and op in "+-":

@@ -17,6 +17,7 @@ in input order.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import os
@@ -115,7 +116,23 @@ def _decide_row(row):
 
 
 def _explain_row(args):
-    """Pass 2: the full result dict of one row, merged with its ranking outcome."""
+    """Pass 2: the result dict, its JSON line and its letter (rendered here, in the worker)."""
+    d = _explain_dict(args)
+    line = json.dumps(d, ensure_ascii=False, separators=(",", ":"))
+    letter = _W.get("letter")
+    text = None
+    if letter is not None:
+        renderer = _W.get("renderer")
+        if renderer is None:
+            from .letters import LetterRenderer
+            templates_dir, fmt, call, date, lang = letter
+            renderer = _W["renderer"] = LetterRenderer(templates_dir=templates_dir, lang=lang, fmt=fmt)
+        text = renderer.render(d, letter[2], date=letter[3])
+    return d, line, text
+
+
+def _explain_dict(args):
+    """The full result dict of one row, merged with its ranking outcome."""
     row, outcome = args
     policy, lang = _W["policy"], _W["lang"]
     if row.data is None or row.errors:
@@ -180,8 +197,16 @@ def _map(fn, items, jobs, policy_path, lang, chunksize=64):
             yield fn(x)
         return
     ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
+    # Pool.imap would read the whole input ahead into its task queue; feeding it
+    # one window at a time keeps memory bounded however long the batch is.
+    window = jobs * chunksize * 8
+    items = iter(items)
     with ctx.Pool(jobs, initializer=_init_worker, initargs=(str(policy_path), lang)) as pool:
-        yield from pool.imap(fn, items, chunksize=chunksize)
+        while True:
+            chunk = list(itertools.islice(items, window))
+            if not chunk:
+                break
+            yield from pool.imap(fn, chunk, chunksize=chunksize)
 
 
 def score_batch(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs=1, previous=None,
@@ -251,17 +276,19 @@ def score_batch(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
         call["budget"] = format(Decimal(budget).quantize(Decimal("0.01")), "f")
     summary = outputs.SummaryBuilder(call)
     ranked_rows, error_rows, report_rows = [], [], []
-    renderer = None
     used_names: set = set()
     letters_dir = outdir / "letters"
     staging = None
+    date = letter_date or _default_letter_date(policy)
+    _W.pop("renderer", None)
+    _W["letter"] = None
     if letters:
-        renderer = LetterRenderer(templates_dir=templates_dir, lang=lang, fmt=letter_format)
+        LetterRenderer(templates_dir=templates_dir, lang=lang, fmt=letter_format)  # fail early on bad options
+        # workers render the letters (forked workers inherit this setting)
+        _W["letter"] = (templates_dir, letter_format, call, date, lang)
         # letters go to a staging folder swapped in at the end: a failed run never
         # leaves a half-written letters/ (one rename instead of one per letter)
         staging = Path(tempfile.mkdtemp(prefix=".letters-", dir=outdir))
-    import datetime as _dt
-    date = letter_date or _default_letter_date(policy)
     counts: dict = {}
     bar = progress("Spiegazioni e lettere" if lang == "it" else "Explaining and writing") if progress else None
 
@@ -272,8 +299,8 @@ def score_batch(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
             yield row, outcome(row.index)
 
     with outputs.atomic_open(outdir / "results.jsonl") as fh:
-        for d in _map(_explain_row, pass2(), jobs, policy_path, lang, chunksize=16):
-            fh.write(json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n")
+        for d, line, text in _map(_explain_row, pass2(), jobs, policy_path, lang, chunksize=16):
+            fh.write(line + "\n")
             summary.add(d)
             counts[d["status"]] = counts.get(d["status"], 0) + 1
             if d["status"] in ("funded", "not_funded", "admitted"):
@@ -282,8 +309,7 @@ def score_batch(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
                 error_rows.append(d)
             if len(report_rows) < REPORT_DETAIL_LIMIT:
                 report_rows.append(d)
-            if renderer is not None:
-                text = renderer.render(d, call, date=date)
+            if text is not None:
                 name = safe_filename(d["application"] or f"row-{len(used_names) + 1}", used_names)
                 with open(staging / f"{name}.{letter_format}", "w", encoding="utf-8", newline="\n") as lf:
                     lf.write(text)

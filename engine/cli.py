@@ -91,7 +91,12 @@ def _check_templates(path):
     except ImportError:  # pragma: no cover - letters is part of the package
         return []
     from engine.policy import load_policy
-    policy = load_policy(Path(path))
+    try:
+        policy = load_policy(Path(path))
+    except PolicyError as e:
+        return [e.render()]
+    except Exception as e:  # a bug in bando's compiler, not in the policy: say so, no traceback
+        return [f"internal error while compiling the policy: {e!r}"]
     try:
         tdir = _templates_dir(path, None)
     except BandoError as e:

@@ -50,7 +50,8 @@ def read_source(path) -> Source:
         from dsl.source import Span
         raise PolicyError([Diagnostic(
             f"this file is not UTF-8 text (byte 0x{data[e.start]:02x} at line {line}); "
-            "save the policy as UTF-8", Span(line, col, line, col + 1), Source("", str(p)))]) from None
+            "save the policy as UTF-8", Span(line, col, line, col + 1),
+            Source(data.decode("utf-8", errors="replace"), str(p)))]) from None
     return Source(text.replace("\r\n", "\n"), str(path), str(p))
 
 

@@ -28,10 +28,13 @@ def register_validator(cp, validator) -> None:
     key = id(cp)
 
     def forget(ref, key=key, table=_FAST, lock=_FAST_LOCK):
-        with lock:
-            entry = table.get(key)
-            if entry is not None and entry[0] is ref:
-                del table[key]
+        try:
+            with lock:
+                entry = table.get(key)
+                if entry is not None and entry[0] is ref:
+                    del table[key]
+        except Exception:  # at interpreter exit the module may already be torn down
+            pass
 
     with _FAST_LOCK:
         _FAST[key] = (weakref.ref(cp, forget), weakref.ref(validator))
@@ -178,13 +181,16 @@ def shift(d, n, unit):
     """``d + n days/months/years``; month ends are clamped (31 Jan + 1 month = 28/29 Feb)."""
     if d is None:
         return None
-    if unit == "days":
-        return d + _dt.timedelta(days=n)
-    months = n * (12 if unit == "years" else 1)
-    y, m = divmod(d.month - 1 + months, 12)
-    year, month = d.year + y, m + 1
-    day = min(d.day, calendar.monthrange(year, month)[1])
-    return d.replace(year=year, month=month, day=day)
+    try:
+        if unit == "days":
+            return d + _dt.timedelta(days=n)
+        months = n * (12 if unit == "years" else 1)
+        y, m = divmod(d.month - 1 + months, 12)
+        year, month = d.year + y, m + 1
+        day = min(d.day, calendar.monthrange(year, month)[1])
+        return d.replace(year=year, month=month, day=day)
+    except (OverflowError, ValueError):  # beyond year 9999: no such date, so no value
+        return None
 
 
 def days_between(a, b):

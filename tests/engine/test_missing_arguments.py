@@ -43,3 +43,15 @@ def test_zero_grants_are_funded_even_after_the_budget_runs_out():
     total = rk.allocate(entries, Decimal(120), rk.Procedure(keys=(), shortfall="partial"))
     assert total == Decimal(120)
     assert [(e.status, e.awarded) for e in entries] == [("funded", 100), ("funded", 20), ("funded", 0)]
+
+
+def test_a_date_beyond_year_9999_is_missing_not_an_internal_error():
+    p = load_policy("""
+call "X" version "1" { authority "A" language en }
+input { id: text, d: date }
+let later = d + 9999 years
+eligibility { gate g "Later": later >= 2030-01-01 }
+""")
+    r = p.evaluate({"id": "1", "d": "2020-01-01"})
+    assert r.status == "ineligible" and r.gates[0].because == "later: missing"
+    assert p.evaluate({"id": "1", "d": "2020-01-01"}).errors == ()
