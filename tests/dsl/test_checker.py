@@ -61,7 +61,7 @@ def type_of(expr):
     ("cost / 2", "money", True),
     ("cost / requested", "decimal", True),
     ("cost - requested", "money", False),
-    ("signed + 3 years", "date", False),
+    ("signed + 3 years", "date", True),
     ("days_between(signed, date_of(sent))", "int", False),
     ("sent <= call.closes", "bool", False),
     ("turnover <= 1_000 EUR", "bool", True),
