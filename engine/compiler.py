@@ -625,27 +625,9 @@ class Compiler:
 
     def compile_expr(self, e, bound=(), result=False):
         """A function ``(env, *bound_values)`` computing ``e`` (cached per node)."""
-        key = (id(e), tuple(bound), result)
-        fn = self._expr_cache.get(key)
-        if fn is not None:
-            return fn
-        self.define_funcs(e)
-        lets, inputs = self.refs(e)
-        name = f"x{next(self._tmp)}"
         scope = {b: f"b_{b}" for b in bound}
-        code = _Code()
-        params = ["env"] + list(scope.values()) + (["_r"] if result else [])
-        code.line(f"def {name}({', '.join(params)}):")
-        code.indent()
-        for n in sorted(inputs):
-            code.line(f"i_{n} = env[{n!r}]")
-        for n in sorted(lets):
-            code.line(f"l_{n} = env[{n!r}]")
-        code.line(f"return {self.expr(e, scope)}", e)
-        self.exec(code.text())
-        fn = self.namespace[name]
-        self._expr_cache[key] = fn
-        return fn
+        params = list(scope.values()) + (["_r"] if result else [])
+        return self._compile_env_fn((id(e), tuple(bound), result), e, params, scope, "{}")
 
     def compile_each(self, e, var, bound=()):
         """A function ``(env, items, *bound_values)`` giving ``e`` for every item (bound to ``var``).
@@ -653,28 +635,33 @@ class Compiler:
         Explanations use it to test a condition on all the firms of a network in
         one call instead of one call per firm.
         """
-        key = ("each", id(e), var, tuple(bound))
+        scope = {b: f"b_{b}" for b in bound}
+        params = ["_items"] + list(scope.values())
+        scope[var] = f"b_{var}"
+        return self._compile_env_fn(("each", id(e), var, tuple(bound)), e, params, scope,
+                                    f"[{{}} for b_{var} in _items]")
+
+    def _compile_env_fn(self, key, e, params, scope, template):
+        """Compile ``def x(env, *params): return template.format(<code of e>)``, reading
+        the inputs and lets ``e`` uses from ``env``; cached under ``key``."""
         fn = self._expr_cache.get(key)
         if fn is not None:
             return fn
         self.define_funcs(e)
         lets, inputs = self.refs(e)
         name = f"x{next(self._tmp)}"
-        scope = {b: f"b_{b}" for b in bound}
-        scope[var] = f"b_{var}"
         code = _Code()
-        code.line(f"def {name}({', '.join(['env', '_items'] + [f'b_{b}' for b in bound])}):")
+        code.line(f"def {name}({', '.join(['env'] + params)}):")
         code.indent()
         for n in sorted(inputs):
             code.line(f"i_{n} = env[{n!r}]")
         for n in sorted(lets):
             code.line(f"l_{n} = env[{n!r}]")
-        code.line(f"return [{self.expr(e, scope)} for b_{var} in _items]", e)
+        code.line(f"return {template.format(self.expr(e, scope))}", e)
         self.exec(code.text())
         fn = self.namespace[name]
         self._expr_cache[key] = fn
         return fn
-
 
 def _tier_subject(tiers):
     """The expression every band compares (``project.innovation >= …``), if there is one."""

@@ -29,6 +29,7 @@ format_points = functools.lru_cache(maxsize=8192)(_f.format_points)
 format_money = functools.lru_cache(maxsize=8192)(_f.format_money)
 format_percent = functools.lru_cache(maxsize=8192)(_f.format_percent)
 format_date = _f.format_date
+from .compiler import _rights, _tier_subject
 from .result import CriterionResult, GateResult, Result, json_number, money_text
 
 MAX_ITEMS_SHOWN = 3
@@ -436,7 +437,7 @@ class _Explainer:
             shown = self.show(sv, subject)
             if sv is not None and self.cp.type_of(subject).kind == "decimal" and any(
                     isinstance(r, ast.Percent) for tier in c.tiers if tier.cond is not None
-                    for r in _bounds(tier.cond)):
+                    for r in _rights(tier.cond)):
                 shown = format_percent(sv, self.lang)  # bands written in % read better against a %
             v = f"{self.name(subject)} = {shown}" if sv is not None else f"{self.name(subject)}: {t['missing']}"
         else:
@@ -473,35 +474,6 @@ def _looks_decimal(s):
         return True
     except Exception:
         return False
-
-
-def _tier_subject(tiers):
-    """The expression every band compares (``project.innovation >= …``), if there is one."""
-    subject = None
-    for tier in tiers:
-        if tier.cond is None:
-            continue
-        c = tier.cond
-        if isinstance(c, ast.Binary) and c.op in _SYMBOL:
-            left = c.left
-        elif isinstance(c, ast.Between):
-            left = c.value
-        else:
-            return None
-        if subject is None:
-            subject = left
-        elif subject != left:
-            return None
-    return subject
-
-
-def _bounds(cond):
-    """The values a band compares its subject with."""
-    if isinstance(cond, ast.Binary):
-        return (cond.right,)
-    if isinstance(cond, ast.Between):
-        return (cond.low, cond.high)
-    return ()
 
 
 def _flatten(e, op):
