@@ -322,6 +322,7 @@ def score_batch(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
                               lang=lang)
     outputs.write_errors_csv(outdir / "errors.csv", error_rows, lang=lang)
     summ = summary.finish()
+    summ["reader_warnings"] = list(reader.warnings)  # ignored columns, encodings…: the evaluator should see them
     outputs.write_summary_json(outdir / "summary.json", summ)
     outputs.atomic_write(outdir / "report.html", render_report(report_rows, summ, call, lang))
     return BatchSummary(total, counts, granted, available, outdir, list(reader.warnings))

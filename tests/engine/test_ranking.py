@@ -225,3 +225,18 @@ def test_rank_is_competition_ranking_and_deterministic():
     proc = rk.Procedure(keys=(type("K", (), {"descending": True})(),))
     ordered = rk.rank(entries, proc)
     assert [(e.id, e.rank) for e in ordered] == [("A1", 1), ("A2", 1), ("A4", 1), ("A0", 4), ("A3", 5)]
+
+
+def test_reader_warnings_reach_the_evaluator(tmp_path):
+    policy = tmp_path / "p.bando"
+    policy.write_text(POLICY % DEFAULT_RANKING, encoding="utf-8")
+    (tmp_path / "b.csv").write_text(
+        "id,name,submitted,quality,territory,requested,qualty\nA-01,Rete 1,2025-05-01T10:00:00,5,5,10,3\n",
+        encoding="utf-8")
+    (tmp_path / "b.firms.csv").write_text("application,vat\nA-01,IT001\n", encoding="utf-8")
+    out = tmp_path / "o"
+    res = CliRunner().invoke(main, ["score", str(policy), str(tmp_path / "b.csv"), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "qualty" in res.output  # warning printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert any("qualty" in w for w in summary["reader_warnings"])
