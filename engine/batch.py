@@ -318,8 +318,10 @@ def score_batch(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     if staging is not None:
         _swap_in(staging, letters_dir)
     criteria = [(c.id, policy.label_of(c, lang)) for c in policy.criteria]
+    # rank, then id: the order the budget was allocated in (unranked admitted rows last)
+    ranked_rows.sort(key=lambda c: (c[7] is None, c[7] or 0, c[0] or ""))
     outputs.write_ranking_csv(outdir / "ranking.csv", (_expand(c, policy, lang) for c in ranked_rows), criteria,
-                              lang=lang)
+                              lang=lang, presorted=True)
     outputs.write_errors_csv(outdir / "errors.csv", error_rows, lang=lang)
     summ = summary.finish()
     summ["reader_warnings"] = list(reader.warnings)  # ignored columns, encodings…: the evaluator should see them

@@ -357,6 +357,7 @@ def write_ranking_csv(
     *,
     lang: str | None = None,
     delimiter: str = ",",
+    presorted: bool = False,
 ) -> int:
     """Write the graduatoria: the results with status funded / not_funded /
     admitted, ordered by rank then application id (unranked admitted ones
@@ -369,9 +370,14 @@ def write_ranking_csv(
     CRLF line ends, money and numbers as plain decimal strings with ``.``.
     ``lang`` defaults to the language of the results. Returns the row count.
     """
-    ranked = [d for d in map(_as_dict, results) if d.get("status") in RANKED_STATUSES]
-    ranked.sort(key=_rank_key)
-    lg = _lang(lang if lang is not None else (ranked[0].get("language") if ranked else None))
+    if presorted:
+        # already in rank order: stream the rows, a million-row ranking never sits in memory
+        ranked = (d for d in map(_as_dict, results) if d.get("status") in RANKED_STATUSES)
+        lg = _lang(lang)
+    else:
+        ranked = [d for d in map(_as_dict, results) if d.get("status") in RANKED_STATUSES]
+        ranked.sort(key=_rank_key)
+        lg = _lang(lang if lang is not None else (ranked[0].get("language") if ranked else None))
     t = _CSV_TEXT[lg]
     pairs = []
     for item in criteria:
@@ -384,6 +390,7 @@ def write_ranking_csv(
     with atomic_open(path, "w", encoding="utf-8-sig", newline="") as fh:
         w = csv.writer(fh, delimiter=delimiter, lineterminator="\r\n")
         w.writerow([csv_safe(h) for h in header])
+        count = 0
         for r in ranked:
             points = {str(c.get("id")): c.get("points") for c in (r.get("criteria") or [])}
             row = [
@@ -400,7 +407,8 @@ def write_ranking_csv(
                 csv_safe(r.get("status")),
             ]
             w.writerow(row)
-    return len(ranked)
+            count += 1
+    return count
 
 
 # --------------------------------------------------------------------------
