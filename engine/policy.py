@@ -121,6 +121,8 @@ class Policy:
         self._weights = tuple((c.weight if c.weight is not None else 1,
                                (c.weight if c.weight is not None else 1) *
                                (c.ranking_weight if c.ranking_weight is not None else 1)) for c in self.criteria)
+        # with no weights the score is a plain sum (the common case, and the fast path's hot spot)
+        self._unit_weights = all(w == 1 and rw == 1 for w, rw in self._weights)
         self._minimums = tuple((c.id, c.minimum) for c in self.criteria if c.minimum is not None)
         self._crit_index = {c.id: i for i, c in enumerate(self.criteria)}
 
@@ -155,11 +157,14 @@ class Policy:
         score = rscore = None
         below = ()
         if points is not None and self.score_def is not None:
-            score = Decimal(0)
-            rscore = Decimal(0)
-            for p, (w, rw) in zip(points, self._weights):
-                score += p * w
-                rscore += p * rw
+            if self._unit_weights:
+                score = rscore = Decimal(sum(points))
+            else:
+                score = Decimal(0)
+                rscore = Decimal(0)
+                for p, (w, rw) in zip(points, self._weights):
+                    score += p * w
+                    rscore += p * rw
             if self._minimums:
                 below = tuple(cid for cid, m in self._minimums if points[self._crit_index[cid]] < m)
         if failed:
