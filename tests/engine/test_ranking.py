@@ -84,7 +84,7 @@ def test_ties_share_a_rank_and_are_listed_by_id(tmp_path):
     assert by_id["A-03"]["rank"] == 1
     assert by_id["A-01"]["rank"] == by_id["A-02"]["rank"] == 2
     assert by_id["A-01"]["placement"]["tied_with"] == ["A-02"]
-    rows = list(csv.reader((out / "ranking.csv").open(encoding="utf-8-sig")))
+    rows = list(csv.reader((out / "ranking.csv").read_text(encoding="utf-8-sig").splitlines()))
     assert [r[1] for r in rows[1:]] == ["A-03", "A-01", "A-02"]
 
 
