@@ -29,6 +29,7 @@ so a template never prints an empty amount by accident.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 __all__ = [
@@ -101,13 +102,6 @@ def to_decimal(value, what: str = "a number") -> Decimal:
     return result
 
 
-def _group(digits: str, sep: str) -> str:
-    """Insert ``sep`` every three digits from the right: ``1234567`` → ``1.234.567``."""
-    head = len(digits) % 3 or 3
-    parts = [digits[:head]] + [digits[i:i + 3] for i in range(head, len(digits), 3)]
-    return sep.join(parts)
-
-
 def _number(value: Decimal, lang: str, *, places: int | None) -> str:
     """Format ``value`` with the language's separators.
 
@@ -115,19 +109,27 @@ def _number(value: Decimal, lang: str, *, places: int | None) -> str:
     at most two after rounding half up); an int ``places`` pads or rounds to it.
     The sign is a plain hyphen-minus; zero is never negative.
     """
-    thousands, point = _SEPARATORS[lang]
-    # enough precision for any amount: quantize must never overflow the default 28 digits
-    with localcontext() as ctx:
-        ctx.prec = max(28, value.adjusted() + 12) if value.is_finite() and value else 28
+    unit = _CENT if places is None else _UNITS.get(places) or Decimal(1).scaleb(-places)
+    if value.is_finite() and value.adjusted() < 20:
+        # well inside the default 28 digits: quantize cannot overflow (explanations format many numbers)
+        value = value.quantize(unit, rounding=ROUND_HALF_UP)
         if places is None:
-            value = value.quantize(_CENT, rounding=ROUND_HALF_UP).normalize()
-        else:
-            value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    sign, digits, exponent = value.as_tuple()
-    text = format(abs(value), "f")
-    whole, _, frac = text.partition(".")
-    out = _group(whole, thousands) + (point + frac if frac else "")
-    return "-" + out if sign and value != 0 else out
+            value = value.normalize()
+    else:
+        with localcontext() as ctx:  # enough precision for any amount
+            ctx.prec = max(28, value.adjusted() + 12) if value.is_finite() and value else 28
+            value = value.quantize(unit, rounding=ROUND_HALF_UP)
+            if places is None:
+                value = value.normalize()
+    # Decimal's own grouping (","), then the language's separators
+    text = format(abs(value), ",f")
+    if lang == "it":
+        text = text.translate(_TO_ITALIAN)
+    return "-" + text if value.is_signed() and value != 0 else text
+
+
+_UNITS = {0: Decimal(1), 2: _CENT}
+_TO_ITALIAN = str.maketrans({",": ".", ".": ","})
 
 
 def format_money(value, lang: str, currency: str = "EUR") -> str:
@@ -142,17 +144,41 @@ def format_money(value, lang: str, currency: str = "EUR") -> str:
     >>> format_money("0.005", "en"), format_money("250", "en", "CHF")
     ('€0.01', 'CHF 250.00')
     """
-    lang = normalize_lang(lang)
-    amount = to_decimal(value, "an amount of money")
+    return money_formatter(lang, currency)(value)
+
+
+@functools.lru_cache(maxsize=64)
+def money_formatter(lang: str, currency: str = "EUR"):
+    """``format_money`` for one language and currency, as a function of the amount alone.
+
+    Explanations and letters format thousands of amounts in the same
+    language: the language and symbol are settled once here.
+
+    >>> money_formatter("it")(Decimal("-0.004"))
+    '€ 0,00'
+    """
+    lang = lang if lang in _SEPARATORS else normalize_lang(lang)
     currency = (currency or "EUR").upper()
     symbol = _CURRENCY_SYMBOLS.get(currency)
-    number = _number(amount, lang, places=2)
-    sign = ""
-    if number.startswith("-"):
-        sign, number = "-", number[1:]
     if symbol is None:
-        return f"{sign}{currency} {number}"
-    return f"{sign}{symbol} {number}" if lang == "it" else f"{sign}{symbol}{number}"
+        prefix = f"{currency} "
+    else:
+        prefix = f"{symbol} " if lang == "it" else symbol
+    italian = lang == "it"
+
+    def money(value) -> str:
+        if value.__class__ is not Decimal:
+            value = to_decimal(value, "an amount of money")
+        if value.is_finite() and value.adjusted() < 20:
+            value = value.quantize(_CENT, ROUND_HALF_UP)  # inside 28 digits: cannot overflow
+            text = format(abs(value), ",f")
+            if italian:
+                text = text.translate(_TO_ITALIAN)
+        else:
+            text = _number(abs(value), lang, places=2)
+        return ("-" + prefix + text) if value.is_signed() and value != 0 else prefix + text
+
+    return money
 
 
 def _to_date(value) -> _dt.date:
@@ -181,7 +207,7 @@ def format_date(value, lang: str) -> str:
     >>> format_date("2026-01-01", "it"), format_date("2026-01-01", "en")
     ('1º gennaio 2026', '1 January 2026')
     """
-    lang = normalize_lang(lang)
+    lang = lang if lang in _SEPARATORS else normalize_lang(lang)
     day = _to_date(value)
     number = "1º" if lang == "it" and day.day == 1 else str(day.day)
     return f"{number} {_MONTHS[lang][day.month - 1]} {day.year}"
@@ -195,7 +221,7 @@ def format_datetime(value, lang: str) -> str:
     >>> format_datetime("2013-12-31", "it")
     '31 dicembre 2013'
     """
-    lang = normalize_lang(lang)
+    lang = lang if lang in _SEPARATORS else normalize_lang(lang)
     day = format_date(value, lang)
     moment = None
     if isinstance(value, _dt.datetime):
@@ -216,7 +242,7 @@ def format_percent(value, lang: str) -> str:
     >>> format_percent("0.3333", "it"), format_percent(1, "en")
     ('33,33 %', '100%')
     """
-    lang = normalize_lang(lang)
+    lang = lang if lang in _SEPARATORS else normalize_lang(lang)
     number = _number(to_decimal(value, "a share") * 100, lang, places=None)
     return f"{number} %" if lang == "it" else f"{number}%"
 
@@ -229,7 +255,12 @@ def format_points(value, lang: str) -> str:
     >>> format_points("72.50", "it"), format_points(1250, "en")
     ('72,5', '1,250')
     """
-    lang = normalize_lang(lang)
+    lang = lang if lang in _SEPARATORS else normalize_lang(lang)
+    if type(value) is int:  # counts and whole points: no Decimal needed
+        text = format(abs(value), ",")
+        if lang == "it":
+            text = text.translate(_TO_ITALIAN)
+        return "-" + text if value < 0 else text
     return _number(to_decimal(value, "a score"), lang, places=None)
 
 
@@ -239,7 +270,7 @@ def format_ordinal(value, lang: str) -> str:
     >>> [format_ordinal(n, "en") for n in (1, 2, 3, 4, 11, 12, 13, 21, 102)]
     ['1st', '2nd', '3rd', '4th', '11th', '12th', '13th', '21st', '102nd']
     """
-    lang = normalize_lang(lang)
+    lang = lang if lang in _SEPARATORS else normalize_lang(lang)
     number = to_decimal(value, "a rank")
     if number != number.to_integral_value():
         raise ValueError(f"expected a whole rank, got {value!r}")
