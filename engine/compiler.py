@@ -428,35 +428,61 @@ class Compiler:
         runtime.register_validator(self.cp, self._validator)
         return decide
 
-    def _decide_rest(self, code: _Code):
-        """Gates, criteria and the returned tuple (after the inputs and lets are bound)."""
+    def _decide_rest(self, code: _Code, into: str | None = None):
+        """Gates, criteria and the decide tuple (after the inputs and lets are bound).
+
+        The tuple is returned, or with ``into`` assigned to that local (the
+        explaining form of the fast path goes on after deciding).
+        """
         cp = self.cp
         crits = cp.criteria
         decls = cp.decls
+
+        def give(value, node=None):
+            code.line(f"return {value}" if into is None else f"{into} = {value}", node)
+
         code.line("failed = []")
         for g in cp.gates:
             cond = self.expr(g.cond, {})
             test = f"({cond}) is not True" if self.opt(g.cond) else f"not {cond}"
             code.line(f"if {test}: failed.append({g.id!r})", g)
+        nested = 0
         if cp.score is not None:
             if not cp.score.including_ineligible:
-                code.line("if failed: return failed, None, None, " + self._decls_tuple())
+                code.line("if failed:")
+                code.indent()
+                give("failed, None, None, " + self._decls_tuple())
+                code.outdent()
+                if into is not None:
+                    code.line("else:")
+                    code.indent()
+                    nested = 1
             names = []
             for c in crits:
                 names.append(self._criterion(code, c))
             code.line(f"points = ({', '.join(names)}{',' if len(names) == 1 else ''})")
         else:
             code.line("points = ()")
-        code.line("if failed: return failed, points, None, " + self._decls_tuple())
+        code.line("if failed:")
+        code.indent()
+        give("failed, points, None, " + self._decls_tuple())
+        code.outdent()
+        if into is not None:
+            code.line("else:")
+            code.indent()
         grant = decls.get("grant")
         if grant is not None:
             g = self.expr(grant.expr, {})
             if grant.rounding is not None:
                 unit = grant.rounding.unit.amount
                 g = f"_rt.quantize({g}, {self.const(unit)}, {grant.rounding.mode!r})"
-            code.line(f"return failed, points, {g}, {self._decls_tuple()}", grant)
+            give(f"failed, points, {g}, {self._decls_tuple()}", grant)
         else:
-            code.line(f"return failed, points, None, {self._decls_tuple()}")
+            give(f"failed, points, None, {self._decls_tuple()}")
+        if into is not None:
+            code.outdent()
+        for _ in range(nested):
+            code.outdent()
 
     def build_fast(self):
         """The fused fast path ``fast(data) -> decide tuple`` on *raw* application data, or None.
@@ -492,6 +518,29 @@ class Compiler:
             self.fast_source = source
             return self.namespace[fc.fname]
         return None  # pragma: no cover - every retry makes the plan strictly more conservative
+
+    def build_explain(self, explainer):
+        """The explaining form of the fast path: ``fn(data) -> (decide tuple, *explanations)``, or None.
+
+        The same fused function as :meth:`build_fast` (generated under its own
+        plan), which after deciding runs the code ``explainer.emit(compiler,
+        code)`` writes: the sentences, built from the locals the decision used.
+        """
+        plan = _Plan()
+        for _ in range(256):
+            fc = _FastCompiler(self, plan)
+            fc.explainer = explainer
+            try:
+                source = fc.generate()
+            except _Retry as r:
+                if not plan.apply(r):
+                    return None
+                continue
+            except _Unsupported:
+                return None
+            self.exec(source)
+            return self.namespace[fc.fname]
+        return None  # pragma: no cover
 
     def _decls_tuple(self):
         parts = []
@@ -756,6 +805,7 @@ class _Loop:
         self.rec = rec
         self.local = local
         self.item = f"it{index}"
+        self.index_var = f"ix{index}"
         self.fields: dict = {}  # name -> (local, mode): mode "value", "key" or "typed"
         self.reads: list[str] = []
         self.accs: dict = {}
@@ -792,6 +842,8 @@ class _FastCompiler(Compiler):
         self._depth = 0  # > 0 inside generators and inlined functions: no fused aggregates there
         self._loop_ctx = None
         self._inline = 0
+        self.explainer = None  # with an explanation generator: the explaining form (build_explain)
+        self.lets_computed: set = set()
 
     # --- reading the input ----------------------------------------------------------------------
     def generate(self) -> str:
@@ -807,12 +859,20 @@ class _FastCompiler(Compiler):
         for name in order:
             let = cp.lets[name]
             body.line(f"l_{name} = {self.expr(let.expr, {})}", let)
-        self._decide_rest(body)
+        self.lets_computed = set(order)
+        if self.explainer is None:
+            self._decide_rest(body)
+        else:
+            self._decide_rest(body, into="_dec")
+            self.explainer.emit(self, body)
         lines = [f"def {self.fname}(app):"]
         lines += ["    " + ln for ln in self.reads]
         for loop in self.loops.values():
             lines += ["    " + ln for ln in loop.inits]
-            lines.append(f"    for {loop.item} in {loop.local}:")
+            if self.explainer is None:
+                lines.append(f"    for {loop.item} in {loop.local}:")
+            else:  # explanations name the items that fail a rule by their position
+                lines.append(f"    for {loop.index_var}, {loop.item} in enumerate({loop.local}):")
             lines.append(f"        if {loop.item}.__class__ is not dict: raise _Bail")
             lines += ["        " + ln for ln in loop.reads]
             lines += ["        " + ln for ln in loop.body]
@@ -1052,6 +1112,10 @@ class _FastCompiler(Compiler):
         loop = self._fused_source(e)
         if loop is None:
             return self._nested(super().x_Quantified, e, scope)
+        if self.explainer is not None:
+            # the explanation names the items anyway: the rule holds when that list is empty (all, none)
+            positions = self.item_positions(e)[1]
+            return f"(not {positions})" if e.kind != "any" else f"(len({positions}) > 0)"
         inner = {e.var: _ItemRef(loop)}
         self._loop_ctx = loop
         try:
@@ -1101,6 +1165,43 @@ class _FastCompiler(Compiler):
         body = [f"if {where}:"] + ["    " + st for st in stmts] if where is not None else stmts
         acc = loop.accumulator(init, body)
         return acc if helper is None else f"_rt.{helper}({acc})"
+
+    # --- facts for explanations (the explaining form only) -----------------------------------------
+    def fused_loop(self, e):
+        """The fused loop over ``e.source`` (an aggregate or quantifier at the top level), or None."""
+        p = self._input_path(e.source)
+        if p is None or p not in self.loops or self._depth or self._loop_ctx is not None:
+            return None
+        return self.loops[p]
+
+    def item_positions(self, e):
+        """(loop, local): the positions of the items a quantifier is about, collected by its loop.
+
+        ``all``/``none``: the items that break the rule (for ``all``, a missing
+        answer breaks it too, as in the decision); ``any``: the items that satisfy it.
+        """
+        loop = self.fused_loop(e)
+        if loop is None:
+            return None
+        self._loop_ctx = loop
+        try:
+            cond = self._cond(e.cond, {e.var: _ItemRef(loop)})
+        finally:
+            self._loop_ctx = None
+        test = f"not ({cond})" if e.kind == "all" else cond
+        return loop, loop.accumulator(f"{_ACC} = []", [f"if {test}: {_ACC}.append({loop.index_var})"])
+
+    def where_count(self, e):
+        """(loop, local): how many items satisfy an aggregate's ``where`` (the accumulator it already has)."""
+        loop = self.fused_loop(e)
+        if loop is None or e.where is None:
+            return None
+        self._loop_ctx = loop
+        try:
+            where = self._cond(e.where, {e.var: _ItemRef(loop)} if e.var else {})
+        finally:
+            self._loop_ctx = None
+        return loop, loop.accumulator(f"{_ACC} = 0", [f"if {where}: {_ACC} += 1"])
 
     def _fused_source(self, e):
         p = self._input_path(e.source)

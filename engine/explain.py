@@ -26,7 +26,7 @@ from . import formatting as _f
 
 # explanations format the same thresholds and points for every application
 format_points = functools.lru_cache(maxsize=8192)(_f.format_points)
-format_money = functools.lru_cache(maxsize=8192)(_f.format_money)
+format_money = _f.format_money  # amounts rarely repeat: a cache would only cost
 format_percent = functools.lru_cache(maxsize=8192)(_f.format_percent)
 format_date = _f.format_date
 from .compiler import _rights, _tier_subject
@@ -137,28 +137,18 @@ class _Explainer:
         return self.policy.compile_each(e, var, tuple(bound))(self.env, items, *bound.values())
 
     def show(self, v, e=None) -> str:
-        if v is None:
-            return self.t["missing"]
-        if isinstance(v, bool):
-            return self.t["yes"] if v else self.t["no"]
-        t = self.cp.type_of(e) if e is not None else None
-        if t is not None and t.kind == "money":
-            return format_money(v, self.lang, self.currency)
-        if t is not None and t.kind == "percent":
-            return format_percent(v, self.lang)
-        if isinstance(v, _dt.datetime):
-            return v.strftime("%Y-%m-%d %H:%M:%S") if self.lang == "en" else v.strftime("%d/%m/%Y %H:%M:%S")
-        if isinstance(v, _dt.date):
-            return format_date(v, self.lang)
-        if isinstance(v, (int, Decimal)):
-            if isinstance(v, Decimal) and abs(v) < 10 ** 20:  # beyond that quantize would overflow 28 digits
-                v = v.quantize(Decimal("0.0001")).normalize()
-            return format_points(v, self.lang)
-        if isinstance(v, str):
-            return f'"{v}"'
-        if isinstance(v, (set, frozenset, list, tuple)):
-            return "{" + ", ".join(sorted(self.show(x) for x in v)) + "}"
-        return str(v)
+        return self.shower(e)(v)
+
+    def shower(self, e=None):
+        """The function that writes a value of ``e``'s type in a sentence (built once per node and language)."""
+        cache = self.policy.__dict__.setdefault("_shower_cache", {})
+        key = (id(e), self.lang)
+        found = cache.get(key)
+        if found is None or found[0] is not e:
+            t = self.cp.type_of(e) if e is not None else None
+            found = cache[key] = (e, _make_shower(t.kind if t is not None else None, self.t, self.lang,
+                                                  self.currency))
+        return found[1]
 
     def name(self, e) -> str:
         """How to call an expression in a sentence: a label when the policy gives one."""
@@ -468,6 +458,67 @@ class _Explainer:
         return self.human(cond)
 
 
+def _make_shower(kind, t, lang, currency):
+    """``show(v)`` for values of the static type ``kind`` (None: decided by the value alone)."""
+    missing, yes, no = t["missing"], t["yes"], t["no"]
+
+    def generic(v):
+        if v is None:
+            return missing
+        if isinstance(v, bool):
+            return yes if v else no
+        if isinstance(v, _dt.datetime):
+            return v.strftime("%Y-%m-%d %H:%M:%S") if lang == "en" else v.strftime("%d/%m/%Y %H:%M:%S")
+        if isinstance(v, _dt.date):
+            return format_date(v, lang)
+        if isinstance(v, (int, Decimal)):
+            if isinstance(v, Decimal) and abs(v) < 10 ** 20:  # beyond that quantize would overflow 28 digits
+                v = v.quantize(_TEN_THOUSANDTH).normalize()
+            return format_points(v, lang)
+        if isinstance(v, str):
+            return f'"{v}"'
+        if isinstance(v, (set, frozenset, list, tuple)):
+            return "{" + ", ".join(sorted(generic(x) for x in v)) + "}"
+        return str(v)
+
+    # the common case of each type without the chain of tests (explanations show a dozen values each)
+    if kind == "money":
+        money = _f.money_formatter(lang, currency)
+
+        def show(v):
+            if v.__class__ is Decimal:
+                return money(v)
+            if v is None or isinstance(v, bool):
+                return generic(v)
+            return money(v)
+        return show
+    if kind == "int":
+        def show(v):
+            if v.__class__ is int and -1000 < v < 1000:  # no thousands separator to write
+                return str(v)
+            return generic(v)
+        return show
+    if kind == "datetime":
+
+        def show(v):
+            if v.__class__ is _dt.datetime and v.year >= 1000:  # where %Y writes four digits
+                if lang == "en":
+                    return "%04d-%02d-%02d %02d:%02d:%02d" % (v.year, v.month, v.day, v.hour, v.minute, v.second)
+                return "%02d/%02d/%04d %02d:%02d:%02d" % (v.day, v.month, v.year, v.hour, v.minute, v.second)
+            return generic(v)
+        return show
+    if kind == "percent":
+        def show(v):
+            if v is None or isinstance(v, bool):
+                return generic(v)
+            return format_percent(v, lang)
+        return show
+    return generic
+
+
+_TEN_THOUSANDTH = Decimal("0.0001")
+
+
 def _looks_decimal(s):
     try:
         Decimal(s)
@@ -571,6 +622,50 @@ def _jsonable(v):
 
 def explain(policy, value, decision, lang) -> Result:
     """The explained result; ``value`` is the application as :meth:`Policy.validate` converted it."""
+    if decision.status == "invalid":
+        return _result(policy, decision, lang, (), ())
+    ex = _Explainer(policy, policy.env(value), lang)
+    gates = tuple(_gate(ex, g, g.id not in decision.failed) for g in policy.gates)
+    criteria = tuple(ex.criterion(c, decision.points[i] if decision.points is not None else None)
+                     for i, c in enumerate(policy.criteria))
+    return _result(policy, decision, lang, gates, criteria)
+
+
+def assemble(policy, decision, out, lang, env) -> Result:
+    """The explained result from the explaining fast path's output (see :mod:`engine.explain_compiler`).
+
+    ``out`` holds the gate and criterion results, with None for the rules it
+    leaves to this module's explainer (run on ``env(lets)``, built only then).
+    """
+    _dec, gates, criteria, lets = out
+    if lets is not None:
+        ex = _Explainer(policy, env(lets), lang)
+        points = decision.points
+        gates = tuple(_gate(ex, g, g.id not in decision.failed) if r is None else r
+                      for g, r in zip(policy.gates, gates))
+        criteria = tuple(ex.criterion(c, points[i] if points is not None else None) if r is None else r
+                         for i, (c, r) in enumerate(zip(policy.criteria, criteria)))
+    return _result(policy, decision, lang, gates, criteria)
+
+
+def _labels_of(policy, lang):
+    cache = policy.__dict__.setdefault("_labels_cache", {})
+    found = cache.get(lang)
+    if found is None:
+        found = cache[lang] = (tuple(policy.label_of(g, lang) for g in policy.gates),
+                               tuple(policy.label_of(c, lang) for c in policy.criteria))
+    return found
+
+
+def _gate(ex, g, passed) -> GateResult:
+    try:
+        because = ex.why(g.cond, {})
+    except Exception as e:  # pragma: no cover - an explanation must never lose the result
+        because = f"({e!r})"
+    return GateResult(g.id, ex.policy.label_of(g, ex.lang), passed, because, ex.used_values([g.cond]))
+
+
+def _result(policy, decision, lang, gates, criteria) -> Result:
     t = _T.get(lang, _T["en"])
     base = dict(application=decision.application, max_score=policy.max_score, pass_score=policy.pass_score,
                 policy=policy.policy_info, language=lang, currency=policy.currency)
@@ -579,27 +674,10 @@ def explain(policy, value, decision, lang) -> Result:
         return Result(status="invalid", score=None, grant=None, errors=decision.errors,
                       summary=t["s_invalid"].format(n=n, s=("s" if n != 1 else "") if lang == "en" else
                                                      ("i" if n != 1 else "a")), **base)
-    env = policy.env(value)
-    ex = _Explainer(policy, env, lang)
-    failed = set(decision.failed)
-    gates = []
-    for g in policy.gates:
-        passed = g.id not in failed
-        try:
-            because = ex.why(g.cond, {})
-        except Exception as e:  # pragma: no cover - an explanation must never lose the result
-            because = f"({e!r})"
-        gates.append(GateResult(g.id, policy.label_of(g, lang), passed, because, ex.used_values([g.cond])))
-    criteria = []
-    if policy.criteria:
-        for i, c in enumerate(policy.criteria):
-            pts = decision.points[i] if decision.points is not None else None
-            criteria.append(ex.criterion(c, pts))
-    summary = _summary(policy, decision, lang, t)
-    return Result(status=decision.status, score=decision.score, grant=decision.grant, gates=tuple(gates),
-                  criteria=tuple(criteria), errors=decision.errors, ranking_score=decision.ranking_score,
+    return Result(status=decision.status, score=decision.score, grant=decision.grant, gates=gates,
+                  criteria=criteria, errors=decision.errors, ranking_score=decision.ranking_score,
                   requested=decision.requested, applicant=decision.applicant, submitted=decision.submitted,
-                  summary=summary, **base)
+                  summary=_summary(policy, decision, lang, t), **base)
 
 
 def _summary(policy, d, lang, t):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from dsl.source import Source
 from . import explain as _explain
 from .compiler import compile_policy
 from .result import Decision, Result
-from .validate import Validator, const_eval
+from .validate import Prevalidated, Validator, const_eval
 
 
 def read_source(path) -> Source:
@@ -125,6 +126,8 @@ class Policy:
         self._unit_weights = all(w == 1 and rw == 1 for w, rw in self._weights)
         self._minimums = tuple((c.id, c.minimum) for c in self.criteria if c.minimum is not None)
         self._crit_index = {c.id: i for i, c in enumerate(self.criteria)}
+        self._explainers: dict = {}  # language -> explaining fast path (engine.explain_compiler), built on first use
+        self._explain_lock = threading.Lock()
 
     def __repr__(self):
         return f"<Policy {self.name!r} version {self.version!r}>"
@@ -186,13 +189,37 @@ class Policy:
 
     def evaluate_full(self, data, lang: str | None = None):
         """``(result, decision, typed value)``: validates once, for callers that need all three."""
+        lang = lang or self.language
         app_id = _app_id(data)
+        compiled = self._explainers.get(lang, _UNBUILT)
+        if compiled is _UNBUILT:
+            compiled = self._build_explainer(lang)
+        if compiled is not None:
+            # the explaining fast path: checks, decides and explains in one generated function; data it
+            # does not accept outright (invalid, unusual types) takes the general path below
+            try:
+                out = compiled(data)
+                decision = self._finish(app_id, *out[0])
+            except Exception:
+                pass
+            else:
+                value = Prevalidated(data, out[0], self._validator)
+                return _explain.assemble(self, decision, out, lang, lambda lets: _full_env(self, data, lets)), \
+                    decision, value
         value, errors = self._validator.validate(data)
         if errors:
             decision = Decision(app_id, "invalid", errors=tuple(errors))
         else:
             decision = self.decide_valid(app_id, value)
-        return _explain.explain(self, value, decision, lang or self.language), decision, value
+        return _explain.explain(self, value, decision, lang), decision, value
+
+    def _build_explainer(self, lang):
+        from .explain_compiler import build
+        with self._explain_lock:
+            if lang not in self._explainers:
+                built = build(self, lang)
+                self._explainers[lang] = built[0] if built is not None else None
+            return self._explainers[lang]
 
     def explain(self, data, decision: Decision, lang: str | None = None) -> Result:
         """The full :class:`Result` for an application already decided."""
@@ -242,6 +269,14 @@ class Policy:
     def json_schema(self) -> dict:
         from .schema import json_schema
         return json_schema(self)
+
+
+_UNBUILT = object()
+
+
+def _full_env(policy, data, lets):
+    from .explain_compiler import full_env
+    return full_env(policy, data, lets)
 
 
 def _num(d):

@@ -476,6 +476,25 @@ class Validator:
         self._field_convs[key] = convert
         return convert
 
+    def record_converter(self, rec: RecordInfo):
+        """``convert(raw) -> typed dict`` for one record of type ``rec``; raises :class:`Bail` on any problem.
+
+        Explanations use it on the few list items they name, when the fast path
+        checked the items but kept them raw.
+        """
+        name = self._record_fn(rec)
+        self._flush()
+        fn = self.namespace[name]
+
+        def convert(raw):
+            errors: list = []
+            out = fn(raw, errors, "", None)
+            if errors:
+                raise Bail
+            return out
+
+        return convert
+
     # --- code generation ------------------------------------------------------------------------
     def _const(self, value) -> str:
         name = self._consts.get(id(value))

@@ -1,0 +1,509 @@
+"""Explanations compiled into the fast path.
+
+:mod:`engine.explain` explains an application by walking each rule and
+evaluating its parts one by one (``_Explainer``). That is the reference, and
+it needs the whole application converted to typed values first. This module
+writes the same sentences as generated Python code instead, appended to the
+fused fast path (:meth:`Compiler.build_explain`): one function per policy and
+language that checks the data, decides, and then builds every ``because`` and
+``values`` from the locals the decision already computed. Everything that
+does not depend on the application (labels, rules in words, thresholds,
+message templates) is worked out once, here, by the reference explainer
+itself, so the two cannot phrase a rule differently.
+
+A rule this generator does not handle (sub-criteria, a band bound that is
+not a constant, a quantifier whose list is not read by a fused loop...) is
+left to the reference explainer for that rule only; so are the few items a
+quantifier names when it fails (the items are converted to typed values one
+by one for that). ``tests/engine/test_explain_compiled.py`` checks that both
+give identical results on every shipped policy's applications.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+import string
+from decimal import Decimal
+
+from dsl import ast
+
+from . import explain as _x
+from .compiler import _Code, _Retry, _rights, _tier_subject
+from .result import CriterionResult, GateResult
+from .validate import Bail
+
+_FORMATTER = string.Formatter()
+_SIMPLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _No(Exception):
+    """This rule is explained by the reference explainer."""
+
+
+class _Dyn(str):
+    """Python source of a ``str`` computed at run time (as opposed to a static text)."""
+
+
+def cat(template: str, **parts) -> str:
+    """Python source building ``template.format(**parts)``: static parts inlined, ``_Dyn`` parts as code."""
+    pieces: list[tuple[bool, str]] = []
+
+    def add(static, text):
+        if static and pieces and pieces[-1][0]:
+            pieces[-1] = (True, pieces[-1][1] + text)
+        elif not static or text:
+            pieces.append((static, text))
+
+    for literal, field, _spec, _conv in _FORMATTER.parse(template):
+        add(True, literal)
+        if field is not None:
+            v = parts[field]
+            if isinstance(v, _Dyn):
+                add(False, v)
+            else:
+                add(True, str(v))
+    if not pieces:
+        return _Dyn("''")
+    return _Dyn("(" + " + ".join(repr(t) if static else f"({t})" for static, t in pieces) + ")")
+
+
+def join(sep: str, items) -> _Dyn:
+    return _Dyn(f"{sep!r}.join(({', '.join(items)},))")
+
+
+class ExplainCodegen:
+    """Writes the explanation part of the explaining fast path for one policy and language."""
+
+    def __init__(self, policy, lang: str):
+        self.policy = policy
+        self.cp = policy.checked
+        self.lang = lang
+        self.t = _x._T.get(lang, _x._T["en"])
+        self.ex = _x._Explainer(policy, {}, lang)  # static text only: labels, rules in words, constants
+        self.quantifiers: list = []  # (node, record converter) for _qitems
+        self._n = itertools.count()
+
+    # --- the whole explanation ------------------------------------------------------------------
+    def emit(self, cc, code: _Code):
+        """Called by the fast compiler after the decision is in ``_dec``; ends with the ``return``.
+
+        The function returns ``(decide tuple, gates, criteria, lets)``: the
+        :class:`GateResult` and :class:`CriterionResult` objects, None for a rule
+        left to the reference explainer, and then (only then) the lets it needs.
+        """
+        self.cc = cc
+        cp = self.cp
+        labels = _x._labels_of(self.policy, self.lang)
+        GR, CR = self.const(GateResult), self.const(CriterionResult)
+        gates = []
+        for g, label in zip(cp.gates, labels[0]):
+            b, v = self._rule(code, lambda: (self.why(g.cond, {}), self.values([g.cond])))
+            gates.append("None" if b is None else f"{GR}({g.id!r}, {label!r}, {g.id!r} not in failed, {b}, {v})")
+        crits = []
+        if cp.criteria:
+            code.line("if _dec[1] is not None:")
+            code.indent()
+            for i, (c, label) in enumerate(zip(cp.criteria, labels[1])):
+                b, v = self._rule(code, lambda: self.criterion(c, f"_dec[1][{i}]"))
+                crits.append(None if b is None else (c, label, b, v))
+            code.line("_cr = (" + "".join(
+                "None, " if x is None else f"{self._crit(CR, x[0], x[1], f'_dec[1][{i}]', x[2], x[3])}, "
+                for i, x in enumerate(crits)) + ")")
+            code.outdent()
+            code.line("else:")
+            code.indent()
+            code.line("_cr = (" + "".join(
+                "None, " if x is None else
+                f"{self._crit(CR, x[0], x[1], 'None', repr(self.t['not_scored'] + self.weights(x[0])), '{}')}, "
+                for x in crits) + ")")
+            code.outdent()
+        else:
+            code.line("_cr = ()")
+        fallback = "None" in gates or None in crits
+        code.line(f"return _dec, ({''.join(g + ', ' for g in gates)}), _cr, {self.lets() if fallback else 'None'}")
+
+    def _crit(self, CR, c, label, points, because, values) -> str:
+        k = self.const
+        return (f"{CR}({c.id!r}, {label!r}, {points}, {k(c.max)}, {because}, {k(c.minimum)}, {k(c.weight)}, "
+                f"{k(c.ranking_weight)}, {values})")
+
+    def _rule(self, code, build):
+        """(because, values) code for one rule; ``(None, None)`` leaves it to the reference explainer."""
+        self.memo = {}
+        self.code = _Code()
+        self.code.level = code.level
+        try:
+            because, values = build()
+        except _Retry:
+            raise  # the fast compiler changes its plan and starts again
+        except Exception:  # _No, or a construct this generator does not know: the reference explains it
+            return None, None
+        code.lines.extend(self.code.lines)
+        return because, values
+
+    def lets(self) -> str:
+        return "{" + ", ".join(f"{n!r}: l_{n}" for n in sorted(self.cc.lets_computed)) + "}"
+
+    # --- values -----------------------------------------------------------------------------------
+    def val(self, e, scope) -> str:
+        """A local holding the value of ``e`` (computed once per rule)."""
+        key = (id(e), tuple(sorted(scope.items())))
+        found = self.memo.get(key)
+        if found is not None:
+            return found
+        for n in ast.walk(e):
+            if isinstance(n, ast.Name) and self.cp.resolved.get(id(n), (None,))[0] == "let" \
+                    and n.id not in self.cc.lets_computed:
+                raise _No
+        code = self.cc.expr(e, scope)
+        if _SIMPLE.match(code):  # a local or a constant already: no need to copy it
+            self.memo[key] = code
+            return code
+        local = f"_e{next(self._n)}"
+        self.code.line(f"{local} = {code}")
+        self.memo[key] = local
+        return local
+
+    def const(self, value) -> str:
+        return self.cc.const(value)
+
+    def show(self, e, v: str) -> _Dyn:
+        return _Dyn(f"{self.const(self.ex.shower(e))}({v})")
+
+    def static_show(self, e) -> str | None:
+        """The text of a constant operand (a literal, ``call.closes``…), or None when it depends on the data."""
+        if not _x._is_const(e):
+            return None
+        return self.ex.show(self.ex.value(e, {}), e)
+
+    def points(self, v: str) -> _Dyn:
+        return _Dyn(f"{self.const(_x.format_points)}({v}, {self.lang!r})")
+
+    # --- conditions -------------------------------------------------------------------------------
+    def why(self, e, scope) -> _Dyn:
+        """Code of the sentence saying why ``e`` has its value (see ``_Explainer.why``)."""
+        t, ex = self.t, self.ex
+        missing = t["missing"]
+        if isinstance(e, ast.Binary) and e.op in _x._SYMBOL:
+            lv, rv = self.val(e.left, scope), self.val(e.right, scope)
+            lname, rname = ex.name(e.left), ex.name(e.right)
+            left = cat("{n} = {v}", n=lname, v=self.show(e.left, lv))
+            static = self.static_show(e.right)
+            right = static if static is not None else cat("{v} ({n})", v=self.show(e.right, rv), n=rname)
+            word = t[e.op]
+            if self.cp.type_of(e.left).kind in ("date", "datetime") and "date" + e.op in t:
+                word = t["date" + e.op]
+            out = cat("{l}, {w} {r}", l=left, w=word, r=right)
+            out = f"({cat('{l}; {n}: {m}', l=left, n=rname, m=missing)} if {rv} is None else {out})"
+            return _Dyn(f"({cat('{n}: {m}', n=lname, m=missing)} if {lv} is None else {out})")
+        if isinstance(e, ast.Binary) and e.op in ("and", "or"):
+            parts = _x._flatten(e, e.op)
+            values = [self.val(p, scope) for p in parts]
+            whole = self.val(e, scope)
+            whys = [self.why(p, scope) for p in parts]
+            sep = t["and"]
+            if e.op == "and":
+                chosen = ", ".join(f"({w} if ({v} is not True or {whole} is True) else None)"
+                                   for w, v in zip(whys, values))
+                return _Dyn(f"{sep!r}.join([_s for _s in ({chosen},) if _s is not None])")
+            first = whys[-1]
+            for w, v in reversed(list(zip(whys[:-1], values[:-1]))):
+                first = f"({w} if {v} is True else {first})"
+            every = cat("{a}{b}", a=t["or_fail"], b=join(sep, whys))
+            return _Dyn(f"({first} if {whole} is True else {every})")
+        if isinstance(e, ast.Unary) and e.op == "not":
+            return cat("{a}{b}", a=t["not"], b=self.why(e.operand, scope))
+        if isinstance(e, ast.Between):
+            v = self.val(e.value, scope)
+            bounds = {}
+            for key, x in (("lo", e.low), ("hi", e.high)):
+                static = self.static_show(x)
+                bounds[key] = static if static is not None else self.show(x, self.val(x, scope))
+            name = ex.name(e.value)
+            out = cat("{n} = {v}, {b}", n=name, v=self.show(e.value, v),
+                      b=_Dyn(cat(t["between"], **bounds)))
+            return _Dyn(f"({cat('{n}: {m}', n=name, m=missing)} if {v} is None else {out})")
+        if isinstance(e, ast.Binary) and e.op in ("in", "not in"):
+            v, s = self.val(e.left, scope), self.val(e.right, scope)
+            name = ex.name(e.left)
+            shown = _Dyn(f"({self.const(ex.shower(None))}({s}) if isinstance({s}, (set, frozenset)) "
+                         f"else {ex.name(e.right)!r})")
+            out = cat("{n} = {v}, {w}", n=name, v=self.show(e.left, v), w=_Dyn(cat(t[e.op], s=shown)))
+            return _Dyn(f"({cat('{n}: {m}', n=name, m=missing)} if {v} is None else {out})")
+        if isinstance(e, ast.IsMissing):
+            v = self.val(e.operand, scope)
+            name = ex.name(e.operand)
+            return _Dyn(f"({t['is_present'].format(x=name)!r} if {v} is not None "
+                        f"else {t['is_missing'].format(x=name)!r})")
+        if isinstance(e, ast.Quantified):
+            return self.why_quantified(e, scope)
+        if isinstance(e, ast.Name) and self.cp.resolved.get(id(e), (None,))[0] == "let" and not scope:
+            let = self.cp.lets[e.id]
+            if not _x._is_const(let.expr):
+                inner = self.why(let.expr, {})
+                return cat("{n}: {i}", n=ex.name(e), i=inner) if let.label else inner
+        if isinstance(e, ast.Call) and e.func in ("starts_with", "ends_with", "contains") and len(e.args) == 2:
+            v = self.val(e.args[0], scope)
+            return cat("{n} = {v}", n=ex.name(e.args[0]), v=self.show(e.args[0], v))
+        if isinstance(e, ast.Call) and e.func in self.cp.funcs:
+            fn = self.cp.funcs[e.func]
+            args = [self.val(a, scope) for a in e.args]
+            inner = {p.name: a for p, a in zip(fn.params, args)}
+            said = [f"({ex.name(a) + ': ' + missing!r} if {v} is None else None)" for a, v in zip(e.args, args)]
+            gaps = f"'; '.join([_s for _s in ({', '.join(said)},) if _s is not None])"
+            anything_missing = " or ".join(f"{v} is None" for v in args) or "False"
+            return _Dyn(f"({gaps} if ({anything_missing}) else {self.why(fn.expr, inner)})")
+        v = self.val(e, scope)
+        return cat("{n} = {v}", n=ex.name(e), v=self.show(e, v))
+
+    def why_quantified(self, e, scope):
+        if scope:
+            raise _No
+        found = self.cc.item_positions(e)
+        if found is None:
+            raise _No
+        loop, positions = found
+        t = self.t
+        n = _Dyn(f"str(len({loop.local}))")
+        k = _Dyn(f"str(len({positions}))")
+        c = self.ex.human(e.cond)
+        if e.kind == "any":
+            return _Dyn(f"({cat(t['any_ok'], k=k, n=n, c=c)} if {positions} "
+                        f"else {cat(t['any_fail'], n=n, c=c)})")
+        ok, fail = ("all_ok", "all_fail") if e.kind == "all" else ("none_ok", "none_fail")
+        q = len(self.quantifiers)
+        self.quantifiers.append((e, self.policy._validator.record_converter(loop.rec)))
+        items = (f"{self.const(_qitems)}({self.const(self)}, {q}, {positions}, {loop.local}, "
+                 f"{self.lets()}, app)")
+        return _Dyn(f"({cat(t[fail], k=k, n=n, c=c)} + {items} if {positions} else {cat(t[ok], n=n, c=c)})")
+
+    def describe_aggregates(self, e) -> list[_Dyn]:
+        out = []
+        for node in _x._aggregates_cached(e):
+            if node.func in ("share", "count") and node.where is not None:
+                found = self.cc.where_count(node)
+                if found is None:
+                    raise _No
+                loop, k = found
+                n = f"len({loop.local})"
+                c = self.ex.human(node.where)
+                count = cat(self.t["count"], k=_Dyn(f"str({k})"), n=_Dyn(f"str({n})"), c=c)
+                if node.func == "share":
+                    pct = _Dyn(f"{self.const(_x.format_percent)}(_D({k}) / {n}, {self.lang!r})")
+                    share = cat(self.t["share"], k=_Dyn(f"str({k})"), n=_Dyn(f"str({n})"), pct=pct, c=c)
+                    out.append(_Dyn(f"({share} if {n} else {count})"))
+                else:
+                    out.append(count)
+        return out
+
+    # --- values used ---------------------------------------------------------------------------------
+    def values(self, exprs) -> str:
+        entries = {}
+        for e in exprs:
+            if e is None:
+                continue
+            for node in _x._paths_cached(e, self.cp):
+                key = _x._text(node)
+                if key in entries:
+                    continue
+                t = self.cp.type_of(node)
+                if t.kind in ("list", "record"):
+                    if t.optional:
+                        raise _No  # a missing one would be listed as null
+                    continue
+                v = self.val(node, {})
+                if t.kind in ("int", "bool", "text", "enum"):
+                    entries[key] = v  # _jsonable leaves these as they are
+                else:
+                    entries[key] = f"{self.const(_x._jsonable)}({v})"
+        return "{" + ", ".join(f"{k!r}: {v}" for k, v in entries.items()) + "}"
+
+    # --- criteria ------------------------------------------------------------------------------------
+    def criterion(self, c, points: str):
+        t = self.t
+        if c.subs is not None:
+            raise _No
+        pts = f"_p{next(self._n)}"
+        self.code.line(f"{pts} = {points}")
+        m = _x.format_points(c.max, self.lang)
+        if c.tiers is not None:
+            exprs = [x for tier in c.tiers for x in (tier.cond, tier.points)]
+            because = self.why_tiers(c, pts, m)
+        else:
+            exprs = [c.formula]
+            raw = self.val(c.formula, {})
+            f = self.formula_text(c.formula)
+            shown = self.show(None, raw)
+            p = self.points(pts)
+            because = _Dyn(f"({cat(t['missing_points'], what=f, m=m)} if {raw} is None else "
+                           f"{cat(t['capped'], f=f, raw=shown, p=p, m=m)} if {raw} > {self.const(c.max)} else "
+                           f"{cat(t['floored'], f=f, raw=shown, m=m)} if {raw} < 0 else "
+                           f"{cat(t['formula'], f=f, raw=shown, p=p, m=m)})")
+        if c.minimum is not None:
+            below = t["minimum"].format(min=_x.format_points(c.minimum, self.lang))
+            because = _Dyn(f"({because} + ({below!r} if {pts} < {self.const(c.minimum)} else ''))")
+        suffix = self.weights(c)
+        if suffix:
+            because = _Dyn(f"({because} + {suffix!r})")
+        return because, self.values(exprs)
+
+    def weights(self, c) -> str:
+        t, out = self.t, ""
+        if c.weight is not None:
+            out += t["weight"].format(w=_x.format_points(c.weight, self.lang))
+        if c.ranking_weight is not None:
+            out += t["rweight"].format(w=_x.format_points(c.ranking_weight, self.lang))
+        return out
+
+    def formula_text(self, e) -> _Dyn:
+        details = list(self.describe_aggregates(e))
+        for node in _x._paths_cached(e, self.cp):
+            if self.cp.type_of(node).kind in ("list", "record"):
+                if self.cp.type_of(node).optional:
+                    raise _No
+                continue
+            details.append(cat("{n} = {v}", n=self.ex.name(node), v=self.show(node, self.val(node, {}))))
+        text = self.ex.human(e)
+        if not details:
+            return _Dyn(repr(text))
+        local = f"_f{next(self._n)}"
+        self.code.line(f"{local} = {text + ' ['!r} + '; '.join(dict.fromkeys(({', '.join(details)},))) + ']'")
+        return _Dyn(local)
+
+    def why_tiers(self, c, pts: str, m: str) -> _Dyn:
+        t, ex = self.t, self.ex
+        tiers = c.tiers
+        i, miss = f"_i{next(self._n)}", f"_m{next(self._n)}"
+        subject = _tier_subject(tiers)
+        if subject is not None and all(_x._is_const(r) for tier in tiers if tier.cond is not None
+                                       for r in _rights(tier.cond)):
+            self.band_index(tiers, subject, i, miss)
+        else:
+            self.band_search(tiers, i, miss)
+        if subject is not None:
+            sv = self.val(subject, {})
+            shown = self.show(subject, sv)
+            if self.cp.type_of(subject).kind == "decimal" and any(
+                    isinstance(r, ast.Percent) for tier in tiers if tier.cond is not None for r in _rights(tier.cond)):
+                shown = _Dyn(f"{self.const(_x.format_percent)}({sv}, {self.lang!r})")
+            name = ex.name(subject)
+            v = _Dyn(f"({cat('{n} = {s}', n=name, s=shown)} if {sv} is not None "
+                     f"else {cat('{n}: {m}', n=name, m=t['missing'])})")
+        else:
+            whys = {j: self.why(tier.cond, {}) for j, tier in enumerate(tiers) if tier.cond is not None}
+            if not whys:
+                v = _Dyn("''")
+            else:
+                v = whys[0] if 0 in whys else _Dyn("''")
+                for j in sorted(whys, reverse=True):
+                    if j:
+                        v = _Dyn(f"({whys[j]} if {i} == {j} else {v})")
+        aggs = self.describe_aggregates(tiers[0].cond) if tiers[0].cond is not None else []
+        if aggs:
+            tail = subject is not None and not isinstance(subject, ast.Aggregate)
+            v = _Dyn(f"({join('; ', aggs)}" + (f" + ' (' + {v} + ')'" if tail else "") + ")")
+        local = f"_v{next(self._n)}"
+        self.code.line(f"{local} = {v}")
+        v = _Dyn(local)
+        what = ex.name(subject) if subject is not None else v
+        p = self.points(pts)
+        out = cat(t["nomatch"], v=v, m=m)
+        for j in reversed(range(len(tiers))):
+            tier = tiers[j]
+            if tier.cond is None:
+                s = cat(t["otherwise"], v=v, p=p, m=m)
+            else:
+                s = cat(t["band"], v=v, b=self.band_text(tier.cond, subject), p=p, m=m)
+            out = f"({s} if {i} == {j} else {out})"
+        return _Dyn(f"({cat(t['missing_points'], what=what, m=m)} if {miss} else {out})")
+
+    def band_index(self, tiers, subject, i, miss):
+        """The band that applies when every band compares ``subject`` with a constant: one test per band
+        on the subject's value (a missing subject makes the first band's test, hence the points, missing)."""
+        sv = self.val(subject, {})
+        first = next(j for j, tier in enumerate(tiers) if tier.cond is not None or j == len(tiers) - 1)
+        self.code.line(f"{miss} = False")
+        self.code.line(f"if {sv} is None: {i} = {first}; {miss} = {tiers[first].cond is not None}")
+        for j, tier in enumerate(tiers):
+            if tier.cond is None:
+                self.code.line(f"else: {i} = {j}")
+                break
+            self.code.line(f"elif {self.cc._band_test(tier.cond, sv, False)}: {i} = {j}")
+        else:
+            self.code.line(f"else: {i} = None")
+
+    def band_search(self, tiers, i, miss):
+        """The band that applies, as ``_Explainer.tier_points``: the first that holds; a missing test stops."""
+        self.code.line(f"{miss} = False")
+        self.code.line("while True:")
+        self.code.indent()
+        for j, tier in enumerate(tiers):
+            if tier.cond is None:
+                self.code.line(f"{i} = {j}; break")
+                break
+            self.code.line(f"_c = {self.cc.expr(tier.cond, {})}")
+            self.code.line(f"if _c is None: {i} = {j}; {miss} = True; break")
+            self.code.line(f"if _c: {i} = {j}; break")
+        else:
+            self.code.line(f"{i} = None; break")
+        self.code.outdent()
+
+    def band_text(self, cond, subject) -> str:
+        """``_Explainer.band_text`` when it needs no data (a constant bound); else the reference explains."""
+        if subject is not None and isinstance(cond, ast.Binary) and cond.op in _x._SYMBOL and cond.left == subject:
+            if not _x._is_const(cond.right):
+                raise _No
+        elif subject is not None and isinstance(cond, ast.Between) and cond.value == subject:
+            if not (_x._is_const(cond.low) and _x._is_const(cond.high)):
+                raise _No
+        return self.ex.band_text(cond, subject)
+
+
+def _qitems(gen: ExplainCodegen, q: int, positions, items, lets, app) -> str:
+    """``: #3 Name (why), …`` for the first items a quantifier names, explained by the reference explainer."""
+    e, convert = gen.quantifiers[q]
+    ex = _x._Explainer(gen.policy, _Env(lets, gen.policy, app), gen.lang)
+    shown = []
+    for i in positions[:_x.MAX_ITEMS_SHOWN]:
+        try:
+            item = convert(items[i])
+        except Bail:  # pragma: no cover - the fast path accepted the item
+            raise
+        shown.append(f"{_x._item_name(item, i)} ({ex.why(e.cond, {e.var: item})})")
+    more = f", … +{len(positions) - _x.MAX_ITEMS_SHOWN}" if len(positions) > _x.MAX_ITEMS_SHOWN else ""
+    return ": " + ", ".join(shown) + more
+
+
+class _Env(dict):
+    """The lets the fast path computed; any other input or let comes from the fully converted application."""
+
+    def __init__(self, lets, policy, app):
+        super().__init__(lets)
+        self._policy = policy
+        self._app = app
+        self._full = None
+
+    def __missing__(self, key):
+        if self._full is None:
+            value, errors = self._policy._validator.validate_full(self._app)
+            if errors:  # pragma: no cover - the fast path accepted the data
+                raise Bail
+            self._full = self._policy.env(value)
+        return self._full[key]
+
+
+def build(policy, lang: str):
+    """The explaining fast path of ``policy`` in ``lang``, or None when the policy has no fast path."""
+    gen = ExplainCodegen(policy, lang)
+    fn = policy._compiler.build_explain(gen)
+    if fn is None:
+        return None
+    return fn, gen
+
+
+def full_env(policy, app, lets) -> _Env:
+    return _Env(lets, policy, app)
+
+
+__all__ = ["build", "ExplainCodegen", "cat"]
+_ = Decimal  # generated code uses _D from the compiler's namespace; Decimal kept for readers of this module
