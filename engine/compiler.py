@@ -84,6 +84,7 @@ class Compiler:
         self.filename = f"<bando {cp.source.name} #{next(_counter)}>"
         self._validator = None  # built with the fast path (build_decide)
         self.sources: list[str] = []
+        self.band_marks: dict | None = None  # the explaining form records band tables here (tiers)
 
     # --- constants and names -------------------------------------------------------------
     def const(self, value) -> str:
@@ -530,6 +531,7 @@ class Compiler:
         for _ in range(256):
             fc = _FastCompiler(self, plan)
             fc.explainer = explainer
+            fc.band_marks = {}
             try:
                 source = fc.generate()
             except _Retry as r:
@@ -591,19 +593,31 @@ class Compiler:
             tmp = f"_s{next(self._tmp)}"
             scode, key = self._subject(subject, [t.cond for t in conds])
             code.line(f"{tmp} = {scode}", tiers[0])
+            # the explaining form also keeps which band applied (its index, or None) and whether the
+            # subject was missing, for the sentence (see explain_compiler.why_tiers)
+            band = missing = None
+            if self.band_marks is not None and not key:  # (a comparison key is not the value to show)
+                band, missing = f"_b{next(self._tmp)}", f"_bm{next(self._tmp)}"
+                self.band_marks[id(tiers)] = (band, missing, tmp)
+                code.line(f"{missing} = False")
+
+            def mark(j):
+                return "" if band is None else f"; {band} = {j}"
+
             first = True
-            if self.opt(subject):
-                code.line(f"if {tmp} is None: {name} = 0")
+            if self.opt(subject):  # every test is missing: the first one stops the search (as the explainer says)
+                code.line(f"if {tmp} is None: {name} = 0" + (mark(tiers.index(conds[0])) + f"; {missing} = True"
+                                                          if band is not None else ""))
                 first = False
-            for t in tiers:
-                points = self._points(t.points)
+            for j, t in enumerate(tiers):
+                points = self._points(t.points) + mark(j)
                 if t.cond is None:
                     code.line(f"else: {name} = {points}" if not first else f"{name} = {points}", t)
                     break
                 code.line(f"{'if' if first else 'elif'} {self._band_test(t.cond, tmp, key)}: {name} = {points}", t)
                 first = False
             else:
-                code.line(f"else: {name} = 0")
+                code.line(f"else: {name} = 0{mark(None)}")
             return
         optional = any(t.cond is not None and self.opt(t.cond) for t in tiers)
         has_otherwise = tiers[-1].cond is None
@@ -865,7 +879,8 @@ class _FastCompiler(Compiler):
         else:
             self._decide_rest(body, into="_dec")
             self.explainer.emit(self, body)
-        lines = [f"def {self.fname}(app):"]
+        # builtins as default arguments: the per-item checks read them as locals
+        lines = [f"def {self.fname}(app, type=type, len=len, enumerate=enumerate):"]
         lines += ["    " + ln for ln in self.reads]
         for loop in self.loops.values():
             lines += ["    " + ln for ln in loop.inits]

@@ -609,15 +609,29 @@ def _paths_cached(e, cp):
 
 
 def _jsonable(v):
+    """A value a rule used, as JSON data (``values`` in the result)."""
     if v is None or isinstance(v, (bool, str, int)):
         return v
     if isinstance(v, Decimal):
-        return json_number(v) if v == v.to_integral_value() else format(v.normalize(), "f")
+        return _json_decimal(v)
     if isinstance(v, (_dt.date, _dt.datetime)):
         return v.isoformat()
     if isinstance(v, (set, frozenset)):
         return sorted(str(x) for x in v)
     return str(v)
+
+
+def _json_decimal(v):
+    """A Decimal in ``values``: an int when whole, else its exact text (``"0.25"``); None stays None."""
+    if v.__class__ is not Decimal:
+        return _jsonable(v)
+    whole = v.to_integral_value()
+    return int(whole) if v == whole else format(v.normalize(), "f")
+
+
+def _json_moment(v):
+    """A date or datetime in ``values`` (ISO 8601); None stays None."""
+    return v.isoformat() if v is not None else None
 
 
 def explain(policy, value, decision, lang) -> Result:
@@ -702,8 +716,16 @@ def _summary(policy, d, lang, t):
 
 
 def _labels(policy, gate_ids, lang):
-    by_id = {g.id: g for g in policy.gates}
-    return "; ".join(policy.label_of(by_id[i], lang) if i in by_id else i for i in gate_ids)
+    labels = _labels_by_id(policy, lang)
+    return "; ".join(labels.get(i, i) for i in gate_ids)
+
+
+def _labels_by_id(policy, lang):
+    cache = policy.__dict__.setdefault("_labels_by_id", {})
+    found = cache.get(lang)
+    if found is None:
+        found = cache[lang] = {g.id: policy.label_of(g, lang) for g in policy.gates}
+    return found
 
 
 def render_text(result: Result | dict, lang: str | None = None) -> str:

@@ -314,6 +314,10 @@ class ExplainCodegen:
                 v = self.val(node, {})
                 if t.kind in ("int", "bool", "text", "enum"):
                     entries[key] = v  # _jsonable leaves these as they are
+                elif t.kind in ("decimal", "money", "percent"):
+                    entries[key] = f"{self.const(_x._json_decimal)}({v})"
+                elif t.kind in ("date", "datetime"):
+                    entries[key] = f"{self.const(_x._json_moment)}({v})"
                 else:
                     entries[key] = f"{self.const(_x._jsonable)}({v})"
         return "{" + ", ".join(f"{k!r}: {v}" for k, v in entries.items()) + "}"
@@ -375,8 +379,12 @@ class ExplainCodegen:
         tiers = c.tiers
         i, miss = f"_i{next(self._n)}", f"_m{next(self._n)}"
         subject = _tier_subject(tiers)
-        if subject is not None and all(_x._is_const(r) for tier in tiers if tier.cond is not None
-                                       for r in _rights(tier.cond)):
+        marked = (self.cc.band_marks or {}).get(id(tiers))
+        if marked is not None:  # the decision kept the band and the subject's value: reuse them
+            i, miss, local = marked
+            self.memo[(id(subject), ())] = local
+        elif subject is not None and all(_x._is_const(r) for tier in tiers if tier.cond is not None
+                                         for r in _rights(tier.cond)):
             self.band_index(tiers, subject, i, miss)
         else:
             self.band_search(tiers, i, miss)

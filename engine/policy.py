@@ -144,6 +144,12 @@ class Policy:
     def decide(self, data) -> Decision:
         """Evaluate one application on the fast path (no explanation). Never raises."""
         app_id = _app_id(data)
+        fast = self._validator._fast
+        if fast is not None:
+            try:
+                return self._finish(app_id, *fast(data))
+            except Exception:  # Bail, or anything the fast path did not expect: the full path decides
+                pass
         value, errors = self._validator.validate(data)
         if errors:
             return Decision(app_id, "invalid", errors=tuple(errors))
