@@ -8,7 +8,8 @@ for evaluators, are in ``docs/batch-formats.md``; the short version:
 
 * **JSON** (``.json``): a top-level array of application objects, an object
   with an ``"applications"`` array, or a single application object. Numbers
-  keep their exact value (``parse_float=Decimal``); values are not converted.
+  keep their exact value (``validate.exact_json_float``: a float only where
+  that is exact, else a Decimal); values are not converted.
 * **JSON Lines** (``.jsonl``, ``.ndjson``): one object per line, read lazily
   one line at a time; blank lines are skipped; a broken line gives a `Row`
   with an error naming the line and reading goes on.
@@ -59,6 +60,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import attrs
+
+from .validate import exact_json_float
 
 __all__ = [
     "BATCH_SUFFIXES",
@@ -812,7 +815,7 @@ class BatchReader:
         name = path.name
         try:
             with open(path, "rb") as f:
-                doc = json.loads(f.read().decode("utf-8-sig"), parse_float=Decimal,
+                doc = json.loads(f.read().decode("utf-8-sig"), parse_float=exact_json_float,
                                  parse_constant=_no_constant)
         except json.JSONDecodeError as e:
             raise BatchError(f"{name}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
@@ -868,7 +871,7 @@ class BatchReader:
             if not line.strip():
                 continue
             try:
-                doc = json.loads(line, parse_float=Decimal, parse_constant=_no_constant)
+                doc = json.loads(line, parse_float=exact_json_float, parse_constant=_no_constant)
             except json.JSONDecodeError as e:
                 yield self._row(file, n, None, [("", f"line {n}: not valid JSON: {e.msg} "
                                                     f"(column {e.colno})")])

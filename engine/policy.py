@@ -27,7 +27,7 @@ from dsl.source import Source
 from . import explain as _explain
 from .compiler import compile_policy
 from .result import Decision, Result
-from .validate import Prevalidated, Validator, const_eval
+from .validate import Prevalidated, Validator, const_eval, exact_json_float
 
 
 def read_source(path) -> Source:
@@ -319,4 +319,4 @@ def load_policy(path_or_text, name: str | None = None) -> Policy:
 def load_application(path) -> dict:
     """Read an application JSON file with exact decimals."""
     with open(path, encoding="utf-8-sig") as fh:
-        return json.load(fh, parse_float=Decimal)
+        return json.load(fh, parse_float=exact_json_float)

@@ -217,6 +217,23 @@ def key_literal(c):
     return repr(f)
 
 
+def exact_json_float(text: str):
+    """``parse_float`` for :func:`json.loads`: a JSON number with a fraction, exactly.
+
+    A ``float`` when the text has no exponent and at most 16 characters (so at
+    most 15 significant digits, between 1e-14 and 1e15): such a decimal
+    survives the trip through a double, ``Decimal(repr(float(text)))`` has its
+    value, and the fused fast path compares it without building a Decimal. Any
+    other number becomes a ``Decimal`` with the exact value of its text.
+
+    >>> exact_json_float("40000.5"), exact_json_float("0.1000000000000000055511151231257827")
+    (40000.5, Decimal('0.1000000000000000055511151231257827'))
+    """
+    if len(text) <= 16 and "e" not in text and "E" not in text:
+        return float(text)
+    return Decimal(text)
+
+
 def to_key(value):
     """An exact Decimal (or int, or None) as the float/int the fast path compares (see :func:`key_literal`)."""
     if value is None or type(value) is int:
@@ -229,7 +246,9 @@ def to_key(value):
         if value == value.to_integral_value() and abs(value) < 2 ** 52:
             return int(value)
         f = float(value)
-        if Decimal(repr(f)) == value:
+        # at most 15 significant digits in the normal range: exact through a double (DBL_DIG),
+        # without building the Decimal of its repr
+        if (-300 < value.adjusted() < 300 and len(value.as_tuple().digits) <= 15) or Decimal(repr(f)) == value:
             return f
     raise Bail
 
