@@ -167,3 +167,32 @@ def test_cat_keeps_static_text_as_text():
     code = cat("{a} = {b}, {c}", a="Nome {x} 'q'", b=_Dyn("str(n)"), c="fine")
     assert eval(code, {"n": 7}) == "Nome {x} 'q' = 7, fine"
     assert eval(cat("{a}", a=""), {}) == ""
+
+
+# --- random applications for every policy the repository has ----------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from test_evaluate import _schema_strategy, mutated  # noqa: E402
+
+ALL_POLICIES = POLICIES + [REPO / "benchmarks" / "bench.bando", REPO / "docs" / "sample-all-constructs.bando"]
+_LOADED: dict = {}
+
+
+def _loaded(path):
+    if path not in _LOADED:
+        policy = load_policy(path)
+        schema = policy.json_schema()
+        valid = _schema_strategy(schema, schema.get("$defs", {}))
+        _LOADED[path] = policy, st.one_of(valid, mutated(valid))
+    return _LOADED[path]
+
+
+@pytest.mark.parametrize("path", ALL_POLICIES, ids=lambda p: p.stem)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_applications_are_explained_as_the_reference_does(path, data):
+    policy, applications = _loaded(path)
+    app = data.draw(applications)
+    for lang in ("it", "en"):
+        assert policy.evaluate(app, lang=lang).to_dict() == reference_result(policy, app, lang).to_dict()
