@@ -659,6 +659,13 @@ class Compiler:
         return self.expr(subject, {}), False
 
     def _band_test(self, cond, tmp, key) -> str:
+        if isinstance(key, tuple):  # ("share", n): tmp is the count k of a share k/n, compared exactly
+            n = key[1]
+            if isinstance(cond, ast.Between):
+                (lp, lq), (hp, hq) = (_literal_value(x).as_integer_ratio() for x in (cond.low, cond.high))
+                return f"{lp} * {n} <= {tmp} * {lq} and {tmp} * {hq} <= {hp} * {n}"
+            p, q = _literal_value(cond.right).as_integer_ratio()
+            return f"{tmp} * {q} {cond.op} {p} * {n}"
         if isinstance(cond, ast.Between):
             lo, hi = (key_literal(_literal_value(x)) if key else self.expr(x, {}) for x in (cond.low, cond.high))
             return f"{lo} <= {tmp} <= {hi}"
@@ -1090,7 +1097,32 @@ class _FastCompiler(Compiler):
         k = self._key_of(subject, {})
         if k is not None and all(_key_of_literal(r) is not None for c in conds for r in _rights(c)):
             return k, True
+        share = self._share_count(subject, conds)
+        if share is not None:
+            return share
         return self.expr(subject, {}), False
+
+    def _share_count(self, subject, conds):
+        """Bands on ``share(x in list where ...)`` against constants, compared without dividing.
+
+        ``k / n >= p / q`` is ``k * q >= p * n`` for n > 0, all integers. The
+        typed rules divide with 28 significant digits; for a share (k <= n) and a
+        constant whose fraction has q <= 10**12, two different fractions differ by
+        at least 1 / (n q) > 10**-24, far more than that rounding, and equal ones
+        divide exactly: both give the same answer.
+        """
+        if not (isinstance(subject, ast.Aggregate) and subject.func == "share" and subject.where is not None):
+            return None
+        for c in conds:
+            for r in _rights(c):
+                v = _literal_value(r)
+                if v is None or not v.is_finite() or v.as_integer_ratio()[1] > 10 ** 12:
+                    return None
+        found = self.where_count(subject)
+        if found is None:
+            return None
+        loop, count = found
+        return f"({count} if {loop.local} else None)", ("share", f"len({loop.local})")
 
     def x_Call(self, e, scope):
         fn = self.cp.funcs.get(e.func)

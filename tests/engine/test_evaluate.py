@@ -709,3 +709,36 @@ def _policy_cache(text):
     if text not in _CACHE:
         _CACHE[text] = load_policy(text)
     return _CACHE[text]
+
+
+SHARES = '''
+call "Quote" version "1" { language it }
+record Firm { iso: bool  exporter: bool = false }
+input { id: text  firms: list of Firm }
+score max 20 pass 0 {
+  criterion iso "ISO" max 10 {
+    share(f in firms where f.iso) >= 0.6667 -> 10
+    share(f in firms where f.iso) >= 0.6 -> 7
+    share(f in firms where f.iso) > 0.3333 -> 5
+    otherwise -> 0
+  }
+  criterion export "Export" max 10 {
+    share(f in firms where f.exporter) between 25% and 50% -> 10
+    share(f in firms where f.exporter) >= 0.999999999999 -> 8
+    otherwise -> 1
+  }
+}
+'''
+
+
+@pytest.mark.parametrize("n", range(0, 13))
+def test_share_bands_compared_without_dividing_agree_with_the_typed_rules(n):
+    """The fast path compares ``k / n`` with a constant as ``k * q`` against ``p * n`` (exact)."""
+    policy = load_policy(SHARES)
+    assert "len(L" in policy._compiler.fast_source and "_D(" not in policy._compiler.fast_source.split("for it")[-1]
+    for k in range(n + 1):
+        for e in range(n + 1):
+            firms = [{"iso": i < k, "exporter": i < e} for i in range(n)]
+            data = {"id": f"S-{n}-{k}-{e}", "firms": firms}
+            d = policy.decide(data)
+            assert d == full_path(policy, data)
