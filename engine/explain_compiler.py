@@ -20,6 +20,7 @@ give identical results on every shipped policy's applications.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import string
@@ -177,7 +178,7 @@ class ExplainCodegen:
         return self.ex.show(self.ex.value(e, {}), e)
 
     def points(self, v: str) -> _Dyn:
-        return _Dyn(f"{self.const(_x.format_points)}({v}, {self.lang!r})")
+        return _Dyn(f"{self.const(_points_writer(self.lang))}({v})")
 
     # --- conditions -------------------------------------------------------------------------------
     def why(self, e, scope) -> _Dyn:
@@ -465,6 +466,16 @@ class ExplainCodegen:
             if not (_x._is_const(cond.low) and _x._is_const(cond.high)):
                 raise _No
         return self.ex.band_text(cond, subject)
+
+
+@functools.lru_cache(maxsize=None)
+def _points_writer(lang):
+    """``format_points(v, lang)``, with whole points below 1,000 (nearly all of them) written directly."""
+    def points(v):
+        if v.__class__ is int and -1000 < v < 1000:
+            return str(v)
+        return _x.format_points(v, lang)
+    return points
 
 
 def _qitems(gen: ExplainCodegen, q: int, positions, items, lets, app) -> str:

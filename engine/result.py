@@ -160,7 +160,7 @@ class Result:
             "errors": [{"field": f, "message": m} for f, m in self.errors],
             "placement": self.placement,
             "submitted": submitted,
-            "policy": self.policy,
+            "policy": dict(self.policy),
         }
         if self.source is not None:
             d["source"] = self.source
