@@ -30,7 +30,7 @@ format_money = _f.format_money  # amounts rarely repeat: a cache would only cost
 format_percent = functools.lru_cache(maxsize=8192)(_f.format_percent)
 format_date = _f.format_date
 from .compiler import _rights, _tier_subject
-from .result import CriterionResult, GateResult, Result, json_number, money_text
+from .result import CriterionResult, GateResult, Result
 
 MAX_ITEMS_SHOWN = 3
 

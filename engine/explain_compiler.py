@@ -24,7 +24,6 @@ import functools
 import itertools
 import re
 import string
-from decimal import Decimal
 
 from dsl import ast
 
@@ -521,8 +520,5 @@ def build(policy, lang: str):
 
 
 def full_env(policy, app, lets) -> _Env:
+    """What the reference explainer reads for the rules the generated code leaves to it."""
     return _Env(lets, policy, app)
-
-
-__all__ = ["build", "ExplainCodegen", "cat"]
-_ = Decimal  # generated code uses _D from the compiler's namespace; Decimal kept for readers of this module

@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from dsl import ast
-from dsl.checker import CheckedPolicy, _all_criteria, check
+from dsl.checker import CheckedPolicy, check
 from dsl.errors import Diagnostic, PolicyError
 from dsl.parser import parse_source
 from dsl.source import Source
