@@ -81,7 +81,7 @@ def generate(target_lines: int = 2000) -> str:
         out += [f'  criterion c_{i} "Criterio {i}" en "Criterion {i}" max {per} {{',
                 f"    level_{i} >= 40 -> 10",
                 f"    level_{i} >= 20 -> 6",
-                f"    share(f in network.firms where f.export_share >= 0.25) >= 50% -> 3",
+                "    share(f in network.firms where f.export_share >= 0.25) >= 50% -> 3",
                 "    otherwise -> 0",
                 "  }"]
     out += ["}", "",

@@ -21,7 +21,7 @@ import attrs
 from . import ast
 from .errors import Diagnostic
 from .source import Source
-from .types import (ANY, BOOL, DATE, DATETIME, DECIMAL, DURATION, INT, NUMERIC, PERCENT, TEXT,
+from .types import (ANY, BOOL, DATE, DATETIME, DECIMAL, DURATION, INT, PERCENT, TEXT,
                     FieldInfo, RecordInfo, Type, money, unify)
 
 CALL_KEYS = {

@@ -29,10 +29,8 @@ from pathlib import Path
 
 import attrs
 
-from dsl import ast
-
 from . import ranking as rk
-from .batch_io import BatchError, read_batch
+from .batch_io import read_batch
 from .result import GateResult, Result
 
 REPORT_DETAIL_LIMIT = 2000
@@ -139,7 +137,6 @@ def _explain_dict(args):
         errors = list(row.errors)
         if row.data is not None:
             errors += policy.validate(row.data)[1]
-        d = {"application": row.app_id, "errors": errors}
         result = _invalid(policy, row, errors, lang)
         return _with_source(result.to_dict(), row)
     result = policy.evaluate(row.data, lang=lang)

@@ -68,7 +68,6 @@ import functools
 import hashlib
 import os
 import re
-import tempfile
 import textwrap
 import unicodedata
 from pathlib import Path
