@@ -98,49 +98,49 @@ class ExplainCodegen:
         GR, CR = self.const(GateResult), self.const(CriterionResult)
         gates = []
         for g, label in zip(cp.gates, labels[0]):
-            b, v = self._rule(code, lambda: (self.why(g.cond, {}), self.values([g.cond])))
-            gates.append("None" if b is None else f"{GR}({g.id!r}, {label!r}, {g.id!r} not in failed, {b}, {v})")
+            built = self._rule(code, lambda: (self.why(g.cond, {}), self.values([g.cond])))
+            gates.append("None" if built is None else
+                         f"{GR}({g.id!r}, {label!r}, {g.id!r} not in failed, {built[0]}, {built[1]})")
         crits = []
         if cp.criteria:
             code.line("if _dec[1] is not None:")
             code.indent()
-            for i, (c, label) in enumerate(zip(cp.criteria, labels[1])):
-                b, v = self._rule(code, lambda: self.criterion(c, f"_dec[1][{i}]"))
-                crits.append(None if b is None else (c, label, b, v))
-            code.line("_cr = (" + "".join(
-                "None, " if x is None else f"{self._crit(CR, x[0], x[1], f'_dec[1][{i}]', x[2], x[3])}, "
-                for i, x in enumerate(crits)) + ")")
+            for i, c in enumerate(cp.criteria):
+                crits.append(self._rule(code, lambda: self.criterion(c, f"_dec[1][{i}]")))
+            code.line("_cr = (" + "".join("None, " if x is None else f"{x}, " for x in crits) + ")")
             code.outdent()
             code.line("else:")
             code.indent()
             code.line("_cr = (" + "".join(
                 "None, " if x is None else
-                f"{self._crit(CR, x[0], x[1], 'None', repr(self.t['not_scored'] + self.weights(x[0])), '{}')}, "
-                for x in crits) + ")")
+                f"{self.result(c, 'None', repr(self.t['not_scored'] + self.weights(c)), '{}')}, "
+                for c, x in zip(cp.criteria, crits)) + ")")
             code.outdent()
         else:
             code.line("_cr = ()")
         fallback = "None" in gates or None in crits
         code.line(f"return _dec, ({''.join(g + ', ' for g in gates)}), _cr, {self.lets() if fallback else 'None'}")
 
-    def _crit(self, CR, c, label, points, because, values) -> str:
+    def result(self, c, points, because, values, parts="()") -> str:
+        """Code building criterion ``c``'s :class:`CriterionResult`."""
         k = self.const
-        return (f"{CR}({c.id!r}, {label!r}, {points}, {k(c.max)}, {because}, {k(c.minimum)}, {k(c.weight)}, "
-                f"{k(c.ranking_weight)}, {values})")
+        label = self.policy.label_of(c, self.lang)
+        return (f"{k(CriterionResult)}({c.id!r}, {label!r}, {points}, {k(c.max)}, {because}, {k(c.minimum)}, "
+                f"{k(c.weight)}, {k(c.ranking_weight)}, {values}, {parts})")
 
     def _rule(self, code, build):
-        """(because, values) code for one rule; ``(None, None)`` leaves it to the reference explainer."""
+        """The code ``build()`` returns for one rule, or None: the reference explainer explains that rule."""
         self.memo = {}
         self.code = _Code()
         self.code.level = code.level
         try:
-            because, values = build()
+            built = build()
         except _Retry:
             raise  # the fast compiler changes its plan and starts again
         except Exception:  # _No, or a construct this generator does not know: the reference explains it
-            return None, None
+            return None
         code.lines.extend(self.code.lines)
-        return because, values
+        return built
 
     def lets(self) -> str:
         return "{" + ", ".join(f"{n!r}: l_{n}" for n in sorted(self.cc.lets_computed)) + "}"
@@ -338,11 +338,16 @@ class ExplainCodegen:
         out = []
         for node in _x._aggregates_cached(e):
             if node.func in ("share", "count") and node.where is not None:
-                found = self.cc.where_count(node)
-                if found is None:
-                    raise _No
-                loop, k = found
-                n = f"len({loop.local})"
+                found = self.cc.where_count(node) if hasattr(self.cc, "where_count") else None
+                if found is not None:
+                    loop, k = found
+                    n = f"len({loop.local})"
+                else:  # a list the fast path converted whole: count on its typed items
+                    items, k, var = f"_l{next(self._n)}", f"_k{next(self._n)}", f"_x{next(self._n)}"
+                    self.code.line(f"{items} = {self.val(node.source, {})} or ()")
+                    cond = self.cc._cond(node.where, {node.var: var})
+                    self.code.line(f"{k} = sum(1 for {var} in {items} if ({cond}) is True)")
+                    n = f"len({items})"
                 c = self.ex.human(node.where)
                 count = cat(self.t["count"], k=_Dyn(f"str({k})"), n=_Dyn(f"str({n})"), c=c)
                 if node.func == "share":
@@ -380,14 +385,22 @@ class ExplainCodegen:
         return "{" + ", ".join(f"{k!r}: {v}" for k, v in entries.items()) + "}"
 
     # --- criteria ------------------------------------------------------------------------------------
-    def criterion(self, c, points: str):
+    def criterion(self, c, points: str) -> str:
+        """Code of criterion ``c``'s :class:`CriterionResult` when it scored ``points`` (a local or expression)."""
         t = self.t
-        if c.subs is not None:
-            raise _No
         pts = f"_p{next(self._n)}"
         self.code.line(f"{pts} = {points}")
         m = _x.format_points(c.max, self.lang)
-        if c.tiers is not None:
+        parts = "()"
+        if c.subs is not None:  # as _Explainer.criterion: each part explained on its own points
+            exprs, shown, codes = [], [], []
+            for sub in c.subs:
+                sp = self.sub_points(sub)
+                codes.append(self.criterion(sub, sp))
+                shown.append(cat("{l} {p}", l=self.policy.label_of(sub, self.lang), p=self.points(sp)))
+            parts = "(" + "".join(f"{x}, " for x in codes) + ")"
+            because = cat(t["parts"], parts=join(" + ", shown), p=self.points(pts), m=m)
+        elif c.tiers is not None:
             exprs = [x for tier in c.tiers for x in (tier.cond, tier.points)]
             because = self.why_tiers(c, pts, m)
         else:
@@ -406,7 +419,26 @@ class ExplainCodegen:
         suffix = self.weights(c)
         if suffix:
             because = _Dyn(f"({because} + {suffix!r})")
-        return because, self.values(exprs)
+        return self.result(c, pts, because, self.values(exprs), parts)
+
+    def sub_points(self, c) -> str:
+        """A local holding a part's points, as ``_Explainer.sub_points`` (missing counts 0, kept in 0..max)."""
+        local = f"_sp{next(self._n)}"
+        if c.subs is not None:
+            total = " + ".join(self.sub_points(s) for s in c.subs)
+            self.code.line(f"{local} = min({total}, {self.const(c.max)})")
+            return local
+        if c.formula is not None:
+            raw = self.val(c.formula, {})
+        else:
+            i, miss = self.band(c.tiers)
+            raw = f"_r{next(self._n)}"
+            chain = "0"
+            for j in reversed(range(len(c.tiers))):
+                chain = f"({self.cc.expr(c.tiers[j].points, {})} if {i} == {j} else {chain})"
+            self.code.line(f"{raw} = None if {miss} else {chain}")
+        self.code.line(f"{local} = 0 if {raw} is None else max(min({raw}, {self.const(c.max)}), 0)")
+        return local
 
     def weights(self, c) -> str:
         t, out = self.t, ""
@@ -434,17 +466,8 @@ class ExplainCodegen:
     def why_tiers(self, c, pts: str, m: str) -> _Dyn:
         t, ex = self.t, self.ex
         tiers = c.tiers
-        i, miss = f"_i{next(self._n)}", f"_m{next(self._n)}"
         subject = _tier_subject(tiers)
-        marked = (self.cc.band_marks or {}).get(id(tiers))
-        if marked is not None:  # the decision kept the band and the subject's value: reuse them
-            i, miss, local = marked
-            self.memo[(id(subject), ())] = local
-        elif subject is not None and all(_x._is_const(r) for tier in tiers if tier.cond is not None
-                                         for r in _rights(tier.cond)):
-            self.band_index(tiers, subject, i, miss)
-        else:
-            self.band_search(tiers, i, miss)
+        i, miss = self.band(tiers)
         if subject is not None:
             sv = self.val(subject, {})
             shown = self.show(subject, sv)
@@ -481,6 +504,27 @@ class ExplainCodegen:
                 s = cat(t["band"], v=v, b=self.band_text(tier.cond, subject), p=p, m=m)
             out = f"({s} if {i} == {j} else {out})"
         return _Dyn(f"({cat(t['missing_points'], what=what, m=m)} if {miss} else {out})")
+
+    def band(self, tiers) -> tuple[str, str]:
+        """Locals holding which band of ``tiers`` applies (its index, or None) and whether a test was missing."""
+        key = ("band", id(tiers))
+        found = self.memo.get(key)
+        if found is not None:
+            return found
+        subject = _tier_subject(tiers)
+        marked = (getattr(self.cc, "band_marks", None) or {}).get(id(tiers))
+        if marked is not None:  # the decision kept the band and the subject's value: reuse them
+            i, miss, local = marked
+            self.memo[(id(subject), ())] = local
+        else:
+            i, miss = f"_i{next(self._n)}", f"_m{next(self._n)}"
+            if subject is not None and all(_x._is_const(r) for tier in tiers if tier.cond is not None
+                                           for r in _rights(tier.cond)):
+                self.band_index(tiers, subject, i, miss)
+            else:
+                self.band_search(tiers, i, miss)
+        self.memo[key] = (i, miss)
+        return i, miss
 
     def band_index(self, tiers, subject, i, miss):
         """The band that applies when every band compares ``subject`` with a constant: one test per band

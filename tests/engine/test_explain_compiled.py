@@ -138,17 +138,26 @@ def _mixed_app(**kw):
     return data
 
 
+SMALL = [{"name": "Beta", "employees": 5}, {"name": "Gamma", "employees": 7, "turnover": 1000},
+         {"name": "Delta", "employees": 9}]
+
+
 @pytest.mark.parametrize("kw", [{}, {"limit": 2}, {"cost": 5_000}, {"firms": []}, {"quality": None},
-                                {"submitted_at": "2025-06-30T12:00:01"}])
-def test_rules_left_to_the_reference_explainer(kw):
+                                {"submitted_at": "2025-06-30T12:00:01"},
+                                # eligible, so scored: parts, a capped formula, a minimum not reached
+                                {"firms": SMALL}, {"firms": SMALL[:2], "limit": 2, "quality": 5},
+                                {"firms": SMALL, "cost": 150_000.5}, {"firms": SMALL, "cost": 10_000}])
+def test_rules_left_to_the_reference_explainer_and_sub_criteria(kw):
     policy = load_policy(MIXED)
     data = _mixed_app(**kw)
     for lang in ("it", "en"):
         assert policy.evaluate(data, lang=lang).to_dict() == reference_result(policy, data, lang).to_dict()
     _dec, gates, criteria, lets = policy._explainers["it"](data)
     assert None not in gates  # every gate is compiled, braces and quotes in labels included
-    # a band compared with the data (not a constant) and sub-criteria go to the reference explainer
-    assert criteria[0] is None and criteria[1] is None and criteria[2] is not None
+    if data["firms"] is SMALL:
+        assert criteria[1].parts and criteria[1].points is not None  # scored, with its parts
+    # a band compared with the data (not a constant) goes to the reference explainer; parts do not
+    assert criteria[0] is None and criteria[1] is not None and criteria[2] is not None
     assert lets == {"n": len(data["firms"])}
 
 
