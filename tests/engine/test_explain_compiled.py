@@ -205,3 +205,24 @@ def test_random_applications_are_explained_as_the_reference_does(path, data):
     app = data.draw(applications)
     for lang in ("it", "en"):
         assert policy.evaluate(app, lang=lang).to_dict() == reference_result(policy, app, lang).to_dict()
+
+
+def test_one_policy_shared_by_threads_gives_the_same_results():
+    """The explaining forms are built on first use, under a lock, while other threads evaluate."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = REPO / "policies" / "salentonet.bando"
+    apps = _applications(path)[:200]
+    expected = [load_policy(path).evaluate(a, lang=lang).to_dict() for lang in ("it", "en") for a in apps]
+    shared = load_policy(path)  # nothing built yet: the threads race to build both languages
+
+    def run(offset):
+        out = []
+        for lang in ("it", "en")[offset % 2:] + ("it", "en")[:offset % 2]:
+            out.append((lang, [shared.evaluate(a, lang=lang).to_dict() for a in apps]))
+        return dict(out)
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(run, range(4)))
+    for got in results:
+        assert got["it"] + got["en"] == expected
