@@ -11,12 +11,18 @@ does not depend on the application (labels, rules in words, thresholds,
 message templates) is worked out once, here, by the reference explainer
 itself, so the two cannot phrase a rule differently.
 
-A rule this generator does not handle (sub-criteria, a band bound that is
-not a constant, a quantifier whose list is not read by a fused loop...) is
-left to the reference explainer for that rule only; so are the few items a
-quantifier names when it fails (the items are converted to typed values one
-by one for that). ``tests/engine/test_explain_compiled.py`` checks that both
-give identical results on every shipped policy's applications.
+The items a failed ``all``/``none`` names (at most three) get a generated
+function of their own, which converts each of them to typed values and
+writes its reason with this same generator over the typed compiler's
+expressions.
+
+A rule this generator does not handle (a band whose bound comes from the
+data, a quantifier nested in another one, a construct it does not know) is
+left to the reference explainer, for that rule only, on the fully converted
+application; every gate and criterion of the shipped policies is generated.
+``tests/engine/test_explain_compiled.py`` checks that both give identical
+results (every shipped application, the yardstick's workload, random valid
+and mutated applications of every policy, concurrent threads).
 """
 from __future__ import annotations
 
