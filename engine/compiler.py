@@ -504,21 +504,8 @@ class Compiler:
         arithmetic...) makes that input take the typed form, and the function
         is generated again.
         """
-        plan = _Plan()
-        for _ in range(256):
-            fc = _FastCompiler(self, plan)
-            try:
-                source = fc.generate()
-            except _Retry as r:
-                if not plan.apply(r):
-                    return None
-                continue
-            except _Unsupported:
-                return None
-            self.exec(source)
-            self.fast_source = source
-            return self.namespace[fc.fname]
-        return None  # pragma: no cover - every retry makes the plan strictly more conservative
+        fn, self.fast_source = self._fused()
+        return fn
 
     def build_explain(self, explainer):
         """The explaining form of the fast path: ``fn(data) -> (decide tuple, *explanations)``, or None.
@@ -527,22 +514,27 @@ class Compiler:
         plan), which after deciding runs the code ``explainer.emit(compiler,
         code)`` writes: the sentences, built from the locals the decision used.
         """
+        return self._fused(explainer)[0]
+
+    def _fused(self, explainer=None):
+        """(function, source) of a fused form, generated again under a more conservative plan until it works."""
         plan = _Plan()
         for _ in range(256):
             fc = _FastCompiler(self, plan)
-            fc.explainer = explainer
-            fc.band_marks = {}
+            if explainer is not None:
+                fc.explainer = explainer
+                fc.band_marks = {}
             try:
                 source = fc.generate()
             except _Retry as r:
                 if not plan.apply(r):
-                    return None
+                    return None, None
                 continue
             except _Unsupported:
-                return None
+                return None, None
             self.exec(source)
-            return self.namespace[fc.fname]
-        return None  # pragma: no cover
+            return self.namespace[fc.fname], source
+        return None, None  # pragma: no cover - every retry makes the plan strictly more conservative
 
     def _decls_tuple(self):
         parts = []
