@@ -101,7 +101,7 @@ class ExplainCodegen:
         self.lets_available = cc.lets_computed
         cp = self.cp
         labels = _x._labels_of(self.policy, self.lang)
-        GR, CR = self.const(GateResult), self.const(CriterionResult)
+        GR = self.const(GateResult)
         gates = []
         for g, label in zip(cp.gates, labels[0]):
             built = self._rule(code, lambda: (self.why(g.cond, {}), self.values([g.cond])))
@@ -202,7 +202,7 @@ class ExplainCodegen:
                 word = t["date" + e.op]
             out = cat("{l}, {w} {r}", l=left, w=word, r=right)
             out = f"({cat('{l}; {n}: {m}', l=left, n=rname, m=missing)} if {rv} is None else {out})"
-            return _Dyn(f"({cat('{n}: {m}', n=lname, m=missing)} if {lv} is None else {out})")
+            return self.unless_missing(lv, lname, out)
         if isinstance(e, ast.Binary) and e.op in ("and", "or"):
             parts = _x._flatten(e, e.op)
             values = [self.val(p, scope) for p in parts]
@@ -229,14 +229,14 @@ class ExplainCodegen:
             name = ex.name(e.value)
             out = cat("{n} = {v}, {b}", n=name, v=self.show(e.value, v),
                       b=_Dyn(cat(t["between"], **bounds)))
-            return _Dyn(f"({cat('{n}: {m}', n=name, m=missing)} if {v} is None else {out})")
+            return self.unless_missing(v, name, out)
         if isinstance(e, ast.Binary) and e.op in ("in", "not in"):
             v, s = self.val(e.left, scope), self.val(e.right, scope)
             name = ex.name(e.left)
             shown = _Dyn(f"({self.const(ex.shower(None))}({s}) if isinstance({s}, (set, frozenset)) "
                          f"else {ex.name(e.right)!r})")
             out = cat("{n} = {v}, {w}", n=name, v=self.show(e.left, v), w=_Dyn(cat(t[e.op], s=shown)))
-            return _Dyn(f"({cat('{n}: {m}', n=name, m=missing)} if {v} is None else {out})")
+            return self.unless_missing(v, name, out)
         if isinstance(e, ast.IsMissing):
             v = self.val(e.operand, scope)
             name = ex.name(e.operand)
@@ -262,6 +262,10 @@ class ExplainCodegen:
             return _Dyn(f"({gaps} if ({anything_missing}) else {self.why(fn.expr, inner)})")
         v = self.val(e, scope)
         return cat("{n} = {v}", n=ex.name(e), v=self.show(e, v))
+
+    def unless_missing(self, v: str, name: str, out) -> _Dyn:
+        """``out``, or ``name: dato mancante`` when the value in ``v`` is missing."""
+        return _Dyn(f"({cat('{n}: {m}', n=name, m=self.t['missing'])} if {v} is None else {out})")
 
     def why_quantified(self, e, scope):
         if scope:
@@ -481,8 +485,7 @@ class ExplainCodegen:
                     isinstance(r, ast.Percent) for tier in tiers if tier.cond is not None for r in _rights(tier.cond)):
                 shown = _Dyn(f"{self.const(_x.format_percent)}({sv}, {self.lang!r})")
             name = ex.name(subject)
-            v = _Dyn(f"({cat('{n} = {s}', n=name, s=shown)} if {sv} is not None "
-                     f"else {cat('{n}: {m}', n=name, m=t['missing'])})")
+            v = self.unless_missing(sv, name, cat("{n} = {s}", n=name, s=shown))
         else:
             whys = {j: self.why(tier.cond, {}) for j, tier in enumerate(tiers) if tier.cond is not None}
             if not whys:
