@@ -726,7 +726,7 @@ def _labels_by_id(policy, lang):
     cache = policy.__dict__.setdefault("_labels_by_id", {})
     found = cache.get(lang)
     if found is None:
-        found = cache[lang] = {g.id: policy.label_of(g, lang) for g in policy.gates}
+        found = cache[lang] = dict(zip((g.id for g in policy.gates), _labels_of(policy, lang)[0]))
     return found
 
 
