@@ -34,6 +34,7 @@ import itertools
 import linecache
 import operator
 import threading
+import weakref
 from decimal import Decimal
 
 from dsl import ast
@@ -83,7 +84,7 @@ class Compiler:
         self.funcs_defined: set[str] = set()
         self.filename = f"<bando {cp.source.name} #{next(_counter)}>"
         self._validator = None  # built with the fast path (build_decide)
-        self.sources: list[str] = []
+        self.source_lines: list[str] = []
         self.band_marks: dict | None = None  # the explaining form records band tables here (tiers)
 
     # --- constants and names -------------------------------------------------------------
@@ -386,12 +387,22 @@ class Compiler:
     # --- building functions ------------------------------------------------------------------------
     def exec(self, source: str):
         with self._lock:
-            self.sources.append(source)
-            full = "\n".join(self.sources)
-            linecache.cache[self.filename] = (len(full), None, full.splitlines(True), self.filename)
-            offset = full.count("\n") - source.count("\n")
+            lines = self.source_lines
+            if not lines:
+                # tracebacks show the generated lines while the policy lives; then they go with it
+                linecache.cache[self.filename] = (0, None, lines, self.filename)
+                weakref.finalize(self, linecache.cache.pop, self.filename, None)
+            else:
+                lines.append("\n")  # a blank line between two generated pieces
+            offset = len(lines)
+            lines.extend(source.splitlines(True))  # the cache entry holds this same list
             code = compile("\n" * offset + source, self.filename, "exec")
             exec(code, self.namespace)
+
+    @property
+    def source(self) -> str:
+        """Everything generated for this policy so far, as registered for tracebacks."""
+        return "".join(self.source_lines)
 
     def _decide_exprs(self):
         cp = self.cp

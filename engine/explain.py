@@ -141,14 +141,10 @@ class _Explainer:
 
     def shower(self, e=None):
         """The function that writes a value of ``e``'s type in a sentence (built once per node and language)."""
-        cache = self.policy.__dict__.setdefault("_shower_cache", {})
-        key = (id(e), self.lang)
-        found = cache.get(key)
-        if found is None or found[0] is not e:
+        def make(e):
             t = self.cp.type_of(e) if e is not None else None
-            found = cache[key] = (e, _make_shower(t.kind if t is not None else None, self.t, self.lang,
-                                                  self.currency))
-        return found[1]
+            return _make_shower(t.kind if t is not None else None, self.t, self.lang, self.currency)
+        return _per_node(self.policy, f"_shower_cache_{self.lang}", e, make)
 
     def name(self, e) -> str:
         """How to call an expression in a sentence: a label when the policy gives one."""
@@ -167,18 +163,13 @@ class _Explainer:
                 f = t.record.fields.get(e.name)
                 if f is not None and f.label is not None:
                     return f.label.get(self.lang, self.cp.language)
-            return _text(e)
+            return _text(e, self.policy)
         return self.human(e)
 
     # --- rules in words ---------------------------------------------------------------------------
     def human(self, e) -> str:
         """A rule as a person reads it: labels instead of field names, ≥ and × instead of >= and *."""
-        cache = self.policy.__dict__.setdefault("_human_cache", {})
-        key = (id(e), self.lang)
-        found = cache.get(key)
-        if found is None or found[0] is not e:
-            found = cache[key] = (e, self._human(e, 0))
-        return found[1]
+        return _per_node(self.policy, f"_human_cache_{self.lang}", e, lambda x: self._human(x, 0))
 
     def _human(self, e, prec) -> str:
         words = _WORDS[self.lang if self.lang in _WORDS else "en"]
@@ -213,7 +204,7 @@ class _Explainer:
         if isinstance(e, ast.Call) and e.func in ("starts_with", "ends_with", "contains") and len(e.args) == 2:
             s = f"{self._human(e.args[0], 8)} {words[e.func]} {self._human(e.args[1], 8)}"
             return f"({s})" if prec > 4 else s
-        return _text(e)
+        return _text(e, self.policy)
 
     # --- conditions -----------------------------------------------------------------------------
     def why(self, e, bound) -> str:
@@ -315,8 +306,8 @@ class _Explainer:
         for e in exprs:
             if e is None:
                 continue
-            for node in _paths_cached(e, self.cp):
-                key = _text(node)
+            for node in _paths_cached(e, self.policy):
+                key = _text(node, self.policy)
                 if key in out:
                     continue
                 try:
@@ -331,7 +322,7 @@ class _Explainer:
     # --- criteria ------------------------------------------------------------------------------------
     def describe_aggregates(self, e) -> list[str]:
         out = []
-        for node in _aggregates_cached(e):
+        for node in _aggregates_cached(e, self.policy):
             if node.func in ("share", "count") and node.where is not None:
                 items = self.value(node.source, {}) or []
                 k = sum(1 for r in self.each(node.where, node.var, items, {}) if r is True)
@@ -384,7 +375,7 @@ class _Explainer:
         aggs = self.describe_aggregates(e)
         text = self.human(e)
         details = list(aggs)
-        for node in _paths_cached(e, self.cp):
+        for node in _paths_cached(e, self.policy):
             v = self.value(node, {})
             if not isinstance(v, (list, dict)):
                 details.append(f"{self.name(node)} = {self.show(v, node)}")
@@ -579,33 +570,33 @@ def _paths(e, cp):
     return sorted(out, key=lambda x: (x.span.start if x.span else 0))
 
 
-_PATHS: dict = {}
-_AGGS: dict = {}
 _UNSET = object()
 
 
-def _aggregates_cached(e):
-    found = _AGGS.get(id(e))
+def _per_node(policy, name: str, e, compute):
+    """``compute(e)``, cached on the policy by node (the node is kept, so its id stays its own).
+
+    Explanations quote and analyse the same rules for every application; the
+    caches live and die with the policy that owns the rules.
+    """
+    cache = policy.__dict__.setdefault(name, {})
+    found = cache.get(id(e))
     if found is None or found[0] is not e:
-        found = _AGGS[id(e)] = (e, [n for n in ast.walk(e) if isinstance(n, ast.Aggregate)])
-    return found[1]
-_TEXTS: dict = {}
-
-
-def _text(e) -> str:
-    """format_expr, cached per node (explanations quote the same rules for every application)."""
-    found = _TEXTS.get(id(e))
-    if found is None or found[0] is not e:
-        found = _TEXTS[id(e)] = (e, format_expr(e))
+        found = cache[id(e)] = (e, compute(e))
     return found[1]
 
 
-def _paths_cached(e, cp):
-    key = (id(cp), id(e))
-    found = _PATHS.get(key)
-    if found is None:
-        found = _PATHS[key] = (e, _paths(e, cp))  # keep e alive so its id stays unique
-    return found[1]
+def _aggregates_cached(e, policy):
+    return _per_node(policy, "_aggregates_cache", e, lambda x: [n for n in ast.walk(x) if isinstance(n, ast.Aggregate)])
+
+
+def _text(e, policy) -> str:
+    """The rule as written (format_expr)."""
+    return _per_node(policy, "_text_cache", e, format_expr)
+
+
+def _paths_cached(e, policy):
+    return _per_node(policy, "_paths_cache", e, lambda x: _paths(x, policy.checked))
 
 
 def _jsonable(v):

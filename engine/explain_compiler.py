@@ -346,7 +346,7 @@ class ExplainCodegen:
 
     def describe_aggregates(self, e) -> list[_Dyn]:
         out = []
-        for node in _x._aggregates_cached(e):
+        for node in _x._aggregates_cached(e, self.policy):
             if node.func in ("share", "count") and node.where is not None:
                 found = self.cc.where_count(node) if hasattr(self.cc, "where_count") else None
                 if found is not None:
@@ -374,8 +374,8 @@ class ExplainCodegen:
         for e in exprs:
             if e is None:
                 continue
-            for node in _x._paths_cached(e, self.cp):
-                key = _x._text(node)
+            for node in _x._paths_cached(e, self.policy):
+                key = _x._text(node, self.policy)
                 if key in entries:
                     continue
                 t = self.cp.type_of(node)
@@ -460,7 +460,7 @@ class ExplainCodegen:
 
     def formula_text(self, e) -> _Dyn:
         details = list(self.describe_aggregates(e))
-        for node in _x._paths_cached(e, self.cp):
+        for node in _x._paths_cached(e, self.policy):
             if self.cp.type_of(node).kind in ("list", "record"):
                 if self.cp.type_of(node).optional:
                     raise _No
