@@ -149,7 +149,7 @@ class ExplainCodegen:
         return built
 
     def lets(self) -> str:
-        return "{" + ", ".join(f"{n!r}: l_{n}" for n in sorted(self.cc.lets_computed)) + "}"
+        return "{" + ", ".join(f"{n!r}: l_{n}" for n in sorted(self.lets_available)) + "}"
 
     # --- values -----------------------------------------------------------------------------------
     def val(self, e, scope) -> str:
