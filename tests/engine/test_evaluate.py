@@ -742,3 +742,21 @@ def test_share_bands_compared_without_dividing_agree_with_the_typed_rules(n):
             data = {"id": f"S-{n}-{k}-{e}", "firms": firms}
             d = policy.decide(data)
             assert d == full_path(policy, data)
+
+
+@pytest.mark.parametrize("text, key", [
+    ("0.3", 0.3), ("-1234567.89", -1234567.89), ("123456789012.345", 123456789012.345), ("12", 12),
+])
+def test_decimals_of_at_most_15_digits_become_float_keys(text, key):
+    from engine.validate import to_key
+    got = to_key(Decimal(text))
+    assert got == key and type(got) is type(key)
+    assert Decimal(repr(got)) == Decimal(text)
+
+
+def test_decimals_a_float_cannot_hold_are_not_keys():
+    from engine.validate import Bail, to_key
+    with pytest.raises(Bail):
+        to_key(Decimal("0.1000000000000000055511151231257827"))
+    # 17 digits that a double does keep exactly: found by the exact check, not the digit count
+    assert to_key(Decimal("0.30000000000000004")) == 0.30000000000000004

@@ -226,3 +226,22 @@ def test_one_policy_shared_by_threads_gives_the_same_results():
         results = list(pool.map(run, range(4)))
     for got in results:
         assert got["it"] + got["en"] == expected
+
+
+def test_a_policy_that_is_dropped_leaves_nothing_behind():
+    """Its generated source leaves linecache with it; its rule caches live on the policy, not in modules."""
+    import gc
+    import linecache
+    import weakref
+
+    policy = load_policy(REPO / "policies" / "salentonet.bando")
+    data = _applications(REPO / "policies" / "salentonet.bando")[0]
+    policy.evaluate(data, lang="it")
+    policy.evaluate(data, lang="en")
+    name = policy._compiler.filename
+    assert name in linecache.cache and "def " in policy._compiler.source
+    alive = weakref.ref(policy)
+    del policy
+    gc.collect()
+    assert alive() is None
+    assert name not in linecache.cache
