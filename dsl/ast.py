@@ -425,6 +425,30 @@ class Reserve:
 
 
 @node
+class Ties:
+    """What happens to applications tied at the funding line (``ties share equally``…).
+
+    ``rule`` is one of :data:`TIE_RULES`; ``margin`` (money or percent of the
+    budget) goes with ``fund_all``, ``seed`` with ``draw``.
+    """
+    rule: str
+    margin: Expr | None = None
+    seed: int | None = None
+    span: Span | None = _span()
+
+
+#: tie rules: their words in a policy, and the rule they name
+TIE_RULES = {
+    ("office", "decides"): "office",
+    ("share", "equally"): "equal",
+    ("share", "pro", "rata"): "pro_rata",
+    ("draw",): "draw",
+    ("fund", "all"): "fund_all",
+}
+TIE_WORDS = {rule: " ".join(words) for words, rule in TIE_RULES.items()}
+
+
+@node
 class Unique:
     """``unique f.vat for f in network.firms keep earliest submitted``."""
     key: Expr

@@ -521,7 +521,7 @@ class Checker:
         kinds = {}
         for it in r.items:
             key = type(it).__name__
-            if key in kinds and key in ("Order", "Sportello", "Shortfall"):
+            if key in kinds and key in ("Order", "Sportello", "Shortfall", "Ties"):
                 self.error(f"`{_item_word(it)}` is given twice in the ranking", it)
             kinds[key] = it
             if isinstance(it, ast.Order):
@@ -546,6 +546,16 @@ class Checker:
                 ct = self.infer(it.cond, _Scope())
                 if ct.kind not in ("bool", "any"):
                     self.error("a reserve needs a condition after `for`", it.cond)
+            elif isinstance(it, ast.Ties):
+                if it.margin is not None:
+                    mt = self.infer(it.margin, _Scope())
+                    if mt.kind == "money":
+                        if mt.currency != self.cp.currency:
+                            self.error("the margin for ties is in another currency", it.margin)
+                    elif mt.kind not in ("percent", "any"):
+                        self.error(f"the margin for ties is a share of the budget (5%) or an amount "
+                                   f"(20_000 {self.cp.currency}), not {t.describe() if False else mt.describe()}",
+                                   it.margin)
             elif isinstance(it, ast.Unique):
                 st = self.infer(it.source, _Scope())
                 if st.kind != "list" and st.kind != "any":
@@ -1036,7 +1046,8 @@ ORDER_KINDS = ("int", "decimal", "percent", "money", "date", "datetime", "text",
 
 
 def _item_word(it):
-    return {"Order": "order by", "Sportello": "first come first served", "Shortfall": "shortfall"}.get(
+    return {"Order": "order by", "Sportello": "first come first served", "Shortfall": "shortfall",
+            "Ties": "ties"}.get(
         type(it).__name__, type(it).__name__.lower())
 
 

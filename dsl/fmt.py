@@ -433,6 +433,13 @@ def format_ranking_item(r) -> str:
         return f"shortfall {r.mode}"
     if isinstance(r, ast.Reserve):
         return f"reserve {format_expr(r.share)}{format_label(r.label)} for {format_expr(r.cond)}"
+    if isinstance(r, ast.Ties):
+        s = f"ties {ast.TIE_WORDS[r.rule]}"
+        if r.margin is not None:
+            s += f" within {format_expr(r.margin)}"
+        if r.seed is not None:
+            s += f" seed {r.seed}"
+        return s
     if isinstance(r, ast.Unique):
         s = f"unique {format_expr(r.key)} for {r.var} in {format_expr(r.source)} keep {r.keep}"
         return s + (f" {format_expr(r.by)}" if r.by is not None else "")

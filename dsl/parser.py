@@ -367,6 +367,40 @@ class _ToAst(Transformer):
             self._err(f"unknown rule `keep {keep}`: expected `earliest`, `latest` or `best`", span)
         return ast.Unique(key, str(var), source, str(keep), by, span=span)
 
+    def tie_margin(self, meta, e):
+        return ("within", e)
+
+    def tie_seed(self, meta, n):
+        return ("seed", n)
+
+    def ties(self, meta, *parts):
+        span = Span.from_meta(meta)
+        arg = parts[-1] if parts and isinstance(parts[-1], tuple) else None
+        words = tuple(str(w) for w in (parts[:-1] if arg is not None else parts))
+        rule = ast.TIE_RULES.get(words)
+        if rule is None:
+            known = ", ".join(f"`ties {w}`" for w in ("office decides", "share equally", "share pro rata",
+                                                      "draw seed 12345", "fund all within 5%"))
+            self._err(f"unknown tie rule `ties {' '.join(words)}`: expected one of {known}", span)
+            return ast.Ties("office", span=span)
+        margin = seed = None
+        if rule == "draw":
+            if arg is None or arg[0] != "seed":
+                self._err("a public draw needs its recorded seed: `ties draw seed 20131129`", span)
+            else:
+                seed = int(str(arg[1]).replace("_", "")) if "." not in str(arg[1]) else None
+                if seed is None:
+                    self._err("the seed of a draw is a whole number", span)
+        elif rule == "fund_all":
+            if arg is None or arg[0] != "within":
+                self._err("say how much more than the budget may be spent on a tie: "
+                          "`ties fund all within 5%` or `within 20_000 EUR`", span)
+            else:
+                margin = arg[1]
+        elif arg is not None:
+            self._err(f"`ties {' '.join(words)}` takes no `{arg[0]}`", span)
+        return ast.Ties(rule, margin, seed, span=span)
+
     def ranking(self, meta, *items):
         return ast.Ranking(tuple(items), span=Span.from_meta(meta))
 
@@ -417,7 +451,7 @@ _OPERATORS = {"AND", "OR", "NOT", "BETWEEN", "IN", "IS", "OF", "COMP_OP", "PLUS"
 #: the words that start a top-level section
 _SECTIONS = {"$END", "APPLICANT", "CALL", "ELIGIBILITY", "EXAMPLES", "GRANT", "INPUT", "LET", "RANKING",
              "RECORD", "REQUESTED", "SCORE", "SUBMITTED", "USE"}
-_RANKING_RULES = {"FIRST", "ORDER", "RESERVE", "SHORTFALL", "UNIQUE"}
+_RANKING_RULES = {"FIRST", "ORDER", "RESERVE", "SHORTFALL", "UNIQUE", "TIES"}
 
 
 def _term_word(t: str) -> str:
@@ -481,12 +515,13 @@ _UNIT_WORDS = {"anni", "anno", "mesi", "mese", "giorni", "giorno", "settimane", 
 #: words that belong inside a block, with the block they belong to
 _BLOCK_WORDS = {"gate": "eligibility { ... }", "criterion": "score max N pass M { ... }",
                 "sub": "a criterion's { ... }", "case": "examples { ... }", "order": "ranking { ... }",
-                "reserve": "ranking { ... }", "shortfall": "ranking { ... }", "unique": "ranking { ... }"}
+                "reserve": "ranking { ... }", "shortfall": "ranking { ... }", "unique": "ranking { ... }",
+                "ties": "ranking { ... }"}
 
 
 _AGGREGATE_WORDS = {"count", "share", "sum", "average", "mean", "median", "spread", "lowest", "highest"}
 #: words that start a line inside a block; after an incomplete line they are read as names
-_LINE_KEYWORDS = {"gate", "criterion", "sub", "case", "otherwise", "order", "reserve", "shortfall", "unique",
+_LINE_KEYWORDS = {"gate", "criterion", "sub", "case", "otherwise", "order", "reserve", "shortfall", "unique", "ties",
                   "first", "let", "grant", "requested", "applicant", "submitted"}
 
 
