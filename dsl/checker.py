@@ -554,7 +554,7 @@ class Checker:
                             self.error("the margin for ties is in another currency", it.margin)
                     elif mt.kind not in ("percent", "any"):
                         self.error(f"the margin for ties is a share of the budget (5%) or an amount "
-                                   f"(20_000 {self.cp.currency}), not {t.describe() if False else mt.describe()}",
+                                   f"(20_000 {self.cp.currency}), not {mt.describe()}",
                                    it.margin)
             elif isinstance(it, ast.Unique):
                 st = self.infer(it.source, _Scope())
