@@ -21,7 +21,7 @@ import attrs
 from . import ast
 from .errors import Diagnostic
 from .source import Source
-from .types import (ANY, BOOL, DATE, DATETIME, DECIMAL, DURATION, INT, PERCENT, TEXT,
+from .types import (MONEY_CEILING, ANY, BOOL, DATE, DATETIME, DECIMAL, DURATION, INT, PERCENT, TEXT,
                     FieldInfo, RecordInfo, Type, money, unify)
 
 CALL_KEYS = {
@@ -353,6 +353,15 @@ class Checker:
             if te.name == "money":
                 if te.low is not None:
                     return Type("money", currency=cp.currency if cp.currency else "EUR", low=te.low, high=te.high)
+                if field is not None:
+                    # an amount someone types in (a cost, a request): below zero it is a mistake, not a
+                    # negative grant to fund; a policy that means otherwise declares its range
+                    self.warn(f"`{field.name}` is an amount with no declared range: a negative amount in it "
+                              f"will be refused as invalid", te,
+                              hint=f"declare the range, e.g. `money in 0..1_000_000`, or "
+                                   f"`money in -1_000_000..1_000_000` if the amount can be negative")
+                    return Type("money", currency=cp.currency or "EUR", low=Decimal(0), high=MONEY_CEILING,
+                                implicit_range=True)
                 return money(cp.currency or "EUR")
             if te.low is not None and te.name not in ("int", "decimal", "percent"):
                 self.error(f"a range (`in a..b`) only applies to numbers, not to {te.name}", te)

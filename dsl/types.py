@@ -44,6 +44,9 @@ class Type:
     low: Decimal | None = None
     high: Decimal | None = None
     step: Decimal | None = None
+    # the range was not declared: ``low..high`` is the implicit one of an input amount
+    # (0..MONEY_CEILING), and messages say "0 or more" rather than quote the ceiling
+    implicit_range: bool = False
 
     def opt(self, flag: bool = True) -> "Type":
         return attrs.evolve(self, optional=flag) if flag != self.optional else self
@@ -87,6 +90,11 @@ def T(kind: str, **kw) -> Type:
 
 TEXT, INT, DECIMAL, PERCENT, BOOL = T("text"), T("int"), T("decimal"), T("percent"), T("bool")
 DATE, DATETIME, DURATION, ANY = T("date"), T("datetime"), T("duration"), T("any")
+
+
+#: the largest amount an input field holds when its policy declares no range (a thousand
+#: thousand billion: beyond any call, and exact in the engine's decimals)
+MONEY_CEILING = Decimal(10) ** 15
 
 
 def money(currency: str | None) -> Type:

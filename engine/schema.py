@@ -40,7 +40,8 @@ def type_schema(t: Type, policy, seen) -> dict:
         s = {}
     if t.low is not None:
         s["minimum"] = json_number(t.low)
-        s["maximum"] = json_number(t.high)
+        if not t.implicit_range:
+            s["maximum"] = json_number(t.high)
     if t.step is not None:
         s["multipleOf"] = json_number(t.step)
     s["x-bando-type"] = k

@@ -164,6 +164,9 @@ def _number_checks(conv, t: Type, what):
     def checked(value):
         v = conv(value)
         if low is not None and not (low <= v <= high):
+            if t.implicit_range:
+                raise Problem(f"{_fmt(v)} is not allowed: expected {what} of 0 or more"
+                              if v < low else f"{_fmt(v)} is too large: expected {what} below {_fmt(high)}")
             raise Problem(f"{_fmt(v)} is out of range: expected {what} between {_fmt(low)} and {_fmt(high)}")
         if step is not None and ((v - (low or 0)) % step) != 0:
             raise Problem(f"{_fmt(v)} is not allowed: values go in steps of {_fmt(step)}")
