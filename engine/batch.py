@@ -31,6 +31,7 @@ import attrs
 
 from . import ranking as rk
 from .batch_io import read_batch
+from .formatting import format_money
 from .result import GateResult, Result
 
 REPORT_DETAIL_LIMIT = 2000
@@ -77,8 +78,13 @@ class _Ranker:
             if by is not None and keep is None:
                 keep = by(env, r)
         grant = decision.grant if decision.grant is not None else Decimal(0)
+        # a grant below zero reaches the ranking as it was computed: it is never funded
+        grant = getattr(decision, "grant_computed", None) if getattr(decision, "grant_computed", None) is not None \
+            else grant
         return rk.Entry(index, decision.application or f"#{index + 1}", keys, grant, decision.requested,
-                        decision.score, reserves, tuple(dict.fromkeys(ukeys)), keep)
+                        decision.score, reserves, tuple(dict.fromkeys(ukeys)), keep,
+                        ranking_score=decision.ranking_score,
+                        grant_declared="grant" in self.policy.checked.decls)
 
 
 # --- worker side -----------------------------------------------------------------------------
@@ -159,21 +165,45 @@ def _with_source(d, row):
 
 
 def _merge(policy, result: Result, outcome: dict, lang) -> Result:
+    """The evaluated result with its place in the graduatoria and what the allocation gave it."""
     if outcome["status"] == "ineligible":  # lost a shared firm to another application
-        gate = GateResult("unique", rk._W.get(lang, rk._W["en"])["unique_gate"], False, outcome["placement"])
+        gate = GateResult("unique", rk.words(lang)["unique_gate"], False, outcome["placement"])
+        criteria, score, rscore = result.criteria, result.score, result.ranking_score
+        if not (policy.score_def is not None and policy.score_def.including_ineligible):
+            # an ineligible application is not scored, unless the call asks for it (`including ineligible`)
+            criteria = tuple(attrs.evolve(c, points=None, because=_not_scored(lang), parts=()) for c in criteria)
+            score = rscore = None
         return attrs.evolve(result, status="ineligible", grant=None, gates=result.gates + (gate,),
-                            summary=outcome["placement"], placement={"because": outcome["placement"]})
-    from .explain import _T
-    from .formatting import format_points
-    grant = outcome["awarded"] if outcome["status"] == "funded" else None
+                            criteria=criteria, score=score, ranking_score=rscore,
+                            summary=outcome["placement"], placement={"because": outcome["placement"],
+                                                                     "reason": "unique"})
+    status = outcome["status"]
+    grant = outcome["awarded"] if status == "funded" else None
     placement = {"rank": outcome["rank"], "of": outcome["of"], "tied_with": list(outcome["tied_with"]),
-                 "because": outcome["placement"]}
-    head = ""
-    if result.score is not None:
-        head = _T.get(lang, _T["en"])["s_admitted"].format(score=format_points(result.score, lang),
-                                                          max=format_points(policy.max_score, lang)) + " "
-    return attrs.evolve(result, status=outcome["status"], rank=outcome["rank"], grant=grant,
-                        placement=placement, summary=(head + outcome["placement"]).strip())
+                 "because": outcome["placement"], "reason": outcome["reason"]}
+    for k in ("reserve", "line_rank", "left", "draw", "previous"):
+        if outcome.get(k) is not None:
+            placement[k] = outcome[k]
+    if status == "withdrawn":
+        placement = {"because": outcome["placement"], "reason": "withdrawn"}
+        if outcome.get("previous") is not None:
+            placement["previous"] = outcome["previous"]
+        return attrs.evolve(result, status=status, rank=None, grant=None, placement=placement,
+                            summary=outcome["placement"])
+    head = admitted_sentence(policy, result, lang)
+    return attrs.evolve(result, status=status, rank=outcome["rank"], grant=grant,
+                        placement=placement, summary=(head + " " + outcome["placement"]).strip())
+
+
+def _not_scored(lang):
+    from .explain import not_scored
+    return not_scored(lang)
+
+
+def admitted_sentence(policy, result, lang) -> str:
+    """The first sentence of a ranked application's summary: its score, before its place in the ranking."""
+    from .explain import admitted_head
+    return admitted_head(policy, result.score, lang) if result.score is not None else ""
 
 
 # --- driver -----------------------------------------------------------------------------------
@@ -186,6 +216,9 @@ class BatchSummary:
     budget: Decimal = Decimal(0)
     outdir: Path | None = None
     warnings: list = attrs.Factory(list)
+    allocation: rk.Allocation | None = None
+    lang: str = "en"
+    currency: str = "EUR"
 
 
 def _map(fn, items, jobs, policy_path, lang, chunksize=64):
@@ -206,12 +239,41 @@ def _map(fn, items, jobs, policy_path, lang, chunksize=64):
             yield from pool.imap(fn, chunk, chunksize=chunksize)
 
 
-def score_batch(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs=1, previous=None,
+def score_batch(policy_path, batch_path, outdir, **options) -> BatchSummary:
+    """Score a batch into ``outdir`` as one unit (see engine/rundir.py): every
+    file is written into a staging folder, ``manifest.json`` last, then the set
+    is swapped in for the previous run's; a run that fails or is killed leaves
+    the previous outputs as they were, and the next run clears its debris.
+    ``options`` are those of :func:`_score_into`.
+    """
+    from . import rundir
+    previous = options.get("previous")
+    with rundir.OutputRun(outdir, outputs=rundir.SCORE_OUTPUTS, kind="bando score") as run:
+        if previous is not None:  # an earlier run's results are used only if they are what it wrote
+            p = Path(previous)
+            rundir.check_file(p / "results.jsonl" if p.is_dir() else p)
+        summary = _score_into(policy_path, batch_path, run.path, **options)
+        run.commit()
+    summary.outdir = Path(outdir)
+    return summary
+
+
+def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs=1, previous=None,
+                withdrawn=None, allow_policy_change=False,
                 letters=True, letter_format="txt", templates_dir=None, letter_date=None,
                 decimal_comma=None, progress=None) -> BatchSummary:
-    """Score a batch; write results.jsonl, ranking.csv, errors.csv, summary.json, report.html, letters/."""
+    """Score a batch; write results.jsonl, ranking.csv, errors.csv, summary.json, report.html, letters/.
+
+    ``previous`` is an earlier run's results.jsonl (scorrimento: its awards are
+    kept exactly, a partial one completed first); ``withdrawn`` a file listing
+    the applications withdrawn or revoked since, or a set of their ids. Both
+    are checked, and the budget against what is already awarded, before any
+    application is evaluated (:class:`engine.previous.PreviousRunError`,
+    :class:`engine.ranking.AllocationError`).
+    """
     from . import outputs
     from .letters import LetterRenderer, safe_filename
+    from .previous import read_previous, read_withdrawn
     from .report import render_report
 
     _init_worker(policy_path, None)
@@ -219,6 +281,16 @@ def score_batch(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     lang = lang or policy.language
     _W["lang"] = lang
     proc = rk.Procedure.of(policy)
+    available = Decimal(budget) if budget is not None else Decimal(policy.checked.header.get("budget") or 0)
+    withdrawn_file = None
+    if withdrawn is not None and not isinstance(withdrawn, (set, frozenset, list, tuple)):
+        withdrawn_file = str(withdrawn)
+        withdrawn, withdrawn_sha = read_withdrawn(withdrawn)
+    withdrawn = frozenset(withdrawn or ())
+    if previous is not None:
+        previous = read_previous(previous, policy, allow_policy_change=allow_policy_change)
+    rk.check_budget(available, previous.awards if previous is not None else {}, withdrawn,
+                    money=lambda d: format_money(d, lang, policy.currency))
     schema = policy.json_schema()
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -240,24 +312,30 @@ def score_batch(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     # ranking and allocation
     ranker_order = None
     if proc.unique:
-        ordered0 = rk.rank(list(entries), proc)
+        ordered0 = rk.rank([e for e in entries if e.id not in withdrawn], proc)
         pos = {id(e): i for i, e in enumerate(ordered0)}
         ranker_order = lambda e: pos[id(e)]  # noqa: E731
         for rule in proc.unique:
-            rk.apply_unique(entries, rule, ranker_order)
+            rk.apply_unique([e for e in entries if e.id not in withdrawn], rule, ranker_order)
         for e in entries:
             e.rank, e.tied_with, e.tie_break = None, (), None
-    ranked = [e for e in entries if e.excluded_by is None]
+    awards = previous.awards if previous is not None else {}
+    for e in entries:
+        if e.id in withdrawn:
+            e.status, e.reason, e.previous = "withdrawn", "withdrawn", (
+                awards[e.id].amount if e.id in awards else None)
+    ranked = [e for e in entries if e.excluded_by is None and e.status != "withdrawn"]
     ordered = rk.rank(ranked, proc)
-    available = Decimal(budget) if budget is not None else Decimal(policy.checked.header.get("budget") or 0)
     reserve_amounts = []
     for r in proc.reserves:
         share = policy.compile_expr(r.share)({})
         t = policy.checked.type_of(r.share)
         reserve_amounts.append(share if t.kind == "money" else (available * share))
-    granted = rk.allocate(ordered, available, proc, reserve_amounts, _read_previous(previous))
+    margin = proc.margin(policy, available)
+    alloc = rk.allocate(ordered, available, proc, reserve_amounts, awards, withdrawn, margin)
     n = len(ordered)
     by_index = {e.index: e for e in entries}
+    warnings = _scorrimento_warnings(entries, awards, withdrawn, lang, policy)
 
     def outcome(index):
         # built on the fly so that only the entries stay in memory between the passes
@@ -265,7 +343,10 @@ def score_batch(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
         if e is None:
             return None
         return {"status": e.status, "rank": e.rank, "of": n, "tied_with": e.tied_with, "awarded": e.awarded,
-                "placement": rk.placement(e, n, policy, proc, available, lang)}
+                "reason": e.reason, "reserve": e.reserve, "line_rank": e.line_rank,
+                "left": _money_or_none(e.left), "draw": list(e.draw) if e.draw else None,
+                "previous": _money_or_none(e.previous),
+                "placement": rk.placement(e, n, policy, proc, available, lang, margin)}
 
     # pass 2: explain, merge, stream outputs
     call = policy.call_info()
@@ -300,7 +381,7 @@ def score_batch(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
             fh.write(line + "\n")
             summary.add(d)
             counts[d["status"]] = counts.get(d["status"], 0) + 1
-            if d["status"] in ("funded", "not_funded", "admitted"):
+            if d["status"] in ("funded", "not_funded", "admitted", "tied"):
                 ranked_rows.append(_compact(d, policy))
             if d["errors"]:
                 error_rows.append(d)
@@ -322,9 +403,12 @@ def score_batch(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     outputs.write_errors_csv(outdir / "errors.csv", error_rows, lang=lang)
     summ = summary.finish()
     summ["reader_warnings"] = list(reader.warnings)  # ignored columns, encodings…: the evaluator should see them
+    summ["allocation"] = _allocation_summary(alloc, proc, policy, withdrawn, withdrawn_file, previous)
+    summ["scorrimento_warnings"] = warnings
     outputs.write_summary_json(outdir / "summary.json", summ)
     outputs.atomic_write(outdir / "report.html", render_report(report_rows, summ, call, lang))
-    return BatchSummary(total, counts, granted, available, outdir, list(reader.warnings))
+    return BatchSummary(total, counts, alloc.granted, available, outdir, list(reader.warnings) + warnings, alloc,
+                        lang, policy.currency)
 
 
 _COMPACT = ("application", "applicant", "status", "score", "ranking_score", "requested", "grant", "rank")
@@ -366,17 +450,41 @@ def _default_letter_date(policy):
     return closes.date() if hasattr(closes, "hour") else closes
 
 
-def _read_previous(path):
-    """Grants already awarded in an earlier run (scorrimento): id -> Decimal."""
-    if not path:
-        return None
-    prev = {}
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            d = json.loads(line)
-            if d.get("status") == "funded" and d.get("grant") is not None:
-                prev[d["application"]] = Decimal(d["grant"])
-    return prev
+def _money_or_none(d):
+    return format(d, "f") if d is not None else None
+
+
+def _allocation_summary(alloc, proc, policy, withdrawn, withdrawn_file, previous) -> dict:
+    """What summary.json records of the allocation: totals, the rules applied, every award that changed."""
+    return {
+        "budget": format(alloc.budget, "f"), "granted": format(alloc.granted, "f"), "left": format(alloc.left, "f"),
+        "held_for_ties": format(alloc.held, "f"), "margin_used": format(alloc.margin_used, "f"),
+        "committed_outside_ranking": format(alloc.committed_elsewhere, "f"),
+        "funding_line_rank": alloc.line_rank,
+        "shortfall": proc.shortfall, "ties": proc.ties.rule,
+        "previous_run": previous.describe() if previous is not None else None,
+        "withdrawn": {"file": withdrawn_file, "ids": sorted(withdrawn)} if withdrawn else None,
+        "changed_awards": [{"application": i, "before": format(b, "f"), "after": format(a, "f")}
+                           for i, b, a in alloc.changes] if previous is not None or withdrawn else [],
+    }
+
+
+def _scorrimento_warnings(entries, awards, withdrawn, lang, policy) -> list[str]:
+    """Earlier awards this run cannot place, and withdrawals that name no application: the office must know."""
+    out = []
+    money = lambda d: format_money(d, lang, policy.currency)  # noqa: E731
+    in_ranking = {e.id for e in entries if e.excluded_by is None}
+    seen = {e.id for e in entries}
+    for app, a in sorted(awards.items()):
+        if app in withdrawn or app in in_ranking:
+            continue
+        if lang == "it":
+            out.append(f"la domanda {app} era finanziata nella graduatoria precedente ({money(a.amount)}) ma ora "
+                       f"non è in graduatoria: il contributo resta impegnato finché non è revocato con --withdrawn")
+        else:
+            out.append(f"application {app} was funded in the earlier ranking ({money(a.amount)}) but is not in "
+                       f"this ranking: its award stays committed until it is revoked with --withdrawn")
+    for app in sorted(withdrawn - seen - set(awards)):
+        out.append(f"--withdrawn: la domanda {app} non è tra quelle ammesse di questo lotto" if lang == "it" else
+                   f"--withdrawn: application {app} is not among the admitted applications of this batch")
+    return out

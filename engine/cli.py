@@ -6,6 +6,7 @@ input to another job (eval, score, letters, schema) or a usage error.
 """
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from decimal import Decimal
@@ -25,6 +26,25 @@ class BandoError(click.ClickException):
 
     def show(self, file=None):
         click.echo(self.format_message(), err=True)
+
+
+def _writes_files(command):
+    """Disk full, a read-only folder, `-o` under a file...: one message that
+    names the path and the cause, exit 2, never a traceback. The writers
+    (engine/rundir.py, engine/outputs.py) leave the earlier outputs intact."""
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        from engine.outputs import os_error_text
+        from engine.rundir import OutputError, RunDirError
+        try:
+            return command(*args, **kwargs)
+        except OutputError as e:  # already says which folder, and what state it is in
+            raise BandoError(str(e)) from None
+        except OSError as e:
+            raise BandoError(os_error_text(e)) from None
+        except RunDirError as e:
+            raise BandoError(str(e)) from None
+    return run
 
 
 def _load(path):
@@ -127,13 +147,15 @@ def _templates_dir(policy_path, given):
 @main.command()
 @click.argument("policies", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--check", "check_only", is_flag=True, help="Do not write; exit 1 if a file would change.")
+@_writes_files
 def fmt(policies, check_only):
     """Rewrite POLICIES in the canonical layout (comments are kept)."""
     from dsl.fmt import format_policy
     from dsl.parser import parse_source
     from engine.outputs import atomic_write
     from engine.policy import read_source
-    changed, failed = [], False
+    from engine.outputs import os_error_text
+    changed, failed, unwritten = [], False, False
     for path in policies:
         try:
             src = read_source(path)
@@ -145,12 +167,17 @@ def fmt(policies, check_only):
         if out != src.text:
             changed.append(path)
             if not check_only:
-                atomic_write(path, out)
+                try:
+                    atomic_write(path, out)
+                except OSError as e:  # the others are still formatted; this one is left as it was
+                    click.echo(f"cannot write {path}: {os_error_text(e)}; the file is unchanged", err=True)
+                    unwritten = True
+                    continue
                 click.echo(f"formatted {path}")
     if check_only and changed:
         for p in changed:
             click.echo(f"would reformat {p}", err=True)
-    sys.exit(1 if failed or (check_only and changed) else 0)
+    sys.exit(2 if unwritten else 1 if failed or (check_only and changed) else 0)
 
 
 def _read_application(path):
@@ -251,8 +278,13 @@ def _parse_date(value):
               help="Output folder (created if needed).")
 @click.option("--lang", type=click.Choice(["it", "en"]), default=None, help="Default: the policy's language.")
 @click.option("--budget", default=None, help="Override the call's budget (scorrimento), e.g. 1500000.")
-@click.option("--previous", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="results.jsonl of an earlier run: its awards stay as they were.")
+@click.option("--previous", type=click.Path(exists=True), default=None,
+              help="results.jsonl (or the output folder) of an earlier run: its awards stay exactly as they were.")
+@click.option("--withdrawn", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="File of application ids (one per line, or a CSV with an id column) withdrawn or revoked "
+                   "since the earlier run: their awards are released and flow down the ranking.")
+@click.option("--allow-policy-change", is_flag=True,
+              help="Accept a --previous run made with another version of the policy.")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Processes to use; the output is identical to --jobs 1.")
 @click.option("--no-letters", is_flag=True, help="Do not write letters.")
@@ -262,8 +294,9 @@ def _parse_date(value):
 @click.option("--date", "letter_date", default=None, help="Date printed on letters (default: the call's decision or closing date).")
 @click.option("--decimal-comma/--decimal-point", default=None,
               help="How numbers in CSV/Excel text cells are written (default: guess per cell).")
-def score(policy, batch, outdir, lang, budget, previous, jobs, no_letters, letter_format, templates, letter_date,
-          decimal_comma):
+@_writes_files
+def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy_change, jobs, no_letters,
+          letter_format, templates, letter_date, decimal_comma):
     """Score a BATCH (JSON, JSON Lines, CSV + items CSV, Excel, or a folder) into OUTDIR.
 
     Writes results.jsonl (one result per input row, in input order), ranking.csv (the
@@ -272,6 +305,8 @@ def score(policy, batch, outdir, lang, budget, previous, jobs, no_letters, lette
     from engine.batch import score_batch
     from engine.batch_io import BatchError
     from engine.letters import LetterError
+    from engine.previous import PreviousRunError
+    from engine.ranking import AllocationError
     _load(policy)
     if budget is not None:
         from engine.validate import Problem, to_decimal
@@ -281,10 +316,10 @@ def score(policy, batch, outdir, lang, budget, previous, jobs, no_letters, lette
             raise BandoError(f"--budget: {e.message}") from None
     try:
         s = score_batch(policy, batch, outdir, lang=lang, budget=budget, jobs=jobs, previous=previous,
-                        letters=not no_letters, letter_format=letter_format,
+                        withdrawn=withdrawn, allow_policy_change=allow_policy_change, letters=not no_letters, letter_format=letter_format,
                         templates_dir=_templates_dir(policy, templates), letter_date=_parse_date(letter_date),
                         decimal_comma=decimal_comma, progress=_progress_factory())
-    except BatchError as e:
+    except (BatchError, PreviousRunError, AllocationError) as e:
         raise BandoError(str(e)) from None
     except LetterError as e:
         raise BandoError(f"letters: {e}") from None
@@ -292,9 +327,50 @@ def score(policy, batch, outdir, lang, budget, previous, jobs, no_letters, lette
         click.echo("", err=True)
     for w in s.warnings:
         click.echo(f"warning: {w}", err=True)
-    parts = ", ".join(f"{k} {v}" for k, v in sorted(s.counts.items()))
-    click.echo(f"{s.results} applications: {parts}")
-    click.echo(f"granted {s.granted} of {s.budget}; outputs in {outdir}")
+    for line in closing_lines(s, outdir):
+        click.echo(line)
+
+
+#: the closing summary of `bando score`, in the call's language: status words, in a fixed order
+_CLOSING = {
+    "it": {"head": "{n} domande: {parts}", "money": "concessi {granted} su {budget}", "out": "risultati in {out}",
+           "held": "{held} accantonati per domande a pari merito in attesa di decisione",
+           "over": "{over} oltre la dotazione per i pari merito",
+           "status": {"funded": ("finanziata", "finanziate"), "not_funded": ("non finanziata", "non finanziate"),
+                      "tied": ("a pari merito da decidere", "a pari merito da decidere"),
+                      "admitted": ("ammessa", "ammesse"), "below_threshold": ("sotto soglia", "sotto soglia"),
+                      "ineligible": ("non ammissibile", "non ammissibili"),
+                      "withdrawn": ("ritirata", "ritirate"), "invalid": ("con dati non validi", "con dati non validi")},
+           "one": "1 domanda: {parts}"},
+    "en": {"head": "{n} applications: {parts}", "money": "granted {granted} of {budget}", "out": "outputs in {out}",
+           "held": "{held} held for tied applications awaiting a decision",
+           "over": "{over} beyond the budget for ties",
+           "status": {"funded": ("funded", "funded"), "not_funded": ("not funded", "not funded"),
+                      "tied": ("tied, decision required", "tied, decision required"),
+                      "admitted": ("admitted", "admitted"), "below_threshold": ("below the pass mark",) * 2,
+                      "ineligible": ("not eligible", "not eligible"), "withdrawn": ("withdrawn", "withdrawn"),
+                      "invalid": ("invalid", "invalid")},
+           "one": "1 application: {parts}"},
+}
+
+
+def closing_lines(s, outdir) -> list[str]:
+    """The two lines `bando score` ends with: counts by outcome, then the money, in the call's language."""
+    from engine.formatting import format_money
+    w = _CLOSING.get(s.lang, _CLOSING["en"])
+    parts = ", ".join(f"{s.counts[k]} {w['status'][k][0 if s.counts[k] == 1 else 1]}"
+                      for k in w["status"] if s.counts.get(k))
+    head = (w["one"] if s.results == 1 else w["head"]).format(n=f"{s.results:,}".replace(",", "." if s.lang == "it" else ","),
+                                                             parts=parts)
+    money = lambda d: format_money(d, s.lang, s.currency)  # noqa: E731
+    tail = [w["money"].format(granted=money(s.granted), budget=money(s.budget))]
+    a = s.allocation
+    if a is not None and a.held:
+        tail.append(w["held"].format(held=money(a.held)))
+    if a is not None and a.margin_used:
+        tail.append(w["over"].format(over=money(a.margin_used)))
+    tail.append(w["out"].format(out=outdir))
+    return [head, "; ".join(tail)]
 
 
 @main.command()
@@ -305,6 +381,7 @@ def score(policy, batch, outdir, lang, budget, previous, jobs, no_letters, lette
 @click.option("--format", "fmt_", type=click.Choice(["txt", "md", "html"]), default="txt", show_default=True)
 @click.option("--templates", type=click.Path(file_okay=False, exists=True), default=None)
 @click.option("--date", "letter_date", default=None, help="Date printed on letters (YYYY-MM-DD).")
+@_writes_files
 def letters(policy, results, outdir, lang, fmt_, templates, letter_date):
     """(Re)render one letter per application from a RESULTS file (results.jsonl)."""
     from engine.batch import _default_letter_date
@@ -313,22 +390,31 @@ def letters(policy, results, outdir, lang, fmt_, templates, letter_date):
     lang = lang or pol.language
     renderer = LetterRenderer(templates_dir=_templates_dir(policy, templates), lang=lang, fmt=fmt_)
 
-    def read():
-        with open(results, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise BandoError(f"{results}:{n}:{e.colno}: invalid JSON: {e.msg}", exit_code=1) from None
+    from engine import rundir
 
-    Path(outdir).mkdir(parents=True, exist_ok=True)
-    try:
-        paths = write_letters(read(), pol.call_info(), outdir, renderer=renderer,
-                              date=_parse_date(letter_date) or _default_letter_date(pol), fmt=fmt_)
-    except LetterError as e:
-        raise BandoError(f"letters: {e}", exit_code=1) from None
+    def read():
+        # checked against the manifest of the run that wrote it, as it is read
+        for n, raw in enumerate(rundir.verified_lines(results), start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise BandoError(f"{results}:{n}: not UTF-8 text", exit_code=1) from None
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as e:
+                raise BandoError(f"{results}:{n}:{e.colno}: invalid JSON: {e.msg}", exit_code=1) from None
+
+    # the letters are one unit too: a failure leaves the earlier ones, and a
+    # re-run removes the letters of the previous run that it does not write again
+    with rundir.OutputRun(outdir, kind="bando letters") as run:
+        try:
+            paths = write_letters(read(), pol.call_info(), run.path, renderer=renderer,
+                                  date=_parse_date(letter_date) or _default_letter_date(pol), fmt=fmt_)
+        except LetterError as e:
+            raise BandoError(f"letters: {e}", exit_code=1) from None
+        run.commit()
     click.echo(f"{len(paths)} letters written to {outdir}")
 
 

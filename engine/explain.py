@@ -778,3 +778,19 @@ _STATUS = {
     "en": {"ineligible": "not eligible", "below_threshold": "below the pass mark", "admitted": "admitted",
            "funded": "funded", "not_funded": "admitted, not funded", "invalid": "invalid data"},
 }
+
+
+def name_of(policy, e, lang) -> str:
+    """How a sentence names expression ``e``: its label when the policy gives one (ranking keys use it)."""
+    return _Explainer(policy, None, lang).name(e)
+
+
+def not_scored(lang) -> str:
+    """What a criterion of an application that is not eligible says (it was not scored)."""
+    return _T.get(lang, _T["en"])["not_scored"]
+
+
+def admitted_head(policy, score, lang) -> str:
+    """"Eligible and admitted with S of M points." — the summary's first sentence for a ranked application."""
+    return _T.get(lang, _T["en"])["s_admitted"].format(score=format_points(score, lang),
+                                                      max=format_points(policy.max_score, lang))

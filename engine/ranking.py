@@ -10,41 +10,47 @@ needs in memory. Passes, in order:
 2. :func:`rank` — order by the policy's keys and tie-breaks (or by submission
    time for a first-come-first-served call); entries equal on every key share
    a rank and are listed by id.
-3. :func:`allocate` — fund in rank order until the budget runs out, reserved
-   quotas first (unused reserve flows back), with the policy's shortfall rule
-   for the last application that does not fit, keeping earlier awards fixed
-   when a previous run is given (scorrimento).
+3. :func:`allocate` — fund in rank order until the budget runs out: earlier
+   awards first, exactly as they were (scorrimento), then the top-up of an
+   earlier partial award, reserved quotas, and everybody else, with the
+   policy's shortfall rule for an application that does not fit and its tie
+   rule for applications tied at the funding line.
 
-Every entry ends with a ``placement`` sentence in the call's language.
+Every entry ends with a ``reason`` code and the facts behind it, and
+:func:`placement` turns them into a sentence in the call's language. Each
+sentence states only what the allocation did for that application.
 """
 from __future__ import annotations
 
 import functools
-from decimal import Decimal
+import random
+from decimal import ROUND_FLOOR, Decimal
 
 import attrs
 
 from dsl import ast
 from dsl.fmt import format_expr
 
-from .formatting import format_money, format_points
+from .formatting import format_date, format_datetime, format_money, format_percent, format_points
 
 D0 = Decimal(0)
 
 
 @attrs.define
 class Entry:
-    """What ranking needs to know about one admitted application."""
+    """What ranking needs to know about one admitted application, and what it decided."""
 
     index: int
     id: str
     keys: tuple  # values of the order keys (None = missing)
-    grant: Decimal  # the grant the policy's formula gives (the request, capped)
+    grant: Decimal  # the grant the policy's formula gives (the request, capped); may be <= 0
     requested: Decimal | None = None
     score: Decimal | None = None
     reserves: tuple = ()  # one bool per reserve: does the entry qualify?
     unique_keys: tuple = ()
     keep_value: object = None  # value compared by `keep earliest/latest`
+    ranking_score: Decimal | None = None
+    grant_declared: bool = True  # False: the policy declares no grant (a recognition)
     # outcome
     excluded_by: tuple | None = None  # (key, other id, other keep value)
     rank: int | None = None
@@ -53,8 +59,39 @@ class Entry:
     reserve: int | None = None  # index of the reserve that funded it
     tied_with: tuple = ()
     tie_break: tuple | None = None  # (key index, my value, other value, other id)
-    note: str = ""
-    left: Decimal | None = None  # budget left when a skipped entry did not fit
+    reason: str = ""  # what the allocation did: a key of the placement sentences
+    previous: Decimal | None = None  # the award of the earlier ranking (scorrimento)
+    left: Decimal | None = None  # budget left when the allocation reached it
+    line_rank: int | None = None  # the rank where funding stopped, or where a tie awaits the office
+    draw: tuple | None = None  # (position, of, seed): its place in the public draw among tied entries
+    group_total: Decimal | None = None  # a tie at the funding line: what the tied entries are due in all
+    over: Decimal | None = None  # `ties fund all within`: how far the tied entries went beyond the budget
+
+
+@attrs.frozen
+class PreviousAward:
+    """An award of an earlier ranking, as its results.jsonl recorded it."""
+
+    amount: Decimal
+    reserve: int | None = None  # the reserve it was funded from
+
+
+class AllocationError(ValueError):
+    """The allocation cannot be done as asked (a budget below what is already awarded)."""
+
+
+@attrs.define
+class Allocation:
+    """The totals of one allocation, for the summary and the CLI."""
+
+    budget: Decimal
+    granted: Decimal = D0  # everything awarded, earlier awards included
+    left: Decimal = D0  # what no application received (held funds included)
+    held: Decimal = D0  # kept for applications tied at the funding line, awaiting the office
+    line_rank: int | None = None  # where funding stopped (None: every admitted application was funded)
+    margin_used: Decimal = D0  # spent beyond the budget under `ties fund all within`
+    committed_elsewhere: Decimal = D0  # earlier awards of applications not in this ranking
+    changes: list = attrs.Factory(list)  # (id, award before, award now) for every award that changed
 
 
 @attrs.frozen
@@ -66,11 +103,14 @@ class Procedure:
     shortfall: str = "partial"
     reserves: tuple = ()  # ast.Reserve
     unique: tuple = ()  # ast.Unique
+    ties: ast.Ties = ast.Ties("office")  # the safe default: never a silent pick
+    unit: Decimal = Decimal("0.01")  # the smallest amount a shared award is rounded down to
 
     @classmethod
     def of(cls, policy) -> "Procedure":
         r = policy.ranking
         keys, sportello, shortfall, reserves, unique = None, False, "partial", [], []
+        ties = ast.Ties("office")
         for it in (r.items if r is not None else ()):
             if isinstance(it, ast.Order):
                 keys = it.keys
@@ -83,13 +123,28 @@ class Procedure:
                 reserves.append(it)
             elif isinstance(it, ast.Unique):
                 unique.append(it)
+            elif isinstance(it, ast.Ties):
+                ties = it
         if keys is None:
             keys = (ast.OrderKey(ast.ScoreRef(), True, True),)
             if "submitted" in policy.checked.decls:
                 name = ast.Name("submitted")
                 policy.checked.resolved[id(name)] = ("result", "submitted")
                 keys += (ast.OrderKey(name, False, True),)
-        return cls(tuple(keys), sportello, shortfall, tuple(reserves), tuple(unique))
+        unit = Decimal("0.01")
+        decl = policy.checked.decls.get("grant")
+        rounding = getattr(decl, "rounding", None)
+        if rounding is not None and isinstance(rounding.unit, ast.Money):
+            unit = rounding.unit.amount  # a grant rounded down to 1 EUR is shared in whole euros too
+        return cls(tuple(keys), sportello, shortfall, tuple(reserves), tuple(unique), ties, unit)
+
+    def margin(self, policy, budget: Decimal) -> Decimal:
+        """The amount `ties fund all within X` allows beyond ``budget``."""
+        if self.ties.rule != "fund_all" or self.ties.margin is None:
+            return D0
+        value = policy.compile_expr(self.ties.margin)({})
+        t = policy.checked.type_of(self.ties.margin)
+        return Decimal(value) if t.kind == "money" else (budget * Decimal(value))
 
 
 def _cmp(a, b, descending):
@@ -172,117 +227,404 @@ def rank(entries: list[Entry], proc: Procedure) -> list[Entry]:
     return ordered
 
 
-def allocate(ordered: list[Entry], budget: Decimal, proc: Procedure, reserve_amounts=(), previous=None) -> Decimal:
-    """Fund in rank order; return the total granted (never above ``budget``).
+def _floor(amount: Decimal, unit: Decimal) -> Decimal:
+    """``amount`` rounded down to a multiple of ``unit`` (shares never add up to more than the pot)."""
+    return (amount / unit).to_integral_value(ROUND_FLOOR) * unit
+
+
+def _groups(ordered):
+    """The entries in rank order, as lists of the entries that share a rank."""
+    group: list[Entry] = []
+    for e in ordered:
+        if group and group[0].rank != e.rank:
+            yield group
+            group = []
+        group.append(e)
+    if group:
+        yield group
+
+
+def committed(previous, withdrawn=()) -> Decimal:
+    """What an earlier ranking already awarded, less the withdrawn applications' awards."""
+    return sum((a.amount for i, a in (previous or {}).items() if i not in withdrawn), D0)
+
+
+def check_budget(budget: Decimal, previous, withdrawn=(), money=None) -> None:
+    """Refuse a budget below what earlier rankings awarded: earlier awards are never reduced."""
+    done = committed(previous, withdrawn)
+    if budget < done:
+        show = money or (lambda d: f"{d:f}")
+        raise AllocationError(
+            f"the budget of {show(budget)} is below the {show(done)} already awarded in the earlier ranking; "
+            f"earlier awards are never reduced: give a budget of at least {show(done)}, or list the "
+            f"applications withdrawn or revoked with --withdrawn")
+
+
+class _Ledger:
+    """The budget as the allocation spends it; every award goes through :meth:`fund`."""
+
+    def __init__(self, budget: Decimal, margin: Decimal):
+        self.budget = budget
+        self.remaining = budget
+        self.margin = margin  # what `ties fund all within` may still spend beyond the budget
+        self.margin_used = D0
+
+    def fund(self, e: Entry, amount: Decimal, reason: str, reserve=None) -> None:
+        assert amount >= 0 and (amount <= self.remaining or reason == "tie_margin")
+        e.status, e.awarded, e.reason = "funded", amount, reason
+        if reserve is not None:
+            e.reserve = reserve
+        self.remaining -= amount
+
+    def refuse(self, e: Entry, reason: str, line_rank=None) -> None:
+        e.status, e.awarded, e.reason = "not_funded", None, reason
+        e.left, e.line_rank = self.remaining, line_rank
+
+
+def allocate(ordered: list[Entry], budget: Decimal, proc: Procedure, reserve_amounts=(), previous=None,
+             withdrawn=frozenset(), margin: Decimal = D0) -> Allocation:
+    """Fund the ranked entries; return the totals. Never awards more than ``budget`` (+ ``margin``).
 
     ``reserve_amounts`` gives the amount of each reserve; ``previous`` maps
-    application ids to grants already awarded (they stay as they were).
+    application ids to :class:`PreviousAward` (scorrimento: kept exactly, an
+    earlier partial award completed first); ``withdrawn`` lists applications
+    whose award is released (their entries are not in ``ordered``). ``margin``
+    is what ``ties fund all within`` allows beyond the budget.
     """
-    remaining = budget
-    previous = previous or {}
-    # earlier awards are fixed (scorrimento): charge them first
+    previous = {i: a for i, a in (previous or {}).items() if i not in withdrawn}
+    check_budget(budget, previous)
+    out = Allocation(budget)
+    book = _Ledger(budget, margin)
+    present = {e.id for e in ordered}
+    # earlier awards of applications that are not in this ranking stay committed
+    out.committed_elsewhere = sum((a.amount for i, a in previous.items() if i not in present), D0)
+    book.remaining -= out.committed_elsewhere
+    pots = list(reserve_amounts)
+
+    # 1. earlier awards, exactly as they were
     for e in ordered:
-        if e.status == "admitted" and e.id in previous:
-            amount = min(previous[e.id], remaining)
-            e.status, e.awarded = "funded", amount
-            e.note = "previous"
-            remaining -= amount
-    # reserved quotas: only entries that fit whole are funded from a reserve
-    for ri, amount in enumerate(reserve_amounts):
-        pot = min(amount, remaining)
-        for e in ordered:
-            if e.status != "admitted" or not (e.reserves and e.reserves[ri]):
+        a = previous.get(e.id)
+        if a is None or e.status != "admitted":
+            continue
+        e.previous = a.amount
+        book.fund(e, a.amount, "previous" if a.amount >= e.grant else "previous_partial", a.reserve)
+        if a.reserve is not None and a.reserve < len(pots):
+            pots[a.reserve] -= a.amount
+    # 2. freed or added funds first complete an earlier partial award, in rank order
+    for e in ordered:
+        if e.reason == "previous_partial" and book.remaining > 0:
+            add = min(e.grant - e.previous, book.remaining)
+            book.remaining -= add
+            e.awarded = e.previous + add
+            e.reason = "topped_up" if e.awarded >= e.grant else "topped_up_partial"
+    # 3. reserved quotas: whole tie groups that fit whole, in rank order; what is left flows back
+    for ri in range(len(pots)):
+        pot = min(pots[ri], book.remaining)
+        for group in _groups(ordered):
+            live = [e for e in group if e.status == "admitted" and e.reserves and e.reserves[ri] and e.grant > 0]
+            if not live:
                 continue
-            if e.grant <= pot:
-                e.status, e.awarded, e.reserve = "funded", e.grant, ri
-                pot -= e.grant
-                remaining -= e.grant
-            else:
+            due = sum((e.grant for e in live), D0)
+            if due > pot:
                 break
-    stopped = False
+            for e in live:
+                book.fund(e, e.grant, "funded_reserve", ri)
+            pot -= due
+    # 4. everybody else, in rank order
+    stopped = None  # why nobody further down is funded: exhausted | stopped | below_line_pending
+    for group in _groups(ordered):
+        live = []
+        for e in group:
+            if e.status != "admitted":
+                continue
+            if not e.grant_declared or e.grant == 0:
+                # nothing to pay (a recognition, or a grant of zero): it never competes for funds
+                e.status, e.awarded, e.reason = "funded", D0, "nothing_due"
+            elif e.grant < 0:
+                e.status, e.awarded, e.reason = "not_funded", None, "no_grant"
+            else:
+                live.append(e)
+        if not live:
+            continue
+        if stopped is not None:
+            for e in live:
+                book.refuse(e, stopped, out.line_rank)
+            continue
+        due = sum((e.grant for e in live), D0)
+        if due <= book.remaining:
+            for e in live:
+                book.fund(e, e.grant, "funded")
+            continue
+        if book.remaining <= 0:
+            # the budget was used up above this rank: not a tie at the funding line
+            stopped, out.line_rank = "exhausted", group[0].rank
+            for e in live:
+                book.refuse(e, stopped, out.line_rank)
+            continue
+        if len(live) > 1:
+            for e in live:
+                e.group_total, e.left = due, book.remaining
+            stopped = _tie_at_the_line(live, due, book, proc)
+            if stopped is not None:
+                out.line_rank = group[0].rank
+            continue
+        stopped = _shortfall(live[0], book, proc)
+        if stopped is not None:
+            out.line_rank = live[0].rank
+    out.margin_used = book.margin_used
+    if any(e.reason == "tie_pending" for e in ordered):
+        out.held = max(book.remaining, D0)
+    out.left = max(book.remaining, D0)
+    out.granted = budget - book.remaining
+    # the invariant the office signs: never more than the budget (and the margin the call allows)
+    assert D0 <= out.granted <= budget + out.margin_used, (out.granted, budget, out.margin_used)
     for e in ordered:
-        if e.status != "admitted":
-            continue
-        if e.grant <= 0:  # nothing to pay (e.g. a recognition): it never competes for funds
-            e.status, e.awarded = "funded", D0
-            continue
-        if stopped:
-            e.status, e.awarded = "not_funded", D0
-            continue
-        if e.grant <= remaining:
-            e.status, e.awarded = "funded", e.grant
-            remaining -= e.grant
-            continue
-        if proc.shortfall == "partial" and remaining > 0:
-            e.status, e.awarded, e.note = "funded", remaining, "partial"
-            remaining = D0
-            stopped = True
-        elif proc.shortfall == "skip":
-            e.status, e.awarded, e.note, e.left = "not_funded", D0, "skipped", remaining
-        else:
-            e.status, e.awarded, e.note = "not_funded", D0, "exhausted"
-            stopped = True
-    total = budget - remaining
-    assert total <= budget
-    return total
+        before = e.previous or D0
+        now = e.awarded if e.status == "funded" else D0
+        if now != before:
+            out.changes.append((e.id, before, now))
+    return out
 
 
+def _shortfall(e: Entry, book: _Ledger, proc: Procedure) -> str | None:
+    """The call's shortfall rule for ``e``, whose grant does not fit; returns why funding stops, if it does."""
+    if book.remaining >= e.grant:
+        book.fund(e, e.grant, "funded")
+        return None
+    if book.remaining <= 0:
+        book.refuse(e, "exhausted", e.rank)
+        return "exhausted"
+    if proc.shortfall == "partial":
+        book.fund(e, book.remaining, "partial")
+        return "exhausted"
+    if proc.shortfall == "skip":
+        book.refuse(e, "skipped")
+        return None
+    book.refuse(e, "stop_here", e.rank)
+    return "stopped"
+
+
+def _tie_at_the_line(live: list[Entry], due: Decimal, book: _Ledger, proc: Procedure) -> str | None:
+    """Entries tied on every ranking key, due more than is left: the call's tie rule decides."""
+    rule = proc.ties.rule
+    left = book.remaining
+    if rule == "fund_all" and due - left <= book.margin:
+        over = due - left
+        book.margin -= over
+        book.margin_used += over
+        for e in live:
+            e.over = over
+            book.fund(e, e.grant, "tie_margin")
+        return None
+    if rule == "equal":
+        pending = sorted(live, key=lambda e: (e.grant, e.id))
+        pot = left
+        while pending:
+            each = _floor(pot / len(pending), proc.unit)
+            if pending[0].grant <= each:  # the smallest due fits in an equal share: paid in full
+                e = pending.pop(0)
+                book.fund(e, e.grant, "tie_shared")
+                pot -= e.grant
+                continue
+            for e in pending:
+                if each > 0:
+                    book.fund(e, each, "tie_shared")
+                else:
+                    book.refuse(e, "exhausted", e.rank)
+            break
+        return "exhausted"
+    if rule == "pro_rata":
+        for e in sorted(live, key=lambda e: e.id):
+            share = _floor(left * e.grant / due, proc.unit)
+            if share > 0:
+                book.fund(e, share, "tie_pro_rata")
+            else:
+                book.refuse(e, "exhausted", e.rank)
+        return "exhausted"
+    if rule == "draw":
+        drawn = sorted(live, key=lambda e: e.id)
+        # a public draw: anyone with the seed can repeat it (Python's Mersenne Twister, seeded with text)
+        random.Random(f"{proc.ties.seed}:{live[0].rank}").shuffle(drawn)
+        stopped = None
+        for pos, e in enumerate(drawn, start=1):
+            e.draw = (pos, len(drawn), proc.ties.seed)
+            if stopped is not None:
+                book.refuse(e, stopped, e.rank)
+                continue
+            stopped = _shortfall(e, book, proc)
+        return stopped
+    # `ties office decides` (the default), or a margin too small: the office decides; the money is held
+    for e in live:
+        e.status, e.awarded, e.reason, e.line_rank = "tied", None, "tie_pending", e.rank
+        if rule == "fund_all":
+            e.over = due - left
+    return "below_line_pending"
+
+
+# The sentences of the graduatoria. Each one states only what the allocation did for that
+# application: the facts come from the Entry (reason, left, line_rank, draw...), never from a
+# guess about what happened to others.
 _W = {
     "en": {
-        "ranked": "Ranked {rank} of {n} with {score} points.",
+        "ranked": "Ranked {rank} of {n} in the ranking with {score} points.",
+        "ranked_rw": "Ranked {rank} of {n} in the ranking with {score} points ({rscore} with the weights that "
+                     "apply to the ranking only).",
         "first_come": "Position {rank} of {n} in order of submission.",
         "tied": " Tied with {ids}.",
         "broken": " Placed {side} {other} by {key} ({mine} against {theirs}).",
-        "above": "above", "below": "below",
+        "above": "above", "below": "below", "not_given": "not given",
         "funded": " Funded {grant} as calculated.",
         "funded_reserve": " Funded {grant} from the reserve «{label}».",
-        "partial": " Funded {grant} of {full}: only {grant} remained after the applications ranked above.",
+        "partial": " Funded {grant} of the {full} due: only {grant} remained after the applications ranked above.",
         "previous": " Funded {grant}, as awarded in the earlier ranking.",
-        "not_funded": " Not funded: the budget of {budget} was used up by the applications ranked above.",
-        "skipped": " Not funded: the {full} due did not fit in the {left} left; the next applications that fit were funded.",
+        "previous_partial": " Funded {grant} of the {full} due, as awarded in the earlier ranking; no further "
+                            "funds are available to complete it.",
+        "topped_up": " Funded {grant}: the {prev} awarded in the earlier ranking was completed with {added} of "
+                     "the funds now available.",
+        "topped_up_partial": " Funded {grant} of the {full} due: the {prev} awarded in the earlier ranking was "
+                             "increased by {added}, all the funds now available.",
+        "nothing_due": " No grant is due ({grant}), so it uses none of the budget.",
+        "nothing_declared": " The call awards no grant: admission is the outcome.",
+        "no_grant": " Not funded: the grant calculated under the call's rules is {grant}, below zero, so nothing "
+                    "can be paid; it uses none of the budget.",
+        "exhausted": " Not funded: the budget of {budget} was used up by the applications ranked above.",
+        "exhausted_left": " Not funded: funding ended at rank {line}, where what was left of the budget was "
+                          "shared among tied applications; {left} remained from rounding, less than the {full} due.",
+        "stop_here": " Not funded: its grant of {full} did not fit in the {left} left, and under the call's rule "
+                     "funding stops at the first application that does not fit; the {left} remain unallocated.",
+        "stopped": " Not funded: under the call's rule funding stopped at rank {line}, the first application "
+                   "whose grant did not fit in what was left; {left} of the budget remain unallocated.",
+        "skipped": " Not funded: the {full} due did not fit in the {left} left; under the call's rule an "
+                   "application that does not fit is passed over for the next ones.",
+        "tie_line": " Tied at the funding line with {ids}: {total} due in all, {left} left.",
+        "tie_pending": " The call leaves the choice among tied applications to the office: a decision is "
+                       "required, and nothing is awarded yet.",
+        "tie_pending_margin": " The call allows up to {margin} beyond the budget to fund tied applications, but "
+                              "{over} would be needed: the office decides, and nothing is awarded yet.",
+        "below_line_pending": " Not funded in this ranking: funding stopped at rank {line}, where applications "
+                              "tied at the funding line await the office's decision ({left} is held for them).",
+        "tie_shared": " Under the call's rule for ties the {left} left was shared equally among them: funded "
+                      "{grant} of the {full} due.",
+        "tie_shared_full": " Under the call's rule for ties the {left} left was shared equally among them: funded "
+                           "{grant}, the full amount due.",
+        "tie_pro_rata": " Under the call's rule for ties the {left} left was shared in proportion to the grants "
+                        "due: funded {grant} of the {full} due.",
+        "tie_margin": " Under the call's rule for ties all of them were funded in full, {over} beyond the budget "
+                      "(the call allows up to {margin}): funded {grant}.",
+        "tie_draw": " A public draw with the recorded seed {seed} placed it {pos} of {k} among them.",
+        "withdrawn": "Withdrawn or revoked: the award of {prev} is released to the applications next in line.",
+        "withdrawn_unfunded": "Withdrawn: it takes no part in the ranking.",
         "unique": "Firm {key} is also in application {other}, which keeps it ({why}).",
         "unique_gate": "Each firm in only one application",
         "keep_earliest": "submitted earlier", "keep_latest": "submitted later", "keep_best": "better placed",
+        "score": "score", "ranking_score": "score for the ranking", "submitted": "submission time",
+        "grant": "grant", "requested": "amount requested", "yes": "yes", "no": "no",
     },
     "it": {
-        "ranked": "Posizione {rank} su {n} con {score} punti.",
+        "ranked": "Posizione {rank} su {n} in graduatoria con {score} punti.",
+        "ranked_rw": "Posizione {rank} su {n} in graduatoria con {score} punti ({rscore} con i pesi validi solo "
+                     "per la graduatoria).",
         "first_come": "Posizione {rank} su {n} in ordine di presentazione.",
         "tied": " A pari merito con {ids}.",
         "broken": " Collocata {side} {other} in base a {key} ({mine} contro {theirs}).",
-        "above": "prima di", "below": "dopo",
+        "above": "prima di", "below": "dopo", "not_given": "non indicato",
         "funded": " Finanziata per {grant}, come calcolato.",
         "funded_reserve": " Finanziata per {grant} con la riserva «{label}».",
-        "partial": " Finanziata per {grant} su {full}: dopo le domande collocate prima restavano solo {grant}.",
+        "partial": " Finanziata per {grant} dei {full} spettanti: dopo le domande collocate prima restavano "
+                   "solo {grant}.",
         "previous": " Finanziata per {grant}, come assegnato nella graduatoria precedente.",
-        "not_funded": " Non finanziata: la dotazione di {budget} è stata esaurita dalle domande collocate prima.",
-        "skipped": " Non finanziata: il contributo di {full} non rientrava nei {left} residui; sono state finanziate "
-                   "le domande successive che vi rientravano.",
+        "previous_partial": " Finanziata per {grant} dei {full} spettanti, come assegnato nella graduatoria "
+                            "precedente; non vi sono altre risorse per completare il contributo.",
+        "topped_up": " Finanziata per {grant}: ai {prev} assegnati nella graduatoria precedente si aggiungono "
+                     "{added} delle risorse ora disponibili.",
+        "topped_up_partial": " Finanziata per {grant} dei {full} spettanti: ai {prev} assegnati nella graduatoria "
+                             "precedente si aggiungono {added}, tutte le risorse ora disponibili.",
+        "nothing_due": " Non è dovuto alcun contributo ({grant}): la domanda non impegna la dotazione.",
+        "nothing_declared": " Il bando non prevede contributi: l'esito è l'ammissione.",
+        "no_grant": " Non finanziata: il contributo calcolato secondo le regole del bando è {grant}, inferiore a "
+                    "zero, quindi non può essere erogato nulla; la domanda non impegna la dotazione.",
+        "exhausted": " Non finanziata: la dotazione di {budget} è stata esaurita dalle domande collocate prima.",
+        "exhausted_left": " Non finanziata: il finanziamento si è concluso alla posizione {line}, dove i residui "
+                          "sono stati ripartiti tra domande a pari merito; restano {left} per arrotondamento, meno "
+                          "dei {full} spettanti.",
+        "stop_here": " Non finanziata: il contributo di {full} non rientrava nei {left} residui e, per la regola "
+                     "del bando, il finanziamento si ferma alla prima domanda che non vi rientra; i {left} restano "
+                     "non assegnati.",
+        "stopped": " Non finanziata: per la regola del bando il finanziamento si è fermato alla posizione {line}, "
+                   "la prima il cui contributo non rientrava nei residui; restano non assegnati {left}.",
+        "skipped": " Non finanziata: il contributo di {full} non rientrava nei {left} residui; per la regola del "
+                   "bando la domanda che non vi rientra viene saltata e si passa alle successive.",
+        "tie_line": " A pari merito sulla linea di finanziamento con {ids}: {total} spettanti in tutto, {left} "
+                    "residui.",
+        "tie_pending": " Il bando rimette all'Amministrazione la scelta tra domande a pari merito: occorre una "
+                       "decisione e per ora non è assegnato nulla.",
+        "tie_pending_margin": " Il bando consente fino a {margin} oltre la dotazione per finanziare domande a pari "
+                              "merito, ma ne servirebbero {over}: decide l'Amministrazione e per ora non è "
+                              "assegnato nulla.",
+        "below_line_pending": " Non finanziata in questa graduatoria: il finanziamento si è fermato alla posizione "
+                              "{line}, dove domande a pari merito attendono la decisione dell'Amministrazione (per "
+                              "esse sono accantonati {left}).",
+        "tie_shared": " Per la regola del bando sui pari merito i {left} residui sono stati ripartiti in parti "
+                      "uguali: finanziata per {grant} dei {full} spettanti.",
+        "tie_shared_full": " Per la regola del bando sui pari merito i {left} residui sono stati ripartiti in parti "
+                           "uguali: finanziata per {grant}, l'intero importo spettante.",
+        "tie_pro_rata": " Per la regola del bando sui pari merito i {left} residui sono stati ripartiti in "
+                        "proporzione ai contributi spettanti: finanziata per {grant} dei {full} spettanti.",
+        "tie_margin": " Per la regola del bando sui pari merito sono state finanziate tutte per intero, con {over} "
+                      "oltre la dotazione (il bando consente fino a {margin}): finanziata per {grant}.",
+        "tie_draw": " Un sorteggio pubblico con il seme registrato {seed} l'ha collocata al {pos}° posto su {k} "
+                    "tra queste.",
+        "withdrawn": "Ritirata o revocata: il contributo di {prev} torna disponibile per le domande successive in "
+                     "graduatoria.",
+        "withdrawn_unfunded": "Ritirata: non partecipa alla graduatoria.",
         "unique": "L'impresa {key} è presente anche nella domanda {other}, che la mantiene ({why}).",
         "unique_gate": "Ogni impresa in una sola domanda",
         "keep_earliest": "presentata prima", "keep_latest": "presentata dopo", "keep_best": "collocata meglio",
+        "score": "punteggio", "ranking_score": "punteggio per la graduatoria", "submitted": "data di presentazione",
+        "grant": "contributo", "requested": "contributo richiesto", "yes": "sì", "no": "no",
     },
 }
 
 
-def _show(v, lang, currency):
-    if isinstance(v, Decimal) or isinstance(v, int):
-        return format_points(v, lang)
+def words(lang: str) -> dict:
+    """The sentence templates of the graduatoria in ``lang`` (English when there are none)."""
+    return _W.get(lang, _W["en"])
+
+
+def _show(v, kind, lang, currency):
+    """A ranking key's value as the sentence writes it, by the key's type."""
+    w = words(lang)
+    if v is None:
+        return w["not_given"]
+    if v is True or v is False:
+        return w["yes"] if v else w["no"]
+    if kind == "money":
+        return format_money(v, lang, currency)
+    if kind == "percent":
+        return format_percent(v, lang)
     if hasattr(v, "isoformat"):
-        return v.isoformat(sep=" ") if hasattr(v, "hour") else v.isoformat()
-    return str(v)
+        return format_datetime(v, lang) if hasattr(v, "hour") else format_date(v, lang)
+    if isinstance(v, (Decimal, int)):
+        return format_points(v, lang)
+    return f"«{v}»"
 
 
 def key_label(policy, key, lang) -> str:
+    """How the sentence names a ranking key: the policy's label, never a field path or a let's name."""
+    from .explain import name_of
+    w = words(lang)
     e = key.expr
     if isinstance(e, ast.ScoreRef):
-        return "punteggio" if lang == "it" else "score"
+        return w["score"]
     if isinstance(e, ast.Call) and e.func == "points" and e.args and isinstance(e.args[0], ast.Name):
         c = next((c for c in _all(policy.criteria) if c.id == e.args[0].id), None)
         if c is not None:
             return f"«{policy.label_of(c, lang)}»"
-    if isinstance(e, ast.Name) and e.id == "submitted":
-        return "data di presentazione" if lang == "it" else "submission time"
-    return f"«{format_expr(e)}»"
+    if isinstance(e, ast.Name):
+        kind, n = policy.checked.resolved.get(id(e), (None, e.id))
+        if kind == "result" and n in w:
+            return w[n]
+    return f"«{name_of(policy, e, lang)}»"
 
 
 def _all(criteria):
@@ -292,36 +634,66 @@ def _all(criteria):
             yield from _all(c.subs)
 
 
-def placement(entry: Entry, n: int, policy, proc: Procedure, budget: Decimal, lang: str) -> str:
-    w = _W.get(lang, _W["en"])
+def _ids(ids):
+    more = len(ids) - 5
+    return ", ".join(ids[:5]) + (f" (+{more})" if more > 0 else "")
+
+
+def placement(entry: Entry, n: int, policy, proc: Procedure, budget: Decimal, lang: str,
+              margin: Decimal = D0) -> str:
+    """The sentence that says where ``entry`` stands and what it was awarded, from its own facts."""
+    w = words(lang)
     cur = policy.currency
+    money = lambda d: format_money(d, lang, cur)  # noqa: E731
     if entry.excluded_by is not None:
         key, other, value = entry.excluded_by
         return w["unique"].format(key=key, other=other, why=w["keep_" + proc.unique[0].keep])
+    if entry.status == "withdrawn":
+        return (w["withdrawn"].format(prev=money(entry.previous)) if entry.previous
+                else w["withdrawn_unfunded"])
     score = format_points(entry.score, lang) if entry.score is not None else "—"
-    text = (w["first_come"] if proc.sportello else w["ranked"]).format(rank=entry.rank, n=n, score=score)
-    if entry.tied_with:
-        more = len(entry.tied_with) - 5
-        text += w["tied"].format(ids=", ".join(entry.tied_with[:5]) + (f" (+{more})" if more > 0 else ""))
+    if proc.sportello:
+        text = w["first_come"].format(rank=entry.rank, n=n)
+    elif entry.ranking_score is not None and entry.score is not None and entry.ranking_score != entry.score:
+        text = w["ranked_rw"].format(rank=entry.rank, n=n, score=score,
+                                     rscore=format_points(entry.ranking_score, lang))
+    else:
+        text = w["ranked"].format(rank=entry.rank, n=n, score=score)
+    at_line = entry.group_total is not None
+    if entry.tied_with and not at_line:
+        text += w["tied"].format(ids=_ids(entry.tied_with))
     if entry.tie_break is not None:
         k, mine, theirs, other = entry.tie_break
+        kind = policy.checked.type_of(proc.keys[k].expr).kind
         side = w["above"] if _cmp(mine, theirs, proc.keys[k].descending) < 0 else w["below"]
         text += w["broken"].format(side=side, other=other, key=key_label(policy, proc.keys[k], lang),
-                                   mine=_show(mine, lang, cur), theirs=_show(theirs, lang, cur))
-    money = lambda d: format_money(d, lang, cur)  # noqa: E731
-    if entry.status == "funded":
-        if entry.note == "partial":
-            text += w["partial"].format(grant=money(entry.awarded), full=money(entry.grant))
-        elif entry.note == "previous":
-            text += w["previous"].format(grant=money(entry.awarded))
-        elif entry.reserve is not None:
-            label = proc.reserves[entry.reserve].label.get(lang, policy.language)
-            text += w["funded_reserve"].format(grant=money(entry.awarded), label=label)
-        else:
-            text += w["funded"].format(grant=money(entry.awarded))
-    elif entry.status == "not_funded":
-        if entry.note == "skipped":
-            text += w["skipped"].format(full=money(entry.grant), left=money(entry.left or D0))
-        else:
-            text += w["not_funded"].format(budget=money(budget))
+                                   mine=_show(mine, kind, lang, cur), theirs=_show(theirs, kind, lang, cur))
+    facts = dict(grant=money(entry.awarded) if entry.awarded is not None else "", full=money(entry.grant),
+                 left=money(entry.left) if entry.left is not None else "", line=entry.line_rank,
+                 budget=money(budget), margin=money(margin),
+                 over=money(entry.over) if entry.over is not None else "",
+                 prev=money(entry.previous) if entry.previous is not None else "",
+                 added=money(entry.awarded - entry.previous) if entry.previous is not None and entry.awarded else "",
+                 total=money(entry.group_total) if at_line else "")
+    if at_line:
+        text += w["tie_line"].format(ids=_ids(entry.tied_with), **facts)
+        if entry.draw is not None:
+            pos, k, seed = entry.draw
+            text += w["tie_draw"].format(seed=seed, pos=pos, k=k)
+    reason = entry.reason
+    if reason == "funded_reserve":
+        label = proc.reserves[entry.reserve].label.get(lang, policy.language)
+        return text + w["funded_reserve"].format(label=label, **facts)
+    if reason == "nothing_due" and not entry.grant_declared:
+        return text + w["nothing_declared"]
+    if reason == "no_grant":
+        facts["grant"] = money(entry.grant)
+    if reason == "tie_shared" and entry.awarded == entry.grant:
+        reason = "tie_shared_full"
+    if reason == "exhausted" and entry.left:
+        reason = "exhausted_left"
+    if reason == "tie_pending" and entry.over is not None:
+        reason = "tie_pending_margin"
+    if reason in w:
+        text += w[reason].format(**facts)
     return text
