@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as _dt
+import errno
 import json
 import os
 import re
@@ -40,6 +41,7 @@ __all__ = [
     "RANKED_STATUSES",
     "atomic_open",
     "atomic_write",
+    "os_error_text",
     "csv_safe",
     "is_plain_number",
     "write_results_jsonl",
@@ -139,6 +141,55 @@ def _silent_unlink(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+#: what an errno means for someone writing files, where strerror alone is terse
+_ERRNO_HINTS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "bando may not write there",
+    errno.EPERM: "bando may not write there",
+    errno.EFBIG: "the file is too large for this file system",
+    errno.ENAMETOOLONG: "a name in the path is too long",
+}
+
+
+def _file_in_path(path: str) -> str | None:
+    """The first part of ``path`` that exists and is not a folder."""
+    current = os.path.abspath(path)
+    parts = []
+    while True:
+        parent = os.path.dirname(current)
+        parts.append(current)
+        if parent == current:
+            break
+        current = parent
+    for p in reversed(parts):
+        if os.path.lexists(p) and not os.path.isdir(p):
+            return p
+    return None
+
+
+def os_error_text(err: OSError) -> str:
+    """One line saying which path failed and why, for a person:
+    ``out/results.jsonl: No space left on device (ENOSPC: the disk is full)``.
+    Never a repr and never ``None`` (an OSError from ``write()`` carries no
+    file name; the caller's context names the folder)."""
+    name = errno.errorcode.get(err.errno) if err.errno is not None else None
+    cause = err.strerror or (str(err.args[0]) if err.args else type(err).__name__)
+    hint = _ERRNO_HINTS.get(err.errno)
+    if err.errno == errno.ENOTDIR and err.filename is not None:
+        blocker = _file_in_path(os.fsdecode(err.filename))
+        if blocker is not None:
+            hint = f"{blocker} is a file, not a folder"
+    if err.errno == errno.EEXIST and err.filename is not None and not os.path.isdir(err.filename):
+        hint = f"{os.fsdecode(err.filename)} is a file, not a folder"
+    text = cause
+    if name or hint:
+        text += " (" + ": ".join(x for x in (name, hint) if x) + ")"
+    files = [os.fsdecode(f) for f in (err.filename, err.filename2) if f is not None]
+    return (" -> ".join(files) + ": " + text) if files else text
 
 
 def atomic_write(path: str | os.PathLike, data: str | bytes, encoding: str = "utf-8", *,
