@@ -367,6 +367,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
         # letters go to a staging folder swapped in at the end: a failed run never
         # leaves a half-written letters/ (one rename instead of one per letter)
         staging = Path(tempfile.mkdtemp(prefix=".letters-", dir=outdir))
+        os.chmod(staging, 0o777 & ~outputs.umask())  # mkdtemp makes it 0700: colleagues could not read letters/
     counts: dict = {}
     bar = progress("Spiegazioni e lettere" if lang == "it" else "Explaining and writing") if progress else None
 

@@ -41,6 +41,7 @@ __all__ = [
     "RANKED_STATUSES",
     "atomic_open",
     "atomic_write",
+    "umask",
     "os_error_text",
     "csv_safe",
     "is_plain_number",
@@ -84,6 +85,13 @@ def _umask() -> int:
             os.umask(current)
             _UMASK = current
     return _UMASK
+
+
+def umask() -> int:
+    """The process umask: the permission bits new files and folders must not
+    get. Folders made with ``tempfile.mkdtemp`` (always 0700) are chmod-ed to
+    ``0o777 & ~umask()`` so that colleagues see them as they see any other."""
+    return _umask()
 
 
 @contextlib.contextmanager
