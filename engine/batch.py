@@ -346,7 +346,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
                 "reason": e.reason, "reserve": e.reserve, "line_rank": e.line_rank,
                 "left": _money_or_none(e.left), "draw": list(e.draw) if e.draw else None,
                 "previous": _money_or_none(e.previous),
-                "placement": rk.placement(e, n, policy, proc, available, lang, margin)}
+                "placement": rk.placement(e, n, policy, proc, alloc, lang, margin)}
 
     # pass 2: explain, merge, stream outputs
     call = policy.call_info()
@@ -400,7 +400,8 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     # rank, then id: the order the budget was allocated in (unranked admitted rows last)
     ranked_rows.sort(key=lambda c: (c[7] is None, c[7] or 0, c[0] or ""))
     outputs.write_ranking_csv(outdir / "ranking.csv", (_expand(c, policy, lang) for c in ranked_rows), criteria,
-                              lang=lang, presorted=True)
+                              lang=lang, presorted=True,
+                              ranking_score=any(c.ranking_weight is not None for c in policy.criteria))
     outputs.write_errors_csv(outdir / "errors.csv", error_rows, lang=lang)
     summ = summary.finish()
     summ["reader_warnings"] = list(reader.warnings)  # ignored columns, encodings…: the evaluator should see them
@@ -457,16 +458,21 @@ def _money_or_none(d):
 
 def _allocation_summary(alloc, proc, policy, withdrawn, withdrawn_file, previous) -> dict:
     """What summary.json records of the allocation: totals, the rules applied, every award that changed."""
+    cents = Decimal("0.01")
+    m = lambda d: format(Decimal(d).quantize(cents), "f")  # noqa: E731
+    changes = list(alloc.changes)
+    if previous is not None:  # a withdrawn application's award is released: it changed too
+        changes += [(i, previous.awards[i].amount, Decimal(0)) for i in sorted(withdrawn) if i in previous.awards]
     return {
-        "budget": format(alloc.budget, "f"), "granted": format(alloc.granted, "f"), "left": format(alloc.left, "f"),
-        "held_for_ties": format(alloc.held, "f"), "margin_used": format(alloc.margin_used, "f"),
-        "committed_outside_ranking": format(alloc.committed_elsewhere, "f"),
+        "budget": m(alloc.budget), "granted": m(alloc.granted), "left": m(alloc.left),
+        "held_for_ties": m(alloc.held), "margin_used": m(alloc.margin_used),
+        "committed_outside_ranking": m(alloc.committed_elsewhere),
         "funding_line_rank": alloc.line_rank,
         "shortfall": proc.shortfall, "ties": proc.ties.rule,
         "previous_run": previous.describe() if previous is not None else None,
         "withdrawn": {"file": withdrawn_file, "ids": sorted(withdrawn)} if withdrawn else None,
-        "changed_awards": [{"application": i, "before": format(b, "f"), "after": format(a, "f")}
-                           for i, b, a in alloc.changes] if previous is not None or withdrawn else [],
+        "changed_awards": [{"application": i, "before": m(b), "after": m(a)}
+                           for i, b, a in changes] if previous is not None or withdrawn else [],
     }
 
 

@@ -54,11 +54,11 @@ __all__ = [
 ]
 
 #: every status a result can have, in the order used for counts and reports
-STATUSES = ("funded", "not_funded", "admitted", "below_threshold", "ineligible", "invalid")
+STATUSES = ("funded", "tied", "not_funded", "admitted", "below_threshold", "ineligible", "withdrawn", "invalid")
 #: statuses that belong in the ranking (graduatoria)
-RANKED_STATUSES = ("funded", "not_funded", "admitted")
+RANKED_STATUSES = ("funded", "tied", "not_funded", "admitted")
 #: statuses of applications that were scored (eligible and not invalid)
-SCORED_STATUSES = ("funded", "not_funded", "admitted", "below_threshold")
+SCORED_STATUSES = ("funded", "tied", "not_funded", "admitted", "below_threshold")
 
 
 # --------------------------------------------------------------------------
@@ -330,14 +330,14 @@ def csv_safe(value: Any) -> str:
 _CSV_TEXT = {
     "it": {
         "rank": "posizione", "application": "domanda", "applicant": "richiedente",
-        "score": "punteggio", "requested": "importo richiesto", "grant": "contributo",
+        "score": "punteggio", "ranking_score": "punteggio per la graduatoria", "requested": "importo richiesto", "grant": "contributo",
         "status": "esito", "status_code": "codice esito", "source": "origine",
         "field": "campo", "message": "messaggio",
         "no_detail": "dati non validi (nessun dettaglio)",
     },
     "en": {
         "rank": "rank", "application": "application", "applicant": "applicant",
-        "score": "score", "requested": "requested", "grant": "grant",
+        "score": "score", "ranking_score": "ranking score", "requested": "requested", "grant": "grant",
         "status": "status", "status_code": "status code", "source": "source",
         "field": "field", "message": "message",
         "no_detail": "invalid data (no detail given)",
@@ -348,6 +348,8 @@ STATUS_NAMES = {
     "it": {
         "funded": "finanziata",
         "not_funded": "ammessa non finanziata",
+        "tied": "pari merito: decide l'Amministrazione",
+        "withdrawn": "ritirata o revocata",
         "admitted": "ammessa",
         "below_threshold": "sotto la soglia",
         "ineligible": "non ammissibile",
@@ -356,6 +358,8 @@ STATUS_NAMES = {
     "en": {
         "funded": "funded",
         "not_funded": "admitted, not funded",
+        "tied": "tied at the funding line: decision required",
+        "withdrawn": "withdrawn or revoked",
         "admitted": "admitted",
         "below_threshold": "below threshold",
         "ineligible": "ineligible",
@@ -421,6 +425,7 @@ def write_ranking_csv(
     lang: str | None = None,
     delimiter: str = ",",
     presorted: bool = False,
+    ranking_score: bool = False,
 ) -> int:
     """Write the graduatoria: the results with status funded / not_funded /
     admitted, ordered by rank then application id (unranked admitted ones
@@ -448,6 +453,8 @@ def write_ranking_csv(
         pairs.append((str(cid), str(label) if label is not None else str(cid)))
     criteria = pairs
     header = [t["rank"], t["application"], t["applicant"], t["score"]]
+    if ranking_score:  # the call weights some criteria for the ranking only: the order follows this score
+        header.append(t["ranking_score"])
     header += [label for _cid, label in criteria]
     header += [t["requested"], t["grant"], t["status"], t["status_code"]]
     with atomic_open(path, "w", encoding="utf-8-sig", newline="") as fh:
@@ -462,6 +469,8 @@ def write_ranking_csv(
                 csv_safe(r.get("applicant")),
                 _num_text(r.get("score")),
             ]
+            if ranking_score:
+                row.append(_num_text(r.get("ranking_score")))
             row += [_num_text(points.get(cid)) for cid, _label in criteria]
             row += [
                 _money_text(r.get("requested")),

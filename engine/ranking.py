@@ -91,6 +91,7 @@ class Allocation:
     line_rank: int | None = None  # where funding stopped (None: every admitted application was funded)
     margin_used: Decimal = D0  # spent beyond the budget under `ties fund all within`
     committed_elsewhere: Decimal = D0  # earlier awards of applications not in this ranking
+    reserve_funded: bool = False  # some application was funded from a reserve (before the others)
     changes: list = attrs.Factory(list)  # (id, award before, award now) for every award that changed
 
 
@@ -278,7 +279,7 @@ class _Ledger:
 
     def refuse(self, e: Entry, reason: str, line_rank=None) -> None:
         e.status, e.awarded, e.reason = "not_funded", None, reason
-        e.left, e.line_rank = self.remaining, line_rank
+        e.left, e.line_rank = max(self.remaining, D0), line_rank  # below zero only past a tie margin
 
 
 def allocate(ordered: list[Entry], budget: Decimal, proc: Procedure, reserve_amounts=(), previous=None,
@@ -372,6 +373,7 @@ def allocate(ordered: list[Entry], budget: Decimal, proc: Procedure, reserve_amo
         if stopped is not None:
             out.line_rank = live[0].rank
     out.margin_used = book.margin_used
+    out.reserve_funded = any(e.reason == "funded_reserve" for e in ordered)
     if any(e.reason == "tie_pending" for e in ordered):
         out.held = max(book.remaining, D0)
     out.left = max(book.remaining, D0)
@@ -476,6 +478,10 @@ _W = {
         "funded": " Funded {grant} as calculated.",
         "funded_reserve": " Funded {grant} from the reserve «{label}».",
         "partial": " Funded {grant} of the {full} due: only {grant} remained after the applications ranked above.",
+        "partial_reserve": " Funded {grant} of the {full} due: only {grant} remained after the reserved quotas and "
+                           "the applications ranked above.",
+        "partial_draw": " Funded {grant} of the {full} due: only {grant} remained after the applications ranked "
+                        "above and those drawn before it.",
         "previous": " Funded {grant}, as awarded in the earlier ranking.",
         "previous_partial": " Funded {grant} of the {full} due, as awarded in the earlier ranking; no further "
                             "funds are available to complete it.",
@@ -488,6 +494,10 @@ _W = {
         "no_grant": " Not funded: the grant calculated under the call's rules is {grant}, below zero, so nothing "
                     "can be paid; it uses none of the budget.",
         "exhausted": " Not funded: the budget of {budget} was used up by the applications ranked above.",
+        "exhausted_reserve": " Not funded: the budget of {budget} was used up by the reserved quotas and the "
+                             "applications ranked above.",
+        "exhausted_draw": " Not funded: the budget of {budget} was used up by the applications ranked above and "
+                          "those drawn before it.",
         "exhausted_left": " Not funded: funding ended at rank {line}, where what was left of the budget was "
                           "shared among tied applications; {left} remained from rounding, less than the {full} due.",
         "stop_here": " Not funded: its grant of {full} did not fit in the {left} left, and under the call's rule "
@@ -532,6 +542,10 @@ _W = {
         "funded_reserve": " Finanziata per {grant} con la riserva «{label}».",
         "partial": " Finanziata per {grant} dei {full} spettanti: dopo le domande collocate prima restavano "
                    "solo {grant}.",
+        "partial_reserve": " Finanziata per {grant} dei {full} spettanti: dopo le quote riservate e le domande "
+                           "collocate prima restavano solo {grant}.",
+        "partial_draw": " Finanziata per {grant} dei {full} spettanti: dopo le domande collocate prima e quelle "
+                        "sorteggiate prima di essa restavano solo {grant}.",
         "previous": " Finanziata per {grant}, come assegnato nella graduatoria precedente.",
         "previous_partial": " Finanziata per {grant} dei {full} spettanti, come assegnato nella graduatoria "
                             "precedente; non vi sono altre risorse per completare il contributo.",
@@ -544,6 +558,10 @@ _W = {
         "no_grant": " Non finanziata: il contributo calcolato secondo le regole del bando è {grant}, inferiore a "
                     "zero, quindi non può essere erogato nulla; la domanda non impegna la dotazione.",
         "exhausted": " Non finanziata: la dotazione di {budget} è stata esaurita dalle domande collocate prima.",
+        "exhausted_reserve": " Non finanziata: la dotazione di {budget} è stata esaurita dalle quote riservate e "
+                             "dalle domande collocate prima.",
+        "exhausted_draw": " Non finanziata: la dotazione di {budget} è stata esaurita dalle domande collocate prima "
+                          "e da quelle sorteggiate prima di essa.",
         "exhausted_left": " Non finanziata: il finanziamento si è concluso alla posizione {line}, dove i residui "
                           "sono stati ripartiti tra domande a pari merito; restano {left} per arrotondamento, meno "
                           "dei {full} spettanti.",
@@ -639,9 +657,10 @@ def _ids(ids):
     return ", ".join(ids[:5]) + (f" (+{more})" if more > 0 else "")
 
 
-def placement(entry: Entry, n: int, policy, proc: Procedure, budget: Decimal, lang: str,
+def placement(entry: Entry, n: int, policy, proc: Procedure, alloc: Allocation, lang: str,
               margin: Decimal = D0) -> str:
     """The sentence that says where ``entry`` stands and what it was awarded, from its own facts."""
+    budget = alloc.budget
     w = words(lang)
     cur = policy.currency
     money = lambda d: format_money(d, lang, cur)  # noqa: E731
@@ -692,6 +711,11 @@ def placement(entry: Entry, n: int, policy, proc: Procedure, budget: Decimal, la
         reason = "tie_shared_full"
     if reason == "exhausted" and entry.left:
         reason = "exhausted_left"
+    elif reason in ("exhausted", "partial"):
+        if entry.draw is not None:
+            reason += "_draw"
+        elif alloc.reserve_funded:
+            reason += "_reserve"
     if reason == "tie_pending" and entry.over is not None:
         reason = "tie_pending_margin"
     if reason in w:

@@ -196,6 +196,8 @@ STATUS_TEXT = {
     "it": {
         "funded": "Finanziata",
         "not_funded": "Ammessa, non finanziata",
+        "tied": "Pari merito: decide l'Amministrazione",
+        "withdrawn": "Ritirata o revocata",
         "admitted": "Ammessa",
         "below_threshold": "Sotto soglia",
         "ineligible": "Non ammissibile",
@@ -204,6 +206,8 @@ STATUS_TEXT = {
     "en": {
         "funded": "Funded",
         "not_funded": "Admitted, not funded",
+        "tied": "Tied at the funding line: decision required",
+        "withdrawn": "Withdrawn or revoked",
         "admitted": "Admitted",
         "below_threshold": "Below pass mark",
         "ineligible": "Ineligible",
