@@ -211,3 +211,25 @@ def test_property_never_more_than_the_budget(batch, budget, mode, ties, margin, 
                 assert e.awarded <= e.grant
         if e.id in previous:  # an earlier award never decreases
             assert e.status == "funded" and e.awarded >= previous[e.id].amount
+
+
+@pytest.mark.parametrize("rule", ["ties office decides", "ties share equally", "ties share pro rata",
+                                  "ties draw seed 20131129", "ties fund all within 5%",
+                                  "ties fund all within 20_000 EUR"])
+def test_tie_rules_parse_and_format_round_trip(rule):
+    from dsl.fmt import format_text
+    text = ('call "T" version "1" {\n  language en\n  budget 100 EUR\n}\n\ninput {\n  id: text\n}\n\n'
+            f'ranking {{\n  {rule}\n}}\n')
+    assert format_text(text) == text
+
+
+@pytest.mark.parametrize("rule,message", [
+    ("ties draw", "needs its recorded seed"), ("ties fund all", "say how much more"),
+    ("ties share equally seed 3", "takes no `seed`"), ("ties coin toss", "unknown tie rule"),
+])
+def test_tie_rule_errors_say_what_to_write(rule, message):
+    from dsl.errors import PolicyError
+    from dsl.parser import parse
+    with pytest.raises(PolicyError, match=message):
+        parse('call "T" version "1" {\n  language en\n}\ninput {\n  id: text\n}\n'
+              f'ranking {{\n  {rule}\n}}\n')
