@@ -188,7 +188,7 @@ def read_manifest(folder: str | os.PathLike) -> dict | None:
     try:
         with open(path, "rb") as fh:
             data = fh.read(MANIFEST_LIMIT + 1)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no manifest there (or no folder at all)
         return None
     except IsADirectoryError:
         raise ManifestError(f"{path}: a folder, not a manifest") from None
