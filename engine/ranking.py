@@ -65,6 +65,7 @@ class Entry:
     line_rank: int | None = None  # the rank where funding stopped, or where a tie awaits the office
     draw: tuple | None = None  # (position, of, seed): its place in the public draw among tied entries
     group_total: Decimal | None = None  # a tie at the funding line: what the tied entries are due in all
+    group_left: Decimal | None = None  # ... and what was left of the budget when the allocation reached them
     over: Decimal | None = None  # `ties fund all within`: how far the tied entries went beyond the budget
 
 
@@ -364,7 +365,7 @@ def allocate(ordered: list[Entry], budget: Decimal, proc: Procedure, reserve_amo
             continue
         if len(live) > 1:
             for e in live:
-                e.group_total, e.left = due, book.remaining
+                e.group_total, e.group_left, e.left = due, book.remaining, book.remaining
             stopped = _tie_at_the_line(live, due, book, proc)
             if stopped is not None:
                 out.line_rank = group[0].rank
@@ -695,7 +696,7 @@ def placement(entry: Entry, n: int, policy, proc: Procedure, alloc: Allocation, 
                  added=money(entry.awarded - entry.previous) if entry.previous is not None and entry.awarded else "",
                  total=money(entry.group_total) if at_line else "")
     if at_line:
-        text += w["tie_line"].format(ids=_ids(entry.tied_with), **facts)
+        text += w["tie_line"].format(ids=_ids(entry.tied_with), **dict(facts, left=money(entry.group_left)))
         if entry.draw is not None:
             pos, k, seed = entry.draw
             text += w["tie_draw"].format(seed=seed, pos=pos, k=k)
