@@ -2,7 +2,9 @@
 
 Exit codes: 0 success; 1 a policy has errors (check/fmt/test) or an
 application is invalid (eval); 2 a policy cannot be loaded where it is an
-input to another job (eval, score, letters, schema) or a usage error.
+input to another job (eval, score, letters, schema) or a usage error; 2 also
+when an output cannot be written (disk full, read-only folder, `-o` under a
+file: one message naming the path and the cause, see `_writes_files`).
 """
 from __future__ import annotations
 
