@@ -238,7 +238,7 @@ def _groups(ordered):
     """The entries in rank order, as lists of the entries that share a rank."""
     group: list[Entry] = []
     for e in ordered:
-        if group and group[0].rank != e.rank:
+        if group and (e.rank is None or group[0].rank != e.rank):  # unranked entries stand alone
             yield group
             group = []
         group.append(e)

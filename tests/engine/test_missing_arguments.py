@@ -40,7 +40,7 @@ def test_a_shared_module_checks_clean_without_a_header(tmp_path):
 def test_zero_grants_are_funded_even_after_the_budget_runs_out():
     entries = [rk.Entry(0, "A", (1,), Decimal(100)), rk.Entry(1, "B", (2,), Decimal(50)),
                rk.Entry(2, "C", (3,), Decimal(0))]
-    total = rk.allocate(entries, Decimal(120), rk.Procedure(keys=(), shortfall="partial"))
+    total = rk.allocate(entries, Decimal(120), rk.Procedure(keys=(), shortfall="partial")).granted
     assert total == Decimal(120)
     assert [(e.status, e.awarded) for e in entries] == [("funded", 100), ("funded", 20), ("funded", 0)]
 

@@ -347,7 +347,7 @@ def test_summary_counts_and_exact_budget():
     assert s == summarize(iter(results), call)
     assert s["total"] == 8
     assert s["counts"] == {"funded": 3, "not_funded": 1, "admitted": 0, "below_threshold": 1,
-                           "ineligible": 2, "invalid": 1}
+                           "ineligible": 2, "invalid": 1, "tied": 0, "withdrawn": 0}
     # 0.1 + 0.2 + 0.3 in float is 0.6000000000000001
     assert s["budget"] == {"available": "1.00", "used": "0.60", "remaining": "0.40",
                            "requested_ranked": "100000.70", "requested_funded": "0.70"}
