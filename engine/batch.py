@@ -126,12 +126,15 @@ def _explain_row(args):
     letter = _W.get("letter")
     text = None
     if letter is not None:
+        from .letters import LetterError, LetterRenderer
         renderer = _W.get("renderer")
         if renderer is None:
-            from .letters import LetterRenderer
             templates_dir, fmt, call, date, lang = letter
             renderer = _W["renderer"] = LetterRenderer(templates_dir=templates_dir, lang=lang, fmt=fmt)
-        text = renderer.render(d, letter[2], date=letter[3])
+        try:
+            text = renderer.render(d, letter[2], date=letter[3])
+        except LetterError as err:  # this letter fails (a hostile or broken template): the others are written
+            text = err
     return d, line, text
 
 
@@ -219,6 +222,7 @@ class BatchSummary:
     allocation: rk.Allocation | None = None
     lang: str = "en"
     currency: str = "EUR"
+    letter_errors: list = attrs.Factory(list)  # [{"application", "error"}]: letters not written
 
 
 def _map(fn, items, jobs, policy_path, lang, chunksize=64):
@@ -272,7 +276,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     :class:`engine.ranking.AllocationError`).
     """
     from . import outputs
-    from .letters import LetterRenderer, safe_filename
+    from .letters import LetterError, LetterRenderer, safe_filename
     from .previous import read_previous, read_withdrawn
     from .report import render_report
 
@@ -282,7 +286,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     _W["lang"] = lang
     proc = rk.Procedure.of(policy)
     available = Decimal(budget) if budget is not None else Decimal(policy.checked.header.get("budget") or 0)
-    withdrawn_file = None
+    withdrawn_file = withdrawn_sha = None
     if withdrawn is not None and not isinstance(withdrawn, (set, frozenset, list, tuple)):
         withdrawn_file = str(withdrawn)
         withdrawn, withdrawn_sha = read_withdrawn(withdrawn)
@@ -372,6 +376,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     bar = progress("Spiegazioni e lettere" if lang == "it" else "Explaining and writing") if progress else None
 
     reader = rows()
+    letter_errors: list[dict] = []
 
     def pass2():
         for row in reader:
@@ -388,7 +393,9 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
                 error_rows.append(d)
             if len(report_rows) < REPORT_DETAIL_LIMIT:
                 report_rows.append(d)
-            if text is not None:
+            if isinstance(text, LetterError):
+                letter_errors.append({"application": d["application"], "error": str(text)})
+            elif text is not None:
                 name = safe_filename(d["application"] or f"row-{len(used_names) + 1}", used_names)
                 with open(staging / f"{name}.{letter_format}", "w", encoding="utf-8", newline="\n") as lf:
                     lf.write(text)
@@ -405,12 +412,14 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     outputs.write_errors_csv(outdir / "errors.csv", error_rows, lang=lang)
     summ = summary.finish()
     summ["reader_warnings"] = list(reader.warnings)  # ignored columns, encodings…: the evaluator should see them
-    summ["allocation"] = _allocation_summary(alloc, proc, policy, withdrawn, withdrawn_file, previous)
+    summ["allocation"] = _allocation_summary(alloc, proc, policy, withdrawn, (withdrawn_file, withdrawn_sha),
+                                             previous)
     summ["scorrimento_warnings"] = warnings
+    summ["letter_errors"] = letter_errors
     outputs.write_summary_json(outdir / "summary.json", summ)
     outputs.atomic_write(outdir / "report.html", render_report(report_rows, summ, call, lang))
     return BatchSummary(total, counts, alloc.granted, available, outdir, list(reader.warnings) + warnings, alloc,
-                        lang, policy.currency)
+                        lang, policy.currency, letter_errors)
 
 
 _COMPACT = ("application", "applicant", "status", "score", "ranking_score", "requested", "grant", "rank")
@@ -470,7 +479,8 @@ def _allocation_summary(alloc, proc, policy, withdrawn, withdrawn_file, previous
         "funding_line_rank": alloc.line_rank,
         "shortfall": proc.shortfall, "ties": proc.ties.rule,
         "previous_run": previous.describe() if previous is not None else None,
-        "withdrawn": {"file": withdrawn_file, "ids": sorted(withdrawn)} if withdrawn else None,
+        "withdrawn": {"file": withdrawn_file[0], "sha256": withdrawn_file[1], "ids": sorted(withdrawn)}
+        if withdrawn else None,
         "changed_awards": [{"application": i, "before": m(b), "after": m(a)}
                            for i, b, a in changes] if previous is not None or withdrawn else [],
     }
