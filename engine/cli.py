@@ -329,8 +329,15 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
         click.echo("", err=True)
     for w in s.warnings:
         click.echo(f"warning: {w}", err=True)
+    for failed in s.letter_errors:  # every other output, and every other letter, was written
+        click.echo(f"error: letter for application {failed['application']!r} not written: {failed['error']}",
+                   err=True)
     for line in closing_lines(s, outdir):
         click.echo(line)
+    if s.letter_errors:
+        n = len(s.letter_errors)
+        click.echo(f"{n} letter{'s' if n != 1 else ''} not written (listed above and in summary.json)", err=True)
+        sys.exit(1)
 
 
 #: the closing summary of `bando score`, in the call's language: status words, in a fixed order
@@ -410,14 +417,20 @@ def letters(policy, results, outdir, lang, fmt_, templates, letter_date):
 
     # the letters are one unit too: a failure leaves the earlier ones, and a
     # re-run removes the letters of the previous run that it does not write again
+    failed = []
     with rundir.OutputRun(outdir, kind="bando letters") as run:
         try:
             paths = write_letters(read(), pol.call_info(), run.path, renderer=renderer,
-                                  date=_parse_date(letter_date) or _default_letter_date(pol), fmt=fmt_)
+                                  date=_parse_date(letter_date) or _default_letter_date(pol), fmt=fmt_,
+                                  on_error=lambda app, err: failed.append((app, err)))
         except LetterError as e:
             raise BandoError(f"letters: {e}", exit_code=1) from None
         run.commit()
-    click.echo(f"{len(paths)} letters written to {outdir}")
+    for app, err in failed:  # one bad letter does not cost the others
+        click.echo(f"error: letter for application {app!r} not written: {err}", err=True)
+    click.echo(f"{len(paths)} letters written to {outdir}" + (f"; {len(failed)} not written" if failed else ""))
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -71,11 +71,11 @@ import re
 import textwrap
 import unicodedata
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
+import attrs
 from jinja2 import (
     ChoiceLoader,
-    FileSystemLoader,
     StrictUndefined,
     TemplateError,
     TemplateNotFound,
@@ -86,10 +86,19 @@ from jinja2 import (
     pass_context,
 )
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from engine import formatting
+from engine.escaping import code_span, escape_for
+from engine.sandbox import (
+    BoundedSandbox,
+    BudgetExceeded,
+    LimitExceeded,
+    RenderLimits,
+    check_size,
+    render_scope,
+)
+from engine.template_files import FolderLoader, TemplateRefused
 
 __all__ = [
     "FORMATS",
@@ -97,6 +106,7 @@ __all__ = [
     "STATUSES",
     "LetterError",
     "LetterRenderer",
+    "RenderLimits",
     "safe_filename",
     "write_letters",
 ]
@@ -174,6 +184,10 @@ LABELS: dict[str, dict[str, str]] = {
 
 _TXT_WIDTH = 76
 
+#: ``check_templates`` dry-renders 72 letters within this many times the
+#: time, steps and produced characters of one letter (RenderLimits).
+CHECK_TIME_FACTOR = 3
+
 
 class LetterError(Exception):
     """A letter template could not be compiled or rendered.
@@ -184,21 +198,34 @@ class LetterError(Exception):
     ``<templates_dir>/<name>`` for a policy's own. ``str(err)`` reads::
 
         letters/funded.it.j2:12: undefined variable 'grnat'
+
+    ``over_budget`` is true when the render used up its time or steps
+    (:class:`engine.sandbox.BudgetExceeded`).
     """
 
     def __init__(self, message: str, *, template: str | None = None,
-                 lineno: int | None = None, path: str | None = None):
+                 lineno: int | None = None, path: str | None = None, over_budget: bool = False):
         super().__init__(message)
         self.message = message
         self.template = template
         self.lineno = lineno
         self.path = path or (f"letters/{template}" if template else None)
+        self.over_budget = over_budget
+
+    def __reduce__(self):
+        # `bando score` renders letters in worker processes: the error crosses intact
+        return (_rebuild_letter_error, (self.message, self.template, self.lineno, self.path,
+                                        self.over_budget))
 
     def __str__(self) -> str:
         where = self.path
         if where and self.lineno:
             where = f"{where}:{self.lineno}"
         return f"{where}: {self.message}" if where else self.message
+
+
+def _rebuild_letter_error(message, template, lineno, path, over_budget):
+    return LetterError(message, template=template, lineno=lineno, path=path, over_budget=over_budget)
 
 
 # --------------------------------------------------------------------------
@@ -225,14 +252,29 @@ _GLUE = re.compile("|".join([
 _NBSP = "\u00a0"
 
 
+# Paragraphs longer than this are wrapped without the cache: a template could
+# otherwise fill 4,096 cache entries with huge texts that outlive its render.
+_CACHED_TEXT = 4096
+
+
 def _lines(text, width: int, indent: str, hanging: str) -> list[str]:
     """textwrap without breaking words or the glued spaces of :data:`_GLUE`."""
-    return list(_cached_lines(str(text), int(width), str(indent), str(hanging)))
+    text, width, indent, hanging = str(text), int(width), str(indent), str(hanging)
+    pad = max(len(indent), len(hanging))
+    # every line repeats the indent: refuse a wrap that would build a huge text
+    check_size(len(text) + (len(text) // max(1, width - pad) + 1) * (pad + 1), "wrap()")
+    if len(text) + 2 * pad > _CACHED_TEXT:
+        return list(_wrap_lines(text, width, indent, hanging))
+    return list(_cached_lines(text, width, indent, hanging))
 
 
 @functools.lru_cache(maxsize=4096)
 def _cached_lines(text: str, width: int, indent: str, hanging: str) -> tuple[str, ...]:
     # Letters of a batch share most of their paragraphs: wrap each one once.
+    return _wrap_lines(text, width, indent, hanging)
+
+
+def _wrap_lines(text: str, width: int, indent: str, hanging: str) -> tuple[str, ...]:
     glued = _GLUE.sub(_NBSP, " ".join(text.split()))
     lines = textwrap.wrap(glued, width=width, initial_indent=indent, subsequent_indent=hanging,
                           break_long_words=False, break_on_hyphens=False)
@@ -257,6 +299,7 @@ def _leader(left, right, width: int = _TXT_WIDTH, indent: str = "",
     lines = _lines(left, room, indent, hanging) or [indent]
     last = lines[-1]
     dots = width - len(last) - len(right) - 2
+    check_size(len(str(fill)) * dots, "leader()")
     lines[-1] = f"{last} {fill * dots} {right}" if dots >= 1 else f"{last} {right}"
     return "\n".join(lines)
 
@@ -407,8 +450,15 @@ def _explain(exc: BaseException) -> str:
             kind = "key" if m["obj"] == "dict object" else "attribute"
             return f"undefined {kind} {m['name']!r} (no such {kind} on a {m['obj'].replace(' object', '')})"
         return f"undefined value: {message}"
+    if isinstance(exc, TemplateRefused):
+        return message
+    if isinstance(exc, LimitExceeded):
+        return f"limit exceeded: {message}"
     if isinstance(exc, SecurityError):
         return f"refused by the sandbox: {message}"
+    if isinstance(exc, RecursionError):
+        return ("the template nests too deeply (a macro that calls itself for ever, "
+                "or templates that include or extend each other?)")
     if isinstance(exc, TemplateNotFound):
         return f"template not found: {exc.name!r}"
     if isinstance(exc, (ValueError, TypeError, ArithmeticError)):
@@ -423,6 +473,8 @@ class LetterRenderer:
     precedence over the shipped defaults, file by file). ``lang`` is ``"it"``
     or ``"en"``; ``None`` uses each call's ``language``. ``fmt`` is ``"txt"``,
     ``"md"``, ``"html"``, or ``"pdf"`` when WeasyPrint is installed.
+    ``limits`` bound each letter's render (size, steps, time; see
+    :class:`engine.sandbox.RenderLimits`, default: the module constants there).
 
     >>> import datetime
     >>> renderer = LetterRenderer(lang="en", fmt="txt")
@@ -436,7 +488,7 @@ class LetterRenderer:
     """
 
     def __init__(self, templates_dir: str | os.PathLike | None = None,
-                 lang: str | None = "it", fmt: str = "txt"):
+                 lang: str | None = "it", fmt: str = "txt", limits: RenderLimits | None = None):
         if fmt not in FORMATS + ("pdf",):
             raise LetterError(f"unknown letter format {fmt!r} (expected txt, md, html or pdf)")
         self.templates_dir = None if templates_dir is None else Path(templates_dir)
@@ -447,7 +499,8 @@ class LetterRenderer:
         except ValueError as exc:
             raise LetterError(str(exc)) from None
         self.fmt = fmt
-        self._envs: dict[tuple[str, str], ImmutableSandboxedEnvironment] = {}
+        self.limits = limits or RenderLimits()
+        self._envs: dict[tuple[str, str], BoundedSandbox] = {}
         self._helpers: dict[tuple[str, str], object] = {}
 
     def __repr__(self) -> str:
@@ -457,28 +510,36 @@ class LetterRenderer:
     # -- environments -----------------------------------------------------
 
     def _loader(self) -> ChoiceLoader:
+        # templates are read only from inside their folders (links out, FIFOs,
+        # huge files and '..' names are refused: engine/template_files.py)
         loaders = []
         if self.templates_dir is not None:
-            loaders.append(FileSystemLoader(str(self.templates_dir)))
-        loaders.append(FileSystemLoader(str(DEFAULT_TEMPLATES_DIR)))
+            loaders.append(FolderLoader(self.templates_dir))
+        loaders.append(FolderLoader(DEFAULT_TEMPLATES_DIR))
         return ChoiceLoader(loaders)
 
-    def _env(self, lang: str, fmt: str) -> ImmutableSandboxedEnvironment:
+    def _env(self, lang: str, fmt: str) -> BoundedSandbox:
         """One sandboxed environment per language and format (escaping differs
-        by format; the locale filters are bound to the language)."""
+        by format; the locale filters are bound to the language). HTML and
+        Markdown letters autoescape data, each with its own escape function
+        (engine/escaping.py)."""
         key = (lang, fmt)
         env = self._envs.get(key)
         if env is None:
-            env = ImmutableSandboxedEnvironment(
+            escape = escape_for(fmt)
+            env = BoundedSandbox(
                 loader=self._loader(),
                 undefined=StrictUndefined,
-                autoescape=(fmt == "html"),
+                autoescape=escape is not None,
+                escape=escape,
+                limits=self.limits,
                 keep_trailing_newline=True,
                 trim_blocks=True,
                 lstrip_blocks=True,
                 auto_reload=False,
             )
             env.filters.update(_formatters(lang))
+            env.filters["code"] = functools.partial(code_span, fmt=fmt)
             self._envs[key] = env
         return env
 
@@ -524,9 +585,12 @@ class LetterRenderer:
             if found:
                 name, path, lineno = found, shown, tb.tb_lineno
             tb = tb.tb_next
+        if name is None and isinstance(exc, TemplateRefused):
+            return LetterError(_explain(exc), path=exc.path)
         if name is None and fallback:
             name, path = fallback, None
-        return LetterError(_explain(exc), template=name, lineno=lineno, path=path)
+        return LetterError(_explain(exc), template=name, lineno=lineno, path=path,
+                           over_budget=isinstance(exc, BudgetExceeded))
 
     # -- rendering ------------------------------------------------------------
 
@@ -586,7 +650,8 @@ class LetterRenderer:
         except TemplatesNotFound:
             raise LetterError(f"no letter template for status {r['status']!r} in "
                               f"{lang!r} ({fmt}): looked for {', '.join(names)}") from None
-        except TemplateError as exc:
+        except Exception as exc:  # noqa: BLE001 - a template that cannot even compile
+            # (nesting too deep for Python, a refused file...) is a LetterError too
             raise self._error(exc, names[0]) from None
         closes = _closing_date(c["closes"])
         context = {
@@ -603,9 +668,13 @@ class LetterRenderer:
                               and k["points"] is not None and k["points"] < k["minimum"]],
             "call_open": None if closes is None else date <= closes,
         }
+
+        def with_helpers(ctx: dict) -> dict:
+            return dict(ctx, fx=self._fx(env, lang, fmt))
+
         try:
-            context["fx"] = self._fx(env, lang, fmt)
-            text = template.render(context)
+            # streamed within the limits; the helpers are built inside the same budget
+            text = env.render(template, context, prepare=with_helpers)
         except Exception as exc:  # every template failure becomes a LetterError
             raise self._error(exc, template.name) from None
         return _tidy(text)
@@ -631,25 +700,41 @@ class LetterRenderer:
                 problems.append(err)
 
         env = self._env("it", "txt")
-        for name in sorted(set(env.loader.list_templates())):
+        try:
+            names = sorted(set(env.loader.list_templates()))
+        except TemplateRefused as exc:  # a folder of thousands of files
+            return [LetterError(_explain(exc), path=exc.path)]
+        for name in names:
             if not name.endswith(".j2"):
                 continue
             try:
                 env.get_template(name)
             except TemplateSyntaxError as exc:
                 add(self._error(exc, name))
+            except TemplateRefused as exc:  # a link out of the folder, a FIFO: even if unused
+                add(LetterError(_explain(exc), path=exc.path))
             except TemplateError:
                 pass  # reported by the dry renders below
+            except Exception as exc:  # noqa: BLE001 - e.g. nesting too deep for Python's compiler
+                add(self._error(exc, name))
         if problems:
             return problems
         date = _dt.date(2026, 11, 25)
-        for sample in _sample_results(call):
-            for lang in formatting.LANGUAGES:
-                for fmt in FORMATS:
-                    try:
-                        self._render(sample, call, date=date, protocol=None, lang=lang, fmt=fmt)
-                    except LetterError as err:
-                        add(err)
+        # All the dry renders share one budget: a slow template stops the check
+        # once, instead of taking its time limit for each of the renders.
+        budget = attrs.evolve(self.limits, seconds=self.limits.seconds * CHECK_TIME_FACTOR,
+                              steps=self.limits.steps * CHECK_TIME_FACTOR,
+                              produced=self.limits.produced * CHECK_TIME_FACTOR)
+        with render_scope(budget):
+            for sample in _sample_results(call):
+                for lang in formatting.LANGUAGES:
+                    for fmt in FORMATS:
+                        try:
+                            self._render(sample, call, date=date, protocol=None, lang=lang, fmt=fmt)
+                        except LetterError as err:
+                            add(err)
+                            if err.over_budget:
+                                return problems
         return problems
 
 
@@ -804,7 +889,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def write_letters(results: Iterable[dict], call: dict, outdir, *,
                   renderer: LetterRenderer, date: _dt.date,
-                  fmt: str | None = None) -> list[Path]:
+                  fmt: str | None = None,
+                  on_error: Callable[[str | None, LetterError], None] | None = None) -> list[Path]:
     """Write one letter per result into ``outdir`` and return their paths.
 
     File names come from :func:`safe_filename` plus ``.<fmt>``; content is
@@ -812,7 +898,9 @@ def write_letters(results: Iterable[dict], call: dict, outdir, *,
     twice gives identical files. Each file is written atomically. ``fmt``
     defaults to the renderer's format. A failing letter raises
     :class:`LetterError` naming the application (letters written before it
-    stay in place). An ``invalid`` result without an application id (a batch
+    stay in place) — unless ``on_error`` is given: then it is called with the
+    application id and the error, that letter is skipped and the others are
+    written (``bando letters`` reports them all at the end). An ``invalid`` result without an application id (a batch
     row whose id could not be read) is named after its ``source``
     (``domande.csv:12`` → ``domande.csv_12-<hash>.txt``).
 
@@ -825,7 +913,7 @@ def write_letters(results: Iterable[dict], call: dict, outdir, *,
     ['A_1-a5b3d27a72.txt']
     """
     if fmt is not None and fmt != renderer.fmt:
-        renderer = LetterRenderer(renderer.templates_dir, renderer.lang, fmt)
+        renderer = LetterRenderer(renderer.templates_dir, renderer.lang, fmt, limits=renderer.limits)
     fmt = renderer.fmt
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -836,6 +924,9 @@ def write_letters(results: Iterable[dict], call: dict, outdir, *,
         try:
             letter = renderer.render(result, call, date=date)
         except LetterError as err:
+            if on_error is not None:
+                on_error(app_id, err)
+                continue
             err.message = f"application {app_id!r}: {err.message}"
             raise err
         path = outdir / f"{safe_filename(app_id if app_id is not None else '', used)}.{fmt}"

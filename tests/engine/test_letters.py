@@ -354,7 +354,7 @@ def test_check_templates_reports_syntax_errors_and_wrong_names(tmp_path, call):
 
 def test_templates_cannot_read_other_files(tmp_path, call):
     folder = custom(tmp_path, {"funded.it.j2": '{% include "../../../../../etc/passwd" %}'})
-    with pytest.raises(LetterError, match="template not found"):
+    with pytest.raises(LetterError, match="leaves the templates folder"):
         LetterRenderer(folder).render({"application": "A", "status": "funded"}, call, date=DATE)
 
 
