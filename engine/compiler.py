@@ -41,7 +41,8 @@ from dsl import ast
 from dsl.checker import CheckedPolicy, _all_criteria
 
 from . import runtime
-from .validate import Bail, Prevalidated, Validator, const_eval, fast_branches, key_literal, to_key
+from .validate import (Bail, Prevalidated, Validator, call_zone, const_eval, datetime_reader, fast_branches,
+                       key_literal, to_key)
 
 _counter = itertools.count()
 
@@ -76,7 +77,7 @@ class Compiler:
         self.cp = cp
         self.namespace: dict = {"_rt": runtime, "_op": operator, "Decimal": Decimal, "_dt": _dt,
                                 "_Pre": Prevalidated, "_Bail": Bail, "_D": Decimal, "_date": _dt.date,
-                                "_fromiso": _dt.datetime.fromisoformat, "_to_key": to_key}
+                                "_fromiso": datetime_reader(call_zone(cp)), "_to_key": to_key}
         self._consts: dict = {}
         self._tmp = itertools.count()
         self._lock = threading.Lock()
@@ -946,13 +947,19 @@ class _FastCompiler(Compiler):
     def _read_scalar(self, f, t, p, getter, local, out) -> bool:
         """Emit the read of one scalar field into ``local``; return whether it holds a comparison key."""
         key = t.kind in _NUMBERS and p not in self.plan.decimal
+        if key and f.default is not None:
+            try:
+                to_key(const_eval(f.default))
+            except Bail:  # a default no float stands for exactly (0.123456789012345678): read it as a Decimal
+                key = False
         branches = fast_branches(t, "v", self.const, key=key) if key else None
         if branches is None:
             key = False
             branches = fast_branches(t, "v", self.const)
         if t.kind == "datetime":
             # what _datetime() does with a string without spaces around or inside (strip and the
-            # " " -> "T" replacement change nothing then); fromisoformat raising is a bail-out
+            # " " -> "T" replacement change nothing then): _fromiso is the call's datetime_reader, which
+            # turns an offset into the call's time zone; it raising is a bail-out
             branches = [("v.__class__ is str and len(v) >= 16 and ' ' not in v", "_fromiso(v)")]
         conv = self.const(self.validator.converter(f))
         if f.optional or f.default is not None:

@@ -8,7 +8,11 @@ them, each with a path such as ``network.firms[3].employees``.
 Numbers arrive as JSON numbers or strings and become :class:`~decimal.Decimal`
 without binary rounding: a ``float`` is read through its shortest ``repr``
 (``0.1`` is ``Decimal("0.1")``), which is the number the JSON text said.
-Numbers (decimal, percent, money) must stay below 10^18 in absolute value.
+Numbers must be within the limits of :mod:`dsl.numbers` (at most 28 significant
+digits, below 10^18, whole numbers of at most 18 digits), checked before
+anything is computed with them; digits other than ASCII 0-9 are refused.
+Datetimes with a UTC offset are converted to the call's time zone and made
+naive (:func:`naive_datetime`); texts with lone surrogates are refused.
 
 The compiled fast path (``Compiler.build_fast``) reuses the pieces of this
 module: :func:`fast_branches` (inline tests for the common JSON types),
@@ -22,99 +26,122 @@ import datetime as _dt
 import difflib
 import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dsl import ast
+from dsl import ast, numbers
+from dsl.numbers import int_problem
 from dsl.types import RecordInfo, Type
 
-_NUM = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_INT = re.compile(r"^[+-]?\d+$")
+# ASCII digits only: `\d` would also match other scripts' digits ("١٢", "１５"), which Decimal() and int() accept
+_NUM = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
+_INT = re.compile(r"^[+-]?[0-9]+$")
 
 
 class Problem(Exception):
-    def __init__(self, message):
+    """What is wrong with one value; ``reason`` is set when a number was refused by :mod:`dsl.numbers`."""
+
+    def __init__(self, message, reason=None):
         self.message = message
+        self.reason = reason
 
 
 def _show(value) -> str:
+    """A value as a message quotes it: short, and always writable as UTF-8 (lone surrogates escaped)."""
     if isinstance(value, str):
         s = value if len(value) <= 40 else value[:40] + "…"
-        return f'"{s}"'
+        return '"' + s.encode("utf-8", "backslashreplace").decode("utf-8") + '"'
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
         return "an object"
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return "a list"
-    return str(value)
+    if type(value) is int and int_problem(value):
+        # str() of an int of more than 4,300 digits raises, and a long one says nothing more
+        return f"a whole number of about {int(value.bit_length() * 0.30103) + 1} digits"
+    s = str(value)
+    return s if len(s) <= 40 else f"{s[:20]}…({len(s)} characters)"
 
 
-#: numbers (decimal, percent, money) must be smaller than this in absolute value: beyond it the
-#: 28-digit decimal arithmetic of the rules (rounding a grant to the cent, say) cannot be exact
-LIMIT = Decimal(10) ** 18
-_LIMIT_TEXT = "10^18"
+#: re-exported for the fast path and older callers: see dsl.numbers
+LIMIT = numbers.LIMIT
+_LIMIT_TEXT = numbers.LIMIT_TEXT
+
+
+def _refused(what, problem, value) -> Problem:
+    if problem == numbers.NOT_FINITE:
+        return Problem(f"expected {what}, got {_show(value)}", problem)
+    return Problem(f"expected {what} {numbers.describe(problem)}, got {_show(value)}", problem)
+
+
+def _not_a_number(what, value) -> Problem:
+    if isinstance(value, str) and numbers.foreign_digits(value):
+        return Problem(f"expected {what} written with the digits 0-9, got {_show(value)}")
+    return Problem(f"expected {what}, got {_show(value)}")
 
 
 def to_decimal(value, what="a number", currency=None) -> Decimal:
+    """The exact Decimal of a JSON number or a numeric text, within the limits of :mod:`dsl.numbers`.
+
+    Raises :class:`Problem` (with ``reason`` when the number is out of those
+    limits) before anything is computed with a refused number.
+    """
     t = type(value)
     if t is Decimal:
-        if not value.is_finite():
-            raise Problem(f"expected {what}, got {value}")
         d = value
     elif t is int:
-        d = Decimal(value)
+        if int_problem(value):  # before Decimal(): converting a huge int is quadratic
+            raise _refused(what, numbers.TOO_LARGE, value)
+        return Decimal(value)
     elif t is float:
-        if value != value or value in (float("inf"), float("-inf")):
-            raise Problem(f"expected {what}, got {value}")
-        d = Decimal(repr(value))
+        problem = numbers.float_problem(value)
+        if problem:
+            raise _refused(what, problem, value)
+        return Decimal(repr(value))
     elif t is str:
         s = value.strip().replace("_", "")
         if currency and s.upper().endswith(currency):
             s = s[: -len(currency)].strip()
-        d = None
-        if _NUM.match(s):
-            try:
-                d = Decimal(s)
-            except InvalidOperation:  # pragma: no cover - the regex prevents it
-                d = None
-        if d is None or not d.is_finite():
-            raise Problem(f"expected {what}, got {_show(value)}")
+        if not _NUM.match(s):
+            raise _not_a_number(what, value)
+        d = Decimal(s)  # linear in the length of the text; nothing is computed with it before the check
     else:
         raise Problem(f"expected {what}, got {_show(value)}")
+    problem = numbers.number_problem(d)
+    if problem:
+        raise _refused(what, problem, value)
     return d
-
-
-def _limited(conv, t: Type, what):
-    """``conv`` refusing numbers beyond the LIMIT (after the field's own range, when it has one)."""
-    if t.low is not None and -LIMIT < t.low <= t.high < LIMIT:
-        return conv
-
-    def checked(value):
-        v = conv(value)
-        if not -LIMIT < v < LIMIT:
-            raise Problem(f"expected {what} below {_LIMIT_TEXT}, got {_show(value)}")
-        return v
-
-    return checked
 
 
 def _int(value):
     t = type(value)
     if t is int:
+        if int_problem(value):
+            raise Problem(f"expected a whole number of at most {numbers.MAX_INT_DIGITS} digits, got {_show(value)}",
+                          numbers.TOO_LARGE)
         return value
     if t is bool:
         raise Problem(f"expected a whole number, got {_show(value)}")
-    if t is str and _INT.match(value.strip()):
-        return int(value.strip())
+    if t is str:
+        s = value.strip()
+        if _INT.match(s):
+            if numbers.digit_count_problem(s.lstrip("+-")):  # before int(): quadratic, and refused past 4,300 digits
+                raise Problem(f"expected a whole number of at most {numbers.MAX_INT_DIGITS} digits, "
+                              f"got {_show(value)}", numbers.TOO_LARGE)
+            return int(s)
     if t in (float, Decimal, str):
         try:
             d = to_decimal(value, "a whole number")
-        except Problem:
-            raise Problem(f"expected a whole number, got {_show(value)}") from None
+        except Problem as problem:
+            if problem.reason == numbers.TOO_LARGE:
+                raise Problem(f"expected a whole number of at most {numbers.MAX_INT_DIGITS} digits, "
+                              f"got {_show(value)}", numbers.TOO_LARGE) from None
+            raise _not_a_number("a whole number", value) from None
         if d == d.to_integral_value():
-            return int(d)
+            return int(d)  # at most 18 digits before the point: the check above bounds the work
     raise Problem(f"expected a whole number, got {_show(value)}")
 
 
@@ -137,23 +164,61 @@ def _date(value):
     raise Problem(f"expected a date (YYYY-MM-DD), got {_show(value)}")
 
 
-def _datetime(value):
+def naive_datetime(value: _dt.datetime, zone) -> _dt.datetime:
+    """``value`` as the call's rules compare it: naive, in the call's time zone ``zone``.
+
+    A datetime with an offset (``2013-10-02T10:12:00+02:00``, ``...Z``) is
+    the same instant read on the call's clock; one without is already on it.
+    """
+    if value.tzinfo is None:
+        return value
+    if zone is None:
+        raise Problem(f"{value.isoformat()} has a UTC offset, but the call's time zone is not available on "
+                      f"this machine (install the tzdata package) to convert it")
+    try:
+        return value.astimezone(zone).replace(tzinfo=None)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first representable instant
+        raise Problem(f"expected a date and time, got {_show(value.isoformat())}: out of range") from None
+
+
+def datetime_reader(zone):
+    """``fromisoformat`` for the fast path: the naive datetime in the call's zone (raises on anything else)."""
+    fromiso = _dt.datetime.fromisoformat
+
+    def read(s):
+        d = fromiso(s)
+        return d if d.tzinfo is None else naive_datetime(d, zone)
+
+    return read
+
+
+def _datetime(value, zone=None):
     if isinstance(value, _dt.datetime):
-        return value.replace(tzinfo=None) if value.tzinfo is None else value
+        return naive_datetime(value, zone)
     if isinstance(value, str):
         s = value.strip()
         if len(s) >= 16:
             try:
-                return _dt.datetime.fromisoformat(s.replace(" ", "T", 1))
+                d = _dt.datetime.fromisoformat(s.replace(" ", "T", 1))
             except ValueError:
                 pass
+            else:
+                return naive_datetime(d, zone)
     raise Problem(f"expected a date and time (YYYY-MM-DDTHH:MM:SS), got {_show(value)}")
 
 
 def _text(value):
     if isinstance(value, str):
+        if not value.isascii() and not value.isprintable() and _SURROGATE.search(value):
+            # a lone surrogate (JSON "\ud800") is not a character: no file can be written with it
+            at = _SURROGATE.search(value).start()
+            raise Problem(f"expected a text, got one with an invalid character (\\u{ord(value[at]):04x}, a lone "
+                          f"surrogate) at position {at + 1}: the text is not valid Unicode")
         return value
     raise Problem(f"expected a text, got {_show(value)}")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _number_checks(conv, t: Type, what):
@@ -162,14 +227,26 @@ def _number_checks(conv, t: Type, what):
         return conv
 
     def checked(value):
-        v = conv(value)
-        if low is not None and not (low <= v <= high):
+        try:
+            v = conv(value)
+        except Problem as problem:
+            if low is None or problem.reason != numbers.TOO_LARGE:
+                raise
+            v = None  # beyond any number bando holds, hence beyond the field's range: say which range
+        if low is not None and (v is None or not (low <= v <= high)):
+            shown = _fmt(v) if v is not None else _show(value)
             if t.implicit_range:
-                raise Problem(f"{_fmt(v)} is not allowed: expected {what} of 0 or more"
-                              if v < low else f"{_fmt(v)} is too large: expected {what} below {_fmt(high)}")
-            raise Problem(f"{_fmt(v)} is out of range: expected {what} between {_fmt(low)} and {_fmt(high)}")
-        if step is not None and ((v - (low or 0)) % step) != 0:
-            raise Problem(f"{_fmt(v)} is not allowed: values go in steps of {_fmt(step)}")
+                raise Problem(f"{shown} is not allowed: expected {what} of 0 or more"
+                              if v is not None and v < low else f"{shown} is too large: expected {what} below "
+                                                                f"{_fmt(high)}")
+            raise Problem(f"{shown} is out of range: expected {what} between {_fmt(low)} and {_fmt(high)}")
+        if step is not None:
+            try:
+                off_step = (v - (low or 0)) % step != 0
+            except ArithmeticError:  # more than 28 digits of quotient (a tiny step over a wide range)
+                off_step = True
+            if off_step:
+                raise Problem(f"{_fmt(v)} is not allowed: values go in steps of {_fmt(step)}")
         return v
 
     return checked
@@ -270,7 +347,8 @@ def fast_branches(t: Type, v: str, const, key: bool = False):
     """
     k = t.kind
     if k == "text":
-        return [(f"{v}.__class__ is str and {v}", v)]  # a non-empty text
+        # a non-empty text; one that is neither ASCII nor printable may hold a lone surrogate: the converter decides
+        return [(f"{v}.__class__ is str and {v} and ({v}.isascii() or {v}.isprintable())", v)]
     if k == "bool":
         return [(f"{v} is True or {v} is False", v)]
     if k == "enum":
@@ -280,34 +358,58 @@ def fast_branches(t: Type, v: str, const, key: bool = False):
     if k == "int":
         if t.step is not None:
             return []
-        if t.low is None:
-            return [(f"{v}.__class__ is int", v)]
-        lo, hi = key_literal(t.low), key_literal(t.high)
-        if lo is None or hi is None:
-            return []
-        return [(f"{v}.__class__ is int and {lo} <= {v} <= {hi}", v)]
+        # the converter refuses whole numbers of more than 18 digits before the field's range
+        cap = numbers.INT_LIMIT - 1
+        lo = -cap if t.low is None else max(-cap, _ceil_int(t.low))
+        hi = cap if t.high is None else min(cap, _floor_int(t.high))
+        return [(f"{v}.__class__ is int and {lo!r} <= {v} <= {hi!r}", v)]
     if k in ("decimal", "percent", "money"):
         if t.step is not None:
             return None if key else []
-        # NaN, infinities and numbers beyond the LIMIT fail the range tests (exact, see key_literal)
+        # NaN, infinities and numbers beyond the LIMIT fail the range tests (exact, see key_literal); so do
+        # floats of dsl.numbers.float_problem. Decimals (long JSON numbers) take the converter, which counts digits.
         if t.low is None or not -LIMIT < t.low <= t.high < LIMIT:
             lim = repr(int(LIMIT))
+            tiny = _tiny_test(v, None, None)
             if key:  # a float or an int is its own key: one range test for both
-                return [(f"({v}.__class__ is float or {v}.__class__ is int) and -{lim} < {v} < {lim}", v)] \
+                return [(f"({v}.__class__ is float or {v}.__class__ is int) and -{lim} < {v} < {lim}{tiny}", v)] \
                     if t.low is None else None
             if t.low is not None:
                 return []
-            return [(f"{v}.__class__ is float and -{lim} < {v} < {lim}", f"_D(repr({v}))"),
-                    (f"{v}.__class__ is int and -{lim} < {v} < {lim}", f"_D({v})"),
-                    (f"{v}.__class__ is _D and {v}.is_finite() and -{lim} < {v} < {lim}", v)]
+            return [(f"{v}.__class__ is float and -{lim} < {v} < {lim}{tiny}", f"_D(repr({v}))"),
+                    (f"{v}.__class__ is int and -{lim} < {v} < {lim}", f"_D({v})")]
         lo, hi = key_literal(t.low), key_literal(t.high)
         if lo is None or hi is None:
             return None if key else []
+        tiny = _tiny_test(v, t.low, t.high)
         if key:
-            return [(f"({v}.__class__ is float or {v}.__class__ is int) and {lo} <= {v} <= {hi}", v)]
-        return [(f"{v}.__class__ is float and {lo} <= {v} <= {hi}", f"_D(repr({v}))"),
+            return [(f"({v}.__class__ is float or {v}.__class__ is int) and {lo} <= {v} <= {hi}{tiny}", v)]
+        return [(f"{v}.__class__ is float and {lo} <= {v} <= {hi}{tiny}", f"_D(repr({v}))"),
                 (f"{v}.__class__ is int and {lo} <= {v} <= {hi}", f"_D({v})")]
     return []
+
+
+def _tiny_test(v: str, low, high) -> str:
+    """`` and (...)`` refusing nonzero floats below 10^-28 (see :func:`dsl.numbers.float_problem`), when the
+    range ``low..high`` (None: unbounded) lets such a number through; ``""`` when it cannot."""
+    # some x with 0 < x < 10^-28 (for pos; -10^-28 < x < 0 for neg) lies in low..high
+    pos = (low is None or low < numbers.SMALLEST) and (high is None or high > 0)
+    neg = (high is None or high > -numbers.SMALLEST) and (low is None or low < 0)
+    if pos and neg:
+        return f" and ({v} >= 1e-28 or {v} <= -1e-28 or {v} == 0)"
+    if pos:
+        return f" and ({v} >= 1e-28 or {v} <= 0)"
+    if neg:
+        return f" and ({v} <= -1e-28 or {v} >= 0)"
+    return ""
+
+
+def _ceil_int(d) -> int:
+    return int(d.to_integral_value(rounding="ROUND_CEILING")) if isinstance(d, Decimal) else int(d)
+
+
+def _floor_int(d) -> int:
+    return int(d.to_integral_value(rounding="ROUND_FLOOR")) if isinstance(d, Decimal) else int(d)
 
 
 def _path(base, idx, name=None):
@@ -388,6 +490,15 @@ class Prevalidated(Mapping):
         return f"Prevalidated({self.typed()!r})"
 
 
+def call_zone(cp):
+    """The call's time zone (``timezone`` in the header, else :data:`dsl.checker.DEFAULT_TIMEZONE`), or None
+    when this machine has no time zone database: then only datetimes with an offset are refused."""
+    try:
+        return ZoneInfo(cp.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
 class Validator:
     """Converts one application; ``validate(data) -> (value, errors)``.
 
@@ -419,6 +530,7 @@ class Validator:
         self.cp = cp
         self.const_eval = const_eval
         self.currency = cp.currency
+        self.zone = call_zone(cp)
         self.namespace = dict(_D=Decimal, _date=_dt.date, _show=_show, _scalar=_scalar,
                               _missing=_missing, _not_a_record=_not_a_record, _not_a_list=_not_a_list,
                               _prune=_prune, _ABSENT=_ABSENT, _isinstance=isinstance, _dict=dict,
@@ -641,20 +753,24 @@ class Validator:
 
             def dec(value):
                 if k == "percent" and isinstance(value, str) and value.strip().endswith("%"):
-                    return to_decimal(value.strip()[:-1], what) / 100
+                    d = to_decimal(value.strip()[:-1], what) / 100
+                    problem = numbers.number_problem(d)
+                    if problem:
+                        raise _refused(what, problem, value)
+                    return d
                 return to_decimal(value, what)
 
-            return _limited(_number_checks(dec, t, what), t, what)
+            return _number_checks(dec, t, what)
         if k == "money":
             cur = self.currency
-            return _limited(_number_checks(lambda v: to_decimal(v, f"an amount in {cur}", cur), t, "an amount"),
-                            t, f"an amount in {cur}")
+            return _number_checks(lambda v: to_decimal(v, f"an amount in {cur}", cur), t, "an amount")
         if k == "bool":
             return _bool
         if k == "date":
             return _date
         if k == "datetime":
-            return _datetime
+            zone = self.zone
+            return lambda value: _datetime(value, zone)
         if k == "enum":
             options = t.options
 
