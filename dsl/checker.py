@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import re
+import zoneinfo
 from decimal import Decimal
 
 import attrs
 
-from . import ast
+from . import ast, numbers
 from .errors import Diagnostic
 from .source import Source
 from .types import (MONEY_CEILING, ANY, BOOL, DATE, DATETIME, DECIMAL, DURATION, INT, PERCENT, TEXT,
@@ -29,8 +31,13 @@ CALL_KEYS = {
     "currency": "name", "reference": "text", "signatory": "text", "appeal_days": "int",
     "appeal_body": "text", "contact": "text", "decision": "date", "place": "text",
     "title_en": "text", "title_it": "text", "acceptance_days": "int",
-    "templates": "text",
+    "templates": "text", "timezone": "zone",
 }
+#: the time zone of a call that does not state one: naive datetimes are read in it, and datetimes with a
+#: UTC offset are converted to it (docs/language.md, "The call header")
+DEFAULT_TIMEZONE = "Europe/Rome"
+#: the longest duration a policy may write: no date plus more stays a date (years 1..9999)
+MAX_DURATION = {"days": 3_660_000, "months": 120_000, "years": 10_000}
 DECL_TYPES = {"grant": "money", "requested": "money", "applicant": "text", "submitted": "date"}
 STATUSES = ("ineligible", "below_threshold", "admitted", "funded", "not_funded", "invalid")
 #: built-in functions: name -> (min args, max args)
@@ -59,6 +66,7 @@ class CheckedPolicy:
     call: ast.CallDef | None = None
     language: str = "it"
     currency: str = "EUR"
+    timezone: str = DEFAULT_TIMEZONE
     records: dict = attrs.Factory(dict)
     input: RecordInfo | None = None
     lets: dict = attrs.Factory(dict)
@@ -148,6 +156,8 @@ class Checker:
                     self._node_sources[id(n)] = src
         items.extend(cp.policy.items)
 
+        if not self._check_numbers(items):
+            return cp  # the other checks compute with the numbers: int() of a 5000-digit one raises
         self._collect(items)
         self._check_header()
         for rec in list(cp.records.values()):
@@ -232,6 +242,64 @@ class Checker:
                        "the policy has no `call` header", span=None,
                        hint='start the file with: call "Name of the call" version "1" { authority "..." }')
 
+    # --- numbers -----------------------------------------------------------------------
+    def _check_numbers(self, items) -> bool:
+        """Every number written in the policy (literals, ranges, steps, maxima) within :mod:`dsl.numbers`:
+        the engine's 28-digit arithmetic holds it exactly. False if one is absurd (more than a hundred
+        digits): the other checks would not survive computing with it."""
+        ok = True
+        for item in items:
+            for n in ast.walk(item):
+                if isinstance(n, ast.Duration):
+                    if n.amount > MAX_DURATION.get(n.unit, 0):
+                        self.error(f"this duration is too long: at most {MAX_DURATION[n.unit]:_} {n.unit}", n,
+                                   hint="no date plus a longer duration is still a date (years 1 to 9999)")
+                        ok = False
+                    continue
+                if not attrs.has(type(n)):
+                    continue
+                for f in attrs.fields(type(n)):
+                    v = getattr(n, f.name)
+                    if isinstance(v, Decimal):
+                        problem = numbers.number_problem(v)
+                        if problem:
+                            self._number_error(problem, n)
+                            ok = ok and -100 < v.adjusted() < 100 and len(v.as_tuple().digits) < 100
+        return ok
+
+    def _number_error(self, problem, node):
+        what = {
+            numbers.TOO_LARGE: f"this number is too large: numbers in a policy must be below {numbers.LIMIT_TEXT}",
+            numbers.TOO_SMALL: f"this number is too small: numbers other than 0 must be at least "
+                               f"{numbers.SMALLEST_TEXT}",
+            numbers.TOO_MANY_DIGITS: f"this number has more than {numbers.MAX_DIGITS} significant digits",
+        }.get(problem, "this is not a number")
+        self.error(what, node, hint=f"the engine computes with {numbers.MAX_DIGITS} significant digits; amounts "
+                                    f"up to {numbers.LIMIT_TEXT} keep their cents exact")
+
+    def _time_zone(self, v):
+        """The IANA name of a `timezone` entry, checked against this machine's time zone database."""
+        if not isinstance(v, ast.String):
+            self.error('`timezone` expects a time zone name in quotes, e.g. `timezone "Europe/Rome"`', v)
+            return None
+        name = v.value
+        # a database key, never a path: ZoneInfo() reads the file of that name under the database folder
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}", name):
+            self.error(f'"{name}" is not a time zone name: write an IANA name such as "Europe/Rome"', v)
+            return None
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            known = zoneinfo.available_timezones()
+            if not known:  # no database on this machine: the engine refuses offsets, naive times still work
+                self.warn(f'cannot check the time zone "{name}": this machine has no time zone database '
+                          f'(install the tzdata package)', v)
+                return name
+            self.error(f'unknown time zone "{name}"', v,
+                       hint=self._suggest(name, sorted(known)) or 'write an IANA name such as "Europe/Rome"')
+            return None
+        return name
+
     # --- header ------------------------------------------------------------------------
     def _check_header(self):
         cp = self.cp
@@ -278,6 +346,10 @@ class Checker:
                     self.error(f"`{item.key}` expects an amount with its currency, e.g. `1_000_000 EUR`", v)
                     continue
                 cp.header[item.key] = v
+            elif kind == "zone":
+                zone = self._time_zone(v)
+                if zone is not None:
+                    cp.header[item.key] = cp.timezone = zone
         cp.language = cp.header.get("language", "it")
         budget = cp.header.get("budget")
         cp.currency = cp.header.get("currency") or (budget.currency if budget is not None else "EUR")
@@ -308,6 +380,29 @@ class Checker:
                                f.default)
                 elif not _is_literal(f.default):
                     self.error("a default must be a literal value (a number, text, date, true/false)", f.default)
+                else:
+                    self._check_default(f, t)
+
+    def _check_default(self, f, t: Type):
+        """A literal default must be a value the field itself accepts: in its range, on its step, one of its
+        options (the engine uses it as if the applicant had written it)."""
+        v = _literal_value(f.default)
+        if t.kind == "enum" and isinstance(v, str) and v not in t.options:
+            self.error(f'the default "{v}" of `{f.name}` is not one of its options', f.default,
+                       hint="options: " + ", ".join(f'"{o}"' for o in t.options))
+        if not isinstance(v, Decimal) or t.low is None:
+            return
+        if not t.low <= v <= t.high:
+            if t.implicit_range:
+                self.error(f"the default of `{f.name}` is {'below 0' if v < t.low else 'too large'}: an amount "
+                           f"with no declared range is between 0 and {_fmt(t.high)}", f.default,
+                           hint="declare the field's range, e.g. `money in -1_000_000..1_000_000`")
+            else:
+                self.error(f"the default {_fmt(v)} of `{f.name}` is outside its range {_fmt(t.low)}..{_fmt(t.high)}",
+                           f.default)
+        elif t.step is not None and (v - t.low) % t.step != 0:
+            self.error(f"the default {_fmt(v)} of `{f.name}` is not on its step of {_fmt(t.step)} "
+                       f"(from {_fmt(t.low)})", f.default)
 
     def _check_record_cycles(self):
         """A record may not contain itself, directly, through other records or through lists:
@@ -1082,6 +1177,16 @@ def _as_dt(v):
 def _fmt(d: Decimal) -> str:
     s = format(d.normalize(), "f") if isinstance(d, Decimal) else str(d)
     return s
+
+
+def _literal_value(e):
+    """The value of a literal (see :func:`_is_literal`): a Decimal for numbers, amounts and percentages."""
+    if isinstance(e, ast.Unary):
+        v = _literal_value(e.operand)
+        return -v if isinstance(v, Decimal) else v
+    if isinstance(e, ast.Money):
+        return e.amount
+    return getattr(e, "value", None)
 
 
 def _is_literal(e) -> bool:
