@@ -61,6 +61,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 import attrs
 
+from dsl import numbers
+
 from .validate import exact_json_float
 
 __all__ = [
@@ -453,6 +455,9 @@ class _Converter:
     def from_number(self, v: int | float, kind: str, node: dict) -> Any:
         if isinstance(v, float) and not math.isfinite(v):
             return str(v)
+        if kind in ("int", "decimal", "money", "percent") and (
+                numbers.int_problem(v) if isinstance(v, int) else numbers.float_problem(v)):
+            return v  # beyond what any field holds: passed through for validation to refuse with its path
         d = Decimal(v) if isinstance(v, int) else Decimal(repr(v))
         if kind == "int":
             return int(d) if d == d.to_integral_value() else d
@@ -475,6 +480,8 @@ class _Converter:
                 return s
             if pct:
                 value = _shift(value, -2)
+            if numbers.number_problem(value):
+                return s  # before int() and before any arithmetic: validation refuses the text with its path
             if kind == "int":
                 return int(value) if value == value.to_integral_value() else s
             return value
@@ -623,6 +630,11 @@ class _Table:
         n = len(cells)
         for col in self.cols:
             v = cells[col.index] if col.index < n else None
+            if isinstance(v, str) and not v.isascii() and _SURROGATE.search(v):
+                # an Excel _xD800_ escape: not a character; the row is invalid, the others go on
+                found: list[tuple[str, str]] = []
+                v = _clean_surrogates(v, True, found)
+                errors.extend((_fmt_path(col.path), message) for _, message in found)
             if col.split:
                 if _is_blank(v):
                     continue
@@ -736,7 +748,8 @@ class _Ids:
         if v is None or (isinstance(v, str) and not v.strip()):
             errors.append((self.id_field, "missing: the application has no id"))
         else:
-            errors.append((self.id_field, f"the id must be text or a whole number, got {v!r}"))
+            shown = str(v) if isinstance(v, (float, Decimal)) and len(str(v)) <= 40 else _json_kind(v)
+            errors.append((self.id_field, f"the id must be text or a whole number, got {shown}"))
         return None
 
     def check_dup(self, app_id: str | None, key: int, errors: list[tuple[str, str]]) -> None:
@@ -815,8 +828,8 @@ class BatchReader:
         name = path.name
         try:
             with open(path, "rb") as f:
-                doc = json.loads(f.read().decode("utf-8-sig"), parse_float=exact_json_float,
-                                 parse_constant=_no_constant)
+                text = f.read().decode("utf-8-sig")
+            doc = _loads(text)
         except json.JSONDecodeError as e:
             raise BatchError(f"{name}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
         except UnicodeDecodeError as e:
@@ -830,16 +843,21 @@ class BatchReader:
         elif isinstance(doc, list):
             items = doc
         elif isinstance(doc, dict):
-            yield self._row(self._ids.locator(lambda n: name), 0, doc, [])
+            errors: list[tuple[str, str]] = []
+            doc = _clean_surrogates(doc, _SURROGATE_ESCAPE.search(text) is not None, errors)
+            yield self._row(self._ids.locator(lambda n: name), 0, doc, errors)
             return
         else:
             raise BatchError(f"{name}: expected an array of applications, an object with "
                              f"an \"applications\" array, or one application object; "
                              f"got {_json_kind(doc)}")
         file = self._ids.locator(lambda n: f"{name}:item {n}")
+        suspect = _SURROGATE_ESCAPE.search(text) is not None
         for n, item in enumerate(items, 1):
             if isinstance(item, dict):
-                yield self._row(file, n, item, [])
+                errors = []
+                item = _clean_surrogates(item, suspect, errors)
+                yield self._row(file, n, item, errors)
             else:
                 yield self._row(file, n, None, [("", f"item {n} is not an application object "
                                                     f"but {_json_kind(item)}")])
@@ -871,7 +889,7 @@ class BatchReader:
             if not line.strip():
                 continue
             try:
-                doc = json.loads(line, parse_float=exact_json_float, parse_constant=_no_constant)
+                doc = _loads(line)
             except json.JSONDecodeError as e:
                 yield self._row(file, n, None, [("", f"line {n}: not valid JSON: {e.msg} "
                                                     f"(column {e.colno})")])
@@ -880,7 +898,9 @@ class BatchReader:
                 yield self._row(file, n, None, [("", f"line {n}: not valid JSON: {e}")])
                 continue
             if isinstance(doc, dict):
-                yield self._row(file, n, doc, [])
+                errors = []
+                doc = _clean_surrogates(doc, "\\u" in line and _SURROGATE_ESCAPE.search(line) is not None, errors)
+                yield self._row(file, n, doc, errors)
             else:
                 yield self._row(file, n, None, [("", f"line {n}: expected an application "
                                                     f"object, got {_json_kind(doc)}")])
@@ -1051,6 +1071,65 @@ class BatchReader:
 def _no_constant(name: str) -> Any:
     """NaN and Infinity are not JSON (Python's json accepts them by default)."""
     raise ValueError(f"{name} is not a valid JSON value")
+
+
+def _long_int(text: str) -> int | Decimal:
+    """``parse_int`` for the second reading of a document with a whole number of thousands of digits:
+    Python refuses ``int()`` past 4,300 digits, so such a number stays a Decimal, which the
+    validator refuses as a field error (more than 18 digits) like any other too-large number."""
+    return int(text) if len(text) <= 4000 else Decimal(text)
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` with exact numbers, no NaN/Infinity, and whole numbers of any length."""
+    try:
+        return json.loads(text, parse_float=exact_json_float, parse_constant=_no_constant)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as e:  # "Exceeds the limit (4300 digits) for integer string conversion"
+        if "integer string conversion" not in str(e):
+            raise
+        return json.loads(text, parse_float=exact_json_float, parse_constant=_no_constant, parse_int=_long_int)
+
+
+#: a JSON escape of a UTF-16 surrogate: only these make json.loads produce lone surrogates
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _clean_surrogates(doc: Any, suspect: bool, errors: list[tuple[str, str]]) -> Any:
+    """``doc`` with every lone surrogate (JSON ``"\\ud800"`` without its pair) written out as ``\\ud800``,
+    and an error for each text that had one: such a text is not Unicode, and no result file could
+    hold it. ``suspect``: the document's text has a surrogate escape at all (else nothing is walked)."""
+    if not suspect:
+        return doc
+
+    def clean(v: str, path: str) -> str:
+        if not _SURROGATE.search(v):
+            return v
+        c = _SURROGATE.search(v).group()
+        errors.append((path, f"the text has an invalid character (\\u{ord(c):04x}, a lone surrogate): "
+                             f"it is not valid Unicode; fix the program that wrote the file"))
+        return v.encode("utf-8", "backslashreplace").decode("utf-8")
+
+    root: list = [doc]
+    stack: list[tuple[Any, Any, str]] = [(root, 0, "")]
+    while stack:  # iterative: a document may nest as deep as json.loads allows
+        parent, key, path = stack.pop()
+        v = parent[key]
+        if isinstance(v, str):
+            parent[key] = clean(v, path or "(application)")
+        elif isinstance(v, list):
+            for i in range(len(v)):
+                stack.append((v, i, f"{path}[{i}]"))
+        elif isinstance(v, dict):
+            for k in list(v):
+                name = k
+                if _SURROGATE.search(k):
+                    name = clean(k, f"{path}.{k}" if path else k)
+                    v[name] = v.pop(k)
+                stack.append((v, name, f"{path}.{name}" if path else name))
+    return root[0]
 
 
 def _json_kind(v: Any) -> str:
@@ -1231,6 +1310,11 @@ class _SheetRows:
         try:
             yield from self.rows
         except Exception as e:  # corrupt sheet XML surfaces mid-stream
+            if isinstance(e, ValueError) and "integer string conversion" in str(e):
+                # openpyxl's int() of the cell text: it cannot go on past that cell, so neither can we
+                raise BatchError(f"{self.name}:{self.ws.title}: a cell holds a whole number of more than "
+                                 f"4,300 digits, which no spreadsheet program writes: the sheet cannot be "
+                                 f"read past it") from None
             raise BatchError(f"{self.name}:{self.ws.title}: unreadable sheet "
                              f"({type(e).__name__}: {e})") from None
 
