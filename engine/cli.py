@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -273,13 +274,44 @@ def _parse_date(value):
         raise BandoError(f"--date: expected YYYY-MM-DD, got {value!r}") from None
 
 
+class _Amount(click.ParamType):
+    """An amount of money given on the command line: ``400000``, ``1_500_000`` or ``400000.50``.
+
+    Plain digits only (no sign, no exponent, at most two decimals) within the limits of
+    :mod:`dsl.numbers`, checked before the text becomes a number: ``--budget 1e30`` or ``-5`` is a
+    usage error (exit 2), never a traceback from the allocation.
+    """
+
+    name = "amount"
+
+    def convert(self, value, param, ctx):
+        from dsl import numbers
+        if isinstance(value, Decimal):
+            return value
+        flag = param.opts[0] if param is not None and param.opts else "amount"
+        text = str(value).strip()
+        # quoted as given, but always printable (an argument that is not UTF-8 arrives with surrogates)
+        shown = '"' + text[:40].encode("utf-8", "backslashreplace").decode("utf-8") + '"'
+        if not re.fullmatch(r"[0-9](_?[0-9])*(\.[0-9]{1,2})?", text, re.ASCII) or len(text) > 40:
+            raise BandoError(f"{flag}: expected an amount in EUR like 400000 or 400000.50, got {shown}")
+        amount = Decimal(text.replace("_", ""))
+        if numbers.number_problem(amount):
+            raise BandoError(f"{flag}: expected an amount in EUR like 400000 or 400000.50 "
+                             f"(below {numbers.LIMIT_TEXT}), got {shown}")
+        return amount
+
+
+AMOUNT = _Amount()
+
+
 @main.command()
 @click.argument("policy", type=click.Path(dir_okay=False))
 @click.argument("batch", type=click.Path())
 @click.option("-o", "--out", "outdir", required=True, type=click.Path(file_okay=False),
               help="Output folder (created if needed).")
 @click.option("--lang", type=click.Choice(["it", "en"]), default=None, help="Default: the policy's language.")
-@click.option("--budget", default=None, help="Override the call's budget (scorrimento), e.g. 1500000.")
+@click.option("--budget", default=None, type=AMOUNT,
+              help="Override the call's budget (scorrimento), e.g. 1500000 or 1500000.50.")
 @click.option("--previous", type=click.Path(exists=True), default=None,
               help="results.jsonl (or the output folder) of an earlier run: its awards stay exactly as they were.")
 @click.option("--withdrawn", type=click.Path(dir_okay=False, exists=True), default=None,
