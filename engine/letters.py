@@ -816,7 +816,9 @@ def html_to_pdf(html: str) -> bytes:
     """Print an HTML letter to PDF with WeasyPrint (optional dependency).
 
     Raises :class:`LetterError` with installation advice when WeasyPrint or
-    the Pango libraries it needs are missing.
+    the Pango libraries it needs are missing. WeasyPrint fetches nothing: a
+    template's ``<img src="file:///etc/passwd">``, ``<link rel=attachment>``
+    or ``http://`` URL is refused (the shipped layouts are self-contained).
     """
     try:
         import weasyprint  # noqa: PLC0415 - optional, heavy
@@ -824,7 +826,12 @@ def html_to_pdf(html: str) -> bytes:
         raise LetterError(
             "PDF letters need WeasyPrint: `pip install weasyprint` (it also needs the "
             f"Pango libraries of the system); the import failed with: {exc}") from None
-    return weasyprint.HTML(string=html, base_url=None).write_pdf()
+    return weasyprint.HTML(string=html, base_url=None, url_fetcher=_fetch_nothing).write_pdf()
+
+
+def _fetch_nothing(url: str, *args, **kwargs):
+    # WeasyPrint would read local files and URLs named by the (untrusted) template
+    raise ValueError(f"a letter may not load {url!r}: letters are self-contained")
 
 
 # --------------------------------------------------------------------------
