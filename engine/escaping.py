@@ -34,11 +34,14 @@ _NEWLINES = re.compile(r"\r\n|\r|\n|\u2028|\u2029")
 def escape_markdown(value: Any) -> Markup:
     """``value`` as Markdown text that shows exactly ``str(value)``: inline
     markup characters backslash-escaped, ``< > &`` as HTML entities, line
-    breaks as spaces (a line break could start a block). Markup is returned
+    breaks as spaces, white space at either end dropped. Markup is returned
     as it is."""
     if hasattr(value, "__html__"):
         return Markup(value.__html__())
-    text = _NEWLINES.sub(" ", str(value))
+    # line breaks could start a block; white space around the value could make
+    # it a code block (a tab at the start of a line) or stop ** around it from
+    # being bold: neither shows in the letter, so it goes
+    text = _NEWLINES.sub(" ", str(value)).strip()
     text = _INLINE.sub(r"\\\1", text)
     text = _LINE_START.sub(lambda m: m[1] + ("\\" + m[2] if not m[2][0].isdigit() else m[2] + "\\"), text)
     # the number's '.' or ')' is escaped ("2013\. ..."), not the digits
