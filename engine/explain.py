@@ -15,7 +15,7 @@ Sentences are in Italian or English, with the policy's own labels::
 from __future__ import annotations
 
 import datetime as _dt
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from dsl import ast
 from dsl.fmt import format_expr  # noqa: F401 - used through _text
@@ -65,6 +65,27 @@ _T = {
         "s_admitted_noscore": "Eligible and admitted.",
         "yes": "true", "no": "false", "and": "; ", "or_fail": "none of the alternatives holds: ",
         "not": "it is not the case that ",
+        # the grant, in words (see grant_because)
+        "s_admitted_grant_below": "Eligible and admitted with {score} of {max} points; the grant calculated under the "
+                                  "call's rules is below zero ({grant}), so nothing can be paid.",
+        "s_admitted_grant_zero": "Eligible and admitted with {score} of {max} points; the grant calculated under the "
+                                 "call's rules is zero, so there is nothing to pay.",
+        "s_admitted_noscore_below": "Eligible and admitted; the grant calculated under the call's rules is below zero "
+                                    "({grant}), so nothing can be paid.",
+        "s_admitted_noscore_zero": "Eligible and admitted; the grant calculated under the call's rules is zero, "
+                                   "so there is nothing to pay.",
+        "g_ceiling": {"": "the call's ceiling", "of": "the call's ceiling", "to": "the call's ceiling"},
+        "g_floor": {"": "the call's minimum amount", "of": "the call's minimum amount", "to": "the call's minimum amount"},
+        "g_fixed": "the fixed amount set by the call",
+        "g_name": {"": "{x}", "of": "{x}", "to": "{x}"},
+        "g_lower": "lower than", "g_higher": "higher than", "g_equal": "equal to", "g_and": " and ",
+        "g_round": {"down": "rounded down to {u}", "up": "rounded up to {u}", "nearest": "rounded to the nearest {n}"},
+        "g_unit_1": ("the euro", "euro"), "g_unit_0.01": ("the cent", "cent"),
+        "g_unit": ("a multiple of {u}", "multiple of {u}"),
+        "g_below": "Nothing can be paid: the grant calculated under the call's rules is below zero — {s}",
+        "g_zero": "Nothing to pay: the grant calculated under the call's rules is zero — {s}",
+        "g_missing": "The grant cannot be calculated: {what}",
+        "if": "if {c} then {a} else {b}",
     },
     "it": {
         ">=": "richiesto almeno", ">": "richiesto più di", "<=": "richiesto al massimo", "<": "richiesto meno di",
@@ -96,6 +117,29 @@ _T = {
         "s_admitted_noscore": "Ammissibile e ammessa.",
         "yes": "sì", "no": "no", "and": "; ", "or_fail": "nessuna delle alternative è soddisfatta: ",
         "not": "non risulta che ",
+        "s_admitted_grant_below": "Ammissibile e ammessa con {score} punti su {max}; il contributo calcolato con le "
+                                  "regole del bando è inferiore a zero ({grant}): nessun importo può essere erogato.",
+        "s_admitted_grant_zero": "Ammissibile e ammessa con {score} punti su {max}; il contributo calcolato con le "
+                                 "regole del bando è pari a zero: nessun importo da erogare.",
+        "s_admitted_noscore_below": "Ammissibile e ammessa; il contributo calcolato con le regole del bando è "
+                                    "inferiore a zero ({grant}): nessun importo può essere erogato.",
+        "s_admitted_noscore_zero": "Ammissibile e ammessa; il contributo calcolato con le regole del bando è pari "
+                                   "a zero: nessun importo da erogare.",
+        # Italian needs the article joined to the preposition ("del massimale"); labels are quoted bare
+        "g_ceiling": {"": "il massimale del bando", "of": "del massimale del bando", "to": "al massimale del bando"},
+        "g_floor": {"": "l'importo minimo del bando", "of": "dell'importo minimo del bando",
+                    "to": "all'importo minimo del bando"},
+        "g_fixed": "l'importo fisso previsto dal bando",
+        "g_name": {"": "{x}", "of": "di {x}", "to": "a {x}"},
+        "g_lower": "più basso", "g_higher": "più alto", "g_equal": "pari", "g_and": " e ",
+        "g_round": {"down": "arrotondato per difetto {u}", "up": "arrotondato per eccesso {u}",
+                    "nearest": "arrotondato {n}"},
+        "g_unit_1": ("all'euro", "all'euro"), "g_unit_0.01": ("al centesimo", "al centesimo"),
+        "g_unit": ("al multiplo di {u}", "al multiplo di {u} più vicino"),
+        "g_below": "Nessun importo erogabile: il contributo calcolato con le regole del bando è inferiore a zero — {s}",
+        "g_zero": "Nessun importo da erogare: il contributo calcolato con le regole del bando è pari a zero — {s}",
+        "g_missing": "Il contributo non può essere calcolato: {what}",
+        "if": "se {c} allora {a}, altrimenti {b}",
     },
 }
 
@@ -204,6 +248,9 @@ class _Explainer:
         if isinstance(e, ast.Call) and e.func in ("starts_with", "ends_with", "contains") and len(e.args) == 2:
             s = f"{self._human(e.args[0], 8)} {words[e.func]} {self._human(e.args[1], 8)}"
             return f"({s})" if prec > 4 else s
+        if isinstance(e, ast.If):  # a rule in words never shows a raw field path where a label exists
+            s = self.t["if"].format(c=self._human(e.cond, 0), a=self._human(e.then, 0), b=self._human(e.else_, 0))
+            return f"({s})" if prec > 0 else s
         return _text(e, self.policy)
 
     # --- conditions -----------------------------------------------------------------------------
@@ -299,6 +346,10 @@ class _Explainer:
             shown.append(f"{_item_name(items[i], i)} ({self.why(e.cond, inner)})")
         more = f", … +{len(bad) - MAX_ITEMS_SHOWN}" if len(bad) > MAX_ITEMS_SHOWN else ""
         return f"{head}: " + ", ".join(shown) + more
+
+    def grant_values(self, plan) -> tuple:
+        """The values of ``plan.exprs`` (see :func:`grant_because`)."""
+        return tuple(self.value(e, {}) for e in plan.exprs)
 
     # --- values used -------------------------------------------------------------------------------
     def used_values(self, exprs) -> dict:
@@ -447,6 +498,194 @@ class _Explainer:
         if subject is not None and isinstance(cond, ast.Between) and cond.value == subject:
             return f"{self.show(self.value(cond.low, {}), cond.low)}–{self.show(self.value(cond.high, {}), cond.high)}"
         return self.human(cond)
+
+
+# --- the grant, in words ---------------------------------------------------------------------------
+#
+# One sentence says which term of the grant's rule gave the amount. Both explainers compute the
+# same values (the expressions of a :class:`GrantPlan`, the reference here through ``_Explainer.value``,
+# the generated code from its own locals) and hand them to :func:`grant_because`, the one place that
+# writes the sentence, so the two cannot phrase it differently.
+
+
+class GrantPlan:
+    """The grant's rule as the sentence reads it, worked out once per policy.
+
+    ``root`` is the rule with its ``let``s followed; for a ``min``/``max`` of two
+    or more terms, ``op`` is that function and ``terms`` its terms (nested calls
+    of the same function and unlabelled lets flattened into them); otherwise
+    ``op`` is None and the one term is the rule itself. ``exprs`` are the
+    expressions whose values the sentence quotes: the root, every term, then the
+    input fields and lets a computed term uses (``details``, per term).
+    """
+
+    def __init__(self, policy):
+        cp = policy.checked
+        self.decl = cp.decls["grant"]
+        root = _follow_lets(cp, self.decl.expr)
+        self.root = root
+        if (isinstance(root, ast.Call) and root.func in ("min", "max") and root.func not in cp.funcs
+                and len(root.args) >= 2):
+            self.op = root.func
+            self.terms = tuple(_terms(cp, root, root.func))
+        else:
+            self.op = None
+            self.terms = (root,)
+        self.details = tuple(
+            () if _is_const(x) or isinstance(x, (ast.Name, ast.Attr)) else
+            tuple(n for n in _paths_cached(x, policy) if cp.type_of(n).kind not in ("list", "record"))
+            for x in self.terms)
+        exprs = [root, *self.terms]
+        for d in self.details:
+            exprs.extend(d)
+        index: dict = {}
+        for e in exprs:
+            index.setdefault(id(e), len(index))
+        unique = {}
+        for e in exprs:
+            unique.setdefault(id(e), e)
+        self.exprs = tuple(unique.values())
+        self.index = index  # id(expression) -> position in exprs (and in the values)
+
+
+def grant_plan(policy) -> GrantPlan | None:
+    """The policy's :class:`GrantPlan`, or None when it declares no ``grant``."""
+    found = policy.__dict__.get("_grant_plan", _UNSET)
+    if found is _UNSET:
+        found = policy.__dict__["_grant_plan"] = GrantPlan(policy) if "grant" in policy.checked.decls else None
+    return found
+
+
+def _let_of(cp, e):
+    if isinstance(e, ast.Name) and cp.resolved.get(id(e), (None,))[0] == "let":
+        let = cp.lets.get(e.id)
+        if let is not None and let.params is None:
+            return let
+    return None
+
+
+def _follow_lets(cp, e):
+    seen = set()
+    while (let := _let_of(cp, e)) is not None and e.id not in seen:
+        seen.add(e.id)
+        e = let.expr
+    return e
+
+
+def _terms(cp, call, op):
+    """The terms of ``min``/``max``: a nested call of the same function, directly or through an
+    unlabelled let, adds its own terms; a labelled let stays one term, named by its label."""
+    out = []
+    for a in call.args:
+        let = _let_of(cp, a)
+        inner = _follow_lets(cp, a) if let is not None and let.label is None else a
+        if isinstance(inner, ast.Call) and inner.func == op and inner.func not in cp.funcs and len(inner.args) >= 2:
+            out.extend(_terms(cp, inner, op))
+        else:
+            out.append(inner)
+    return out
+
+
+def _exact(v):
+    """A value as the reference explainer holds it: the fast path may keep a JSON float for a number."""
+    if v.__class__ is float:
+        return Decimal(repr(v))
+    return v
+
+
+def exact_money(v, lang, currency) -> str:
+    """An amount with every decimal it has (``€ 16.666,665``), at least the cents."""
+    v = Decimal(v)
+    cents = v.quantize(_CENT, rounding=ROUND_DOWN)
+    text = format_money(cents, lang, currency)
+    rest = v - cents
+    if rest:  # digits beyond the cent: written out, not rounded away (the rounding is what is explained)
+        digits = format(abs(v).normalize(), "f").split(".")[1][2:]
+        text += digits
+    return text
+
+
+def grant_because(policy, plan: GrantPlan, lang, values, computed) -> str:
+    """Which term of the grant's rule gave the amount, and the rounding when it changed it.
+
+    ``values`` are those of ``plan.exprs`` for one application; ``computed`` the
+    grant the rules gave (rounded, before it is made payable).
+    """
+    t = _T.get(lang, _T["en"])
+    ex = _Explainer(policy, {}, lang)  # names and rules in words only: every value is given
+    cur = policy.currency
+    values = tuple(_exact(v) for v in values)
+
+    def value(e):
+        return values[plan.index[id(e)]]
+
+    def money(v):
+        return exact_money(v, lang, cur)
+
+    missing = [e for e in (plan.root, *plan.terms) if value(e) is None]
+    if missing or computed is None:
+        names = dict.fromkeys(f"{_grant_term_name(ex, plan, e, t, '')}: {t['missing']}"
+                              for e in plan.terms if value(e) is None)
+        return t["g_missing"].format(what="; ".join(names) or t["missing"])
+    raw = value(plan.root)
+
+    def phrase(i, prep, with_details=False):
+        e = plan.terms[i]
+        out = _grant_term_name(ex, plan, e, t, prep)
+        if with_details and plan.details[i]:
+            shown = dict.fromkeys(f"{ex.name(n)} = {ex.show(_exact(value(n)), n)}" for n in plan.details[i])
+            out += f" ({'; '.join(shown)})"
+        return out
+
+    # terms equal to the amount: the call's own limit first (the request meeting it is the coincidence)
+    bound = sorted((i for i, e in enumerate(plan.terms) if value(e) == raw),
+                   key=lambda i: not _is_const(plan.terms[i]))
+    if plan.op is None or not bound:
+        head = t["g_fixed"] if _is_const(plan.root) else _grant_term_name(ex, plan, plan.root, t, "")
+        if plan.op is None and plan.details[0]:
+            head = phrase(0, "", True)
+    else:
+        others = [i for i, e in enumerate(plan.terms) if value(e) != raw]
+        head = phrase(bound[0], "", True)
+        if len(bound) > 1:
+            head += f", {t['g_equal']} " + _and(t, [phrase(i, "to", True) for i in bound[1:]])
+        if others:
+            word = t["g_lower"] if plan.op == "min" else t["g_higher"]
+            head += f", {word} " + _and(t, [f"{phrase(i, 'of')} ({money(value(plan.terms[i]))})" for i in others])
+    rounding = plan.decl.rounding
+    if rounding is not None and raw != computed:
+        head += "; " + _rounding_words(t, rounding, lang, cur) + f": {money(raw)} → {money(computed)}"
+    sentence = f"{money(computed)}: {head}"
+    if computed < 0:
+        return t["g_below"].format(s=sentence)
+    if computed == 0:
+        return t["g_zero"].format(s=sentence)
+    return sentence
+
+
+def _grant_term_name(ex, plan, e, t, prep):
+    """A term of the grant's rule as a sentence names it, after the preposition ``prep`` ('', of, to)."""
+    if _is_const(e):
+        return t["g_floor" if plan.op == "max" else "g_ceiling"][prep]
+    return t["g_name"][prep].format(x=ex.name(e))
+
+
+def _and(t, items):
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + t["g_and"] + items[-1]
+
+
+def _rounding_words(t, rounding, lang, currency):
+    unit = rounding.unit.amount  # the checker accepts an amount of money only
+    key = {Decimal(1): "g_unit_1", Decimal("0.01"): "g_unit_0.01"}.get(unit) if currency == "EUR" else None
+    nearest = rounding.mode == "nearest"
+    if key is not None:
+        words = t[key][1 if nearest else 0]
+    else:
+        words = t["g_unit"][1 if nearest else 0].format(u=format_money(unit, lang, currency))
+    return t["g_round"][rounding.mode].format(u=words, n=words)
+
+
+_CENT = Decimal("0.01")
 
 
 def _make_shower(kind, t, lang, currency):
@@ -633,16 +872,20 @@ def explain(policy, value, decision, lang) -> Result:
     gates = tuple(_gate(ex, g, g.id not in decision.failed) for g in policy.gates)
     criteria = tuple(ex.criterion(c, decision.points[i] if decision.points is not None else None)
                      for i, c in enumerate(policy.criteria))
-    return _result(policy, decision, lang, gates, criteria)
+    plan = grant_plan(policy)
+    values = ex.grant_values(plan) if plan is not None and decision.status == "admitted" else None
+    return _result(policy, decision, lang, gates, criteria, values)
 
 
 def assemble(policy, decision, out, lang, env) -> Result:
     """The explained result from the explaining fast path's output (see :mod:`engine.explain_compiler`).
 
     ``out`` holds the gate and criterion results, with None for the rules it
-    leaves to this module's explainer (run on ``env(lets)``, built only then).
+    leaves to this module's explainer (run on ``env(lets)``, built only then),
+    and the values the grant's sentence quotes (None: this module computes them).
     """
-    _dec, gates, criteria, lets = out
+    _dec, gates, criteria, lets, values = out
+    ex = None
     if lets is not None:
         ex = _Explainer(policy, env(lets), lang)
         points = decision.points
@@ -650,7 +893,11 @@ def assemble(policy, decision, out, lang, env) -> Result:
                       for g, r in zip(policy.gates, gates))
         criteria = tuple(ex.criterion(c, points[i] if points is not None else None) if r is None else r
                          for i, (c, r) in enumerate(zip(policy.criteria, criteria)))
-    return _result(policy, decision, lang, gates, criteria)
+    if decision.status == "admitted" and values is None:
+        plan = grant_plan(policy)
+        if plan is not None:  # the generated code could not compute them (then it hands over its lets)
+            values = (ex or _Explainer(policy, env(lets), lang)).grant_values(plan)
+    return _result(policy, decision, lang, gates, criteria, values)
 
 
 def _labels_of(policy, lang):
@@ -670,7 +917,7 @@ def _gate(ex, g, passed) -> GateResult:
     return GateResult(g.id, ex.policy.label_of(g, ex.lang), passed, because, ex.used_values([g.cond]))
 
 
-def _result(policy, decision, lang, gates, criteria) -> Result:
+def _result(policy, decision, lang, gates, criteria, grant_values=None) -> Result:
     t = _T.get(lang, _T["en"])
     info = policy.__dict__.get("_shared_info")
     if info is None:  # one dict per policy, shared by its results (Result.to_dict copies it)
@@ -681,10 +928,14 @@ def _result(policy, decision, lang, gates, criteria) -> Result:
         return Result(decision.application, "invalid", None, policy.max_score, policy.pass_score, None, (), (),
                       decision.errors, info, lang, policy.currency, summary=summary)
     # positional: in Result's field order (a third faster than keywords for its 20 fields)
+    because = None
+    if grant_values is not None and decision.status == "admitted":  # the generated code computes them unless a gate failed
+        because = grant_because(policy, grant_plan(policy), lang, grant_values, decision.grant_computed)
     return Result(decision.application, decision.status, decision.score, policy.max_score, policy.pass_score,
                   decision.grant, gates, criteria, decision.errors, info, lang, policy.currency,
                   decision.ranking_score, decision.requested, decision.applicant, decision.submitted,
-                  summary=_summary(policy, decision, lang, t))
+                  summary=_summary(policy, decision, lang, t), grant_computed=decision.grant_computed,
+                  grant_because=because)
 
 
 def _summary(policy, d, lang, t):
@@ -699,6 +950,14 @@ def _summary(policy, d, lang, t):
             crit = {c.id: c for c in policy.criteria}
             return t["s_below_min"].format(ids="; ".join(policy.label_of(crit[i], lang) for i in d.below))
         return t["s_below"].format(score=format_points(d.score, lang), pass_=format_points(policy.pass_score, lang))
+    computed = d.grant_computed
+    if computed is not None and computed <= 0:  # admitted, but there is nothing to pay: say so
+        kind = "below" if computed < 0 else "zero"
+        grant = format_money(computed, lang, policy.currency)
+        if d.score is None:
+            return t["s_admitted_noscore_" + kind].format(grant=grant)
+        return t["s_admitted_grant_" + kind].format(score=format_points(d.score, lang),
+                                                    max=format_points(policy.max_score, lang), grant=grant)
     if d.score is None:
         return t["s_admitted_noscore"]
     if d.grant is not None:
@@ -764,6 +1023,8 @@ def render_text(result: Result | dict, lang: str | None = None) -> str:
         lines.append(f"{'Contributo' if it else 'Grant'}: {format_money(r['grant'], lang, cur)}"
                      + (f" ({'richiesti' if it else 'requested'} {format_money(r['requested'], lang, cur)})"
                         if r.get("requested") else ""))
+        if r.get("grant_because"):
+            lines.append(f"  {r['grant_because']}")
     if r.get("placement"):
         lines.append(r["placement"].get("because", ""))
     p = r["policy"]
@@ -774,9 +1035,13 @@ def render_text(result: Result | dict, lang: str | None = None) -> str:
 
 _STATUS = {
     "it": {"ineligible": "non ammissibile", "below_threshold": "sotto soglia", "admitted": "ammessa",
-           "funded": "finanziata", "not_funded": "ammessa, non finanziata", "invalid": "dati non validi"},
+           "funded": "finanziata", "not_funded": "ammessa, non finanziata",
+           "tied": "pari merito: decide l'Amministrazione", "withdrawn": "ritirata o revocata",
+           "invalid": "dati non validi"},
     "en": {"ineligible": "not eligible", "below_threshold": "below the pass mark", "admitted": "admitted",
-           "funded": "funded", "not_funded": "admitted, not funded", "invalid": "invalid data"},
+           "funded": "funded", "not_funded": "admitted, not funded",
+           "tied": "tied at the funding line: decision required", "withdrawn": "withdrawn or revoked",
+           "invalid": "invalid data"},
 }
 
 

@@ -93,9 +93,10 @@ class ExplainCodegen:
     def emit(self, cc, code: _Code):
         """Called by the fast compiler after the decision is in ``_dec``; ends with the ``return``.
 
-        The function returns ``(decide tuple, gates, criteria, lets)``: the
-        :class:`GateResult` and :class:`CriterionResult` objects, None for a rule
-        left to the reference explainer, and then (only then) the lets it needs.
+        The function returns ``(decide tuple, gates, criteria, lets, grant values)``:
+        the :class:`GateResult` and :class:`CriterionResult` objects, None for a rule
+        left to the reference explainer, then (only then) the lets it needs, and the
+        values the grant's sentence quotes (None when no grant was computed).
         """
         self.cc = cc
         self.lets_available = cc.lets_computed
@@ -124,8 +125,26 @@ class ExplainCodegen:
             code.outdent()
         else:
             code.line("_cr = ()")
-        fallback = "None" in gates or None in crits
-        code.line(f"return _dec, ({''.join(g + ', ' for g in gates)}), _cr, {self.lets() if fallback else 'None'}")
+        grant_ok = self.grant_values(code)
+        fallback = "None" in gates or None in crits or not grant_ok
+        code.line(f"return _dec, ({''.join(g + ', ' for g in gates)}), _cr, "
+                  f"{self.lets() if fallback else 'None'}, _gv")
+
+    def grant_values(self, code) -> bool:
+        """Code setting ``_gv`` to the values the grant's sentence quotes (:func:`engine.explain.grant_because`)
+        when the rules computed a grant (no gate failed), else None. False when this generator cannot
+        compute them: ``_gv`` is then None and the reference explainer computes them from the lets."""
+        plan = _x.grant_plan(self.policy)
+        if plan is None:
+            code.line("_gv = None")
+            return True
+        code.line("if failed: _gv = None")
+        code.line("else:")
+        code.indent()
+        built = self._rule(code, lambda: "(" + "".join(f"{self.val(e, {})}, " for e in plan.exprs) + ")")
+        code.line(f"_gv = {built if built is not None else 'None'}")
+        code.outdent()
+        return built is not None
 
     def result(self, c, points, because, values, parts="()") -> str:
         """Code building criterion ``c``'s :class:`CriterionResult`."""

@@ -124,6 +124,7 @@ class Policy:
                                (c.ranking_weight if c.ranking_weight is not None else 1)) for c in self.criteria)
         # with no weights the score is a plain sum (the common case, and the fast path's hot spot)
         self._unit_weights = all(w == 1 and rw == 1 for w, rw in self._weights)
+        self._has_grant = "grant" in cp.decls
         self._minimums = tuple((c.id, c.minimum) for c in self.criteria if c.minimum is not None)
         self._crit_index = {c.id: i for i, c in enumerate(self.criteria)}
         self._explainers: dict = {}  # language -> explaining fast path (engine.explain_compiler), built on first use
@@ -176,6 +177,7 @@ class Policy:
                     rscore += p * rw
             if self._minimums:
                 below = tuple(cid for cid, m in self._minimums if points[self._crit_index[cid]] < m)
+        computed = None
         if failed:
             status = "ineligible"
             grant = None
@@ -184,10 +186,14 @@ class Policy:
             grant = None
         else:
             status = "admitted"
-            if grant is None and "grant" in self.checked.decls:
-                grant = Decimal(0)
+            if self._has_grant:
+                # `grant` is what can be paid: never below zero. The amount the rules gave is kept
+                # apart, so that the ranking and the explanation can say why nothing is paid.
+                computed = grant
+                if grant is None or grant < 0:
+                    grant = _ZERO
         return Decision(app_id, status, tuple(failed), points, score, rscore, grant, requested,
-                        applicant, submitted, below)
+                        applicant, submitted, below, grant_computed=computed)
 
     def evaluate(self, data, lang: str | None = None) -> Result:
         """Evaluate one application and explain every gate and criterion. Never raises."""
@@ -281,6 +287,7 @@ class Policy:
 
 
 _UNBUILT = object()
+_ZERO = Decimal("0.00")
 
 
 def _full_env(policy, data, lets):

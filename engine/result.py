@@ -11,7 +11,9 @@ from decimal import Decimal
 
 import attrs
 
-STATUSES = ("ineligible", "below_threshold", "admitted", "funded", "not_funded", "invalid")
+#: every outcome a result can have; "funded", "not_funded", "tied" (at the funding line, the office
+#: decides) and "withdrawn" (withdrawn or revoked, its award released) exist only after batch ranking
+STATUSES = ("ineligible", "below_threshold", "admitted", "funded", "not_funded", "tied", "withdrawn", "invalid")
 
 
 def json_number(d):
@@ -59,10 +61,20 @@ class Decision:
     submitted: object = None
     below: tuple = ()  # criteria under their minimum
     errors: tuple = ()  # (field, message)
+    # the grant as the call's rules compute it, before it is made payable: `grant` is never below
+    # zero, this is (so a batch can tell "nothing to pay" from a grant); None when not admitted
+    grant_computed: Decimal | None = None
 
     @property
-    def eligible(self) -> bool:
-        return self.status not in ("ineligible", "invalid")
+    def eligible(self) -> bool | None:
+        """False when a requirement failed; None when the data was invalid (eligibility not assessed)."""
+        return _eligible(self.status)
+
+
+def _eligible(status):
+    if status == "invalid":
+        return None
+    return status != "ineligible"
 
 
 @attrs.frozen(slots=False)
@@ -131,10 +143,13 @@ class Result:
     placement: dict | None = None
     summary: str = ""
     source: object = None
+    grant_computed: Decimal | None = None  # as Decision.grant_computed
+    grant_because: str | None = None  # which rule gave the grant, in words; None without a grant
 
     @property
-    def eligible(self) -> bool:
-        return self.status not in ("ineligible", "invalid")
+    def eligible(self) -> bool | None:
+        """False when a requirement failed; None when the data was invalid (eligibility not assessed)."""
+        return _eligible(self.status)
 
     def to_dict(self) -> dict:
         submitted = self.submitted
@@ -151,6 +166,8 @@ class Result:
             "pass_score": json_number(self.pass_score),
             "requested": money_text(self.requested),
             "grant": money_text(self.grant),
+            "grant_computed": money_text(self.grant_computed),
+            "grant_because": self.grant_because,
             "currency": self.currency,
             "rank": self.rank,
             "language": self.language,

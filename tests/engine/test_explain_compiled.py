@@ -60,7 +60,7 @@ def test_the_yardstick_policy_needs_no_reference_rule():
     policy = load_policy(REPO / "benchmarks" / "bench.bando")
     data = _bench_like_application()
     out = policy._explainers.get("it") or (policy.evaluate(data), policy._explainers["it"])[1]
-    _dec, gates, criteria, lets = out(data)
+    _dec, gates, criteria, lets, _grant = out(data)
     assert None not in gates and None not in criteria and lets is None
 
 
@@ -152,7 +152,7 @@ def test_rules_left_to_the_reference_explainer_and_sub_criteria(kw):
     data = _mixed_app(**kw)
     for lang in ("it", "en"):
         assert policy.evaluate(data, lang=lang).to_dict() == reference_result(policy, data, lang).to_dict()
-    _dec, gates, criteria, lets = policy._explainers["it"](data)
+    _dec, gates, criteria, lets, _grant = policy._explainers["it"](data)
     assert None not in gates  # every gate is compiled, braces and quotes in labels included
     if data["firms"] is SMALL:
         assert criteria[1].parts and criteria[1].points is not None  # scored, with its parts
