@@ -457,8 +457,12 @@ def _explain(exc: BaseException) -> str:
     if isinstance(exc, SecurityError):
         return f"refused by the sandbox: {message}"
     if isinstance(exc, RecursionError):
-        return ("the template nests too deeply (a macro that calls itself for ever, "
-                "or templates that include or extend each other?)")
+        return ("the template nests too deeply: a macro that calls itself without end, "
+                "templates that include or extend each other, or an expression nested too deep")
+    if isinstance(exc, SyntaxError):  # Python refused the code the template compiles to
+        if "nested blocks" in str(exc.msg):
+            return "the template nests too deeply: at most 20 {% for %}/{% if %}/{% macro %} blocks inside each other"
+        return f"the template cannot be compiled: {exc.msg}"
     if isinstance(exc, TemplateNotFound):
         return f"template not found: {exc.name!r}"
     if isinstance(exc, (ValueError, TypeError, ArithmeticError)):
@@ -568,6 +572,15 @@ class LetterRenderer:
             return rel, f"{shown.rstrip('/')}/{rel}"
         return os.path.basename(filename), filename
 
+    def _shown_path(self, name: str, must_exist: bool = False) -> str | None:
+        """How a template is named in messages: in the policy's folder if it
+        is there, else among the shipped ones (None: in neither, with must_exist)."""
+        if self.templates_dir is not None and (self.templates_dir / name).exists():
+            return f"{str(self.templates_dir).rstrip('/')}/{name}"
+        if must_exist and not (DEFAULT_TEMPLATES_DIR / name).exists():
+            return None
+        return f"letters/{name}"
+
     def _error(self, exc: BaseException, fallback: str | None = None) -> LetterError:
         """Translate a Jinja or filter exception into a LetterError that names
         the template and line where it happened."""
@@ -588,7 +601,7 @@ class LetterRenderer:
         if name is None and isinstance(exc, TemplateRefused):
             return LetterError(_explain(exc), path=exc.path)
         if name is None and fallback:
-            name, path = fallback, None
+            name, path = fallback, self._shown_path(fallback)
         return LetterError(_explain(exc), template=name, lineno=lineno, path=path,
                            over_budget=isinstance(exc, BudgetExceeded))
 
@@ -652,7 +665,8 @@ class LetterRenderer:
                               f"{lang!r} ({fmt}): looked for {', '.join(names)}") from None
         except Exception as exc:  # noqa: BLE001 - a template that cannot even compile
             # (nesting too deep for Python, a refused file...) is a LetterError too
-            raise self._error(exc, names[0]) from None
+            existing = [n for n in names if self._shown_path(n, must_exist=True)]
+            raise self._error(exc, (existing or names)[0]) from None
         closes = _closing_date(c["closes"])
         context = {
             "result": r,

@@ -46,6 +46,7 @@ import math
 import re
 import string
 import time
+import types
 from decimal import Decimal
 from typing import Any, Callable, Iterable
 
@@ -210,9 +211,12 @@ def _namespace_weight(ns: BoundedNamespace) -> int:
     return sum(object.__getattribute__(ns, "bando_sizes").values())
 
 
+_DEFAULT_LIMITS = RenderLimits()
+
+
 def _limits() -> RenderLimits:
     budget = _BUDGET.get()
-    return budget.limits if budget is not None else RenderLimits()
+    return budget.limits if budget is not None else _DEFAULT_LIMITS
 
 
 def check_size(size: int, what: str) -> None:
@@ -239,13 +243,21 @@ def _step() -> None:
 
 def _account(value: Any, what: str) -> Any:
     """Check a value that now exists, and count it in the render's total."""
+    cls = type(value)
+    if cls is int:
+        if value.bit_length() > _MAX_INT_BITS:
+            raise LimitExceeded(f"too large: {what} has more than {_n(MAX_INT_DIGITS)} digits")
+        return value
+    if cls is float or cls is bool or value is None:
+        return value  # nothing to count
     budget = _BUDGET.get()
-    limits = budget.limits if budget is not None else RenderLimits()
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _MAX_INT_BITS:
+    limits = budget.limits if budget is not None else _DEFAULT_LIMITS
+    if cls is str or cls is Markup:  # the common case, counted without _weight
+        size = len(value)
+    elif isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
         raise LimitExceeded(f"too large: {what} has more than {_n(MAX_INT_DIGITS)} digits")
-    if isinstance(value, (int, float)):
-        return value  # a number of bounded size: nothing to count
-    size = _weight(value, limits.value)
+    else:
+        size = _weight(value, limits.value)
     if size > limits.value:
         raise LimitExceeded(f"too large: {what} is more than {_n(limits.value)} characters or items long")
     if budget is not None:
@@ -325,6 +337,10 @@ def _check_format(fmt: str, args: tuple, kwargs: dict) -> None:
 # str/bytes/int methods whose result size is known from their arguments
 
 
+# str/bytes/int methods are builtin methods; Markup's are Python methods
+_METHODS = (types.BuiltinMethodType, types.MethodType)
+
+
 def _int_arg(value: Any, default: int = 0) -> int:
     return value if isinstance(value, int) else default
 
@@ -332,6 +348,8 @@ def _int_arg(value: Any, default: int = 0) -> int:
 def _check_method(obj: Any, args: tuple, kwargs: dict) -> tuple:
     """Refuse a method call that would build a too large value; returns the
     arguments to call with (an iterable given to ``join`` is read once here)."""
+    if not isinstance(obj, _METHODS):  # macros, filters, globals: nothing to check here
+        return args
     owner = getattr(obj, "__self__", None)
     name = getattr(obj, "__name__", None)
     if isinstance(owner, (str, bytes)):

@@ -250,6 +250,20 @@ def test_ordinary_template_code_still_works(tmp_path):
             f"{criteria}   x  |") in text
 
 
+@pytest.mark.parametrize("source", [
+    "{% for a in [1] %}" * 25 + "x" + "{% endfor %}" * 25,     # Python allows 20 nested blocks
+    "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}",            # the parser recurses
+    '{% include "funded.it.j2" %}',                            # includes itself
+    '{% extends "other.j2" %}',                                # other.j2 extends this one
+])
+def test_templates_nested_too_deeply_are_an_error_not_a_crash(source, tmp_path):
+    folder = folder_with(tmp_path, {"funded.it.j2": source, "other.j2": '{% extends "funded.it.j2" %}'})
+    err = letter_error(folder)
+    assert str(err).startswith(f"{folder}/funded.it.j2") and "the template nests too deeply" in str(err)
+    problems = LetterRenderer(folder).check_templates(sample("call"))
+    assert problems and all("nests too deeply" in str(p) for p in problems)
+
+
 HUGE = st.integers(min_value=10**7, max_value=10**12)
 OPS = st.sampled_from([
     "{{{{ 'x' * {n} }}}}", "{{{{ [0] * {n} }}}}", "{{{{ 7 ** {n} }}}}", "{{{{ range({n})|list }}}}",
