@@ -546,6 +546,7 @@ class GrantPlan:
             unique.setdefault(id(e), e)
         self.exprs = tuple(unique.values())
         self.index = index  # id(expression) -> position in exprs (and in the values)
+        self.term_index = tuple(index[id(e)] for e in self.terms)
 
 
 def grant_plan(policy) -> GrantPlan | None:
@@ -596,13 +597,39 @@ def _exact(v):
 def exact_money(v, lang, currency) -> str:
     """An amount with every decimal it has (``€ 16.666,665``), at least the cents."""
     v = Decimal(v)
+    money = _f.money_formatter(lang, currency)
+    if v.as_tuple().exponent >= -2:
+        return money(v)
     cents = v.quantize(_CENT, rounding=ROUND_DOWN)
-    text = format_money(cents, lang, currency)
-    rest = v - cents
-    if rest:  # digits beyond the cent: written out, not rounded away (the rounding is what is explained)
-        digits = format(abs(v).normalize(), "f").split(".")[1][2:]
-        text += digits
-    return text
+    if cents == v:  # 40000.000
+        return money(v)
+    digits = format(abs(v).normalize(), "f").split(".")[1][2:]
+    # digits beyond the cent are written out, not rounded away (a rounding is what is explained)
+    return money(cents) + digits
+
+
+class _GrantWords:
+    """The words of one policy's grant sentence in one language: all but the values, written once."""
+
+    def __init__(self, policy, plan, lang):
+        t = self.t = _T.get(lang, _T["en"])
+        ex = _Explainer(policy, {}, lang)
+        self.lang, self.currency = lang, policy.currency
+        self.const = tuple(_is_const(e) for e in plan.terms)
+        self.names = tuple({prep: _grant_term_name(ex, plan, e, t, prep) for prep in ("", "of", "to")}
+                           for e in plan.terms)
+        self.details = tuple(tuple((ex.name(n), ex.shower(n), plan.index[id(n)]) for n in d) for d in plan.details)
+        self.root_name = t["g_fixed"] if _is_const(plan.root) else _grant_term_name(ex, plan, plan.root, t, "")
+        rounding = plan.decl.rounding
+        self.rounding = _rounding_words(t, rounding, lang, policy.currency) if rounding is not None else None
+
+
+def _grant_words(policy, plan, lang) -> _GrantWords:
+    cache = policy.__dict__.setdefault("_grant_words", {})
+    found = cache.get(lang)
+    if found is None:
+        found = cache[lang] = _GrantWords(policy, plan, lang)
+    return found
 
 
 def grant_because(policy, plan: GrantPlan, lang, values, computed) -> str:
@@ -611,50 +638,39 @@ def grant_because(policy, plan: GrantPlan, lang, values, computed) -> str:
     ``values`` are those of ``plan.exprs`` for one application; ``computed`` the
     grant the rules gave (rounded, before it is made payable).
     """
-    t = _T.get(lang, _T["en"])
-    ex = _Explainer(policy, {}, lang)  # names and rules in words only: every value is given
-    cur = policy.currency
-    values = tuple(_exact(v) for v in values)
-
-    def value(e):
-        return values[plan.index[id(e)]]
+    w = _grant_words(policy, plan, lang)
+    t = w.t
+    values = [_exact(v) for v in values]
+    terms = [values[i] for i in plan.term_index]
+    raw = values[0]
+    if raw is None or computed is None or None in terms:
+        names = dict.fromkeys(f"{w.names[i]['']}: {t['missing']}" for i, v in enumerate(terms) if v is None)
+        return t["g_missing"].format(what="; ".join(names) or t["missing"])
 
     def money(v):
-        return exact_money(v, lang, cur)
-
-    missing = [e for e in (plan.root, *plan.terms) if value(e) is None]
-    if missing or computed is None:
-        names = dict.fromkeys(f"{_grant_term_name(ex, plan, e, t, '')}: {t['missing']}"
-                              for e in plan.terms if value(e) is None)
-        return t["g_missing"].format(what="; ".join(names) or t["missing"])
-    raw = value(plan.root)
+        return exact_money(v, lang, w.currency)
 
     def phrase(i, prep, with_details=False):
-        e = plan.terms[i]
-        out = _grant_term_name(ex, plan, e, t, prep)
-        if with_details and plan.details[i]:
-            shown = dict.fromkeys(f"{ex.name(n)} = {ex.show(_exact(value(n)), n)}" for n in plan.details[i])
+        out = w.names[i][prep]
+        if with_details and w.details[i]:
+            shown = dict.fromkeys(f"{name} = {show(_exact(values[k]))}" for name, show, k in w.details[i])
             out += f" ({'; '.join(shown)})"
         return out
 
     # terms equal to the amount: the call's own limit first (the request meeting it is the coincidence)
-    bound = sorted((i for i, e in enumerate(plan.terms) if value(e) == raw),
-                   key=lambda i: not _is_const(plan.terms[i]))
+    bound = sorted((i for i, v in enumerate(terms) if v == raw), key=lambda i: not w.const[i])
     if plan.op is None or not bound:
-        head = t["g_fixed"] if _is_const(plan.root) else _grant_term_name(ex, plan, plan.root, t, "")
-        if plan.op is None and plan.details[0]:
-            head = phrase(0, "", True)
+        head = phrase(0, "", True) if plan.op is None and w.details[0] else w.root_name
     else:
-        others = [i for i, e in enumerate(plan.terms) if value(e) != raw]
         head = phrase(bound[0], "", True)
         if len(bound) > 1:
             head += f", {t['g_equal']} " + _and(t, [phrase(i, "to", True) for i in bound[1:]])
+        others = [i for i, v in enumerate(terms) if v != raw]
         if others:
             word = t["g_lower"] if plan.op == "min" else t["g_higher"]
-            head += f", {word} " + _and(t, [f"{phrase(i, 'of')} ({money(value(plan.terms[i]))})" for i in others])
-    rounding = plan.decl.rounding
-    if rounding is not None and raw != computed:
-        head += "; " + _rounding_words(t, rounding, lang, cur) + f": {money(raw)} → {money(computed)}"
+            head += f", {word} " + _and(t, [f"{phrase(i, 'of')} ({money(terms[i])})" for i in others])
+    if w.rounding is not None and raw != computed:
+        head += f"; {w.rounding}: {money(raw)} → {money(computed)}"
     sentence = f"{money(computed)}: {head}"
     if computed < 0:
         return t["g_below"].format(s=sentence)
