@@ -274,6 +274,7 @@ class Policy:
             "appeal_days": h.get("appeal_days"), "appeal_body": h.get("appeal_body"),
             "contact": h.get("contact"), "place": h.get("place"),
             "acceptance_days": h.get("acceptance_days"),
+            "de_minimis": _has_de_minimis_rule(self.checked),
             "max_score": _num(self.max_score), "pass_score": _num(self.pass_score),
             "criteria": [{"id": c.id, "label": self.label_of(c, self.language), "max": _num(c.max)}
                          for c in self.criteria],
@@ -288,6 +289,29 @@ class Policy:
 
 _UNBUILT = object()
 _ZERO = Decimal("0.00")
+
+
+def _has_de_minimis_rule(cp) -> bool:
+    """Whether a gate applies a de minimis rule: its condition uses, directly or through lets and
+    functions, a let or function whose name says ``de_minimis`` (``within_de_minimis_2006`` of
+    policies/common/eu.bando). Letters state the de minimis conditions only then."""
+    seen: set = set()
+    stack = [g.cond for g in cp.gates]
+    while stack:
+        for n in ast.walk(stack.pop()):
+            name = None
+            if isinstance(n, ast.Name) and cp.resolved.get(id(n), (None,))[0] == "let":
+                name, target = n.id, cp.lets.get(n.id)
+            elif isinstance(n, ast.Call) and n.func in cp.funcs:
+                name, target = n.func, cp.funcs[n.func]
+            if name is None or name in seen:
+                continue
+            if "de_minimis" in name.lower():
+                return True
+            seen.add(name)
+            if target is not None:
+                stack.append(target.expr)
+    return False
 
 
 def _full_env(policy, data, lets):
