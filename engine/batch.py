@@ -454,10 +454,11 @@ def _num(v):
 
 
 def _default_letter_date(policy):
-    import datetime as _dt
+    """The date letters carry: the call's decision date, else its closing date; None (undated
+    letters, never an invented date) when the policy states neither."""
     closes = policy.checked.header.get("decision") or policy.checked.header.get("closes")
     if closes is None:
-        return _dt.date(1970, 1, 1)
+        return None
     return closes.date() if hasattr(closes, "hour") else closes
 
 

@@ -43,7 +43,7 @@ A template sees these names:
 ``result``    the result dict; optional keys of the contract are always present
               (``None`` or ``[]`` when the result did not carry them)
 ``call``      the call info dict, likewise completed
-``date``      the letter date (``datetime.date``)
+``date``      the letter date (``datetime.date``), or None: the letter carries no date line
 ``protocol``  the protocol (reference) number of the letter
 ``lang``      ``"it"`` or ``"en"``; ``fmt``: ``"txt"``, ``"md"`` or ``"html"``
 ``t``         short labels in the letter's language (see :data:`LABELS`)
@@ -89,6 +89,7 @@ from jinja2.exceptions import SecurityError
 from markupsafe import Markup
 
 from engine import formatting
+from engine.result import STATUSES  # every outcome a result can have, in the order letters are checked
 from engine.escaping import code_span, escape_for
 from engine.sandbox import (
     BoundedSandbox,
@@ -104,6 +105,7 @@ __all__ = [
     "FORMATS",
     "LABELS",
     "STATUSES",
+    "UNDATED_WARNING",
     "LetterError",
     "LetterRenderer",
     "RenderLimits",
@@ -111,8 +113,10 @@ __all__ = [
     "write_letters",
 ]
 
-#: Every outcome a result can have, in the order letters are checked.
-STATUSES = ("ineligible", "below_threshold", "admitted", "funded", "not_funded", "invalid")
+#: What ``bando score`` and ``bando letters`` print when the letters carry no date: a letter states
+#: only what the policy says, and a date is not something to invent.
+UNDATED_WARNING = ("letters are undated: the policy states neither `decision` nor `closes`; "
+                   "give the date of the letters with --date YYYY-MM-DD")
 
 #: Text formats rendered from templates; ``"pdf"`` is HTML printed by WeasyPrint.
 FORMATS = ("txt", "md", "html")
@@ -342,7 +346,8 @@ def _formatters(lang: str) -> dict:
 _RESULT_DEFAULTS = {
     "applicant": None, "eligible": None, "score": None, "ranking_score": None,
     "max_score": None, "pass_score": None, "requested": None, "grant": None,
-    "currency": None, "rank": None, "language": None, "gates": (), "criteria": (),
+    "grant_computed": None, "grant_because": None, "currency": None, "rank": None,
+    "language": None, "gates": (), "criteria": (),
     "errors": (), "placement": None, "submitted": None, "policy": None,
 }
 
@@ -353,7 +358,8 @@ _CALL_DEFAULTS = {
     "contact": None, "max_score": None, "pass_score": None, "policy": None,
     # not in the contract (yet); optional extras a call may carry:
     "place": None,  # the town on the date line ("Lecce, 14 marzo 2014")
-    "acceptance_days": None,  # days to accept a grant (letters say 30 when unset)
+    "acceptance_days": None,  # days to accept a grant (unset: "within the time the call sets")
+    "de_minimis": False,  # whether the policy applies a de minimis rule (letters state its conditions)
 }
 
 
@@ -399,7 +405,7 @@ def _prepare(result: dict, call: dict, lang: str) -> tuple[dict, dict]:
         item["label"] = item["label"] or item["id"]
     if r["placement"] is not None:
         r["placement"] = _complete(r["placement"], {"rank": r["rank"], "of": None,
-                                                    "tied_with": (), "because": None})
+                                                    "tied_with": (), "because": None, "reason": None})
         r["placement"]["tied_with"] = list(r["placement"]["tied_with"] or ())
     return r, c
 
@@ -612,13 +618,14 @@ class LetterRenderer:
         fmt = "html" if fmt == "pdf" else fmt
         return [f"{status}.{lang}.{fmt}.j2", f"{status}.{lang}.j2"]
 
-    def render(self, result: dict, call: dict, *, date: _dt.date,
+    def render(self, result: dict, call: dict, *, date: _dt.date | None,
                protocol: str | None = None) -> str:
         """Render the letter for one result.
 
         ``date`` is the date printed on the letter (never today's date, so the
-        output is reproducible). ``protocol`` defaults to
-        ``"<call reference or BANDO>/<application id>"``. Returns text, or
+        output is reproducible); None leaves the letter undated (the policy
+        gives no date and none was passed: nothing is invented). ``protocol``
+        defaults to ``"<call reference or BANDO>/<application id>"``. Returns text, or
         bytes for ``fmt="pdf"``. Raises :class:`LetterError`.
 
         >>> import datetime
@@ -643,8 +650,8 @@ class LetterRenderer:
             raise LetterError(f"call language: {exc}") from None
 
     def _render(self, result: dict, call: dict, *, date, protocol, lang: str, fmt: str) -> str:
-        if not isinstance(date, _dt.date):
-            raise LetterError(f"the letter date must be a datetime.date, got {date!r}")
+        if date is not None and not isinstance(date, _dt.date):  # None: an undated letter
+            raise LetterError(f"the letter date must be a datetime.date or None, got {date!r}")
         if isinstance(date, _dt.datetime):
             date = date.date()
         try:
@@ -680,7 +687,7 @@ class LetterRenderer:
             "failed_gates": [g for g in r["gates"] if not g["passed"]],
             "below_minimum": [k for k in r["criteria"] if k["minimum"] is not None
                               and k["points"] is not None and k["points"] < k["minimum"]],
-            "call_open": None if closes is None else date <= closes,
+            "call_open": None if closes is None or date is None else date <= closes,
         }
 
         def with_helpers(ctx: dict) -> dict:
@@ -740,11 +747,12 @@ class LetterRenderer:
                               steps=self.limits.steps * CHECK_TIME_FACTOR,
                               produced=self.limits.produced * CHECK_TIME_FACTOR)
         with render_scope(budget):
-            for sample in _sample_results(call):
+            for i, sample in enumerate(_sample_results(call)):
+                when = date if i % 2 == 0 else None  # the sparse sample of each status is undated
                 for lang in formatting.LANGUAGES:
                     for fmt in FORMATS:
                         try:
-                            self._render(sample, call, date=date, protocol=None, lang=lang, fmt=fmt)
+                            self._render(sample, call, date=when, protocol=None, lang=lang, fmt=fmt)
                         except LetterError as err:
                             add(err)
                             if err.over_budget:
@@ -771,7 +779,7 @@ def _tidy(text: str) -> str:
 
 
 def _sample_results(call: dict) -> list[dict]:
-    """Two results per status: one with every optional field filled, one with
+    """Two results per status: one with every optional field filled, then one with
     the optional fields null or empty, so both branches of a template run."""
     policy = call.get("policy") or {"name": "sample", "version": "1", "sha256": "0" * 64}
     max_score = call.get("max_score") or 100
@@ -801,11 +809,18 @@ def _sample_results(call: dict) -> list[dict]:
     full = {
         "ineligible": dict(base, eligible=False, score=None, gates=gates_ko, criteria=[]),
         "below_threshold": dict(base, score=25, criteria=low),
-        "admitted": dict(base, grant="40000.00"),
-        "funded": dict(base, grant="40000.00", rank=1, placement={
-            "rank": 1, "of": 2, "tied_with": ["S-2"], "because": "earlier signature"}),
+        "admitted": dict(base, grant="40000.00", grant_computed="40000.00",
+                         grant_because="€40,000.00: the call's ceiling, lower than Grant requested (€50,000.00)"),
+        "funded": dict(base, grant="30000.00", grant_computed="40000.00", rank=1,
+                       grant_because="€40,000.00: the call's ceiling, lower than Grant requested (€50,000.00)",
+                       placement={"rank": 1, "of": 2, "tied_with": ["S-2"], "reason": "partial",
+                                  "because": "Funded for €30,000.00 of the €40,000.00 due."}),
         "not_funded": dict(base, rank=2, placement={
-            "rank": 2, "of": 2, "tied_with": ["S-1"], "because": "later signature"}),
+            "rank": 2, "of": 2, "tied_with": ["S-1"], "reason": "exhausted", "because": "later signature"}),
+        "tied": dict(base, rank=2, grant_computed="40000.00", placement={
+            "rank": 2, "of": 3, "tied_with": ["S-3"], "reason": "tie_pending",
+            "because": "The office chooses among the tied applications."}),
+        "withdrawn": dict(base, placement={"reason": "withdrawn", "because": "Withdrawn or revoked."}),
         "invalid": dict(base, eligible=False, score=None, gates=[], criteria=[],
                         errors=[{"field": "network.firms[0].employees",
                                  "message": "expected a whole number"}]),
@@ -817,7 +832,7 @@ def _sample_results(call: dict) -> list[dict]:
                                              "pass_score", "gates", "criteria", "errors")}
         sparse.update(application=f"S-{status}-min", applicant=None, requested=None,
                       grant=rich["grant"] if status == "funded" else None, rank=None,
-                      placement=None, submitted=None, policy=None)
+                      placement=None, submitted=None, policy=None, grant_computed=None, grant_because=None)
         samples += [rich, sparse]
     return samples
 
@@ -909,7 +924,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def write_letters(results: Iterable[dict], call: dict, outdir, *,
-                  renderer: LetterRenderer, date: _dt.date,
+                  renderer: LetterRenderer, date: _dt.date | None,
                   fmt: str | None = None,
                   on_error: Callable[[str | None, LetterError], None] | None = None) -> list[Path]:
     """Write one letter per result into ``outdir`` and return their paths.
