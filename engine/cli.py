@@ -336,12 +336,12 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
     Writes results.jsonl (one result per input row, in input order), ranking.csv (the
     graduatoria), errors.csv, summary.json, report.html and letters/.
     """
-    from engine.batch import score_batch
+    from engine.batch import _default_letter_date, score_batch
     from engine.batch_io import BatchError
     from engine.letters import LetterError
     from engine.previous import PreviousRunError
     from engine.ranking import AllocationError
-    _load(policy)
+    pol = _load(policy)
     if budget is not None:
         from engine.validate import Problem, to_decimal
         try:
@@ -361,6 +361,9 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
         click.echo("", err=True)
     for w in s.warnings:
         click.echo(f"warning: {w}", err=True)
+    if not no_letters and letter_date is None and _default_letter_date(pol) is None:
+        from engine.letters import UNDATED_WARNING
+        click.echo(f"warning: {UNDATED_WARNING}", err=True)
     for failed in s.letter_errors:  # every other output, and every other letter, was written
         click.echo(f"error: letter for application {failed['application']!r} not written: {failed['error']}",
                    err=True)
@@ -428,6 +431,10 @@ def letters(policy, results, outdir, lang, fmt_, templates, letter_date):
     from engine.batch import _default_letter_date
     from engine.letters import LetterError, LetterRenderer, write_letters
     pol = _load(policy)
+    date = _parse_date(letter_date) or _default_letter_date(pol)
+    if date is None:
+        from engine.letters import UNDATED_WARNING
+        click.echo(f"warning: {UNDATED_WARNING}", err=True)
     lang = lang or pol.language
     renderer = LetterRenderer(templates_dir=_templates_dir(policy, templates), lang=lang, fmt=fmt_)
 
@@ -453,7 +460,7 @@ def letters(policy, results, outdir, lang, fmt_, templates, letter_date):
     with rundir.OutputRun(outdir, kind="bando letters") as run:
         try:
             paths = write_letters(read(), pol.call_info(), run.path, renderer=renderer,
-                                  date=_parse_date(letter_date) or _default_letter_date(pol), fmt=fmt_,
+                                  date=date, fmt=fmt_,
                                   on_error=lambda app, err: failed.append((app, err)))
         except LetterError as e:
             raise BandoError(f"letters: {e}", exit_code=1) from None
