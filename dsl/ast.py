@@ -7,6 +7,7 @@ equality, so ``parse(fmt(p)) == p`` compares meaning, not layout
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from decimal import Decimal
 
 import attrs
@@ -505,19 +506,30 @@ class Policy:
         return [i for i in self.items if isinstance(i, cls)]
 
 
+@functools.cache
+def _fields_of(cls) -> tuple[str, ...] | None:
+    """The fields of an attrs class that may hold child nodes (all but its span); None for other types.
+
+    Asked once per class: `attrs.fields` on every visit made walking the AST the
+    slowest part of compiling a large policy.
+    """
+    if not attrs.has(cls):
+        return None
+    return tuple(f.name for f in attrs.fields(cls) if f.name != "span")
+
+
 def children(n):
     """Direct child nodes of ``n`` (for generic walks)."""
-    if not attrs.has(type(n)):
+    names = _fields_of(type(n))
+    if names is None:
         return
-    for f in attrs.fields(type(n)):
-        if f.name == "span":
-            continue
-        v = getattr(n, f.name)
+    for name in names:
+        v = getattr(n, name)
         if isinstance(v, tuple):
             for x in v:
-                if attrs.has(type(x)):
+                if _fields_of(type(x)) is not None:
                     yield x
-        elif attrs.has(type(v)):
+        elif _fields_of(type(v)) is not None:
             yield v
 
 

@@ -38,6 +38,9 @@ CALL_KEYS = {
 DEFAULT_TIMEZONE = "Europe/Rome"
 #: the longest duration a policy may write: no date plus more stays a date (years 1..9999)
 MAX_DURATION = {"days": 3_660_000, "months": 120_000, "years": 10_000}
+#: "did you mean" hints compare a name with every candidate; past this many comparisons in one
+#: check (a policy with thousands of unknown names made checking quadratic) the hints stop, the errors stay
+SUGGEST_BUDGET = 20_000
 DECL_TYPES = {"grant": "money", "requested": "money", "applicant": "text", "submitted": "date"}
 STATUSES = ("ineligible", "below_threshold", "admitted", "funded", "not_funded", "invalid")
 #: built-in functions: name -> (min args, max args)
@@ -127,6 +130,7 @@ class Checker:
         self._used_fields: set = set()  # (id(RecordInfo), field name)
         self._context = None  # "ranking" enables score/points()
         self._module = False
+        self._suggest_left = SUGGEST_BUDGET
 
     # --- reporting -----------------------------------------------------------------
     def error(self, message, node=None, hint=None, notes=(), source=None, span=None):
@@ -741,7 +745,11 @@ class Checker:
         return t
 
     def _suggest(self, name, candidates):
-        m = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+        candidates = list(candidates)
+        self._suggest_left -= len(candidates)
+        if self._suggest_left < 0:
+            return None
+        m = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
         return f"did you mean `{m[0]}`?" if m else None
 
     def _visible_names(self, scope):
@@ -870,7 +878,7 @@ class Checker:
         if e.id in cp.funcs:
             self.error(f"`{e.id}` needs arguments: `{e.id}(...)`", e)
             return ANY
-        hint = self._suggest(e.id, self._visible_names(scope))
+        hint = self._suggest(e.id, self._visible_names(scope)) if self._suggest_left > 0 else None
         if hint is None and e.id in ("grant", "requested", "submitted", "applicant"):
             hint = f"`{e.id}` can only be used in the ranking"
         self.error(f"`{e.id}` is not defined", e, hint=hint)

@@ -5,6 +5,8 @@ formatter can point back at the policy text (Catala's ``Mark.ed``).
 """
 from __future__ import annotations
 
+import bisect
+import functools
 import hashlib
 import re
 
@@ -52,9 +54,29 @@ class Source:
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
+    @functools.cached_property
+    def _line_starts(self) -> list[int]:
+        # once per source: splitting the whole text for every diagnostic made a policy
+        # with thousands of errors quadratic to report
+        starts = [0]
+        find, text = self.text.find, self.text
+        i = find("\n")
+        while i >= 0:
+            starts.append(i + 1)
+            i = find("\n", i + 1)
+        return starts
+
     def line_text(self, line: int) -> str:
-        lines = self.text.split("\n")
-        return lines[line - 1] if 0 < line <= len(lines) else ""
+        starts = self._line_starts
+        if not 0 < line <= len(starts):
+            return ""
+        end = starts[line] - 1 if line < len(starts) else len(self.text)
+        return self.text[starts[line - 1]:end]
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """1-based ``(line, column)`` of a character offset."""
+        line = bisect.bisect_right(self._line_starts, offset)
+        return line, offset - self._line_starts[line - 1] + 1
 
     def excerpt(self, span: Span, width: int = 160) -> list[str]:
         """The source line of ``span`` with a caret under its column.
