@@ -27,6 +27,9 @@ class Diagnostic:
     hint: str | None = None
     notes: tuple[str, ...] = ()
     code: str = "E000"
+    #: show the source line under the message; off for a file that is not a policy
+    #: (its lines may be anything: a password file, the process's environment)
+    quote: bool = True
 
     def render(self) -> str:
         where = self.source.name if self.source is not None else "<policy>"
@@ -34,7 +37,7 @@ class Diagnostic:
             where += f":{self.span.line}:{self.span.column}"
         lines = [f"{where}: {self.severity}: {self.message}"]
         lines.extend(f"    {n}" for n in self.notes)
-        if self.span is not None and self.source is not None:
+        if self.span is not None and self.source is not None and self.quote:
             lines.extend(self.source.excerpt(self.span))
         if self.hint:
             lines.append(f"  hint: {self.hint}")
@@ -44,6 +47,12 @@ class Diagnostic:
         name = self.source.name if self.source is not None else ""
         pos = (self.span.line, self.span.column) if self.span is not None else (0, 0)
         return (name, pos, self.message)
+
+
+#: stable codes of the problems with the files themselves (not with what a policy says)
+NOT_A_POLICY = "E901"  # the file does not look like a bando policy: its lines are never shown
+TOO_LARGE = "E902"  # over a limit of dsl.limits
+PATH_REFUSED = "E903"  # a path the policy names is outside its tree, or not a regular file
 
 
 class PolicyError(Exception):

@@ -31,13 +31,17 @@ HEADER = 'call "Bando reti d\'impresa 2025" version "1" {\n  authority "Regione 
 
 #: inputs written by the test: name -> bytes
 GENERATED = {
-    # one line of 100,000+ characters with an error near its end
-    "long_line": (HEADER + "let total = " + " + ".join(["firms"] * 12_500) + " + @firms\n").encode(),
-    # 10,000 parentheses around a name: harmless, the policy is fine
-    "nested_parens": (HEADER + "let total = " + "(" * 10_000 + "firms" + ")" * 10_000 + "\n\n"
+    # one line of 100,000+ characters with an error near its end (long names: the line stays
+    # under the limit of words and symbols, dsl.limits)
+    "long_line": (HEADER.replace("firms", "f" * 40) + "let total = " + " + ".join(["f" * 40] * 2_300)
+                  + " + @firms\n").encode(),
+    # 9,000 parentheses around a name (far more than Python's recursion limit): harmless, the policy is fine
+    "nested_parens": (HEADER + "let total = " + "(" * 9_000 + "firms" + ")" * 9_000 + "\n\n"
                       "eligibility {\n  gate min_firms: total >= 5\n}\n").encode(),
-    # 10,000 nested sums in parentheses
-    "nested_parens_arith": (HEADER + "let total = " + "(1 + " * 10_000 + "firms" + ")" * 10_000 + "\n").encode(),
+    # 4,000 nested sums in parentheses
+    "nested_parens_arith": (HEADER + "let total = " + "(1 + " * 4_000 + "firms" + ")" * 4_000 + "\n").encode(),
+    # more words and symbols than dsl.limits allows: refused before parsing, pointing at the first one over
+    "too_long": (HEADER + "".join(f"let x{i} = firms + {i}\n" for i in range(5_000))).encode(),
     # 10,000 parentheses never closed
     "nested_parens_unclosed": (HEADER + "let total = " + "(" * 10_000 + "firms\n").encode(),
     "nested_not": (HEADER + "eligibility {\n  gate g: " + "not " * 10_000 + "firms > 3\n}\n").encode(),

@@ -9,6 +9,7 @@ import pytest
 
 from dsl import ast
 from dsl.errors import PolicyError
+from dsl.limits import Budget
 from dsl.parser import MAX_DEPTH, MAX_SYNTAX_ERRORS, parse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,10 +20,15 @@ TERMINAL_NAMES = re.compile(r"__ANON|\$END|\b(NAME|NUMBER|STRING|RBRACE|LBRACE|L
                             r"BASE_TYPE|AGGREGATE|QUANTIFIER|CRITERION_KW|DIRECTION|ROUND_MODE|COLON|COMMA)\b")
 
 
-def errors_of(text):
+def errors_of(text, budget=None):
     with pytest.raises(PolicyError) as info:
-        parse(text, "p.bando")
+        parse(text, "p.bando", budget=budget)
     return info.value.diagnostics
+
+
+def roomy():
+    """Limits far above dsl.limits: a caller may raise them, and the parser must still never recurse."""
+    return Budget(max_tokens=1_000_000, max_bytes=10_000_000)
 
 
 def test_parse_builds_the_items_in_order():
@@ -150,14 +156,14 @@ def test_errors_are_capped():
 def test_ten_thousand_levels_of_nesting_give_a_clean_error(prefix):
     closing = ")" * 10_000 if prefix.startswith("(") else ""
     text = HEADER + "let x = " + prefix * 10_000 + "firms" + closing + "\n"
-    diags = errors_of(text)
+    diags = errors_of(text, roomy())
     assert len(diags) == 1
     assert f"more than {MAX_DEPTH} levels" in diags[0].message
     assert diags[0].span.line == 7
 
 
 def test_ten_thousand_parentheses_around_a_name_are_just_the_name():
-    p = parse("let x = " + "(" * 10_000 + "firms" + ")" * 10_000)
+    p = parse("let x = " + "(" * 10_000 + "firms" + ")" * 10_000, budget=roomy())
     assert p.items[0].expr == ast.Name("firms")
 
 
@@ -172,13 +178,13 @@ def test_nesting_up_to_the_limit_is_fine():
 
 def test_a_long_policy_parses_without_recursion():
     text = HEADER + "eligibility {\n" + "".join(f"  gate g{i}: firms >= {i}\n" for i in range(5000)) + "}\n"
-    p = parse(text)
+    p = parse(text, budget=roomy())
     assert len(p.items[-1].gates) == 5000
 
 
 def test_a_100_000_character_line_is_shown_around_the_error():
     line = "let total = " + " + ".join(["firms"] * 12_500) + " + @"
-    d = errors_of(HEADER + line + "\n")[0]
+    d = errors_of(HEADER + line + "\n", roomy())[0]
     excerpt = d.render().split("\n")
     assert d.span.column == len(line)
     assert all(len(x) < 200 for x in excerpt)
