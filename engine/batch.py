@@ -92,9 +92,9 @@ class _Ranker:
 _W: dict = {}
 
 
-def _init_worker(policy_path, lang):
+def _init_worker(policy_path, lang, root=None):
     from .policy import load_policy
-    policy = load_policy(Path(policy_path))
+    policy = load_policy(Path(policy_path), root=root)
     _W["policy"] = policy
     _W["ranker"] = _Ranker(policy, rk.Procedure.of(policy))
     _W["lang"] = lang
@@ -225,7 +225,7 @@ class BatchSummary:
     letter_errors: list = attrs.Factory(list)  # [{"application", "error"}]: letters not written
 
 
-def _map(fn, items, jobs, policy_path, lang, chunksize=64):
+def _map(fn, items, jobs, policy_path, lang, chunksize=64, root=None):
     if jobs <= 1:
         for x in items:
             yield fn(x)
@@ -235,7 +235,7 @@ def _map(fn, items, jobs, policy_path, lang, chunksize=64):
     # one window at a time keeps memory bounded however long the batch is.
     window = jobs * chunksize * 8
     items = iter(items)
-    with ctx.Pool(jobs, initializer=_init_worker, initargs=(str(policy_path), lang)) as pool:
+    with ctx.Pool(jobs, initializer=_init_worker, initargs=(str(policy_path), lang, root)) as pool:
         while True:
             chunk = list(itertools.islice(items, window))
             if not chunk:
@@ -265,7 +265,7 @@ def score_batch(policy_path, batch_path, outdir, **options) -> BatchSummary:
 def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs=1, previous=None,
                 withdrawn=None, allow_policy_change=False,
                 letters=True, letter_format="txt", templates_dir=None, letter_date=None,
-                decimal_comma=None, progress=None) -> BatchSummary:
+                decimal_comma=None, progress=None, root=None) -> BatchSummary:
     """Score a batch; write results.jsonl, ranking.csv, errors.csv, summary.json, report.html, letters/.
 
     ``previous`` is an earlier run's results.jsonl (scorrimento: its awards are
@@ -280,7 +280,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     from .previous import read_previous, read_withdrawn
     from .report import render_report
 
-    _init_worker(policy_path, None)
+    _init_worker(policy_path, None, root)  # root: the folder the files the policy names must stay in
     policy = _W["policy"]
     lang = lang or policy.language
     _W["lang"] = lang
@@ -306,7 +306,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     entries: list[rk.Entry] = []
     total = 0
     bar = progress("Valutazione" if lang == "it" else "Evaluating") if progress else None
-    for e in _map(_decide_row, rows(), jobs, policy_path, lang):
+    for e in _map(_decide_row, rows(), jobs, policy_path, lang, root=root):
         total += 1
         if bar:
             bar(1)
@@ -383,7 +383,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
             yield row, outcome(row.index)
 
     with outputs.atomic_open(outdir / "results.jsonl") as fh:
-        for d, line, text in _map(_explain_row, pass2(), jobs, policy_path, lang, chunksize=16):
+        for d, line, text in _map(_explain_row, pass2(), jobs, policy_path, lang, chunksize=16, root=root):
             fh.write(line + "\n")
             summary.add(d)
             counts[d["status"]] = counts.get(d["status"], 0) + 1

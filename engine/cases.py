@@ -6,14 +6,19 @@ expected against actual, with the explanation of what the engine saw.
 """
 from __future__ import annotations
 
+import json
+import os
 from decimal import Decimal
 from pathlib import Path
 
 import attrs
 
 from .explain import render_text
-from .policy import load_application
-from .validate import const_eval
+from .paths import PathRefused, PolicyTree, TooLarge, read_regular
+from .validate import const_eval, exact_json_float
+
+#: an example application is a few KiB; a larger "example" is not read
+MAX_CASE_BYTES = 1024 * 1024
 
 
 @attrs.frozen
@@ -35,10 +40,26 @@ def _num(v):
     return None if v is None else Decimal(v).normalize()
 
 
-def run_case(policy, case, base: Path) -> CaseOutcome:
-    path = base / case.file
+def _read_case(case, base: Path, tree: PolicyTree):
+    """The example application of ``case``: a regular file inside the policy's tree, read with a limit."""
+    real = tree.resolve(os.fspath(base), case.file, "example file")
+    data = read_regular(real, MAX_CASE_BYTES)
+    return json.loads(data.decode("utf-8-sig"), parse_float=exact_json_float)
+
+
+def run_case(policy, case, base: Path, tree: PolicyTree | None = None) -> CaseOutcome:
+    """Evaluate one example case; its file is resolved from ``base`` and must stay inside ``tree``
+    (by default the tree of the policy file, see :mod:`engine.paths`)."""
+    tree = tree if tree is not None else _tree(policy, base, None)
     try:
-        data = load_application(path)
+        data = _read_case(case, Path(base), tree)
+    except TooLarge:
+        return CaseOutcome(case, False, (("application file", f"at most {MAX_CASE_BYTES:,} bytes",
+                                          "a larger file"),))
+    except PathRefused as e:
+        return CaseOutcome(case, False, (("application file", "a regular file inside the policy's folder tree",
+                                          f"{case.file} {e.message}" if not e.message.startswith("example file")
+                                          else e.message),))
     except (OSError, ValueError) as e:
         return CaseOutcome(case, False, (("application file", "readable JSON", f"{type(e).__name__}: {e}"),))
     result = policy.evaluate(data)
@@ -74,6 +95,14 @@ def run_case(policy, case, base: Path) -> CaseOutcome:
     return CaseOutcome(case, not diffs, tuple(diffs), None if not diffs else result)
 
 
-def run_cases(policy, base) -> list[CaseOutcome]:
+def _tree(policy, base, root) -> PolicyTree:
+    path = policy.source.path
+    return PolicyTree.of(path, root) if path else PolicyTree.of(None, root if root is not None else base)
+
+
+def run_cases(policy, base, root=None) -> list[CaseOutcome]:
+    """Run every example case of ``policy``, their files relative to ``base``, inside the policy's tree
+    (or ``root``). Raises :class:`engine.paths.PathRefused` for a ``root`` that does not hold the policy."""
     base = Path(base)
-    return [run_case(policy, c, base) for c in policy.cases]
+    tree = _tree(policy, base, root)
+    return [run_case(policy, c, base, tree) for c in policy.cases]

@@ -50,12 +50,19 @@ def _writes_files(command):
     return run
 
 
-def _load(path):
+def _load(path, root=None):
     from engine.policy import load_policy
     try:
-        return load_policy(Path(path))
+        return load_policy(Path(path), root=root)
     except PolicyError as e:
         raise BandoError(e.render(), exit_code=2) from None
+
+
+#: every command that loads a policy takes it: the folder the files a policy names must stay in
+_root_option = click.option(
+    "--root", type=click.Path(file_okay=False, exists=True), default=None,
+    help="Folder that the files a policy names (use, case, templates) must stay in. Default: the policy's "
+         "folder, or the nearest folder above it holding a .bando-root file.")
 
 
 def _json_default(o):
@@ -76,13 +83,14 @@ def main():
 @click.argument("policies", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--no-templates", is_flag=True, help="Do not check the policy's letter templates.")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only, not warnings.")
-def check(policies, no_templates, quiet):
+@_root_option
+def check(policies, no_templates, quiet, root):
     """Parse and type-check POLICIES; print every problem as file:line:col."""
     from engine.policy import check_source, read_source
     failed = False
     for path in policies:
         try:
-            cp = check_source(read_source(path))
+            cp = check_source(read_source(path), root=root)
         except PolicyError as e:
             click.echo(e.render(), err=True)
             failed = True
@@ -96,7 +104,7 @@ def check(policies, no_templates, quiet):
             click.echo(f"{path}: {n} error{'s' if n != 1 else ''}", err=True)
             continue
         if not no_templates:
-            problems = _check_templates(path)
+            problems = _check_templates(path, cp, root)
             for p in problems:
                 click.echo(f"{path}: error: letter template: {p}", err=True)
             if problems:
@@ -107,37 +115,54 @@ def check(policies, no_templates, quiet):
     sys.exit(1 if failed else 0)
 
 
-def _check_templates(path):
-    """Problems in the policy's letter templates (its own folder, or the defaults)."""
+def _check_templates(path, cp, root=None):
+    """Problems in the policy's letter templates (its own folder, or the defaults); ``cp`` is the
+    policy as `check` checked it, compiled here rather than read and parsed a second time."""
     try:
         from engine import letters
     except ImportError:  # pragma: no cover - letters is part of the package
         return []
-    from engine.policy import load_policy
+    from engine.policy import compile_checked
     try:
-        policy = load_policy(Path(path))
+        policy = compile_checked(cp)
     except PolicyError as e:
         return [e.render()]
     except Exception as e:  # a bug in bando's compiler, not in the policy: say so, no traceback
         return [f"internal error while compiling the policy: {e!r}"]
     try:
-        tdir = _templates_dir(path, None)
+        tdir = _templates_dir(path, None, root, policy)
     except BandoError as e:
         return [e.message]
     renderer = letters.LetterRenderer(templates_dir=tdir, lang=policy.language)
     return [str(p) for p in renderer.check_templates(policy.call_info())]
 
 
-def _templates_dir(policy_path, given):
-    """--templates, else the folder the policy names (`templates "..."`), else NAME.letters/ beside it."""
+def _templates_dir(policy_path, given, root=None, policy=None):
+    """--templates, else the folder the policy names (`templates "..."`), else NAME.letters/ beside it.
+
+    The operator's --templates is taken as given; the other two must stay inside the policy's tree
+    (engine/paths.py), symbolic links resolved. ``policy``: the loaded policy, if the caller has it.
+    """
     if given:
         return Path(given)
     p = Path(policy_path)
+    from engine.paths import PathRefused, PolicyTree
     from engine.policy import check_source, read_source
+    if policy is not None:
+        named = policy.checked.header.get("templates")
+    else:
+        try:
+            named = check_source(read_source(p), root=root).header.get("templates")
+        except PolicyError:
+            named = None
     try:
-        named = check_source(read_source(p)).header.get("templates")
-    except PolicyError:
-        named = None
+        tree = PolicyTree.of(str(p), root)
+        if named:
+            tree.resolve(str(p.parent), named, "the letter templates folder")
+        elif (p.parent / (p.stem + ".letters")).is_dir():
+            tree.resolve(str(p.parent), p.stem + ".letters", "the letter templates folder")
+    except PathRefused as e:
+        raise BandoError(f"{p}: {e.message}" + (f"\n  hint: {e.hint}" if e.hint else "")) from None
     if named:
         folder = p.parent / named
         if not folder.is_dir():
@@ -204,10 +229,11 @@ def _read_application(path):
 @click.argument("application", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt_", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--lang", type=click.Choice(["it", "en"]), default=None, help="Default: the policy's language.")
-def eval_(policy, application, fmt_, lang):
+@_root_option
+def eval_(policy, application, fmt_, lang, root):
     """Evaluate one APPLICATION (JSON) against POLICY and explain the outcome."""
     from engine.explain import render_text
-    pol = _load(policy)
+    pol = _load(policy, root)
     data = _read_application(application)
     result = pol.evaluate(data, lang=lang)
     if fmt_ == "json":
@@ -219,22 +245,24 @@ def eval_(policy, application, fmt_, lang):
 
 @main.command()
 @click.argument("policy", type=click.Path(dir_okay=False))
-def schema(policy):
+@_root_option
+def schema(policy, root):
     """Print the JSON Schema of POLICY's application input."""
-    pol = _load(policy)
+    pol = _load(policy, root)
     click.echo(json.dumps(pol.json_schema(), ensure_ascii=False, indent=2))
 
 
 @main.command()
 @click.argument("policies", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-v", "--verbose", is_flag=True, help="Print every case, not only failures.")
-def test(policies, verbose):
+@_root_option
+def test(policies, verbose, root):
     """Run the example cases written in POLICIES (`examples { case ... }`)."""
     from engine.cases import run_cases
     passed = failed = 0
     for path in policies:
-        pol = _load(path)
-        for outcome in run_cases(pol, Path(path).parent):
+        pol = _load(path, root)
+        for outcome in run_cases(pol, Path(path).parent, root):
             if outcome.ok:
                 passed += 1
                 if verbose:
@@ -328,9 +356,10 @@ AMOUNT = _Amount()
 @click.option("--date", "letter_date", default=None, help="Date printed on letters (default: the call's decision or closing date).")
 @click.option("--decimal-comma/--decimal-point", default=None,
               help="How numbers in CSV/Excel text cells are written (default: guess per cell).")
+@_root_option
 @_writes_files
 def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy_change, jobs, no_letters,
-          letter_format, templates, letter_date, decimal_comma):
+          letter_format, templates, letter_date, decimal_comma, root):
     """Score a BATCH (JSON, JSON Lines, CSV + items CSV, Excel, or a folder) into OUTDIR.
 
     Writes results.jsonl (one result per input row, in input order), ranking.csv (the
@@ -341,7 +370,7 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
     from engine.letters import LetterError
     from engine.previous import PreviousRunError
     from engine.ranking import AllocationError
-    pol = _load(policy)
+    pol = _load(policy, root)
     if budget is not None:
         from engine.validate import Problem, to_decimal
         try:
@@ -351,7 +380,7 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
     try:
         s = score_batch(policy, batch, outdir, lang=lang, budget=budget, jobs=jobs, previous=previous,
                         withdrawn=withdrawn, allow_policy_change=allow_policy_change, letters=not no_letters, letter_format=letter_format,
-                        templates_dir=_templates_dir(policy, templates), letter_date=_parse_date(letter_date),
+                        templates_dir=_templates_dir(policy, templates, root), root=root, letter_date=_parse_date(letter_date),
                         decimal_comma=decimal_comma, progress=_progress_factory())
     except (BatchError, PreviousRunError, AllocationError) as e:
         raise BandoError(str(e)) from None
@@ -425,18 +454,19 @@ def closing_lines(s, outdir) -> list[str]:
 @click.option("--format", "fmt_", type=click.Choice(["txt", "md", "html"]), default="txt", show_default=True)
 @click.option("--templates", type=click.Path(file_okay=False, exists=True), default=None)
 @click.option("--date", "letter_date", default=None, help="Date printed on letters (YYYY-MM-DD).")
+@_root_option
 @_writes_files
-def letters(policy, results, outdir, lang, fmt_, templates, letter_date):
+def letters(policy, results, outdir, lang, fmt_, templates, letter_date, root):
     """(Re)render one letter per application from a RESULTS file (results.jsonl)."""
     from engine.batch import _default_letter_date
     from engine.letters import LetterError, LetterRenderer, write_letters
-    pol = _load(policy)
+    pol = _load(policy, root)
     date = _parse_date(letter_date) or _default_letter_date(pol)
     if date is None:
         from engine.letters import UNDATED_WARNING
         click.echo(f"warning: {UNDATED_WARNING}", err=True)
     lang = lang or pol.language
-    renderer = LetterRenderer(templates_dir=_templates_dir(policy, templates), lang=lang, fmt=fmt_)
+    renderer = LetterRenderer(templates_dir=_templates_dir(policy, templates, root, pol), lang=lang, fmt=fmt_)
 
     from engine import rundir
 

@@ -20,76 +20,228 @@ from pathlib import Path
 
 from dsl import ast
 from dsl.checker import CheckedPolicy, check
-from dsl.errors import Diagnostic, PolicyError
-from dsl.parser import parse_source
-from dsl.source import Source
+from dsl.errors import NOT_A_POLICY, PATH_REFUSED, TOO_LARGE, Diagnostic, PolicyError
+from dsl.limits import MAX_POLICY_BYTES, Budget, describe_bytes
+from dsl.parser import not_a_policy, parse_source
+from dsl.source import Source, Span
 
 from . import explain as _explain
 from .compiler import compile_policy
+from .paths import NotRegularFile, PathRefused, PolicyTree, TooLarge, file_kind, read_regular
 from .result import Decision, Result
 from .validate import Prevalidated, Validator, const_eval, exact_json_float
 
 
 def read_source(path) -> Source:
-    """Read a policy file as UTF-8, with a clean error for binary or non-UTF-8 files."""
+    """Read a policy file as UTF-8, with a clean error for binary or non-UTF-8 files.
+
+    Only a regular file is read (a FIFO or ``/dev/zero`` is refused before it is
+    opened), and at most :data:`dsl.limits.MAX_POLICY_BYTES` of it.
+    """
     p = Path(path)
+    where = Source("", str(p))
     try:
-        data = p.read_bytes()
+        data = read_regular(os.fspath(p), MAX_POLICY_BYTES)
     except FileNotFoundError:
-        raise PolicyError([Diagnostic(f"policy file not found: {p}", None, Source("", str(p)))]) from None
-    except IsADirectoryError:
-        raise PolicyError([Diagnostic(f"{p} is a folder, not a policy file", None, Source("", str(p)))]) from None
+        raise PolicyError([Diagnostic(f"policy file not found: {p}", None, where)]) from None
+    except NotRegularFile as e:
+        raise PolicyError([Diagnostic(f"{p} is {e.kind}, not a policy file", None, where,
+                                      code=PATH_REFUSED)]) from None
+    except TooLarge:
+        raise PolicyError([_too_large(p, where)]) from None
     except OSError as e:
-        raise PolicyError([Diagnostic(f"cannot read {p}: {e.strerror}", None, Source("", str(p)))]) from None
+        raise PolicyError([Diagnostic(f"cannot read {p}: {e.strerror}", None, where)]) from None
+    return _decode(data, str(path), str(p))
+
+
+def _too_large(name, where, modules=False, span=None) -> Diagnostic:
+    together = " (the policy and the shared modules it uses, together)" if modules else ""
+    return Diagnostic(f"{name} is too large: a policy may have at most {describe_bytes(MAX_POLICY_BYTES)}"
+                      f"{together}", span, where, code=TOO_LARGE, quote=False,
+                      hint="the largest calls shipped with bando have about 15 KiB")
+
+
+def _decode(data: bytes, name: str, path: str) -> Source:
+    """The text of a policy file; a file that is not UTF-8 is reported without showing its bytes
+    unless it starts like a policy (see :func:`dsl.parser.not_a_policy`)."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
+        source = Source(data.decode("utf-8", errors="replace"), name, path)
+        refused = not_a_policy(source)
+        if refused is not None:
+            raise PolicyError([refused]) from None
         line = data.count(b"\n", 0, e.start) + 1
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        from dsl.source import Span
         raise PolicyError([Diagnostic(
             f"this file is not UTF-8 text (byte 0x{data[e.start]:02x} at line {line}); "
-            "save the policy as UTF-8", Span(line, col, line, col + 1),
-            Source(data.decode("utf-8", errors="replace"), str(p)))]) from None
-    return Source(text.replace("\r\n", "\n"), str(path), str(p))
+            "save the policy as UTF-8", Span(line, col, line, col + 1), source)]) from None
+    return Source(text.replace("\r\n", "\n"), name, path)
 
 
-def _load_modules(source: Source, policy: ast.Policy, seen=None):
-    """Parse the files named by ``use`` (recursively, each once), relative to the policy."""
-    seen = seen if seen is not None else {os.path.abspath(source.path) if source.path else None}
-    modules, problems = [], []
+def _quoted_span(node, source: Source) -> Span | None:
+    """The span of the first text in quotes inside ``node`` (the path of a `use`, a `case`, a header
+    item), so that the caret points at the path rather than under the whole line."""
+    span = node.span
+    if span is None or span.end <= span.start:
+        return span
+    i = source.text.find('"', span.start, span.end)
+    if i < 0:
+        return span
+    j = i + 1
+    while j < span.end and source.text[j] != '"':
+        j += 2 if source.text[j] == "\\" else 1
+    line, col = source.position(i)
+    return Span(line, col, line, col + (min(j, span.end - 1) - i) + 1, i, min(j + 1, span.end))
+
+
+def _refused(e: PathRefused, node, source, hint=True) -> Diagnostic:
+    return Diagnostic(e.message, _quoted_span(node, source), source, hint=e.hint if hint else None,
+                      code=PATH_REFUSED)
+
+
+def _load_module(use: ast.Use, source: Source, tree: PolicyTree, budget: Budget, seen: set):
+    """``(module source, module AST)`` for one `use`, None if already loaded; raises PolicyError."""
     base = os.path.dirname(source.path) if source.path else os.getcwd()
-    for use in policy.of_type(ast.Use):
-        path = os.path.normpath(os.path.join(base, use.path))
-        if os.path.abspath(path) in seen:
-            continue
-        seen.add(os.path.abspath(path))
-        if not os.path.exists(path):
-            problems.append(Diagnostic(f"shared module `{use.path}` not found (looked for {path})", use.span, source))
+    try:
+        real = tree.resolve(base, use.path, "shared module")
+    except PathRefused as e:
+        raise PolicyError([_refused(e, use, source)]) from None
+    if real in seen:
+        return None
+    seen.add(real)
+    path = os.path.normpath(os.path.join(base, use.path))
+    if budget.modules >= budget.max_modules:
+        raise PolicyError([Diagnostic(f"too many shared modules: a policy may use at most {budget.max_modules}",
+                                      use.span, source, code=TOO_LARGE)])
+    budget.modules += 1
+    try:
+        data = read_regular(real, budget.max_bytes - budget.bytes)
+    except FileNotFoundError:
+        raise PolicyError([Diagnostic(f"shared module `{use.path}` not found (looked for {path})",
+                                      use.span, source)]) from None
+    except NotRegularFile as e:
+        raise PolicyError([Diagnostic(f"shared module `{use.path}` {e.message}", use.span, source,
+                                      hint=e.hint, code=PATH_REFUSED)]) from None
+    except TooLarge:
+        raise PolicyError([_too_large(f"with shared module `{use.path}` the policy", source, modules=True,
+                                      span=_quoted_span(use, source))]) from None
+    except OSError as e:
+        raise PolicyError([Diagnostic(f"cannot read shared module `{use.path}`: {e.strerror}", use.span,
+                                      source)]) from None
+    budget.bytes += len(data)
+    msrc = _decode(data, os.path.relpath(path) if not os.path.isabs(source.name) else path, real)
+    try:
+        return msrc, parse_source(msrc, budget)
+    except PolicyError as e:
+        if len(e.diagnostics) == 1 and e.diagnostics[0].code == NOT_A_POLICY:
+            # said at the `use`: the module's own lines are not shown
+            d = e.diagnostics[0]
+            raise PolicyError([Diagnostic(f"shared module `{use.path}` is {d.message}", use.span, source,
+                                          hint="a shared module holds `record` and `let` definitions",
+                                          code=NOT_A_POLICY)]) from None
+        raise
+
+
+def _load_modules(source: Source, policy: ast.Policy, tree: PolicyTree, budget: Budget):
+    """Parse the files named by ``use`` (through other modules too, each once), relative to the file
+    that names them and inside ``tree``; ``(modules, problems)``, each module after those it uses.
+
+    Walked with an explicit stack: a chain of modules using one another cannot exhaust Python's recursion.
+    """
+    seen = {os.path.realpath(source.path)} if source.path else set()
+    modules, problems = [], []
+    stack = [(source, None, iter(policy.of_type(ast.Use)))]
+    while stack:
+        src, mod, uses = stack[-1]
+        use = next(uses, None)
+        if use is None:
+            stack.pop()
+            if mod is not None:
+                modules.append((src, mod))
             continue
         try:
-            msrc = read_source(path)
-            msrc = Source(msrc.text, os.path.relpath(path) if not os.path.isabs(source.name) else path, path)
-            mod = parse_source(msrc)
+            loaded = _load_module(use, src, tree, budget, seen)
         except PolicyError as e:
             problems.extend(e.diagnostics)
             continue
-        sub, subproblems = _load_modules(msrc, mod, seen)
-        modules.extend(sub)
-        modules.append((msrc, mod))
-        problems.extend(subproblems)
+        if loaded is not None:
+            msrc, m = loaded
+            stack.append((msrc, m, iter(m.of_type(ast.Use))))
     return modules, problems
 
 
-def check_source(source: Source) -> CheckedPolicy:
-    """Parse and check; raises :class:`PolicyError` on syntax errors, returns diagnostics otherwise."""
-    policy = parse_source(source)
-    modules, problems = _load_modules(source, policy)
+def _path_problems(files, tree: PolicyTree) -> list[Diagnostic]:
+    """The `case` files and the `templates` folder named by ``files`` (``(source, AST)`` pairs) that are
+    outside the tree or not what they should be; checked when the policy is loaded, used later."""
+    problems = []
+    for source, policy in files:
+        if not source.path:
+            continue  # a policy given as text: `bando test` resolves its cases against the folder it is given
+        base = os.path.dirname(source.path)
+        for examples in policy.of_type(ast.Examples):
+            for case in examples.cases:
+                try:
+                    real = tree.resolve(base, case.file, "example file")
+                except PathRefused as e:
+                    # the hint once: a policy whose examples are all outside its tree has dozens of cases
+                    problems.append(_refused(e, case, source, hint=not any(d.code == PATH_REFUSED
+                                                                           for d in problems)))
+                    continue
+                try:
+                    kind = file_kind(os.stat(real).st_mode)
+                except OSError:
+                    continue  # missing: the checker says so
+                if kind is not None:
+                    problems.append(Diagnostic(f"example file `{case.file}` is {kind}, not a regular file",
+                                               _quoted_span(case, source), source, code=PATH_REFUSED,
+                                               hint="a policy can only name ordinary files"))
+        for call in policy.of_type(ast.CallDef):
+            for item in call.items:
+                if item.key == "templates" and isinstance(item.value, ast.String):
+                    try:
+                        tree.resolve(base, item.value.value, "letter templates folder")
+                    except PathRefused as e:
+                        problems.append(_refused(e, item, source))
+    return problems
+
+
+def check_source(source: Source, root=None) -> CheckedPolicy:
+    """Parse and check; raises :class:`PolicyError` on syntax errors and on files the policy may not
+    use, returns diagnostics otherwise.
+
+    Every path the policy names must stay inside its tree (:class:`engine.paths.PolicyTree`: the
+    policy's folder, a folder above it marked with ``.bando-root``, or ``root``); the policy and its
+    modules together are held to :mod:`dsl.limits`.
+    """
+    budget = Budget()
+    size = len(source.text.encode("utf-8"))
+    if size > budget.max_bytes:
+        raise PolicyError([_too_large(source.name, source)])
+    budget.bytes = size
+    try:
+        tree = PolicyTree.of(source.path, root)
+    except PathRefused as e:
+        raise PolicyError([Diagnostic(e.message, None, source, hint=e.hint, code=PATH_REFUSED)]) from None
+    policy = parse_source(source, budget)
+    modules, problems = _load_modules(source, policy, tree, budget)
+    problems += _path_problems([(source, policy)] + modules, tree)
     if problems:
         raise PolicyError(problems)
     return check(policy, source, modules)
+
+
+def compile_checked(cp: CheckedPolicy) -> "Policy":
+    """Compile a checked policy; a policy too layered for the compiler is a clear error, not a crash."""
+    try:
+        return Policy(cp)
+    except RecursionError:
+        # e.g. thousands of `let`s each defined by the one before: far past what a call needs
+        raise PolicyError([Diagnostic(
+            "this policy's definitions are layered too deeply to compile (a `let` that depends on a `let` "
+            "that depends on another…, thousands of times)", None, cp.source, code=TOO_LARGE)]) from None
 
 
 class Policy:
@@ -329,25 +481,36 @@ def _app_id(data):
         v = data.get("id")
         if v is None:
             return None
-        return v if isinstance(v, str) else str(v)
+        if isinstance(v, str):
+            # a lone surrogate cannot be written to any file: shown escaped, as the batch readers do
+            return v if v.isascii() else v.encode("utf-8", "backslashreplace").decode("utf-8")
+        if isinstance(v, (dict, list, tuple)) or (type(v) is int and int_problem(v)):
+            return None  # not an id (the validator says so); str() of an int past 4,300 digits raises
+        return str(v)
     return None
 
 
-def load_policy(path_or_text, name: str | None = None) -> Policy:
+def load_policy(path_or_text, name: str | None = None, root=None) -> Policy:
     """Load and compile a policy from a file path or from policy text.
 
     Raises :class:`dsl.errors.PolicyError` (with every problem found) when the
     policy does not check; warnings are kept in ``policy.warnings``.
+
+    The files the policy names (``use``, ``case``, ``templates``) must be inside
+    its folder tree: the policy's folder, or the nearest folder above it that
+    holds a ``.bando-root`` file, or ``root`` when it is given (for a policy
+    given as text, the tree of the current folder, or ``root``). See
+    docs/security.md.
     """
     if isinstance(path_or_text, Path) or (isinstance(path_or_text, str) and "\n" not in path_or_text
                                           and path_or_text.endswith(".bando")):
         source = read_source(path_or_text)
     else:
         source = Source(path_or_text, name or "<policy>")
-    cp = check_source(source)
+    cp = check_source(source, root)
     if cp.errors:
         raise PolicyError(cp.diagnostics)
-    return Policy(cp)
+    return compile_checked(cp)
 
 
 def load_application(path) -> dict:
