@@ -406,3 +406,22 @@ def test_the_shipped_policies_name_only_files_of_this_repository():
     assert res.exit_code == 0, res.output
     e = refusal(REPO / "policies" / "salentonet.bando", root=REPO / "policies")
     assert {d.code for d in e.diagnostics} == {PATH_REFUSED}
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_score_and_letters_take_root_and_hand_it_to_their_workers(tree, tmp_path, jobs):
+    (tree / "common").mkdir()
+    (tree / "common" / "m.bando").write_text("let five = 5\n", encoding="utf-8")
+    p = policy(tree / "calls", uses=["../common/m.bando"])
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text('{"id": "A-1", "firms": 3}\n{"id": "A-2", "firms": 0}\n', encoding="utf-8")
+    out = tmp_path / f"out{jobs}"
+    res = CliRunner().invoke(main, ["score", "--root", str(tree), str(p), str(batch), "-o", str(out),
+                                    "--jobs", jobs])
+    assert res.exit_code == 0, res.output
+    assert len((out / "results.jsonl").read_text().splitlines()) == 2
+    res = CliRunner().invoke(main, ["letters", "--root", str(tree), str(p), str(out / "results.jsonl"),
+                                    "-o", str(tmp_path / f"letters{jobs}")])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["score", str(p), str(batch), "-o", str(tmp_path / "refused")])
+    assert res.exit_code == 2 and "outside the policy's folder tree" in res.output
