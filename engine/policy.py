@@ -22,6 +22,7 @@ from dsl import ast
 from dsl.checker import CheckedPolicy, check
 from dsl.errors import NOT_A_POLICY, PATH_REFUSED, TOO_LARGE, Diagnostic, PolicyError
 from dsl.limits import MAX_POLICY_BYTES, Budget, describe_bytes
+from dsl.numbers import int_problem
 from dsl.parser import not_a_policy, parse_source
 from dsl.source import Source, Span
 
