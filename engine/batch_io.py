@@ -630,11 +630,6 @@ class _Table:
         n = len(cells)
         for col in self.cols:
             v = cells[col.index] if col.index < n else None
-            if isinstance(v, str) and not v.isascii() and _SURROGATE.search(v):
-                # an Excel _xD800_ escape: not a character; the row is invalid, the others go on
-                found: list[tuple[str, str]] = []
-                v = _clean_surrogates(v, True, found)
-                errors.extend((_fmt_path(col.path), message) for _, message in found)
             if col.split:
                 if _is_blank(v):
                     continue

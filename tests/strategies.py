@@ -20,6 +20,7 @@ from pathlib import Path
 from hypothesis import strategies as st
 
 from dsl import ast
+from dsl.types import Type
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -382,3 +383,205 @@ def with_comments(draw, text: str) -> str:
         elif lines[i].strip() and '"' not in lines[i] and "#" not in lines[i]:
             lines[i] = lines[i] + "  " + comment
     return "\n".join(lines)
+
+
+# --- hostile application data ----------------------------------------------------------------------
+#
+# Values a hostile or broken program could put in an application, per field type: numbers far beyond
+# what a field holds (huge and tiny exponents, thousands of digits, NaN/Infinity), other scripts'
+# digits, lone surrogates, datetimes with offsets, huge strings, deep lists, wrong types. Evaluating
+# them must give an `invalid` result that names the field (or a clean decision), never an exception
+# or a hang. Every value here is cheap to build and bounded in size (at most a few hundred kB), so a
+# few hundred examples run in seconds.
+
+HUGE_NUMBERS = ["1e300000", "1e99999999", "-1e99999999", "99e999999", "9" * 5000, "-" + "9" * 5000,
+                "1" + "0" * 18, "999999999999999999.5", "0." + "1" * 40, "1e-999999999", "0e-999999999",
+                "1e-29", "5e-324", "1e18", "1E+18", "0e999999", "1.5e17", "12345678901234567890123456789"]
+HUGE_DECIMALS = [Decimal("1E+999999"), Decimal("-1E+999999999"), Decimal("1E-999999999"), Decimal("9" * 5000),
+                 Decimal("0E-999999"), Decimal("NaN"), Decimal("-Infinity"), Decimal("sNaN"),
+                 Decimal("0." + "3" * 29), Decimal("999999999999999999.99")]
+ODD_FLOATS = [float("nan"), float("inf"), -float("inf"), 5e-324, -5e-324, 1.7976931348623157e308, 1e18,
+              9.999999999999999e17, 1e-28, 9.999999999999999e-29, 0.30000000000000004, -0.0]
+ODD_INTS = [10 ** 18, -10 ** 18, 10 ** 18 - 1, 2 ** 63, 2 ** 53 + 1, 10 ** 4000, -10 ** 4000]
+FOREIGN_DIGITS = ["١٢", "１５", "߁߂", "१२", "²", "٣٫٥", "12١", "1٬000", "Ⅻ"]
+NUMBER_TEXTS = ["NaN", "nan", "Infinity", "-inf", "sNaN", "1_0", " 3 ", "0x10", "1e", "--1", "+", "1.2.3",
+                "€ 5", "5 EUR", "50%", "1e-30%", "1e400%", "١٢%", "1,5", "\u22125", "12\u00a0000"]
+SURROGATES = ["\ud800", "a\udfffb", "\udc00" * 3, "ok\ud83d", "\ud83d\ude00", "name \udcff end"]
+DATETIME_TEXTS = ["2013-10-02T10:12:00+02:00", "2013-10-02T10:12:00Z", "2013-10-02T10:12:00-05:30",
+                  "2013-11-29T11:30:00+14:00", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-12:00",
+                  "2013-10-02 10:12:00+02:00", "2013-10-02T10:12:00.123456+00:00:30", "2013-10-02T10:12",
+                  "2025-02-30T10:00:00", "2013-10-02", "10:12:00", "2013-10-02T25:00:00"]
+DATE_TEXTS = ["2025-02-30", "0000-01-01", "9999-12-31", "2013-10-02T00:00:00+02:00", "02/10/2013", "20131002"]
+ODD_TEXTS = ["", " ", "\x00", "\u202eevil", "\ufeff", "x" * 100_000, "None", "null", "true", "{{ 7*7 }}",
+             "${jndi:x}", "\r\n", "😀" * 1000, "\u0000\u0001\u001f"]
+
+
+def deep_list(depth: int):
+    """``[[[...]]]`` nested ``depth`` deep (built without recursion)."""
+    v: list = []
+    for _ in range(depth):
+        v = [v]
+    return v
+
+
+WRONG_TYPES = st.one_of(
+    st.none(), st.booleans(), st.just({}), st.just([]), st.just({"a": 1}), st.just([1, "2", None]),
+    st.integers(1, 500).map(deep_list), st.just([0] * 10_000), st.just({str(i): i for i in range(1000)}))
+
+
+def _hostile_numbers():
+    return st.one_of(st.sampled_from(HUGE_NUMBERS), st.sampled_from(HUGE_DECIMALS), st.sampled_from(ODD_FLOATS),
+                     st.sampled_from(ODD_INTS), st.sampled_from(FOREIGN_DIGITS), st.sampled_from(NUMBER_TEXTS),
+                     st.integers(19, 400).map(lambda n: "9" * n), st.integers(19, 400).map(lambda n: f"1e{n}"),
+                     st.integers(29, 400).map(lambda n: f"1e-{n}"), st.booleans())
+
+
+def hostile_values(t):
+    """Hostile values for a field of type ``t`` (a :class:`dsl.types.Type`, or a kind name), with some
+    hostile values of every other kind mixed in: a program that writes the wrong field writes anything."""
+    kind = t if isinstance(t, str) else t.kind
+    anything = st.one_of(_hostile_numbers(), st.sampled_from(SURROGATES), st.sampled_from(DATETIME_TEXTS),
+                         st.sampled_from(ODD_TEXTS), WRONG_TYPES)
+    own = {
+        "int": _hostile_numbers(), "decimal": _hostile_numbers(), "percent": _hostile_numbers(),
+        "money": _hostile_numbers(),
+        "text": st.one_of(st.sampled_from(SURROGATES), st.sampled_from(ODD_TEXTS), st.sampled_from(FOREIGN_DIGITS)),
+        "enum": st.one_of(st.sampled_from(SURROGATES), st.sampled_from(ODD_TEXTS),
+                          st.sampled_from(list(getattr(t, "options", None) or ["x"])).map(lambda o: o + "\ud800")),
+        "bool": st.one_of(st.sampled_from(["TRUE", "yes", "1", 1, 0, 2, "\ud800"]), st.sampled_from(ODD_FLOATS)),
+        "date": st.one_of(st.sampled_from(DATE_TEXTS), st.sampled_from(DATETIME_TEXTS)),
+        "datetime": st.sampled_from(DATETIME_TEXTS),
+        "list": st.one_of(st.integers(1, 500).map(deep_list), st.just([None] * 50),
+                          st.lists(anything, max_size=3)),
+        "record": st.one_of(st.just([]), st.just("record"), st.dictionaries(
+            st.sampled_from(SURROGATES + ["", "x" * 1000]), anything, max_size=3)),
+    }.get(kind, anything)
+    return st.one_of(own, own, anything)
+
+
+def _plausible(t, depth=0):
+    """A value a field of type ``t`` accepts (most of the time): the body the hostile values go into."""
+    k = t.kind
+    if k == "int":
+        lo = int(t.low) if t.low is not None else 0
+        hi = int(t.high) if t.high is not None else 1000
+        return st.integers(lo, min(hi, lo + 1000))
+    if k in ("decimal", "percent", "money"):
+        lo = t.low if t.low is not None else Decimal(0)
+        hi = t.high if t.high is not None else Decimal(1000)
+        hi = min(hi, lo + 10 ** 6)
+        if t.step is not None:
+            return st.integers(0, int((hi - lo) / t.step)).map(lambda i: lo + i * t.step)
+        return st.one_of(st.decimals(lo, hi, places=2, allow_nan=False, allow_infinity=False),
+                         st.decimals(lo, hi, places=2, allow_nan=False, allow_infinity=False).map(float),
+                         st.sampled_from([lo, hi]))
+    if k == "text":
+        return st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=8)
+    if k == "enum":
+        return st.sampled_from(list(t.options))
+    if k == "bool":
+        return st.booleans()
+    if k == "date":
+        return st.dates(_dt.date(2010, 1, 1), _dt.date(2016, 12, 31)).map(_dt.date.isoformat)
+    if k == "datetime":
+        return st.datetimes(_dt.datetime(2013, 1, 1), _dt.datetime(2014, 12, 31)).map(
+            lambda v: v.replace(microsecond=0).isoformat())
+    if k == "list":
+        item = t.item if t.item is not None else Type("any")
+        return st.lists(_plausible(item, depth + 1), max_size=3 if depth else 6)
+    if k == "record" and t.record is not None and depth < 4:
+        return _record(t.record, depth + 1)
+    return st.none()
+
+
+def _record(rec, depth=0):
+    return st.fixed_dictionaries({name: _plausible(f.type.opt(False), depth) for name, f in rec.fields.items()})
+
+
+def _leaves(x, path=()):
+    """Every ``(path, type-free)`` position in a nested application: dict keys and list indices."""
+    out = []
+    if isinstance(x, dict):
+        for k, v in x.items():
+            out.append(path + (k,))
+            out += _leaves(v, path + (k,))
+    elif isinstance(x, list) and len(x) <= 50:
+        for i, v in enumerate(x):
+            out.append(path + (i,))
+            out += _leaves(v, path + (i,))
+    return out
+
+
+def _type_at(rec, path):
+    """The declared type at ``path`` (None when the path is not in the schema)."""
+    t = None
+    for step in path:
+        if isinstance(step, int):
+            if t is None or t.kind != "list":
+                return None
+            t = t.item
+        else:
+            if t is not None:
+                if t.kind != "record" or t.record is None:
+                    return None
+                rec = t.record
+            f = rec.fields.get(step) if rec is not None else None
+            if f is None:
+                return None
+            t = f.type.opt(False)
+    return t
+
+
+@st.composite
+def hostile_applications(draw, policy):
+    """An application for ``policy`` (an :class:`engine.policy.Policy`) that is plausible except for one to
+    four fields given hostile values of their type (or of any type), and sometimes a hostile id."""
+    rec = policy.checked.input
+    app = draw(_record(rec))
+    for _ in range(draw(st.sampled_from([1, 1, 1, 2, 4]))):  # mostly one: the others' rules still run
+        paths = _leaves(app)
+        if not paths:
+            break
+        path = draw(st.sampled_from(paths))
+        t = _type_at(rec, path)
+        parent = app
+        for step in path[:-1]:
+            parent = parent[step]
+        parent[path[-1]] = draw(hostile_values(t if t is not None else "any"))
+    if draw(st.integers(0, 5)) == 0:
+        app["id"] = draw(st.one_of(st.sampled_from(SURROGATES), st.sampled_from(ODD_TEXTS), _hostile_numbers()))
+    return app
+
+
+def to_json_line(value) -> str:
+    """``value`` as one line of JSON the way a careless program writes it: Decimals as their digits (any
+    length), NaN and Infinity as Python writes them (the reader must refuse the line, not the batch),
+    lone surrogates as ``\\ud800`` escapes."""
+    import json
+    import math
+
+    def enc(v):
+        if isinstance(v, bool) or v is None:
+            return json.dumps(v)
+        if isinstance(v, Decimal):
+            if not v.is_finite():
+                return "NaN"
+            return str(v)  # "1E+999999", or 5000 digits: valid JSON number text
+        if isinstance(v, int):
+            return str(v) if v.bit_length() < 13_000 else "1" + "0" * 4000
+        if isinstance(v, float):
+            return repr(v) if math.isfinite(v) else ("NaN" if v != v else "Infinity")
+        if isinstance(v, str):
+            return json.dumps(v)  # ensure_ascii: surrogates become \\udXXX escapes
+        if isinstance(v, dict):
+            return "{" + ",".join(f"{json.dumps(str(k))}:{enc(x)}" for k, x in v.items()) + "}"
+        if isinstance(v, list):
+            stack_depth = 0  # deep lists: written iteratively
+            inner = v
+            while isinstance(inner, list) and len(inner) == 1 and isinstance(inner[0], list):
+                stack_depth += 1
+                inner = inner[0]
+            return "[" * stack_depth + "[" + ",".join(enc(x) for x in inner) + "]" + "]" * stack_depth
+        return json.dumps(str(v))
+
+    return enc(value)
