@@ -23,7 +23,7 @@ import attrs
 from . import ast, numbers
 from .errors import Diagnostic
 from .source import Source
-from .types import (MONEY_CEILING, ANY, BOOL, DATE, DATETIME, DECIMAL, DURATION, INT, PERCENT, TEXT,
+from .types import (ANY, BOOL, DATE, DATETIME, DECIMAL, DURATION, INT, PERCENT, TEXT,
                     FieldInfo, RecordInfo, Type, money, unify)
 
 CALL_KEYS = {
@@ -396,14 +396,13 @@ class Checker:
                        hint="options: " + ", ".join(f'"{o}"' for o in t.options))
         if not isinstance(v, Decimal) or t.low is None:
             return
-        if not t.low <= v <= t.high:
-            if t.implicit_range:
-                self.error(f"the default of `{f.name}` is {'below 0' if v < t.low else 'too large'}: an amount "
-                           f"with no declared range is between 0 and {_fmt(t.high)}", f.default,
-                           hint="declare the field's range, e.g. `money in -1_000_000..1_000_000`")
-            else:
-                self.error(f"the default {_fmt(v)} of `{f.name}` is outside its range {_fmt(t.low)}..{_fmt(t.high)}",
-                           f.default)
+        if t.implicit_range:
+            if v < t.low:  # (too large for the engine is the constant checks' error)
+                self.error(f"the default of `{f.name}` is below 0: an amount with no declared range is 0 or more",
+                           f.default, hint="declare the field's range, e.g. `money in -1_000_000..1_000_000`")
+        elif not t.low <= v <= t.high:
+            self.error(f"the default {_fmt(v)} of `{f.name}` is outside its range {_fmt(t.low)}..{_fmt(t.high)}",
+                       f.default)
         elif t.step is not None and (v - t.low) % t.step != 0:
             self.error(f"the default {_fmt(v)} of `{f.name}` is not on its step of {_fmt(t.step)} "
                        f"(from {_fmt(t.low)})", f.default)
@@ -459,7 +458,7 @@ class Checker:
                               f"will be refused as invalid", te,
                               hint=f"declare the range, e.g. `money in 0..1_000_000`, or "
                                    f"`money in -1_000_000..1_000_000` if the amount can be negative")
-                    return Type("money", currency=cp.currency or "EUR", low=Decimal(0), high=MONEY_CEILING,
+                    return Type("money", currency=cp.currency or "EUR", low=Decimal(0), high=None,
                                 implicit_range=True)
                 return money(cp.currency or "EUR")
             if te.low is not None and te.name not in ("int", "decimal", "percent"):

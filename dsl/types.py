@@ -44,8 +44,8 @@ class Type:
     low: Decimal | None = None
     high: Decimal | None = None
     step: Decimal | None = None
-    # the range was not declared: ``low..high`` is the implicit one of an input amount
-    # (0..MONEY_CEILING), and messages say "0 or more" rather than quote the ceiling
+    # the range was not declared: an input amount is 0 or more (``low`` = 0, ``high`` None),
+    # and at most the engine's own limit
     implicit_range: bool = False
 
     def opt(self, flag: bool = True) -> "Type":
@@ -90,11 +90,6 @@ def T(kind: str, **kw) -> Type:
 
 TEXT, INT, DECIMAL, PERCENT, BOOL = T("text"), T("int"), T("decimal"), T("percent"), T("bool")
 DATE, DATETIME, DURATION, ANY = T("date"), T("datetime"), T("duration"), T("any")
-
-
-#: the largest amount an input field holds when its policy declares no range (a thousand
-#: thousand billion: beyond any call, and exact in the engine's decimals)
-MONEY_CEILING = Decimal(10) ** 15
 
 
 def money(currency: str | None) -> Type:

@@ -230,15 +230,13 @@ def _number_checks(conv, t: Type, what):
         try:
             v = conv(value)
         except Problem as problem:
-            if low is None or problem.reason != numbers.TOO_LARGE:
-                raise
+            if low is None or problem.reason != numbers.TOO_LARGE or high is None:
+                raise  # an amount with no declared upper bound: the engine's own limit is the message
             v = None  # beyond any number bando holds, hence beyond the field's range: say which range
-        if low is not None and (v is None or not (low <= v <= high)):
+        if low is not None and (v is None or v < low or (high is not None and v > high)):
             shown = _fmt(v) if v is not None else _show(value)
             if t.implicit_range:
-                raise Problem(f"{shown} is not allowed: expected {what} of 0 or more"
-                              if v is not None and v < low else f"{shown} is too large: expected {what} below "
-                                                                f"{_fmt(high)}")
+                raise Problem(f"{shown} is not allowed: expected {what} of 0 or more")
             raise Problem(f"{shown} is out of range: expected {what} between {_fmt(low)} and {_fmt(high)}")
         if step is not None:
             try:
@@ -368,6 +366,13 @@ def fast_branches(t: Type, v: str, const, key: bool = False):
             return None if key else []
         # NaN, infinities and numbers beyond the LIMIT fail the range tests (exact, see key_literal); so do
         # floats of dsl.numbers.float_problem. Decimals (long JSON numbers) take the converter, which counts digits.
+        if t.implicit_range:  # 0 or more, below the engine's limit (an int literal: exact against floats)
+            lim = repr(int(LIMIT))
+            tiny = _tiny_test(v, t.low, None)
+            if key:
+                return [(f"({v}.__class__ is float or {v}.__class__ is int) and 0 <= {v} < {lim}{tiny}", v)]
+            return [(f"{v}.__class__ is float and 0 <= {v} < {lim}{tiny}", f"_D(repr({v}))"),
+                    (f"{v}.__class__ is int and 0 <= {v} < {lim}", f"_D({v})")]
         if t.low is None or not -LIMIT < t.low <= t.high < LIMIT:
             lim = repr(int(LIMIT))
             tiny = _tiny_test(v, None, None)
