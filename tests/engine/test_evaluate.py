@@ -536,7 +536,7 @@ def test_percent_strings_and_float_keys():
 
 
 @pytest.mark.parametrize("cost, shown", [
-    ("1e400", '"1e400"'), (1e18, "1e+18"), (10 ** 18, "1000000000000000000"), (Decimal("-1E+30"), "-1E+30"),
+    ("1e400", '"1e400"'), (1e18, "1e+18"), (10 ** 18, "a whole number of about 19 digits"), (Decimal("-1E+30"), "-1E+30"),
 ])
 def test_numbers_beyond_10_to_the_18_are_invalid_not_internal_errors(cost, shown):
     p = _policy_cache(WEIGHTED)
