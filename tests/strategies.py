@@ -12,6 +12,7 @@ Two families:
 """
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import re
 from decimal import Decimal
@@ -537,6 +538,8 @@ def hostile_applications(draw, policy):
     """An application for ``policy`` (an :class:`engine.policy.Policy`) that is plausible except for one to
     four fields given hostile values of their type (or of any type), and sometimes a hostile id."""
     rec = policy.checked.input
+    if rec is None:  # a policy without an input block (a mutated one): anything at all is hostile
+        return draw(st.dictionaries(st.sampled_from(["id", "x", "\ud800"]), hostile_values("any"), max_size=3))
     app = draw(_record(rec))
     for _ in range(draw(st.sampled_from([1, 1, 1, 2, 4]))):  # mostly one: the others' rules still run
         paths = _leaves(app)
@@ -547,7 +550,8 @@ def hostile_applications(draw, policy):
         parent = app
         for step in path[:-1]:
             parent = parent[step]
-        parent[path[-1]] = draw(hostile_values(t if t is not None else "any"))
+        # a copy: st.just() values are shared between examples, and a later change may go inside this one
+        parent[path[-1]] = copy.deepcopy(draw(hostile_values(t if t is not None else "any")))
     if draw(st.integers(0, 5)) == 0:
         app["id"] = draw(st.one_of(st.sampled_from(SURROGATES), st.sampled_from(ODD_TEXTS), _hostile_numbers()))
     return app

@@ -446,3 +446,32 @@ def test_hostile_values_cover_every_kind_the_issue_names():
     line = S.to_json_line({"a": S.deep_list(300), "b": Decimal("1E+999999"), "c": "\ud800"})
     assert line.count("[") == 301 and "1E+999999" in line and "\\ud800" in line
 
+
+
+@pytest.fixture(scope="module")
+def policy_folder(tmp_path_factory):
+    """A tree laid out like the repository's (policies/common, examples/), marked as one policy tree:
+    a mutated policy still finds the shared module it `use`s and the example files its cases name."""
+    import shutil
+    top = tmp_path_factory.mktemp("mutated")
+    shutil.copytree(ROOT / "policies" / "common", top / "policies" / "common")
+    shutil.copytree(ROOT / "examples", top / "examples")
+    (top / ".bando-root").write_text("", encoding="utf-8")
+    return top / "policies"
+
+
+@settings(max_examples=int(os.environ.get("BANDO_HOSTILE_POLICIES", "15")), deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_shipped_policies_survive_hostile_applications(policy_folder, data):
+    """A shipped policy with a few characters or tokens changed either does not load (a PolicyError, never
+    another exception) or, if it still checks, survives hostile applications like the original."""
+    path = policy_folder / "mutated.bando"
+    path.write_text(data.draw(S.mutated_policy()), encoding="utf-8")
+    try:
+        p = load_policy(path)
+    except PolicyError:
+        return
+    for _ in range(3):
+        _check_hostile(p, data.draw(S.hostile_applications(p)))
