@@ -35,11 +35,11 @@ GENERATED = {
     # under the limit of words and symbols, dsl.limits)
     "long_line": (HEADER.replace("firms", "f" * 40) + "let total = " + " + ".join(["f" * 40] * 2_300)
                   + " + @firms\n").encode(),
-    # 9,000 parentheses around a name (far more than Python's recursion limit): harmless, the policy is fine
-    "nested_parens": (HEADER + "let total = " + "(" * 9_000 + "firms" + ")" * 9_000 + "\n\n"
+    # 5,000 parentheses around a name (far more than Python's recursion limit): harmless, the policy is fine
+    "nested_parens": (HEADER + "let total = " + "(" * 5_000 + "firms" + ")" * 5_000 + "\n\n"
                       "eligibility {\n  gate min_firms: total >= 5\n}\n").encode(),
-    # 4,000 nested sums in parentheses
-    "nested_parens_arith": (HEADER + "let total = " + "(1 + " * 4_000 + "firms" + ")" * 4_000 + "\n").encode(),
+    # 2,500 nested sums in parentheses
+    "nested_parens_arith": (HEADER + "let total = " + "(1 + " * 2_500 + "firms" + ")" * 2_500 + "\n").encode(),
     # more words and symbols than dsl.limits allows: refused before parsing, pointing at the first one over
     "too_long": (HEADER + "".join(f"let x{i} = firms + {i}\n" for i in range(5_000))).encode(),
     # 10,000 parentheses never closed
