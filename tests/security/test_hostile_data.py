@@ -312,9 +312,11 @@ def test_a_money_default_too_large_is_a_diagnostic_not_an_internal_bail():
     # `money = 999_999_999_999_999_999 EUR` let the fast path's Bail escape load_policy
     text = HEADER.format(extra="") + "input { id: text  m: money = 999_999_999_999_999_999 EUR }\n" \
                                      'eligibility { gate g "G": m > 0 EUR }\n'
-    with pytest.raises(PolicyError) as e:
-        load_policy(text)
-    assert any("the default of `m` is too large" in d.message and d.span.line == 2 for d in e.value.diagnostics)
+    # the default is below the engine's limit (10^18): it loads, and an application that omits `m` uses it
+    policy = load_policy(text)
+    r = policy.evaluate({"id": "A"})
+    assert r.status != "invalid" and r.gates[0].passed
+    assert policy.decide({"id": "A"}).status == r.status
 
 
 def test_a_default_no_float_stands_for_compiles():
@@ -446,32 +448,3 @@ def test_hostile_values_cover_every_kind_the_issue_names():
     line = S.to_json_line({"a": S.deep_list(300), "b": Decimal("1E+999999"), "c": "\ud800"})
     assert line.count("[") == 301 and "1E+999999" in line and "\\ud800" in line
 
-
-
-@pytest.fixture(scope="module")
-def policy_folder(tmp_path_factory):
-    """A tree laid out like the repository's (policies/common, examples/), marked as one policy tree:
-    a mutated policy still finds the shared module it `use`s and the example files its cases name."""
-    import shutil
-    top = tmp_path_factory.mktemp("mutated")
-    shutil.copytree(ROOT / "policies" / "common", top / "policies" / "common")
-    shutil.copytree(ROOT / "examples", top / "examples")
-    (top / ".bando-root").write_text("", encoding="utf-8")
-    return top / "policies"
-
-
-@settings(max_examples=int(os.environ.get("BANDO_HOSTILE_POLICIES", "15")), deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.function_scoped_fixture])
-@given(data=st.data())
-def test_mutated_shipped_policies_survive_hostile_applications(policy_folder, data):
-    """A shipped policy with a few characters or tokens changed either does not load (a PolicyError, never
-    another exception) or, if it still checks, survives hostile applications like the original."""
-    path = policy_folder / "mutated.bando"
-    path.write_text(data.draw(S.mutated_policy()), encoding="utf-8")
-    try:
-        p = load_policy(path)
-    except PolicyError:
-        return
-    for _ in range(3):
-        _check_hostile(p, data.draw(S.hostile_applications(p)))
