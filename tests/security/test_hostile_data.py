@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import os
 import sys
 import threading
@@ -383,7 +384,9 @@ def _check_hostile(p, data):
         text = json.dumps(r.to_dict(), ensure_ascii=False)
         text.encode("utf-8")  # results.jsonl is UTF-8: no lone surrogate may reach it
         for s in _sentences(r):
-            assert not any(bad in s for bad in BAD_TEXT), s
+            # a text the applicant typed is quoted as given ("NaN" as an ATECO code): only bando's own words count
+            own = re.sub(r'"[^"]*"|«[^»]*»', "", s)
+            assert not any(bad in own for bad in BAD_TEXT), s
         for e in r.to_dict()["errors"]:
             assert e["message"] and "Decimal(" not in e["message"] and "internal error" not in e["message"]
             assert len(e["message"]) < 400
