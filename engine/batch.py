@@ -32,7 +32,7 @@ import attrs
 from . import ranking as rk
 from .batch_io import read_batch
 from .formatting import format_money
-from .result import GateResult, Result
+from .result import GateResult, Result, money_text
 
 REPORT_DETAIL_LIMIT = 2000
 
@@ -348,8 +348,8 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
             return None
         return {"status": e.status, "rank": e.rank, "of": n, "tied_with": e.tied_with, "awarded": e.awarded,
                 "reason": e.reason, "reserve": e.reserve, "line_rank": e.line_rank,
-                "left": _money_or_none(e.left), "draw": list(e.draw) if e.draw else None,
-                "previous": _money_or_none(e.previous),
+                "left": money_text(e.left), "draw": list(e.draw) if e.draw else None,
+                "previous": money_text(e.previous),
                 "placement": rk.placement(e, n, policy, proc, alloc, lang, margin)}
 
     # pass 2: explain, merge, stream outputs
@@ -462,14 +462,9 @@ def _default_letter_date(policy):
     return closes.date() if hasattr(closes, "hour") else closes
 
 
-def _money_or_none(d):
-    return format(d, "f") if d is not None else None
-
-
 def _allocation_summary(alloc, proc, policy, withdrawn, withdrawn_file, previous) -> dict:
     """What summary.json records of the allocation: totals, the rules applied, every award that changed."""
-    cents = Decimal("0.01")
-    m = lambda d: format(Decimal(d).quantize(cents), "f")  # noqa: E731
+    m = money_text  # one writer of exact amounts (result.money_text) for summary.json and results
     changes = list(alloc.changes)
     if previous is not None:  # a withdrawn application's award is released: it changed too
         changes += [(i, previous.awards[i].amount, Decimal(0)) for i in sorted(withdrawn) if i in previous.awards]
