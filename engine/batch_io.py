@@ -63,6 +63,7 @@ import attrs
 
 from dsl import numbers
 
+from .paths import file_kind
 from .validate import exact_json_float
 
 __all__ = [
@@ -1335,6 +1336,9 @@ def _batch_files(path: Path) -> list[tuple[Path, str]]:
         return out
     if not path.exists():
         raise BatchError(f"{path}: no such file or folder")
+    kind = file_kind(path.stat().st_mode)
+    if kind is not None:  # a FIFO blocks the reader for ever, /dev/zero never ends
+        raise BatchError(f"{path}: is {kind}, not a regular file; a batch is a file or a folder of files")
     suffix = path.suffix.lower()
     if suffix == ".xls":
         raise BatchError(f"{path.name}: the old Excel .xls format is not supported; "

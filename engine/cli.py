@@ -209,11 +209,14 @@ def fmt(policies, check_only):
 
 
 def _read_application(path):
+    from engine.paths import PathRefused
     from engine.policy import load_application
     try:
         return load_application(path)
     except FileNotFoundError:
         raise BandoError(f"application file not found: {path}") from None
+    except PathRefused as e:  # a FIFO, a device, a folder, or more than an application can hold
+        raise BandoError(f"{path}: {e.message}; an application is a JSON file") from None
     except UnicodeDecodeError:
         raise BandoError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as e:

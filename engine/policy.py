@@ -514,7 +514,17 @@ def load_policy(path_or_text, name: str | None = None, root=None) -> Policy:
     return compile_checked(cp)
 
 
+#: one application's JSON file: far above any real application (the largest shipped one is a few KB), far
+#: below what would exhaust memory when someone names a multi-gigabyte dump instead
+MAX_APPLICATION_BYTES = 32 * 1024 * 1024
+
+
 def load_application(path) -> dict:
-    """Read an application JSON file with exact decimals."""
-    with open(path, encoding="utf-8-sig") as fh:
-        return json.load(fh, parse_float=exact_json_float)
+    """Read an application JSON file with exact decimals.
+
+    Only a regular file of at most :data:`MAX_APPLICATION_BYTES` is read
+    (:func:`engine.paths.read_regular`: a FIFO would block, ``/dev/zero`` never ends); otherwise
+    :class:`engine.paths.PathRefused` says why."""
+    from engine.paths import read_regular
+    data = read_regular(os.fspath(path), MAX_APPLICATION_BYTES)
+    return json.loads(data.decode("utf-8-sig"), parse_float=exact_json_float)
