@@ -109,15 +109,18 @@ def _number(value: Decimal, lang: str, *, places: int | None) -> str:
     at most two after rounding half up); an int ``places`` pads or rounds to it.
     The sign is a plain hyphen-minus; zero is never negative.
     """
+    if not value.is_finite():
+        # no sentence may say "€ NaN": the engine never makes one, so one reaching here is a template's doing
+        raise ValueError(f"expected a number (finite), got {value!r}")
     unit = _CENT if places is None else _UNITS.get(places) or Decimal(1).scaleb(-places)
-    if value.is_finite() and value.adjusted() < 20:
+    if value.adjusted() < 20:
         # well inside the default 28 digits: quantize cannot overflow (explanations format many numbers)
         value = value.quantize(unit, rounding=ROUND_HALF_UP)
         if places is None:
             value = value.normalize()
     else:
         with localcontext() as ctx:  # enough precision for any amount
-            ctx.prec = max(28, value.adjusted() + 12) if value.is_finite() and value else 28
+            ctx.prec = max(28, value.adjusted() + 12) if value else 28
             value = value.quantize(unit, rounding=ROUND_HALF_UP)
             if places is None:
                 value = value.normalize()
@@ -174,6 +177,8 @@ def money_formatter(lang: str, currency: str = "EUR"):
             text = format(abs(value), ",f")
             if italian:
                 text = text.translate(_TO_ITALIAN)
+        elif not value.is_finite():  # abs() of a signalling NaN would raise InvalidOperation
+            raise ValueError(f"expected an amount of money (finite), got {value!r}")
         else:
             text = _number(abs(value), lang, places=2)
         return ("-" + prefix + text) if value.is_signed() and value != 0 else prefix + text

@@ -165,3 +165,11 @@ def test_to_decimal():
     assert to_decimal(0.1) == Decimal("0.1")
     with pytest.raises(ValueError):
         to_decimal(False)
+
+
+@pytest.mark.parametrize("value", ["NaN", "sNaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("fmt", [format_money, format_points, format_percent])
+def test_numbers_that_are_not_finite_are_refused_not_written(value, fmt):
+    # "€ NaN" in a letter would be a sentence bando made up; a clear error names what was given
+    with pytest.raises(ValueError, match=r"\(finite\), got Decimal"):
+        fmt(Decimal(value), "it")
