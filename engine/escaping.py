@@ -8,6 +8,12 @@ break ``|``) nor HTML, which Markdown passes through
 is the escape function of the Markdown letters' environment, applied where
 HTML letters apply ``markupsafe.escape``. Plain-text letters are not escaped.
 
+Whatever the format, :func:`clean_text` first drops the control characters of
+the data a letter is given (the result and the call): a terminal or a printer
+obeys them — an ESC sequence could repaint the screen of whoever runs ``cat``
+on a letter, a bidirectional override could show "0002" as "2000", a carriage
+return or a form feed would start a line of its own in a plain-text letter.
+
 >>> str(escape_markdown("**<img src=x onerror=alert(1)>** & [x](y)"))
 '\\\\*\\\\*&lt;img src=x onerror=alert(1)&gt;\\\\*\\\\* &amp; \\\\[x\\\\](y)'
 """
@@ -19,7 +25,7 @@ from typing import Any, Callable
 
 from markupsafe import Markup, escape as escape_html
 
-__all__ = ["code_span", "escape_for", "escape_markdown"]
+__all__ = ["clean_text", "code_span", "escape_for", "escape_markdown"]
 
 # Characters that start inline Markdown anywhere in a line (CommonMark and the
 # GitHub extensions: tables, strikethrough); a backslash makes each literal.
@@ -29,6 +35,25 @@ _INLINE = re.compile(r"([\\`*_\[\]|~])")
 # setext underline "===" / "---". "2013.1" or "-5" start nothing and stay as they are.
 _LINE_START = re.compile(r"^(\s*)(#{1,6}(?=\s|$)|[-+](?=\s|$)|\d{1,9}(?=[.)](?:\s|$))|[=-](?=[=\s-]*$))")
 _NEWLINES = re.compile(r"\r\n|\r|\n|\u2028|\u2029")
+
+
+# C0 controls but tab and line feed, DEL, C1 controls, and the bidirectional embeddings, overrides and
+# isolates (U+202A-U+202E, U+2066-U+2069); the Unicode line and paragraph separators become spaces
+_CONTROLS = {c: None for c in [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0),
+                               *range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+_CONTROLS.update({0x2028: " ", 0x2029: " "})
+
+
+def clean_text(value: Any) -> Any:
+    """``value`` (a result or call as JSON data: dicts, lists, texts, numbers) with the control characters
+    of every text dropped (see the module docstring); tab and line feed stay."""
+    if isinstance(value, str):
+        return value.translate(_CONTROLS)
+    if isinstance(value, dict):
+        return {k: clean_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_text(v) for v in value]
+    return value
 
 
 def escape_markdown(value: Any) -> Markup:

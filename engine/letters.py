@@ -90,7 +90,7 @@ from markupsafe import Markup
 
 from engine import formatting
 from engine.result import STATUSES  # every outcome a result can have, in the order letters are checked
-from engine.escaping import code_span, escape_for
+from engine.escaping import clean_text, code_span, escape_for
 from engine.sandbox import (
     BoundedSandbox,
     BudgetExceeded,
@@ -386,6 +386,7 @@ def _prepare(result: dict, call: dict, lang: str) -> tuple[dict, dict]:
     if result["status"] not in STATUSES:
         raise LetterError(f"result {result['application']!r} has unknown status "
                           f"{result['status']!r} (expected one of {', '.join(STATUSES)})")
+    result, call = clean_text(result), clean_text(call)  # applicant text never drives a terminal or a printer
     c = _complete(call, _CALL_DEFAULTS)
     r = _complete(result, _RESULT_DEFAULTS)
     r["application"] = _letter_id(result)

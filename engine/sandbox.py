@@ -58,7 +58,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.filters import make_attrgetter
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from jinja2.utils import Namespace, generate_lorem_ipsum
+from jinja2.utils import Namespace
 from markupsafe import Markup, escape as html_escape
 
 __all__ = [
@@ -569,9 +569,15 @@ def bounded_range(*args: int) -> BoundedRange:
     return BoundedRange(rng)
 
 
-def bounded_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100):  # noqa: A002
-    check_size(_int_arg(n) * _int_arg(max) * 12, "lipsum()")
-    return generate_lorem_ipsum(n, html, min, max)
+class NotReproducible(SecurityError):
+    """A template asked for something that differs from one run to the next."""
+
+
+def _not_reproducible(name: str) -> Callable:
+    # a letter is a decision's record: the same results and templates must give the same bytes every time
+    def refuse(*args: Any, **kwargs: Any):
+        raise NotReproducible(f"{name} is not available: a letter must read the same on every run")
+    return refuse
 
 
 def _bounded_dumps(obj: Any, **kwargs: Any) -> str:
@@ -674,8 +680,9 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             self.finalize = self._escape_output
             self.filters.update(e=self._escape_output, escape=self._escape_output,
                                 forceescape=self._force_escape)
+        self.filters["random"] = _not_reproducible("the random filter")
         self.filters = _BoundedFilters(self, self.filters)
-        self.globals.update(range=bounded_range, lipsum=bounded_lipsum, namespace=BoundedNamespace)
+        self.globals.update(range=bounded_range, lipsum=_not_reproducible("lipsum()"), namespace=BoundedNamespace)
         self.policies["json.dumps_function"] = _bounded_dumps
 
     def _escape_output(self, value):
