@@ -13,6 +13,7 @@ Two families:
 from __future__ import annotations
 
 import copy
+import functools
 import datetime as _dt
 import re
 from decimal import Decimal
@@ -441,6 +442,12 @@ def hostile_values(t):
     """Hostile values for a field of type ``t`` (a :class:`dsl.types.Type`, or a kind name), with some
     hostile values of every other kind mixed in: a program that writes the wrong field writes anything."""
     kind = t if isinstance(t, str) else t.kind
+    return _hostile_values(kind, tuple(getattr(t, "options", None) or ()))
+
+
+@functools.lru_cache(maxsize=None)
+def _hostile_values(kind, options):
+    """The strategy for ``kind`` built once: building hypothesis strategies costs more than drawing from them."""
     anything = st.one_of(_hostile_numbers(), st.sampled_from(SURROGATES), st.sampled_from(DATETIME_TEXTS),
                          st.sampled_from(ODD_TEXTS), WRONG_TYPES)
     own = {
@@ -448,7 +455,7 @@ def hostile_values(t):
         "money": _hostile_numbers(),
         "text": st.one_of(st.sampled_from(SURROGATES), st.sampled_from(ODD_TEXTS), st.sampled_from(FOREIGN_DIGITS)),
         "enum": st.one_of(st.sampled_from(SURROGATES), st.sampled_from(ODD_TEXTS),
-                          st.sampled_from(list(getattr(t, "options", None) or ["x"])).map(lambda o: o + "\ud800")),
+                          st.sampled_from(list(options or ["x"])).map(lambda o: o + "\ud800")),
         "bool": st.one_of(st.sampled_from(["TRUE", "yes", "1", 1, 0, 2, "\ud800"]), st.sampled_from(ODD_FLOATS)),
         "date": st.one_of(st.sampled_from(DATE_TEXTS), st.sampled_from(DATETIME_TEXTS)),
         "datetime": st.sampled_from(DATETIME_TEXTS),
