@@ -525,6 +525,35 @@ def test_hostile_values_cover_every_kind_the_issue_names():
 
 
 
+@pytest.fixture(scope="module")
+def policy_folder(tmp_path_factory):
+    """A tree laid out like the repository's (policies/common, examples/), marked as one policy tree:
+    a mutated policy still finds the shared module it `use`s and the example files its cases name."""
+    import shutil
+    top = tmp_path_factory.mktemp("mutated")
+    shutil.copytree(ROOT / "policies" / "common", top / "policies" / "common")
+    shutil.copytree(ROOT / "examples", top / "examples")
+    (top / ".bando-root").write_text("", encoding="utf-8")
+    return top / "policies"
+
+
+@settings(max_examples=int(os.environ.get("BANDO_HOSTILE_POLICIES", "15")), deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_shipped_policies_survive_hostile_applications(policy_folder, data):
+    """A shipped policy with a few characters or tokens changed either does not load (a PolicyError, never
+    another exception) or, if it still checks, survives hostile applications like the original."""
+    path = policy_folder / "mutated.bando"
+    path.write_text(data.draw(S.mutated_policy()), encoding="utf-8")
+    try:
+        p = load_policy(path)
+    except PolicyError:
+        return
+    for _ in range(3):
+        _check_hostile(p, data.draw(S.hostile_applications(p)))
+
+
 # --- the long run by hand -----------------------------------------------------------------------
 
 def hunt(argv=None) -> int:
@@ -532,10 +561,11 @@ def hunt(argv=None) -> int:
     ``evaluate`` (it and en), and every ``--batch``-th of them also through ``bando score``; count what
     happens instead of stopping at the first failure::
 
-        python tests/security/test_hostile_data.py --apps 50000 [--batch 10] [--seed 1]
+        python tests/security/test_hostile_data.py --apps 50000 [--batch 10] [--mutants 500] [--seed 1]
     """
     import argparse
     import random
+    import shutil
     import tempfile
     import time
     import traceback
@@ -546,6 +576,8 @@ def hunt(argv=None) -> int:
     ap.add_argument("--apps", type=int, default=50_000)
     ap.add_argument("--batch", type=int, default=10, help="every Nth application also goes through bando score")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--mutants", type=int, default=0,
+                    help="also this many mutated shipped policies, each fed three hostile applications")
     ap.add_argument("--only", help="one policy's file name (the others are skipped; seeds stay as in a full run)")
     args = ap.parse_args(argv)
     per_policy = -(-args.apps // len(POLICIES))
@@ -590,6 +622,47 @@ def hunt(argv=None) -> int:
 
         one()
 
+    mutants = {"refused (PolicyError)": 0, "loaded": 0, "crashed": 0}
+    if args.mutants:
+        top = Path(tempfile.mkdtemp(prefix="bando-mutants-"))
+        shutil.copytree(ROOT / "policies" / "common", top / "policies" / "common")
+        shutil.copytree(ROOT / "examples", top / "examples")
+        (top / ".bando-root").write_text("", encoding="utf-8")
+        target = top / "policies" / "mutated.bando"
+
+        @hseed(args.seed)
+        @settings(max_examples=args.mutants, deadline=None, database=None, phases=[Phase.generate],
+                  suppress_health_check=list(HealthCheck))
+        @given(data=st.data())
+        def mutant(data):
+            target.write_text(data.draw(S.mutated_policy()), encoding="utf-8")
+            try:
+                mp = load_policy(target)
+            except PolicyError:
+                mutants["refused (PolicyError)"] += 1
+                return
+            except Exception:
+                mutants["crashed"] += 1
+                print(f"mutant crashed\n{traceback.format_exc()}", file=sys.stderr)
+                return
+            mutants["loaded"] += 1
+            for _ in range(3):
+                a = data.draw(S.hostile_applications(mp))
+                try:
+                    d = _check_hostile(mp, a)
+                except AssertionError as e:
+                    counts["bad text"] += 1
+                    print(f"mutant: bad text: {str(e)[:300]}", file=sys.stderr)
+                except Exception:
+                    counts["crashed"] += 1
+                    print(f"mutant: crashed\n{traceback.format_exc()}", file=sys.stderr)
+                else:
+                    statuses[d.status] = statuses.get(d.status, 0) + 1
+                    counts["invalid (refused with field errors)" if d.status == "invalid" else "clean"] += 1
+
+        mutant()
+        shutil.rmtree(top)
+
     batch_rows = batch_ok = 0
     for path, lines in rows.items():
         if not lines:
@@ -611,9 +684,13 @@ def hunt(argv=None) -> int:
     print(f"{tried} hostile applications over {len(POLICIES)} policies (seed {args.seed}): "
           + ", ".join(f"{v} {k}" for k, v in counts.items())
           + f"; statuses {dict(sorted(statuses.items()))}; slowest {slowest[0] * 1000:.0f} ms ({slowest[1]})")
+    if args.mutants:
+        # hypothesis may run a few more than max_examples (an example whose data ran out is not counted)
+        print(f"{sum(mutants.values())} mutated policies: " + ", ".join(f"{v} {k}" for k, v in mutants.items())
+              + " (the applications fed to the loaded ones are counted above)")
     print(f"bando score: {batch_rows} of them in {sum(1 for v in rows.values() if v)} batches, "
           f"{batch_ok} rows with their result; {total:.0f} s in all")
-    return 1 if counts["bad text"] or counts["crashed"] or batch_ok != batch_rows else 0
+    return 1 if counts["bad text"] or counts["crashed"] or mutants["crashed"] or batch_ok != batch_rows else 0
 
 
 if __name__ == "__main__":
