@@ -501,7 +501,8 @@ def test_bando_score_gives_one_result_per_hostile_row(tmp_path_factory, data):
     out = folder / "out"
     r = CliRunner().invoke(main, ["score", str(SALENTONET), str(folder / "b.jsonl"), "-o", str(out), "--no-letters"])
     assert r.exit_code == 0, r.output
-    results = (out / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    # JSON Lines are split at "\n" only: str.splitlines() also splits at U+2028 or U+0085, which JSON keeps raw
+    results = (out / "results.jsonl").read_text(encoding="utf-8").rstrip("\n").split("\n")
     assert len(results) == len(lines)
     assert json.loads(results[-1])["status"] != "invalid"  # one bad row never loses the others
 
@@ -672,7 +673,8 @@ def hunt(argv=None) -> int:
             src.write_text("\n".join(lines) + "\n", encoding="utf-8")
             out = Path(tmp) / "out"
             r = CliRunner().invoke(main, ["score", str(path), str(src), "-o", str(out), "--no-letters"])
-            got = (out / "results.jsonl").read_text(encoding="utf-8").splitlines() if r.exit_code == 0 else []
+            got = (out / "results.jsonl").read_text(encoding="utf-8").rstrip("\n").split("\n") \
+                if r.exit_code == 0 else []
             batch_rows += len(lines)
             if r.exit_code == 0 and len(got) == len(lines):
                 batch_ok += len(lines)
