@@ -35,13 +35,22 @@ class Diagnostic:
         where = self.source.name if self.source is not None else "<policy>"
         if self.span is not None:
             where += f":{self.span.line}:{self.span.column}"
-        lines = [f"{where}: {self.severity}: {self.message}"]
+        lines = [f"{where}: {self.severity}[{self.code}]: {self.message}"]
         lines.extend(f"    {n}" for n in self.notes)
         if self.span is not None and self.source is not None and self.quote:
             lines.extend(self.source.excerpt(self.span))
         if self.hint:
             lines.append(f"  hint: {self.hint}")
         return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        """The diagnostic for a machine (``bando check --format json``): positions 1-based."""
+        span = self.span
+        return {"file": self.source.name if self.source is not None else None, "code": self.code,
+                "severity": self.severity, "message": self.message,
+                "line": span.line if span else None, "column": span.column if span else None,
+                "end_line": span.end_line if span else None, "end_column": span.end_column if span else None,
+                "notes": list(self.notes), "hint": self.hint}
 
     def sort_key(self):
         name = self.source.name if self.source is not None else ""
@@ -60,7 +69,26 @@ class PolicyError(Exception):
 
     def __init__(self, diagnostics):
         self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
-        super().__init__(self.render())
+        # the exception's args stay short (a log line, a traceback, ``repr``): the report, with the
+        # policy lines it quotes, is ``str(error)``
+        super().__init__(self.summary())
+
+    def summary(self) -> str:
+        """``E201 at salentonet.bando:48:31 (and 2 more)``: which problem, where, how many."""
+        if not self.diagnostics:
+            return "no diagnostics"
+        d = self.diagnostics[0]
+        where = d.source.name if d.source is not None else "<policy>"
+        if d.span is not None:
+            where += f":{d.span.line}:{d.span.column}"
+        more = len(self.diagnostics) - 1
+        return f"{d.code} at {where}" + (f" (and {more} more)" if more else "")
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __repr__(self) -> str:
+        return f"PolicyError({self.summary()!r})"
 
     @property
     def errors(self):

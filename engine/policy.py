@@ -527,4 +527,10 @@ def load_application(path) -> dict:
     :class:`engine.paths.PathRefused` says why."""
     from engine.paths import read_regular
     data = read_regular(os.fspath(path), MAX_APPLICATION_BYTES)
+    return parse_application(data)
+
+
+def parse_application(data: bytes) -> dict:
+    """An application given as JSON bytes (a file's, or standard input's for ``bando eval -``),
+    exact decimals."""
     return json.loads(data.decode("utf-8-sig"), parse_float=exact_json_float)
