@@ -26,7 +26,7 @@ class Diagnostic:
     severity: str = "error"
     hint: str | None = None
     notes: tuple[str, ...] = ()
-    code: str = "E000"
+    code: str = "E000"  # never left so: every place that reports a problem gives its code
     #: show the source line under the message; off for a file that is not a policy
     #: (its lines may be anything: a password file, the process's environment)
     quote: bool = True
@@ -58,10 +58,19 @@ class Diagnostic:
         return (name, pos, self.message)
 
 
+#: stable codes of the reading of a policy (the checker's codes are written where it finds each
+#: problem, dsl/checker.py; docs/diagnostics.md lists every code with an example and the fix)
+UNEXPECTED_CHARACTER = "E001"
+ENDS_TOO_EARLY = "E002"
+UNEXPECTED_WORD = "E003"
+NESTED_TOO_DEEPLY = "E004"
+
 #: stable codes of the problems with the files themselves (not with what a policy says)
-NOT_A_POLICY = "E901"  # the file does not look like a bando policy: its lines are never shown
+NOT_A_POLICY = "E901"  # the file does not look like a bando policy (binary, another format): its lines are never shown
 TOO_LARGE = "E902"  # over a limit of dsl.limits
 PATH_REFUSED = "E903"  # a path the policy names is outside its tree, or not a regular file
+FILE_NOT_FOUND = "E904"  # the policy, or a shared module it uses, does not exist
+UNREADABLE = "E905"  # the file exists but cannot be read, or is not UTF-8 text
 
 
 class PolicyError(Exception):
