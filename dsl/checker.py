@@ -21,7 +21,7 @@ from decimal import Decimal
 import attrs
 
 from . import ast, numbers
-from .errors import Diagnostic
+from .errors import NESTED_TOO_DEEPLY, Diagnostic
 from .source import Source
 from .types import (ANY, BOOL, DATE, DATETIME, DECIMAL, DURATION, INT, PERCENT, TEXT,
                     FieldInfo, RecordInfo, Type, money, unify)
@@ -133,14 +133,16 @@ class Checker:
         self._suggest_left = SUGGEST_BUDGET
 
     # --- reporting -----------------------------------------------------------------
-    def error(self, message, node=None, hint=None, notes=(), source=None, span=None):
+    # every problem has its stable code (docs/diagnostics.md lists each with an example and the fix)
+    def error(self, code, message, node=None, hint=None, notes=(), source=None, span=None):
         self.cp.diagnostics.append(Diagnostic(
             message, span if span is not None else getattr(node, "span", None),
-            source or self._source_of(node), hint=hint, notes=tuple(notes)))
+            source or self._source_of(node), hint=hint, notes=tuple(notes), code=code))
 
-    def warn(self, message, node=None, hint=None, source=None):
+    def warn(self, code, message, node=None, hint=None, source=None):
         self.cp.diagnostics.append(Diagnostic(message, getattr(node, "span", None),
-                                              source or self._source_of(node), severity="warning", hint=hint))
+                                              source or self._source_of(node), severity="warning", hint=hint,
+                                              code=code))
 
     def _source_of(self, node):
         return self._node_sources.get(id(node), self.source) if node is not None else self.source
@@ -153,7 +155,7 @@ class Checker:
         for src, mod in cp.modules:
             for it in mod.items:
                 if not isinstance(it, (ast.RecordDef, ast.LetDef, ast.Use)):
-                    self.error("a shared module may only contain `record`, `let` and `use`", it, source=src)
+                    self.error("E101", "a shared module may only contain `record`, `let` and `use`", it, source=src)
                     continue
                 items.append(it)
                 for n in ast.walk(it):
@@ -188,34 +190,34 @@ class Checker:
         for it in items:
             if isinstance(it, ast.CallDef):
                 if cp.call is not None:
-                    self.error("the `call` header is given twice", it)
+                    self.error("E102", "the `call` header is given twice", it)
                 cp.call = it
             elif isinstance(it, ast.RecordDef):
                 if it.name in cp.records:
-                    self.error(f"record `{it.name}` is defined twice", it)
+                    self.error("E103", f"record `{it.name}` is defined twice", it)
                     continue
                 cp.records[it.name] = RecordInfo(it.name, {}, it)
             elif isinstance(it, ast.InputDef):
                 if cp.input is not None:
-                    self.error("the `input` block is given twice; put all fields in one block", it)
+                    self.error("E102", "the `input` block is given twice; put all fields in one block", it)
                     continue
                 cp.input = RecordInfo(None, {}, it)
             elif isinstance(it, ast.LetDef):
                 if it.name in seen_lets:
-                    self.error(f"`{it.name}` is defined twice", it,
+                    self.error("E103", f"`{it.name}` is defined twice", it,
                                notes=[f"first defined at line {seen_lets[it.name].span.line}"]
                                if seen_lets[it.name].span else [])
                     continue
                 if it.name in BUILTINS:
-                    self.error(f"`{it.name}` is a built-in function and cannot be redefined", it)
+                    self.error("E104", f"`{it.name}` is a built-in function and cannot be redefined", it)
                     continue
                 if it.name in RESERVED:
-                    self.error(f"`{it.name}` is a word of the language and cannot be used as a name", it,
+                    self.error("E105", f"`{it.name}` is a word of the language and cannot be used as a name", it,
                                hint="choose another name")
                     continue
                 for prm in it.params or ():
                     if prm.name in RESERVED:
-                        self.error(f"`{prm.name}` is a word of the language and cannot be used as a name", prm,
+                        self.error("E105", f"`{prm.name}` is a word of the language and cannot be used as a name", prm,
                                    hint="choose another name")
                 seen_lets[it.name] = it
                 (cp.funcs if it.params is not None else cp.lets)[it.name] = it
@@ -223,17 +225,17 @@ class Checker:
                 cp.gates.extend(it.gates)
             elif isinstance(it, ast.ScoreDef):
                 if cp.score is not None:
-                    self.error("the `score` block is given twice", it)
+                    self.error("E102", "the `score` block is given twice", it)
                     continue
                 cp.score = it
                 cp.criteria = list(it.criteria)
             elif isinstance(it, ast.Decl):
                 if it.name in cp.decls:
-                    self.error(f"`{it.name}` is defined twice", it)
+                    self.error("E103", f"`{it.name}` is defined twice", it)
                 cp.decls[it.name] = it
             elif isinstance(it, ast.Ranking):
                 if cp.ranking is not None:
-                    self.error("the `ranking` block is given twice", it)
+                    self.error("E102", "the `ranking` block is given twice", it)
                 cp.ranking = it
             elif isinstance(it, ast.Examples):
                 cp.cases.extend(it.cases)
@@ -242,7 +244,7 @@ class Checker:
             self._module = True  # a shared module (`use "common/eu.bando"`): no header expected
         elif cp.call is None:
             empty = not cp.policy.items and not cp.modules
-            self.error("this file is empty: a policy starts with a `call` header" if empty else
+            self.error("E106", "this file is empty: a policy starts with a `call` header" if empty else
                        "the policy has no `call` header", span=None,
                        hint='start the file with: call "Name of the call" version "1" { authority "..." }')
 
@@ -256,7 +258,7 @@ class Checker:
             for n in ast.walk(item):
                 if isinstance(n, ast.Duration):
                     if n.amount > MAX_DURATION.get(n.unit, 0):
-                        self.error(f"this duration is too long: at most {MAX_DURATION[n.unit]:_} {n.unit}", n,
+                        self.error("E107", f"this duration is too long: at most {MAX_DURATION[n.unit]:_} {n.unit}", n,
                                    hint="no date plus a longer duration is still a date (years 1 to 9999)")
                         ok = False
                     continue
@@ -278,28 +280,28 @@ class Checker:
                                f"{numbers.SMALLEST_TEXT}",
             numbers.TOO_MANY_DIGITS: f"this number has more than {numbers.MAX_DIGITS} significant digits",
         }.get(problem, "this is not a number")
-        self.error(what, node, hint=f"the engine computes with {numbers.MAX_DIGITS} significant digits; amounts "
+        self.error("E108", what, node, hint=f"the engine computes with {numbers.MAX_DIGITS} significant digits; amounts "
                                     f"up to {numbers.LIMIT_TEXT} keep their cents exact")
 
     def _time_zone(self, v):
         """The IANA name of a `timezone` entry, checked against this machine's time zone database."""
         if not isinstance(v, ast.String):
-            self.error('`timezone` expects a time zone name in quotes, e.g. `timezone "Europe/Rome"`', v)
+            self.error("E110", '`timezone` expects a time zone name in quotes, e.g. `timezone "Europe/Rome"`', v)
             return None
         name = v.value
         # a database key, never a path: ZoneInfo() reads the file of that name under the database folder
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}", name):
-            self.error(f'"{name}" is not a time zone name: write an IANA name such as "Europe/Rome"', v)
+            self.error("E110", f'"{name}" is not a time zone name: write an IANA name such as "Europe/Rome"', v)
             return None
         try:
             zoneinfo.ZoneInfo(name)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
             known = zoneinfo.available_timezones()
             if not known:  # no database on this machine: the engine refuses offsets, naive times still work
-                self.warn(f'cannot check the time zone "{name}": this machine has no time zone database '
+                self.warn("W101", f'cannot check the time zone "{name}": this machine has no time zone database '
                           f'(install the tzdata package)', v)
                 return name
-            self.error(f'unknown time zone "{name}"', v,
+            self.error("E110", f'unknown time zone "{name}"', v,
                        hint=self._suggest(name, sorted(known)) or 'write an IANA name such as "Europe/Rome"')
             return None
         return name
@@ -312,42 +314,42 @@ class Checker:
         seen = set()
         for item in cp.call.items:
             if item.key in seen:
-                self.error(f"`{item.key}` is given twice in the call header", item)
+                self.error("E111", f"`{item.key}` is given twice in the call header", item)
             seen.add(item.key)
             kind = CALL_KEYS.get(item.key)
             if kind is None:
-                self.error(f"unknown call header entry `{item.key}`", item,
+                self.error("E112", f"unknown call header entry `{item.key}`", item,
                            hint=self._suggest(item.key, CALL_KEYS) or
                            "known entries: " + ", ".join(sorted(CALL_KEYS)))
                 continue
             v = item.value
             if kind == "name":
                 if not isinstance(v, (ast.Name, ast.String)):
-                    self.error(f"`{item.key}` expects a word, e.g. `{item.key} it`", v)
+                    self.error("E113", f"`{item.key}` expects a word, e.g. `{item.key} it`", v)
                     continue
                 val = v.id if isinstance(v, ast.Name) else v.value
                 if item.key == "language" and val not in ("it", "en"):
-                    self.error(f"unsupported language `{val}`: expected `it` or `en`", v)
+                    self.error("E114", f"unsupported language `{val}`: expected `it` or `en`", v)
                     continue
                 cp.header[item.key] = val
             elif kind == "text":
                 if not isinstance(v, ast.String):
-                    self.error(f"`{item.key}` expects a text in quotes", v)
+                    self.error("E113", f"`{item.key}` expects a text in quotes", v)
                     continue
                 cp.header[item.key] = v.value
             elif kind == "int":
                 if not isinstance(v, ast.Number) or v.value != v.value.to_integral_value():
-                    self.error(f"`{item.key}` expects a whole number", v)
+                    self.error("E113", f"`{item.key}` expects a whole number", v)
                     continue
                 cp.header[item.key] = int(v.value)
             elif kind == "date":
                 if isinstance(v, (ast.DateLit, ast.DateTimeLit)):
                     cp.header[item.key] = v.value
                 else:
-                    self.error(f"`{item.key}` expects a date (2025-06-30) or a date and time (2025-06-30 12:00)", v)
+                    self.error("E113", f"`{item.key}` expects a date (2025-06-30) or a date and time (2025-06-30 12:00)", v)
             elif kind == "money":
                 if not isinstance(v, ast.Money):
-                    self.error(f"`{item.key}` expects an amount with its currency, e.g. `1_000_000 EUR`", v)
+                    self.error("E113", f"`{item.key}` expects an amount with its currency, e.g. `1_000_000 EUR`", v)
                     continue
                 cp.header[item.key] = v
             elif kind == "zone":
@@ -358,13 +360,13 @@ class Checker:
         budget = cp.header.get("budget")
         cp.currency = cp.header.get("currency") or (budget.currency if budget is not None else "EUR")
         if budget is not None and budget.currency != cp.currency:
-            self.error(f"the budget is in {budget.currency} but the call's currency is {cp.currency}", budget)
+            self.error("E115", f"the budget is in {budget.currency} but the call's currency is {cp.currency}", budget)
         if budget is not None:
             cp.header["budget"] = budget.amount
         opens, closes = cp.header.get("opens"), cp.header.get("closes")
         if opens is not None and closes is not None and _as_dt(opens) > _as_dt(closes):
             closes_item = next((i for i in cp.call.items if i.key == "closes"), cp.call)
-            self.error(f"the call closes ({closes}) before it opens ({opens})", closes_item)
+            self.error("E116", f"the call closes ({closes}) before it opens ({opens})", closes_item)
 
     # --- schema ---------------------------------------------------------------------
     def _resolve_record(self, rec: RecordInfo):
@@ -372,7 +374,7 @@ class Checker:
         fields = node.fields
         for f in fields:
             if f.name in rec.fields:
-                self.error(f"field `{f.name}` is declared twice", f)
+                self.error("E120", f"field `{f.name}` is declared twice", f)
                 continue
             t = self._type_of_texpr(f.type, f)
             rec.fields[f.name] = FieldInfo(f.name, t.opt(f.optional and f.default is None), f.optional,
@@ -380,10 +382,10 @@ class Checker:
             if f.default is not None:
                 dt = self.infer(f.default, _Scope())
                 if not _assignable(dt, t):
-                    self.error(f"the default of `{f.name}` is {dt.describe()}, but the field is {t.describe()}",
+                    self.error("E121", f"the default of `{f.name}` is {dt.describe()}, but the field is {t.describe()}",
                                f.default)
                 elif not _is_literal(f.default):
-                    self.error("a default must be a literal value (a number, text, date, true/false)", f.default)
+                    self.error("E122", "a default must be a literal value (a number, text, date, true/false)", f.default)
                 else:
                     self._check_default(f, t)
 
@@ -392,19 +394,19 @@ class Checker:
         options (the engine uses it as if the applicant had written it)."""
         v = _literal_value(f.default)
         if t.kind == "enum" and isinstance(v, str) and v not in t.options:
-            self.error(f'the default "{v}" of `{f.name}` is not one of its options', f.default,
+            self.error("E123", f'the default "{v}" of `{f.name}` is not one of its options', f.default,
                        hint="options: " + ", ".join(f'"{o}"' for o in t.options))
         if not isinstance(v, Decimal) or t.low is None:
             return
         if t.implicit_range:
             if v < t.low:  # (too large for the engine is the constant checks' error)
-                self.error(f"the default of `{f.name}` is below 0: an amount with no declared range is 0 or more",
+                self.error("E123", f"the default of `{f.name}` is below 0: an amount with no declared range is 0 or more",
                            f.default, hint="declare the field's range, e.g. `money in -1_000_000..1_000_000`")
         elif not t.low <= v <= t.high:
-            self.error(f"the default {_fmt(v)} of `{f.name}` is outside its range {_fmt(t.low)}..{_fmt(t.high)}",
+            self.error("E123", f"the default {_fmt(v)} of `{f.name}` is outside its range {_fmt(t.low)}..{_fmt(t.high)}",
                        f.default)
         elif t.step is not None and (v - t.low) % t.step != 0:
-            self.error(f"the default {_fmt(v)} of `{f.name}` is not on its step of {_fmt(t.step)} "
+            self.error("E123", f"the default {_fmt(v)} of `{f.name}` is not on its step of {_fmt(t.step)} "
                        f"(from {_fmt(t.low)})", f.default)
 
     def _check_record_cycles(self):
@@ -437,7 +439,7 @@ class Checker:
                     cycle = frozenset(path)
                     if cycle not in reported:
                         reported.add(cycle)
-                        self.error(f"record `{start}` contains itself: {' → '.join(path + [start])}", ref,
+                        self.error("E124", f"record `{start}` contains itself: {' → '.join(path + [start])}", ref,
                                    hint="a record cannot contain itself, not even through a list; "
                                         "describe the inner part with another record")
                     continue
@@ -454,7 +456,7 @@ class Checker:
                 if field is not None:
                     # an amount someone types in (a cost, a request): below zero it is a mistake, not a
                     # negative grant to fund; a policy that means otherwise declares its range
-                    self.warn(f"`{field.name}` is an amount with no declared range: a negative amount in it "
+                    self.warn("W102", f"`{field.name}` is an amount with no declared range: a negative amount in it "
                               f"will be refused as invalid", te,
                               hint=f"declare the range, e.g. `money in 0..1_000_000`, or "
                                    f"`money in -1_000_000..1_000_000` if the amount can be negative")
@@ -462,13 +464,13 @@ class Checker:
                                 implicit_range=True)
                 return money(cp.currency or "EUR")
             if te.low is not None and te.name not in ("int", "decimal", "percent"):
-                self.error(f"a range (`in a..b`) only applies to numbers, not to {te.name}", te)
+                self.error("E125", f"a range (`in a..b`) only applies to numbers, not to {te.name}", te)
             if te.step is not None and te.step <= 0:
-                self.error("the step must be greater than zero", te)
+                self.error("E126", "the step must be greater than zero", te)
             return Type(te.name, low=te.low, high=te.high, step=te.step)
         if isinstance(te, ast.EnumType):
             if len(set(te.options)) != len(te.options):
-                self.error("an option is listed twice", te)
+                self.error("E127", "an option is listed twice", te)
             return Type("enum", options=te.options)
         if isinstance(te, ast.ListType):
             return Type("list", item=self._type_of_texpr(te.item, field))
@@ -479,7 +481,7 @@ class Checker:
         if isinstance(te, ast.TypeRef):
             rec = cp.records.get(te.name)
             if rec is None:
-                self.error(f"unknown type `{te.name}`", te,
+                self.error("E128", f"unknown type `{te.name}`", te,
                            hint=self._suggest(te.name, list(cp.records) + ["text", "int", "decimal", "money",
                                                                           "percent", "bool", "date", "datetime"]))
                 return ANY
@@ -493,7 +495,7 @@ class Checker:
             return cp.let_types[name]
         if name in self._let_stack:
             cycle = self._let_stack[self._let_stack.index(name):] + [name]
-            self.error(f"`{name}` depends on itself: {' → '.join(cycle)}", cp.lets[name])
+            self.error("E130", f"`{name}` depends on itself: {' → '.join(cycle)}", cp.lets[name])
             cp.let_types[name] = ANY
             return ANY
         self._let_stack.append(name)
@@ -508,12 +510,12 @@ class Checker:
         seen = {}
         for g in self.cp.gates:
             if g.id in seen:
-                self.error(f"gate `{g.id}` is defined twice", g, notes=_first_at(seen[g.id]),
+                self.error("E103", f"gate `{g.id}` is defined twice", g, notes=_first_at(seen[g.id]),
                            hint="every gate needs its own id")
             seen[g.id] = g
             t = self.infer(g.cond, _Scope())
             if t.kind not in ("bool", "any"):
-                self.error(f"a gate must be a condition (true or false), but this is {t.describe()}", g.cond)
+                self.error("E201", f"a gate must be a condition (true or false), but this is {t.describe()}", g.cond)
 
     def _check_score(self):
         cp = self.cp
@@ -521,11 +523,11 @@ class Checker:
         if sd is None:
             return
         if sd.max <= 0:
-            self.error("the maximum score must be greater than zero", sd)
+            self.error("E301", "the maximum score must be greater than zero", sd)
         if sd.pass_ < 0:
-            self.error("the pass mark cannot be negative", sd)
+            self.error("E302", "the pass mark cannot be negative", sd)
         if sd.pass_ > sd.max:
-            self.error(f"the pass mark {sd.pass_} is above the maximum score {sd.max}", sd)
+            self.error("E303", f"the pass mark {sd.pass_} is above the maximum score {sd.max}", sd)
         ids = {}
         total = Decimal(0)
         for c in sd.criteria:
@@ -533,33 +535,33 @@ class Checker:
             total += c.max * (c.weight if c.weight is not None else 1)
         if sd.criteria and total != sd.max:
             parts = " + ".join(f"{c.max}" + (f"×{c.weight}" if c.weight is not None else "") for c in sd.criteria)
-            self.error(f"the criteria add up to {_fmt(total)} ({parts}), but the score's maximum is {_fmt(sd.max)}",
+            self.error("E304", f"the criteria add up to {_fmt(total)} ({parts}), but the score's maximum is {_fmt(sd.max)}",
                        sd)
 
     def _check_criterion(self, c, ids, top):
         if c.id in ids:
-            self.error(f"criterion `{c.id}` is defined twice", c, notes=_first_at(ids[c.id]),
+            self.error("E103", f"criterion `{c.id}` is defined twice", c, notes=_first_at(ids[c.id]),
                        hint="every criterion and `sub` part needs its own id")
         ids[c.id] = c
         if c.sub and top:
-            self.error("`sub` criteria belong inside a criterion; use `criterion` here", c)
+            self.error("E305", "`sub` criteria belong inside a criterion; use `criterion` here", c)
         if not c.sub and not top:
-            self.error("inside a criterion, parts are written `sub id \"label\" max N ...`", c)
+            self.error("E305", "inside a criterion, parts are written `sub id \"label\" max N ...`", c)
         if c.max < 0:
-            self.error(f"the maximum of `{c.id}` cannot be negative", c)
+            self.error("E306", f"the maximum of `{c.id}` cannot be negative", c)
         if c.minimum is not None and c.minimum < 0:
-            self.error(f"the minimum of `{c.id}` cannot be negative", c)
+            self.error("E306", f"the minimum of `{c.id}` cannot be negative", c)
         if c.minimum is not None and c.minimum > c.max:
-            self.error(f"the minimum {_fmt(c.minimum)} is above the maximum {_fmt(c.max)}", c)
+            self.error("E307", f"the minimum {_fmt(c.minimum)} is above the maximum {_fmt(c.max)}", c)
         for w in (c.weight, c.ranking_weight):
             if w is not None and w <= 0:
-                self.error("a weight must be greater than zero", c)
+                self.error("E308", "a weight must be greater than zero", c)
         if not top and (c.weight is not None or c.ranking_weight is not None):
-            self.error("weights apply to whole criteria, not to `sub` parts", c)
+            self.error("E308", "weights apply to whole criteria, not to `sub` parts", c)
         if c.formula is not None:
             t = self.infer(c.formula, _Scope())
             if not (t.numeric or t.kind == "any"):
-                self.error(f"a criterion's formula must give points (a number), but this is {t.describe()}",
+                self.error("E309", f"a criterion's formula must give points (a number), but this is {t.describe()}",
                            c.formula)
         elif c.tiers is not None:
             self._check_tiers(c)
@@ -569,33 +571,33 @@ class Checker:
                 self._check_criterion(s, ids, top=False)
                 subtotal += s.max
             if subtotal != c.max:
-                self.error(f"the parts of `{c.id}` add up to {_fmt(subtotal)}, but its maximum is {_fmt(c.max)}", c)
+                self.error("E304", f"the parts of `{c.id}` add up to {_fmt(subtotal)}, but its maximum is {_fmt(c.max)}", c)
 
     def _check_tiers(self, c):
         seen_otherwise = None
         earlier = []
         for i, tier in enumerate(c.tiers):
             if seen_otherwise is not None:
-                self.error("this band can never be reached: it comes after `otherwise`", tier)
+                self.error("E310", "this band can never be reached: it comes after `otherwise`", tier)
             if tier.cond is None:
                 seen_otherwise = tier
             else:
                 t = self.infer(tier.cond, _Scope())
                 if t.kind not in ("bool", "any"):
-                    self.error(f"a band needs a condition before `->`, but this is {t.describe()}", tier.cond)
+                    self.error("E201", f"a band needs a condition before `->`, but this is {t.describe()}", tier.cond)
                 why = _shadowed(tier.cond, earlier)
                 if why and seen_otherwise is None:
-                    self.error(f"this band can never be reached: {why}", tier)
+                    self.error("E310", f"this band can never be reached: {why}", tier)
                 earlier.append(tier.cond)
             pt = self.infer(tier.points, _Scope())
             if not (pt.numeric or pt.kind == "any"):
-                self.error(f"points must be a number, but this is {pt.describe()}", tier.points)
+                self.error("E309", f"points must be a number, but this is {pt.describe()}", tier.points)
             elif isinstance(tier.points, ast.Number):
                 if tier.points.value > c.max:
-                    self.error(f"{_fmt(tier.points.value)} points exceed the maximum of `{c.id}` ({_fmt(c.max)})",
+                    self.error("E311", f"{_fmt(tier.points.value)} points exceed the maximum of `{c.id}` ({_fmt(c.max)})",
                                tier.points)
                 elif tier.points.value < 0:
-                    self.error("points cannot be negative", tier.points)
+                    self.error("E306", "points cannot be negative", tier.points)
 
     def _check_decls(self):
         for name, d in self.cp.decls.items():
@@ -604,20 +606,20 @@ class Checker:
             if t.kind == "any":
                 continue
             if want == "money" and t.kind != "money":
-                self.error(f"`{name}` must be an amount of money, but this is {t.describe()}", d.expr,
+                self.error("E401", f"`{name}` must be an amount of money, but this is {t.describe()}", d.expr,
                            hint=f"write amounts with their currency, e.g. `100_000 {self.cp.currency}`")
             elif want == "money" and t.currency != self.cp.currency:
-                self.error(f"`{name}` is in {t.currency}, but the call's currency is {self.cp.currency}", d.expr)
+                self.error("E402", f"`{name}` is in {t.currency}, but the call's currency is {self.cp.currency}", d.expr)
             elif want == "text" and t.kind not in ("text", "enum"):
-                self.error(f"`{name}` must be a text, but this is {t.describe()}", d.expr)
+                self.error("E401", f"`{name}` must be a text, but this is {t.describe()}", d.expr)
             elif want == "date" and t.kind not in ("date", "datetime"):
-                self.error(f"`{name}` must be a date or a date and time, but this is {t.describe()}", d.expr)
+                self.error("E401", f"`{name}` must be a date or a date and time, but this is {t.describe()}", d.expr)
             if d.rounding is not None:
                 if name not in ("grant", "requested"):
-                    self.error("only amounts can be rounded", d.rounding)
+                    self.error("E403", "only amounts can be rounded", d.rounding)
                 ut = self.infer(d.rounding.unit, _Scope())
                 if ut.kind != "money" or not isinstance(d.rounding.unit, ast.Money) or d.rounding.unit.amount <= 0:
-                    self.error(f"round to a positive amount of money, e.g. `rounded down to 1 {self.cp.currency}`",
+                    self.error("E403", f"round to a positive amount of money, e.g. `rounded down to 1 {self.cp.currency}`",
                                d.rounding.unit)
 
     def _check_ranking(self):
@@ -629,57 +631,57 @@ class Checker:
         for it in r.items:
             key = type(it).__name__
             if key in kinds and key in ("Order", "Sportello", "Shortfall", "Ties"):
-                self.error(f"`{_item_word(it)}` is given twice in the ranking", it)
+                self.error("E501", f"`{_item_word(it)}` is given twice in the ranking", it)
             kinds[key] = it
             if isinstance(it, ast.Order):
                 for k in it.keys:
                     t = self.infer(k.expr, _Scope())
                     if t.kind not in ("int", "decimal", "percent", "money", "date", "datetime", "text", "enum",
                                       "bool", "any"):
-                        self.error(f"cannot order by {t.describe()}", k.expr)
+                        self.error("E502", f"cannot order by {t.describe()}", k.expr)
             elif isinstance(it, ast.Sportello):
                 t = self.infer(it.by, _Scope())
                 if t.kind not in ("date", "datetime", "any"):
-                    self.error(f"first come, first served orders by a submission time, not by {t.describe()}",
+                    self.error("E502", f"first come, first served orders by a submission time, not by {t.describe()}",
                                it.by)
             elif isinstance(it, ast.Reserve):
                 t = self.infer(it.share, _Scope())
                 if t.kind == "money":
                     if t.currency != self.cp.currency:
-                        self.error("the reserve is in another currency", it.share)
+                        self.error("E402", "the reserve is in another currency", it.share)
                 elif t.kind != "percent" and t.kind != "any":
-                    self.error(f"a reserve is a share of the budget (30%) or an amount, not {t.describe()}",
+                    self.error("E503", f"a reserve is a share of the budget (30%) or an amount, not {t.describe()}",
                                it.share)
                 ct = self.infer(it.cond, _Scope())
                 if ct.kind not in ("bool", "any"):
-                    self.error("a reserve needs a condition after `for`", it.cond)
+                    self.error("E201", "a reserve needs a condition after `for`", it.cond)
             elif isinstance(it, ast.Ties):
                 if it.margin is not None:
                     mt = self.infer(it.margin, _Scope())
                     if mt.kind == "money":
                         if mt.currency != self.cp.currency:
-                            self.error("the margin for ties is in another currency", it.margin)
+                            self.error("E402", "the margin for ties is in another currency", it.margin)
                     elif mt.kind not in ("percent", "any"):
-                        self.error(f"the margin for ties is a share of the budget (5%) or an amount "
+                        self.error("E503", f"the margin for ties is a share of the budget (5%) or an amount "
                                    f"(20_000 {self.cp.currency}), not {mt.describe()}",
                                    it.margin)
             elif isinstance(it, ast.Unique):
                 st = self.infer(it.source, _Scope())
                 if st.kind != "list" and st.kind != "any":
-                    self.error(f"`unique ... for {it.var} in` needs a list, but this is {st.describe()}", it.source)
+                    self.error("E504", f"`unique ... for {it.var} in` needs a list, but this is {st.describe()}", it.source)
                     st = Type("list", item=ANY)
                 kt = self.infer(it.key, _Scope(names={it.var: ("var", st.item or ANY)}))
                 if kt.kind not in ("text", "enum", "int", "any"):
-                    self.error(f"the unique key should identify a firm (a text such as a VAT number), "
+                    self.error("E504", f"the unique key should identify a firm (a text such as a VAT number), "
                                f"not {kt.describe()}", it.key)
                 if it.by is not None:
                     bt = self.infer(it.by, _Scope())
                     if bt.kind not in ORDER_KINDS:
-                        self.error(f"cannot keep the {it.keep} by {bt.describe()}", it.by)
+                        self.error("E505", f"cannot keep the {it.keep} by {bt.describe()}", it.by)
                 elif it.keep != "best":
-                    self.error(f"`keep {it.keep}` needs what to compare, e.g. `keep {it.keep} submitted`", it)
+                    self.error("E505", f"`keep {it.keep}` needs what to compare, e.g. `keep {it.keep} submitted`", it)
         if "Order" in kinds and "Sportello" in kinds:
-            self.error("a call is either ranked (`order by`) or first come, first served — not both",
+            self.error("E506", "a call is either ranked (`order by`) or first come, first served — not both",
                        kinds["Sportello"])
         self._context = None
 
@@ -689,29 +691,29 @@ class Checker:
         crit_ids = {c.id for c in _all_criteria(cp.criteria)}
         for case in cp.cases:
             if case.status not in STATUSES:
-                self.error(f"unknown outcome `{case.status}`", case,
+                self.error("E601", f"unknown outcome `{case.status}`", case,
                            hint=self._suggest(case.status, STATUSES) or "expected one of " + ", ".join(STATUSES))
             if cp.source.path:
                 import os
                 path = os.path.join(os.path.dirname(cp.source.path), case.file)
                 if not os.path.exists(path):
-                    self.error(f"example file `{case.file}` not found (looked for {path})", case)
+                    self.error("E602", f"example file `{case.file}` not found (looked for {path})", case)
             for e in case.expectations:
                 if e.kind == "failing":
                     for g in e.value:
                         if g not in gate_ids:
-                            self.error(f"unknown gate `{g}`", e, hint=self._suggest(g, gate_ids))
+                            self.error("E603", f"unknown gate `{g}`", e, hint=self._suggest(g, gate_ids))
                 elif e.kind == "points":
                     for cid, v in e.value:
                         if cid not in crit_ids:
-                            self.error(f"unknown criterion `{cid}`", e, hint=self._suggest(cid, crit_ids))
+                            self.error("E603", f"unknown criterion `{cid}`", e, hint=self._suggest(cid, crit_ids))
                         self.infer(v, _Scope())
                 else:
                     t = self.infer(e.value, _Scope())
                     if e.kind == "grant" and t.kind not in ("money", "any"):
-                        self.error(f"the expected grant must be an amount, e.g. `40_000 {cp.currency}`", e.value)
+                        self.error("E604", f"the expected grant must be an amount, e.g. `40_000 {cp.currency}`", e.value)
                     if e.kind == "score" and not t.numeric:
-                        self.error("the expected score must be a number", e.value)
+                        self.error("E604", "the expected score must be a number", e.value)
 
     def _check_unused(self):
         cp = self.cp
@@ -727,7 +729,7 @@ class Checker:
                 used = (id(rec), name) in self._used_fields
                 if not used:
                     if name not in ("id", "name", "title", "description") and not name.endswith("name"):
-                        self.warn(f"input field `{path}` is never used", f.node)
+                        self.warn("W103", f"input field `{path}` is never used", f.node)
                     continue
                 t = f.type
                 while t.kind == "list":
@@ -766,7 +768,7 @@ class Checker:
             return PERCENT
         if isinstance(e, ast.Money):
             if cp.currency and e.currency != cp.currency:
-                self.error(f"this amount is in {e.currency}, but the call's currency is {cp.currency}", e)
+                self.error("E402", f"this amount is in {e.currency}, but the call's currency is {cp.currency}", e)
             return money(e.currency)
         if isinstance(e, ast.Duration):
             return DURATION
@@ -780,7 +782,7 @@ class Checker:
             return BOOL
         if isinstance(e, ast.ScoreRef):
             if self._context != "ranking":
-                self.error("`score` can only be used in the ranking", e)
+                self.error("E701", "`score` can only be used in the ranking", e)
             return DECIMAL
         if isinstance(e, ast.Name):
             return self._infer_name(e, scope)
@@ -792,7 +794,7 @@ class Checker:
                 it = self.infer(item, scope)
                 u = unify(t, it)
                 if u is None:
-                    self.error(f"a set mixes {t.describe()} and {it.describe()}", item)
+                    self.error("E702", f"a set mixes {t.describe()} and {it.describe()}", item)
                 else:
                     t = u
             return Type("set", item=t)
@@ -802,7 +804,7 @@ class Checker:
             a, b = self.infer(e.then, scope), self.infer(e.else_, scope)
             u = unify(a, b)
             if u is None:
-                self.error(f"the two branches of `if` differ: {a.describe()} after `then`, {b.describe()} after "
+                self.error("E703", f"the two branches of `if` differ: {a.describe()} after `then`, {b.describe()} after "
                            f"`else`", e)
                 return ANY
             return u.opt(u.optional or ct.optional)
@@ -812,7 +814,7 @@ class Checker:
                 self._want_bool(t, e.operand, "`not`")
                 return BOOL.opt(t.optional)
             if not (t.numeric or t.kind in ("money", "any")):
-                self.error(f"cannot negate {t.describe()}", e)
+                self.error("E704", f"cannot negate {t.describe()}", e)
             return t
         if isinstance(e, ast.Binary):
             return self._infer_binary(e, scope)
@@ -840,7 +842,7 @@ class Checker:
 
     def _want_bool(self, t, node, where):
         if t.kind not in ("bool", "any"):
-            self.error(f"{where} needs a condition (true or false), but this is {t.describe()}", node)
+            self.error("E201", f"{where} needs a condition (true or false), but this is {t.describe()}", node)
 
     def _function_scope(self, fn):
         names = {p.name: ("param", self._type_of_texpr(p.type, None)) for p in fn.params}
@@ -857,7 +859,7 @@ class Checker:
         if fn is not None and (e.id in cp.lets or (cp.input is not None and e.id in cp.input.fields)):
             # functions are compiled once, apart from any application: they see only their parameters
             params = ", ".join(p.name for p in cp.funcs[fn[1]].params)
-            self.error(f"`{e.id}` cannot be used inside the function `{fn[1]}`: a function only sees its "
+            self.error("E705", f"`{e.id}` cannot be used inside the function `{fn[1]}`: a function only sees its "
                        f"parameters ({params})", e, hint=f"pass `{e.id}` as a parameter")
             return ANY
         if e.id in cp.lets:
@@ -875,12 +877,12 @@ class Checker:
             return {"grant": money(cp.currency), "requested": money(cp.currency).opt(),
                     "submitted": DATETIME.opt(), "ranking_score": DECIMAL}[e.id]
         if e.id in cp.funcs:
-            self.error(f"`{e.id}` needs arguments: `{e.id}(...)`", e)
+            self.error("E706", f"`{e.id}` needs arguments: `{e.id}(...)`", e)
             return ANY
         hint = self._suggest(e.id, self._visible_names(scope)) if self._suggest_left > 0 else None
         if hint is None and e.id in ("grant", "requested", "submitted", "applicant"):
             hint = f"`{e.id}` can only be used in the ranking"
-        self.error(f"`{e.id}` is not defined", e, hint=hint)
+        self.error("E707", f"`{e.id}` is not defined", e, hint=hint)
         return ANY
 
     def _infer_attr(self, e, scope):
@@ -893,14 +895,14 @@ class Checker:
             if key in ("opens", "closes", "decision"):
                 v = cp.header.get(key)
                 if v is None:
-                    self.error(f"the call header has no `{key}`", e)
+                    self.error("E708", f"the call header has no `{key}`", e)
                     return ANY
                 return DATETIME if isinstance(v, _dt.datetime) else DATE
             if key == "budget":
                 if "budget" not in cp.header:
-                    self.error("the call header has no `budget`", e)
+                    self.error("E708", "the call header has no `budget`", e)
                 return money(cp.currency)
-            self.error(f"`call.{key}` is not available", e, hint="use call.opens, call.closes, call.decision "
+            self.error("E708", f"`call.{key}` is not available", e, hint="use call.opens, call.closes, call.decision "
                                                                   "or call.budget")
             return ANY
         if ot.kind != "record":
@@ -908,14 +910,14 @@ class Checker:
             if ot.kind == "list":
                 hint = (f"a list has no fields of its own: look at each item, e.g. "
                         f"`all x in {_expr_text(e.obj)}: x.{e.name} …` or `sum(x.{e.name} for x in {_expr_text(e.obj)})`")
-            self.error(f"`.{e.name}`: {ot.describe()} has no fields", e, hint=hint)
+            self.error("E709", f"`.{e.name}`: {ot.describe()} has no fields", e, hint=hint)
             return ANY
         rec = ot.record
         f = rec.fields.get(e.name)
         if f is None:
             hint = self._suggest(e.name, rec.fields)
             what = f"record `{rec.name}`" if rec.name else _expr_text(e.obj)
-            self.error(f"{what} has no field `{e.name}`", e,
+            self.error("E709", f"{what} has no field `{e.name}`", e,
                        hint=hint or ("its fields are: " + ", ".join(rec.fields)) if rec.fields else hint)
             return ANY
         self._used_fields.add((id(rec), e.name))
@@ -935,28 +937,28 @@ class Checker:
         if op in COMPARE:
             self._comparable(a, b, e, op)
             if op in (">=", "<=", ">", "<") and a.kind in ("bool", "text", "enum") and b.kind == a.kind:
-                self.error(f"`{op}` compares numbers, amounts and dates, not {a.describe()}", e)
+                self.error("E710", f"`{op}` compares numbers, amounts and dates, not {a.describe()}", e)
             if a.kind == "enum" and isinstance(e.right, ast.String) and e.right.value not in a.options:
-                self.error(f'"{e.right.value}" is not one of the options of {_expr_text(e.left)}', e.right,
+                self.error("E711", f'"{e.right.value}" is not one of the options of {_expr_text(e.left)}', e.right,
                            hint="the options are " + ", ".join(f'"{o}"' for o in a.options))
             return BOOL.opt(optional)
         if op in ("in", "not in"):
             if b.kind not in ("set", "list"):
-                self.error(f"`{op}` needs a list or a set such as {{\"A\", \"K\"}} on the right, not {b.describe()}",
+                self.error("E712", f"`{op}` needs a list or a set such as {{\"A\", \"K\"}} on the right, not {b.describe()}",
                            e.right)
                 return BOOL
             self._comparable(a, b.item or ANY, e, op)
             if a.kind == "enum" and isinstance(e.right, ast.SetLit):
                 for item in e.right.items:
                     if isinstance(item, ast.String) and item.value not in a.options:
-                        self.error(f'"{item.value}" is not one of the options of {_expr_text(e.left)}', item)
+                        self.error("E711", f'"{item.value}" is not one of the options of {_expr_text(e.left)}', item)
             return BOOL.opt(a.optional)
         if op == "of":
             if a.kind not in ("percent", "decimal", "int"):
-                self.error(f"`of` takes a percentage on its left (50% of …), not {a.describe()}", e.left)
+                self.error("E713", f"`of` takes a percentage on its left (50% of …), not {a.describe()}", e.left)
                 return ANY
             if not (b.numeric or b.kind == "money"):
-                self.error(f"`of` needs a number or an amount on its right, not {b.describe()}", e.right)
+                self.error("E713", f"`of` needs a number or an amount on its right, not {b.describe()}", e.right)
                 return ANY
             return (b if b.kind == "money" else DECIMAL).opt(optional)
         t = self._arith(op, a, b, e)
@@ -975,20 +977,20 @@ class Checker:
         if ka == "money" or kb == "money":
             if ka == kb == "money":
                 if a.currency != b.currency:
-                    self.error(f"cannot combine money in different currencies ({a.currency} and {b.currency})", e)
+                    self.error("E402", f"cannot combine money in different currencies ({a.currency} and {b.currency})", e)
                     return ANY
                 if op in "+-":
                     return a
                 if op == "/":
                     return DECIMAL.opt()
-                self.error("cannot multiply two amounts of money", e)
+                self.error("E714", "cannot multiply two amounts of money", e)
                 return ANY
             other, mt = (b, a) if ka == "money" else (a, b)
             if other.numeric:
                 if op == "*" or (op == "/" and ka == "money"):
                     return Type("money", currency=mt.currency, optional=op == "/")
                 if op in "+-":
-                    self.error(f"cannot {'add' if op == '+' else 'subtract'} a number and money", e,
+                    self.error("E714", f"cannot {'add' if op == '+' else 'subtract'} a number and money", e,
                                notes=[f"left  : {a.describe()}", f"right : {b.describe()}"],
                                hint=_money_hint(e.right if kb != "money" else e.left, mt.currency))
                     return ANY
@@ -1003,7 +1005,7 @@ class Checker:
             elif kb in ("date", "datetime"):
                 hint = "for the time between two dates use days_between(a, b), months_between or years_between"
         verb = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}[op]
-        self.error(f"cannot {verb} {a.describe()} and {b.describe()}", e,
+        self.error("E714", f"cannot {verb} {a.describe()} and {b.describe()}", e,
                    notes=[f"left  : {a.describe()}", f"right : {b.describe()}"], hint=hint)
         return ANY
 
@@ -1020,21 +1022,21 @@ class Checker:
         if {a.kind, b.kind} & {"money"} and (a.numeric or b.numeric):
             cur = a.currency or b.currency
             hint = _money_hint(right if b.numeric else left, cur)
-            self.error("cannot compare money with a number", e, hint=hint, notes=notes)
+            self.error("E710", "cannot compare money with a number", e, hint=hint, notes=notes)
             return
         if a.kind == "money" and b.kind == "money":
-            self.error(f"cannot compare money in different currencies ({a.currency} and {b.currency})", e, notes=notes)
+            self.error("E402", f"cannot compare money in different currencies ({a.currency} and {b.currency})", e, notes=notes)
             return
         if {a.kind, b.kind} == {"date", "datetime"}:
             hint = "compare a date with a date; write the time too, e.g. 2025-06-30 12:00"
-        self.error(f"cannot compare {a.describe()} with {b.describe()}", e, hint=hint, notes=notes)
+        self.error("E710", f"cannot compare {a.describe()} with {b.describe()}", e, hint=hint, notes=notes)
 
     def _list_item(self, source, scope, what) -> Type:
         t = self.infer(source, scope)
         if t.kind == "list":
             return t.item or ANY
         if t.kind != "any":
-            self.error(f"`{what}` needs a list, but {_expr_text(source)} is {t.describe()}", source)
+            self.error("E715", f"`{what}` needs a list, but {_expr_text(source)} is {t.describe()}", source)
         return ANY
 
     def _infer_aggregate(self, e, scope):
@@ -1044,19 +1046,19 @@ class Checker:
             self._want_bool(self.infer(e.where, inner), e.where, "`where`")
         if e.func == "count":
             if e.value is not None:
-                self.error("`count` counts items: write `count(x in list where …)`", e.value)
+                self.error("E716", "`count` counts items: write `count(x in list where …)`", e.value)
             return INT
         if e.func == "share":
             if e.where is None and e.value is None:
-                self.error("`share` needs a condition: `share(x in list where …)`", e)
+                self.error("E716", "`share` needs a condition: `share(x in list where …)`", e)
             return PERCENT.opt()  # the share of an empty list is missing
         vt = self.infer(e.value, inner) if e.value is not None else item
         if e.value is None and e.var is not None:
-            self.error(f"`{e.func}` needs a value: `{e.func}(x.field for x in list)`", e)
+            self.error("E716", f"`{e.func}` needs a value: `{e.func}(x.field for x in list)`", e)
             return ANY
         if not (vt.numeric or vt.kind in ("money", "any")) and not (
                 e.func in ("lowest", "highest") and vt.kind in ("date", "datetime")):
-            self.error(f"`{e.func}` works on numbers or amounts, not on {vt.describe()}", e.value or e.source)
+            self.error("E717", f"`{e.func}` works on numbers or amounts, not on {vt.describe()}", e.value or e.source)
             return ANY
         vt = vt.opt(False)
         if e.func in ("average", "mean", "median"):
@@ -1068,7 +1070,7 @@ class Checker:
         if e.func in cp.funcs:
             fn = cp.funcs[e.func]
             if len(e.args) != len(fn.params):
-                self.error(f"`{e.func}` takes {len(fn.params)} argument{'s' if len(fn.params) != 1 else ''}, "
+                self.error("E720", f"`{e.func}` takes {len(fn.params)} argument{'s' if len(fn.params) != 1 else ''}, "
                            f"got {len(e.args)}", e)
             missing_arg = False
             for arg, p in zip(e.args, fn.params):
@@ -1076,9 +1078,9 @@ class Checker:
                 missing_arg = missing_arg or at.optional
                 pt = self._type_of_texpr(p.type, None)
                 if not _assignable(at, pt):
-                    self.error(f"argument `{p.name}` of `{e.func}` must be {pt.describe()}, not {at.describe()}", arg)
+                    self.error("E721", f"argument `{p.name}` of `{e.func}` must be {pt.describe()}, not {at.describe()}", arg)
             if e.func in self._let_stack:
-                self.error(f"`{e.func}` calls itself", e)
+                self.error("E722", f"`{e.func}` calls itself", e)
                 return ANY
             if e.func not in cp.let_types:
                 self._let_stack.append(e.func)
@@ -1089,7 +1091,7 @@ class Checker:
             return t.opt(t.optional or missing_arg)
         spec = BUILTINS.get(e.func)
         if spec is None:
-            self.error(f"unknown function `{e.func}`", e,
+            self.error("E723", f"unknown function `{e.func}`", e,
                        hint=self._suggest(e.func, list(BUILTINS) + list(cp.funcs)))
             for a in e.args:
                 self.infer(a, scope)
@@ -1097,15 +1099,15 @@ class Checker:
         lo, hi = spec
         if not lo <= len(e.args) <= hi:
             want = f"{lo}" if lo == hi else (f"at least {lo}" if hi == 99 else f"{lo} or {hi}")
-            self.error(f"`{e.func}` takes {want} argument{'s' if hi != 1 else ''}, got {len(e.args)}", e)
+            self.error("E720", f"`{e.func}` takes {want} argument{'s' if hi != 1 else ''}, got {len(e.args)}", e)
             return ANY
         if e.func == "points":
             arg = e.args[0]
             ids = {c.id for c in _all_criteria(cp.criteria)}
             if self._context != "ranking":
-                self.error("`points(...)` can only be used in the ranking", e)
+                self.error("E701", "`points(...)` can only be used in the ranking", e)
             if not isinstance(arg, ast.Name) or arg.id not in ids:
-                self.error("`points(...)` takes the id of a criterion", arg,
+                self.error("E724", "`points(...)` takes the id of a criterion", arg,
                            hint=self._suggest(getattr(arg, "id", ""), ids))
             return DECIMAL
         ts = [self.infer(a, scope) for a in e.args]
@@ -1116,7 +1118,7 @@ class Checker:
             for other, node in zip(ts[1:], e.args[1:]):
                 u = unify(t, other)
                 if u is None or u.kind not in ("int", "decimal", "percent", "money", "date", "datetime", "any"):
-                    self.error(f"`{f}` compares values of one kind: {t.describe()} and {other.describe()}", node,
+                    self.error("E721", f"`{f}` compares values of one kind: {t.describe()} and {other.describe()}", node,
                                hint=("write amounts with their currency, e.g. `200_000 EUR`"
                                      if "money" in (t.kind, other.kind) else None))
                     return ANY
@@ -1124,29 +1126,29 @@ class Checker:
             return t.opt(opt)
         if f in ("round", "floor", "ceil", "abs"):
             if not (ts[0].numeric or ts[0].kind in ("money", "any")):
-                self.error(f"`{f}` works on numbers, not on {ts[0].describe()}", e.args[0])
+                self.error("E721", f"`{f}` works on numbers, not on {ts[0].describe()}", e.args[0])
             if len(ts) == 2 and (not isinstance(e.args[1], ast.Number)):
-                self.error("the number of decimals must be a whole number written out, e.g. round(x, 2)", e.args[1])
+                self.error("E725", "the number of decimals must be a whole number written out, e.g. round(x, 2)", e.args[1])
             base = ts[0] if ts[0].kind == "money" else (INT if f in ("floor", "ceil") else
                                                          ts[0] if f == "abs" else DECIMAL)
             return base.opt(opt)
         if f in ("days_between", "months_between", "years_between"):
             for t, a in zip(ts, e.args):
                 if t.kind not in ("date", "datetime", "any"):
-                    self.error(f"`{f}` needs two dates, not {t.describe()}", a)
+                    self.error("E721", f"`{f}` needs two dates, not {t.describe()}", a)
             return INT.opt(opt)
         if f in ("year", "date_of"):
             if ts[0].kind not in ("date", "datetime", "any"):
-                self.error(f"`{f}` needs a date, not {ts[0].describe()}", e.args[0])
+                self.error("E721", f"`{f}` needs a date, not {ts[0].describe()}", e.args[0])
             return (INT if f == "year" else DATE).opt(opt)
         if f in ("starts_with", "ends_with", "contains"):
             for t, a in zip(ts, e.args):
                 if t.kind not in ("text", "enum", "any"):
-                    self.error(f"`{f}` works on texts, not on {t.describe()}", a)
+                    self.error("E721", f"`{f}` works on texts, not on {t.describe()}", a)
             return BOOL.opt(opt)
         if f == "length":
             if ts[0].kind not in ("text", "enum", "any"):
-                self.error(f"`length` works on texts (use count() for lists), not on {ts[0].describe()}", e.args[0])
+                self.error("E721", f"`length` works on texts (use count() for lists), not on {ts[0].describe()}", e.args[0])
             return INT.opt(opt)
         if f in ("lower", "upper"):
             return TEXT.opt(opt)
@@ -1262,5 +1264,6 @@ def check(policy: ast.Policy, source: Source, modules=()) -> CheckedPolicy:
     try:
         Checker(cp).run()
     except RecursionError:
-        cp.diagnostics.append(Diagnostic("this policy is nested too deeply to check", None, source))
+        cp.diagnostics.append(Diagnostic("this policy is nested too deeply to check", None, source,
+                                          code=NESTED_TOO_DEEPLY))
     return cp

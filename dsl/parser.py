@@ -25,7 +25,8 @@ from lark.parse_tree_builder import ExpandSingleChild, PropagatePositions
 from lark.parsers.lalr_analysis import Shift
 
 from . import ast
-from .errors import NOT_A_POLICY, TOO_LARGE, Diagnostic, PolicyError
+from .errors import (ENDS_TOO_EARLY, NESTED_TOO_DEEPLY, NOT_A_POLICY, TOO_LARGE, UNEXPECTED_CHARACTER,
+                     UNEXPECTED_WORD, Diagnostic, PolicyError)
 from .limits import Budget
 from .source import Source, Span
 
@@ -65,8 +66,8 @@ class _ToAst(Transformer):
         self.source = source
         self.problems: list[Diagnostic] = []
 
-    def _err(self, message, span, hint=None):
-        self.problems.append(Diagnostic(message, span, self.source, hint=hint))
+    def _err(self, code, message, span, hint=None):
+        self.problems.append(Diagnostic(message, span, self.source, hint=hint, code=code))
 
     # expressions
     def number(self, meta, tok):
@@ -92,7 +93,7 @@ class _ToAst(Transformer):
         try:
             value = _dt.date.fromisoformat(str(tok))
         except ValueError:
-            self._err(f"`{tok}` is not a valid date", span, hint="dates are written YYYY-MM-DD, e.g. 2025-06-30")
+            self._err("E010", f"`{tok}` is not a valid date", span, hint="dates are written YYYY-MM-DD, e.g. 2025-06-30")
             value = _dt.date(1970, 1, 1)
         return ast.DateLit(value, span=span)
 
@@ -101,7 +102,7 @@ class _ToAst(Transformer):
         try:
             value = _dt.datetime.fromisoformat(str(tok).replace(" ", "T"))
         except ValueError:
-            self._err(f"`{tok}` is not a valid date and time", span, hint="write e.g. 2025-06-30 12:00")
+            self._err("E010", f"`{tok}` is not a valid date and time", span, hint="write e.g. 2025-06-30 12:00")
             value = _dt.datetime(1970, 1, 1)
         return ast.DateTimeLit(value, span=span)
 
@@ -147,7 +148,7 @@ class _ToAst(Transformer):
         if isinstance(first, ast.Binary) and first.op == "in" and isinstance(first.left, ast.Name):
             return ast.Aggregate(func, first.right, first.left.id, None, where, span=span)
         if where is not None:
-            self._err(f"`{func}(... where ...)` needs an item name: write `{func}(x in list where ...)`", span)
+            self._err("E011", f"`{func}(... where ...)` needs an item name: write `{func}(x in list where ...)`", span)
         return ast.Aggregate(func, first, None, None, where, span=span)
 
     def quantified(self, meta, kind, var, source, cond):
@@ -213,7 +214,7 @@ class _ToAst(Transformer):
     def ranged_type(self, meta, tok, low, high, step=None):
         span = Span.from_meta(meta)
         if low > high:
-            self._err(f"empty range {low}..{high}: the lower bound is above the upper bound", span)
+            self._err("E012", f"empty range {low}..{high}: the lower bound is above the upper bound", span)
         return ast.BaseType(str(tok), low, high, step, span=span)
 
     def enum_type(self, meta, *options):
@@ -253,7 +254,7 @@ class _ToAst(Transformer):
         translations = []
         for code, t in zip(pairs[::2], pairs[1::2]):
             if str(code) not in LANGUAGES:
-                self._err(f"`{code}` is not a language code; a label can be followed by "
+                self._err("E013", f"`{code}` is not a language code; a label can be followed by "
                           f"translations such as `en \"...\"`", Span.from_token(code))
             translations.append((str(code), _unquote(t)))
         return ast.Label(_unquote(text), tuple(translations), span=span)
@@ -337,7 +338,7 @@ class _ToAst(Transformer):
         maximum = rest.pop(0)
         for key, value in rest:
             if key in kwargs:
-                self._err(f"`{key.replace('_', ' ')}` is given twice for criterion `{cid}`", span)
+                self._err("E014", f"`{key.replace('_', ' ')}` is given twice for criterion `{cid}`", span)
             kwargs[key] = value
         return ast.Criterion(str(cid), maximum, label, sub=str(kw) == "sub", span=span, **kwargs)
 
@@ -359,7 +360,7 @@ class _ToAst(Transformer):
     def shortfall(self, meta, mode):
         span = Span.from_meta(meta)
         if str(mode) not in ("partial", "skip", "stop"):
-            self._err(f"unknown shortfall rule `{mode}`: expected `partial`, `skip` or `stop`", span)
+            self._err("E015", f"unknown shortfall rule `{mode}`: expected `partial`, `skip` or `stop`", span)
         return ast.Shortfall(str(mode), span=span)
 
     def reserve(self, meta, share, label, cond):
@@ -368,7 +369,7 @@ class _ToAst(Transformer):
     def unique(self, meta, key, var, source, keep, by=None):
         span = Span.from_meta(meta)
         if str(keep) not in ("earliest", "latest", "best"):
-            self._err(f"unknown rule `keep {keep}`: expected `earliest`, `latest` or `best`", span)
+            self._err("E016", f"unknown rule `keep {keep}`: expected `earliest`, `latest` or `best`", span)
         return ast.Unique(key, str(var), source, str(keep), by, span=span)
 
     def tie_margin(self, meta, e):
@@ -385,24 +386,24 @@ class _ToAst(Transformer):
         if rule is None:
             known = ", ".join(f"`ties {w}`" for w in ("office decides", "share equally", "share pro rata",
                                                       "draw seed 12345", "fund all within 5%"))
-            self._err(f"unknown tie rule `ties {' '.join(words)}`: expected one of {known}", span)
+            self._err("E017", f"unknown tie rule `ties {' '.join(words)}`: expected one of {known}", span)
             return ast.Ties("office", span=span)
         margin = seed = None
         if rule == "draw":
             if arg is None or arg[0] != "seed":
-                self._err("a public draw needs its recorded seed: `ties draw seed 20131129`", span)
+                self._err("E017", "a public draw needs its recorded seed: `ties draw seed 20131129`", span)
             else:
                 seed = int(str(arg[1]).replace("_", "")) if "." not in str(arg[1]) else None
                 if seed is None:
-                    self._err("the seed of a draw is a whole number", span)
+                    self._err("E017", "the seed of a draw is a whole number", span)
         elif rule == "fund_all":
             if arg is None or arg[0] != "within":
-                self._err("say how much more than the budget may be spent on a tie: "
+                self._err("E017", "say how much more than the budget may be spent on a tie: "
                           "`ties fund all within 5%` or `within 20_000 EUR`", span)
             else:
                 margin = arg[1]
         elif arg is not None:
-            self._err(f"`ties {' '.join(words)}` takes no `{arg[0]}`", span)
+            self._err("E017", f"`ties {' '.join(words)}` takes no `{arg[0]}`", span)
         return ast.Ties(rule, margin, seed, span=span)
 
     def ranking(self, meta, *items):
@@ -573,7 +574,8 @@ def _syntax_diagnostic(e: UnexpectedInput, source: Source) -> Diagnostic:
         elif ch == "=" and text[e.pos_in_stream + 1:e.pos_in_stream + 2] in (">", "<"):
             hint = f"write `{text[e.pos_in_stream + 1]}=`: the `=` comes second"
         return Diagnostic(f"unexpected character `{ch}`" if ch.isprintable() else
-                          f"unexpected character U+{ord(ch):04X}", span, source, hint=hint)
+                          f"unexpected character U+{ord(ch):04X}", span, source, hint=hint,
+                          code=UNEXPECTED_CHARACTER)
     if isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
         lines = text.split("\n")
         line = len(lines)
@@ -581,7 +583,8 @@ def _syntax_diagnostic(e: UnexpectedInput, source: Source) -> Diagnostic:
         span = Span(line, col, line, col, len(text), len(text))
         depth = text.count("{") - text.count("}")
         hint = f"{depth} `{{` block{'s are' if depth > 1 else ' is'} not closed with `}}`" if depth > 0 else None
-        return Diagnostic(f"the file ends too early: expected {_describe(_expected(e))}", span, source, hint=hint)
+        return Diagnostic(f"the file ends too early: expected {_describe(_expected(e))}", span, source, hint=hint,
+                          code=ENDS_TOO_EARLY)
     tok = e.token
     expected = _expected(e)
     span = Span.from_token(tok)
@@ -613,7 +616,8 @@ def _syntax_diagnostic(e: UnexpectedInput, source: Source) -> Diagnostic:
                 f"the line above")
     elif word in _BLOCK_WORDS and word.upper() not in expected and "CRITERION_KW" not in expected:
         hint = f"`{word}` belongs inside {_BLOCK_WORDS[word]}"
-    return Diagnostic(f"expected {_describe(expected)}{after}, found {_found(tok)}", span, source, hint=hint)
+    return Diagnostic(f"expected {_describe(expected)}{after}, found {_found(tok)}", span, source, hint=hint,
+                      code=UNEXPECTED_WORD)
 
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -737,7 +741,7 @@ def _depth_check(policy: ast.Policy, source: Source) -> list[Diagnostic]:
         if d > MAX_DEPTH:
             problems.append(Diagnostic(f"this is nested too deeply (more than {MAX_DEPTH} levels)",
                                        getattr(n, "span", None), source,
-                                       hint="split it into several `let` definitions"))
+                                       hint="split it into several `let` definitions", code=NESTED_TOO_DEEPLY))
             break
         stack.extend((c, d + 1) for c in ast.children(n))
     return problems
@@ -865,7 +869,7 @@ def parse_source(source: Source, budget: Budget | None = None) -> ast.Policy:
         line = text.count("\n", 0, pos) + 1
         col = pos - (text.rfind("\n", 0, pos) + 1) + 1
         raise PolicyError([Diagnostic("this file contains a NUL byte: it is not a text policy",
-                                      Span(line, col, line, col + 1, pos, pos + 1), source)])
+                                      Span(line, col, line, col + 1, pos, pos + 1), source, code=NOT_A_POLICY)])
     comments: list[ast.Comment] = []
     builder = _ToAst(source)
     errors: list[Diagnostic] = []
@@ -886,7 +890,8 @@ def parse_source(source: Source, budget: Budget | None = None) -> ast.Policy:
         if not errors or getattr(e, "line", -1) != last_line[0]:
             errors.append(_syntax_diagnostic(e, source))
     except RecursionError:
-        errors.append(Diagnostic("this policy is nested too deeply to read", Span(1, 1, 1, 1), source))
+        errors.append(Diagnostic("this policy is nested too deeply to read", Span(1, 1, 1, 1), source,
+                                 code=NESTED_TOO_DEEPLY))
     if errors:
         raise PolicyError(errors)
     policy, tree_depth = _build(builder, tree)

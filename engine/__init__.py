@@ -3,10 +3,15 @@
 >>> from engine import load_policy
 >>> policy = load_policy("policies/salentonet.bando")   # doctest: +SKIP
 >>> policy.evaluate(application).to_dict()               # doctest: +SKIP
+>>> from engine import score_batch                        # a whole batch: ranking, outputs, letters
+>>> score_batch("policies/salentonet.bando", open("batch.jsonl"), "out/")   # doctest: +SKIP
 """
 from dsl.errors import PolicyError
 
 from .policy import Policy, load_application, load_policy
+from .batch import BatchSummary, score_batch
+from .batch_io import BatchError
 from .result import Decision, Result
 
-__all__ = ["load_policy", "load_application", "Policy", "Result", "Decision", "PolicyError"]
+__all__ = ["load_policy", "load_application", "Policy", "Result", "Decision", "PolicyError",
+           "score_batch", "BatchSummary", "BatchError"]

@@ -17,6 +17,7 @@ in input order.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import multiprocessing
@@ -52,7 +53,7 @@ class _R:
         self.points = {c.id: p for c, p in zip(policy.criteria, d.points or ())}
 
 
-class _Ranker:
+class Ranker:
     """Compiled ranking expressions of one policy."""
 
     def __init__(self, policy, proc: rk.Procedure):
@@ -96,7 +97,7 @@ def _init_worker(policy_path, lang, root=None):
     from .policy import load_policy
     policy = load_policy(Path(policy_path), root=root)
     _W["policy"] = policy
-    _W["ranker"] = _Ranker(policy, rk.Procedure.of(policy))
+    _W["ranker"] = Ranker(policy, rk.Procedure.of(policy))
     _W["lang"] = lang
 
 
@@ -243,16 +244,73 @@ def _map(fn, items, jobs, policy_path, lang, chunksize=64, root=None):
             yield from pool.imap(fn, chunk, chunksize=chunksize)
 
 
-def score_batch(policy_path, batch_path, outdir, **options) -> BatchSummary:
+#: what a batch given as a stream can be (a stream has no file name to tell its format by)
+STREAM_FORMATS = ("jsonl", "json", "csv")
+
+
+def _sniff(head: bytes) -> str:
+    """``[`` is a JSON array, a first line that is a whole object is JSON Lines, another ``{`` one
+    JSON document; anything else is read as CSV (a header line)."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"["):
+        return "json"
+    if text.startswith(b"{"):
+        try:
+            json.loads(text.split(b"\n", 1)[0])
+        except ValueError:
+            return "json"
+        return "jsonl"
+    return "csv"
+
+
+@contextlib.contextmanager
+def _batch_file(batch, batch_format=None):
+    """A path to read ``batch`` from: a path as given; a stream (text or binary, e.g. an upload or
+    ``sys.stdin``) copied once into a temporary file, because scoring reads the batch twice (the two
+    passes above) and a stream can be read only once. The copy is named after the stream's own
+    name when it has one, so results say where a row came from (``upload.jsonl:12``)."""
+    if not hasattr(batch, "read"):
+        yield batch
+        return
+    if batch_format is not None and batch_format not in STREAM_FORMATS:
+        raise ValueError(f"batch_format: expected one of {', '.join(STREAM_FORMATS)}, got {batch_format!r}")
+    name = getattr(batch, "name", None)
+    stem = Path(name).stem if isinstance(name, str) and name and not name.startswith("<") else "batch"
+    with tempfile.TemporaryDirectory(prefix="bando-batch-") as folder:
+        raw = Path(folder) / "stream"
+        with open(raw, "wb") as out:
+            while True:
+                chunk = batch.read(1 << 16)
+                if not chunk:
+                    break
+                out.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
+        with open(raw, "rb") as f:
+            fmt = batch_format or _sniff(f.read(1 << 16))
+        path = raw.rename(Path(folder) / f"{stem}.{fmt}")
+        yield path
+
+
+def score_batch(policy_path, batch, outdir, *, batch_format=None, **options) -> BatchSummary:
     """Score a batch into ``outdir`` as one unit (see engine/rundir.py): every
     file is written into a staging folder, ``manifest.json`` last, then the set
     is swapped in for the previous run's; a run that fails or is killed leaves
     the previous outputs as they were, and the next run clears its debris.
-    ``options`` are those of :func:`_score_into`.
+
+    ``batch`` is a path (file or folder, format by extension: docs/batch-formats.md) or an open
+    stream of JSON Lines, JSON or CSV, text or bytes; ``batch_format`` (one of
+    :data:`STREAM_FORMATS`) says which for a stream, else it is told from the first line.
+    ``options`` are those of :func:`_score_into`. Returns a :class:`BatchSummary`; raises
+    :class:`engine.batch_io.BatchError` for a batch that cannot be read.
+
+    >>> from engine import score_batch
+    >>> with open("uploads/day1.jsonl", encoding="utf-8") as f:           # doctest: +SKIP
+    ...     summary = score_batch("policies/salentonet.bando", f, "out/day1", letters=False)
+    >>> summary.counts                                                    # doctest: +SKIP
     """
     from . import rundir
     previous = options.get("previous")
-    with rundir.OutputRun(outdir, outputs=rundir.SCORE_OUTPUTS, kind="bando score") as run:
+    with _batch_file(batch, batch_format) as batch_path, \
+            rundir.OutputRun(outdir, outputs=rundir.SCORE_OUTPUTS, kind="bando score") as run:
         if previous is not None:  # an earlier run's results are used only if they are what it wrote
             p = Path(previous)
             rundir.check_file(p / "results.jsonl" if p.is_dir() else p)
@@ -274,6 +332,9 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     are checked, and the budget against what is already awarded, before any
     application is evaluated (:class:`engine.previous.PreviousRunError`,
     :class:`engine.ranking.AllocationError`).
+
+    ``progress``, when given, is called as ``progress(label, total=None)`` at the start of each pass
+    and returns a callable ticked once per application, with a ``close()`` (the CLI's bar).
     """
     from . import outputs
     from .letters import LetterError, LetterRenderer, safe_filename
@@ -312,6 +373,8 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
             bar(1)
         if e is not None:
             entries.append(e)
+    if bar:
+        bar.close()
 
     # ranking and allocation
     ranker_order = None
@@ -373,7 +436,8 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
         staging = Path(tempfile.mkdtemp(prefix=".letters-", dir=outdir))
         os.chmod(staging, 0o777 & ~outputs.umask())  # mkdtemp makes it 0700: colleagues could not read letters/
     counts: dict = {}
-    bar = progress("Spiegazioni e lettere" if lang == "it" else "Explaining and writing") if progress else None
+    # the first pass counted the rows: this one has a total, a percentage and a time left
+    bar = progress("Spiegazioni e lettere" if lang == "it" else "Explaining and writing", total) if progress else None
 
     reader = rows()
     letter_errors: list[dict] = []
@@ -401,6 +465,8 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
                     lf.write(text)
             if bar:
                 bar(1)
+    if bar:
+        bar.close()
     if staging is not None:
         _swap_in(staging, letters_dir)
     criteria = [(c.id, policy.label_of(c, lang)) for c in policy.criteria]

@@ -31,6 +31,28 @@ class BandoError(click.ClickException):
         click.echo(self.format_message(), err=True)
 
 
+#: what the commands below say, in one place (the message catalogue will take these over)
+_TEXT = {
+    "ok": "{path}: ok",
+    "n_errors": "{path}: {n} error{s}",
+    "n_warnings": " ({n} warning{s})",
+    "template": "{path}: error: letter template: {problem}",
+    "would_reformat": "would reformat {path}",
+    "formatted": "formatted {path}",
+    "summary": "{passed} passed, {failed} failed",
+    "no_examples": "{path}: no examples: the policy has no `examples {{ case ... }}` block",
+    "none_at_all": "no examples: none of the policies has example cases; nothing was tested",
+    "coverage_head": "{path}: coverage {percent}% ({covered} of {targets} rules and outcomes exercised)",
+    "coverage_none": "{path}: coverage: no examples, nothing is exercised",
+    "not_covered": "  not exercised by any example:",
+    "stdin_json": "<stdin>",
+}
+
+
+def _plural(n):
+    return "s" if n != 1 else ""
+
+
 def _writes_files(command):
     """Disk full, a read-only folder, `-o` under a file...: one message that
     names the path and the cause, exit 2, never a traceback. The writers
@@ -79,39 +101,69 @@ def main():
     """bando — executable funding calls: check a policy, evaluate, rank, write letters."""
 
 
+_format_option = click.option(
+    "--format", "fmt_", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="json: one document on standard output, for editors and CI systems.")
+
+
 @main.command()
 @click.argument("policies", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--no-templates", is_flag=True, help="Do not check the policy's letter templates.")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only, not warnings.")
+@_format_option
 @_root_option
-def check(policies, no_templates, quiet, root):
-    """Parse and type-check POLICIES; print every problem as file:line:col."""
+def check(policies, no_templates, quiet, fmt_, root):
+    """Parse and type-check POLICIES; print every problem as file:line:col.
+
+    Exit code 0 when every policy is clean (warnings allowed), 1 when any has errors.
+    With --format json, standard output is one document: per file its diagnostics (each with its
+    stable code, see docs/diagnostics.md) and letter template problems.
+    """
     from engine.policy import check_source, read_source
     failed = False
+    report = []
     for path in policies:
+        entry = {"path": path, "ok": False, "diagnostics": [], "templates": []}
+        report.append(entry)
         try:
             cp = check_source(read_source(path), root=root)
         except PolicyError as e:
-            click.echo(e.render(), err=True)
+            entry["diagnostics"] = [d.to_dict() for d in e.diagnostics]
+            if fmt_ == "text":
+                click.echo(e.render(), err=True)
             failed = True
             continue
-        shown = cp.diagnostics if not quiet else cp.errors
-        for d in sorted(shown, key=lambda d: d.sort_key()):
-            click.echo(d.render(), err=True)
+        shown = sorted(cp.diagnostics if not quiet else cp.errors, key=lambda d: d.sort_key())
+        entry["diagnostics"] = [d.to_dict() for d in shown]
+        if fmt_ == "text":
+            for d in shown:
+                click.echo(d.render(), err=True)
         if cp.errors:
             failed = True
-            n = len(cp.errors)
-            click.echo(f"{path}: {n} error{'s' if n != 1 else ''}", err=True)
+            if fmt_ == "text":
+                n = len(cp.errors)
+                click.echo(_TEXT["n_errors"].format(path=path, n=n, s=_plural(n)), err=True)
             continue
         if not no_templates:
             problems = _check_templates(path, cp, root)
-            for p in problems:
-                click.echo(f"{path}: error: letter template: {p}", err=True)
+            entry["templates"] = problems
+            if fmt_ == "text":
+                for p in problems:
+                    click.echo(_TEXT["template"].format(path=path, problem=p), err=True)
             if problems:
                 failed = True
                 continue
-        click.echo(f"{path}: ok" + (f" ({len(cp.warnings)} warning{'s' if len(cp.warnings) != 1 else ''})"
-                                    if cp.warnings else ""))
+        entry["ok"] = True
+        if fmt_ == "text":
+            n = len(cp.warnings)
+            click.echo(_TEXT["ok"].format(path=path) + (_TEXT["n_warnings"].format(n=n, s=_plural(n)) if n else ""))
+    if fmt_ == "json":
+        diags = [d for e in report for d in e["diagnostics"]]
+        click.echo(json.dumps({"files": report,
+                               "errors": sum(d["severity"] == "error" for d in diags)
+                               + sum(len(e["templates"]) for e in report),
+                               "warnings": sum(d["severity"] == "warning" for d in diags)},
+                              ensure_ascii=False, indent=2))
     sys.exit(1 if failed else 0)
 
 
@@ -175,14 +227,22 @@ def _templates_dir(policy_path, given, root=None, policy=None):
 @main.command()
 @click.argument("policies", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--check", "check_only", is_flag=True, help="Do not write; exit 1 if a file would change.")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Do not write; print a unified diff of what would change, exit 1 if anything would.")
 @_writes_files
-def fmt(policies, check_only):
-    """Rewrite POLICIES in the canonical layout (comments are kept)."""
+def fmt(policies, check_only, show_diff):
+    """Rewrite POLICIES in the canonical layout (comments are kept).
+
+    Exit code 0 when nothing changed or every file was written; with --check or --diff, 1 when a
+    file would change; 1 when a file does not parse; 2 when a file could not be written.
+    """
+    import difflib
     from dsl.fmt import format_policy
     from dsl.parser import parse_source
     from engine.outputs import atomic_write
     from engine.policy import read_source
     from engine.outputs import os_error_text
+    dry = check_only or show_diff
     changed, failed, unwritten = [], False, False
     for path in policies:
         try:
@@ -194,24 +254,36 @@ def fmt(policies, check_only):
             continue
         if out != src.text:
             changed.append(path)
-            if not check_only:
+            if show_diff:
+                click.echo("".join(difflib.unified_diff(src.text.splitlines(keepends=True),
+                                                         out.splitlines(keepends=True),
+                                                         fromfile=f"{path} (as written)",
+                                                         tofile=f"{path} (formatted)")), nl=False)
+            if not dry:
                 try:
                     atomic_write(path, out)
                 except OSError as e:  # the others are still formatted; this one is left as it was
                     click.echo(f"cannot write {path}: {os_error_text(e)}; the file is unchanged", err=True)
                     unwritten = True
                     continue
-                click.echo(f"formatted {path}")
+                click.echo(_TEXT["formatted"].format(path=path))
     if check_only and changed:
         for p in changed:
-            click.echo(f"would reformat {p}", err=True)
-    sys.exit(2 if unwritten else 1 if failed or (check_only and changed) else 0)
+            click.echo(_TEXT["would_reformat"].format(path=p), err=True)
+    sys.exit(2 if unwritten else 1 if failed or (dry and changed) else 0)
 
 
 def _read_application(path):
     from engine.paths import PathRefused
-    from engine.policy import load_application
+    from engine.policy import MAX_APPLICATION_BYTES, load_application, parse_application
     try:
+        if path == "-":  # a portal or a shell pipe: the application on standard input
+            path = _TEXT["stdin_json"]
+            data = sys.stdin.buffer.read(MAX_APPLICATION_BYTES + 1)
+            if len(data) > MAX_APPLICATION_BYTES:
+                raise BandoError(f"{path}: more than {MAX_APPLICATION_BYTES:,} bytes; an application is a "
+                                 f"JSON document of a few KB")
+            return parse_application(data)
         return load_application(path)
     except FileNotFoundError:
         raise BandoError(f"application file not found: {path}") from None
@@ -229,12 +301,13 @@ def _read_application(path):
 
 @main.command(name="eval")
 @click.argument("policy", type=click.Path(dir_okay=False))
-@click.argument("application", type=click.Path(dir_okay=False))
+@click.argument("application", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt_", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--lang", type=click.Choice(["it", "en"]), default=None, help="Default: the policy's language.")
 @_root_option
 def eval_(policy, application, fmt_, lang, root):
-    """Evaluate one APPLICATION (JSON) against POLICY and explain the outcome."""
+    """Evaluate one APPLICATION (JSON; `-` reads it from standard input) against POLICY and explain
+    the outcome."""
     from engine.explain import render_text
     pol = _load(policy, root)
     data = _read_application(application)
@@ -258,41 +331,143 @@ def schema(policy, root):
 @main.command()
 @click.argument("policies", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-v", "--verbose", is_flag=True, help="Print every case, not only failures.")
+@click.option("--format", "fmt_", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True,
+              help="json: one document on standard output; junit: JUnit XML, as CI systems read test results.")
+@click.option("--coverage", is_flag=True,
+              help="Also report the gates (passing and failing), bands, grant terms and ranking rules that no "
+                   "example exercises, per policy.")
+@click.option("--threshold", type=click.IntRange(0, 100), default=0, show_default=True,
+              help="With --coverage: exit 1 when a policy's coverage is below this percentage.")
 @_root_option
-def test(policies, verbose, root):
-    """Run the example cases written in POLICIES (`examples { case ... }`)."""
-    from engine.cases import run_cases
-    passed = failed = 0
+def test(policies, verbose, fmt_, coverage, threshold, root):
+    """Run the example cases written in POLICIES (`examples { case ... }`).
+
+    Ends with `N passed, M failed`. Exit code 0 when every case passed; 1 when a case failed, when
+    no policy has any example (nothing was tested: that is not a pass), and under --coverage when a
+    policy has no examples or is covered below --threshold; 2 when a policy cannot be loaded.
+    """
+    from engine.cases import coverage as coverage_of, run_cases
+    suites = []
     for path in policies:
         pol = _load(path, root)
-        for outcome in run_cases(pol, Path(path).parent, root):
-            if outcome.ok:
-                passed += 1
-                if verbose:
-                    click.echo(f"ok   {path} {outcome.case.file}")
-            else:
-                failed += 1
-                click.echo(f"FAIL {path}:{outcome.case.span.line if outcome.case.span else '?'} "
-                           f"{outcome.case.file}")
-                click.echo(outcome.report())
-    click.echo(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+        outcomes = run_cases(pol, Path(path).parent, root)
+        suites.append((path, outcomes, coverage_of(pol, outcomes) if coverage and outcomes else None))
+    passed = sum(o.ok for _, outcomes, _ in suites for o in outcomes)
+    failed = sum(not o.ok for _, outcomes, _ in suites for o in outcomes)
+    empty = [path for path, outcomes, _ in suites if not outcomes]
+    below = [path for path, _, cov in suites if cov is not None and cov.percent < threshold]
+    bad = failed or len(empty) == len(suites) or (coverage and (empty or below))
+    if fmt_ == "json":
+        click.echo(json.dumps(_test_json(suites, passed, failed, coverage), ensure_ascii=False, indent=2))
+    elif fmt_ == "junit":
+        click.echo(_test_junit(suites), nl=False)
+    else:
+        for path, outcomes, cov in suites:
+            if not outcomes:
+                click.echo(_TEXT["no_examples"].format(path=path), err=True)
+            for o in outcomes:
+                if o.ok:
+                    if verbose:
+                        click.echo(f"ok   {path} {o.case.file}")
+                else:
+                    click.echo(f"FAIL {path}:{o.case.span.line if o.case.span else '?'} {o.case.file}")
+                    click.echo(o.report())
+            if coverage:
+                for line in _coverage_lines(path, cov):
+                    click.echo(line)
+        if passed or failed:
+            click.echo(_TEXT["summary"].format(passed=passed, failed=failed))
+        else:
+            click.echo(_TEXT["none_at_all"], err=True)
+    sys.exit(1 if bad else 0)
 
 
-def _progress_factory():
-    """A progress bar on stderr when it is a terminal; nothing otherwise."""
-    if not sys.stderr.isatty():
+def _coverage_lines(path, cov) -> list[str]:
+    if cov is None:
+        return [_TEXT["coverage_none"].format(path=path)]
+    lines = [_TEXT["coverage_head"].format(path=path, percent=cov.percent, covered=len(cov.covered),
+                                           targets=len(cov.targets))]
+    missing = cov.not_covered
+    if missing:
+        lines.append(_TEXT["not_covered"])
+        lines.extend(f"    {path}:{t.span.line}:{t.span.column}: {t.what}" if t.span is not None else f"    {t.what}"
+                     for t in missing)
+    return lines
+
+
+def _case_dict(o) -> dict:
+    return {"file": o.case.file, "line": o.case.span.line if o.case.span else None, "ok": o.ok,
+            "expected": o.case.status, "status": o.result.status if o.result is not None else None,
+            "differences": [{"what": w, "expected": e, "got": g} for w, e, g in o.differences]}
+
+
+def _test_json(suites, passed, failed, coverage) -> dict:
+    out = []
+    for path, outcomes, cov in suites:
+        entry = {"path": path, "examples": len(outcomes), "passed": sum(o.ok for o in outcomes),
+                 "failed": sum(not o.ok for o in outcomes), "cases": [_case_dict(o) for o in outcomes]}
+        if coverage:
+            entry["coverage"] = cov.to_dict() if cov is not None else None
+        out.append(entry)
+    return {"policies": out, "passed": passed, "failed": failed}
+
+
+def _test_junit(suites) -> str:
+    """JUnit XML (the Ant/Jenkins schema that CI systems read): one <testsuite> per policy, one
+    <testcase> per example, a <failure> with the differences and the explanation. Written by
+    ElementTree, so every attribute and text is escaped as XML requires."""
+    from xml.etree import ElementTree as ET
+    root = ET.Element("testsuites", name="bando test",
+                      tests=str(sum(len(o) for _, o, _ in suites)),
+                      failures=str(sum(not x.ok for _, o, _ in suites for x in o)), errors="0")
+    for path, outcomes, _ in suites:
+        suite = ET.SubElement(root, "testsuite", name=path, tests=str(len(outcomes)),
+                              failures=str(sum(not o.ok for o in outcomes)), errors="0", skipped="0")
+        if not outcomes:
+            ET.SubElement(suite, "system-err").text = _TEXT["no_examples"].format(path=path)
+        for o in outcomes:
+            case = ET.SubElement(suite, "testcase", classname=Path(path).stem, name=o.case.file, file=path)
+            if o.case.span is not None:
+                case.set("line", str(o.case.span.line))
+            if not o.ok:
+                first = o.differences[0] if o.differences else ("status", o.case.status, "?")
+                failure = ET.SubElement(case, "failure", type="ExampleMismatch",
+                                        message=f"{first[0]}: expected {first[1]}, got {first[2]}")
+                failure.text = o.report()
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+class _Bar:
+    """click's progress bar on standard error, behind the small interface the batch calls:
+    ``bar(n)`` after n more applications, ``bar.close()`` at the end of a pass.
+
+    With a known ``total`` it shows the bar, the percentage, the count and the time left; without
+    one (the first pass: the batch is read as it is scored, and counting the rows first would
+    mean reading a 1,000,000-row file, CSV quotes and Excel sheets included, one more time) it shows
+    a moving bar and the count so far. The second pass knows the total from the first.
+    """
+
+    def __init__(self, label, total=None):
+        steps = max(1, total // 200) if total else 50  # redraw a few hundred times, not once per row
+        self._bar = click.progressbar(length=total, iterable=None if total else (x for x in ()), label=label,
+                                      file=sys.stderr, show_pos=True, show_eta=True,
+                                      show_percent=total is not None, update_min_steps=steps)
+
+    def __call__(self, n=1):
+        self._bar.update(n)
+
+    def close(self):
+        self._bar.render_finish()
+
+
+def _progress_factory(stream=None):
+    """A progress bar factory when standard error is a terminal; None in pipes and CI logs, where
+    a bar redrawn in place would only fill the log with carriage returns."""
+    stream = stream if stream is not None else sys.stderr
+    if not stream.isatty():
         return None
-
-    def make(label):
-        count = [0]
-
-        def tick(n):
-            count[0] += n
-            if count[0] % 500 == 0:
-                click.echo(f"\r{label}: {count[0]:,}", err=True, nl=False)
-        return tick
-    return make
+    return _Bar
 
 
 def _parse_date(value):
@@ -389,8 +564,6 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
         raise BandoError(str(e)) from None
     except LetterError as e:
         raise BandoError(f"letters: {e}") from None
-    if sys.stderr.isatty():
-        click.echo("", err=True)
     for w in s.warnings:
         click.echo(f"warning: {w}", err=True)
     if not no_letters and letter_date is None and _default_letter_date(pol) is None:

@@ -1075,3 +1075,33 @@ def admitted_head(policy, score, lang) -> str:
     """"Eligible and admitted with S of M points." — the summary's first sentence for a ranked application."""
     return _T.get(lang, _T["en"])["s_admitted"].format(score=format_points(score, lang),
                                                       max=format_points(policy.max_score, lang))
+
+
+def rules_applied(policy, value) -> tuple[dict, tuple]:
+    """What the explanation of one valid application rests on, as facts rather than sentences.
+
+    ``value`` is the application as :meth:`Policy.validate` converted it. Returns ``(bands, terms)``:
+    ``bands`` maps every criterion and sub-criterion written as bands to the index of the band that
+    gave its points (None when no band applied, or its value was missing); ``terms`` are the indexes of
+    the grant's ``min``/``max`` terms equal to the amount (empty without a grant). They are read by the
+    same explainer that writes the sentences (``tier_points``, ``grant_values``), so ``bando test
+    --coverage`` counts what the explanations say, never a second reading of the rules.
+    """
+    ex = _Explainer(policy, policy.env(value), policy.language)
+    bands: dict = {}
+    stack = list(policy.criteria)
+    while stack:
+        c = stack.pop()
+        if c.subs is not None:
+            stack.extend(c.subs)
+        elif c.tiers is not None:
+            i, _raw, missing = ex.tier_points(c.tiers)
+            bands[c.id] = None if missing else i
+    plan = grant_plan(policy)
+    terms: tuple = ()
+    if plan is not None and plan.op is not None:
+        values = [_exact(v) for v in ex.grant_values(plan)]
+        raw = values[0]
+        if raw is not None:
+            terms = tuple(i for i, k in enumerate(plan.term_index) if values[k] == raw)
+    return bands, terms

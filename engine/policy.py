@@ -20,7 +20,8 @@ from pathlib import Path
 
 from dsl import ast
 from dsl.checker import CheckedPolicy, check
-from dsl.errors import NOT_A_POLICY, PATH_REFUSED, TOO_LARGE, Diagnostic, PolicyError
+from dsl.errors import (FILE_NOT_FOUND, NOT_A_POLICY, PATH_REFUSED, TOO_LARGE, UNREADABLE, Diagnostic,
+                        PolicyError)
 from dsl.limits import MAX_POLICY_BYTES, Budget, describe_bytes
 from dsl.numbers import int_problem
 from dsl.parser import not_a_policy, parse_source
@@ -44,14 +45,14 @@ def read_source(path) -> Source:
     try:
         data = read_regular(os.fspath(p), MAX_POLICY_BYTES)
     except FileNotFoundError:
-        raise PolicyError([Diagnostic(f"policy file not found: {p}", None, where)]) from None
+        raise PolicyError([Diagnostic(f"policy file not found: {p}", None, where, code=FILE_NOT_FOUND)]) from None
     except NotRegularFile as e:
         raise PolicyError([Diagnostic(f"{p} is {e.kind}, not a policy file", None, where,
                                       code=PATH_REFUSED)]) from None
     except TooLarge:
         raise PolicyError([_too_large(p, where)]) from None
     except OSError as e:
-        raise PolicyError([Diagnostic(f"cannot read {p}: {e.strerror}", None, where)]) from None
+        raise PolicyError([Diagnostic(f"cannot read {p}: {e.strerror}", None, where, code=UNREADABLE)]) from None
     return _decode(data, str(path), str(p))
 
 
@@ -78,7 +79,7 @@ def _decode(data: bytes, name: str, path: str) -> Source:
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
         raise PolicyError([Diagnostic(
             f"this file is not UTF-8 text (byte 0x{data[e.start]:02x} at line {line}); "
-            "save the policy as UTF-8", Span(line, col, line, col + 1), source)]) from None
+            "save the policy as UTF-8", Span(line, col, line, col + 1), source, code=UNREADABLE)]) from None
     return Source(text.replace("\r\n", "\n"), name, path)
 
 
@@ -122,7 +123,7 @@ def _load_module(use: ast.Use, source: Source, tree: PolicyTree, budget: Budget,
         data = read_regular(real, budget.max_bytes - budget.bytes)
     except FileNotFoundError:
         raise PolicyError([Diagnostic(f"shared module `{use.path}` not found (looked for {path})",
-                                      use.span, source)]) from None
+                                      use.span, source, code=FILE_NOT_FOUND)]) from None
     except NotRegularFile as e:
         raise PolicyError([Diagnostic(f"shared module `{use.path}` {e.message}", use.span, source,
                                       hint=e.hint, code=PATH_REFUSED)]) from None
@@ -131,7 +132,7 @@ def _load_module(use: ast.Use, source: Source, tree: PolicyTree, budget: Budget,
                                       span=_quoted_span(use, source))]) from None
     except OSError as e:
         raise PolicyError([Diagnostic(f"cannot read shared module `{use.path}`: {e.strerror}", use.span,
-                                      source)]) from None
+                                      source, code=UNREADABLE)]) from None
     budget.bytes += len(data)
     msrc = _decode(data, os.path.relpath(path) if not os.path.isabs(source.name) else path, real)
     try:
@@ -527,4 +528,10 @@ def load_application(path) -> dict:
     :class:`engine.paths.PathRefused` says why."""
     from engine.paths import read_regular
     data = read_regular(os.fspath(path), MAX_APPLICATION_BYTES)
+    return parse_application(data)
+
+
+def parse_application(data: bytes) -> dict:
+    """An application given as JSON bytes (a file's, or standard input's for ``bando eval -``),
+    exact decimals."""
     return json.loads(data.decode("utf-8-sig"), parse_float=exact_json_float)

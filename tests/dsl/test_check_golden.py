@@ -85,7 +85,7 @@ def test_check_output_matches_golden(name, tmp_path):
         expected_file.write_text(out, encoding="utf-8")
     assert expected_file.exists(), f"no golden output for {name}: run BANDO_UPDATE_GOLDEN=1 pytest tests/dsl"
     assert out == expected_file.read_text(encoding="utf-8")
-    has_errors = ": error:" in out or out.rstrip().endswith("errors found")
+    has_errors = ": error[" in out or out.rstrip().endswith("errors found")
     assert result.exit_code == (1 if has_errors else 0), out
 
 
@@ -122,4 +122,4 @@ def test_check_in_a_real_process_never_prints_a_traceback(tmp_path):
 def test_warnings_only_exit_zero():
     result = _run_check("unused_inputs", GOLDEN)
     assert result.exit_code == 0
-    assert "warning: input field `employees` is never used" in result.output
+    assert "warning[W103]: input field `employees` is never used" in result.output

@@ -157,7 +157,7 @@ def test_broken_policy_exits_2_with_its_position(run, tmp_path):
                    encoding="utf-8")
     r = run(app=application(), policy=bad)
     assert r.exit_code == 2
-    assert "broken.bando:5:23: error: `b` is not defined" in r.stderr
+    assert "broken.bando:5:23: error[E707]: `b` is not defined" in r.stderr
     assert r.stdout == ""
 
 
