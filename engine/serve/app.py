@@ -33,7 +33,7 @@ from .bodies import JSON_TYPES, JSONL_TYPES, flag, language, parse_json, read_bo
 from .config import ServeConfig
 from .decision_log import DecisionLog, DecisionLogError
 from .payloads import decision_dict, dumps, errors_list
-from .problems import Problem, problem_line, problem_response
+from .problems import Problem, problem_line, problem_response, quoted
 from .registry import Registry, RegistryHolder, load_all, reload
 
 log = logging.getLogger("bando.serve")
@@ -137,7 +137,7 @@ class Server:
         served = registry.get(pid)
         if served is None:
             known = ", ".join(registry.policies) or "none"
-            raise Problem(404, f"no policy with id {pid!r}; the policies served are: {known}")
+            raise Problem(404, f"no policy with id {quoted(pid)}; the policies served are: {known}")
         return served
 
     def _log(self, served, outcome, raw, explain, lang):

@@ -13,7 +13,7 @@ import json
 from engine.formatting import LANGUAGES
 from engine.validate import exact_json_float
 
-from .problems import Problem
+from .problems import Problem, quoted
 
 JSON_TYPES = ("application/json",)
 JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/jsonlines", "application/x-jsonlines")
@@ -40,7 +40,7 @@ async def read_body(request, limit: int) -> bytes:
         try:
             size = int(declared)
         except ValueError:
-            raise Problem(400, f"the Content-Length header is not a number: {declared[:40]!r}") from None
+            raise Problem(400, f"the Content-Length header is not a number: {quoted(declared)}") from None
         if size > limit:
             raise Problem(413, f"the body has {size:,} bytes; this server accepts at most {limit:,}",
                           limit=limit)
@@ -84,7 +84,7 @@ def language(request, served) -> str:
     if asked is not None:
         code = asked.replace("_", "-").split("-")[0].lower()
         if code not in LANGUAGES:
-            raise Problem(400, f"lang: expected one of {', '.join(LANGUAGES)}, got {asked[:20]!r}",
+            raise Problem(400, f"lang: expected one of {', '.join(LANGUAGES)}, got {quoted(asked)}",
                           title="Unsupported language")
         return code
     header = request.headers.get("accept-language")
@@ -118,4 +118,4 @@ def flag(request, name: str, default: bool) -> bool:
         return True
     if value in ("false", "0", "no"):
         return False
-    raise Problem(400, f"{name}: expected true or false, got {raw[:20]!r}")
+    raise Problem(400, f"{name}: expected true or false, got {quoted(raw)}")

@@ -62,6 +62,12 @@ def problem_response(document: dict, headers: dict | None = None) -> Response:
     return Response(body, status_code=document["status"], media_type=MEDIA_TYPE, headers=headers)
 
 
+def quoted(text: str, limit: int = 40) -> str:
+    """What a client sent, quoted for a message: «"fr"», cut at ``limit`` characters, always printable."""
+    cut = text[:limit] + ("…" if len(text) > limit else "")
+    return json.dumps(cut, ensure_ascii=False)
+
+
 def problem_line(problem: Problem) -> bytes:
     """The problem as one JSON line, for a stream that has already started (`evaluate-batch`)."""
     return json.dumps(problem.document(), ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"

@@ -130,10 +130,10 @@ def discover(paths) -> tuple[list[tuple[str, str]], list[LoadProblem]]:
     kept = []
     for pid, path in found:
         if not ID_PATTERN.fullmatch(pid):
-            problems.append(LoadProblem(pid, path, f"{path}: the file name gives the policy id {pid!r}, which "
+            problems.append(LoadProblem(pid, path, f"{path}: the file name gives the policy id `{pid}`, which "
                                                    "may only use letters, digits, '.', '_' and '-'; rename the file"))
         elif pid in seen:
-            problems.append(LoadProblem(pid, path, f"{path}: the policy id {pid!r} is already taken by "
+            problems.append(LoadProblem(pid, path, f"{path}: the policy id `{pid}` is already taken by "
                                                    f"{seen[pid]}; two policies cannot share a file name"))
         else:
             seen[pid] = path
@@ -147,7 +147,7 @@ def _load(pid: str, path: str, root) -> Served | LoadProblem:
     except PolicyError as e:
         return LoadProblem(pid, path, e.render(), ((path, _stat_key(path)),))
     except Exception as e:  # a bug in bando, not in the policy: reported, the server keeps running
-        return LoadProblem(pid, path, f"{path}: internal error while loading the policy: {e!r}",
+        return LoadProblem(pid, path, f"{path}: internal error while loading the policy: {type(e).__name__}: {e}",
                            ((path, _stat_key(path)),))
     return Served(pid, path, policy, _files_of(policy))
 

@@ -108,7 +108,7 @@ def test_bad_query_parameter_is_400(api, query):
 
 def test_unknown_policy_and_route_are_404_and_wrong_method_405(api):
     doc = assert_problem(api.post("/policies/nope/evaluate", content=ADMITTED, headers=JSON), 404)
-    assert "'nope'" in doc["detail"] and "salentonet" in doc["detail"]
+    assert '"nope"' in doc["detail"] and "salentonet" in doc["detail"]
     assert_problem(api.get("/policies/nope/schema"), 404)
     assert_problem(api.get("/nothing/here"), 404)
     assert_problem(api.get("/policies/salentonet/evaluate"), 405)

@@ -89,7 +89,7 @@ def test_startup_refuses_what_cannot_be_served(tmp_path):
     found, problems = discover((str(tmp_path), str(tmp_path / "sub" / "x.bando"), str(tmp_path / "missing.bando")))
     assert [pid for pid, _ in found] == ["broken", "x"]
     messages = "\n".join(p.error for p in problems)
-    assert "'bad name'" in messages and "leads outside the folder" in messages and "no such file" in messages
+    assert "`bad name`" in messages and "leads outside the folder" in messages and "no such file" in messages
     with pytest.raises(StartupError) as e:
         load_all((str(tmp_path),))
     assert "broken.bando:1:" in str(e.value) and "Traceback" not in str(e.value)
