@@ -232,6 +232,11 @@ class Server:
                 except Problem as problem:  # the answer has begun: the problem is the last line
                     yield problem_line(problem)
                     return
+                except Exception:  # a bug in bando: said on the last line too, the traceback only in the log
+                    log.exception("internal error in %s", request.url.path)
+                    yield problem_line(Problem(500, "an internal error in bando stopped the batch here; "
+                                                    "it has been logged"))
+                    return
                 if not got:
                     return
                 yield b"".join(line for _, line, _ in got)
