@@ -24,7 +24,6 @@ import asyncio
 import json
 import re
 import socket
-import statistics
 import subprocess
 import sys
 import time
