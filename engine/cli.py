@@ -678,5 +678,49 @@ def letters(policy, results, outdir, lang, fmt_, templates, letter_date, root):
         sys.exit(1)
 
 
+@main.command()
+@click.argument("policies", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Processes, each loading the policies (stateless: scale out freely).")
+@click.option("--token-file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="File holding a bearer token required on every endpoint but /healthz and /readyz.")
+@click.option("--reload", "reload_", is_flag=True, help="Reload policies when their files change (atomically).")
+@click.option("--reload-interval", default=1.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              help="Seconds between looks at the policy files.")
+@click.option("--decision-log", type=click.Path(dir_okay=False), default=None,
+              help="Append one JSON line per evaluation to this file.")
+@click.option("--decision-log-input", is_flag=True, help="Also write each application's JSON into the decision log.")
+@click.option("--max-body", default=1 << 20, show_default=True, type=click.IntRange(1),
+              help="Largest body (bytes) of /validate and /evaluate.")
+@click.option("--max-batch-body", default=16 << 20, show_default=True, type=click.IntRange(1),
+              help="Largest body (bytes) of /evaluate-batch.")
+@click.option("--max-batch-lines", default=10_000, show_default=True, type=click.IntRange(1),
+              help="Most applications in one /evaluate-batch request.")
+@click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(0.001),
+              help="Seconds an evaluation may take before the answer is 504.")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 256),
+              help="Evaluations running at once in each worker.")
+@click.option("--queue", default=64, show_default=True, type=click.IntRange(0),
+              help="Evaluations that may wait for a thread before the answer is 503.")
+@click.option("--cors-origin", multiple=True, help="Origin allowed by CORS (repeat for more); default: CORS off.")
+@click.option("--access-log/--no-access-log", default=True, show_default=True)
+@_root_option
+def serve(policies, host, port, workers, token_file, reload_, reload_interval, decision_log, decision_log_input,
+          max_body, max_batch_body, max_batch_lines, timeout, threads, queue, cors_origin, access_log, root):
+    """Serve POLICIES (files, or folders of *.bando files) as an HTTP API (see docs/serve.md)."""
+    from engine.serve.config import ServeConfig
+    from engine.serve.run import ServeError, serve as run_server
+    config = ServeConfig(paths=tuple(policies), root=root, token_file=token_file, max_body=max_body,
+                         max_batch_body=max_batch_body, max_batch_lines=max_batch_lines, eval_timeout=timeout,
+                         threads=threads, queue=queue, reload=reload_, reload_interval=reload_interval,
+                         decision_log=decision_log, log_input=decision_log_input, cors_origins=tuple(cors_origin))
+    try:
+        run_server(config, host=host, port=port, workers=workers, access_log=access_log)
+    except ServeError as e:
+        raise BandoError(str(e)) from None
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
