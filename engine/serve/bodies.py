@@ -11,7 +11,7 @@ import codecs
 import json
 
 from engine.formatting import LANGUAGES
-from engine.validate import exact_json_float
+from engine.policy import parse_application
 
 from .problems import Problem, quoted
 
@@ -57,16 +57,13 @@ async def read_body(request, limit: int) -> bytes:
 def parse_json(body: bytes):
     """The application in ``body``, read as `bando eval` reads a file: UTF-8 (a BOM allowed), numbers
     as exact decimals. 400 with the line and column of the first problem."""
-    if body.startswith(codecs.BOM_UTF8):
-        body = body[3:]
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise Problem(400, f"the body is not UTF-8 text (byte 0x{body[e.start]:02x} at offset {e.start})") from None
-    if not text.strip():
+    if not body.removeprefix(codecs.BOM_UTF8).strip():
         raise Problem(400, "the body is empty: send the application as a JSON object")
     try:
-        return json.loads(text, parse_float=exact_json_float)
+        return parse_application(body)  # the one reader of an application's JSON, as `bando eval`'s
+    except UnicodeDecodeError as e:
+        offset = e.start + (3 if body.startswith(codecs.BOM_UTF8) else 0)
+        raise Problem(400, f"the body is not UTF-8 text (byte 0x{body[offset]:02x} at offset {offset})") from None
     except json.JSONDecodeError as e:
         raise Problem(400, f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}",
                       line=e.lineno, column=e.colno) from None
