@@ -679,8 +679,9 @@ def hunt(argv=None) -> int:
             if r.exit_code == 0 and len(got) == len(lines):
                 batch_ok += len(lines)
             else:
+                crash = "".join(traceback.format_exception(r.exception)) if r.exception and r.exit_code != 2 else ""
                 print(f"{path.name}: bando score exit {r.exit_code}, {len(got)} results for {len(lines)} rows\n"
-                      f"{r.output[-2000:]}", file=sys.stderr)
+                      f"{r.output[-2000:]}{crash[-3000:]}", file=sys.stderr)
     total = time.perf_counter() - started
     tried = sum(counts.values())
     print(f"{tried} hostile applications over {len(POLICIES)} policies (seed {args.seed}): "
