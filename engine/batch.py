@@ -38,7 +38,7 @@ from .result import GateResult, Result, money_text
 #: report.html shows every ranked application in its ranking table; the per-application
 #: details (gates, criteria, reasons) are limited to this many, best ranked first: the full
 #: explanation of every application is in results.jsonl
-REPORT_DETAIL_LIMIT = 2000
+REPORT_DETAIL_LIMIT = 500
 #: a batch this long or longer in which more than half of the rows are invalid was almost
 #: certainly read wrong (see docs/batch-formats.md, "When most rows are invalid")
 MOSTLY_INVALID_MIN_ROWS = 10
@@ -383,7 +383,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     outdir.mkdir(parents=True, exist_ok=True)
 
     def rows():
-        return read_batch(batch_path, schema, decimal_comma=decimal_comma)
+        return read_batch(batch_path, schema, decimal_comma=decimal_comma, lang=lang)
 
     dialect = outputs.csv_dialect(csv_dialect, lang)  # an unknown name fails before any work
 

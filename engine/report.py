@@ -41,7 +41,7 @@ TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templat
 TEMPLATE_NAME = "report/report.html.j2"
 #: the table of applications not ranked lists at most this many (the ranking table is never
 #: limited); the page says so, and points to results.jsonl and errors.csv for the rest
-OTHERS_LIMIT = 5000
+OTHERS_LIMIT = 2000
 
 # --------------------------------------------------------------------------
 # texts
@@ -404,11 +404,6 @@ def _reason(status: str, failed: list[str], n_errors: int, score: Decimal | None
 PARTIAL_REASONS = frozenset({"partial", "previous_partial", "topped_up_partial", "tie_pro_rata"})
 
 
-def _sort_value(d: Decimal | None) -> str:
-    """A number for the table's sorting script: plain digits, empty when there is none."""
-    return "" if d is None else format(d, "f")
-
-
 def _row_view(r: Mapping[str, Any], anchor: str | None, fmt: _Fmt, T: Mapping[str, str],
               S: Mapping[str, str], criteria_ids: list[str], reserves: list[Mapping[str, Any]]) -> dict[str, Any]:
     """One line of the ranking table (or of the table of applications not ranked)."""
@@ -435,10 +430,8 @@ def _row_view(r: Mapping[str, Any], anchor: str | None, fmt: _Fmt, T: Mapping[st
         "status_class": status if status in STATUSES else "unknown",
         "status_text": S.get(status, status),
         "rank": r.get("rank"),
-        "score": fmt.points(score), "score_v": _sort_value(score),
-        "grant": fmt.money(grant), "grant_v": _sort_value(grant),
-        "requested": fmt.money(requested), "requested_v": _sort_value(requested),
-        "points": [(fmt.points(points.get(cid)), _sort_value(points.get(cid))) for cid in criteria_ids],
+        "score": fmt.points(score), "grant": fmt.money(grant), "requested": fmt.money(requested),
+        "points": [fmt.points(points.get(cid)) for cid in criteria_ids],
         "marks": marks,
         "reason": _reason(status, failed, len(r.get("errors") or ()), score, _decimal(r.get("pass_score")), fmt, T),
     }

@@ -180,7 +180,7 @@ window.addEventListener('load', function () {
                           top: head.top, bottom: Math.max(head.bottom, cell.bottom)};
     });
     out.rows = Array.prototype.map.call(t.querySelectorAll('tbody tr:not(.line)'), function (r) {
-      return [r.cells[1].textContent.trim(), r.getAttribute('data-status')];
+      return [r.cells[1].textContent.trim(), r.className.replace(/^st-/, '')];
     });
   }
   var pre = document.createElement('pre');

@@ -51,3 +51,50 @@ def test_checker_rejects_a_blank_page(tmp_path):
     ok, message, _png = checker.check(str(blank), str(tmp_path / "blank.png"), "640,480")
     assert not ok, message
     assert "blank" in message
+
+
+def test_outcome_and_grant_visible_and_every_funded_application_on_20000_rows(tmp_path):
+    """The Done-when check of issue 16, in a real browser at 1280 px: the ranking table's
+    outcome and grant columns are in view without scrolling, and on a 20,000-row batch every
+    funded application is a row of it. Prints the page's size and load time."""
+    checker = _load("_bando_check_report_browser", SCRIPT)
+    if checker.find_chromium() is None:
+        pytest.skip("no chromium binary found (apt-get install chromium, or set BANDO_CHROMIUM)")
+    fx = _load("_bando_report_fixtures_browser", Path(__file__).with_name("test_report.py"))
+    from engine.batch import REPORT_DETAIL_LIMIT
+    from engine.outputs import summarize, write_results_jsonl
+    from engine.report import render_report
+
+    results = fx.make_results(20_000, seed=5, budget="20000000.00")
+    call = fx.make_call("it", budget="20000000.00")
+    ranked = sorted((r for r in results if r["rank"] is not None), key=lambda r: r["rank"])
+    # what bando score passes: details of the best ranked up to its limit, every row for the tables
+    html = tmp_path / "report.html"
+    html.write_text(render_report(ranked[:REPORT_DETAIL_LIMIT], summarize(results, call), call, "it",
+                                  rows=results), encoding="utf-8")
+    jsonl = tmp_path / "results.jsonl"
+    write_results_jsonl(jsonl, results)
+    ok, message, data = checker.check_layout(str(html), str(jsonl), "1280,800", timeout=600)
+    print(message)
+    assert ok, message
+    assert data["funded"] == sum(r["status"] == "funded" for r in results) > 100
+    assert data["ranking_rows"] == len(ranked)
+    assert data["width"] == 1280
+
+
+def test_layout_check_fails_when_the_grant_is_off_screen(tmp_path):
+    """The layout check can fail: a table whose grant column starts past 1280 px is refused."""
+    checker = _load("_bando_check_report_browser", SCRIPT)
+    if checker.find_chromium() is None:
+        pytest.skip("no chromium binary found (apt-get install chromium, or set BANDO_CHROMIUM)")
+    wide = "".join(f"<th>c{i}</th>" for i in range(12))
+    page = tmp_path / "wide.html"
+    page.write_text(
+        "<!DOCTYPE html><html><body><section id='ranking'><div style='overflow-x:auto'>"
+        "<table class='ranking'><thead><tr><th>Pos.</th><th>Domanda</th>" + wide +
+        "<th data-col='status' style='min-width:300px'>Esito</th><th data-col='grant'>Contributo</th>"
+        "</tr></thead><tbody><tr><td>1</td><td>A</td>" + "<td style='min-width:150px'>x</td>" * 12 +
+        "<td>ok</td><td>1</td></tr></tbody></table></div></section></body></html>", encoding="utf-8")
+    ok, message, _data = checker.check_layout(str(page), None, "1280,800")
+    assert not ok
+    assert "status column" in message and "grant column" in message
