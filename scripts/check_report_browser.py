@@ -160,9 +160,8 @@ def check(html: str, screenshot: str | None = None, size: str = "1280,2000",
     return True, f"ok: {png} ({width}x{height}, {nbytes} bytes, {distinct} distinct values)", png
 
 
-#: run at the load event: scroll the ranking into view, measure, write the findings into the page
+#: run at the load event: scroll the ranking into view and measure it
 _MEASURE = """
-window.addEventListener('load', function () {
   var out = {loaded_ms: performance.now(), width: window.innerWidth, height: window.innerHeight};
   var t = document.querySelector('table.ranking');
   if (t) {
@@ -183,23 +182,25 @@ window.addEventListener('load', function () {
       return [r.cells[1].textContent.trim(), r.className.replace(/^st-/, '')];
     });
   }
-  var pre = document.createElement('pre');
-  pre.id = '%s';
-  pre.textContent = JSON.stringify(out);
-  document.body.appendChild(pre);
-});
-""" % LAYOUT_ID
+  return out;
+"""
 
 
-def measure(html: str, size: str = "1280,800", chromium: str | None = None,
-            timeout: int = 300) -> dict:
-    """What the page looks like in Chromium at ``size`` (see ``_MEASURE``); raises RuntimeError."""
+def evaluate(html: str, body: str, size: str = "1280,800", chromium: str | None = None,
+             timeout: int = 300) -> object:
+    """Run the JavaScript function ``body`` on the page in Chromium at ``size``, after its
+    load event and its own scripts; return what it returns (JSON). On a copy of the page;
+    raises RuntimeError."""
     binary = find_chromium(chromium)
     if binary is None:
         raise RuntimeError("no chromium binary found")
     html_path = Path(html).resolve()
+    script = ("window.addEventListener('load', function () { var out = (function () {%s})();"
+              " var pre = document.createElement('pre'); pre.id = '%s';"
+              " pre.textContent = JSON.stringify(out); document.body.appendChild(pre); });"
+              % (body, LAYOUT_ID))
     with tempfile.TemporaryDirectory(prefix="bando-chromium-") as profile:
-        page = _with_script(html_path, _MEASURE, tempfile.mkdtemp(dir=profile))
+        page = _with_script(html_path, script, tempfile.mkdtemp(dir=profile))
         cmd = _base_command(binary, profile, size) + ["--dump-dom", page.as_uri()]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
@@ -210,10 +211,16 @@ def measure(html: str, size: str = "1280,800", chromium: str | None = None,
         raise RuntimeError(f"chromium exited with {proc.returncode}: {proc.stderr[-2000:]}")
     m = re.search(r'<pre id="%s">(.*?)</pre>' % LAYOUT_ID, proc.stdout, re.S)
     if m is None:
-        raise RuntimeError("the measuring script did not run (no findings in the page)")
+        raise RuntimeError("the script did not run (no findings in the page)")
     import html as html_mod
-    data = json.loads(html_mod.unescape(m.group(1)))
-    data["bytes"] = html_path.stat().st_size
+    return json.loads(html_mod.unescape(m.group(1)))
+
+
+def measure(html: str, size: str = "1280,800", chromium: str | None = None,
+            timeout: int = 300) -> dict:
+    """What the page looks like in Chromium at ``size`` (see ``_MEASURE``); raises RuntimeError."""
+    data = evaluate(html, _MEASURE, size, chromium, timeout)
+    data["bytes"] = Path(html).stat().st_size
     return data
 
 
