@@ -31,11 +31,22 @@ from pathlib import Path
 import attrs
 
 from . import ranking as rk
-from .batch_io import read_batch
+from .batch_io import BatchError, read_batch
 from .formatting import format_money
 from .result import GateResult, Result, money_text
 
-REPORT_DETAIL_LIMIT = 2000
+#: report.html shows every ranked application in its ranking table; the per-application
+#: details (gates, criteria, reasons) are limited to this many, best ranked first: the full
+#: explanation of every application is in results.jsonl
+REPORT_DETAIL_LIMIT = 500
+#: a batch this long or longer in which more than half of the rows are invalid was almost
+#: certainly read wrong (see docs/batch-formats.md, "When most rows are invalid")
+MOSTLY_INVALID_MIN_ROWS = 10
+
+
+class MostlyInvalidError(BatchError):
+    """More than half of a batch is invalid: probably a misspelled column, a missing items
+    file or an unknown sheet. ``bando score --allow-invalid`` scores it anyway."""
 
 
 class _R:
@@ -88,6 +99,10 @@ class Ranker:
                         grant_declared="grant" in self.policy.checked.decls)
 
 
+class _Invalid(tuple):
+    """Pass 1's answer for an invalid row: its first ``(field, message)`` errors."""
+
+
 # --- worker side -----------------------------------------------------------------------------
 
 _W: dict = {}
@@ -106,13 +121,14 @@ def _row_problem(row):
 
 
 def _decide_row(row):
-    """Pass 1: the decision, and the ranking entry when admitted."""
+    """Pass 1: the decision, and the ranking entry when admitted; for an invalid row, the fields
+    of its first errors (what the mostly-invalid check reports)."""
     policy = _W["policy"]
     if _row_problem(row):
-        return None
+        return _Invalid(tuple(row.errors[:3]))
     value, errors = policy.validate(row.data)
     if errors:
-        return None
+        return _Invalid(tuple(tuple(e) for e in errors[:3]))
     from .policy import _app_id
     d = policy.decide_valid(_app_id(row.data), value)
     if d.status != "admitted":
@@ -323,7 +339,8 @@ def score_batch(policy_path, batch, outdir, *, batch_format=None, **options) -> 
 def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs=1, previous=None,
                 withdrawn=None, allow_policy_change=False,
                 letters=True, letter_format="txt", templates_dir=None, letter_date=None,
-                decimal_comma=None, progress=None, root=None) -> BatchSummary:
+                decimal_comma=None, progress=None, root=None, allow_invalid=False,
+                csv_dialect=None) -> BatchSummary:
     """Score a batch; write results.jsonl, ranking.csv, errors.csv, summary.json, report.html, letters/.
 
     ``previous`` is an earlier run's results.jsonl (scorrimento: its awards are
@@ -335,11 +352,16 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
 
     ``progress``, when given, is called as ``progress(label, total=None)`` at the start of each pass
     and returns a callable ticked once per application, with a ``close()`` (the CLI's bar).
+    A batch of at least :data:`MOSTLY_INVALID_MIN_ROWS` rows of which more than half are
+    invalid stops after the first pass with :class:`MostlyInvalidError`, which says what was
+    probably read wrong, before any output is written; ``allow_invalid`` scores it anyway.
+    ``csv_dialect`` is the layout of ranking.csv and errors.csv (``engine.outputs.CSV_DIALECTS``;
+    default: the call's language's).
     """
     from . import outputs
     from .letters import LetterError, LetterRenderer, safe_filename
     from .previous import read_previous, read_withdrawn
-    from .report import render_report
+    from .report import OTHERS_LIMIT, render_report
 
     _init_worker(policy_path, None, root)  # root: the folder the files the policy names must stay in
     policy = _W["policy"]
@@ -361,20 +383,33 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     outdir.mkdir(parents=True, exist_ok=True)
 
     def rows():
-        return read_batch(batch_path, schema, decimal_comma=decimal_comma)
+        return read_batch(batch_path, schema, decimal_comma=decimal_comma, lang=lang)
+
+    dialect = outputs.csv_dialect(csv_dialect, lang)  # an unknown name fails before any work
 
     # pass 1: decide, keep ranking entries
     entries: list[rk.Entry] = []
     total = 0
+    invalid_fields: dict[str, list] = {}  # field (list positions dropped) -> [rows, a message]
+    invalid = 0
     bar = progress("Valutazione" if lang == "it" else "Evaluating") if progress else None
-    for e in _map(_decide_row, rows(), jobs, policy_path, lang, root=root):
+    first = rows()
+    for e in _map(_decide_row, first, jobs, policy_path, lang, root=root):
         total += 1
         if bar:
             bar(1)
-        if e is not None:
+        if isinstance(e, _Invalid):
+            invalid += 1
+            for field, message in dict(e).items():  # one count per field and row
+                acc = invalid_fields.setdefault(_field_group(field), [0, message])
+                acc[0] += 1
+        elif e is not None:
             entries.append(e)
     if bar:
         bar.close()
+    if not allow_invalid and total >= MOSTLY_INVALID_MIN_ROWS and invalid * 2 > total:
+        raise MostlyInvalidError(_mostly_invalid_text(batch_path, total, invalid, invalid_fields,
+                                                      first.warnings, lang))
 
     # ranking and allocation
     ranker_order = None
@@ -420,7 +455,12 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     if budget is not None:
         call["budget"] = format(Decimal(budget).quantize(Decimal("0.01")), "f")
     summary = outputs.SummaryBuilder(call)
-    ranked_rows, error_rows, report_rows = [], [], []
+    ranked_rows, error_rows, report_rows, other_rows = [], [], [], []
+    detailed = _detail_indices(entries, REPORT_DETAIL_LIMIT)
+    # funded with less than the policy's grant (the budget ran out at it, a shared tie...)
+    partial = frozenset(e.index for e in entries
+                        if e.status == "funded" and e.awarded is not None and e.awarded < e.grant)
+    room = REPORT_DETAIL_LIMIT - len(detailed)  # details left for applications not ranked
     used_names: set = set()
     letters_dir = outdir / "letters"
     staging = None
@@ -447,15 +487,22 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
             yield row, outcome(row.index)
 
     with outputs.atomic_open(outdir / "results.jsonl") as fh:
-        for d, line, text in _map(_explain_row, pass2(), jobs, policy_path, lang, chunksize=16, root=root):
+        for index, (d, line, text) in enumerate(_map(_explain_row, pass2(), jobs, policy_path, lang,
+                                                     chunksize=16, root=root)):
             fh.write(line + "\n")
             summary.add(d)
             counts[d["status"]] = counts.get(d["status"], 0) + 1
-            if d["status"] in ("funded", "not_funded", "admitted", "tied"):
-                ranked_rows.append(_compact(d, policy))
+            ranked = d["status"] in outputs.RANKED_STATUSES
+            if ranked:
+                ranked_rows.append(_compact(d, policy, index in partial))
+            elif len(other_rows) < OTHERS_LIMIT:  # the report lists no more: keep no more
+                other_rows.append(_slim(d))
             if d["errors"]:
                 error_rows.append(d)
-            if len(report_rows) < REPORT_DETAIL_LIMIT:
+            if ranked and index in detailed:
+                report_rows.append(d)
+            elif not ranked and room > 0:
+                room -= 1
                 report_rows.append(d)
             if isinstance(text, LetterError):
                 letter_errors.append({"application": d["application"], "error": str(text)})
@@ -472,18 +519,27 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     criteria = [(c.id, policy.label_of(c, lang)) for c in policy.criteria]
     # rank, then id: the order the budget was allocated in (unranked admitted rows last)
     ranked_rows.sort(key=lambda c: (c[7] is None, c[7] or 0, c[0] or ""))
+    weighted = any(c.ranking_weight is not None for c in policy.criteria)
     outputs.write_ranking_csv(outdir / "ranking.csv", (_expand(c, policy, lang) for c in ranked_rows), criteria,
-                              lang=lang, presorted=True,
-                              ranking_score=any(c.ranking_weight is not None for c in policy.criteria))
-    outputs.write_errors_csv(outdir / "errors.csv", error_rows, lang=lang)
+                              lang=lang, dialect=dialect, presorted=True, ranking_score=weighted)
+    created = _xlsx_date(date)
+    outputs.write_ranking_xlsx(outdir / "ranking.xlsx", (_expand(c, policy, lang) for c in ranked_rows), criteria,
+                               lang=lang, currency=policy.currency, presorted=True, ranking_score=weighted,
+                               created=created)
+    outputs.write_errors_csv(outdir / "errors.csv", error_rows, lang=lang, dialect=dialect)
+    outputs.write_errors_xlsx(outdir / "errors.xlsx", error_rows, lang=lang, created=created)
     summ = summary.finish()
     summ["reader_warnings"] = list(reader.warnings)  # ignored columns, encodings…: the evaluator should see them
     summ["allocation"] = _allocation_summary(alloc, proc, policy, withdrawn, (withdrawn_file, withdrawn_sha),
-                                             previous)
+                                             previous, entries, reserve_amounts, lang)
     summ["scorrimento_warnings"] = warnings
     summ["letter_errors"] = letter_errors
+    if invalid * 2 > total and total:  # scored anyway (--allow-invalid, or a short batch): say so
+        summ["mostly_invalid"] = {"rows": total, "invalid": invalid}
     outputs.write_summary_json(outdir / "summary.json", summ)
-    outputs.atomic_write(outdir / "report.html", render_report(report_rows, summ, call, lang))
+    outputs.atomic_write(outdir / "report.html", render_report(
+        report_rows, summ, call, lang, rows=itertools.chain((_expand(c, policy, lang) for c in ranked_rows),
+                                                            other_rows)))
     return BatchSummary(total, counts, alloc.granted, available, outdir, list(reader.warnings) + warnings, alloc,
                         lang, policy.currency, letter_errors)
 
@@ -501,17 +557,82 @@ def _swap_in(staging: Path, target: Path):
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _compact(d, policy):
-    """What ranking.csv needs of a result, as a tuple (a long batch keeps many of these)."""
-    return tuple(d.get(k) for k in _COMPACT) + (tuple(x["points"] for x in d["criteria"]),)
+def _compact(d, policy, partial=False):
+    """What ranking.csv, ranking.xlsx and the report's ranking table need of a result, as a
+    tuple (a long batch keeps many of these): the fields of _COMPACT, how the allocation
+    funded it (placement reason, reserve, whether it got less than its grant), the points of
+    each criterion."""
+    placement = d.get("placement") or {}
+    return tuple(d.get(k) for k in _COMPACT) + (placement.get("reason"), placement.get("reserve"), partial,
+                                                tuple(x["points"] for x in d["criteria"]))
 
 
 def _expand(c, policy, lang):
     d = dict(zip(_COMPACT, c))
     d.update(currency=policy.currency, language=lang, max_score=_num(policy.max_score),
-             pass_score=_num(policy.pass_score))
+             pass_score=_num(policy.pass_score), placement={"reason": c[-4], "reserve": c[-3]},
+             partial=c[-2])
     d["criteria"] = [{"id": x.id, "points": p, "max": _num(x.max)} for x, p in zip(policy.criteria, c[-1])]
     return d
+
+
+def _slim(d):
+    """What the report's table of applications not ranked needs of a result."""
+    return {"application": d.get("application"), "applicant": d.get("applicant"), "status": d["status"],
+            "score": d.get("score"), "max_score": d.get("max_score"), "pass_score": d.get("pass_score"),
+            "gates": [g for g in d.get("gates") or () if not g.get("passed")],
+            "errors": [{"field": "", "message": ""}] * len(d.get("errors") or ())}
+
+
+def _detail_indices(entries, limit) -> frozenset:
+    """Input positions of the ranked applications the report details: the best ranked first."""
+    ranked = [e for e in entries if e.excluded_by is None and e.status != "withdrawn"]
+    ranked.sort(key=lambda e: (e.rank is None, e.rank or 0, e.id))
+    return frozenset(e.index for e in ranked[:limit])
+
+
+def _xlsx_date(date):
+    """The date the workbooks' properties carry: the run's declared date (that of the letters)."""
+    import datetime as dt
+    if date is None:
+        return None
+    return dt.datetime(date.year, date.month, date.day)
+
+
+def _field_group(field) -> str:
+    """``network.firms[4].employees`` -> ``network.firms[].employees``: one line per field."""
+    import re
+    return re.sub(r"\[\d+\]", "[]", str(field or ""))
+
+
+_MOSTLY_INVALID = {
+    "it": {"head": "{file}: {invalid} domande su {total} hanno dati non validi: il lotto è stato "
+                   "probabilmente letto in modo errato, e nessun risultato è stato scritto.",
+           "reader": "Avvisi della lettura:", "fields": "Campi più spesso non validi:",
+           "field": "  {field}: {n} domande (ad esempio: {message})", "row": "(la riga intera)",
+           "hint": "Controllare i nomi delle colonne (`bando schema POLICY`), il file delle imprese "
+                   "(domande.firms.csv) o il nome dei fogli; per valutare comunque il lotto: --allow-invalid."},
+    "en": {"head": "{file}: {invalid} of {total} applications are invalid: the batch was probably read "
+                   "wrong, and no result was written.",
+           "reader": "What the reader noticed:", "fields": "Fields most often invalid:",
+           "field": "  {field}: {n} applications (for example: {message})", "row": "(the whole row)",
+           "hint": "Check the column names (`bando schema POLICY`), the items file (batch.firms.csv) or "
+                   "the sheet names; to score the batch anyway: --allow-invalid."},
+}
+
+
+def _mostly_invalid_text(batch_path, total, invalid, fields, reader_warnings, lang) -> str:
+    w = _MOSTLY_INVALID["it" if lang == "it" else "en"]
+    lines = [w["head"].format(file=Path(batch_path).name, invalid=invalid, total=total)]
+    if reader_warnings:
+        lines.append(w["reader"])
+        lines += [f"  {x}" for x in reader_warnings[:10]]
+    top = sorted(fields.items(), key=lambda kv: (-kv[1][0], kv[0]))[:5]
+    if top:
+        lines.append(w["fields"])
+        lines += [w["field"].format(field=f or w["row"], n=n, message=m) for f, (n, m) in top]
+    lines.append(w["hint"])
+    return "\n".join(lines)
 
 
 def _num(v):
@@ -528,8 +649,10 @@ def _default_letter_date(policy):
     return closes.date() if hasattr(closes, "hour") else closes
 
 
-def _allocation_summary(alloc, proc, policy, withdrawn, withdrawn_file, previous) -> dict:
-    """What summary.json records of the allocation: totals, the rules applied, every award that changed."""
+def _allocation_summary(alloc, proc, policy, withdrawn, withdrawn_file, previous, entries=(),
+                        reserve_amounts=(), lang=None) -> dict:
+    """What summary.json records of the allocation: totals, the rules applied, the reserves,
+    every award that changed."""
     m = money_text  # one writer of exact amounts (result.money_text) for summary.json and results
     changes = list(alloc.changes)
     if previous is not None:  # a withdrawn application's award is released: it changed too
@@ -545,7 +668,26 @@ def _allocation_summary(alloc, proc, policy, withdrawn, withdrawn_file, previous
         if withdrawn else None,
         "changed_awards": [{"application": i, "before": m(b), "after": m(a)}
                            for i, b, a in changes] if previous is not None or withdrawn else [],
+        "reserves": _reserves_summary(proc, policy, entries, reserve_amounts, lang),
     }
+
+
+def _reserves_summary(proc, policy, entries, amounts, lang) -> list[dict]:
+    """One line per reserved quota: its amount, what it funded, and what flowed back to the
+    general ranking (a reserve funds whole tie groups in rank order while they fit)."""
+    out = []
+    for i, (r, amount) in enumerate(zip(proc.reserves, amounts)):
+        funded = [e for e in entries if e.reserve == i and e.status == "funded"]
+        used = sum((e.awarded for e in funded), Decimal(0))
+        ranks = [e.rank for e in funded if e.rank is not None]
+        out.append({
+            "label": r.label.get(lang or policy.language, policy.language),
+            "amount": money_text(amount), "granted": money_text(used), "funded": len(funded),
+            "qualifying": sum(1 for e in entries if e.reserves and e.reserves[i] and e.excluded_by is None),
+            "returned": money_text(max(amount - used, Decimal(0))),
+            "last_rank": max(ranks) if ranks else None,
+        })
+    return out
 
 
 def _scorrimento_warnings(entries, awards, withdrawn, lang, policy) -> list[str]:

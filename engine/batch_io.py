@@ -57,7 +57,7 @@ import math
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import attrs
 
@@ -95,6 +95,32 @@ LINK_COLUMNS = ("application", "application_id", "id_domanda", "domanda")
 MAIN_SHEETS = ("applications", "application", "domande", "domanda")
 
 _HEADER_SEARCH = 20  # lines/rows searched for the header (title rows above it are skipped)
+
+#: the reader's remarks on a whole file that the evaluator must see (report.html shows them
+#: at the top; `bando score` prints them), in the call's language
+_WARN = {
+    "it": {
+        "no_items_csv": "{file}: manca il file {expected} con le righe di {field}: ogni domanda risulta senza "
+                        "{field}",
+        "no_items_sheet": "{file}: nessun foglio {expected!r} con le righe di {field} (fogli: {sheets}): ogni "
+                          "domanda risulta senza {field}",
+        "sheet_ignored": "{file}: foglio {sheet!r} ignorato (non è il foglio delle domande né un elenco dei dati "
+                         "del bando){hint}",
+        "json_field": "{file}: campo {field!r} ignorato: non è un campo dei dati del bando{hint} "
+                      "(domande: {n})",
+        "hint": " (forse si intendeva {name!r}?)",
+    },
+    "en": {
+        "no_items_csv": "{file}: no file {expected} with the rows of {field}: every application has no {field}",
+        "no_items_sheet": "{file}: no sheet {expected!r} with the rows of {field} (sheets: {sheets}): every "
+                          "application has no {field}",
+        "sheet_ignored": "{file}: sheet {sheet!r} ignored (not the applications sheet and not a list of the "
+                         "policy's input){hint}",
+        "json_field": "{file}: field {field!r} ignored: not a field of the policy's input{hint} "
+                      "(applications: {n})",
+        "hint": " (did you mean {name!r}?)",
+    },
+}
 
 
 @attrs.frozen
@@ -364,6 +390,59 @@ class _Schema:
         walk(self.root, (), 0)
         return out
 
+    def list_aliases(self) -> dict[tuple[str, ...], list[str]]:
+        """Other names an items table may have, per list of records: the list field's label
+        (``Imprese della rete``) and its record type's name (``Impresa``)."""
+        out: dict[tuple[str, ...], list[str]] = {}
+
+        def walk(node: Any, path: tuple[str, ...], depth: int) -> None:
+            for name, sub in self.props(node).items():
+                k = self.kind(sub)
+                if k == "record" and depth < 8:
+                    walk(sub, path + (name,), depth + 1)
+                elif k == "list" and self.kind(self.items(sub)) == "record":
+                    names = [self.resolve(sub).get("title")]
+                    ref = self.resolve(sub).get("items", {})
+                    ref = ref.get("$ref") if isinstance(ref, dict) else None
+                    if isinstance(ref, str):
+                        names.append(ref.rsplit("/", 1)[-1])
+                    out[path + (name,)] = [n for n in names if isinstance(n, str) and n.strip()]
+
+        walk(self.root, (), 0)
+        return out
+
+    def required(self, path: tuple[str, ...]) -> bool:
+        """Is the field at ``path`` required (by every record on the way to it)?"""
+        node: Any = self.root
+        for name in path:
+            node = self.resolve(node)
+            if name not in (node.get("required") or ()):
+                return False
+            node = self.props(node).get(name, {})
+        return True
+
+    def label_paths(self, node: Any) -> dict[str, str]:
+        """Leaf fields under ``node`` by their label (the policy's ``title``), case-folded:
+        ``denominazione della rete`` -> ``network.name``. A label two fields share is left out."""
+        out: dict[str, str] = {}
+        dup: set[str] = set()
+
+        def walk(n: Any, prefix: str, depth: int) -> None:
+            for name, sub in self.props(n).items():
+                k = self.kind(sub)
+                if k == "record" and depth < 8:
+                    walk(sub, f"{prefix}{name}.", depth + 1)
+                elif not (k == "list" and self.kind(self.items(sub)) == "record"):
+                    title = self.resolve(sub).get("title")
+                    if isinstance(title, str) and title.strip():
+                        key = title.strip().casefold()
+                        if key in out:
+                            dup.add(key)
+                        out[key] = prefix + name
+
+        walk(node, "", 0)
+        return {k: v for k, v in out.items() if k not in dup}
+
     def leaf_paths(self, node: Any, prefix: str = "", depth: int = 0) -> list[str]:
         """Column names a table may use under `node` (for did-you-mean hints)."""
         out = []
@@ -563,6 +642,7 @@ class _Table:
         self.names = [_cell_name(h) for h in header]
         unknown: list[tuple[str, str]] = []
         seen: dict[tuple, str] = {}
+        labels = schema.label_paths(root)
         for i, name in enumerate(self.names):
             if not name or (i == key_col and key_path is None):
                 continue
@@ -570,6 +650,9 @@ class _Table:
             if strip_prefix and name.casefold().startswith(strip_prefix.casefold()):
                 rel = name[len(strip_prefix):]
             col = self._plan(i, rel, root, schema)
+            if isinstance(col, str) and rel.strip().casefold() in labels:
+                # a column headed with the field's label, as the policy writes it ("Spese ammissibili")
+                col = self._plan(i, labels[rel.strip().casefold()], root, schema)
             if isinstance(col, str):
                 if i == key_col:  # an id field the schema does not declare: text
                     col = _Col(i, tuple(key_path), {"x-bando-type": "text"}, False, "text")
@@ -584,9 +667,7 @@ class _Table:
         if unknown:
             known = schema.leaf_paths(root)
             for name, why in unknown:
-                hint = difflib.get_close_matches(name, known, n=1)
-                more = f" (did you mean {hint[0]!r}?)" if hint else ""
-                warn(f"{where}: column {name!r} ignored: {why}{more}")
+                warn(f"{where}: column {name!r} ignored: {why}{did_you_mean(name, known, labels)}")
 
     @staticmethod
     def _plan(i: int, name: str, root: dict, schema: _Schema) -> _Col | str:
@@ -770,8 +851,11 @@ class BatchReader:
     """
 
     def __init__(self, path: Path, files: list[tuple[Path, str]], schema: dict, *,
-                 decimal_comma: bool | None, id_field: str, check_duplicates: bool):
+                 decimal_comma: bool | None, id_field: str, check_duplicates: bool, lang: str = "en"):
         self.path = path
+        self._lang = lang if lang in _WARN else "en"
+        self._w = _WARN[self._lang]
+        self._unknown: dict[tuple[str, str], list] = {}  # (file, field) -> [applications, hint]
         self.files = [p for p, _ in files]
         self.warnings: list[str] = []
         self._schema = _Schema(schema)
@@ -813,6 +897,39 @@ class BatchReader:
         if msg not in self.warnings:
             self.warnings.append(msg)
 
+    def _check_fields(self, name: str, doc: Any) -> None:
+        """Note the keys of a JSON application that are no field of the policy's input
+        (``innovaton``): they would be silently ignored, so the reader warns, once per field."""
+        if not self._schema.props(self._schema.root):
+            return  # no schema to compare with (read_jsonl)
+        stack = [(doc, self._schema.root, "")]
+        while stack:
+            value, node, path = stack.pop()
+            if not isinstance(value, dict):
+                continue
+            props = self._schema.props(node)
+            for key, sub in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                if key not in props:
+                    acc = self._unknown.get((name, where))
+                    if acc is None:
+                        known = [f"{path}.{p}" if path else p for p in props]
+                        acc = self._unknown[(name, where)] = [0, did_you_mean(where, known, lang=self._lang)]
+                    acc[0] += 1
+                    continue
+                kind = self._schema.kind(props[key])
+                if kind == "record":
+                    stack.append((sub, props[key], where))
+                elif kind == "list" and isinstance(sub, list) and self._schema.kind(self._schema.items(props[key])) == "record":
+                    item = self._schema.items(props[key])
+                    stack.extend((x, item, where + "[]") for x in sub)
+
+    def _flush_fields(self, name: str) -> None:
+        for (file, field), (n, hint) in sorted(self._unknown.items()):
+            if file == name:
+                self._warn(self._w["json_field"].format(file=file, field=field, hint=hint, n=n))
+        self._unknown = {k: v for k, v in self._unknown.items() if k[0] != name}
+
     def _rows(self, files: list[tuple[Path, str]]) -> Iterator[Row]:
         for path, fmt in files:
             reader = getattr(self, f"_read_{fmt}")
@@ -841,7 +958,9 @@ class BatchReader:
         elif isinstance(doc, dict):
             errors: list[tuple[str, str]] = []
             doc = _clean_surrogates(doc, _SURROGATE_ESCAPE.search(text) is not None, errors)
+            self._check_fields(name, doc)
             yield self._row(self._ids.locator(lambda n: name), 0, doc, errors)
+            self._flush_fields(name)
             return
         else:
             raise BatchError(f"{name}: expected an array of applications, an object with "
@@ -853,10 +972,12 @@ class BatchReader:
             if isinstance(item, dict):
                 errors = []
                 item = _clean_surrogates(item, suspect, errors)
+                self._check_fields(name, item)
                 yield self._row(file, n, item, errors)
             else:
                 yield self._row(file, n, None, [("", f"item {n} is not an application object "
                                                     f"but {_json_kind(item)}")])
+        self._flush_fields(name)
 
     # -- JSON Lines ------------------------------------------------------------------
 
@@ -896,10 +1017,12 @@ class BatchReader:
             if isinstance(doc, dict):
                 errors = []
                 doc = _clean_surrogates(doc, "\\u" in line and _SURROGATE_ESCAPE.search(line) is not None, errors)
+                self._check_fields(name, doc)
                 yield self._row(file, n, doc, errors)
             else:
                 yield self._row(file, n, None, [("", f"line {n}: expected an application "
                                                     f"object, got {_json_kind(doc)}")])
+        self._flush_fields(name)
 
     # -- CSV -------------------------------------------------------------------------
 
@@ -914,6 +1037,9 @@ class BatchReader:
             key_col = _find(header, self._id_field)
             table = _Table(name, header, self._schema.root, self._schema, self._conv, key_col,
                            tuple(self._ids.path), "", self._warn)
+            for lp in self._unfilled(items, table):
+                self._warn(self._w["no_items_csv"].format(file=name, field=_fmt_path(lp),
+                                                          expected=f"{path.stem}.{lp[-1]}.csv"))
             file = self._ids.locator(lambda n: f"{name}:{n}")
             for line_no, cells, err in lines.records():
                 if err:
@@ -933,7 +1059,7 @@ class BatchReader:
                     or not p.is_file()):
                 continue
             middle = p.stem[len(prefix):]
-            match = _match_list(middle, lists)
+            match = _match_list(middle, lists, self._schema.list_aliases())
             if match is None:
                 names = ", ".join(_fmt_path(lp) for lp, _ in lists) or "none"
                 self._warn(f"{p.name}: ignored: {middle!r} is not a list of records of the "
@@ -960,6 +1086,19 @@ class BatchReader:
                     continue
                 items.add(table, cells, source)
         return items
+
+    def _unfilled(self, items: list[_Items], table: _Table) -> list[tuple]:
+        """Required lists of records that neither an items table nor numbered columns of the
+        main one fill: a missing ``domande.firms.csv`` or ``firms`` sheet leaves every
+        application without firms, which the policy then judges; the reader says so."""
+        filled = {group.list_path for group in items}
+        out = []
+        for lp, _node in self._schema.record_lists():
+            if lp in filled or not self._schema.required(lp) \
+                    or any(tuple(col.path[:len(lp)]) == lp for col in table.cols):
+                continue
+            out.append(lp)
+        return out
 
     def _link_finder(self, item: dict) -> Callable[[list[str]], int | None]:
         own = {p.casefold() for p in self._schema.props(item)}
@@ -1004,10 +1143,11 @@ class BatchReader:
                              f"({type(e).__name__}: {e})") from None
         try:
             lists = self._schema.record_lists()
+            aliases = self._schema.list_aliases()
             item_sheets = []
             filled: dict[tuple, str] = {}
             for ws in wb.worksheets:
-                match = _match_list(ws.title.strip(), lists)
+                match = _match_list(ws.title.strip(), lists, aliases)
                 if match is None:
                     continue
                 if match[0] in filled:
@@ -1017,7 +1157,7 @@ class BatchReader:
                 filled[match[0]] = ws.title
                 item_sheets.append((ws, match))
             taken = {id(ws) for ws in wb.worksheets
-                     if _match_list(ws.title.strip(), lists) is not None}
+                     if _match_list(ws.title.strip(), lists, aliases) is not None}
             named = [ws for ws in wb.worksheets
                      if ws.title.strip().casefold() in MAIN_SHEETS and id(ws) not in taken]
             others = [ws for ws in wb.worksheets if id(ws) not in taken]
@@ -1025,10 +1165,12 @@ class BatchReader:
             if main is None:
                 raise BatchError(f"{name}: no sheet of applications (sheets: "
                                  f"{', '.join(ws.title for ws in wb.worksheets)})")
+            names = [n for lp, _ in lists for n in (lp[-1], *aliases.get(lp, ()))]
             for ws in others:
                 if ws is not main:
-                    self._warn(f"{name}: sheet {ws.title!r} ignored (not the applications sheet "
-                               f"and not a list of the policy's input)")
+                    self._warn(self._w["sheet_ignored"].format(file=name, sheet=ws.title,
+                                                               hint=did_you_mean(ws.title, names,
+                                                                                 lang=self._lang)))
             items = [self._load_sheet_items(name, ws, lp, node, f"{name}:{main.title}")
                      for ws, (lp, node) in item_sheets]
             rows = _SheetRows(name, main)
@@ -1037,6 +1179,10 @@ class BatchReader:
             table = _Table(f"{name}:{main.title}", header, self._schema.root, self._schema,
                            self._conv, _find(header, self._id_field), tuple(self._ids.path), "",
                            self._warn)
+            for lp in self._unfilled(items, table):
+                self._warn(self._w["no_items_sheet"].format(
+                    file=name, field=_fmt_path(lp), expected=lp[-1],
+                    sheets=", ".join(ws.title for ws in wb.worksheets)))
             title = main.title
             file = self._ids.locator(lambda n: f"{name}:{title}!row {n}")
             for n, cells in rows.records():
@@ -1142,14 +1288,42 @@ def _json_kind(v: Any) -> str:
     return "an object"
 
 
-def _match_list(name: str, lists: list[tuple[tuple[str, ...], dict]]) -> tuple[tuple, dict] | None:
-    """An items table name -> the list it fills: full dotted path or last segment."""
+def _match_list(name: str, lists: list[tuple[tuple[str, ...], dict]],
+                aliases: dict[tuple[str, ...], list[str]] | None = None) -> tuple[tuple, dict] | None:
+    """An items table name -> the list it fills: full dotted path or last segment, else
+    (``aliases``) the list's label, the first words of it (``Imprese`` for "Imprese della
+    rete") or its record type's name (``Impresa``), when only one list answers to it."""
     key = name.strip().casefold()
     full = [(lp, n) for lp, n in lists if ".".join(lp).casefold() == key]
     if full:
         return full[0]
     last = [(lp, n) for lp, n in lists if lp[-1].casefold() == key]
-    return last[0] if len(last) == 1 else None
+    if len(last) == 1 or not aliases or not key:
+        return last[0] if len(last) == 1 else None
+
+    def answers(lp: tuple) -> bool:
+        for alias in aliases.get(lp, ()):
+            a = alias.strip().casefold()
+            if a == key or a.startswith(key + " "):
+                return True
+        return False
+    named = [(lp, n) for lp, n in lists if answers(lp)]
+    return named[0] if len(named) == 1 else None
+
+
+def did_you_mean(name: str, known: Iterable[str], labels: Mapping[str, str] | None = None,
+                 lang: str = "en") -> str:
+    """`` (did you mean 'project.requested'?)`` for a misspelled field name, or ``""``: the
+    closest field path, or the field whose label is closest. One hint for CSV headers, sheet
+    names and JSON keys alike."""
+    folded: dict[str, str] = {}
+    for k in known:  # capital letters do not matter in headers and sheet names: nor in the hint
+        folded.setdefault(k.casefold(), k)
+    hint = [folded[h] for h in difflib.get_close_matches(name.casefold(), list(folded), n=1)]
+    if not hint and labels:
+        by_label = difflib.get_close_matches(name.strip().casefold(), list(labels), n=1)
+        hint = [labels[by_label[0]]] if by_label else []
+    return _WARN.get(lang, _WARN["en"])["hint"].format(name=hint[0]) if hint else ""
 
 
 class _Items:
@@ -1351,7 +1525,7 @@ def _batch_files(path: Path) -> list[tuple[Path, str]]:
 
 
 def read_batch(path: str | Path, schema: dict, *, decimal_comma: bool | None = None,
-               id_field: str = "id", check_duplicates: bool = True) -> BatchReader:
+               id_field: str = "id", check_duplicates: bool = True, lang: str = "en") -> BatchReader:
     """Read a batch of applications: yields one `Row` per application.
 
     ``path`` is a file (format by extension) or a folder (see module doc).
@@ -1364,7 +1538,8 @@ def read_batch(path: str | Path, schema: dict, *, decimal_comma: bool | None = N
     English ones (``1,234.56``), passing anything else through unconverted so
     validation flags it. ``id_field`` names the id (a dotted path is allowed).
     ``check_duplicates=False`` turns off the duplicate-id check, whose memory
-    grows with the number of applications.
+    grows with the number of applications. ``lang`` is the language of the
+    warnings about a missing items file, an ignored sheet or JSON field.
 
     Missing files and unknown formats raise `BatchError` here; problems found
     inside a file raise `BatchError` while iterating.
@@ -1372,7 +1547,7 @@ def read_batch(path: str | Path, schema: dict, *, decimal_comma: bool | None = N
     path = Path(path)
     files = _batch_files(path)
     return BatchReader(path, files, schema, decimal_comma=decimal_comma, id_field=id_field,
-                       check_duplicates=check_duplicates)
+                       check_duplicates=check_duplicates, lang=lang)
 
 
 def read_jsonl(lines: Iterable[bytes | str], *, name: str = "<stdin>", id_field: str = "id",

@@ -534,14 +534,21 @@ AMOUNT = _Amount()
 @click.option("--date", "letter_date", default=None, help="Date printed on letters (default: the call's decision or closing date).")
 @click.option("--decimal-comma/--decimal-point", default=None,
               help="How numbers in CSV/Excel text cells are written (default: guess per cell).")
+@click.option("--allow-invalid", is_flag=True,
+              help="Score the batch even when more than half of its rows are invalid (by default that stops "
+                   "the run: the batch was probably read wrong).")
+@click.option("--csv-dialect", type=click.Choice(["it", "excel-it", "en", "rfc4180"]), default=None,
+              help="Layout of ranking.csv and errors.csv: excel-it (alias it: ';' and 30000,00, what Italian "
+                   "Excel opens) or rfc4180 (alias en: ',' and 30000.00, for programs). Default: the call's language.")
 @_root_option
 @_writes_files
 def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy_change, jobs, no_letters,
-          letter_format, templates, letter_date, decimal_comma, root):
+          letter_format, templates, letter_date, decimal_comma, allow_invalid, csv_dialect, root):
     """Score a BATCH (JSON, JSON Lines, CSV + items CSV, Excel, or a folder) into OUTDIR.
 
-    Writes results.jsonl (one result per input row, in input order), ranking.csv (the
-    graduatoria), errors.csv, summary.json, report.html and letters/.
+    Writes results.jsonl (one result per input row, in input order), ranking.csv and
+    ranking.xlsx (the graduatoria), errors.csv and errors.xlsx, summary.json, report.html
+    and letters/.
     """
     from engine.batch import _default_letter_date, score_batch
     from engine.batch_io import BatchError
@@ -559,7 +566,8 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
         s = score_batch(policy, batch, outdir, lang=lang, budget=budget, jobs=jobs, previous=previous,
                         withdrawn=withdrawn, allow_policy_change=allow_policy_change, letters=not no_letters, letter_format=letter_format,
                         templates_dir=_templates_dir(policy, templates, root), root=root, letter_date=_parse_date(letter_date),
-                        decimal_comma=decimal_comma, progress=_progress_factory())
+                        decimal_comma=decimal_comma, progress=_progress_factory(), allow_invalid=allow_invalid,
+                        csv_dialect=csv_dialect)
     except (BatchError, PreviousRunError, AllocationError) as e:
         raise BandoError(str(e)) from None
     except LetterError as e:

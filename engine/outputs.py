@@ -1,5 +1,5 @@
-"""Output writers of ``bando score``: results.jsonl, ranking.csv, errors.csv,
-summary.json.
+"""Output writers of ``bando score``: results.jsonl, ranking.csv and
+ranking.xlsx, errors.csv and errors.xlsx, summary.json.
 
 Everything here works on the *result dicts* pinned in ``docs/contracts.md``
 (objects with a ``to_dict()`` method are accepted too) and never builds a
@@ -24,6 +24,7 @@ injection (see there for the exact rule).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import csv
 import datetime as _dt
@@ -46,8 +47,13 @@ __all__ = [
     "csv_safe",
     "is_plain_number",
     "write_results_jsonl",
+    "CSV_DIALECTS",
+    "CSV_DIALECT_ALIASES",
+    "csv_dialect",
     "write_ranking_csv",
     "write_errors_csv",
+    "write_ranking_xlsx",
+    "write_errors_xlsx",
     "SummaryBuilder",
     "summarize",
     "write_summary_json",
@@ -334,6 +340,7 @@ _CSV_TEXT = {
         "status": "esito", "status_code": "codice esito", "source": "origine",
         "field": "campo", "message": "messaggio",
         "no_detail": "dati non validi (nessun dettaglio)",
+        "ranking_sheet": "Graduatoria", "errors_sheet": "Errori",
     },
     "en": {
         "rank": "rank", "application": "application", "applicant": "applicant",
@@ -341,6 +348,7 @@ _CSV_TEXT = {
         "status": "status", "status_code": "status code", "source": "source",
         "field": "field", "message": "message",
         "no_detail": "invalid data (no detail given)",
+        "ranking_sheet": "Ranking", "errors_sheet": "Errors",
     },
 }
 
@@ -417,17 +425,111 @@ def _rank_key(r: Mapping[str, Any]) -> tuple:
     )
 
 
+#: the CSV layouts bando writes. ``excel-it`` is what a spreadsheet set to an
+#: Italian locale opens as columns: ``;`` between cells and a decimal comma
+#: (``30000,00``). ``rfc4180`` is the machine-readable one: ``,`` and a decimal
+#: point, as most programs and scripts read CSV. Both are UTF-8 with a BOM and
+#: CRLF line ends (RFC 4180; Excel detects the encoding by the BOM).
+CSV_DIALECTS = {"excel-it": (";", ","), "rfc4180": (",", ".")}
+#: short names accepted by ``--csv-dialect``: a language picks its dialect
+CSV_DIALECT_ALIASES = {"it": "excel-it", "en": "rfc4180"}
+
+
+def csv_dialect(name: str | None, lang: str | None) -> str:
+    """The dialect to write: ``name`` (a dialect or an alias) when given, else
+    the one of the call's language (Italian: ``excel-it``; any other: ``rfc4180``)."""
+    if name is None:
+        return "excel-it" if _lang(lang) == "it" else "rfc4180"
+    key = CSV_DIALECT_ALIASES.get(name, name)
+    if key not in CSV_DIALECTS:
+        known = ", ".join(sorted(set(CSV_DIALECTS) | set(CSV_DIALECT_ALIASES)))
+        raise ValueError(f"unknown CSV dialect {name!r} (known: {known})")
+    return key
+
+
+def _ranked_rows(results: Iterable[Any], lang: str | None, presorted: bool) -> tuple[Iterable[Mapping], str]:
+    """The ranked results in rank order, and the language of the table."""
+    if presorted:
+        # already in rank order: stream the rows, a million-row ranking never sits in memory
+        return (d for d in map(_as_dict, results) if d.get("status") in RANKED_STATUSES), _lang(lang)
+    ranked = [d for d in map(_as_dict, results) if d.get("status") in RANKED_STATUSES]
+    ranked.sort(key=_rank_key)
+    return ranked, _lang(lang if lang is not None else (ranked[0].get("language") if ranked else None))
+
+
+def _criteria_pairs(criteria: Iterable[tuple[str, str] | Mapping[str, Any]]) -> list[tuple[str, str]]:
+    pairs = []
+    for item in criteria:
+        cid, label = (item.get("id"), item.get("label")) if isinstance(item, Mapping) else item
+        pairs.append((str(cid), str(label) if label is not None else str(cid)))
+    return pairs
+
+
+#: the kind of each cell of a ranking/errors row: how CSV and XLSX write it
+_INT, _TEXT, _POINTS, _MONEY = "int", "text", "points", "money"
+
+
+def _ranking_table(ranked: Iterable[Mapping[str, Any]], criteria: list[tuple[str, str]], lg: str,
+                   ranking_score: bool) -> tuple[list[tuple[str, str]], Iterator[list[Any]]]:
+    """The graduatoria as ``(header, rows)``: header ``(text, kind)`` pairs, rows
+    of typed values (int, str, Decimal or None). ranking.csv and ranking.xlsx
+    both write this table, so they always hold the same cells."""
+    t = _CSV_TEXT[lg]
+    header = [(t["rank"], _INT), (t["application"], _TEXT), (t["applicant"], _TEXT), (t["score"], _POINTS)]
+    if ranking_score:  # the call weights some criteria for the ranking only: the order follows this score
+        header.append((t["ranking_score"], _POINTS))
+    header += [(label, _POINTS) for _cid, label in criteria]
+    header += [(t["requested"], _MONEY), (t["grant"], _MONEY), (t["status"], _TEXT), (t["status_code"], _TEXT)]
+
+    def rows() -> Iterator[list[Any]]:
+        for r in ranked:
+            points = {str(c.get("id")): c.get("points") for c in (r.get("criteria") or [])}
+            row = [r.get("rank"), r.get("application"), r.get("applicant"), _decimal(r.get("score"))]
+            if ranking_score:
+                row.append(_decimal(r.get("ranking_score")))
+            row += [_decimal(points.get(cid)) for cid, _label in criteria]
+            row += [_decimal(r.get("requested")), _decimal(r.get("grant")),
+                    STATUS_NAMES[lg].get(r.get("status"), r.get("status")), r.get("status")]
+            yield row
+    return header, rows()
+
+
+def _csv_cell(value: Any, kind: str, decimal_sign: str) -> str:
+    if value is None:
+        return ""
+    if kind == _INT:
+        return str(value)
+    if kind in (_POINTS, _MONEY):
+        text = _num_text(value) if kind == _POINTS else _money_text(value)
+        return text.replace(".", decimal_sign)  # plain digits: no thousands separator to confuse
+    return csv_safe(value)
+
+
+def _write_csv_table(path: str | os.PathLike, header: list[tuple[str, str]], rows: Iterable[list[Any]],
+                     dialect: str) -> int:
+    delimiter, decimal_sign = CSV_DIALECTS[dialect]
+    count = 0
+    with atomic_open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh, delimiter=delimiter, lineterminator="\r\n")
+        w.writerow([csv_safe(h) for h, _kind in header])
+        kinds = [k for _h, k in header]
+        for row in rows:
+            w.writerow([_csv_cell(v, k, decimal_sign) for v, k in zip(row, kinds)])
+            count += 1
+    return count
+
+
 def write_ranking_csv(
     path: str | os.PathLike,
     results: Iterable[Any],
     criteria: Iterable[tuple[str, str] | Mapping[str, Any]],
     *,
     lang: str | None = None,
-    delimiter: str = ",",
+    dialect: str | None = None,
     presorted: bool = False,
     ranking_score: bool = False,
 ) -> int:
-    """Write the graduatoria: the results with status funded / not_funded /
+    """Write the graduatoria: the results with status funded / tied / not_funded /
     admitted, ordered by rank then application id (unranked admitted ones
     last, by score then id).
 
@@ -435,52 +537,14 @@ def write_ranking_csv(
     (its points; header = criterion label; ``criteria`` is a list of
     ``(id, label)`` pairs or of ``{"id", "label"}`` dicts, in policy order), requested, grant, status (in the
     language), status code. UTF-8 with BOM (Excel detects the encoding),
-    CRLF line ends, money and numbers as plain decimal strings with ``.``.
-    ``lang`` defaults to the language of the results. Returns the row count.
+    CRLF line ends, numbers as plain decimals (no thousands separator) in the
+    ``dialect`` (see :data:`CSV_DIALECTS`; by default the language's: ``;``
+    and ``30000,00`` in Italian). ``lang`` defaults to the language of the
+    results. Returns the row count.
     """
-    if presorted:
-        # already in rank order: stream the rows, a million-row ranking never sits in memory
-        ranked = (d for d in map(_as_dict, results) if d.get("status") in RANKED_STATUSES)
-        lg = _lang(lang)
-    else:
-        ranked = [d for d in map(_as_dict, results) if d.get("status") in RANKED_STATUSES]
-        ranked.sort(key=_rank_key)
-        lg = _lang(lang if lang is not None else (ranked[0].get("language") if ranked else None))
-    t = _CSV_TEXT[lg]
-    pairs = []
-    for item in criteria:
-        cid, label = (item.get("id"), item.get("label")) if isinstance(item, Mapping) else item
-        pairs.append((str(cid), str(label) if label is not None else str(cid)))
-    criteria = pairs
-    header = [t["rank"], t["application"], t["applicant"], t["score"]]
-    if ranking_score:  # the call weights some criteria for the ranking only: the order follows this score
-        header.append(t["ranking_score"])
-    header += [label for _cid, label in criteria]
-    header += [t["requested"], t["grant"], t["status"], t["status_code"]]
-    with atomic_open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh, delimiter=delimiter, lineterminator="\r\n")
-        w.writerow([csv_safe(h) for h in header])
-        count = 0
-        for r in ranked:
-            points = {str(c.get("id")): c.get("points") for c in (r.get("criteria") or [])}
-            row = [
-                "" if r.get("rank") is None else str(r.get("rank")),
-                csv_safe(r.get("application")),
-                csv_safe(r.get("applicant")),
-                _num_text(r.get("score")),
-            ]
-            if ranking_score:
-                row.append(_num_text(r.get("ranking_score")))
-            row += [_num_text(points.get(cid)) for cid, _label in criteria]
-            row += [
-                _money_text(r.get("requested")),
-                _money_text(r.get("grant")),
-                csv_safe(STATUS_NAMES[lg].get(r.get("status"), r.get("status"))),
-                csv_safe(r.get("status")),
-            ]
-            w.writerow(row)
-            count += 1
-    return count
+    ranked, lg = _ranked_rows(results, lang, presorted)
+    header, rows = _ranking_table(ranked, _criteria_pairs(criteria), lg, ranking_score)
+    return _write_csv_table(path, header, rows, csv_dialect(dialect, lg))
 
 
 # --------------------------------------------------------------------------
@@ -509,56 +573,184 @@ def format_source(source: Any) -> str:
     return text
 
 
+def _errors_table(results: Iterable[Any], lang: str | None) -> tuple[list[tuple[str, str]], Iterator[list[Any]], str]:
+    """errors.csv/errors.xlsx as ``(header, rows, language)``, streaming: one row
+    per (application, field, message) of every result that is invalid or has errors."""
+    stream = map(_as_dict, results)
+    first = next(stream, None)
+    lg = _lang(lang if lang is not None else (first.get("language") if first else None))
+    t = _CSV_TEXT[lg]
+    header = [(t["application"], _TEXT), (t["status_code"], _TEXT), (t["source"], _TEXT),
+              (t["field"], _TEXT), (t["message"], _TEXT)]
+
+    def rows_of(r: Mapping[str, Any]) -> Iterator[list[Any]]:
+        errors = r.get("errors") or []
+        if not errors and r.get("status") != "invalid":
+            return
+        base = [r.get("application"), r.get("status"), format_source(r.get("source"))]
+        if not errors:
+            yield base + [None, t["no_detail"]]
+            return
+        for e in errors:
+            if isinstance(e, Mapping):
+                yield base + [e.get("field"), e.get("message")]
+            else:
+                yield base + [None, e]
+
+    def rows() -> Iterator[list[Any]]:
+        nonlocal first
+        if first is not None:
+            head, first = first, None  # do not keep it alive while streaming the rest
+            yield from rows_of(head)
+            del head
+        for r in stream:
+            yield from rows_of(r)
+    return header, rows(), lg
+
+
 def write_errors_csv(
     path: str | os.PathLike,
     results: Iterable[Any],
     *,
     lang: str | None = None,
-    delimiter: str = ",",
+    dialect: str | None = None,
 ) -> int:
     """One line per (application, field, message), streaming, in input order,
     for every result with status ``invalid`` or with a non-empty ``errors``
     list. An invalid result without error details still gets one line.
 
     Columns: application id, status code, source locator (from
-    ``result["source"]`` when present), field, message. UTF-8 with BOM.
-    Returns the number of error lines written.
+    ``result["source"]`` when present), field, message. UTF-8 with BOM, in
+    the ``dialect`` of :func:`write_ranking_csv`. Returns the number of error
+    lines written.
     """
-    stream = map(_as_dict, results)
-    first = next(stream, None)
-    lg = _lang(lang if lang is not None else (first.get("language") if first else None))
-    t = _CSV_TEXT[lg]
+    header, rows, lg = _errors_table(results, lang)
+    return _write_csv_table(path, header, rows, csv_dialect(dialect, lg))
+
+
+# --------------------------------------------------------------------------
+# ranking.xlsx, errors.xlsx
+# --------------------------------------------------------------------------
+
+#: docProps/core.xml's created/modified and every ZIP entry's time, when the run
+#: declares no date: a fixed instant keeps the workbook byte-identical across runs
+XLSX_EPOCH = _dt.datetime(2000, 1, 1)
+_CURRENCY_SIGNS = {"EUR": "€", "USD": "$", "GBP": "£", "CHF": "CHF"}
+
+
+def _money_format(currency: str | None, lg: str) -> str:
+    """An Excel number format with 2 decimals and the currency sign. The codes
+    ``#,##0.00`` mean "the reader's separators": Italian Excel shows 30.000,00."""
+    sign = _CURRENCY_SIGNS.get(currency or "EUR", currency or "EUR")
+    return f'#,##0.00 "{sign}"' if lg == "it" else f'"{sign}"#,##0.00'
+
+
+def _xlsx_text(value: Any) -> str:
+    """Text for an XLSX cell: characters XML cannot hold become U+FFFD (never a crash)."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    text = value if isinstance(value, str) else str(value)
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", text)
+
+
+def _write_xlsx_table(path: str | os.PathLike, sheet: str, header: list[tuple[str, str]],
+                      rows: Iterable[list[Any]], *, currency: str | None, lang: str,
+                      created: _dt.datetime | None) -> int:
+    """One sheet: bold frozen header, autofilter over the table, typed cells
+    (whole numbers, exact decimals, money with 2 decimals and the currency),
+    text never read as a formula. Byte-identical for the same input."""
+    import zipfile
+
+    import openpyxl
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+    from openpyxl.writer.excel import ExcelWriter
+
+    when = created or XLSX_EPOCH
+    wb = openpyxl.Workbook(write_only=True)
+    wb.properties.creator = "bando"
+    wb.properties.created = wb.properties.modified = when
+    ws = wb.create_sheet(sheet)
+    ws.freeze_panes = "A2"
+    kinds = [k for _h, k in header]
+    widths = {_INT: 8, _POINTS: 11, _MONEY: 16, _TEXT: 24}
+    for i, (text, kind) in enumerate(header, 1):
+        ws.column_dimensions[get_column_letter(i)].width = max(widths[kind], min(len(text) + 2, 40))
+    money = _money_format(currency, lang)
+    bold = Font(bold=True)
+
+    def cell(value: Any, kind: str) -> Any:
+        if value is None:
+            return None
+        if kind == _TEXT:
+            c = WriteOnlyCell(ws, value=_xlsx_text(value))
+            c.data_type = "s"  # "=SUM(...)" typed by an applicant stays text
+            return c
+        # openpyxl writes numbers with "%.16g" of a float (685.57 -> 685.5700000000001): a number
+        # cell given its exact decimal text instead keeps every digit, and Excel reads it as a number
+        c = WriteOnlyCell(ws, value=str(value) if kind == _INT else _plain(value))
+        c.data_type = "n"
+        if kind == _MONEY:
+            c.number_format = money
+        return c
+
+    head = []
+    for text, _kind in header:
+        c = WriteOnlyCell(ws, value=_xlsx_text(text))
+        c.data_type, c.font = "s", bold
+        head.append(c)
+    ws.append(head)
     count = 0
-    with atomic_open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh, delimiter=delimiter, lineterminator="\r\n")
-        w.writerow([t["application"], t["status_code"], t["source"], t["field"], t["message"]])
-
-        def write(r: Mapping[str, Any]) -> int:
-            errors = r.get("errors") or []
-            if not errors and r.get("status") != "invalid":
-                return 0
-            base = [
-                csv_safe(r.get("application")),
-                csv_safe(r.get("status")),
-                csv_safe(format_source(r.get("source"))),
-            ]
-            if not errors:
-                w.writerow(base + ["", csv_safe(t["no_detail"])])
-                return 1
-            for e in errors:
-                if isinstance(e, Mapping):
-                    field, message = e.get("field"), e.get("message")
-                else:
-                    field, message = None, e
-                w.writerow(base + [csv_safe(field), csv_safe(message)])
-            return len(errors)
-
-        if first is not None:
-            count += write(first)
-            first = None  # do not keep it alive while streaming the rest
-        for r in stream:
-            count += write(r)
+    for row in rows:  # streamed to openpyxl's temporary file: a long ranking is not held here
+        ws.append([cell(v, k) for v, k in zip(row, kinds)])
+        count += 1
+    # written after the rows (openpyxl writes the sheet's tail on save), so it can be sized now
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{count + 1}"
+    # openpyxl stamps the save time into docProps and every ZIP entry: write through its
+    # ExcelWriter (which keeps our created/modified), then copy the entries with a fixed time
+    with tempfile.TemporaryFile() as raw:
+        archive = zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
+        ExcelWriter(wb, archive).save()
+        raw.seek(0)
+        stamp = (max(when.year, 1980),) + when.timetuple()[1:6]
+        with zipfile.ZipFile(raw) as src, atomic_open(path, "wb") as fh:
+            with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as dst:
+                for info in src.infolist():
+                    entry = zipfile.ZipInfo(info.filename, date_time=stamp)
+                    entry.compress_type = zipfile.ZIP_DEFLATED
+                    entry.external_attr = 0o644 << 16
+                    dst.writestr(entry, src.read(info.filename))
     return count
+
+
+def write_ranking_xlsx(
+    path: str | os.PathLike,
+    results: Iterable[Any],
+    criteria: Iterable[tuple[str, str] | Mapping[str, Any]],
+    *,
+    lang: str | None = None,
+    currency: str | None = None,
+    presorted: bool = False,
+    ranking_score: bool = False,
+    created: _dt.datetime | None = None,
+) -> int:
+    """The graduatoria of :func:`write_ranking_csv` as an Excel workbook (sheet
+    "Graduatoria"/"Ranking"): the same cells, typed. ``created`` is the date the
+    workbook's properties carry (the run's declared date; default
+    :data:`XLSX_EPOCH`), so that two runs give the same bytes."""
+    ranked, lg = _ranked_rows(results, lang, presorted)
+    header, rows = _ranking_table(ranked, _criteria_pairs(criteria), lg, ranking_score)
+    return _write_xlsx_table(path, _CSV_TEXT[lg]["ranking_sheet"], header, rows, currency=currency, lang=lg,
+                             created=created)
+
+
+def write_errors_xlsx(path: str | os.PathLike, results: Iterable[Any], *, lang: str | None = None,
+                      created: _dt.datetime | None = None) -> int:
+    """errors.csv as an Excel workbook (sheet "Errori"/"Errors")."""
+    header, rows, lg = _errors_table(results, lang)
+    return _write_xlsx_table(path, _CSV_TEXT[lg]["errors_sheet"], header, rows, currency=None, lang=lg,
+                             created=created)
 
 
 # --------------------------------------------------------------------------
@@ -591,15 +783,18 @@ class SummaryBuilder:
                      "only_failure"}, ...],                     # policy order
           "criteria": [{"id", "label", "max", "count", "mean", "min",
                         "max_points"}, ...],                    # policy order
-          "histogram": {"max_score": "100", "bins": [{"from", "to", "count"}] x10},
+          "histogram": {"max_score": "100", "bins": [{"from", "to", "count"}]},
           "errors": {"applications": 7, "messages": 9}
         }
 
     Score statistics, criterion averages and the histogram are over the
     *scored* applications (funded, not_funded, admitted, below_threshold).
     Means are rounded half-even to 4 decimal places; the median is exact.
-    The last histogram bin includes ``max_score``; scores outside
-    0..max_score are clamped into the first/last bin.
+    The histogram has ten bins of equal width, plus one more edge at the
+    pass mark when it falls inside a bin (pass 55: ... 50-55, 55-60 ...), so
+    that every bin is wholly below or wholly above it. Bins are [from, to);
+    the last one includes ``max_score``; scores outside 0..max_score are
+    clamped into the first/last bin.
     """
 
     BINS = 10
@@ -738,19 +933,20 @@ class SummaryBuilder:
         top = self.max_score
         if top is None or top <= 0:
             top = max(self.scores) if self.scores else Decimal(0)
-        bins = []
-        for i in range(self.BINS):
-            with localcontext() as ctx:
-                ctx.prec = 50
-                lo = top * i / self.BINS
-                hi = top * (i + 1) / self.BINS
-            bins.append({"from": _stat_text(lo), "to": _stat_text(hi), "count": 0})
+        with localcontext() as ctx:
+            ctx.prec = 50
+            edges = [top * i / self.BINS for i in range(self.BINS + 1)]
+            # the pass mark is always an edge: a bin never holds both passing and failing scores
+            # (with 55 in 50-60, the bar could be neither grey nor blue); 50-55 and 55-60 instead
+            p = self.pass_score
+            if p is not None and 0 < p < top and p not in edges:
+                bisect.insort(edges, p)
+        bins = [{"from": _stat_text(lo), "to": _stat_text(hi), "count": 0} for lo, hi in zip(edges, edges[1:])]
         if top > 0:
             for score, k in self.scores.items():
-                with localcontext() as ctx:
-                    ctx.prec = 50
-                    idx = int((score * self.BINS / top).to_integral_value(rounding=ROUND_FLOOR))
-                idx = min(max(idx, 0), self.BINS - 1)
+                # [from, to): a score equal to an edge (the pass mark) goes to the bin it starts
+                idx = bisect.bisect_right(edges, score) - 1
+                idx = min(max(idx, 0), len(bins) - 1)
                 bins[idx]["count"] += k
         elif self.scores:
             bins[0]["count"] = sum(self.scores.values())

@@ -304,7 +304,9 @@ def test_csv_title_lines_above_header_case_and_suggestions(tmp_path):
     assert row.source == "d.csv:4"
     assert row.data == {"id": "A", "project": {"kind": "research"}}
     assert reader.warnings == ["d.csv: column 'project.requsted' ignored: not a field of the "
-                               "policy's input (did you mean 'project.requested'?)"]
+                               "policy's input (did you mean 'project.requested'?)",
+                               "d.csv: no file d.firms.csv with the rows of network.firms: every "
+                               "application has no network.firms"]
 
 
 def test_csv_windows_1252_is_read_with_a_warning(tmp_path):
@@ -714,3 +716,100 @@ def test_row_is_frozen():
     row = Row(0, "x", None, None, ())
     with pytest.raises(AttributeError):
         row.index = 1
+
+
+# --------------------------------------------------------------------------- labels, Italian sheet names,
+# missing items, unknown JSON fields (issue 16)
+
+def _labelled():
+    """SCHEMA with the labels `bando schema` writes as titles, in the policy's language."""
+    import copy
+
+    s = copy.deepcopy(SCHEMA)
+    s["properties"]["network"]["properties"]["name"]["title"] = "Denominazione della rete"
+    s["properties"]["network"]["properties"]["firms"]["title"] = "Imprese della rete"
+    s["properties"]["project"]["properties"]["requested"]["title"] = "Contributo richiesto"
+    s["properties"]["project"]["properties"]["cost"]["title"] = "Spese ammissibili"
+    s["$defs"]["Firm"]["properties"]["employees"]["title"] = "Occupati (ULA)"
+    return s
+
+
+def test_csv_columns_may_be_headed_with_the_fields_labels(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("id;Denominazione della rete;SPESE AMMISSIBILI;Contributo richiesto\n"
+                    "A;Rete Uno;1.000,50;500\n", encoding="utf-8")
+    (tmp_path / "d.firms.csv").write_text("application;name;Occupati (ULA);turnover;province\n"
+                                          "A;Alfa srl;12;100;LE\n", encoding="utf-8")
+    reader = read_batch(path, _labelled())
+    (row,) = list(reader)
+    assert row.data["network"] == {"name": "Rete Uno", "firms": [
+        {"name": "Alfa srl", "employees": 12, "turnover": Decimal("100"), "province": "LE"}]}
+    assert row.data["project"] == {"cost": Decimal("1000.50"), "requested": Decimal("500")}
+    assert reader.warnings == []
+
+
+def test_a_misspelled_label_gets_the_field_it_probably_means(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("id;Contributo richeisto\nA;500\n", encoding="utf-8")
+    reader = read_batch(path, _labelled())
+    list(reader)
+    assert any("column 'Contributo richeisto' ignored" in w and "did you mean 'project.requested'?" in w
+               for w in reader.warnings), reader.warnings
+
+
+def test_xlsx_sheets_named_in_italian_after_the_lists_label_or_record(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    for sheet in ("Imprese", "Imprese della rete", "Firm"):
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        ws.title = "Domande"
+        ws.append(["id", "network.name", "project.cost", "project.requested"])
+        ws.append(["A", "Rete", 100, 50])
+        items = wb.create_sheet(sheet)
+        items.append(["domanda", "name", "employees", "turnover", "province"])
+        items.append(["A", "Alfa", 3, 10, "LE"])
+        path = tmp_path / f"b-{sheet}.xlsx"
+        wb.save(path)
+        reader = read_batch(path, _labelled())
+        (row,) = list(reader)
+        assert [f["name"] for f in row.data["network"]["firms"]] == ["Alfa"], sheet
+        assert reader.warnings == [], (sheet, reader.warnings)
+
+
+def test_xlsx_missing_items_sheet_and_unknown_sheet_are_warned_with_a_hint(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Domande"
+    ws.append(["id", "network.name", "project.cost", "project.requested"])
+    ws.append(["A", "Rete", 100, 50])
+    wb.create_sheet("Frims").append(["domanda", "name"])
+    path = tmp_path / "b.xlsx"
+    wb.save(path)
+    reader = read_batch(path, _labelled(), lang="it")
+    list(reader)
+    assert reader.warnings == [
+        "b.xlsx: foglio 'Frims' ignorato (non è il foglio delle domande né un elenco dei dati del bando) "
+        "(forse si intendeva 'firms'?)",
+        "b.xlsx: nessun foglio 'firms' con le righe di network.firms (fogli: Domande, Frims): ogni domanda "
+        "risulta senza network.firms"]
+
+
+def test_json_unknown_fields_warn_once_with_the_closest_field(tmp_path):
+    path = tmp_path / "apps.jsonl"
+    app = {"id": "A", "network": {"name": "R", "firms": [{"name": "x", "employes": 3}]},
+           "project": {"cost": 1, "requested": 1, "innovaton": 4}}
+    path.write_text("\n".join(json.dumps(dict(app, id=f"A{i}")) for i in range(3)) + "\n", encoding="utf-8")
+    reader = read_batch(path, SCHEMA)
+    assert len(list(reader)) == 3
+    assert reader.warnings == [
+        "apps.jsonl: field 'network.firms[].employes' ignored: not a field of the policy's input "
+        "(did you mean 'network.firms[].employees'?) (applications: 3)",
+        "apps.jsonl: field 'project.innovaton' ignored: not a field of the policy's input "
+        "(did you mean 'project.innovation'?) (applications: 3)"]
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps(app), encoding="utf-8")
+    reader = read_batch(one, SCHEMA, lang="it")
+    list(reader)
+    assert "one.json: campo 'project.innovaton' ignorato: non è un campo dei dati del bando " \
+           "(forse si intendeva 'project.innovation'?) (domande: 1)" in reader.warnings

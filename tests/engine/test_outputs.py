@@ -54,11 +54,17 @@ def _leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
 
 
-def _read_csv(path: Path) -> list[list[str]]:
+def _read_csv(path: Path, delimiter: str = ";") -> list[list[str]]:
+    """Read a CSV bando wrote: ``;`` for the Italian layout (excel-it), ``,`` for rfc4180."""
     raw = path.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf"), "CSV must start with a UTF-8 BOM"
     with open(path, encoding="utf-8-sig", newline="") as fh:
-        return list(csv.reader(fh))
+        return list(csv.reader(fh, delimiter=delimiter))
+
+
+def _it_number(cell: str) -> Decimal:
+    assert "." not in cell, cell  # excel-it: a decimal comma and no thousands separator
+    return Decimal(cell.replace(",", "."))
 
 
 # --------------------------------------------------------------------------
@@ -186,9 +192,10 @@ def test_ranking_csv_cells_never_start_a_formula(tmp_path_factory, name):
     write_ranking_csv(p, [result], [(cid, labels["it"]) for cid, labels, _ in CRITERIA])
     rows = _read_csv(p)
     for cell in rows[1]:
-        assert not cell.startswith(FORMULA_CHARS) or is_plain_number(cell), cell
+        # a number with the Italian decimal comma is still only a number
+        assert not cell.startswith(FORMULA_CHARS) or is_plain_number(cell.replace(",", ".")), cell
     assert rows[1][2] in (name, "'" + name)
-    assert "-1000.50" in rows[1]
+    assert "-1000,50" in rows[1]
 
 
 # --------------------------------------------------------------------------
@@ -257,13 +264,13 @@ def test_ranking_csv_is_the_graduatoria(tmp_path):
     for row in body:
         r = by_id[row[1]]
         assert row[2] == r["applicant"]
-        assert Decimal(row[3]) == Decimal(str(r["score"]))
+        assert _it_number(row[3]) == Decimal(str(r["score"]))
         points = {c["id"]: c["points"] for c in r["criteria"]}
         for (cid, _), cell in zip(criteria, row[4:7]):
-            assert Decimal(cell) == Decimal(str(points[cid]))
+            assert _it_number(cell) == Decimal(str(points[cid]))
             assert "E" not in cell
-        assert row[7] == r["requested"]
-        assert row[8] == (r["grant"] or "")
+        assert row[7] == r["requested"].replace(".", ",")
+        assert row[8] == (r["grant"] or "").replace(".", ",")
         assert row[10] == r["status"]
     assert {row[10] for row in body} == {"funded", "not_funded"}
 
@@ -276,10 +283,91 @@ def test_ranking_csv_ties_by_id_and_english_headers(tmp_path):
         rows.append(r)
     p = tmp_path / "ranking.csv"
     write_ranking_csv(p, rows, [])
-    got = _read_csv(p)
+    got = _read_csv(p, ",")  # an English call: rfc4180
     assert got[0][:4] == ["rank", "application", "applicant", "score"]
     assert [r[1] for r in got[1:]] == ["C", "A", "B", "D"]
     assert got[-1][0] == ""
+
+
+def test_ranking_csv_dialects_by_name_and_by_alias(tmp_path):
+    results = make_results(30, seed=3)
+    criteria = [(cid, labels["it"]) for cid, labels, _ in CRITERIA]
+    machine = tmp_path / "machine.csv"
+    write_ranking_csv(machine, results, criteria, dialect="rfc4180")
+    alias = tmp_path / "alias.csv"
+    write_ranking_csv(alias, results, criteria, dialect="en")
+    assert machine.read_bytes() == alias.read_bytes()
+    rows = _read_csv(machine, ",")
+    funded = next(r for r in results if r["status"] == "funded")
+    row = next(x for x in rows if x[1] == funded["application"])
+    assert row[8] == funded["grant"] and "." in row[8]  # 30000.00: what a program reads
+    italian = tmp_path / "it.csv"
+    write_ranking_csv(italian, results, criteria, dialect="it")
+    write_ranking_csv(tmp_path / "default.csv", results, criteria)  # an Italian call: excel-it
+    assert italian.read_bytes() == (tmp_path / "default.csv").read_bytes()
+    assert italian.read_bytes().split(b"\r\n")[0].count(b";") == len(rows[0]) - 1
+    with pytest.raises(ValueError, match="unknown CSV dialect 'excel-de'.*excel-it, it, rfc4180"):
+        write_ranking_csv(tmp_path / "x.csv", results, criteria, dialect="excel-de")
+
+
+def _sheet(path: Path):
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path)
+    return wb, wb.worksheets[0]
+
+
+def test_ranking_xlsx_typed_cells_money_format_frozen_header_autofilter(tmp_path):
+    import zipfile
+
+    from engine.outputs import write_ranking_xlsx
+
+    results = make_results(50)
+    funded = next(r for r in results if r["status"] == "funded")
+    funded["grant"] = "685.57"  # openpyxl alone would write 685.5700000000001
+    funded["applicant"] = "=HYPERLINK(\"http://x\")"
+    criteria = [(cid, labels["it"]) for cid, labels, _ in CRITERIA]
+    p = tmp_path / "ranking.xlsx"
+    n = write_ranking_xlsx(p, results, criteria, lang="it", currency="EUR")
+    wb, ws = _sheet(p)
+    assert ws.title == "Graduatoria" and ws.freeze_panes == "A2"
+    assert ws.auto_filter.ref == f"A1:K{n + 1}"
+    assert [c.value for c in ws[1]][:4] == ["posizione", "domanda", "richiedente", "punteggio"]
+    row = next(r for r in ws.iter_rows(min_row=2) if r[1].value == funded["application"])
+    assert row[0].data_type == "n" and isinstance(row[0].value, int)
+    assert row[3].data_type == "n" and row[8].data_type == "n"
+    assert row[8].number_format == '#,##0.00 "€"'
+    assert row[2].data_type == "s" and row[2].value == funded["applicant"]  # text, never a formula
+    sheet_xml = zipfile.ZipFile(p).read("xl/worksheets/sheet1.xml").decode()
+    assert "<v>685.57</v>" in sheet_xml and "685.5700000000001" not in sheet_xml
+    assert "<f>" not in sheet_xml
+    en = tmp_path / "en.xlsx"
+    write_ranking_xlsx(en, make_results(20, seed=2, lang="en"), [], currency="EUR")
+    _wb, ws_en = _sheet(en)
+    assert ws_en.title == "Ranking"
+    assert any(c.number_format == '"€"#,##0.00' for r in ws_en.iter_rows(min_row=2) for c in r)
+
+
+def test_xlsx_files_are_byte_identical_across_runs_and_carry_the_declared_date(tmp_path):
+    import datetime as dt
+
+    from engine.outputs import write_errors_xlsx, write_ranking_xlsx
+
+    results = make_results(40)
+    criteria = [(cid, labels["it"]) for cid, labels, _ in CRITERIA]
+    paths = []
+    for k in range(2):
+        p, e = tmp_path / f"r{k}.xlsx", tmp_path / f"e{k}.xlsx"
+        write_ranking_xlsx(p, results, criteria, currency="EUR", created=dt.datetime(2013, 12, 31))
+        write_errors_xlsx(e, results, created=dt.datetime(2013, 12, 31))
+        paths.append((p.read_bytes(), e.read_bytes()))
+    assert paths[0] == paths[1]
+    wb, ws = _sheet(tmp_path / "r0.xlsx")
+    assert wb.properties.created == wb.properties.modified == dt.datetime(2013, 12, 31)
+    _wb, errs = _sheet(tmp_path / "e0.xlsx")
+    assert errs.title == "Errori"
+    expected = sum(max(len(r["errors"]), 1) for r in results if r["errors"] or r["status"] == "invalid")
+    assert errs.max_row == expected + 1 and errs.auto_filter.ref == f"A1:E{expected + 1}"
 
 
 # --------------------------------------------------------------------------
@@ -309,7 +397,7 @@ def test_errors_csv_lists_every_error_with_its_source(tmp_path):
 def test_errors_csv_with_no_errors_has_just_a_header(tmp_path):
     p = tmp_path / "errors.csv"
     assert write_errors_csv(p, []) == 0
-    assert _read_csv(p) == [["application", "status code", "source", "field", "message"]]
+    assert _read_csv(p, ",") == [["application", "status code", "source", "field", "message"]]
 
 
 # --------------------------------------------------------------------------
