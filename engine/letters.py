@@ -46,7 +46,7 @@ A template sees these names:
 ``date``      the letter date (``datetime.date``), or None: the letter carries no date line
 ``protocol``  the protocol (reference) number of the letter
 ``lang``      ``"it"`` or ``"en"``; ``fmt``: ``"txt"``, ``"md"`` or ``"html"``
-``t``         short labels in the letter's language (see :data:`LABELS`)
+``t``         short labels in the letter's language (see :func:`labels`)
 ``fx``        the format helpers of ``_fx.<fmt>.j2``: ``{% call fx.p() %}...{% endcall %}``
               (paragraph), ``fx.h(title)``, ``fx.strong(text)``, ``fx.outcome(text)``,
               ``fx.facts([[label, value], ...])``, ``fx.steps(items)``,
@@ -89,6 +89,7 @@ from jinja2.exceptions import SecurityError
 from markupsafe import Markup
 
 from engine import formatting
+from engine import i18n
 from engine.result import STATUSES  # every outcome a result can have, in the order letters are checked
 from engine.escaping import clean_text, code_span, escape_for
 from engine.sandbox import (
@@ -103,7 +104,7 @@ from engine.template_files import FolderLoader, TemplateRefused
 
 __all__ = [
     "FORMATS",
-    "LABELS",
+    "labels",
     "STATUSES",
     "UNDATED_WARNING",
     "LetterError",
@@ -123,68 +124,13 @@ FORMATS = ("txt", "md", "html")
 
 DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent / "templates" / "letters"
 
-#: Short labels in each language, available to templates as ``t``. Sentences
-#: live in the templates themselves; these are the words the layouts share.
-LABELS: dict[str, dict[str, str]] = {
-    "it": {
-        "protocol": "Prot. n.",
-        "subject": "Oggetto:",
-        "to": "Spett.le",
-        "application_no": "domanda n.",
-        "edition": "edizione",
-        "applicant_unknown": "Soggetto richiedente",
-        "criterion": "Criterio",
-        "points": "Punti",
-        "reason": "Motivazione",
-        "total": "Totale",
-        "out_of": "su",
-        "requirement": "Requisito",
-        "field": "Dato",
-        "problem": "Irregolarità",
-        "grant": "Contributo concesso",
-        "requested": "Importo richiesto",
-        "potential_grant": "Contributo calcolato",
-        "score": "Punteggio complessivo",
-        "pass_score": "Soglia minima",
-        "rank": "Posizione in graduatoria",
-        "minimum": "minimo richiesto",
-        "signatory": "Il Responsabile del procedimento",
-        "contact": "Per informazioni",
-        "title": "Esito della valutazione",
-        "footer": "Esito determinato con le regole",
-        "version": "versione",
-        "fingerprint": "impronta SHA-256",
-    },
-    "en": {
-        "protocol": "Ref.",
-        "subject": "Subject:",
-        "to": "",
-        "application_no": "Application no.",
-        "edition": "version",
-        "applicant_unknown": "The applicant",
-        "criterion": "Criterion",
-        "points": "Points",
-        "reason": "Reason",
-        "total": "Total",
-        "out_of": "out of",
-        "requirement": "Requirement",
-        "field": "Field",
-        "problem": "Problem",
-        "grant": "Grant awarded",
-        "requested": "Amount requested",
-        "potential_grant": "Grant as calculated",
-        "score": "Total score",
-        "pass_score": "Pass mark",
-        "rank": "Place in the ranking",
-        "minimum": "minimum required",
-        "signatory": "The Head of the Call Secretariat",
-        "contact": "Enquiries",
-        "title": "Outcome of the evaluation",
-        "footer": "Outcome determined with the rules",
-        "version": "version",
-        "fingerprint": "SHA-256 fingerprint",
-    },
-}
+def labels(lang: str) -> dict:
+    """Short labels in ``lang``, available to templates as ``t`` (the catalogue's ``letters.*`` messages).
+
+    Sentences live in the templates themselves; these are the words the layouts share.
+    """
+    return i18n.table(lang, "letters")
+
 
 _TXT_WIDTH = 76
 
@@ -559,7 +505,7 @@ class LetterRenderer:
         fx = self._helpers.get(key)
         if fx is None:
             fx = env.get_template(f"_fx.{fmt}.j2").make_module(
-                {"t": LABELS[lang], "lang": lang, "fmt": fmt})
+                {"t": labels(lang), "lang": lang, "fmt": fmt})
             self._helpers[key] = fx
         return fx
 
@@ -683,7 +629,7 @@ class LetterRenderer:
             "protocol": str(protocol),
             "lang": lang,
             "fmt": fmt,
-            "t": LABELS[lang],
+            "t": labels(lang),
             "currency": r["currency"],
             "failed_gates": [g for g in r["gates"] if not g["passed"]],
             "below_minimum": [k for k in r["criteria"] if k["minimum"] is not None
