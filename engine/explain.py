@@ -32,6 +32,7 @@ format_percent = functools.lru_cache(maxsize=8192)(_f.format_percent)
 format_date = _f.format_date
 from .compiler import _rights, _tier_subject
 from .result import CriterionResult, GateResult, Result
+from .validate import describe as describe_problem, item_name
 
 MAX_ITEMS_SHOWN = 3
 
@@ -695,15 +696,8 @@ def _is_const(e):
 
 
 def _item_name(item, i):
-    if isinstance(item, dict):
-        for key in ("name", "nome", "ragione_sociale", "vat", "vat_id", "piva", "partita_iva", "id", "code"):
-            v = item.get(key)
-            if isinstance(v, str) and v:
-                return f"#{i + 1} {v}"
-        for v in item.values():
-            if isinstance(v, str) and v:
-                return f"#{i + 1} {v}"
-    return f"#{i + 1}"
+    name = item_name(item) if isinstance(item, dict) else None
+    return f"#{i + 1} {name}" if name else f"#{i + 1}"
 
 
 def _paths(e, cp):
@@ -783,10 +777,13 @@ def _json_moment(v):
     return v.isoformat() if v is not None else None
 
 
-def explain(policy, value, decision, lang) -> Result:
-    """The explained result; ``value`` is the application as :meth:`Policy.validate` converted it."""
+def explain(policy, value, decision, lang, data=None) -> Result:
+    """The explained result; ``value`` is the application as :meth:`Policy.validate` converted it.
+
+    ``data`` is the application as read: an invalid one's problems are named by its own items.
+    """
     if decision.status == "invalid":
-        return _result(policy, decision, lang, (), ())
+        return _invalid_result(policy, decision, lang, value, data)
     ex = _Explainer(policy, policy.env(value), lang)
     gates = tuple(_gate(ex, g, g.id not in decision.failed) for g in policy.gates)
     criteria = tuple(ex.criterion(c, decision.points[i] if decision.points is not None else None)
@@ -841,11 +838,6 @@ def _result(policy, decision, lang, gates, criteria, grant_values=None) -> Resul
     info = policy.__dict__.get("_shared_info")
     if info is None:  # one dict per policy, shared by its results (Result.to_dict copies it)
         info = policy.__dict__["_shared_info"] = policy.policy_info
-    if decision.status == "invalid":
-        n = len(decision.errors)
-        summary = i18n.plural(lang, "explain.s_invalid", n)
-        return Result(decision.application, "invalid", None, policy.max_score, policy.pass_score, None, (), (),
-                      decision.errors, info, lang, policy.currency, summary=summary)
     # positional: in Result's field order (a third faster than keywords for its 20 fields)
     because = None
     if grant_values is not None and decision.status == "admitted":  # the generated code computes them unless a gate failed
@@ -855,6 +847,46 @@ def _result(policy, decision, lang, gates, criteria, grant_values=None) -> Resul
                   decision.ranking_score, decision.requested, decision.applicant, decision.submitted,
                   summary=_summary(policy, decision, lang, t), grant_computed=decision.grant_computed,
                   grant_because=because)
+
+
+def _invalid_result(policy, decision, lang, value, data) -> Result:
+    """An invalid application's result: each problem in words, and its applicant when that field is valid."""
+    n = len(decision.errors)
+    cp = policy.checked
+    # items are named from the converted values (texts stay texts; "12" typed in a number field is no name)
+    named = value if isinstance(value, dict) else data
+    texts = tuple(describe_problem(cp, f, m, named, lang) for f, m in decision.errors)
+    return Result(decision.application, "invalid", None, policy.max_score, policy.pass_score, None, (), (),
+                  decision.errors, policy.policy_info, lang, policy.currency,
+                  applicant=decision.applicant or _valid_applicant(policy, value, decision.errors),
+                  summary=i18n.plural(lang, "explain.s_invalid", n), error_texts=texts)
+
+
+def _valid_applicant(policy, value, errors):
+    """The ``applicant`` of invalid data when it is a field (``network.name``) with no problem, else None.
+
+    Only a plain field is read: a computed name could use the invalid values.
+    """
+    d = policy.checked.decls.get("applicant")
+    if d is None or not isinstance(value, dict):
+        return None
+    steps = []
+    e = d.expr
+    while isinstance(e, ast.Attr):
+        steps.append(e.name)
+        e = e.obj
+    if not (isinstance(e, ast.Name) and policy.checked.resolved.get(id(e), (None,))[0] == "input"):
+        return None
+    steps.append(e.id)
+    path = ".".join(reversed(steps))
+    for field, _m in errors:
+        # a problem in the field itself or in what holds it ("network" not an object)
+        if not field or field == "(application)" or field == path or path.startswith(field + "."):
+            return None
+    found = value
+    for step in reversed(steps):
+        found = found.get(step) if isinstance(found, dict) else None
+    return found if isinstance(found, str) and found.strip() else None
 
 
 def _summary(policy, d, lang, t):

@@ -34,7 +34,8 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
-__all__ = ["DOMAIN", "REFERENCE", "languages", "catalogue", "table", "text", "plural", "locale_dirs",
+__all__ = ["DOMAIN", "REFERENCE", "languages", "catalogue", "table", "text", "plural", "locale_dirs", "Message", "Joined",
+           "render",
            "UnknownLanguage"]
 
 DOMAIN = "bando"
@@ -166,3 +167,57 @@ def extract_reference(fileobj, keywords, comment_tags, options):
         english = " | ".join(m.string) if isinstance(m.id, tuple) else m.string
         yield (m.lineno, "ngettext" if isinstance(m.id, tuple) else None, m.id,
                [f"English: {english}"] + list(m.auto_comments))
+
+
+class Message(str):
+    """A message id with its slots; as a ``str`` it is its English text.
+
+    Data problems are built as messages: their English text is the machine
+    ``message`` of results.jsonl (docs/contracts.md), and :meth:`render`
+    writes the same problem in the language of the result. A slot may itself
+    be a Message (``what`` in "expected {what}, got {given}"), rendered in the
+    same language.
+    """
+
+    def __new__(cls, msgid: str, **slots):
+        self = super().__new__(cls, _render(REFERENCE, msgid, slots))
+        self.msgid = msgid
+        self.slots = slots
+        return self
+
+    def render(self, lang: str) -> str:
+        return _render(lang, self.msgid, self.slots)
+
+    def __reduce__(self):
+        # `bando score` validates in worker processes: the id and slots cross, not only the English
+        return (_message, (self.msgid, self.slots))
+
+
+def _message(msgid, slots):
+    return Message(msgid, **slots)
+
+
+class Joined(str):
+    """Messages joined by the message ``sep`` (a list of options); as a ``str``, in English."""
+
+    def __new__(cls, sep: str, items):
+        items = tuple(items)
+        self = super().__new__(cls, text(REFERENCE, sep).join(items))
+        self.sep, self.items = sep, items
+        return self
+
+    def render(self, lang: str) -> str:
+        return text(lang, self.sep).join(render(i, lang) for i in self.items)
+
+    def __reduce__(self):
+        return (Joined, (self.sep, self.items))
+
+
+def _render(lang, msgid, slots):
+    filled = {k: v.render(lang) if isinstance(v, (Message, Joined)) else v for k, v in slots.items()}
+    return text(lang, msgid, **filled)
+
+
+def render(message, lang: str) -> str:
+    """``message`` in ``lang`` when it is a :class:`Message`; a plain text as it is."""
+    return message.render(lang) if isinstance(message, (Message, Joined)) else str(message)

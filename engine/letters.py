@@ -347,7 +347,7 @@ def _prepare(result: dict, call: dict, lang: str) -> tuple[dict, dict]:
     r["criteria"] = [_complete(k, {"id": None, "label": None, "points": None, "max": None,
                                    "minimum": None, "weight": 1, "because": "",
                                    "values": None}) for k in r["criteria"] or ()]
-    r["errors"] = [_complete(e, {"field": None, "message": ""}) for e in r["errors"] or ()]
+    r["errors"] = [_complete(e, {"field": None, "message": "", "text": None}) for e in r["errors"] or ()]
     for item in r["gates"] + r["criteria"]:
         item["label"] = item["label"] or item["id"]
     if r["placement"] is not None:

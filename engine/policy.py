@@ -377,7 +377,7 @@ class Policy:
             decision = Decision(app_id, "invalid", errors=tuple(errors))
         else:
             decision = self.decide_valid(app_id, value)
-        return _explain.explain(self, value, decision, lang), decision, value
+        return _explain.explain(self, value, decision, lang, data), decision, value
 
     def _build_explainer(self, lang):
         from .explain_compiler import build
@@ -392,8 +392,11 @@ class Policy:
 
     def explain(self, data, decision: Decision, lang: str | None = None) -> Result:
         """The full :class:`Result` for an application already decided."""
-        value = self._validator.validate(data)[0] if decision.status != "invalid" else None
-        return _explain.explain(self, value, decision, lang or self.language)
+        if decision.status != "invalid":
+            value = self._validator.validate(data)[0]
+        else:  # what could be read: its valid fields may name the applicant
+            value = self._validator.validate_full(data)[0] if isinstance(data, dict) else None
+        return _explain.explain(self, value, decision, lang or self.language, data)
 
     def env(self, value):
         if self._env is None:
