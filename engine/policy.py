@@ -28,6 +28,7 @@ from dsl.parser import not_a_policy, parse_source
 from dsl.source import Source, Span
 
 from . import explain as _explain
+from . import i18n
 from .compiler import compile_policy
 from .paths import NotRegularFile, PathRefused, PolicyTree, TooLarge, file_kind, read_regular
 from .result import Decision, Result
@@ -232,7 +233,7 @@ def check_source(source: Source, root=None) -> CheckedPolicy:
     problems += _path_problems([(source, policy)] + modules, tree)
     if problems:
         raise PolicyError(problems)
-    return check(policy, source, modules)
+    return check(policy, source, modules, languages=i18n.languages())
 
 
 def compile_checked(cp: CheckedPolicy) -> "Policy":
