@@ -316,7 +316,7 @@ class Policy:
         try:
             return self._finish(app_id, *self._decide(value))
         except Exception as e:  # a bug in bando, not in the data: say so, never crash a batch
-            return Decision(app_id, "invalid", errors=(("", f"internal error while evaluating: {e!r}"),))
+            return Decision(app_id, "invalid", errors=(("", i18n.Message("validate.internal", detail=repr(e))),))
 
     def _finish(self, app_id, failed, points, grant, requested, applicant, submitted):
         score = rscore = None
