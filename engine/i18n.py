@@ -5,8 +5,8 @@ read with Babel when a language is first asked for (no compiled ``.mo`` is
 kept: the ``.po`` is the only copy, so it can never be stale). A message id
 names what the text is for and its slots name the facts it writes::
 
-    msgid "validate.expected_int"
-    msgstr "atteso un numero intero, indicato {given}"
+    msgid "validate.expected"
+    msgstr "atteso {what}, indicato {given}"
 
 The English catalogue is the reference: it has every id, and the other
 languages translate it. A language is available when its catalogue exists,
