@@ -870,6 +870,29 @@ def _write_atomic(path: Path, data: bytes) -> None:
     atomic_write(path, data, fsync=False)
 
 
+class LanguageMismatch(LetterError):
+    """The result's reasons are written in another language than the letter's (see :func:`check_language`)."""
+
+
+def check_language(result: dict, lang: str) -> None:
+    """Refuse to write a letter in ``lang`` around reasons written in another language.
+
+    A result's reasons (gates, criteria, the grant, the ranking) are sentences
+    in its ``language``. results.jsonl keeps the values each rule used, not
+    every fact its sentence states (the band hit, the items that broke a
+    rule, the allocation's figures), so they cannot be written again in
+    another language from the file alone: a letter would mix two languages.
+    """
+    written = result.get("language")
+    if written and written != lang:
+        name = {"it": "Italian", "en": "English"}
+        raise LanguageMismatch(
+            f"the results are written in {name.get(written, written)} ({written}); their reasons cannot be "
+            f"re-rendered in {name.get(lang, lang)} ({lang}) from results.jsonl, which keeps the values each rule "
+            f"used but not every fact its sentence states: run `bando score ... --lang {lang}` to write results and "
+            f"letters in {name.get(lang, lang)}")
+
+
 def write_letters(results: Iterable[dict], call: dict, outdir, *,
                   renderer: LetterRenderer, date: _dt.date | None,
                   fmt: str | None = None,
@@ -883,7 +906,8 @@ def write_letters(results: Iterable[dict], call: dict, outdir, *,
     :class:`LetterError` naming the application (letters written before it
     stay in place) — unless ``on_error`` is given: then it is called with the
     application id and the error, that letter is skipped and the others are
-    written (``bando letters`` reports them all at the end). An ``invalid`` result without an application id (a batch
+    written (``bando letters`` reports them all at the end). Results written in another language than the
+    letters raise :class:`LanguageMismatch` (see :func:`check_language`). An ``invalid`` result without an application id (a batch
     row whose id could not be read) is named after its ``source``
     (``domande.csv:12`` → ``domande.csv_12-<hash>.txt``).
 
@@ -902,10 +926,15 @@ def write_letters(results: Iterable[dict], call: dict, outdir, *,
     outdir.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
     paths: list[Path] = []
+    lang = renderer.lang or renderer._call_lang(call)
     for result in results:
         app_id = _letter_id(result) if isinstance(result, dict) else None
         try:
+            if isinstance(result, dict):
+                check_language(result, lang)  # the same for every letter: one error, not one per application
             letter = renderer.render(result, call, date=date)
+        except LanguageMismatch:
+            raise
         except LetterError as err:
             if on_error is not None:
                 on_error(app_id, err)
