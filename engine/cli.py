@@ -583,51 +583,37 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
     for line in closing_lines(s, outdir):
         click.echo(line)
     if s.letter_errors:
+        from engine import i18n
         n = len(s.letter_errors)
-        click.echo(f"{n} letter{'s' if n != 1 else ''} not written (listed above and in summary.json)", err=True)
+        click.echo(i18n.plural(s.lang, "cli.letters_not_written", n, count=n), err=True)
         sys.exit(1)
 
 
-#: the closing summary of `bando score`, in the call's language: status words, in a fixed order
-_CLOSING = {
-    "it": {"head": "{n} domande: {parts}", "money": "concessi {granted} su {budget}", "out": "risultati in {out}",
-           "held": "{held} accantonati per domande a pari merito in attesa di decisione",
-           "over": "{over} oltre la dotazione per i pari merito",
-           "status": {"funded": ("finanziata", "finanziate"), "not_funded": ("non finanziata", "non finanziate"),
-                      "tied": ("a pari merito da decidere", "a pari merito da decidere"),
-                      "admitted": ("ammessa", "ammesse"), "below_threshold": ("sotto soglia", "sotto soglia"),
-                      "ineligible": ("non ammissibile", "non ammissibili"),
-                      "withdrawn": ("ritirata", "ritirate"), "invalid": ("con dati non validi", "con dati non validi")},
-           "one": "1 domanda: {parts}"},
-    "en": {"head": "{n} applications: {parts}", "money": "granted {granted} of {budget}", "out": "outputs in {out}",
-           "held": "{held} held for tied applications awaiting a decision",
-           "over": "{over} beyond the budget for ties",
-           "status": {"funded": ("funded", "funded"), "not_funded": ("not funded", "not funded"),
-                      "tied": ("tied, decision required", "tied, decision required"),
-                      "admitted": ("admitted", "admitted"), "below_threshold": ("below the pass mark",) * 2,
-                      "ineligible": ("not eligible", "not eligible"), "withdrawn": ("withdrawn", "withdrawn"),
-                      "invalid": ("invalid", "invalid")},
-           "one": "1 application: {parts}"},
-}
+#: the outcomes the closing summary of `bando score` counts, in this order
+_CLOSING_ORDER = ("funded", "not_funded", "tied", "admitted", "below_threshold", "ineligible", "withdrawn", "invalid")
 
 
 def closing_lines(s, outdir) -> list[str]:
     """The two lines `bando score` ends with: counts by outcome, then the money, in the call's language."""
-    from engine.formatting import format_money
-    w = _CLOSING.get(s.lang, _CLOSING["en"])
-    parts = ", ".join(f"{s.counts[k]} {w['status'][k][0 if s.counts[k] == 1 else 1]}"
-                      for k in w["status"] if s.counts.get(k))
-    head = (w["one"] if s.results == 1 else w["head"]).format(n=f"{s.results:,}".replace(",", "." if s.lang == "it" else ","),
-                                                             parts=parts)
-    money = lambda d: format_money(d, s.lang, s.currency)  # noqa: E731
-    tail = [w["money"].format(granted=money(s.granted), budget=money(s.budget))]
+    from engine import i18n
+    from engine.formatting import format_money, format_points
+    lang = s.lang
+
+    def count(msgid, n, **slots):
+        return i18n.plural(lang, msgid, n, count=format_points(n, lang), **slots)
+
+    parts = i18n.text(lang, "cli.parts_sep").join(count("cli.count." + k, s.counts[k])
+                                                  for k in _CLOSING_ORDER if s.counts.get(k))
+    head = count("cli.applications", s.results, parts=parts)
+    money = lambda d: format_money(d, lang, s.currency)  # noqa: E731
+    tail = [i18n.text(lang, "cli.granted", granted=money(s.granted), budget=money(s.budget))]
     a = s.allocation
     if a is not None and a.held:
-        tail.append(w["held"].format(held=money(a.held)))
+        tail.append(i18n.text(lang, "cli.held", held=money(a.held)))
     if a is not None and a.margin_used:
-        tail.append(w["over"].format(over=money(a.margin_used)))
-    tail.append(w["out"].format(out=outdir))
-    return [head, "; ".join(tail)]
+        tail.append(i18n.text(lang, "cli.over", over=money(a.margin_used)))
+    tail.append(i18n.text(lang, "cli.outputs", out=outdir))
+    return [head, i18n.text(lang, "cli.tail_sep").join(tail)]
 
 
 @main.command()
