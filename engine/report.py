@@ -462,7 +462,8 @@ def _app_view(r: Mapping[str, Any], anchor: str, fmt: _Fmt, T: Mapping[str, str]
     errors = []
     for e in r.get("errors") or []:
         if isinstance(e, Mapping):
-            errors.append({"field": str(e.get("field") or ""), "message": str(e.get("message") or "")})
+            # the problem in the report's language when the result has it (the path stays the machine's)
+            errors.append({"field": str(e.get("field") or ""), "message": str(e.get("text") or e.get("message") or "")})
         else:
             errors.append({"field": "", "message": str(e)})
 
