@@ -18,6 +18,10 @@ from pathlib import Path
 import click
 
 from dsl.errors import PolicyError
+from engine import i18n
+
+#: the languages --lang accepts: those with a message catalogue (docs/translating.md)
+_LANGUAGES = i18n.languages()
 
 
 class BandoError(click.ClickException):
@@ -303,7 +307,7 @@ def _read_application(path):
 @click.argument("policy", type=click.Path(dir_okay=False))
 @click.argument("application", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt_", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--lang", type=click.Choice(["it", "en"]), default=None, help="Default: the policy's language.")
+@click.option("--lang", type=click.Choice(_LANGUAGES), default=None, help="Default: the policy's language.")
 @_root_option
 def eval_(policy, application, fmt_, lang, root):
     """Evaluate one APPLICATION (JSON; `-` reads it from standard input) against POLICY and explain
@@ -515,7 +519,7 @@ AMOUNT = _Amount()
 @click.argument("batch", type=click.Path())
 @click.option("-o", "--out", "outdir", required=True, type=click.Path(file_okay=False),
               help="Output folder (created if needed).")
-@click.option("--lang", type=click.Choice(["it", "en"]), default=None, help="Default: the policy's language.")
+@click.option("--lang", type=click.Choice(_LANGUAGES), default=None, help="Default: the policy's language.")
 @click.option("--budget", default=None, type=AMOUNT,
               help="Override the call's budget (scorrimento), e.g. 1500000 or 1500000.50.")
 @click.option("--previous", type=click.Path(exists=True), default=None,
@@ -620,7 +624,7 @@ def closing_lines(s, outdir) -> list[str]:
 @click.argument("policy", type=click.Path(dir_okay=False))
 @click.argument("results", type=click.Path(dir_okay=False, exists=True))
 @click.option("-o", "--out", "outdir", required=True, type=click.Path(file_okay=False))
-@click.option("--lang", type=click.Choice(["it", "en"]), default=None)
+@click.option("--lang", type=click.Choice(_LANGUAGES), default=None)
 @click.option("--format", "fmt_", type=click.Choice(["txt", "md", "html"]), default="txt", show_default=True)
 @click.option("--templates", type=click.Path(file_okay=False, exists=True), default=None)
 @click.option("--date", "letter_date", default=None, help="Date printed on letters (YYYY-MM-DD).")

@@ -32,8 +32,6 @@ import gettext
 import os
 from pathlib import Path
 
-from babel.messages.pofile import read_po
-
 __all__ = ["DOMAIN", "REFERENCE", "languages", "catalogue", "table", "text", "plural", "locale_dirs", "Message", "Joined",
            "render",
            "UnknownLanguage"]
@@ -102,6 +100,7 @@ def _read(lang, dirs):
             break
     else:
         return None
+    from babel.messages.pofile import read_po  # here: a command that writes no text does not pay for Babel
     with open(path, "rb") as f:
         po = read_po(f, locale=None, domain=DOMAIN)
     # in the reference an empty text is meant: write nothing (an English letter has no "Spett.le")
@@ -160,6 +159,7 @@ def extract_reference(fileobj, keywords, comment_tags, options):
     parts (``ranking.exhausted_reserve``), each with the reference text the
     translator works from.
     """
+    from babel.messages.pofile import read_po
     po = read_po(fileobj, domain=DOMAIN)
     for m in po:
         if not m.id:
