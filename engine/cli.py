@@ -579,15 +579,13 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
     for w in s.warnings:
         click.echo(f"warning: {w}", err=True)
     if not no_letters and letter_date is None and _default_letter_date(pol) is None:
-        from engine.letters import UNDATED_WARNING
-        click.echo(f"warning: {UNDATED_WARNING}", err=True)
+        click.echo(i18n.text(s.lang, "cli.undated"), err=True)
     for failed in s.letter_errors:  # every other output, and every other letter, was written
         click.echo(f"error: letter for application {failed['application']!r} not written: {failed['error']}",
                    err=True)
     for line in closing_lines(s, outdir):
         click.echo(line)
     if s.letter_errors:
-        from engine import i18n
         n = len(s.letter_errors)
         click.echo(i18n.plural(s.lang, "cli.letters_not_written", n, count=n), err=True)
         sys.exit(1)
@@ -599,7 +597,6 @@ _CLOSING_ORDER = ("funded", "not_funded", "tied", "admitted", "below_threshold",
 
 def closing_lines(s, outdir) -> list[str]:
     """The two lines `bando score` ends with: counts by outcome, then the money, in the call's language."""
-    from engine import i18n
     from engine.formatting import format_money, format_points
     lang = s.lang
 
@@ -636,10 +633,9 @@ def letters(policy, results, outdir, lang, fmt_, templates, letter_date, root):
     from engine.letters import LetterError, LetterRenderer, write_letters
     pol = _load(policy, root)
     date = _parse_date(letter_date) or _default_letter_date(pol)
-    if date is None:
-        from engine.letters import UNDATED_WARNING
-        click.echo(f"warning: {UNDATED_WARNING}", err=True)
     lang = lang or pol.language
+    if date is None:
+        click.echo(i18n.text(lang, "cli.undated"), err=True)
     renderer = LetterRenderer(templates_dir=_templates_dir(policy, templates, root, pol), lang=lang, fmt=fmt_)
 
     from engine import rundir
@@ -671,7 +667,8 @@ def letters(policy, results, outdir, lang, fmt_, templates, letter_date, root):
         run.commit()
     for app, err in failed:  # one bad letter does not cost the others
         click.echo(f"error: letter for application {app!r} not written: {err}", err=True)
-    click.echo(f"{len(paths)} letters written to {outdir}" + (f"; {len(failed)} not written" if failed else ""))
+    click.echo(i18n.plural(lang, "cli.letters_written", len(paths), count=len(paths), out=outdir)
+               + (i18n.plural(lang, "cli.letters_failed", len(failed), count=len(failed)) if failed else ""))
     if failed:
         sys.exit(1)
 

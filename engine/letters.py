@@ -106,7 +106,6 @@ __all__ = [
     "FORMATS",
     "labels",
     "STATUSES",
-    "UNDATED_WARNING",
     "LetterError",
     "LetterRenderer",
     "RenderLimits",
@@ -116,8 +115,6 @@ __all__ = [
 
 #: What ``bando score`` and ``bando letters`` print when the letters carry no date: a letter states
 #: only what the policy says, and a date is not something to invent.
-UNDATED_WARNING = ("letters are undated: the policy states neither `decision` nor `closes`; "
-                   "give the date of the letters with --date YYYY-MM-DD")
 
 #: Text formats rendered from templates; ``"pdf"`` is HTML printed by WeasyPrint.
 FORMATS = ("txt", "md", "html")
