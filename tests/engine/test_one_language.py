@@ -94,7 +94,8 @@ def _human_texts(out: Path, stdout: str) -> list[tuple[str, str | None, str]]:
             parts.append(r["placement"]["because"])
         texts.append((f"results.jsonl:{n}", r["application"], "\n".join(parts)))
     for name in ("ranking.csv", "errors.csv"):
-        rows = list(csv.reader((out / name).read_text(encoding="utf-8-sig").splitlines()))
+        lines = (out / name).read_text(encoding="utf-8-sig").splitlines()
+        rows = list(csv.reader(lines, delimiter=";" if ";" in lines[0] else ","))  # Italian calls write ';' (excel-it)
         # the status code and the field path are machine columns (docs/contracts.md)
         machine = {i for i, h in enumerate(rows[0]) if h in ("codice esito", "status code", "campo", "field")}
         app = next(i for i, h in enumerate(rows[0]) if h in ("domanda", "application"))
