@@ -123,8 +123,9 @@ class _Scope:
 
 
 class Checker:
-    def __init__(self, cp: CheckedPolicy):
+    def __init__(self, cp: CheckedPolicy, languages=("it", "en")):
         self.cp = cp
+        self.languages = tuple(languages)
         self.source = cp.source
         self._let_stack: list[str] = []
         self._used_fields: set = set()  # (id(RecordInfo), field name)
@@ -328,8 +329,10 @@ class Checker:
                     self.error("E113", f"`{item.key}` expects a word, e.g. `{item.key} it`", v)
                     continue
                 val = v.id if isinstance(v, ast.Name) else v.value
-                if item.key == "language" and val not in ("it", "en"):
-                    self.error("E114", f"unsupported language `{val}`: expected `it` or `en`", v)
+                if item.key == "language" and val not in self.languages:
+                    known = ", ".join(f"`{x}`" for x in self.languages)
+                    self.error("E114", f"unsupported language `{val}`: expected one that has a message catalogue "
+                                       f"({known})", v)
                     continue
                 cp.header[item.key] = val
             elif kind == "text":
@@ -1258,11 +1261,15 @@ def _expr_text(e) -> str:
         return "this"
 
 
-def check(policy: ast.Policy, source: Source, modules=()) -> CheckedPolicy:
-    """Check a parsed policy. Problems are in ``result.diagnostics``; nothing raises."""
+def check(policy: ast.Policy, source: Source, modules=(), languages=("it", "en")) -> CheckedPolicy:
+    """Check a parsed policy. Problems are in ``result.diagnostics``; nothing raises.
+
+    ``languages`` are those a call may be written in: the engine passes the
+    languages it has a message catalogue for.
+    """
     cp = CheckedPolicy(policy=policy, source=source, modules=list(modules))
     try:
-        Checker(cp).run()
+        Checker(cp, languages).run()
     except RecursionError:
         cp.diagnostics.append(Diagnostic("this policy is nested too deeply to check", None, source,
                                           code=NESTED_TOO_DEEPLY))

@@ -30,7 +30,9 @@ from pathlib import Path
 
 import attrs
 
+from . import i18n
 from . import ranking as rk
+from .i18n import Message
 from .batch_io import BatchError, read_batch
 from .formatting import format_money
 from .result import GateResult, Result, money_text
@@ -173,7 +175,7 @@ def _explain_dict(args):
 
 def _invalid(policy, row, errors, lang):
     from .result import Decision
-    d = Decision(row.app_id, "invalid", errors=tuple(errors) or (("", "the row could not be read"),))
+    d = Decision(row.app_id, "invalid", errors=tuple(errors) or (("", Message("validate.unreadable_row")),))
     return policy.explain(row.data, d, lang=lang)
 
 
@@ -392,7 +394,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     total = 0
     invalid_fields: dict[str, list] = {}  # field (list positions dropped) -> [rows, a message]
     invalid = 0
-    bar = progress("Valutazione" if lang == "it" else "Evaluating") if progress else None
+    bar = progress(i18n.text(lang, "batch.evaluating")) if progress else None
     first = rows()
     for e in _map(_decide_row, first, jobs, policy_path, lang, root=root):
         total += 1
@@ -477,7 +479,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
         os.chmod(staging, 0o777 & ~outputs.umask())  # mkdtemp makes it 0700: colleagues could not read letters/
     counts: dict = {}
     # the first pass counted the rows: this one has a total, a percentage and a time left
-    bar = progress("Spiegazioni e lettere" if lang == "it" else "Explaining and writing", total) if progress else None
+    bar = progress(i18n.text(lang, "batch.explaining"), total) if progress else None
 
     reader = rows()
     letter_errors: list[dict] = []
@@ -699,13 +701,7 @@ def _scorrimento_warnings(entries, awards, withdrawn, lang, policy) -> list[str]
     for app, a in sorted(awards.items()):
         if app in withdrawn or app in in_ranking:
             continue
-        if lang == "it":
-            out.append(f"la domanda {app} era finanziata nella graduatoria precedente ({money(a.amount)}) ma ora "
-                       f"non è in graduatoria: il contributo resta impegnato finché non è revocato con --withdrawn")
-        else:
-            out.append(f"application {app} was funded in the earlier ranking ({money(a.amount)}) but is not in "
-                       f"this ranking: its award stays committed until it is revoked with --withdrawn")
+        out.append(i18n.text(lang, "batch.award_not_ranked", app=app, amount=money(a.amount)))
     for app in sorted(withdrawn - seen - set(awards)):
-        out.append(f"--withdrawn: la domanda {app} non è tra quelle ammesse di questo lotto" if lang == "it" else
-                   f"--withdrawn: application {app} is not among the admitted applications of this batch")
+        out.append(i18n.text(lang, "batch.withdrawn_unknown", app=app))
     return out

@@ -18,6 +18,10 @@ from pathlib import Path
 import click
 
 from dsl.errors import PolicyError
+from engine import i18n
+
+#: the languages --lang accepts: those with a message catalogue (docs/translating.md)
+_LANGUAGES = i18n.languages()
 
 
 class BandoError(click.ClickException):
@@ -303,7 +307,7 @@ def _read_application(path):
 @click.argument("policy", type=click.Path(dir_okay=False))
 @click.argument("application", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt_", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--lang", type=click.Choice(["it", "en"]), default=None, help="Default: the policy's language.")
+@click.option("--lang", type=click.Choice(_LANGUAGES), default=None, help="Default: the policy's language.")
 @_root_option
 def eval_(policy, application, fmt_, lang, root):
     """Evaluate one APPLICATION (JSON; `-` reads it from standard input) against POLICY and explain
@@ -515,7 +519,7 @@ AMOUNT = _Amount()
 @click.argument("batch", type=click.Path())
 @click.option("-o", "--out", "outdir", required=True, type=click.Path(file_okay=False),
               help="Output folder (created if needed).")
-@click.option("--lang", type=click.Choice(["it", "en"]), default=None, help="Default: the policy's language.")
+@click.option("--lang", type=click.Choice(_LANGUAGES), default=None, help="Default: the policy's language.")
 @click.option("--budget", default=None, type=AMOUNT,
               help="Override the call's budget (scorrimento), e.g. 1500000 or 1500000.50.")
 @click.option("--previous", type=click.Path(exists=True), default=None,
@@ -575,8 +579,7 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
     for w in s.warnings:
         click.echo(f"warning: {w}", err=True)
     if not no_letters and letter_date is None and _default_letter_date(pol) is None:
-        from engine.letters import UNDATED_WARNING
-        click.echo(f"warning: {UNDATED_WARNING}", err=True)
+        click.echo(i18n.text(s.lang, "cli.undated"), err=True)
     for failed in s.letter_errors:  # every other output, and every other letter, was written
         click.echo(f"error: letter for application {failed['application']!r} not written: {failed['error']}",
                    err=True)
@@ -584,57 +587,41 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
         click.echo(line)
     if s.letter_errors:
         n = len(s.letter_errors)
-        click.echo(f"{n} letter{'s' if n != 1 else ''} not written (listed above and in summary.json)", err=True)
+        click.echo(i18n.plural(s.lang, "cli.letters_not_written", n, count=n), err=True)
         sys.exit(1)
 
 
-#: the closing summary of `bando score`, in the call's language: status words, in a fixed order
-_CLOSING = {
-    "it": {"head": "{n} domande: {parts}", "money": "concessi {granted} su {budget}", "out": "risultati in {out}",
-           "held": "{held} accantonati per domande a pari merito in attesa di decisione",
-           "over": "{over} oltre la dotazione per i pari merito",
-           "status": {"funded": ("finanziata", "finanziate"), "not_funded": ("non finanziata", "non finanziate"),
-                      "tied": ("a pari merito da decidere", "a pari merito da decidere"),
-                      "admitted": ("ammessa", "ammesse"), "below_threshold": ("sotto soglia", "sotto soglia"),
-                      "ineligible": ("non ammissibile", "non ammissibili"),
-                      "withdrawn": ("ritirata", "ritirate"), "invalid": ("con dati non validi", "con dati non validi")},
-           "one": "1 domanda: {parts}"},
-    "en": {"head": "{n} applications: {parts}", "money": "granted {granted} of {budget}", "out": "outputs in {out}",
-           "held": "{held} held for tied applications awaiting a decision",
-           "over": "{over} beyond the budget for ties",
-           "status": {"funded": ("funded", "funded"), "not_funded": ("not funded", "not funded"),
-                      "tied": ("tied, decision required", "tied, decision required"),
-                      "admitted": ("admitted", "admitted"), "below_threshold": ("below the pass mark",) * 2,
-                      "ineligible": ("not eligible", "not eligible"), "withdrawn": ("withdrawn", "withdrawn"),
-                      "invalid": ("invalid", "invalid")},
-           "one": "1 application: {parts}"},
-}
+#: the outcomes the closing summary of `bando score` counts, in this order
+_CLOSING_ORDER = ("funded", "not_funded", "tied", "admitted", "below_threshold", "ineligible", "withdrawn", "invalid")
 
 
 def closing_lines(s, outdir) -> list[str]:
     """The two lines `bando score` ends with: counts by outcome, then the money, in the call's language."""
-    from engine.formatting import format_money
-    w = _CLOSING.get(s.lang, _CLOSING["en"])
-    parts = ", ".join(f"{s.counts[k]} {w['status'][k][0 if s.counts[k] == 1 else 1]}"
-                      for k in w["status"] if s.counts.get(k))
-    head = (w["one"] if s.results == 1 else w["head"]).format(n=f"{s.results:,}".replace(",", "." if s.lang == "it" else ","),
-                                                             parts=parts)
-    money = lambda d: format_money(d, s.lang, s.currency)  # noqa: E731
-    tail = [w["money"].format(granted=money(s.granted), budget=money(s.budget))]
+    from engine.formatting import format_money, format_points
+    lang = s.lang
+
+    def count(msgid, n, **slots):
+        return i18n.plural(lang, msgid, n, count=format_points(n, lang), **slots)
+
+    parts = i18n.text(lang, "cli.parts_sep").join(count("cli.count." + k, s.counts[k])
+                                                  for k in _CLOSING_ORDER if s.counts.get(k))
+    head = count("cli.applications", s.results, parts=parts)
+    money = lambda d: format_money(d, lang, s.currency)  # noqa: E731
+    tail = [i18n.text(lang, "cli.granted", granted=money(s.granted), budget=money(s.budget))]
     a = s.allocation
     if a is not None and a.held:
-        tail.append(w["held"].format(held=money(a.held)))
+        tail.append(i18n.text(lang, "cli.held", held=money(a.held)))
     if a is not None and a.margin_used:
-        tail.append(w["over"].format(over=money(a.margin_used)))
-    tail.append(w["out"].format(out=outdir))
-    return [head, "; ".join(tail)]
+        tail.append(i18n.text(lang, "cli.over", over=money(a.margin_used)))
+    tail.append(i18n.text(lang, "cli.outputs", out=outdir))
+    return [head, i18n.text(lang, "cli.tail_sep").join(tail)]
 
 
 @main.command()
 @click.argument("policy", type=click.Path(dir_okay=False))
 @click.argument("results", type=click.Path(dir_okay=False, exists=True))
 @click.option("-o", "--out", "outdir", required=True, type=click.Path(file_okay=False))
-@click.option("--lang", type=click.Choice(["it", "en"]), default=None)
+@click.option("--lang", type=click.Choice(_LANGUAGES), default=None)
 @click.option("--format", "fmt_", type=click.Choice(["txt", "md", "html"]), default="txt", show_default=True)
 @click.option("--templates", type=click.Path(file_okay=False, exists=True), default=None)
 @click.option("--date", "letter_date", default=None, help="Date printed on letters (YYYY-MM-DD).")
@@ -646,10 +633,9 @@ def letters(policy, results, outdir, lang, fmt_, templates, letter_date, root):
     from engine.letters import LetterError, LetterRenderer, write_letters
     pol = _load(policy, root)
     date = _parse_date(letter_date) or _default_letter_date(pol)
-    if date is None:
-        from engine.letters import UNDATED_WARNING
-        click.echo(f"warning: {UNDATED_WARNING}", err=True)
     lang = lang or pol.language
+    if date is None:
+        click.echo(i18n.text(lang, "cli.undated"), err=True)
     renderer = LetterRenderer(templates_dir=_templates_dir(policy, templates, root, pol), lang=lang, fmt=fmt_)
 
     from engine import rundir
@@ -681,7 +667,8 @@ def letters(policy, results, outdir, lang, fmt_, templates, letter_date, root):
         run.commit()
     for app, err in failed:  # one bad letter does not cost the others
         click.echo(f"error: letter for application {app!r} not written: {err}", err=True)
-    click.echo(f"{len(paths)} letters written to {outdir}" + (f"; {len(failed)} not written" if failed else ""))
+    click.echo(i18n.plural(lang, "cli.letters_written", len(paths), count=len(paths), out=outdir)
+               + (i18n.plural(lang, "cli.letters_failed", len(failed), count=len(failed)) if failed else ""))
     if failed:
         sys.exit(1)
 

@@ -23,6 +23,7 @@ from dsl.fmt import format_expr  # noqa: F401 - used through _text
 import functools
 
 from . import formatting as _f
+from . import i18n
 
 # explanations format the same thresholds and points for every application
 format_points = functools.lru_cache(maxsize=8192)(_f.format_points)
@@ -31,138 +32,33 @@ format_percent = functools.lru_cache(maxsize=8192)(_f.format_percent)
 format_date = _f.format_date
 from .compiler import _rights, _tier_subject
 from .result import CriterionResult, GateResult, Result
+from .validate import describe as describe_problem, item_name
 
 MAX_ITEMS_SHOWN = 3
 
-_T = {
-    "en": {
-        ">=": "required at least", ">": "required more than", "<=": "required at most", "<": "required less than",
-        "==": "required", "!=": "required other than",
-        "date>=": "required on or after", "date>": "required after", "date<=": "required on or before",
-        "date<": "required before",
-        "between": "required between {lo} and {hi}", "in": "required one of {s}", "not in": "must not be one of {s}",
-        "missing": "missing", "is_missing": "{x} is missing", "is_present": "{x} is present",
-        "all_ok": "{n} of {n} satisfy «{c}»", "all_fail": "{k} of {n} do not satisfy «{c}»",
-        "any_ok": "{k} of {n} satisfy «{c}»", "any_fail": "none of {n} satisfies «{c}»",
-        "none_ok": "none of {n} has «{c}»", "none_fail": "{k} of {n} have «{c}»",
-        "band": "{v} → band «{b}» → {p} of {m} points", "otherwise": "{v} → no band applies → {p} of {m} points",
-        "nomatch": "{v} → no band applies → 0 of {m} points",
-        "missing_points": "{what} missing → 0 of {m} points",
-        "formula": "{f} = {raw} → {p} of {m} points", "capped": "{f} = {raw}, capped at the maximum → {p} of {m} points",
-        "floored": "{f} = {raw}, below zero → 0 of {m} points",
-        "parts": "{parts} → {p} of {m} points",
-        "share": "{k} of {n} ({pct}) satisfy «{c}»", "count": "{k} of {n} satisfy «{c}»",
-        "items": "{k} of {n}",
-        "minimum": "; below the minimum of {min} points for this criterion",
-        "weight": " (weight ×{w})", "rweight": " (weight ×{w} for the ranking only)",
-        "not_scored": "not scored: the application is not eligible",
-        "s_invalid": "The application data is not valid: {n} problem{s} to fix.",
-        "s_ineligible": "Not eligible: {n} requirement{s} not met ({ids}).",
-        "s_below": "Eligible, but the score {score} is below the pass mark {pass_}.",
-        "s_below_min": "Eligible, but below the minimum points for: {ids}.",
-        "s_admitted": "Eligible and admitted with {score} of {max} points.",
-        "s_admitted_grant": "Eligible and admitted with {score} of {max} points; grant {grant}.",
-        "s_admitted_noscore": "Eligible and admitted.",
-        "yes": "true", "no": "false", "and": "; ", "or_fail": "none of the alternatives holds: ",
-        "not": "it is not the case that ",
-        # the grant, in words (see grant_because)
-        "s_admitted_grant_below": "Eligible and admitted with {score} of {max} points; the grant calculated under the "
-                                  "call's rules is below zero ({grant}), so nothing can be paid.",
-        "s_admitted_grant_zero": "Eligible and admitted with {score} of {max} points; the grant calculated under the "
-                                 "call's rules is zero, so there is nothing to pay.",
-        "s_admitted_noscore_below": "Eligible and admitted; the grant calculated under the call's rules is below zero "
-                                    "({grant}), so nothing can be paid.",
-        "s_admitted_noscore_zero": "Eligible and admitted; the grant calculated under the call's rules is zero, "
-                                   "so there is nothing to pay.",
-        "g_ceiling": {"": "the call's ceiling", "of": "the call's ceiling", "to": "the call's ceiling"},
-        "g_floor": {"": "the call's minimum amount", "of": "the call's minimum amount", "to": "the call's minimum amount"},
-        "g_fixed": "the fixed amount set by the call",
-        "g_name": {"": "{x}", "of": "{x}", "to": "{x}"},
-        "g_lower": "lower than", "g_higher": "higher than", "g_equal": "equal to", "g_and": " and ",
-        "g_round": {"down": "rounded down to {u}", "up": "rounded up to {u}", "nearest": "rounded to the nearest {n}"},
-        "g_unit_1": ("the euro", "euro"), "g_unit_0.01": ("the cent", "cent"),
-        "g_unit": ("a multiple of {u}", "multiple of {u}"),
-        "g_below": "Nothing can be paid: the grant calculated under the call's rules is below zero — {s}",
-        "g_zero": "Nothing to pay: the grant calculated under the call's rules is zero — {s}",
-        "g_missing": "The grant cannot be calculated: {what}",
-        "if": "if {c} then {a} else {b}",
-    },
-    "it": {
-        ">=": "richiesto almeno", ">": "richiesto più di", "<=": "richiesto al massimo", "<": "richiesto meno di",
-        "==": "richiesto", "!=": "richiesto diverso da",
-        "date>=": "richiesto non prima del", "date>": "richiesto dopo il", "date<=": "richiesto entro il",
-        "date<": "richiesto prima del",
-        "between": "richiesto tra {lo} e {hi}", "in": "richiesto uno tra {s}", "not in": "non ammesso: {s}",
-        "missing": "dato mancante", "is_missing": "{x} non indicato", "is_present": "{x} indicato",
-        "all_ok": "{n} su {n} soddisfano «{c}»", "all_fail": "{k} su {n} non soddisfano «{c}»",
-        "any_ok": "{k} su {n} soddisfano «{c}»", "any_fail": "nessuno dei {n} soddisfa «{c}»",
-        "none_ok": "nessuno dei {n} ha «{c}»", "none_fail": "{k} su {n} hanno «{c}»",
-        "band": "{v} → fascia «{b}» → {p} su {m} punti", "otherwise": "{v} → nessuna fascia → {p} su {m} punti",
-        "nomatch": "{v} → nessuna fascia → 0 su {m} punti",
-        "missing_points": "{what}: dato mancante → 0 su {m} punti",
-        "formula": "{f} = {raw} → {p} su {m} punti", "capped": "{f} = {raw}, limitato al massimo → {p} su {m} punti",
-        "floored": "{f} = {raw}, sotto zero → 0 su {m} punti",
-        "parts": "{parts} → {p} su {m} punti",
-        "share": "{k} su {n} ({pct}) soddisfano «{c}»", "count": "{k} su {n} soddisfano «{c}»",
-        "items": "{k} su {n}",
-        "minimum": "; sotto il minimo di {min} punti previsto per questo criterio",
-        "weight": " (peso ×{w})", "rweight": " (peso ×{w} solo per la graduatoria)",
-        "not_scored": "non valutato: la domanda non è ammissibile",
-        "s_invalid": "I dati della domanda non sono validi: {n} problem{s} da correggere.",
-        "s_ineligible": "Non ammissibile: {n} requisit{s} non soddisfatt{s2} ({ids}).",
-        "s_below": "Ammissibile, ma il punteggio {score} è inferiore alla soglia di {pass_}.",
-        "s_below_min": "Ammissibile, ma sotto il punteggio minimo per: {ids}.",
-        "s_admitted": "Ammissibile e ammessa con {score} punti su {max}.",
-        "s_admitted_grant": "Ammissibile e ammessa con {score} punti su {max}; contributo {grant}.",
-        "s_admitted_noscore": "Ammissibile e ammessa.",
-        "yes": "sì", "no": "no", "and": "; ", "or_fail": "nessuna delle alternative è soddisfatta: ",
-        "not": "non risulta che ",
-        "s_admitted_grant_below": "Ammissibile e ammessa con {score} punti su {max}; il contributo calcolato con le "
-                                  "regole del bando è inferiore a zero ({grant}): nessun importo può essere erogato.",
-        "s_admitted_grant_zero": "Ammissibile e ammessa con {score} punti su {max}; il contributo calcolato con le "
-                                 "regole del bando è pari a zero: nessun importo da erogare.",
-        "s_admitted_noscore_below": "Ammissibile e ammessa; il contributo calcolato con le regole del bando è "
-                                    "inferiore a zero ({grant}): nessun importo può essere erogato.",
-        "s_admitted_noscore_zero": "Ammissibile e ammessa; il contributo calcolato con le regole del bando è pari "
-                                   "a zero: nessun importo da erogare.",
-        # Italian needs the article joined to the preposition ("del massimale"); labels are quoted bare
-        "g_ceiling": {"": "il massimale del bando", "of": "del massimale del bando", "to": "al massimale del bando"},
-        "g_floor": {"": "l'importo minimo del bando", "of": "dell'importo minimo del bando",
-                    "to": "all'importo minimo del bando"},
-        "g_fixed": "l'importo fisso previsto dal bando",
-        "g_name": {"": "{x}", "of": "di {x}", "to": "a {x}"},
-        "g_lower": "più basso", "g_higher": "più alto", "g_equal": "pari", "g_and": " e ",
-        "g_round": {"down": "arrotondato per difetto {u}", "up": "arrotondato per eccesso {u}",
-                    "nearest": "arrotondato {n}"},
-        "g_unit_1": ("all'euro", "all'euro"), "g_unit_0.01": ("al centesimo", "al centesimo"),
-        "g_unit": ("al multiplo di {u}", "al multiplo di {u} più vicino"),
-        "g_below": "Nessun importo erogabile: il contributo calcolato con le regole del bando è inferiore a zero — {s}",
-        "g_zero": "Nessun importo da erogare: il contributo calcolato con le regole del bando è pari a zero — {s}",
-        "g_missing": "Il contributo non può essere calcolato: {what}",
-        "if": "se {c} allora {a}, altrimenti {b}",
-    },
-}
+def texts(lang: str) -> dict:
+    """The explanation sentences of ``lang`` (the catalogue's ``explain.*`` messages, keyed without the prefix)."""
+    return i18n.table(lang, "explain")
+
+
+# a comparison's words in the catalogue (explain.op.ge: "required at least")
+OP_KEY = {">=": "op.ge", ">": "op.gt", "<=": "op.le", "<": "op.lt", "==": "op.eq", "!=": "op.ne",
+          "in": "op.in", "not in": "op.not_in"}
+DATE_OP_KEY = {">=": "op.date_ge", ">": "op.date_gt", "<=": "op.date_le", "<": "op.date_lt"}
+# an operator's word when a rule is read out (words.times: "×")
+_WORD_KEY = {"*": "times", "/": "divided", "not in": "not_in"}
 
 _SYMBOL = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "=", "!=": "≠"}
 _PREC = {"or": 1, "and": 2, ">=": 4, "<=": 4, ">": 4, "<": 4, "==": 4, "!=": 4, "in": 4, "not in": 4,
          "+": 5, "-": 5, "*": 6, "/": 6, "of": 6}
-_WORDS = {
-    "it": {"and": "e", "or": "o", "not": "non", "of": "di", "*": "×", "/": ":", "in": "tra", "not in": "non tra",
-           "between": "{v} tra {lo} e {hi}", "starts_with": "inizia con", "ends_with": "finisce con",
-           "contains": "contiene"},
-    "en": {"and": "and", "or": "or", "not": "not", "of": "of", "*": "×", "/": "/", "in": "in", "not in": "not in",
-           "between": "{v} between {lo} and {hi}", "starts_with": "starts with", "ends_with": "ends with",
-           "contains": "contains"},
-}
-
-
 class _Explainer:
     def __init__(self, policy, env, lang):
         self.policy = policy
         self.cp = policy.checked
         self.env = env
         self.lang = lang
-        self.t = _T.get(lang, _T["en"])
+        self.t = texts(lang)
+        self.words = i18n.table(lang, "words")
         self.currency = policy.currency
         self._memo: dict = {}
 
@@ -216,7 +112,7 @@ class _Explainer:
         return _per_node(self.policy, f"_human_cache_{self.lang}", e, lambda x: self._human(x, 0))
 
     def _human(self, e, prec) -> str:
-        words = _WORDS[self.lang if self.lang in _WORDS else "en"]
+        words = self.words
         if isinstance(e, (ast.Name, ast.Attr)):
             if isinstance(e, ast.Attr) and isinstance(e.obj, ast.Name) and e.obj.id == "call":
                 return self.show(self.value(e, {}), e)
@@ -228,7 +124,7 @@ class _Explainer:
             return self.show(self.value(e, {}), e)
         if isinstance(e, ast.Binary):
             p = _PREC.get(e.op, 9)
-            op = words.get(e.op, _SYMBOL.get(e.op, e.op))
+            op = words.get(_WORD_KEY.get(e.op, e.op), _SYMBOL.get(e.op, e.op))
             if e.op == "of":
                 s = f"{self._human(e.left, 7)} {op} {self._human(e.right, 7)}"
             else:
@@ -265,9 +161,9 @@ class _Explainer:
             right = self.show(rv, e.right) if _is_const(e.right) else f"{self.show(rv, e.right)} ({self.name(e.right)})"
             if rv is None:
                 return f"{left}; {self.name(e.right)}: {t['missing']}"
-            word = t[e.op]
-            if self.cp.type_of(e.left).kind in ("date", "datetime") and "date" + e.op in t:
-                word = t["date" + e.op]
+            word = t[OP_KEY[e.op]]
+            if self.cp.type_of(e.left).kind in ("date", "datetime") and e.op in DATE_OP_KEY:
+                word = t[DATE_OP_KEY[e.op]]
             return f"{left}, {word} {right}"
         if isinstance(e, ast.Binary) and e.op in ("and", "or"):
             parts = _flatten(e, e.op)
@@ -287,7 +183,7 @@ class _Explainer:
             lo, hi = self.value(e.low, bound), self.value(e.high, bound)
             if v is None:
                 return f"{self.name(e.value)}: {t['missing']}"
-            return f"{self.name(e.value)} = {self.show(v, e.value)}, " + t["between"].format(
+            return f"{self.name(e.value)} = {self.show(v, e.value)}, " + t["op.between"].format(
                 lo=self.show(lo, e.low), hi=self.show(hi, e.high))
         if isinstance(e, ast.Binary) and e.op in ("in", "not in"):
             v = self.value(e.left, bound)
@@ -295,7 +191,7 @@ class _Explainer:
             if v is None:
                 return f"{self.name(e.left)}: {t['missing']}"
             shown = self.show(s) if isinstance(s, (set, frozenset)) else self.name(e.right)
-            return f"{self.name(e.left)} = {self.show(v, e.left)}, " + t[e.op].format(s=shown)
+            return f"{self.name(e.left)} = {self.show(v, e.left)}, " + t[OP_KEY[e.op]].format(s=shown)
         if isinstance(e, ast.IsMissing):
             v = self.value(e.operand, bound)
             return t["is_present" if v is not None else "is_missing"].format(x=self.name(e.operand))
@@ -612,14 +508,14 @@ class _GrantWords:
     """The words of one policy's grant sentence in one language: all but the values, written once."""
 
     def __init__(self, policy, plan, lang):
-        t = self.t = _T.get(lang, _T["en"])
+        t = self.t = texts(lang)
         ex = _Explainer(policy, {}, lang)
         self.lang, self.currency = lang, policy.currency
         self.const = tuple(_is_const(e) for e in plan.terms)
         self.names = tuple({prep: _grant_term_name(ex, plan, e, t, prep) for prep in ("", "of", "to")}
                            for e in plan.terms)
         self.details = tuple(tuple((ex.name(n), ex.shower(n), plan.index[id(n)]) for n in d) for d in plan.details)
-        self.root_name = t["g_fixed"] if _is_const(plan.root) else _grant_term_name(ex, plan, plan.root, t, "")
+        self.root_name = t["grant.fixed"] if _is_const(plan.root) else _grant_term_name(ex, plan, plan.root, t, "")
         rounding = plan.decl.rounding
         self.rounding = _rounding_words(t, rounding, lang, policy.currency) if rounding is not None else None
 
@@ -645,7 +541,7 @@ def grant_because(policy, plan: GrantPlan, lang, values, computed) -> str:
     raw = values[0]
     if raw is None or computed is None or None in terms:
         names = dict.fromkeys(f"{w.names[i]['']}: {t['missing']}" for i, v in enumerate(terms) if v is None)
-        return t["g_missing"].format(what="; ".join(names) or t["missing"])
+        return t["grant.missing"].format(what="; ".join(names) or t["missing"])
 
     def money(v):
         return exact_money(v, lang, w.currency)
@@ -664,44 +560,50 @@ def grant_because(policy, plan: GrantPlan, lang, values, computed) -> str:
     else:
         head = phrase(bound[0], "", True)
         if len(bound) > 1:
-            head += f", {t['g_equal']} " + _and(t, [phrase(i, "to", True) for i in bound[1:]])
+            head += f", {t['grant.equal']} " + _and(t, [phrase(i, "to", True) for i in bound[1:]])
         others = [i for i, v in enumerate(terms) if v != raw]
         if others:
-            word = t["g_lower"] if plan.op == "min" else t["g_higher"]
+            word = t["grant.lower"] if plan.op == "min" else t["grant.higher"]
             head += f", {word} " + _and(t, [f"{phrase(i, 'of')} ({money(terms[i])})" for i in others])
     if w.rounding is not None and raw != computed:
         head += f"; {w.rounding}: {money(raw)} → {money(computed)}"
     sentence = f"{money(computed)}: {head}"
     if computed < 0:
-        return t["g_below"].format(s=sentence)
+        return t["grant.below"].format(s=sentence)
     if computed == 0:
-        return t["g_zero"].format(s=sentence)
+        return t["grant.zero"].format(s=sentence)
     return sentence
 
 
 def _grant_term_name(ex, plan, e, t, prep):
     """A term of the grant's rule as a sentence names it, after the preposition ``prep`` ('', of, to)."""
     if _is_const(e):
-        return t["g_floor" if plan.op == "max" else "g_ceiling"][prep]
-    return t["g_name"][prep].format(x=ex.name(e))
+        return t[("grant.floor" if plan.op == "max" else "grant.ceiling") + _PREP[prep]]
+    return t["grant.name" + _PREP[prep]].format(x=ex.name(e))
+
+
+# a term of the grant named after a preposition: Italian joins the article to it ("del massimale")
+_PREP = {"": "", "of": "_of", "to": "_to"}
 
 
 def _and(t, items):
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + t["g_and"] + items[-1]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + t["grant.and"] + items[-1]
 
 
 def _rounding_words(t, rounding, lang, currency):
     unit = rounding.unit.amount  # the checker accepts an amount of money only
-    key = {Decimal(1): "g_unit_1", Decimal("0.01"): "g_unit_0.01"}.get(unit) if currency == "EUR" else None
-    nearest = rounding.mode == "nearest"
+    key = {Decimal(1): "grant.unit_euro", Decimal("0.01"): "grant.unit_cent"}.get(unit) if currency == "EUR" else None
+    nearest = "_nearest" if rounding.mode == "nearest" else ""
     if key is not None:
-        words = t[key][1 if nearest else 0]
+        words = t[key + nearest]
     else:
-        words = t["g_unit"][1 if nearest else 0].format(u=format_money(unit, lang, currency))
-    return t["g_round"][rounding.mode].format(u=words, n=words)
+        words = t["grant.unit" + nearest].format(u=format_money(unit, lang, currency))
+    return t["grant.round_" + rounding.mode].format(u=words, n=words)
 
 
 _CENT = Decimal("0.01")
+_STRFTIME_FIELDS = (("%Y", "{0:04d}"), ("%m", "{1:02d}"), ("%d", "{2:02d}"), ("%H", "{3:02d}"), ("%M", "{4:02d}"),
+                    ("%S", "{5:02d}"))
 
 
 def _make_shower(kind, t, lang, currency):
@@ -714,7 +616,7 @@ def _make_shower(kind, t, lang, currency):
         if isinstance(v, bool):
             return yes if v else no
         if isinstance(v, _dt.datetime):
-            return v.strftime("%Y-%m-%d %H:%M:%S") if lang == "en" else v.strftime("%d/%m/%Y %H:%M:%S")
+            return v.strftime(t["moment"])
         if isinstance(v, _dt.date):
             return format_date(v, lang)
         if isinstance(v, (int, Decimal)):
@@ -745,12 +647,14 @@ def _make_shower(kind, t, lang, currency):
             return generic(v)
         return show
     if kind == "datetime":
+        # the catalogue's strftime pattern as a format of the six fields: strftime is slower
+        pattern = t["moment"].replace("{", "{{").replace("}", "}}")
+        for code, field in _STRFTIME_FIELDS:
+            pattern = pattern.replace(code, field)
 
         def show(v):
             if v.__class__ is _dt.datetime and v.year >= 1000:  # where %Y writes four digits
-                if lang == "en":
-                    return "%04d-%02d-%02d %02d:%02d:%02d" % (v.year, v.month, v.day, v.hour, v.minute, v.second)
-                return "%02d/%02d/%04d %02d:%02d:%02d" % (v.day, v.month, v.year, v.hour, v.minute, v.second)
+                return pattern.format(v.year, v.month, v.day, v.hour, v.minute, v.second)
             return generic(v)
         return show
     if kind == "percent":
@@ -792,15 +696,8 @@ def _is_const(e):
 
 
 def _item_name(item, i):
-    if isinstance(item, dict):
-        for key in ("name", "nome", "ragione_sociale", "vat", "vat_id", "piva", "partita_iva", "id", "code"):
-            v = item.get(key)
-            if isinstance(v, str) and v:
-                return f"#{i + 1} {v}"
-        for v in item.values():
-            if isinstance(v, str) and v:
-                return f"#{i + 1} {v}"
-    return f"#{i + 1}"
+    name = item_name(item) if isinstance(item, dict) else None
+    return f"#{i + 1} {name}" if name else f"#{i + 1}"
 
 
 def _paths(e, cp):
@@ -880,10 +777,13 @@ def _json_moment(v):
     return v.isoformat() if v is not None else None
 
 
-def explain(policy, value, decision, lang) -> Result:
-    """The explained result; ``value`` is the application as :meth:`Policy.validate` converted it."""
+def explain(policy, value, decision, lang, data=None) -> Result:
+    """The explained result; ``value`` is the application as :meth:`Policy.validate` converted it.
+
+    ``data`` is the application as read: an invalid one's problems are named by its own items.
+    """
     if decision.status == "invalid":
-        return _result(policy, decision, lang, (), ())
+        return _invalid_result(policy, decision, lang, value, data)
     ex = _Explainer(policy, policy.env(value), lang)
     gates = tuple(_gate(ex, g, g.id not in decision.failed) for g in policy.gates)
     criteria = tuple(ex.criterion(c, decision.points[i] if decision.points is not None else None)
@@ -934,15 +834,10 @@ def _gate(ex, g, passed) -> GateResult:
 
 
 def _result(policy, decision, lang, gates, criteria, grant_values=None) -> Result:
-    t = _T.get(lang, _T["en"])
+    t = texts(lang)
     info = policy.__dict__.get("_shared_info")
     if info is None:  # one dict per policy, shared by its results (Result.to_dict copies it)
         info = policy.__dict__["_shared_info"] = policy.policy_info
-    if decision.status == "invalid":
-        n = len(decision.errors)
-        summary = t["s_invalid"].format(n=n, s=("s" if n != 1 else "") if lang == "en" else ("i" if n != 1 else "a"))
-        return Result(decision.application, "invalid", None, policy.max_score, policy.pass_score, None, (), (),
-                      decision.errors, info, lang, policy.currency, summary=summary)
     # positional: in Result's field order (a third faster than keywords for its 20 fields)
     because = None
     if grant_values is not None and decision.status == "admitted":  # the generated code computes them unless a gate failed
@@ -954,13 +849,50 @@ def _result(policy, decision, lang, gates, criteria, grant_values=None) -> Resul
                   grant_because=because)
 
 
+def _invalid_result(policy, decision, lang, value, data) -> Result:
+    """An invalid application's result: each problem in words, and its applicant when that field is valid."""
+    n = len(decision.errors)
+    cp = policy.checked
+    # items are named from the converted values (texts stay texts; "12" typed in a number field is no name)
+    named = value if isinstance(value, dict) else data
+    texts = tuple(describe_problem(cp, f, m, named, lang) for f, m in decision.errors)
+    return Result(decision.application, "invalid", None, policy.max_score, policy.pass_score, None, (), (),
+                  decision.errors, policy.policy_info, lang, policy.currency,
+                  applicant=decision.applicant or _valid_applicant(policy, value, decision.errors),
+                  summary=i18n.plural(lang, "explain.s_invalid", n), error_texts=texts)
+
+
+def _valid_applicant(policy, value, errors):
+    """The ``applicant`` of invalid data when it is a field (``network.name``) with no problem, else None.
+
+    Only a plain field is read: a computed name could use the invalid values.
+    """
+    d = policy.checked.decls.get("applicant")
+    if d is None or not isinstance(value, dict):
+        return None
+    steps = []
+    e = d.expr
+    while isinstance(e, ast.Attr):
+        steps.append(e.name)
+        e = e.obj
+    if not (isinstance(e, ast.Name) and policy.checked.resolved.get(id(e), (None,))[0] == "input"):
+        return None
+    steps.append(e.id)
+    path = ".".join(reversed(steps))
+    for field, _m in errors:
+        # a problem in the field itself or in what holds it ("network" not an object)
+        if not field or field == "(application)" or field == path or path.startswith(field + "."):
+            return None
+    found = value
+    for step in reversed(steps):
+        found = found.get(step) if isinstance(found, dict) else None
+    return found if isinstance(found, str) and found.strip() else None
+
+
 def _summary(policy, d, lang, t):
     if d.status == "ineligible":
         n = len(d.failed)
-        if lang == "en":
-            return t["s_ineligible"].format(n=n, s="s" if n != 1 else "", ids=_labels(policy, d.failed, lang))
-        return t["s_ineligible"].format(n=n, s="i" if n != 1 else "o", s2="i" if n != 1 else "o",
-                                        ids=_labels(policy, d.failed, lang))
+        return i18n.plural(lang, "explain.s_ineligible", n, ids=_labels(policy, d.failed, lang))
     if d.status == "below_threshold":
         if d.below:
             crit = {c.id: c for c in policy.criteria}
@@ -1000,30 +932,30 @@ def render_text(result: Result | dict, lang: str | None = None) -> str:
     """A result as aligned text for a person (``bando eval --format text``)."""
     r = result.to_dict() if hasattr(result, "to_dict") else result
     lang = lang or r.get("language", "it")
-    it = lang == "it"
+    w = i18n.table(lang, "text")
     cur = r.get("currency", "EUR")
     lines = []
-    head = f"{'Domanda' if it else 'Application'} {r['application'] or '?'}"
+    head = f"{w['application']} {r['application'] or '?'}"
     if r.get("applicant"):
         head += f" — {r['applicant']}"
     lines.append(head)
-    lines.append(f"{'Esito' if it else 'Outcome'}: {_STATUS[lang if lang in _STATUS else 'en'][r['status']]}")
+    lines.append(f"{w['outcome']}: {status_label(r['status'], lang)}")
     lines.append(r.get("summary") or "")
     if r["errors"]:
         lines.append("")
-        lines.append("Errori nei dati:" if it else "Data errors:")
+        lines.append(w["data_errors"])
         for e in r["errors"]:
-            lines.append(f"  ✗ {e['field'] or '(domanda)' if it else e['field'] or '(application)'}: {e['message']}")
+            lines.append(f"  ✗ {e.get('text') or (e['field'] or w['whole_application']) + ': ' + e['message']}")
     if r["gates"]:
         lines.append("")
-        lines.append("Requisiti di ammissibilità:" if it else "Eligibility requirements:")
+        lines.append(w["gates"])
         width = max(len(g["label"]) for g in r["gates"])
         for g in r["gates"]:
             mark = "✓" if g["passed"] else "✗"
             lines.append(f"  {mark} {g['label']:<{width}}  {g['because']}")
     if r["criteria"] and r["score"] is not None:
         lines.append("")
-        lines.append("Valutazione:" if it else "Scoring:")
+        lines.append(w["scoring"])
         width = max(len(c["label"]) for c in r["criteria"])
         for c in r["criteria"]:
             pts = f"{format_points(c['points'], lang)}/{format_points(c['max'], lang)}" if c["points"] is not None else "—"
@@ -1032,33 +964,24 @@ def render_text(result: Result | dict, lang: str | None = None) -> str:
                 ppts = f"{format_points(p['points'], lang)}/{format_points(p['max'], lang)}"
                 lines.append(f"    · {p['label']:<{width - 2}}  {ppts:>9}  {p['because']}")
         total = f"{format_points(r['score'], lang)}/{format_points(r['max_score'], lang)}"
-        lines.append(f"  {'Totale' if it else 'Total':<{width}}  {total:>9}  "
-                     f"({'soglia' if it else 'pass mark'} {format_points(r['pass_score'], lang)})")
+        lines.append(f"  {w['total']:<{width}}  {total:>9}  ({w['pass_mark']} {format_points(r['pass_score'], lang)})")
     if r.get("grant") is not None:
         lines.append("")
-        lines.append(f"{'Contributo' if it else 'Grant'}: {format_money(r['grant'], lang, cur)}"
-                     + (f" ({'richiesti' if it else 'requested'} {format_money(r['requested'], lang, cur)})"
-                        if r.get("requested") else ""))
+        lines.append(f"{w['grant']}: {format_money(r['grant'], lang, cur)}"
+                     + (f" ({w['requested']} {format_money(r['requested'], lang, cur)})" if r.get("requested") else ""))
         if r.get("grant_because"):
             lines.append(f"  {r['grant_because']}")
     if r.get("placement"):
         lines.append(r["placement"].get("because", ""))
     p = r["policy"]
     lines.append("")
-    lines.append(f"{'Bando' if it else 'Call'}: {p['name']} v{p['version']} (sha256 {p['sha256'][:12]}…)")
+    lines.append(f"{w['call']}: {p['name']} v{p['version']} (sha256 {p['sha256'][:12]}…)")
     return "\n".join(lines) + "\n"
 
 
-_STATUS = {
-    "it": {"ineligible": "non ammissibile", "below_threshold": "sotto soglia", "admitted": "ammessa",
-           "funded": "finanziata", "not_funded": "ammessa, non finanziata",
-           "tied": "pari merito: decide l'Amministrazione", "withdrawn": "ritirata o revocata",
-           "invalid": "dati non validi"},
-    "en": {"ineligible": "not eligible", "below_threshold": "below the pass mark", "admitted": "admitted",
-           "funded": "funded", "not_funded": "admitted, not funded",
-           "tied": "tied at the funding line: decision required", "withdrawn": "withdrawn or revoked",
-           "invalid": "invalid data"},
-}
+def status_label(status: str, lang: str) -> str:
+    """The words for an outcome (``not_funded``: "ammessa, non finanziata"), the same in every output."""
+    return i18n.text(lang, "status." + status)
 
 
 def name_of(policy, e, lang) -> str:
@@ -1068,12 +991,12 @@ def name_of(policy, e, lang) -> str:
 
 def not_scored(lang) -> str:
     """What a criterion of an application that is not eligible says (it was not scored)."""
-    return _T.get(lang, _T["en"])["not_scored"]
+    return texts(lang)["not_scored"]
 
 
 def admitted_head(policy, score, lang) -> str:
     """"Eligible and admitted with S of M points." — the summary's first sentence for a ranked application."""
-    return _T.get(lang, _T["en"])["s_admitted"].format(score=format_points(score, lang),
+    return texts(lang)["s_admitted"].format(score=format_points(score, lang),
                                                       max=format_points(policy.max_score, lang))
 
 

@@ -84,7 +84,7 @@ class ExplainCodegen:
         self.policy = policy
         self.cp = policy.checked
         self.lang = lang
-        self.t = _x._T.get(lang, _x._T["en"])
+        self.t = _x.texts(lang)
         self.ex = _x._Explainer(policy, {}, lang)  # static text only: labels, rules in words, constants
         self.quantifiers: list = []  # (node, record converter) for _qitems
         self._n = itertools.count()
@@ -216,9 +216,9 @@ class ExplainCodegen:
             left = cat("{n} = {v}", n=lname, v=self.show(e.left, lv))
             static = self.static_show(e.right)
             right = static if static is not None else cat("{v} ({n})", v=self.show(e.right, rv), n=rname)
-            word = t[e.op]
-            if self.cp.type_of(e.left).kind in ("date", "datetime") and "date" + e.op in t:
-                word = t["date" + e.op]
+            word = t[_x.OP_KEY[e.op]]
+            if self.cp.type_of(e.left).kind in ("date", "datetime") and e.op in _x.DATE_OP_KEY:
+                word = t[_x.DATE_OP_KEY[e.op]]
             out = cat("{l}, {w} {r}", l=left, w=word, r=right)
             out = f"({cat('{l}; {n}: {m}', l=left, n=rname, m=missing)} if {rv} is None else {out})"
             return self.unless_missing(lv, lname, out)
@@ -247,14 +247,14 @@ class ExplainCodegen:
                 bounds[key] = static if static is not None else self.show(x, self.val(x, scope))
             name = ex.name(e.value)
             out = cat("{n} = {v}, {b}", n=name, v=self.show(e.value, v),
-                      b=_Dyn(cat(t["between"], **bounds)))
+                      b=_Dyn(cat(t["op.between"], **bounds)))
             return self.unless_missing(v, name, out)
         if isinstance(e, ast.Binary) and e.op in ("in", "not in"):
             v, s = self.val(e.left, scope), self.val(e.right, scope)
             name = ex.name(e.left)
             shown = _Dyn(f"({self.const(ex.shower(None))}({s}) if isinstance({s}, (set, frozenset)) "
                          f"else {ex.name(e.right)!r})")
-            out = cat("{n} = {v}, {w}", n=name, v=self.show(e.left, v), w=_Dyn(cat(t[e.op], s=shown)))
+            out = cat("{n} = {v}, {w}", n=name, v=self.show(e.left, v), w=_Dyn(cat(t[_x.OP_KEY[e.op]], s=shown)))
             return self.unless_missing(v, name, out)
         if isinstance(e, ast.IsMissing):
             v = self.val(e.operand, scope)

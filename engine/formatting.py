@@ -20,10 +20,13 @@ its shortest ``str`` form, as docs/contracts.md prescribes for JSON numbers).
 >>> format_ordinal(3, "it"), format_ordinal(22, "en")
 ('3º', '22nd')
 
-Only Italian (``"it"``) and English (``"en"``) are known; a regional tag such
-as ``"it-IT"`` or ``"en_GB"`` counts as its language. Anything else raises
-:class:`ValueError`, as does a value that is not a number (``None`` included),
-so a template never prints an empty amount by accident.
+The conventions of each language (separators, month names, how a date, an
+amount, a percentage and an ordinal are written) are messages of its
+catalogue (``format.*`` in :mod:`engine.i18n`), so a new language brings its
+own. A regional tag such as ``"it-IT"`` or ``"en_GB"`` counts as its language;
+a language with no catalogue raises :class:`ValueError`, as does a value that
+is not a number (``None`` included), so a template never prints an empty
+amount by accident.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+
+from babel import Locale
+
+from . import i18n
 
 __all__ = [
     "LANGUAGES",
@@ -44,18 +51,8 @@ __all__ = [
     "to_decimal",
 ]
 
-#: Languages the formatters know.
+#: Languages shipped with bando (others can be added as catalogues: see :func:`engine.i18n.languages`).
 LANGUAGES = ("it", "en")
-
-# thousands separator, decimal separator
-_SEPARATORS = {"it": (".", ","), "en": (",", ".")}
-
-_MONTHS = {
-    "it": ("gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio",
-           "agosto", "settembre", "ottobre", "novembre", "dicembre"),
-    "en": ("January", "February", "March", "April", "May", "June", "July",
-           "August", "September", "October", "November", "December"),
-}
 
 _CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
 
@@ -63,15 +60,44 @@ _CENT = Decimal("0.01")
 
 
 def normalize_lang(lang: str) -> str:
-    """Return ``"it"`` or ``"en"`` for a language tag, or raise ValueError.
+    """The language of a tag (``"it"`` for ``"it-IT"``) when it has a catalogue, or raise ValueError.
 
     >>> normalize_lang("it-IT"), normalize_lang("EN_gb")
     ('it', 'en')
     """
     code = str(lang or "").replace("_", "-").split("-")[0].lower()
-    if code not in LANGUAGES:
-        raise ValueError(f"unsupported language {lang!r}: expected one of {', '.join(LANGUAGES)}")
+    known = i18n.languages()
+    if code not in known:
+        raise ValueError(f"unsupported language {lang!r}: expected one of {', '.join(known)}")
     return code
+
+
+class _Conventions:
+    """How one language writes numbers and dates (its catalogue's ``format.*`` messages)."""
+
+    def __init__(self, lang):
+        f = i18n.table(lang, "format")
+        self.lang = lang
+        group, point = f["group_sep"], f["decimal_sep"]
+        # Decimal's own grouping writes "1,234.5": this turns it into the language's separators
+        self.translate = None if (group, point) == (",", ".") else str.maketrans({",": group, ".": point})
+        self.months = tuple(f[f"month.{m:02d}"] for m in range(1, 13))
+        self.date, self.first_day, self.datetime = f["date"], f["first_day"], f["datetime"]
+        self.money_symbol, self.money_code, self.percent = f["money_symbol"], f["money_code"], f["percent"]
+        self.ordinal = {k[len("ordinal."):]: v for k, v in f.items() if k.startswith("ordinal.")}
+        # the language's ordinal rule from CLDR (Babel): "one" for 1st, "two" for 2nd, "few" for 3rd…
+        try:
+            self.ordinal_form = Locale.parse(lang).ordinal_form
+        except (ValueError, LookupError):  # a language CLDR does not know: its "other" form for every rank
+            self.ordinal_form = lambda n: "other"
+
+    def digits(self, text: str) -> str:
+        return text.translate(self.translate) if self.translate is not None else text
+
+
+@functools.lru_cache(maxsize=32)
+def _conventions(lang: str) -> _Conventions:
+    return _Conventions(normalize_lang(lang))
 
 
 def to_decimal(value, what: str = "a number") -> Decimal:
@@ -125,14 +151,11 @@ def _number(value: Decimal, lang: str, *, places: int | None) -> str:
             if places is None:
                 value = value.normalize()
     # Decimal's own grouping (","), then the language's separators
-    text = format(abs(value), ",f")
-    if lang == "it":
-        text = text.translate(_TO_ITALIAN)
+    text = _conventions(lang).digits(format(abs(value), ",f"))
     return "-" + text if value.is_signed() and value != 0 else text
 
 
 _UNITS = {0: Decimal(1), 2: _CENT}
-_TO_ITALIAN = str.maketrans({",": ".", ".": ","})
 
 
 def format_money(value, lang: str, currency: str = "EUR") -> str:
@@ -160,28 +183,28 @@ def money_formatter(lang: str, currency: str = "EUR"):
     >>> money_formatter("it")(Decimal("-0.004"))
     '€ 0,00'
     """
-    lang = lang if lang in _SEPARATORS else normalize_lang(lang)
+    conv = _conventions(lang)
+    lang = conv.lang
     currency = (currency or "EUR").upper()
     symbol = _CURRENCY_SYMBOLS.get(currency)
-    if symbol is None:
-        prefix = f"{currency} "
-    else:
-        prefix = f"{symbol} " if lang == "it" else symbol
-    italian = lang == "it"
+    # the pattern around the number, split once: "{symbol} {number}" -> "€ " + number + ""
+    pattern = conv.money_code.replace("{code}", currency) if symbol is None else \
+        conv.money_symbol.replace("{symbol}", symbol)
+    prefix, _, suffix = pattern.partition("{number}")
+    digits = conv.digits
 
     def money(value) -> str:
         if value.__class__ is not Decimal:
             value = to_decimal(value, "an amount of money")
         if value.is_finite() and value.adjusted() < 20:
             value = value.quantize(_CENT, ROUND_HALF_UP)  # inside 28 digits: cannot overflow
-            text = format(abs(value), ",f")
-            if italian:
-                text = text.translate(_TO_ITALIAN)
+            text = digits(format(abs(value), ",f"))
         elif not value.is_finite():  # abs() of a signalling NaN would raise InvalidOperation
             raise ValueError(f"expected an amount of money (finite), got {value!r}")
         else:
             text = _number(abs(value), lang, places=2)
-        return ("-" + prefix + text) if value.is_signed() and value != 0 else prefix + text
+        text = prefix + text + suffix
+        return ("-" + text) if value.is_signed() and value != 0 else text
 
     return money
 
@@ -212,10 +235,10 @@ def format_date(value, lang: str) -> str:
     >>> format_date("2026-01-01", "it"), format_date("2026-01-01", "en")
     ('1º gennaio 2026', '1 January 2026')
     """
-    lang = lang if lang in _SEPARATORS else normalize_lang(lang)
+    conv = _conventions(lang)
     day = _to_date(value)
-    number = "1º" if lang == "it" and day.day == 1 else str(day.day)
-    return f"{number} {_MONTHS[lang][day.month - 1]} {day.year}"
+    number = conv.first_day if day.day == 1 else str(day.day)
+    return conv.date.format(day=number, month=conv.months[day.month - 1], year=day.year)
 
 
 def format_datetime(value, lang: str) -> str:
@@ -226,7 +249,7 @@ def format_datetime(value, lang: str) -> str:
     >>> format_datetime("2013-12-31", "it")
     '31 dicembre 2013'
     """
-    lang = lang if lang in _SEPARATORS else normalize_lang(lang)
+    conv = _conventions(lang)
     day = format_date(value, lang)
     moment = None
     if isinstance(value, _dt.datetime):
@@ -236,7 +259,7 @@ def format_datetime(value, lang: str) -> str:
     if moment is None or moment.time() == _dt.time(0, 0):
         return day
     clock = moment.strftime("%H:%M")
-    return f"{day}, ore {clock}" if lang == "it" else f"{day}, {clock}"
+    return conv.datetime.format(date=day, time=clock)
 
 
 def format_percent(value, lang: str) -> str:
@@ -247,9 +270,9 @@ def format_percent(value, lang: str) -> str:
     >>> format_percent("0.3333", "it"), format_percent(1, "en")
     ('33,33 %', '100%')
     """
-    lang = lang if lang in _SEPARATORS else normalize_lang(lang)
-    number = _number(to_decimal(value, "a share") * 100, lang, places=None)
-    return f"{number} %" if lang == "it" else f"{number}%"
+    conv = _conventions(lang)
+    number = _number(to_decimal(value, "a share") * 100, conv.lang, places=None)
+    return conv.percent.format(number=number)
 
 
 def format_points(value, lang: str) -> str:
@@ -260,13 +283,11 @@ def format_points(value, lang: str) -> str:
     >>> format_points("72.50", "it"), format_points(1250, "en")
     ('72,5', '1,250')
     """
-    lang = lang if lang in _SEPARATORS else normalize_lang(lang)
+    conv = _conventions(lang)
     if type(value) is int:  # counts and whole points: no Decimal needed
-        text = format(abs(value), ",")
-        if lang == "it":
-            text = text.translate(_TO_ITALIAN)
+        text = conv.digits(format(abs(value), ","))
         return "-" + text if value < 0 else text
-    return _number(to_decimal(value, "a score"), lang, places=None)
+    return _number(to_decimal(value, "a score"), conv.lang, places=None)
 
 
 def format_ordinal(value, lang: str) -> str:
@@ -275,15 +296,10 @@ def format_ordinal(value, lang: str) -> str:
     >>> [format_ordinal(n, "en") for n in (1, 2, 3, 4, 11, 12, 13, 21, 102)]
     ['1st', '2nd', '3rd', '4th', '11th', '12th', '13th', '21st', '102nd']
     """
-    lang = lang if lang in _SEPARATORS else normalize_lang(lang)
+    conv = _conventions(lang)
     number = to_decimal(value, "a rank")
     if number != number.to_integral_value():
         raise ValueError(f"expected a whole rank, got {value!r}")
     n = int(number)
-    if lang == "it":
-        return f"{n}º"
-    if 10 <= abs(n) % 100 <= 20:
-        suffix = "th"
-    else:
-        suffix = {1: "st", 2: "nd", 3: "rd"}.get(abs(n) % 10, "th")
-    return f"{n}{suffix}"
+    form = conv.ordinal_form(abs(n))
+    return conv.ordinal.get(form, conv.ordinal["other"]).format(n=n)

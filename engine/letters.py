@@ -46,7 +46,7 @@ A template sees these names:
 ``date``      the letter date (``datetime.date``), or None: the letter carries no date line
 ``protocol``  the protocol (reference) number of the letter
 ``lang``      ``"it"`` or ``"en"``; ``fmt``: ``"txt"``, ``"md"`` or ``"html"``
-``t``         short labels in the letter's language (see :data:`LABELS`)
+``t``         short labels in the letter's language (see :func:`labels`)
 ``fx``        the format helpers of ``_fx.<fmt>.j2``: ``{% call fx.p() %}...{% endcall %}``
               (paragraph), ``fx.h(title)``, ``fx.strong(text)``, ``fx.outcome(text)``,
               ``fx.facts([[label, value], ...])``, ``fx.steps(items)``,
@@ -89,6 +89,7 @@ from jinja2.exceptions import SecurityError
 from markupsafe import Markup
 
 from engine import formatting
+from engine import i18n
 from engine.result import STATUSES  # every outcome a result can have, in the order letters are checked
 from engine.escaping import clean_text, code_span, escape_for
 from engine.sandbox import (
@@ -103,9 +104,8 @@ from engine.template_files import FolderLoader, TemplateRefused
 
 __all__ = [
     "FORMATS",
-    "LABELS",
+    "labels",
     "STATUSES",
-    "UNDATED_WARNING",
     "LetterError",
     "LetterRenderer",
     "RenderLimits",
@@ -115,76 +115,19 @@ __all__ = [
 
 #: What ``bando score`` and ``bando letters`` print when the letters carry no date: a letter states
 #: only what the policy says, and a date is not something to invent.
-UNDATED_WARNING = ("letters are undated: the policy states neither `decision` nor `closes`; "
-                   "give the date of the letters with --date YYYY-MM-DD")
 
 #: Text formats rendered from templates; ``"pdf"`` is HTML printed by WeasyPrint.
 FORMATS = ("txt", "md", "html")
 
 DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent / "templates" / "letters"
 
-#: Short labels in each language, available to templates as ``t``. Sentences
-#: live in the templates themselves; these are the words the layouts share.
-LABELS: dict[str, dict[str, str]] = {
-    "it": {
-        "protocol": "Prot. n.",
-        "subject": "Oggetto:",
-        "to": "Spett.le",
-        "application_no": "domanda n.",
-        "edition": "edizione",
-        "applicant_unknown": "Soggetto richiedente",
-        "criterion": "Criterio",
-        "points": "Punti",
-        "reason": "Motivazione",
-        "total": "Totale",
-        "out_of": "su",
-        "requirement": "Requisito",
-        "field": "Dato",
-        "problem": "Irregolarità",
-        "grant": "Contributo concesso",
-        "requested": "Importo richiesto",
-        "potential_grant": "Contributo calcolato",
-        "score": "Punteggio complessivo",
-        "pass_score": "Soglia minima",
-        "rank": "Posizione in graduatoria",
-        "minimum": "minimo richiesto",
-        "signatory": "Il Responsabile del procedimento",
-        "contact": "Per informazioni",
-        "title": "Esito della valutazione",
-        "footer": "Esito determinato con le regole",
-        "version": "versione",
-        "fingerprint": "impronta SHA-256",
-    },
-    "en": {
-        "protocol": "Ref.",
-        "subject": "Subject:",
-        "to": "",
-        "application_no": "Application no.",
-        "edition": "version",
-        "applicant_unknown": "The applicant",
-        "criterion": "Criterion",
-        "points": "Points",
-        "reason": "Reason",
-        "total": "Total",
-        "out_of": "out of",
-        "requirement": "Requirement",
-        "field": "Field",
-        "problem": "Problem",
-        "grant": "Grant awarded",
-        "requested": "Amount requested",
-        "potential_grant": "Grant as calculated",
-        "score": "Total score",
-        "pass_score": "Pass mark",
-        "rank": "Place in the ranking",
-        "minimum": "minimum required",
-        "signatory": "The Head of the Call Secretariat",
-        "contact": "Enquiries",
-        "title": "Outcome of the evaluation",
-        "footer": "Outcome determined with the rules",
-        "version": "version",
-        "fingerprint": "SHA-256 fingerprint",
-    },
-}
+def labels(lang: str) -> dict:
+    """Short labels in ``lang``, available to templates as ``t`` (the catalogue's ``letters.*`` messages).
+
+    Sentences live in the templates themselves; these are the words the layouts share.
+    """
+    return i18n.table(lang, "letters")
+
 
 _TXT_WIDTH = 76
 
@@ -401,7 +344,7 @@ def _prepare(result: dict, call: dict, lang: str) -> tuple[dict, dict]:
     r["criteria"] = [_complete(k, {"id": None, "label": None, "points": None, "max": None,
                                    "minimum": None, "weight": 1, "because": "",
                                    "values": None}) for k in r["criteria"] or ()]
-    r["errors"] = [_complete(e, {"field": None, "message": ""}) for e in r["errors"] or ()]
+    r["errors"] = [_complete(e, {"field": None, "message": "", "text": None}) for e in r["errors"] or ()]
     for item in r["gates"] + r["criteria"]:
         item["label"] = item["label"] or item["id"]
     if r["placement"] is not None:
@@ -559,7 +502,7 @@ class LetterRenderer:
         fx = self._helpers.get(key)
         if fx is None:
             fx = env.get_template(f"_fx.{fmt}.j2").make_module(
-                {"t": LABELS[lang], "lang": lang, "fmt": fmt})
+                {"t": labels(lang), "lang": lang, "fmt": fmt})
             self._helpers[key] = fx
         return fx
 
@@ -683,7 +626,7 @@ class LetterRenderer:
             "protocol": str(protocol),
             "lang": lang,
             "fmt": fmt,
-            "t": LABELS[lang],
+            "t": labels(lang),
             "currency": r["currency"],
             "failed_gates": [g for g in r["gates"] if not g["passed"]],
             "below_minimum": [k for k in r["criteria"] if k["minimum"] is not None
@@ -924,6 +867,29 @@ def _write_atomic(path: Path, data: bytes) -> None:
     atomic_write(path, data, fsync=False)
 
 
+class LanguageMismatch(LetterError):
+    """The result's reasons are written in another language than the letter's (see :func:`check_language`)."""
+
+
+def check_language(result: dict, lang: str) -> None:
+    """Refuse to write a letter in ``lang`` around reasons written in another language.
+
+    A result's reasons (gates, criteria, the grant, the ranking) are sentences
+    in its ``language``. results.jsonl keeps the values each rule used, not
+    every fact its sentence states (the band hit, the items that broke a
+    rule, the allocation's figures), so they cannot be written again in
+    another language from the file alone: a letter would mix two languages.
+    """
+    written = result.get("language")
+    if written and written != lang:
+        name = {"it": "Italian", "en": "English"}
+        raise LanguageMismatch(
+            f"the results are written in {name.get(written, written)} ({written}); their reasons cannot be "
+            f"re-rendered in {name.get(lang, lang)} ({lang}) from results.jsonl, which keeps the values each rule "
+            f"used but not every fact its sentence states: run `bando score ... --lang {lang}` to write results and "
+            f"letters in {name.get(lang, lang)}")
+
+
 def write_letters(results: Iterable[dict], call: dict, outdir, *,
                   renderer: LetterRenderer, date: _dt.date | None,
                   fmt: str | None = None,
@@ -937,7 +903,8 @@ def write_letters(results: Iterable[dict], call: dict, outdir, *,
     :class:`LetterError` naming the application (letters written before it
     stay in place) — unless ``on_error`` is given: then it is called with the
     application id and the error, that letter is skipped and the others are
-    written (``bando letters`` reports them all at the end). An ``invalid`` result without an application id (a batch
+    written (``bando letters`` reports them all at the end). Results written in another language than the
+    letters raise :class:`LanguageMismatch` (see :func:`check_language`). An ``invalid`` result without an application id (a batch
     row whose id could not be read) is named after its ``source``
     (``domande.csv:12`` → ``domande.csv_12-<hash>.txt``).
 
@@ -956,10 +923,15 @@ def write_letters(results: Iterable[dict], call: dict, outdir, *,
     outdir.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
     paths: list[Path] = []
+    lang = renderer.lang or renderer._call_lang(call)
     for result in results:
         app_id = _letter_id(result) if isinstance(result, dict) else None
         try:
+            if isinstance(result, dict):
+                check_language(result, lang)  # the same for every letter: one error, not one per application
             letter = renderer.render(result, call, date=date)
+        except LanguageMismatch:
+            raise
         except LetterError as err:
             if on_error is not None:
                 on_error(app_id, err)

@@ -593,7 +593,8 @@ def _errors_table(results: Iterable[Any], lang: str | None) -> tuple[list[tuple[
             return
         for e in errors:
             if isinstance(e, Mapping):
-                yield base + [e.get("field"), e.get("message")]
+                # the problem in the run's language when the result has it; the path stays the machine's
+                yield base + [e.get("field"), e.get("text") or e.get("message")]
             else:
                 yield base + [None, e]
 
@@ -620,7 +621,8 @@ def write_errors_csv(
     list. An invalid result without error details still gets one line.
 
     Columns: application id, status code, source locator (from
-    ``result["source"]`` when present), field, message. UTF-8 with BOM, in
+    ``result["source"]`` when present), field, message (the error's localized
+    ``text`` when present, else its ``message``). UTF-8 with BOM, in
     the ``dialect`` of :func:`write_ranking_csv`. Returns the number of error
     lines written.
     """

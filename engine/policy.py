@@ -28,6 +28,7 @@ from dsl.parser import not_a_policy, parse_source
 from dsl.source import Source, Span
 
 from . import explain as _explain
+from . import i18n
 from .compiler import compile_policy
 from .paths import NotRegularFile, PathRefused, PolicyTree, TooLarge, file_kind, read_regular
 from .result import Decision, Result
@@ -232,7 +233,7 @@ def check_source(source: Source, root=None) -> CheckedPolicy:
     problems += _path_problems([(source, policy)] + modules, tree)
     if problems:
         raise PolicyError(problems)
-    return check(policy, source, modules)
+    return check(policy, source, modules, languages=i18n.languages())
 
 
 def compile_checked(cp: CheckedPolicy) -> "Policy":
@@ -315,7 +316,7 @@ class Policy:
         try:
             return self._finish(app_id, *self._decide(value))
         except Exception as e:  # a bug in bando, not in the data: say so, never crash a batch
-            return Decision(app_id, "invalid", errors=(("", f"internal error while evaluating: {e!r}"),))
+            return Decision(app_id, "invalid", errors=(("", i18n.Message("validate.internal", detail=repr(e))),))
 
     def _finish(self, app_id, failed, points, grant, requested, applicant, submitted):
         score = rscore = None
@@ -377,7 +378,7 @@ class Policy:
             decision = Decision(app_id, "invalid", errors=tuple(errors))
         else:
             decision = self.decide_valid(app_id, value)
-        return _explain.explain(self, value, decision, lang), decision, value
+        return _explain.explain(self, value, decision, lang, data), decision, value
 
     def _build_explainer(self, lang):
         from .explain_compiler import build
@@ -392,8 +393,11 @@ class Policy:
 
     def explain(self, data, decision: Decision, lang: str | None = None) -> Result:
         """The full :class:`Result` for an application already decided."""
-        value = self._validator.validate(data)[0] if decision.status != "invalid" else None
-        return _explain.explain(self, value, decision, lang or self.language)
+        if decision.status != "invalid":
+            value = self._validator.validate(data)[0]
+        else:  # what could be read: its valid fields may name the applicant
+            value = self._validator.validate_full(data)[0] if isinstance(data, dict) else None
+        return _explain.explain(self, value, decision, lang or self.language, data)
 
     def env(self, value):
         if self._env is None:

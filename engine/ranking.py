@@ -32,6 +32,7 @@ from dsl import ast
 from dsl.fmt import format_expr
 
 from .formatting import format_date, format_datetime, format_money, format_percent, format_points
+from . import i18n
 
 D0 = Decimal(0)
 
@@ -464,150 +465,12 @@ def _tie_at_the_line(live: list[Entry], due: Decimal, book: _Ledger, proc: Proce
     return "below_line_pending"
 
 
-# The sentences of the graduatoria. Each one states only what the allocation did for that
-# application: the facts come from the Entry (reason, left, line_rank, draw...), never from a
-# guess about what happened to others.
-_W = {
-    "en": {
-        "ranked": "Ranked {rank} of {n} in the ranking with {score} points.",
-        "ranked_rw": "Ranked {rank} of {n} in the ranking with {score} points ({rscore} with the weights that "
-                     "apply to the ranking only).",
-        "first_come": "Position {rank} of {n} in order of submission.",
-        "tied": " Tied with {ids}.",
-        "broken": " Placed {side} {other} by {key} ({mine} against {theirs}).",
-        "above": "above", "below": "below", "not_given": "not given",
-        "funded": " Funded {grant} as calculated.",
-        "funded_reserve": " Funded {grant} from the reserve «{label}».",
-        "partial": " Funded {grant} of the {full} due: only {grant} remained after the applications ranked above.",
-        "partial_reserve": " Funded {grant} of the {full} due: only {grant} remained after the reserved quotas and "
-                           "the applications ranked above.",
-        "partial_draw": " Funded {grant} of the {full} due: only {grant} remained after the applications ranked "
-                        "above and those drawn before it.",
-        "previous": " Funded {grant}, as awarded in the earlier ranking.",
-        "previous_partial": " Funded {grant} of the {full} due, as awarded in the earlier ranking; no further "
-                            "funds are available to complete it.",
-        "topped_up": " Funded {grant}: the {prev} awarded in the earlier ranking was completed with {added} of "
-                     "the funds now available.",
-        "topped_up_partial": " Funded {grant} of the {full} due: the {prev} awarded in the earlier ranking was "
-                             "increased by {added}, all the funds now available.",
-        "nothing_due": " No grant is due ({grant}), so it uses none of the budget.",
-        "nothing_declared": " The call awards no grant: admission is the outcome.",
-        "no_grant": " Not funded: the grant calculated under the call's rules is {grant}, below zero, so nothing "
-                    "can be paid; it uses none of the budget.",
-        "exhausted": " Not funded: the budget of {budget} was used up by the applications ranked above.",
-        "exhausted_reserve": " Not funded: the budget of {budget} was used up by the reserved quotas and the "
-                             "applications ranked above.",
-        "exhausted_draw": " Not funded: the budget of {budget} was used up by the applications ranked above and "
-                          "those drawn before it.",
-        "exhausted_left": " Not funded: funding ended at rank {line}, where what was left of the budget was "
-                          "shared among tied applications; {left} remained from rounding, less than the {full} due.",
-        "stop_here": " Not funded: its grant of {full} did not fit in the {left} left, and under the call's rule "
-                     "funding stops at the first application that does not fit; the {left} remain unallocated.",
-        "stopped": " Not funded: under the call's rule funding stopped at rank {line}, the first application "
-                   "whose grant did not fit in what was left; {left} of the budget remain unallocated.",
-        "skipped": " Not funded: the {full} due did not fit in the {left} left; under the call's rule an "
-                   "application that does not fit is passed over for the next ones.",
-        "tie_line": " Tied at the funding line with {ids}: {total} due in all, {left} left.",
-        "tie_pending": " The call leaves the choice among tied applications to the office: a decision is "
-                       "required, and nothing is awarded yet.",
-        "tie_pending_margin": " The call allows up to {margin} beyond the budget to fund tied applications, but "
-                              "{over} would be needed: the office decides, and nothing is awarded yet.",
-        "below_line_pending": " Not funded in this ranking: funding stopped at rank {line}, where applications "
-                              "tied at the funding line await the office's decision ({left} is held for them).",
-        "tie_shared": " Under the call's rule for ties the {left} left was shared equally among them: funded "
-                      "{grant} of the {full} due.",
-        "tie_shared_full": " Under the call's rule for ties the {left} left was shared equally among them: funded "
-                           "{grant}, the full amount due.",
-        "tie_pro_rata": " Under the call's rule for ties the {left} left was shared in proportion to the grants "
-                        "due: funded {grant} of the {full} due.",
-        "tie_margin": " Under the call's rule for ties all of them were funded in full, {over} beyond the budget "
-                      "(the call allows up to {margin}): funded {grant}.",
-        "tie_draw": " A public draw with the recorded seed {seed} placed it {pos} of {k} among them.",
-        "withdrawn": "Withdrawn or revoked: the award of {prev} is released to the applications next in line.",
-        "withdrawn_unfunded": "Withdrawn: it takes no part in the ranking.",
-        "unique": "Firm {key} is also in application {other}, which keeps it ({why}).",
-        "unique_gate": "Each firm in only one application",
-        "keep_earliest": "submitted earlier", "keep_latest": "submitted later", "keep_best": "better placed",
-        "score": "score", "ranking_score": "score for the ranking", "submitted": "submission time",
-        "grant": "grant", "requested": "amount requested", "yes": "yes", "no": "no",
-    },
-    "it": {
-        "ranked": "Posizione {rank} su {n} in graduatoria con {score} punti.",
-        "ranked_rw": "Posizione {rank} su {n} in graduatoria con {score} punti ({rscore} con i pesi validi solo "
-                     "per la graduatoria).",
-        "first_come": "Posizione {rank} su {n} in ordine di presentazione.",
-        "tied": " A pari merito con {ids}.",
-        "broken": " Collocata {side} {other} in base a {key} ({mine} contro {theirs}).",
-        "above": "prima di", "below": "dopo", "not_given": "non indicato",
-        "funded": " Finanziata per {grant}, come calcolato.",
-        "funded_reserve": " Finanziata per {grant} con la riserva «{label}».",
-        "partial": " Finanziata per {grant} dei {full} spettanti: dopo le domande collocate prima restavano "
-                   "solo {grant}.",
-        "partial_reserve": " Finanziata per {grant} dei {full} spettanti: dopo le quote riservate e le domande "
-                           "collocate prima restavano solo {grant}.",
-        "partial_draw": " Finanziata per {grant} dei {full} spettanti: dopo le domande collocate prima e quelle "
-                        "sorteggiate prima di essa restavano solo {grant}.",
-        "previous": " Finanziata per {grant}, come assegnato nella graduatoria precedente.",
-        "previous_partial": " Finanziata per {grant} dei {full} spettanti, come assegnato nella graduatoria "
-                            "precedente; non vi sono altre risorse per completare il contributo.",
-        "topped_up": " Finanziata per {grant}: ai {prev} assegnati nella graduatoria precedente si aggiungono "
-                     "{added} delle risorse ora disponibili.",
-        "topped_up_partial": " Finanziata per {grant} dei {full} spettanti: ai {prev} assegnati nella graduatoria "
-                             "precedente si aggiungono {added}, tutte le risorse ora disponibili.",
-        "nothing_due": " Non è dovuto alcun contributo ({grant}): la domanda non impegna la dotazione.",
-        "nothing_declared": " Il bando non prevede contributi: l'esito è l'ammissione.",
-        "no_grant": " Non finanziata: il contributo calcolato secondo le regole del bando è {grant}, inferiore a "
-                    "zero, quindi non può essere erogato nulla; la domanda non impegna la dotazione.",
-        "exhausted": " Non finanziata: la dotazione di {budget} è stata esaurita dalle domande collocate prima.",
-        "exhausted_reserve": " Non finanziata: la dotazione di {budget} è stata esaurita dalle quote riservate e "
-                             "dalle domande collocate prima.",
-        "exhausted_draw": " Non finanziata: la dotazione di {budget} è stata esaurita dalle domande collocate prima "
-                          "e da quelle sorteggiate prima di essa.",
-        "exhausted_left": " Non finanziata: il finanziamento si è concluso alla posizione {line}, dove i residui "
-                          "sono stati ripartiti tra domande a pari merito; restano {left} per arrotondamento, meno "
-                          "dei {full} spettanti.",
-        "stop_here": " Non finanziata: il contributo di {full} non rientrava nei {left} residui e, per la regola "
-                     "del bando, il finanziamento si ferma alla prima domanda che non vi rientra; i {left} restano "
-                     "non assegnati.",
-        "stopped": " Non finanziata: per la regola del bando il finanziamento si è fermato alla posizione {line}, "
-                   "la prima il cui contributo non rientrava nei residui; restano non assegnati {left}.",
-        "skipped": " Non finanziata: il contributo di {full} non rientrava nei {left} residui; per la regola del "
-                   "bando la domanda che non vi rientra viene saltata e si passa alle successive.",
-        "tie_line": " A pari merito sulla linea di finanziamento con {ids}: {total} spettanti in tutto, {left} "
-                    "residui.",
-        "tie_pending": " Il bando rimette all'Amministrazione la scelta tra domande a pari merito: occorre una "
-                       "decisione e per ora non è assegnato nulla.",
-        "tie_pending_margin": " Il bando consente fino a {margin} oltre la dotazione per finanziare domande a pari "
-                              "merito, ma ne servirebbero {over}: decide l'Amministrazione e per ora non è "
-                              "assegnato nulla.",
-        "below_line_pending": " Non finanziata in questa graduatoria: il finanziamento si è fermato alla posizione "
-                              "{line}, dove domande a pari merito attendono la decisione dell'Amministrazione (per "
-                              "esse sono accantonati {left}).",
-        "tie_shared": " Per la regola del bando sui pari merito i {left} residui sono stati ripartiti in parti "
-                      "uguali: finanziata per {grant} dei {full} spettanti.",
-        "tie_shared_full": " Per la regola del bando sui pari merito i {left} residui sono stati ripartiti in parti "
-                           "uguali: finanziata per {grant}, l'intero importo spettante.",
-        "tie_pro_rata": " Per la regola del bando sui pari merito i {left} residui sono stati ripartiti in "
-                        "proporzione ai contributi spettanti: finanziata per {grant} dei {full} spettanti.",
-        "tie_margin": " Per la regola del bando sui pari merito sono state finanziate tutte per intero, con {over} "
-                      "oltre la dotazione (il bando consente fino a {margin}): finanziata per {grant}.",
-        "tie_draw": " Un sorteggio pubblico con il seme registrato {seed} l'ha collocata al {pos}° posto su {k} "
-                    "tra queste.",
-        "withdrawn": "Ritirata o revocata: il contributo di {prev} torna disponibile per le domande successive in "
-                     "graduatoria.",
-        "withdrawn_unfunded": "Ritirata: non partecipa alla graduatoria.",
-        "unique": "L'impresa {key} è presente anche nella domanda {other}, che la mantiene ({why}).",
-        "unique_gate": "Ogni impresa in una sola domanda",
-        "keep_earliest": "presentata prima", "keep_latest": "presentata dopo", "keep_best": "collocata meglio",
-        "score": "punteggio", "ranking_score": "punteggio per la graduatoria", "submitted": "data di presentazione",
-        "grant": "contributo", "requested": "contributo richiesto", "yes": "sì", "no": "no",
-    },
-}
-
-
+# The sentences of the graduatoria (the catalogue's ranking.* messages). Each one states only what
+# the allocation did for that application: the facts come from the Entry (reason, left, line_rank,
+# draw...), never from a guess about what happened to others.
 def words(lang: str) -> dict:
-    """The sentence templates of the graduatoria in ``lang`` (English when there are none)."""
-    return _W.get(lang, _W["en"])
+    """The sentence templates of the graduatoria in ``lang``."""
+    return i18n.table(lang, "ranking")
 
 
 def _show(v, kind, lang, currency):

@@ -33,9 +33,10 @@ import jinja2
 
 from engine.outputs import RANKED_STATUSES, STATUSES, _as_dict, _decimal, format_source
 
+from engine import i18n
 from engine.formatting import format_date, format_money, format_percent, format_points
 
-__all__ = ["render_report", "REPORT_TEXT"]
+__all__ = ["render_report", "report_text", "status_text"]
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 TEMPLATE_NAME = "report/report.html.j2"
@@ -47,234 +48,26 @@ OTHERS_LIMIT = 2000
 # texts
 # --------------------------------------------------------------------------
 
-REPORT_TEXT: dict[str, dict[str, str]] = {
-    "it": {
-        "title": "Esito della valutazione",
-        "version": "versione",
-        "reference": "riferimento",
-        "opens": "apertura",
-        "closes": "scadenza",
-        "generated": "generato il",
-        "contents": "Indice",
-        "key_figures": "Dati principali",
-        "applications": "Domande presentate",
-        "ranked": "In graduatoria",
-        "funded": "Finanziate",
-        "not_funded": "Ammesse non finanziate",
-        "excluded": "Escluse",
-        "budget": "Dotazione",
-        "budget_used": "Contributi concessi",
-        "budget_available": "Dotazione disponibile",
-        "budget_remaining": "Residuo",
-        "requested_ranked": "Richiesto dalle domande in graduatoria",
-        "of": "di",
-        "no_budget": "Nessuna dotazione indicata nel bando",
-        "ranking": "Graduatoria",
-        "ranking_empty": "Nessuna domanda è stata ammessa in graduatoria.",
-        "not_ranked": "Domande non ammesse in graduatoria",
-        "rank": "Pos.",
-        "application": "Domanda",
-        "applicant": "Richiedente",
-        "score": "Punteggio",
-        "grant": "Contributo",
-        "requested": "Richiesto",
-        "status": "Esito",
-        "reason": "Motivo",
-        "max": "max",
-        "scores": "Distribuzione dei punteggi",
-        "scores_none": "Nessuna domanda è stata valutata nel merito.",
-        "count_axis": "domande",
-        "score_axis": "punteggio",
-        "pass_line": "soglia",
-        "stats": "Domande valutate: {count} · minimo {min} · massimo {max} · media {mean} · mediana {median}",
-        "criteria": "Punteggio medio per criterio",
-        "criterion": "Criterio",
-        "average": "Media",
-        "criteria_none": "Nessun criterio valutato.",
-        "exclusions": "Motivi di esclusione",
-        "exclusions_none": "Nessuna domanda è stata esclusa.",
-        "exclusions_note": "Una domanda può non superare più requisiti: i conteggi per requisito possono sommare più delle domande escluse.",
-        "requirement": "Requisito",
-        "failed": "Non superato",
-        "only_failure": "Unico motivo",
-        "share": "Quota delle domande esaminate",
-        "below_threshold": "Punteggio sotto la soglia",
-        "invalid": "Dati della domanda non validi",
-        "details": "Dettaglio delle domande",
-        "expand_all": "Apri tutte",
-        "collapse_all": "Chiudi tutte",
-        "gates": "Requisiti di ammissibilità",
-        "criteria_detail": "Criteri di valutazione",
-        "points": "Punti",
-        "errors": "Errori nei dati",
-        "field": "campo",
-        "placement": "Posizione in graduatoria",
-        "submitted": "Presentata",
-        "source": "Origine",
-        "back": "torna alla graduatoria",
-        "passed": "superato",
-        "not_passed": "non superato",
-        "reason_below": "punteggio {score} inferiore alla soglia {pass_score}",
-        "reason_invalid_1": "1 errore nei dati",
-        "reason_invalid_n": "{n} errori nei dati",
-        "reason_invalid_0": "dati non validi",
-        "policy": "Regole applicate",
-        "footer": "Generato da bando a partire dal file di regole del bando. Il file di regole è l'unica fonte dei requisiti, dei punteggi e dei contributi.",
-        "none": "—",
-        "warnings": "Avvisi sulla lettura dei dati",
-        "warnings_note": "Controllare questi avvisi prima di firmare: una colonna ignorata o un file mancante cambiano i dati valutati.",
-        "mostly_invalid": "{invalid} domande su {total} hanno dati non validi: verificare che il lotto sia stato letto correttamente.",
-        "reserves": "Riserve",
-        "reserve": "Riserva",
-        "reserve_amount": "Quota riservata",
-        "reserve_granted": "Concesso con la riserva",
-        "reserve_funded": "Domande finanziate",
-        "reserve_qualifying": "Domande con i requisiti",
-        "reserve_returned": "Tornato alla graduatoria generale",
-        "reserve_last": "Ultima posizione finanziata",
-        "reserve_mark": "riserva «{label}»",
-        "partial_mark": "parziale",
-        "partial_title": "Contributo inferiore a quello spettante: la dotazione non bastava",
-        "funding_line": "Linea di finanziamento: prima domanda non finanziata, posizione {rank}. Concessi {granted} su {budget}.",
-        "funding_line_tied": "Linea di finanziamento: domande a pari merito in attesa della decisione dell'Amministrazione, posizione {rank}.",
-        "search": "Cerca domanda o richiedente",
-        "filter_status": "Esito",
-        "filter_all": "Tutti gli esiti",
-        "shown": "domande mostrate: {n}",
-        "sort_hint": "Fare clic sull'intestazione di una colonna per ordinare.",
-        "ranking_all": "Domande in graduatoria: {n}, in ordine di posizione.",
-        "others_limited": "Sono elencate {shown} delle {total} domande non ammesse in graduatoria; l'elenco completo è in results.jsonl ed errors.csv.",
-        "details_limited": "Dettaglio di {shown} domande su {total}: prima quelle in graduatoria, in ordine di posizione. Il dettaglio di ogni domanda è in results.jsonl.",
-    },
-    "en": {
-        "title": "Evaluation results",
-        "version": "version",
-        "reference": "reference",
-        "opens": "opens",
-        "closes": "deadline",
-        "generated": "generated on",
-        "contents": "Contents",
-        "key_figures": "Key figures",
-        "applications": "Applications received",
-        "ranked": "In the ranking",
-        "funded": "Funded",
-        "not_funded": "Admitted, not funded",
-        "excluded": "Excluded",
-        "budget": "Budget",
-        "budget_used": "Grants awarded",
-        "budget_available": "Budget available",
-        "budget_remaining": "Remaining",
-        "requested_ranked": "Requested by ranked applications",
-        "of": "of",
-        "no_budget": "The call states no budget",
-        "ranking": "Ranking",
-        "ranking_empty": "No application was admitted to the ranking.",
-        "not_ranked": "Applications not admitted to the ranking",
-        "rank": "Rank",
-        "application": "Application",
-        "applicant": "Applicant",
-        "score": "Score",
-        "grant": "Grant",
-        "requested": "Requested",
-        "status": "Outcome",
-        "reason": "Reason",
-        "max": "max",
-        "scores": "Score distribution",
-        "scores_none": "No application was scored.",
-        "count_axis": "applications",
-        "score_axis": "score",
-        "pass_line": "pass mark",
-        "stats": "Scored applications: {count} · minimum {min} · maximum {max} · mean {mean} · median {median}",
-        "criteria": "Average points per criterion",
-        "criterion": "Criterion",
-        "average": "Average",
-        "criteria_none": "No criterion was scored.",
-        "exclusions": "Why applications were excluded",
-        "exclusions_none": "No application was excluded.",
-        "exclusions_note": "An application can fail more than one requirement: the counts per requirement can add up to more than the excluded applications.",
-        "requirement": "Requirement",
-        "failed": "Failed",
-        "only_failure": "Only reason",
-        "share": "Share of applications examined",
-        "below_threshold": "Score below the pass mark",
-        "invalid": "Invalid application data",
-        "details": "Applications in detail",
-        "expand_all": "Open all",
-        "collapse_all": "Close all",
-        "gates": "Eligibility requirements",
-        "criteria_detail": "Scoring criteria",
-        "points": "Points",
-        "errors": "Data errors",
-        "field": "field",
-        "placement": "Place in the ranking",
-        "submitted": "Submitted",
-        "source": "Source",
-        "back": "back to the ranking",
-        "passed": "met",
-        "not_passed": "not met",
-        "reason_below": "score {score} below the pass mark {pass_score}",
-        "reason_invalid_1": "1 data error",
-        "reason_invalid_n": "{n} data errors",
-        "reason_invalid_0": "invalid data",
-        "policy": "Rules applied",
-        "footer": "Generated by bando from the call's policy file, the single source of the requirements, scores and grants.",
-        "none": "—",
-        "warnings": "Warnings from reading the data",
-        "warnings_note": "Check these before signing: an ignored column or a missing file changes the data that was evaluated.",
-        "mostly_invalid": "{invalid} of {total} applications have invalid data: check that the batch was read correctly.",
-        "reserves": "Reserves",
-        "reserve": "Reserve",
-        "reserve_amount": "Amount reserved",
-        "reserve_granted": "Granted from the reserve",
-        "reserve_funded": "Applications funded",
-        "reserve_qualifying": "Applications qualifying",
-        "reserve_returned": "Returned to the general ranking",
-        "reserve_last": "Last rank funded",
-        "reserve_mark": "reserve «{label}»",
-        "partial_mark": "partial",
-        "partial_title": "Less than the grant due: the budget did not cover it",
-        "funding_line": "Funding line: first application not funded, rank {rank}. Granted {granted} of {budget}.",
-        "funding_line_tied": "Funding line: applications tied at rank {rank} await the office's decision.",
-        "search": "Search application or applicant",
-        "filter_status": "Outcome",
-        "filter_all": "All outcomes",
-        "shown": "applications shown: {n}",
-        "sort_hint": "Click a column heading to sort.",
-        "ranking_all": "Ranked applications: {n}, in rank order.",
-        "others_limited": "{shown} of the {total} applications not ranked are listed; the full list is in results.jsonl and errors.csv.",
-        "details_limited": "Details of {shown} of {total} applications: the ranked ones first, in rank order. Every application's details are in results.jsonl.",
-    },
-}
+def report_text(lang: str) -> dict:
+    """The report's words in ``lang`` (the catalogue's ``report.*`` messages)."""
+    return i18n.table(lang, "report")
 
-STATUS_TEXT = {
-    "it": {
-        "funded": "Finanziata",
-        "not_funded": "Ammessa, non finanziata",
-        "tied": "Pari merito: decide l'Amministrazione",
-        "withdrawn": "Ritirata o revocata",
-        "admitted": "Ammessa",
-        "below_threshold": "Sotto soglia",
-        "ineligible": "Non ammissibile",
-        "invalid": "Dati non validi",
-    },
-    "en": {
-        "funded": "Funded",
-        "not_funded": "Admitted, not funded",
-        "tied": "Tied at the funding line: decision required",
-        "withdrawn": "Withdrawn or revoked",
-        "admitted": "Admitted",
-        "below_threshold": "Below pass mark",
-        "ineligible": "Ineligible",
-        "invalid": "Invalid data",
-    },
-}
+
+def status_text(lang: str) -> dict:
+    """Each outcome's words as the report writes them: the one set of status words, capitalised."""
+    return {s: _capitalised(i18n.text(lang, "status." + s)) for s in STATUSES}
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
 
 _STATUS_ORDER = {s: i for i, s in enumerate(STATUSES)}
 
 
 def _norm_lang(lang: str | None) -> str:
     base = (lang or "en").replace("_", "-").split("-")[0].lower()
-    return base if base in REPORT_TEXT else "en"
+    return base if base in i18n.languages() else "en"
 
 
 # --------------------------------------------------------------------------
@@ -325,8 +118,7 @@ class _Fmt:
             return str(value)
 
     def count(self, n: int) -> str:
-        text = f"{n:,}"
-        return text.replace(",", ".") if self.lang == "it" else text
+        return format_points(int(n), self.lang)  # a whole number with the language's thousands separator
 
 
 def _anchor_ids(ids: Iterable[str]) -> list[str]:
@@ -462,7 +254,8 @@ def _app_view(r: Mapping[str, Any], anchor: str, fmt: _Fmt, T: Mapping[str, str]
     errors = []
     for e in r.get("errors") or []:
         if isinstance(e, Mapping):
-            errors.append({"field": str(e.get("field") or ""), "message": str(e.get("message") or "")})
+            # the problem in the report's language when the result has it (the path stays the machine's)
+            errors.append({"field": str(e.get("field") or ""), "message": str(e.get("text") or e.get("message") or "")})
         else:
             errors.append({"field": "", "message": str(e)})
 
@@ -656,7 +449,7 @@ def render_report(
     """
     call = dict(call or {})
     lg = _norm_lang(lang or call.get("language"))
-    T, S = REPORT_TEXT[lg], STATUS_TEXT[lg]
+    T, S = report_text(lg), status_text(lg)
     currency = call.get("currency") or summary.get("currency") or "EUR"
     fmt = _Fmt(lg, currency)
 

@@ -145,6 +145,7 @@ class Result:
     source: object = None
     grant_computed: Decimal | None = None  # as Decision.grant_computed
     grant_because: str | None = None  # which rule gave the grant, in words; None without a grant
+    error_texts: tuple = ()  # each of ``errors`` in the result's language, with the fields' labels
 
     @property
     def eligible(self) -> bool | None:
@@ -174,7 +175,7 @@ class Result:
             "summary": self.summary,
             "gates": [g.to_dict() for g in self.gates],
             "criteria": [c.to_dict() for c in self.criteria],
-            "errors": [{"field": f, "message": m} for f, m in self.errors],
+            "errors": _errors(self.errors, self.error_texts),
             "placement": self.placement,
             "submitted": submitted,
             "policy": dict(self.policy),
@@ -182,3 +183,10 @@ class Result:
         if self.source is not None:
             d["source"] = self.source
         return d
+
+
+def _errors(errors, texts):
+    """``errors`` as the result dict lists them: machine path and English message, and the localized text."""
+    if not texts:
+        return [{"field": f, "message": str(m)} for f, m in errors]
+    return [{"field": f, "message": str(m), "text": t} for (f, m), t in zip(errors, texts)]

@@ -33,6 +33,8 @@ from dsl import ast, numbers
 from dsl.numbers import int_problem
 from dsl.types import RecordInfo, Type
 
+from .i18n import Joined, Message, render, text
+
 # ASCII digits only: `\d` would also match other scripts' digits ("١٢", "１５"), which Decimal() and int() accept
 _NUM = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 _INT = re.compile(r"^[+-]?[0-9]+$")
@@ -46,24 +48,35 @@ class Problem(Exception):
         self.reason = reason
 
 
-def _show(value) -> str:
+def _show(value):
     """A value as a message quotes it: short, and always writable as UTF-8 (lone surrogates escaped)."""
     if isinstance(value, str):
         s = value if len(value) <= 40 else value[:40] + "…"
-        return '"' + s.encode("utf-8", "backslashreplace").decode("utf-8") + '"'
+        return Message("validate.given.text", value=s.encode("utf-8", "backslashreplace").decode("utf-8"))
     if value is None:
-        return "null"
+        return Message("validate.given.null")
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return Message("validate.given.true" if value else "validate.given.false")
     if isinstance(value, dict):
-        return "an object"
+        return Message("validate.given.object")
     if isinstance(value, (list, tuple)):
-        return "a list"
+        return Message("validate.given.list")
     if type(value) is int and int_problem(value):
         # str() of an int of more than 4,300 digits raises, and a long one says nothing more
-        return f"a whole number of about {int(value.bit_length() * 0.30103) + 1} digits"
+        return Message("validate.given.big_int", digits=int(value.bit_length() * 0.30103) + 1)
     s = str(value)
-    return s if len(s) <= 40 else f"{s[:20]}…({len(s)} characters)"
+    return s if len(s) <= 40 else Message("validate.given.long", start=s[:20], length=len(s))
+
+
+_WHOLE = Message("validate.what.int")
+_NUMBER = Message("validate.what.number")
+_AMOUNT = Message("validate.what.amount")
+# a refused number's limit, in words (dsl.numbers.describe, as a message of the catalogue)
+_LIMIT_WORDS = {
+    numbers.TOO_LARGE: lambda: Message("validate.limit.too_large", limit=numbers.LIMIT_TEXT),
+    numbers.TOO_SMALL: lambda: Message("validate.limit.too_small", smallest=numbers.SMALLEST_TEXT),
+    numbers.TOO_MANY_DIGITS: lambda: Message("validate.limit.too_many_digits", digits=numbers.MAX_DIGITS),
+}
 
 
 #: re-exported for the fast path and older callers: see dsl.numbers
@@ -73,17 +86,18 @@ _LIMIT_TEXT = numbers.LIMIT_TEXT
 
 def _refused(what, problem, value) -> Problem:
     if problem == numbers.NOT_FINITE:
-        return Problem(f"expected {what}, got {_show(value)}", problem)
-    return Problem(f"expected {what} {numbers.describe(problem)}, got {_show(value)}", problem)
+        return Problem(Message("validate.expected", what=what, given=_show(value)), problem)
+    return Problem(Message("validate.expected_limited", what=what, limit=_LIMIT_WORDS[problem](),
+                           given=_show(value)), problem)
 
 
 def _not_a_number(what, value) -> Problem:
     if isinstance(value, str) and numbers.foreign_digits(value):
-        return Problem(f"expected {what} written with the digits 0-9, got {_show(value)}")
-    return Problem(f"expected {what}, got {_show(value)}")
+        return Problem(Message("validate.expected_digits", what=what, given=_show(value)))
+    return Problem(Message("validate.expected", what=what, given=_show(value)))
 
 
-def to_decimal(value, what="a number", currency=None) -> Decimal:
+def to_decimal(value, what=_NUMBER, currency=None) -> Decimal:
     """The exact Decimal of a JSON number or a numeric text, within the limits of :mod:`dsl.numbers`.
 
     Raises :class:`Problem` (with ``reason`` when the number is out of those
@@ -109,7 +123,7 @@ def to_decimal(value, what="a number", currency=None) -> Decimal:
             raise _not_a_number(what, value)
         d = Decimal(s)  # linear in the length of the text; nothing is computed with it before the check
     else:
-        raise Problem(f"expected {what}, got {_show(value)}")
+        raise Problem(Message("validate.expected", what=what, given=_show(value)))
     problem = numbers.number_problem(d)
     if problem:
         raise _refused(what, problem, value)
@@ -120,29 +134,31 @@ def _int(value):
     t = type(value)
     if t is int:
         if int_problem(value):
-            raise Problem(f"expected a whole number of at most {numbers.MAX_INT_DIGITS} digits, got {_show(value)}",
-                          numbers.TOO_LARGE)
+            raise _too_many_digits(value)
         return value
     if t is bool:
-        raise Problem(f"expected a whole number, got {_show(value)}")
+        raise Problem(Message("validate.expected", what=_WHOLE, given=_show(value)))
     if t is str:
         s = value.strip()
         if _INT.match(s):
             if numbers.digit_count_problem(s.lstrip("+-")):  # before int(): quadratic, and refused past 4,300 digits
-                raise Problem(f"expected a whole number of at most {numbers.MAX_INT_DIGITS} digits, "
-                              f"got {_show(value)}", numbers.TOO_LARGE)
+                raise _too_many_digits(value)
             return int(s)
     if t in (float, Decimal, str):
         try:
-            d = to_decimal(value, "a whole number")
+            d = to_decimal(value, _WHOLE)
         except Problem as problem:
             if problem.reason == numbers.TOO_LARGE:
-                raise Problem(f"expected a whole number of at most {numbers.MAX_INT_DIGITS} digits, "
-                              f"got {_show(value)}", numbers.TOO_LARGE) from None
-            raise _not_a_number("a whole number", value) from None
+                raise _too_many_digits(value) from None
+            raise _not_a_number(_WHOLE, value) from None
         if d == d.to_integral_value():
             return int(d)  # at most 18 digits before the point: the check above bounds the work
-    raise Problem(f"expected a whole number, got {_show(value)}")
+    raise Problem(Message("validate.expected", what=_WHOLE, given=_show(value)))
+
+
+def _too_many_digits(value) -> Problem:
+    return Problem(Message("validate.expected_int_digits", digits=numbers.MAX_INT_DIGITS, given=_show(value)),
+                   numbers.TOO_LARGE)
 
 
 def _bool(value):
@@ -150,7 +166,7 @@ def _bool(value):
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    raise Problem(f"expected true or false, got {_show(value)}")
+    raise Problem(Message("validate.expected_bool", given=_show(value)))
 
 
 def _date(value):
@@ -161,7 +177,7 @@ def _date(value):
             return _dt.date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise Problem(f"expected a date (YYYY-MM-DD), got {_show(value)}")
+    raise Problem(Message("validate.expected_date", given=_show(value)))
 
 
 def naive_datetime(value: _dt.datetime, zone) -> _dt.datetime:
@@ -173,12 +189,11 @@ def naive_datetime(value: _dt.datetime, zone) -> _dt.datetime:
     if value.tzinfo is None:
         return value
     if zone is None:
-        raise Problem(f"{value.isoformat()} has a UTC offset, but the call's time zone is not available on "
-                      f"this machine (install the tzdata package) to convert it")
+        raise Problem(Message("validate.no_zone", given=value.isoformat()))
     try:
         return value.astimezone(zone).replace(tzinfo=None)
     except OverflowError:  # 0001-01-01T00:00+01:00 is before the first representable instant
-        raise Problem(f"expected a date and time, got {_show(value.isoformat())}: out of range") from None
+        raise Problem(Message("validate.datetime_out_of_range", given=_show(value.isoformat()))) from None
 
 
 def datetime_reader(zone):
@@ -204,7 +219,7 @@ def _datetime(value, zone=None):
                 pass
             else:
                 return naive_datetime(d, zone)
-    raise Problem(f"expected a date and time (YYYY-MM-DDTHH:MM:SS), got {_show(value)}")
+    raise Problem(Message("validate.expected_datetime", given=_show(value)))
 
 
 def _text(value):
@@ -212,10 +227,9 @@ def _text(value):
         if not value.isascii() and not value.isprintable() and _SURROGATE.search(value):
             # a lone surrogate (JSON "\ud800") is not a character: no file can be written with it
             at = _SURROGATE.search(value).start()
-            raise Problem(f"expected a text, got one with an invalid character (\\u{ord(value[at]):04x}, a lone "
-                          f"surrogate) at position {at + 1}: the text is not valid Unicode")
+            raise Problem(Message("validate.bad_character", code=f"{ord(value[at]):04x}", at=at + 1))
         return value
-    raise Problem(f"expected a text, got {_show(value)}")
+    raise Problem(Message("validate.expected_text", given=_show(value)))
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -236,18 +250,23 @@ def _number_checks(conv, t: Type, what):
         if low is not None and (v is None or v < low or (high is not None and v > high)):
             shown = _fmt(v) if v is not None else _show(value)
             if t.implicit_range:
-                raise Problem(f"{shown} is not allowed: expected {what} of 0 or more")
-            raise Problem(f"{shown} is out of range: expected {what} between {_fmt(low)} and {_fmt(high)}")
+                raise Problem(Message("validate.below_zero", shown=shown, what=what))
+            raise Problem(Message("validate.out_of_range", shown=shown, what=what, low=_fmt(low), high=_fmt(high)))
         if step is not None:
             try:
                 off_step = (v - (low or 0)) % step != 0
             except ArithmeticError:  # more than 28 digits of quotient (a tiny step over a wide range)
                 off_step = True
             if off_step:
-                raise Problem(f"{_fmt(v)} is not allowed: values go in steps of {_fmt(step)}")
+                raise Problem(Message("validate.off_step", shown=_fmt(v), step=_fmt(step)))
         return v
 
     return checked
+
+
+def _options(options) -> Joined:
+    """The values a ``one of`` field accepts, each quoted, as a message lists them."""
+    return Joined("validate.options_sep", [Message("validate.option", value=o) for o in options])
 
 
 def _fmt(d) -> str:
@@ -435,16 +454,16 @@ def _scalar(conv, value, errors, base, idx, name=None):
 
 
 def _missing(errors, base, idx, name):
-    errors.append((_path(base, idx, name), "required field is missing"))
+    errors.append((_path(base, idx, name), Message("validate.missing")))
     return _ABSENT
 
 
 def _not_a_record(errors, base, idx, data):
-    errors.append((_path(base, idx) or "(application)", f"expected an object with fields, got {_show(data)}"))
+    errors.append((_path(base, idx) or "(application)", Message("validate.expected_object", given=_show(data))))
 
 
 def _not_a_list(errors, path, data):
-    errors.append((path, f"expected a list, got {_show(data)}"))
+    errors.append((path, Message("validate.expected_list", given=_show(data))))
 
 
 def _prune(out):
@@ -573,7 +592,7 @@ class Validator:
         if self._root_fn is None:
             return {}, errors
         if not isinstance(data, dict):
-            return None, [("", f"expected an application object, got {_show(data)}")]
+            return None, [("", Message("validate.expected_application", given=_show(data)))]
         value = self._root_fn(data, errors, "", None)
         return value, errors
 
@@ -752,9 +771,9 @@ class Validator:
         if k == "text":
             return _text
         if k == "int":
-            return _number_checks(_int, t, "a whole number")
+            return _number_checks(_int, t, _WHOLE)
         if k in ("decimal", "percent"):
-            what = "a number"
+            what = _NUMBER
 
             def dec(value):
                 if k == "percent" and isinstance(value, str) and value.strip().endswith("%"):
@@ -768,7 +787,8 @@ class Validator:
             return _number_checks(dec, t, what)
         if k == "money":
             cur = self.currency
-            return _number_checks(lambda v: to_decimal(v, f"an amount in {cur}", cur), t, "an amount")
+            in_cur = Message("validate.what.amount_in", currency=cur)
+            return _number_checks(lambda v: to_decimal(v, in_cur, cur), t, _AMOUNT)
         if k == "bool":
             return _bool
         if k == "date":
@@ -783,8 +803,11 @@ class Validator:
                 if isinstance(value, str) and value in options:
                     return value
                 close = difflib.get_close_matches(str(value), options, n=1) if isinstance(value, str) else []
-                hint = f' (did you mean "{close[0]}"?)' if close else ""
-                raise Problem(f"{_show(value)} is not one of " + ", ".join(f'"{o}"' for o in options) + hint)
+                listed = _options(options)
+                if close:
+                    raise Problem(Message("validate.not_one_of_close", given=_show(value), options=listed,
+                                          close=Message("validate.option", value=close[0])))
+                raise Problem(Message("validate.not_one_of", given=_show(value), options=listed))
 
             return enum
         return None  # structured: handled by the generated walkers
@@ -806,3 +829,70 @@ def const_eval(e):
     if isinstance(e, ast.Unary) and e.op == "-":
         return -const_eval(e.operand)
     raise ValueError("not a literal")
+
+
+# ---------------------------------------------------------------------------------------------
+# data problems as the applicant reads them
+
+_SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+#: Fields that name an item of a list in messages and explanations ("Tessile Pati Soc. Coop."), by preference.
+ITEM_NAME_FIELDS = ("name", "nome", "ragione_sociale", "denominazione", "vat", "vat_id", "piva", "partita_iva",
+                    "id", "code")
+
+
+def item_name(item) -> str | None:
+    """How an item of a list is called in a sentence: its name, else its first text (None: it has none)."""
+    if isinstance(item, Mapping):
+        for key in ITEM_NAME_FIELDS:
+            v = item.get(key)
+            if isinstance(v, str) and v:
+                return v
+        for v in item.values():
+            if isinstance(v, str) and v:
+                return v
+    return None
+
+
+def where(cp, path: str, data, lang: str) -> str:
+    """The place of a data problem in words: the fields' labels, 1-based items named by their own data.
+
+    ``network.firms[4].employees`` reads "Impresa della rete n. 5 (Tessile Pati
+    Soc. Coop.), Occupati (ULA)": from the innermost list item on, as the
+    applicant finds it in the form.
+    """
+    if not path or path == "(application)" or cp.input is None:
+        return text(lang, "validate.whole_application")
+    parts: list = []
+    rec, t, value = cp.input, None, data
+    for name, index in _SEGMENT.findall(path):
+        if name:
+            f = rec.fields.get(name) if rec is not None else None
+            if f is None:  # a path the schema does not know (a reader's column): as written
+                parts.append(name)
+                rec, t, value = None, None, None
+                continue
+            parts.append(f.label.get(lang, cp.language) if f.label is not None else name)
+            t = f.type
+            rec = t.record if t.kind == "record" else None
+            value = value.get(name) if isinstance(value, Mapping) else None
+        else:
+            i = int(index)
+            item_t = t.item if t is not None and t.kind == "list" else None
+            node = item_t.record.node if item_t is not None and item_t.record is not None else None
+            label = getattr(node, "label", None)
+            noun = label.get(lang, cp.language) if label is not None else (parts[-1] if parts else "")
+            value = value[i] if isinstance(value, list) and 0 <= i < len(value) else None
+            named = item_name(value)
+            item = (text(lang, "validate.item_named", label=noun, n=i + 1, name=named) if named
+                    else text(lang, "validate.item", label=noun, n=i + 1))
+            parts = [item]  # from the innermost item on
+            t = item_t
+            rec = item_t.record if item_t is not None and item_t.kind == "record" else None
+    return text(lang, "validate.where_sep").join(parts)
+
+
+def describe(cp, path: str, message, data, lang: str) -> str:
+    """One data problem in ``lang``: where (:func:`where`) and what, e.g. "…, Occupati (ULA): atteso un
+    numero intero, indicato «dodici»"."""
+    return text(lang, "validate.where", where=where(cp, path, data, lang), problem=render(message, lang))

@@ -117,13 +117,16 @@ def test_invalid_application_exits_1_with_every_error(run):
     r = run(app=a)
     assert r.exit_code == 1
     assert "Esito: dati non validi" in r.stdout
-    assert '✗ network.firms[3].employees: expected a whole number, got "dodici"' in r.stdout
-    assert "✗ project.months: required field is missing" in r.stdout
+    # in the call's language, by the fields' labels; the item is named by its own data (issue 16)
+    assert "✗ Impresa aderente n. 4 (IT00000000003), Addetti: atteso un numero intero, indicato «dodici»" in r.stdout
+    assert "✗ project, Durata (mesi): dato obbligatorio mancante" in r.stdout
     r = run("--format", "json", app=a)
     assert r.exit_code == 1
     d = json.loads(r.stdout)
     assert d["status"] == "invalid" and d["score"] is None and d["grant"] is None
-    assert {"field": "network.firms[3].employees", "message": 'expected a whole number, got "dodici"'} in d["errors"]
+    assert {"field": "network.firms[3].employees", "message": 'expected a whole number, got "dodici"',
+            "text": "Impresa aderente n. 4 (IT00000000003), Addetti: atteso un numero intero, indicato «dodici»"} \
+        in d["errors"]
 
 
 @pytest.mark.parametrize("text, where", [
@@ -142,7 +145,9 @@ def test_bad_json_exits_1_with_line_and_column(run, text, where):
 def test_json_that_is_not_an_object_is_an_invalid_application(run, text):
     r = run(text=text)
     assert r.exit_code == 1
-    assert "expected an application object" in r.stdout
+    assert "La domanda: attesi i dati della domanda come oggetto JSON, indicato" in r.stdout
+    assert json.loads(run("--format", "json", text=text).stdout)["errors"][0]["message"].startswith(
+        "expected an application object, got")
 
 
 def test_numbers_in_the_json_stay_exact(run):

@@ -180,8 +180,13 @@ def test_render_text_of_an_invalid_application():
     text = render_text(r)
     assert text.splitlines()[:3] == ["Domanda X", "Esito: dati non validi",
                                      "I dati della domanda non sono validi: 3 problemi da correggere."]
-    assert '  ✗ firms[0].employees: expected a whole number, got "tre"' in text
-    assert "  ✗ amount: required field is missing" in text
+    # in the call's language, with the fields' labels and the item named by its own data (issue 16)
+    assert "  ✗ Impresa n. 1 (A), Addetti: atteso un numero intero, indicato «tre»" in text
+    assert "  ✗ Settore: «Z» non è tra i valori ammessi: «A», «B», «C»" in text
+    assert "  ✗ Importo: dato obbligatorio mancante" in text
+    # the machine path and the English message stay in the result (docs/contracts.md)
+    assert r.to_dict()["errors"][0] == {"field": "firms[0].employees", "message": 'expected a whole number, got "tre"',
+                                        "text": "Impresa n. 1 (A), Addetti: atteso un numero intero, indicato «tre»"}
     assert render_text(r, "en").splitlines()[1] == "Outcome: invalid data"
 
 

@@ -244,7 +244,8 @@ BATCH = [{"id": "A-1", "amount_requested": 40_000, "cost": 100_000, "quality": 9
 def test_letters_of_a_call_without_dates_appeal_or_de_minimis_invent_none(tmp_path, bare):
     assert _default_letter_date(bare) is None
     res, results, letters = _scored(tmp_path, BARE, BATCH)
-    assert res.output.count("letters are undated") == 1 and "--date" in res.output
+    # in the call's language (issue 16)
+    assert res.output.count("le lettere non sono datate") == 1 and "--date AAAA-MM-GG" in res.output
     assert {d["status"] for d in results.values()} == {"funded", "not_funded"}
     for app, text in letters.items():
         assert "1970" not in text and "gennaio" not in text, app
@@ -274,14 +275,14 @@ def test_letters_of_a_call_without_dates_appeal_or_de_minimis_invent_none(tmp_pa
 
 def test_bando_letters_warns_once_when_undated(tmp_path):
     res, _results, _letters = _scored(tmp_path, BARE, BATCH[:2], "--no-letters")
-    assert "letters are undated" not in res.output  # no letters, no warning
+    assert "non sono datate" not in res.output  # no letters, no warning
     again = CliRunner().invoke(main, ["letters", str(tmp_path / "p.bando"), str(tmp_path / "out" / "results.jsonl"),
                                       "-o", str(tmp_path / "letters")])
     assert again.exit_code == 0, again.output
-    assert again.output.count("letters are undated") == 1
+    assert again.output.count("le lettere non sono datate") == 1
     dated = CliRunner().invoke(main, ["letters", str(tmp_path / "p.bando"), str(tmp_path / "out" / "results.jsonl"),
                                       "-o", str(tmp_path / "dated"), "--date", "2026-03-02"])
-    assert "undated" not in dated.output
+    assert "non sono datate" not in dated.output
     assert all("2 marzo 2026" in p.read_text(encoding="utf-8") for p in (tmp_path / "dated").glob("*.txt"))
 
 

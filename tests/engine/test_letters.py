@@ -476,3 +476,15 @@ def test_pdf(samples, call):
     pdf = renderer.render(samples["funded"], call, date=DATE)
     assert pdf.startswith(b"%PDF-")
     assert renderer.render(samples["funded"], call, date=DATE) == pdf
+
+
+def test_letters_in_another_language_than_the_results_are_refused_not_mixed(samples, call, tmp_path):
+    # issue 16: an English frame around Italian reasons; results.jsonl cannot give the reasons in English
+    from engine.letters import LanguageMismatch, write_letters
+    with pytest.raises(LanguageMismatch, match=r"written in Italian \(it\); their reasons cannot be re-rendered "
+                                               r"in English \(en\).*--lang en"):
+        write_letters([samples["funded"]], call, tmp_path, renderer=LetterRenderer(lang="en"), date=DATE,
+                      on_error=lambda app, err: None)
+    assert not list(tmp_path.iterdir())
+    written = write_letters([samples["funded"]], call, tmp_path, renderer=LetterRenderer(lang="it"), date=DATE)
+    assert len(written) == 1

@@ -305,7 +305,7 @@ def test_a_breach_in_one_letter_leaves_the_others_written(tmp_path, small_batch)
         assert sorted(p.name for p in (out / "letters").iterdir()) == ["SN-2013-B0002.txt", "SN-2013-B0003.txt"]
         assert (f"error: letter for application 'SN-2013-B0001' not written: {tpl}/ineligible.it.j2:2: "
                 "limit exceeded: too large: 10 ** 100000000") in r.output
-        assert "1 letter not written" in r.output
+        assert "1 lettera non scritta" in r.output  # in the call's language (issue 16)
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
         assert [e["application"] for e in summary["letter_errors"]] == ["SN-2013-B0001"]
         assert len((out / "results.jsonl").read_text(encoding="utf-8").splitlines()) == 3
@@ -314,7 +314,7 @@ def test_a_breach_in_one_letter_leaves_the_others_written(tmp_path, small_batch)
     r = CliRunner().invoke(main, ["letters", str(POLICY), str(out / "results.jsonl"), "-o", str(again),
                                   "--templates", str(tpl)])
     assert r.exit_code == 1, r.output
-    assert "2 letters written" in r.output and "1 not written" in r.output
+    assert "2 lettere scritte" in r.output and "; 1 non scritta" in r.output  # in the call's language
     assert "'SN-2013-B0001' not written" in r.output
     assert sorted(p.name for p in again.iterdir() if p.suffix == ".txt") == ["SN-2013-B0002.txt",
                                                                              "SN-2013-B0003.txt"]
