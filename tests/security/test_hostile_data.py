@@ -672,7 +672,8 @@ def hunt(argv=None) -> int:
             src = Path(tmp) / "hostile.jsonl"
             src.write_text("\n".join(lines) + "\n", encoding="utf-8")
             out = Path(tmp) / "out"
-            r = CliRunner().invoke(main, ["score", str(path), str(src), "-o", str(out), "--no-letters"])
+            r = CliRunner().invoke(main, ["score", str(path), str(src), "-o", str(out), "--no-letters",
+                                          "--allow-invalid"])  # hostile rows are mostly invalid, on purpose
             got = (out / "results.jsonl").read_text(encoding="utf-8").rstrip("\n").split("\n") \
                 if r.exit_code == 0 else []
             batch_rows += len(lines)
