@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from engine.batch_io import read_jsonl
 from engine.result import Decision
+from engine.validate import describe as describe_problem
 
 from . import openapi
 from .auth import TokenMiddleware, read_token
@@ -74,6 +75,14 @@ class EvaluationPool:
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _validate(policy, data, lang):
+    """The application's problems, and each in words in ``lang`` with the fields' labels and items named by
+    their own data (the same text an invalid result carries)."""
+    value, errors = policy.validate(data)
+    named = value if isinstance(value, dict) else data
+    return errors, [describe_problem(policy.checked, f, m, named, lang) for f, m in errors]
 
 
 def _evaluate(policy, data, lang, explain):
@@ -179,13 +188,14 @@ class Server:
     async def validate(self, request):
         served = self._served(request)
         require_type(request, JSON_TYPES, "an application")
+        lang = language(request, served)
         data = parse_json(await read_body(request, self.config.max_body))
-        _, errors = await self.pool.run(served.policy.validate, data)
+        errors, texts = await self.pool.run(_validate, served.policy, data, lang)
         if errors:
             n = len(errors)
             raise Problem(422, f"{n} problem{'s' if n != 1 else ''} in the application; `errors` lists "
                                f"{'them' if n != 1 else 'it'} with the path of each field",
-                          errors=errors_list(errors))
+                          errors=errors_list(errors, texts), headers={"Content-Language": lang})
         return Response(dumps({"valid": True, "errors": [], "policy": dict(served.policy.policy_info)}),
                         media_type=JSON)
 

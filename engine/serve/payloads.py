@@ -44,6 +44,9 @@ def decision_dict(policy, d) -> dict:
     }
 
 
-def errors_list(errors) -> list[dict]:
-    """``(field, message)`` pairs in the contract's shape."""
-    return [{"field": f, "message": m} for f, m in errors]
+def errors_list(errors, texts=None) -> list[dict]:
+    """``(field, message)`` pairs in the contract's shape, with each one's ``text`` in the asked language
+    when given (docs/contracts.md: the machine path, the English message, the words for a person)."""
+    if texts is None:
+        return [{"field": f, "message": m} for f, m in errors]
+    return [{"field": f, "message": m, "text": t} for (f, m), t in zip(errors, texts)]

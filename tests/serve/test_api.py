@@ -58,6 +58,21 @@ def test_validate_valid_and_invalid(api):
     assert "dodici" in doc["errors"][0]["message"]
 
 
+def test_validate_words_each_problem_in_the_asked_language(api):
+    bad = json.loads(ADMITTED)
+    bad["network"]["firms"][1]["employees"] = "dodici"
+    body = json.dumps(bad)
+    it = assert_problem(api.post("/policies/salentonet/validate", content=body, headers=JSON), 422)
+    en = assert_problem(api.post("/policies/salentonet/validate?lang=en", content=body, headers=JSON), 422)
+    firm = bad["network"]["firms"][1]["name"]
+    # the item is named by its 1-based number and its own name, the field by its label, in the call's language
+    assert "n. 2" in it["errors"][0]["text"] and firm in it["errors"][0]["text"], it["errors"]
+    assert "«dodici»" in it["errors"][0]["text"] and "atteso" in it["errors"][0]["text"], it["errors"]
+    assert "expected" in en["errors"][0]["text"] and firm in en["errors"][0]["text"], en["errors"]
+    assert it["errors"][0]["field"] == en["errors"][0]["field"] == "network.firms[1].employees"
+    assert it["errors"][0]["message"] == en["errors"][0]["message"]  # the machine message stays as it was
+
+
 def test_evaluate_explains_in_the_asked_language(api):
     it = api.post("/policies/salentonet/evaluate", content=INELIGIBLE, headers=JSON)
     en = api.post("/policies/salentonet/evaluate?lang=en", content=INELIGIBLE, headers=JSON)
