@@ -927,7 +927,9 @@ class BatchReader:
     def _flush_fields(self, name: str) -> None:
         for (file, field), (n, hint) in sorted(self._unknown.items()):
             if file == name:
-                self._warn(self._w["json_field"].format(file=file, field=field, hint=hint, n=n))
+                # a key of 100,000 characters is named by its start, as values are in messages
+                shown = field if len(field) <= 80 else field[:80] + "…"
+                self._warn(self._w["json_field"].format(file=file, field=shown, hint=hint, n=n))
         self._unknown = {k: v for k, v in self._unknown.items() if k[0] != name}
 
     def _rows(self, files: list[tuple[Path, str]]) -> Iterator[Row]:
@@ -1268,7 +1270,9 @@ def _clean_surrogates(doc: Any, suspect: bool, errors: list[tuple[str, str]]) ->
             for k in list(v):
                 name = k
                 if _SURROGATE.search(k):
-                    name = clean(k, f"{path}.{k}" if path else k)
+                    # the error's path names the key as it is shown, escaped: the raw key cannot be written
+                    name = k.encode("utf-8", "backslashreplace").decode("utf-8")
+                    clean(k, f"{path}.{name}" if path else name)
                     v[name] = v.pop(k)
                 stack.append((v, name, f"{path}.{name}" if path else name))
     return root[0]

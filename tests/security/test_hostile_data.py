@@ -225,6 +225,19 @@ def test_lone_surrogates_in_a_batch_do_not_stop_bando_score(tmp_path):
     assert results[2]["errors"][0]["field"] == "network.firms[0].name"
 
 
+def test_a_lone_surrogate_in_a_key_is_named_escaped(tmp_path):
+    # the error's path once held the raw key: results.jsonl could not be written (UnicodeEncodeError)
+    a = app(id="K1")
+    a["network"]["\ud800x"] = 1
+    (tmp_path / "b.jsonl").write_text(json.dumps(a) + "\n" + json.dumps(app(id="OK")) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["score", str(SALENTONET), str(tmp_path / "b.jsonl"), "-o", str(out),
+                                  "--no-letters"])
+    assert r.exit_code == 0, (r.output, r.exception)
+    first = json.loads((out / "results.jsonl").read_text(encoding="utf-8").split("\n")[0])
+    assert first["status"] == "invalid" and "network.\\ud800x" in [e["field"] for e in first["errors"]], first
+
+
 def test_csv_and_excel_cannot_carry_lone_surrogates(tmp_path):
     """Only JSON escapes make lone surrogates: UTF-8 decoding refuses encoded ones (a CSV that is not UTF-8
     is read as cp1252, which has none), and so does XML, the inside of a workbook."""
