@@ -375,8 +375,9 @@ class _Schema:
     def items(self, node: Any) -> dict:
         return self.resolve(self.resolve(node).get("items", {}))
 
-    def record_lists(self) -> list[tuple[tuple[str, ...], dict]]:
-        """Every list-of-records field outside lists: ``(path, item schema)``."""
+    def _list_fields(self) -> list[tuple[tuple[str, ...], dict]]:
+        """Every list-of-records field outside lists: ``(path, the list field's schema)``; records are
+        followed 8 deep at most (a schema cannot nest further than a policy can)."""
         out: list[tuple[tuple[str, ...], dict]] = []
 
         def walk(node: Any, path: tuple[str, ...], depth: int) -> None:
@@ -385,30 +386,26 @@ class _Schema:
                 if k == "record" and depth < 8:
                     walk(sub, path + (name,), depth + 1)
                 elif k == "list" and self.kind(self.items(sub)) == "record":
-                    out.append((path + (name,), self.items(sub)))
+                    out.append((path + (name,), sub))
 
         walk(self.root, (), 0)
         return out
+
+    def record_lists(self) -> list[tuple[tuple[str, ...], dict]]:
+        """Every list-of-records field outside lists: ``(path, item schema)``."""
+        return [(path, self.items(sub)) for path, sub in self._list_fields()]
 
     def list_aliases(self) -> dict[tuple[str, ...], list[str]]:
         """Other names an items table may have, per list of records: the list field's label
         (``Imprese della rete``) and its record type's name (``Impresa``)."""
         out: dict[tuple[str, ...], list[str]] = {}
-
-        def walk(node: Any, path: tuple[str, ...], depth: int) -> None:
-            for name, sub in self.props(node).items():
-                k = self.kind(sub)
-                if k == "record" and depth < 8:
-                    walk(sub, path + (name,), depth + 1)
-                elif k == "list" and self.kind(self.items(sub)) == "record":
-                    names = [self.resolve(sub).get("title")]
-                    ref = self.resolve(sub).get("items", {})
-                    ref = ref.get("$ref") if isinstance(ref, dict) else None
-                    if isinstance(ref, str):
-                        names.append(ref.rsplit("/", 1)[-1])
-                    out[path + (name,)] = [n for n in names if isinstance(n, str) and n.strip()]
-
-        walk(self.root, (), 0)
+        for path, sub in self._list_fields():
+            names = [self.resolve(sub).get("title")]
+            ref = self.resolve(sub).get("items", {})
+            ref = ref.get("$ref") if isinstance(ref, dict) else None
+            if isinstance(ref, str):
+                names.append(ref.rsplit("/", 1)[-1])
+            out[path] = [n for n in names if isinstance(n, str) and n.strip()]
         return out
 
     def required(self, path: tuple[str, ...]) -> bool:

@@ -196,6 +196,19 @@ def _reason(status: str, failed: list[str], n_errors: int, score: Decimal | None
 PARTIAL_REASONS = frozenset({"partial", "previous_partial", "topped_up_partial", "tie_pro_rata"})
 
 
+def _identity(r: Mapping[str, Any], anchor: str | None, status: str, S: Mapping[str, str]) -> dict[str, Any]:
+    """What the ranking row and the application's detail both show of who it is and how it came out."""
+    return {
+        "anchor": anchor,
+        "id": str(r.get("application") if r.get("application") is not None else ""),
+        "applicant": "" if r.get("applicant") is None else str(r.get("applicant")),
+        "status": status,
+        "status_class": status if status in STATUSES else "unknown",
+        "status_text": S.get(status, status),
+        "rank": r.get("rank"),
+    }
+
+
 def _row_view(r: Mapping[str, Any], anchor: str | None, fmt: _Fmt, T: Mapping[str, str],
               S: Mapping[str, str], criteria_ids: list[str], reserves: list[Mapping[str, Any]]) -> dict[str, Any]:
     """One line of the ranking table (or of the table of applications not ranked)."""
@@ -215,13 +228,7 @@ def _row_view(r: Mapping[str, Any], anchor: str | None, fmt: _Fmt, T: Mapping[st
     gates = r.get("gates") or []
     failed = [str(g.get("label") or g.get("id") or "") for g in gates if not g.get("passed")]
     return {
-        "anchor": anchor,
-        "id": str(r.get("application") if r.get("application") is not None else ""),
-        "applicant": "" if r.get("applicant") is None else str(r.get("applicant")),
-        "status": status,
-        "status_class": status if status in STATUSES else "unknown",
-        "status_text": S.get(status, status),
-        "rank": r.get("rank"),
+        **_identity(r, anchor, status, S),
         "score": fmt.points(score), "grant": fmt.money(grant), "requested": fmt.money(requested),
         "points": [fmt.points(points.get(cid)) for cid in criteria_ids],
         "marks": marks,
@@ -270,13 +277,7 @@ def _app_view(r: Mapping[str, Any], anchor: str, fmt: _Fmt, T: Mapping[str, str]
         placement_text = str(placement)
 
     return {
-        "anchor": anchor,
-        "id": str(r.get("application") if r.get("application") is not None else ""),
-        "applicant": "" if r.get("applicant") is None else str(r.get("applicant")),
-        "status": status,
-        "status_class": status if status in STATUSES else "unknown",
-        "status_text": S.get(status, status),
-        "rank": r.get("rank"),
+        **_identity(r, anchor, status, S),
         "score": fmt.points(score),
         "max_score": fmt.points(max_score),
         "pass_score": fmt.points(pass_score),

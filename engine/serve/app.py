@@ -77,6 +77,12 @@ class EvaluationPool:
         self.executor.shutdown(wait=True, cancel_futures=True)
 
 
+def _invalid(n: int, more: str, **fields) -> Problem:
+    """The 422 of an invalid application: how many problems, and where the answer lists them."""
+    return Problem(422, f"{n} problem{'s' if n != 1 else ''} in the application; `errors` lists "
+                        f"{'them' if n != 1 else 'it'} {more}", **fields)
+
+
 def _validate(policy, data, lang):
     """The application's problems, and each in words in ``lang`` with the fields' labels and items named by
     their own data (the same text an invalid result carries)."""
@@ -192,10 +198,8 @@ class Server:
         data = parse_json(await read_body(request, self.config.max_body))
         errors, texts = await self.pool.run(_validate, served.policy, data, lang)
         if errors:
-            n = len(errors)
-            raise Problem(422, f"{n} problem{'s' if n != 1 else ''} in the application; `errors` lists "
-                               f"{'them' if n != 1 else 'it'} with the path of each field",
-                          errors=errors_list(errors, texts), headers={"Content-Language": lang})
+            raise _invalid(len(errors), "with the path of each field", errors=errors_list(errors, texts),
+                           headers={"Content-Language": lang})
         return Response(dumps({"valid": True, "errors": [], "policy": dict(served.policy.policy_info)}),
                         media_type=JSON)
 
@@ -209,10 +213,7 @@ class Server:
         outcome, doc, body = await self.pool.run(_evaluate, served.policy, data, lang, explain)
         self._log(served, outcome, raw, explain, lang)
         if outcome.status == "invalid":
-            n = len(doc["errors"])
-            raise Problem(422, f"{n} problem{'s' if n != 1 else ''} in the application; `errors` lists "
-                               f"{'them' if n != 1 else 'it'}, `result` is the full result",
-                          errors=doc["errors"], result=doc)
+            raise _invalid(len(doc["errors"]), "and `result` is the full result", errors=doc["errors"], result=doc)
         headers = {"Content-Language": lang} if explain else None
         return Response(body, media_type=JSON, headers=headers)
 
