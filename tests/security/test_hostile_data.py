@@ -22,7 +22,10 @@ import threading
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
+if __name__ == "__main__":  # run by hand: this tree's packages, before any installed copy of bando
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import pytest  # noqa: E402
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,8 +37,6 @@ from engine.policy import check_source, load_policy
 from dsl.source import Source
 
 ROOT = Path(__file__).resolve().parents[2]
-if __name__ == "__main__":  # run by hand: the repository's packages
-    sys.path.insert(0, str(ROOT))
 POLICIES = sorted((ROOT / "policies").glob("*.bando"))
 SALENTONET = ROOT / "policies" / "salentonet.bando"
 HANG = 120  # seconds: only a hang gets there
@@ -594,6 +595,8 @@ def hunt(argv=None) -> int:
                     help="also this many mutated shipped policies, each fed three hostile applications")
     ap.add_argument("--only", help="one policy's file name (the others are skipped; seeds stay as in a full run)")
     args = ap.parse_args(argv)
+    import engine
+    print(f"engine from {Path(engine.__file__).parent}", file=sys.stderr)
     per_policy = -(-args.apps // len(POLICIES))
     counts = {"clean": 0, "invalid (refused with field errors)": 0, "bad text": 0, "crashed": 0}
     statuses: dict[str, int] = {}
