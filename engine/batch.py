@@ -607,24 +607,8 @@ def _field_group(field) -> str:
     return re.sub(r"\[\d+\]", "[]", str(field or ""))
 
 
-_MOSTLY_INVALID = {
-    "it": {"head": "{file}: {invalid} domande su {total} hanno dati non validi: il lotto è stato "
-                   "probabilmente letto in modo errato, e nessun risultato è stato scritto.",
-           "reader": "Avvisi della lettura:", "fields": "Campi più spesso non validi:",
-           "field": "  {field}: {n} domande (ad esempio: {message})", "row": "(la riga intera)",
-           "hint": "Controllare i nomi delle colonne (`bando schema POLICY`), il file delle imprese "
-                   "(domande.firms.csv) o il nome dei fogli; per valutare comunque il lotto: --allow-invalid."},
-    "en": {"head": "{file}: {invalid} of {total} applications are invalid: the batch was probably read "
-                   "wrong, and no result was written.",
-           "reader": "What the reader noticed:", "fields": "Fields most often invalid:",
-           "field": "  {field}: {n} applications (for example: {message})", "row": "(the whole row)",
-           "hint": "Check the column names (`bando schema POLICY`), the items file (batch.firms.csv) or "
-                   "the sheet names; to score the batch anyway: --allow-invalid."},
-}
-
-
 def _mostly_invalid_text(batch_path, total, invalid, fields, reader_warnings, lang) -> str:
-    w = _MOSTLY_INVALID["it" if lang == "it" else "en"]
+    w = i18n.table(lang if lang in i18n.languages() else "en", "mostly_invalid")
     lines = [w["head"].format(file=Path(batch_path).name, invalid=invalid, total=total)]
     if reader_warnings:
         lines.append(w["reader"])

@@ -37,6 +37,8 @@ from collections import Counter
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from typing import IO, Any, Iterable, Iterator, Mapping
 
+from . import i18n
+
 __all__ = [
     "STATUSES",
     "RANKED_STATUSES",
@@ -333,52 +335,10 @@ def csv_safe(value: Any) -> str:
 # localised headers / status names for the CSV files
 # --------------------------------------------------------------------------
 
-_CSV_TEXT = {
-    "it": {
-        "rank": "posizione", "application": "domanda", "applicant": "richiedente",
-        "score": "punteggio", "ranking_score": "punteggio per la graduatoria", "requested": "importo richiesto", "grant": "contributo",
-        "status": "esito", "status_code": "codice esito", "source": "origine",
-        "field": "campo", "message": "messaggio",
-        "no_detail": "dati non validi (nessun dettaglio)",
-        "ranking_sheet": "Graduatoria", "errors_sheet": "Errori",
-    },
-    "en": {
-        "rank": "rank", "application": "application", "applicant": "applicant",
-        "score": "score", "ranking_score": "ranking score", "requested": "requested", "grant": "grant",
-        "status": "status", "status_code": "status code", "source": "source",
-        "field": "field", "message": "message",
-        "no_detail": "invalid data (no detail given)",
-        "ranking_sheet": "Ranking", "errors_sheet": "Errors",
-    },
-}
-
-STATUS_NAMES = {
-    "it": {
-        "funded": "finanziata",
-        "not_funded": "ammessa non finanziata",
-        "tied": "pari merito: decide l'Amministrazione",
-        "withdrawn": "ritirata o revocata",
-        "admitted": "ammessa",
-        "below_threshold": "sotto la soglia",
-        "ineligible": "non ammissibile",
-        "invalid": "dati non validi",
-    },
-    "en": {
-        "funded": "funded",
-        "not_funded": "admitted, not funded",
-        "tied": "tied at the funding line: decision required",
-        "withdrawn": "withdrawn or revoked",
-        "admitted": "admitted",
-        "below_threshold": "below threshold",
-        "ineligible": "ineligible",
-        "invalid": "invalid data",
-    },
-}
-
-
 def _lang(lang: str | None) -> str:
+    """The language of the headers and outcome words: the run's, if it has a catalogue, else English."""
     base = (lang or "en").split("-")[0].split("_")[0].lower()
-    return base if base in _CSV_TEXT else "en"
+    return base if base in i18n.languages() else "en"
 
 
 # --------------------------------------------------------------------------
@@ -474,7 +434,7 @@ def _ranking_table(ranked: Iterable[Mapping[str, Any]], criteria: list[tuple[str
     """The graduatoria as ``(header, rows)``: header ``(text, kind)`` pairs, rows
     of typed values (int, str, Decimal or None). ranking.csv and ranking.xlsx
     both write this table, so they always hold the same cells."""
-    t = _CSV_TEXT[lg]
+    t = i18n.table(lg, "outputs")  # the headers, in the catalogue with every other word bando writes
     header = [(t["rank"], _INT), (t["application"], _TEXT), (t["applicant"], _TEXT), (t["score"], _POINTS)]
     if ranking_score:  # the call weights some criteria for the ranking only: the order follows this score
         header.append((t["ranking_score"], _POINTS))
@@ -489,7 +449,7 @@ def _ranking_table(ranked: Iterable[Mapping[str, Any]], criteria: list[tuple[str
                 row.append(_decimal(r.get("ranking_score")))
             row += [_decimal(points.get(cid)) for cid, _label in criteria]
             row += [_decimal(r.get("requested")), _decimal(r.get("grant")),
-                    STATUS_NAMES[lg].get(r.get("status"), r.get("status")), r.get("status")]
+                    i18n.table(lg, "status").get(r.get("status"), r.get("status")), r.get("status")]
             yield row
     return header, rows()
 
@@ -579,7 +539,7 @@ def _errors_table(results: Iterable[Any], lang: str | None) -> tuple[list[tuple[
     stream = map(_as_dict, results)
     first = next(stream, None)
     lg = _lang(lang if lang is not None else (first.get("language") if first else None))
-    t = _CSV_TEXT[lg]
+    t = i18n.table(lg, "outputs")  # the headers, in the catalogue with every other word bando writes
     header = [(t["application"], _TEXT), (t["status_code"], _TEXT), (t["source"], _TEXT),
               (t["field"], _TEXT), (t["message"], _TEXT)]
 
@@ -743,7 +703,7 @@ def write_ranking_xlsx(
     :data:`XLSX_EPOCH`), so that two runs give the same bytes."""
     ranked, lg = _ranked_rows(results, lang, presorted)
     header, rows = _ranking_table(ranked, _criteria_pairs(criteria), lg, ranking_score)
-    return _write_xlsx_table(path, _CSV_TEXT[lg]["ranking_sheet"], header, rows, currency=currency, lang=lg,
+    return _write_xlsx_table(path, i18n.table(lg, "outputs")["ranking_sheet"], header, rows, currency=currency, lang=lg,
                              created=created)
 
 
@@ -751,7 +711,7 @@ def write_errors_xlsx(path: str | os.PathLike, results: Iterable[Any], *, lang: 
                       created: _dt.datetime | None = None) -> int:
     """errors.csv as an Excel workbook (sheet "Errori"/"Errors")."""
     header, rows, lg = _errors_table(results, lang)
-    return _write_xlsx_table(path, _CSV_TEXT[lg]["errors_sheet"], header, rows, currency=None, lang=lg,
+    return _write_xlsx_table(path, i18n.table(lg, "outputs")["errors_sheet"], header, rows, currency=None, lang=lg,
                              created=created)
 
 
