@@ -63,6 +63,7 @@ import attrs
 
 from dsl import numbers
 
+from . import i18n
 from .paths import file_kind
 from .validate import exact_json_float
 
@@ -96,31 +97,8 @@ MAIN_SHEETS = ("applications", "application", "domande", "domanda")
 
 _HEADER_SEARCH = 20  # lines/rows searched for the header (title rows above it are skipped)
 
-#: the reader's remarks on a whole file that the evaluator must see (report.html shows them
-#: at the top; `bando score` prints them), in the call's language
-_WARN = {
-    "it": {
-        "no_items_csv": "{file}: manca il file {expected} con le righe di {field}: ogni domanda risulta senza "
-                        "{field}",
-        "no_items_sheet": "{file}: nessun foglio {expected!r} con le righe di {field} (fogli: {sheets}): ogni "
-                          "domanda risulta senza {field}",
-        "sheet_ignored": "{file}: foglio {sheet!r} ignorato (non è il foglio delle domande né un elenco dei dati "
-                         "del bando){hint}",
-        "json_field": "{file}: campo {field!r} ignorato: non è un campo dei dati del bando{hint} "
-                      "(domande: {n})",
-        "hint": " (forse si intendeva {name!r}?)",
-    },
-    "en": {
-        "no_items_csv": "{file}: no file {expected} with the rows of {field}: every application has no {field}",
-        "no_items_sheet": "{file}: no sheet {expected!r} with the rows of {field} (sheets: {sheets}): every "
-                          "application has no {field}",
-        "sheet_ignored": "{file}: sheet {sheet!r} ignored (not the applications sheet and not a list of the "
-                         "policy's input){hint}",
-        "json_field": "{file}: field {field!r} ignored: not a field of the policy's input{hint} "
-                      "(applications: {n})",
-        "hint": " (did you mean {name!r}?)",
-    },
-}
+# The reader's remarks on a whole file that the evaluator must see (report.html shows them at the top;
+# `bando score` prints them) are in the message catalogue, group "reader", in the call's language.
 
 
 @attrs.frozen
@@ -850,8 +828,8 @@ class BatchReader:
     def __init__(self, path: Path, files: list[tuple[Path, str]], schema: dict, *,
                  decimal_comma: bool | None, id_field: str, check_duplicates: bool, lang: str = "en"):
         self.path = path
-        self._lang = lang if lang in _WARN else "en"
-        self._w = _WARN[self._lang]
+        self._lang = lang if lang in i18n.languages() else "en"
+        self._w = i18n.table(self._lang, "reader")  # the remarks, in the catalogue (group "reader")
         self._unknown: dict[tuple[str, str], list] = {}  # (file, field) -> [applications, hint]
         self.files = [p for p, _ in files]
         self.warnings: list[str] = []
@@ -1324,7 +1302,8 @@ def did_you_mean(name: str, known: Iterable[str], labels: Mapping[str, str] | No
     if not hint and labels:
         by_label = difflib.get_close_matches(name.strip().casefold(), list(labels), n=1)
         hint = [labels[by_label[0]]] if by_label else []
-    return _WARN.get(lang, _WARN["en"])["hint"].format(name=hint[0]) if hint else ""
+    return i18n.table(lang if lang in i18n.languages() else "en", "reader")["hint"].format(name=hint[0]) \
+        if hint else ""
 
 
 class _Items:
