@@ -542,10 +542,14 @@ def test_hostile_values_cover_every_kind_the_issue_names():
 
 @pytest.fixture(scope="module")
 def policy_folder(tmp_path_factory):
-    """A tree laid out like the repository's (policies/common, examples/), marked as one policy tree:
-    a mutated policy still finds the shared module it `use`s and the example files its cases name."""
+    return policy_tree(tmp_path_factory.mktemp("mutated"))
+
+
+def policy_tree(top: Path) -> Path:
+    """A tree in ``top`` laid out like the repository's (policies/common, examples/), marked as one policy
+    tree: a mutated policy still finds the shared module it `use`s and the example files its cases name.
+    Returns its policies/ folder."""
     import shutil
-    top = tmp_path_factory.mktemp("mutated")
     shutil.copytree(ROOT / "policies" / "common", top / "policies" / "common")
     shutil.copytree(ROOT / "examples", top / "examples")
     (top / ".bando-root").write_text("", encoding="utf-8")
@@ -603,6 +607,25 @@ def hunt(argv=None) -> int:
     rows: dict[Path, list[str]] = {p: [] for p in POLICIES}
     slowest = (0.0, "")
     started = time.perf_counter()
+
+    def tally(p, a, label):
+        """Check one hostile application and count how it came out; its decision, or None if it failed."""
+        try:
+            d = _check_hostile(p, a)
+        except AssertionError as e:
+            counts["bad text"] += 1
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            print(f"{label}: bad text (line {where.lineno}: {where.line}): {str(e)[:300]}\n"
+                  f"  application: {S.to_json_line(a)[:300]}", file=sys.stderr)
+            return None
+        except Exception:
+            counts["crashed"] += 1
+            print(f"{label}: crashed\n{traceback.format_exc()}", file=sys.stderr)
+            return None
+        statuses[d.status] = statuses.get(d.status, 0) + 1
+        counts["invalid (refused with field errors)" if d.status == "invalid" else "clean"] += 1
+        return d
+
     for n, path in enumerate(POLICIES):
         if args.only and path.name != args.only:
             continue
@@ -617,23 +640,11 @@ def hunt(argv=None) -> int:
             nonlocal slowest
             a = data.draw(S.hostile_applications(p))
             t0 = time.perf_counter()
-            try:
-                d = _check_hostile(p, a)
-            except AssertionError as e:
-                counts["bad text"] += 1
-                where = traceback.extract_tb(e.__traceback__)[-1]
-                print(f"{path.name}: bad text (line {where.lineno}: {where.line}): {str(e)[:300]}\n"
-                      f"  application: {S.to_json_line(a)[:300]}", file=sys.stderr)
-                return
-            except Exception:
-                counts["crashed"] += 1
-                print(f"{path.name}: crashed\n{traceback.format_exc()}", file=sys.stderr)
+            if tally(p, a, path.name) is None:
                 return
             took = time.perf_counter() - t0
             if took > slowest[0]:
                 slowest = (took, path.name)
-            statuses[d.status] = statuses.get(d.status, 0) + 1
-            counts["invalid (refused with field errors)" if d.status == "invalid" else "clean"] += 1
             if rng.randrange(args.batch) == 0:
                 rows[path].append(S.to_json_line(a))
 
@@ -642,10 +653,7 @@ def hunt(argv=None) -> int:
     mutants = {"refused (PolicyError)": 0, "loaded": 0, "crashed": 0}
     if args.mutants:
         top = Path(tempfile.mkdtemp(prefix="bando-mutants-"))
-        shutil.copytree(ROOT / "policies" / "common", top / "policies" / "common")
-        shutil.copytree(ROOT / "examples", top / "examples")
-        (top / ".bando-root").write_text("", encoding="utf-8")
-        target = top / "policies" / "mutated.bando"
+        target = policy_tree(top) / "mutated.bando"
 
         @hseed(args.seed)
         @settings(max_examples=args.mutants, deadline=None, database=None, phases=[Phase.generate],
@@ -664,18 +672,7 @@ def hunt(argv=None) -> int:
                 return
             mutants["loaded"] += 1
             for _ in range(3):
-                a = data.draw(S.hostile_applications(mp))
-                try:
-                    d = _check_hostile(mp, a)
-                except AssertionError as e:
-                    counts["bad text"] += 1
-                    print(f"mutant: bad text: {str(e)[:300]}", file=sys.stderr)
-                except Exception:
-                    counts["crashed"] += 1
-                    print(f"mutant: crashed\n{traceback.format_exc()}", file=sys.stderr)
-                else:
-                    statuses[d.status] = statuses.get(d.status, 0) + 1
-                    counts["invalid (refused with field errors)" if d.status == "invalid" else "clean"] += 1
+                tally(mp, data.draw(S.hostile_applications(mp)), "mutant")
 
         mutant()
         shutil.rmtree(top)
