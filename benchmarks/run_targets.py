@@ -122,10 +122,11 @@ from engine.policy import load_policy
 from dsl.checker import check
 from dsl.parser import parse_source
 from dsl.source import Source
-out = {}
-for f in sys.argv[3:]:
-    best = min((lambda t: (load_policy(f), time.perf_counter() - t)[1])(time.perf_counter()) for _ in range(5))
-    out[Path(f).name] = best
+def load_time(f):
+    t = time.perf_counter()
+    load_policy(f)
+    return time.perf_counter() - t
+out = {Path(f).name: min(load_time(f) for _ in range(5)) for f in sys.argv[3:]}
 text = Path(sys.argv[2]).read_text(encoding="utf-8")
 def check_generated():
     from dsl.limits import Budget
