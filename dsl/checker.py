@@ -95,7 +95,21 @@ class CheckedPolicy:
         return [d for d in self.diagnostics if d.severity == "warning"]
 
     def type_of(self, expr) -> Type:
+        """The checked type of an expression (ANY where the checker could not type it)."""
         return self.types.get(id(expr), ANY)
+
+    def ref_of(self, name) -> tuple:
+        """What a ``Name`` refers to: ``(kind, name)`` with kind one of ``input``, ``let``, ``var``,
+        ``param``, ``call``, ``result``; ``(None, name)`` when it was not resolved."""
+        return self.resolved.get(id(name), (None, getattr(name, "id", None)))
+
+    def kind_of(self, name) -> str | None:
+        """The kind of what a ``Name`` refers to (see :meth:`ref_of`), None for any other node."""
+        return self.ref_of(name)[0] if isinstance(name, ast.Name) else None
+
+    def resolve(self, name, kind: str, target: str) -> None:
+        """Record what a ``Name`` refers to (the checker, and the ranking for its own names)."""
+        self.resolved[id(name)] = (kind, target)
 
 
 class _Scope:

@@ -113,7 +113,7 @@ class Compiler:
         seen_funcs = seen_funcs if seen_funcs is not None else set()
         for n in ast.walk(e):
             if isinstance(n, ast.Name):
-                kind = self.cp.resolved.get(id(n), (None,))[0]
+                kind = self.cp.ref_of(n)[0]
                 if kind == "let":
                     lets.add(n.id)
                 elif kind == "input":
@@ -210,7 +210,7 @@ class Compiler:
         return "_r.score"
 
     def x_Name(self, e, scope):
-        kind, name = self.cp.resolved.get(id(e), (None, e.id))
+        kind, name = self.cp.ref_of(e)
         if kind in ("var", "param"):
             return scope[name]
         if kind == "let":
@@ -222,7 +222,7 @@ class Compiler:
         raise NotImplementedError(f"name {e.id!r} ({kind})")
 
     def x_Attr(self, e, scope):
-        if isinstance(e.obj, ast.Name) and self.cp.resolved.get(id(e.obj), (None,))[0] == "call":
+        if isinstance(e.obj, ast.Name) and self.cp.ref_of(e.obj)[0] == "call":
             value = self.cp.header.get(e.name)
             return self.const(value)
         obj = self.expr(e.obj, scope)
@@ -999,7 +999,7 @@ class _FastCompiler(Compiler):
             names.append(e.name)
             e = e.obj
         if isinstance(e, ast.Name):
-            kind, name = self.cp.resolved.get(id(e), (None, e.id))
+            kind, name = self.cp.ref_of(e)
             if kind == "input":
                 return (name,) + tuple(reversed(names))
         return None
@@ -1020,7 +1020,7 @@ class _FastCompiler(Compiler):
     def _item_field(self, e, scope):
         """(loop, field name) when ``e`` is ``x.field`` of a fused loop's item variable."""
         if isinstance(e, ast.Attr) and isinstance(e.obj, ast.Name):
-            kind, name = self.cp.resolved.get(id(e.obj), (None, e.obj.id))
+            kind, name = self.cp.ref_of(e.obj)
             if kind in ("var", "param"):
                 ref = scope.get(name)
                 if isinstance(ref, _ItemRef):
@@ -1041,7 +1041,7 @@ class _FastCompiler(Compiler):
         return None
 
     def x_Name(self, e, scope):
-        kind, name = self.cp.resolved.get(id(e), (None, e.id))
+        kind, name = self.cp.ref_of(e)
         if kind == "input":
             v = self._path_value((name,))
             if v is None:  # pragma: no cover - every input field has a reading
@@ -1062,7 +1062,7 @@ class _FastCompiler(Compiler):
         raise _Unsupported("score")
 
     def x_Attr(self, e, scope):
-        if isinstance(e.obj, ast.Name) and self.cp.resolved.get(id(e.obj), (None,))[0] == "call":
+        if isinstance(e.obj, ast.Name) and self.cp.ref_of(e.obj)[0] == "call":
             return super().x_Attr(e, scope)
         item = self._item_field(e, scope)
         if item is not None:
@@ -1144,7 +1144,7 @@ class _FastCompiler(Compiler):
         missing = []  # like the typed form's _rt.opt(f_name, ...): a missing argument makes the call missing
         for p, a in zip(fn.params, e.args):
             ref = None
-            if isinstance(a, ast.Name) and self.cp.resolved.get(id(a), (None,))[0] in ("var", "param"):
+            if isinstance(a, ast.Name) and self.cp.ref_of(a)[0] in ("var", "param"):
                 ref = scope.get(a.id)
             if isinstance(ref, _ItemRef):
                 inner[p.name] = ref

@@ -89,7 +89,7 @@ class _Explainer:
     def name(self, e) -> str:
         """How to call an expression in a sentence: a label when the policy gives one."""
         if isinstance(e, ast.Name):
-            kind, n = self.cp.resolved.get(id(e), (None, e.id))
+            kind, n = self.cp.ref_of(e)
             if kind == "let":
                 let = self.cp.lets[n]
                 return let.label.get(self.lang, self.cp.language) if let.label else n
@@ -116,7 +116,7 @@ class _Explainer:
         if isinstance(e, (ast.Name, ast.Attr)):
             if isinstance(e, ast.Attr) and isinstance(e.obj, ast.Name) and e.obj.id == "call":
                 return self.show(self.value(e, {}), e)
-            kind = self.cp.resolved.get(id(e), (None,))[0] if isinstance(e, ast.Name) else None
+            kind = self.cp.ref_of(e)[0] if isinstance(e, ast.Name) else None
             if kind in ("var", "param"):
                 return e.id
             return self.name(e)
@@ -197,7 +197,7 @@ class _Explainer:
             return t["is_present" if v is not None else "is_missing"].format(x=self.name(e.operand))
         if isinstance(e, ast.Quantified):
             return self.why_quantified(e, bound)
-        if isinstance(e, ast.Name) and self.cp.resolved.get(id(e), (None,))[0] == "let":
+        if isinstance(e, ast.Name) and self.cp.ref_of(e)[0] == "let":
             let = self.cp.lets[e.id]
             inner = self.why(let.expr, {}) if not bound else None
             if inner and not _is_const(let.expr):
@@ -454,7 +454,7 @@ def grant_plan(policy) -> GrantPlan | None:
 
 
 def _let_of(cp, e):
-    if isinstance(e, ast.Name) and cp.resolved.get(id(e), (None,))[0] == "let":
+    if isinstance(e, ast.Name) and cp.ref_of(e)[0] == "let":
         let = cp.lets.get(e.id)
         if let is not None and let.params is None:
             return let
@@ -710,11 +710,11 @@ def _paths(e, cp):
             root = n
             while isinstance(root, ast.Attr):
                 root = root.obj
-            if isinstance(root, ast.Name) and cp.resolved.get(id(root), (None,))[0] in ("input", "let"):
+            if isinstance(root, ast.Name) and cp.ref_of(root)[0] in ("input", "let"):
                 if not inside_attr:
                     out.append(n)
                 continue
-        if isinstance(n, ast.Name) and cp.resolved.get(id(n), (None,))[0] in ("input", "let") and not inside_attr:
+        if isinstance(n, ast.Name) and cp.ref_of(n)[0] in ("input", "let") and not inside_attr:
             out.append(n)
             continue
         for ch in ast.children(n):
@@ -875,7 +875,7 @@ def _valid_applicant(policy, value, errors):
     while isinstance(e, ast.Attr):
         steps.append(e.name)
         e = e.obj
-    if not (isinstance(e, ast.Name) and policy.checked.resolved.get(id(e), (None,))[0] == "input"):
+    if not (isinstance(e, ast.Name) and policy.checked.ref_of(e)[0] == "input"):
         return None
     steps.append(e.id)
     path = ".".join(reversed(steps))

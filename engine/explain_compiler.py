@@ -178,7 +178,7 @@ class ExplainCodegen:
         if found is not None:
             return found
         for n in ast.walk(e):
-            if isinstance(n, ast.Name) and self.cp.resolved.get(id(n), (None,))[0] == "let" \
+            if isinstance(n, ast.Name) and self.cp.ref_of(n)[0] == "let" \
                     and n.id not in self.lets_available:
                 raise _No
         code = self.cc.expr(e, scope)
@@ -263,7 +263,7 @@ class ExplainCodegen:
                         f"else {t['is_missing'].format(x=name)!r})")
         if isinstance(e, ast.Quantified):
             return self.why_quantified(e, scope)
-        if isinstance(e, ast.Name) and self.cp.resolved.get(id(e), (None,))[0] == "let" and not scope:
+        if isinstance(e, ast.Name) and self.cp.ref_of(e)[0] == "let" and not scope:
             let = self.cp.lets[e.id]
             if not _x._is_const(let.expr):
                 inner = self.why(let.expr, {})

@@ -458,7 +458,7 @@ def _has_de_minimis_rule(cp) -> bool:
     while stack:
         for n in ast.walk(stack.pop()):
             name = None
-            if isinstance(n, ast.Name) and cp.resolved.get(id(n), (None,))[0] == "let":
+            if isinstance(n, ast.Name) and cp.ref_of(n)[0] == "let":
                 name, target = n.id, cp.lets.get(n.id)
             elif isinstance(n, ast.Call) and n.func in cp.funcs:
                 name, target = n.func, cp.funcs[n.func]

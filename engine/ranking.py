@@ -132,7 +132,7 @@ class Procedure:
             keys = (ast.OrderKey(ast.ScoreRef(), True, True),)
             if "submitted" in policy.checked.decls:
                 name = ast.Name("submitted")
-                policy.checked.resolved[id(name)] = ("result", "submitted")
+                policy.checked.resolve(name, "result", "submitted")
                 keys += (ast.OrderKey(name, False, True),)
         unit = Decimal("0.01")
         decl = policy.checked.decls.get("grant")
@@ -503,7 +503,7 @@ def key_label(policy, key, lang) -> str:
         if c is not None:
             return f"«{policy.label_of(c, lang)}»"
     if isinstance(e, ast.Name):
-        kind, n = policy.checked.resolved.get(id(e), (None, e.id))
+        kind, n = policy.checked.ref_of(e)
         if kind == "result" and n in w:
             return w[n]
     return f"«{name_of(policy, e, lang)}»"
