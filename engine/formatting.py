@@ -33,11 +33,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+import math
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from babel import Locale
 
 from . import i18n
+from .exact import decimal_of
 
 __all__ = [
     "LANGUAGES",
@@ -101,7 +103,7 @@ def _conventions(lang: str) -> _Conventions:
 
 
 def to_decimal(value, what: str = "a number") -> Decimal:
-    """Turn a decimal string, Decimal, int or float into an exact Decimal.
+    """Turn a decimal string, Decimal, int or float into an exact Decimal (:func:`engine.exact.decimal_of`).
 
     A float is read through ``str()`` (``0.1`` becomes ``Decimal("0.1")``), never
     through its binary value. Booleans, ``None``, NaN and infinities are refused.
@@ -109,22 +111,17 @@ def to_decimal(value, what: str = "a number") -> Decimal:
     >>> to_decimal("40000.00"), to_decimal(72.5), to_decimal(3)
     (Decimal('40000.00'), Decimal('72.5'), Decimal('3'))
     """
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"expected {what}, got {value!r}")
-    if isinstance(value, Decimal):
-        result = value
-    elif isinstance(value, (int, float)):
-        result = Decimal(str(value))
-    elif isinstance(value, str):
-        text = value.strip().replace("_", "")
-        try:
-            result = Decimal(text)
-        except InvalidOperation:
-            raise ValueError(f"expected {what}, got {value!r}") from None
-    else:
-        raise ValueError(f"expected {what}, got {type(value).__name__} {value!r}")
-    if not result.is_finite():
+    if value is None or isinstance(value, bool) or not isinstance(value, (Decimal, int, float, str)):
+        kind = "" if value is None or isinstance(value, (bool, str)) else type(value).__name__ + " "
+        raise ValueError(f"expected {what}, got {kind}{value!r}")
+    if isinstance(value, Decimal) and not value.is_finite() or isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"expected {what} (finite), got {value!r}")
+    try:
+        result = decimal_of(value)
+    except ValueError:
+        result = None
+    if result is None:
+        raise ValueError(f"expected {what}, got {value!r}")
     return result
 
 

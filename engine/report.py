@@ -31,7 +31,9 @@ from typing import Any, Iterable, Mapping
 
 import jinja2
 
-from engine.outputs import RANKED_STATUSES, STATUSES, _as_dict, _decimal, format_source
+from engine.exact import decimal_of
+from engine.outputs import _as_dict, format_source
+from engine.status import RANKED as RANKED_STATUSES, REPORT_ORDER as STATUSES
 
 from engine import i18n
 from engine.formatting import format_date, format_money, format_percent, format_points
@@ -99,11 +101,11 @@ class _Fmt:
         self.currency = currency or "EUR"
 
     def money(self, value: Any) -> str:
-        d = _decimal(value)
+        d = decimal_of(value)
         return "" if d is None else format_money(d, self.lang, currency=self.currency)
 
     def points(self, value: Any) -> str:
-        d = _decimal(value)
+        d = decimal_of(value)
         return "" if d is None else format_points(d, self.lang)
 
     def percent(self, fraction: Decimal | None) -> str:
@@ -138,7 +140,7 @@ def _sort_key(r: Mapping[str, Any]) -> tuple:
     status = r.get("status")
     group = 0 if status in RANKED_STATUSES else 1 + _STATUS_ORDER.get(status, len(STATUSES))
     rank = r.get("rank")
-    score = _decimal(r.get("score"))
+    score = decimal_of(r.get("score"))
     return (
         group,
         rank is None,
@@ -213,7 +215,7 @@ def _row_view(r: Mapping[str, Any], anchor: str | None, fmt: _Fmt, T: Mapping[st
               S: Mapping[str, str], criteria_ids: list[str], reserves: list[Mapping[str, Any]]) -> dict[str, Any]:
     """One line of the ranking table (or of the table of applications not ranked)."""
     status = str(r.get("status"))
-    score, grant, requested = _decimal(r.get("score")), _decimal(r.get("grant")), _decimal(r.get("requested"))
+    score, grant, requested = decimal_of(r.get("score")), decimal_of(r.get("grant")), decimal_of(r.get("requested"))
     placement = r.get("placement") if isinstance(r.get("placement"), Mapping) else {}
     marks = []
     if status == "funded":
@@ -224,7 +226,7 @@ def _row_view(r: Mapping[str, Any], anchor: str | None, fmt: _Fmt, T: Mapping[st
         partial = r.get("partial") if "partial" in r else placement.get("reason") in PARTIAL_REASONS
         if partial:
             marks.append({"cls": "partial", "text": T["partial_mark"], "title": T["partial_title"]})
-    points = {str(c.get("id")): _decimal(c.get("points")) for c in r.get("criteria") or []}
+    points = {str(c.get("id")): decimal_of(c.get("points")) for c in r.get("criteria") or []}
     gates = r.get("gates") or []
     failed = [str(g.get("label") or g.get("id") or "") for g in gates if not g.get("passed")]
     return {
@@ -232,16 +234,16 @@ def _row_view(r: Mapping[str, Any], anchor: str | None, fmt: _Fmt, T: Mapping[st
         "score": fmt.points(score), "grant": fmt.money(grant), "requested": fmt.money(requested),
         "points": [fmt.points(points.get(cid)) for cid in criteria_ids],
         "marks": marks,
-        "reason": _reason(status, failed, len(r.get("errors") or ()), score, _decimal(r.get("pass_score")), fmt, T),
+        "reason": _reason(status, failed, len(r.get("errors") or ()), score, decimal_of(r.get("pass_score")), fmt, T),
     }
 
 
 def _app_view(r: Mapping[str, Any], anchor: str, fmt: _Fmt, T: Mapping[str, str],
               S: Mapping[str, str], criteria_ids: list[str]) -> dict[str, Any]:
     status = str(r.get("status"))
-    score = _decimal(r.get("score"))
-    max_score = _decimal(r.get("max_score"))
-    pass_score = _decimal(r.get("pass_score"))
+    score = decimal_of(r.get("score"))
+    max_score = decimal_of(r.get("max_score"))
+    pass_score = decimal_of(r.get("pass_score"))
     gates = []
     for g in r.get("gates") or []:
         gates.append({
@@ -251,7 +253,7 @@ def _app_view(r: Mapping[str, Any], anchor: str, fmt: _Fmt, T: Mapping[str, str]
     criteria = []
     points_by_id: dict[str, str] = {}
     for c in r.get("criteria") or []:
-        pts, mx = _decimal(c.get("points")), _decimal(c.get("max"))
+        pts, mx = decimal_of(c.get("points")), decimal_of(c.get("max"))
         points_by_id[str(c.get("id"))] = fmt.points(pts)
         criteria.append({
             "id": str(c.get("id", "")), "label": str(c.get("label") or c.get("id") or ""),
@@ -307,10 +309,10 @@ def _histogram_chart(summary: Mapping[str, Any], fmt: _Fmt) -> dict[str, Any] | 
     ymax = max(step, math.ceil(top_count / step) * step)
     if ymax - top_count < step / 4:  # room for the count above the tallest bar
         ymax += step
-    lo0 = _decimal(bins[0].get("from")) or Decimal(0)
-    hi0 = _decimal(bins[-1].get("to")) or Decimal(0)
+    lo0 = decimal_of(bins[0].get("from")) or Decimal(0)
+    hi0 = decimal_of(bins[-1].get("to")) or Decimal(0)
     span = hi0 - lo0
-    pass_score = _decimal((summary.get("scores") or {}).get("pass_score"))
+    pass_score = decimal_of((summary.get("scores") or {}).get("pass_score"))
 
     def x_of(v: Decimal) -> float:
         # bins are drawn to scale: the narrower bins on either side of the pass mark are narrower
@@ -318,7 +320,7 @@ def _histogram_chart(summary: Mapping[str, Any], fmt: _Fmt) -> dict[str, Any] | 
 
     bars, xlabels = [], []
     for b in bins:
-        lo, hi = _decimal(b.get("from")), _decimal(b.get("to"))
+        lo, hi = decimal_of(b.get("from")), decimal_of(b.get("to"))
         x0, x1 = x_of(lo), x_of(hi)
         h = ph * b["count"] / ymax
         gap = 2 if x1 - x0 > 8 else 0.5
@@ -349,7 +351,7 @@ def _histogram_chart(summary: Mapping[str, Any], fmt: _Fmt) -> dict[str, Any] | 
 def _criteria_chart(summary: Mapping[str, Any], fmt: _Fmt) -> list[dict[str, Any]]:
     rows = []
     for c in summary.get("criteria") or []:
-        mean, mx = _decimal(c.get("mean")), _decimal(c.get("max"))
+        mean, mx = decimal_of(c.get("mean")), decimal_of(c.get("max"))
         frac = _fraction(mean, mx)
         rows.append({
             "id": str(c.get("id")), "label": str(c.get("label") or c.get("id")),
@@ -420,7 +422,7 @@ def _reserves_view(summary: Mapping[str, Any], fmt: _Fmt) -> list[dict[str, Any]
             "granted": fmt.money(r.get("granted")), "funded": fmt.count(int(r.get("funded") or 0)),
             "qualifying": fmt.count(int(r.get("qualifying") or 0)), "returned": fmt.money(r.get("returned")),
             "last_rank": r.get("last_rank"),
-            "used_width": _pct_width(_decimal(r.get("granted")), _decimal(r.get("amount"))),
+            "used_width": _pct_width(decimal_of(r.get("granted")), decimal_of(r.get("amount"))),
         })
     return out
 
@@ -490,10 +492,10 @@ def render_report(
     total = summary.get("total", len(lines))
     others_total = sum(v for k, v in counts.items() if k not in RANKED_STATUSES)
     budget = summary.get("budget") or {}
-    available = _decimal(budget.get("available", call.get("budget")))
-    used = _decimal(budget.get("used")) or Decimal(0)
-    requested = _decimal(budget.get("requested_ranked"))
-    remaining = _decimal(budget.get("remaining"))
+    available = decimal_of(budget.get("available", call.get("budget")))
+    used = decimal_of(budget.get("used")) or Decimal(0)
+    requested = decimal_of(budget.get("requested_ranked"))
+    remaining = decimal_of(budget.get("remaining"))
     scale = max([v for v in (available, requested, used) if v is not None] or [Decimal(0)])
     budget_view = {
         "available": fmt.money(available) if available is not None else "",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dsl.types import Type
 
-from .result import json_number
+from .exact import json_number
 
 
 def _label(f, lang, default_lang):

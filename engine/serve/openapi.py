@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 
-from engine.result import STATUSES
+from engine.status import ALL as STATUSES
 
 from .bodies import JSON_TYPES, JSONL_TYPES
 

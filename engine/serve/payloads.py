@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from engine.result import json_number, money_text
+from engine.exact import json_number, money_text
 
 
 def dumps(doc) -> bytes:
