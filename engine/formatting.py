@@ -53,8 +53,9 @@ __all__ = [
     "to_decimal",
 ]
 
-#: Languages shipped with bando (others can be added as catalogues: see :func:`engine.i18n.languages`).
-LANGUAGES = ("it", "en")
+#: The languages bando writes: those with a message catalogue (adding one is a catalogue, no code:
+#: docs/translating.md and :func:`engine.i18n.languages`).
+LANGUAGES = i18n.languages()
 
 _CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import codecs
 import json
 
-from engine.formatting import LANGUAGES
 from engine.policy import parse_application
+from engine import i18n
 
 from .problems import Problem, quoted
 
@@ -80,8 +80,8 @@ def language(request, served) -> str:
     asked = request.query_params.get("lang")
     if asked is not None:
         code = asked.replace("_", "-").split("-")[0].lower()
-        if code not in LANGUAGES:
-            raise Problem(400, f"lang: expected one of {', '.join(LANGUAGES)}, got {quoted(asked)}",
+        if code not in i18n.languages():
+            raise Problem(400, f"lang: expected one of {', '.join(i18n.languages())}, got {quoted(asked)}",
                           title="Unsupported language")
         return code
     header = request.headers.get("accept-language")
@@ -98,7 +98,7 @@ def language(request, served) -> str:
                     q = 0.0
             ranked.append((-q, n, tag.strip().split("-")[0].lower()))
         for q, _, code in sorted(ranked):
-            if q < 0 and code in LANGUAGES:
+            if q < 0 and code in i18n.languages():
                 return code
             if q < 0 and code == "*":
                 break

@@ -23,8 +23,8 @@ from types import MappingProxyType
 import attrs
 
 from dsl.errors import PolicyError
-from engine.formatting import LANGUAGES
 from engine.policy import Policy, load_policy
+from engine import i18n
 
 log = logging.getLogger("bando.serve")
 
@@ -49,7 +49,7 @@ class Served:
     @property
     def languages(self) -> list[str]:
         """The languages explanations can be written in, the call's own first."""
-        return [self.policy.language] + [lang for lang in LANGUAGES if lang != self.policy.language]
+        return [self.policy.language] + [lang for lang in i18n.languages() if lang != self.policy.language]
 
     def info(self) -> dict:
         p = self.policy

@@ -200,3 +200,24 @@ def test_the_translators_workflow_extracts_every_id_and_starts_a_new_language(tm
     CommandLineInterface().run(["pybabel", "-q", "init", "-i", str(pot), "-d", str(tmp_path / "locale"),
                                 "-D", "bando", "-l", "fr"])
     assert (tmp_path / "locale" / "fr" / "LC_MESSAGES" / "bando.po").is_file()
+
+
+def test_the_server_offers_and_accepts_a_language_that_is_only_a_catalogue(german):
+    # the server asks the catalogue which languages exist: ?lang=de and Accept-Language: de work
+    # without a line of code, and the policy's own language is offered first
+    from types import SimpleNamespace
+
+    from engine.serve.bodies import language
+    from engine.serve.registry import Served
+
+    policy = load_policy(DE_POLICY)
+    served = Served("de-call", "de.bando", policy)
+    assert served.languages[0] == "de" and set(served.languages) == {"de", "en", "it"}
+
+    def asked(query=None, header=None):
+        return SimpleNamespace(query_params={"lang": query} if query else {},
+                               headers={"accept-language": header} if header else {})
+
+    assert language(asked(query="de-AT"), served) == "de"
+    assert language(asked(header="fr;q=0.9, de;q=0.8"), served) == "de"
+    assert language(asked(header="fr"), served) == "de"  # nothing offered: the call's own
