@@ -673,6 +673,107 @@ def letters(policy, results, outdir, lang, fmt_, templates, letter_date, root):
         sys.exit(1)
 
 
+@main.command(name="diff")
+@click.argument("old", type=click.Path(exists=True))
+@click.argument("new", type=click.Path(exists=True))
+@click.option("--format", "fmt_", type=click.Choice(["text", "csv", "json"]), default="text", show_default=True,
+              help="text for a person; csv for a spreadsheet (the layout of ranking.csv); json for programs.")
+@click.option("-o", "--out", "outfile", type=click.Path(dir_okay=False), default=None,
+              help="Write to this file instead of standard output.")
+@click.option("--lang", type=click.Choice(_LANGUAGES), default=None, help="Default: the language of NEW.")
+@click.option("--csv-dialect", type=click.Choice(["it", "excel-it", "en", "rfc4180"]), default=None,
+              help="Layout of the CSV (as for bando score). Default: the language's.")
+@_writes_files
+def diff_cmd(old, new, fmt_, outfile, lang, csv_dialect):
+    """Compare two runs: who changed outcome, rank, score or grant, and why.
+
+    OLD and NEW are output folders of `bando score` (or their results.jsonl). Exit 0 when
+    nothing changed, 1 when something did (as diff(1) does), 2 when a run cannot be read.
+    """
+    from engine import diff as d
+    try:
+        comparison = d.compare(old, new)
+    except d.DiffError as e:
+        raise BandoError(str(e)) from None
+    _write_diff(comparison, fmt_, outfile, lang, csv_dialect)
+    sys.exit(0 if comparison.same else 1)
+
+
+def _write_diff(comparison, fmt_, outfile, lang, csv_dialect):
+    import os
+    import tempfile
+
+    from engine import diff as d
+    from engine.outputs import atomic_write
+    if fmt_ == "csv":
+        if outfile is not None:
+            d.write_csv(comparison, outfile, lang=lang, dialect=csv_dialect)
+            return
+        with tempfile.TemporaryDirectory() as tmp:  # the CSV writer writes files: copy it to stdout
+            path = os.path.join(tmp, "diff.csv")
+            d.write_csv(comparison, path, lang=lang, dialect=csv_dialect)
+            with open(path, "rb") as f:
+                sys.stdout.buffer.write(f.read())
+        return
+    text = d.json_text(comparison, lang) if fmt_ == "json" else d.render_text(comparison, lang)
+    if outfile is not None:
+        atomic_write(outfile, text)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("policy_before", type=click.Path(dir_okay=False))
+@click.argument("policy_after", type=click.Path(dir_okay=False))
+@click.argument("batch", type=click.Path())
+@click.option("-o", "--out", "outdir", required=True, type=click.Path(file_okay=False),
+              help="Output folder: before/ and after/ (two complete runs) and diff.txt, diff.csv, diff.json.")
+@click.option("--lang", type=click.Choice(_LANGUAGES), default=None, help="Default: the language of POLICY_AFTER.")
+@click.option("--budget", default=None, type=AMOUNT, help="Override the budget of both runs.")
+@click.option("--budget-after", default=None, type=AMOUNT,
+              help="Override the budget of the second run only (the what-if of a larger or smaller budget).")
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--letters", "with_letters", is_flag=True, help="Also write each run's letters.")
+@click.option("--decimal-comma/--decimal-point", default=None,
+              help="How numbers in CSV/Excel text cells are written (default: guess per cell).")
+@click.option("--allow-invalid", is_flag=True, help="As for bando score.")
+@click.option("--csv-dialect", type=click.Choice(["it", "excel-it", "en", "rfc4180"]), default=None)
+@_root_option
+@_writes_files
+def whatif(policy_before, policy_after, batch, outdir, lang, budget, budget_after, jobs, with_letters,
+           decimal_comma, allow_invalid, csv_dialect, root):
+    """What a changed call does to the same applications: score BATCH under POLICY_BEFORE and
+    POLICY_AFTER (the same file with --budget-after works too) and compare the two runs."""
+    from engine import diff as d
+    from engine.batch_io import BatchError
+    from engine.letters import LetterError
+    from engine.ranking import AllocationError
+    from engine.whatif import whatif as run_whatif
+    for p in (policy_before, policy_after):
+        _load(p, root)  # both must load before anything is scored
+    budgets = []
+    for name, amount in (("--budget", budget), ("--budget-after", budget_after)):
+        if amount is not None:
+            from engine.validate import Problem, to_decimal
+            try:
+                amount = to_decimal(amount, "an amount")
+            except Problem as e:
+                raise BandoError(f"{name}: {e.message}") from None
+        budgets.append(amount)
+    try:
+        w = run_whatif(policy_before, policy_after, batch, outdir, lang=lang, budget=budgets[0],
+                       budget_after=budgets[1], jobs=jobs, letters=with_letters, decimal_comma=decimal_comma,
+                       allow_invalid=allow_invalid, csv_dialect=csv_dialect, root=root,
+                       templates_dir=_templates_dir(policy_after, None, root) if with_letters else None)
+    except (BatchError, AllocationError, d.DiffError) as e:
+        raise BandoError(str(e)) from None
+    except LetterError as e:
+        raise BandoError(f"letters: {e}") from None
+    head = d.render_text(w.diff, w.lang).split("\n\n", 1)[0]  # the runs and the counts; the rest is in diff.txt
+    click.echo(head)
+    click.echo(i18n.text(w.lang, "cli.whatif_written", out=outdir))
+
+
 @main.command()
 @click.argument("policies", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")

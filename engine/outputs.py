@@ -970,3 +970,19 @@ def summary_json(summary: Mapping[str, Any]) -> str:
 def write_summary_json(path: str | os.PathLike, summary: Mapping[str, Any]) -> None:
     """Write ``summary.json`` atomically (see :func:`summary_json`)."""
     atomic_write(path, summary_json(summary))
+
+
+# --------------------------------------------------------------------------
+# other tables in the same layout (bando diff)
+# --------------------------------------------------------------------------
+
+#: the kinds of cell a table's header gives its columns (see :func:`write_csv_table`)
+TABLE_KINDS = {"int": _INT, "text": _TEXT, "points": _POINTS, "money": _MONEY}
+
+
+def write_csv_table(path: str | os.PathLike, header: list[tuple[str, str]], rows: Iterable[list[Any]],
+                    dialect: str) -> int:
+    """Any table of typed cells as CSV, written exactly as ranking.csv is: ``header`` is ``(text,
+    kind)`` pairs (kinds from :data:`TABLE_KINDS`), rows hold int, str, Decimal or None, ``dialect``
+    one of :data:`CSV_DIALECTS`. Returns the number of rows."""
+    return _write_csv_table(path, header, rows, dialect)
