@@ -325,7 +325,7 @@ def score_batch(policy_path, batch, outdir, *, batch_format=None, **options) -> 
     ...     summary = score_batch("policies/salentonet.bando", f, "out/day1", letters=False)
     >>> summary.counts                                                    # doctest: +SKIP
     """
-    from . import rundir
+    from . import audit, rundir
     previous = options.get("previous")
     with _batch_file(batch, batch_format) as batch_path, \
             rundir.OutputRun(outdir, outputs=rundir.SCORE_OUTPUTS, kind="bando score") as run:
@@ -333,7 +333,11 @@ def score_batch(policy_path, batch, outdir, *, batch_format=None, **options) -> 
             p = Path(previous)
             rundir.check_file(p / "results.jsonl" if p.is_dir() else p)
         summary = _score_into(policy_path, batch_path, run.path, **options)
-        run.commit()
+        # the audit trail: what this run read and every option that changed what it wrote (bando verify)
+        run.commit({audit.KEY: audit.record(
+            _W["policy"], policy_path, batch_path, stream=not isinstance(batch, (str, os.PathLike)),
+            templates_dir=options.get("templates_dir"), previous=previous, withdrawn=options.get("withdrawn"),
+            root=options.get("root"), options=options)})
     summary.outdir = Path(outdir)
     return summary
 

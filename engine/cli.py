@@ -775,6 +775,41 @@ def whatif(policy_before, policy_after, batch, outdir, lang, budget, budget_afte
 
 
 @main.command()
+@click.argument("outdir", type=click.Path(file_okay=False, exists=True))
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--lang", type=click.Choice(_LANGUAGES), default=None, help="Default: the run's language.")
+@_writes_files
+def verify(outdir, jobs, lang):
+    """Repeat the `bando score` that wrote OUTDIR from the inputs its manifest records, and compare.
+
+    Exit 0 when every output is byte-identical, 1 with the first difference otherwise (an
+    input that changed, another bando, an output edited since), 2 when the run cannot be repeated.
+    """
+    from engine import audit, rundir
+    from engine.batch_io import BatchError
+    try:
+        manifest = rundir.read_manifest(outdir) or {}
+    except rundir.ManifestError as e:
+        raise BandoError(str(e)) from None
+    lang = lang or (manifest.get(audit.KEY) or {}).get("language")
+    lang = lang if lang in _LANGUAGES else i18n.REFERENCE
+    try:
+        v = audit.verify(outdir, jobs=jobs)
+    except audit.AuditError as e:
+        raise BandoError(i18n.render(e.message, lang)) from None
+    except BatchError as e:
+        raise BandoError(str(e)) from None
+    if v.ok:
+        click.echo(i18n.text(lang, "verify.ok", folder=outdir, count=v.checked))
+        return
+    first = i18n.render(v.differences[0], lang)
+    more = len(v.differences) - 1
+    click.echo(i18n.text(lang, "verify.failed", folder=outdir, first=first)
+               + (" " + i18n.text(lang, "verify.more", count=more) if more else ""))
+    sys.exit(1)
+
+
+@main.command()
 @click.argument("policies", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))

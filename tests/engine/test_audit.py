@@ -1,0 +1,125 @@
+"""The run record in manifest.json and `bando verify` (issue 15: an audit trail)."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from engine import audit, score_batch
+from engine.cli import main
+
+POLICY = """
+call "Bando prova" version "1" {
+  authority "Camera di Commercio di Varese"
+  language it
+  closes 2025-06-30 12:00
+  budget 100 EUR
+}
+
+input {
+  id: text
+  name: text
+  quality: int in 0..10
+  requested: money
+}
+
+eligibility {
+  gate named "Denominazione indicata": length(name) > 0
+}
+
+score max 10 pass 3 {
+  criterion quality "Qualità" max 10 = quality
+}
+
+grant = requested
+requested = requested
+applicant = name
+
+ranking {
+  order by score desc
+  shortfall partial
+}
+"""
+
+ROWS = "id;name;quality;requested\nA-1;Alfa;9;60\nA-2;Beta;7;50\nA-3;Gamma;2;10\nA-4;Delta;5;30\n"
+
+
+@pytest.fixture
+def run(tmp_path):
+    (tmp_path / "p.bando").write_text(POLICY, encoding="utf-8")
+    (tmp_path / "batch.csv").write_text(ROWS, encoding="utf-8")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["score", str(tmp_path / "p.bando"), str(tmp_path / "batch.csv"), "-o", str(out),
+                                  "--budget", "90"])
+    assert r.exit_code == 0, r.output
+    return tmp_path, out
+
+
+def test_the_manifest_records_what_the_run_read_and_how(run):
+    tmp, out = run
+    record = json.loads((out / "manifest.json").read_text("utf-8"))["run"]
+    assert record["policy"]["name"] == "Bando prova" and len(record["policy"]["sha256"]) == 64
+    assert list(record["policy"]["files"]) == [str(tmp / "p.bando")]
+    assert list(record["inputs"]["batch"]["files"]) == [str(tmp / "batch.csv")]
+    assert record["options"]["budget"] == "90" and record["options"]["letters"] is True
+    assert record["language"] == "it" and record["time"].endswith("+00:00")
+
+
+def test_two_runs_record_the_same_but_for_the_time(run, tmp_path):
+    tmp, out = run
+    again = tmp_path / "again"
+    r = CliRunner().invoke(main, ["score", str(tmp / "p.bando"), str(tmp / "batch.csv"), "-o", str(again),
+                                  "--budget", "90", "--jobs", "2"])
+    assert r.exit_code == 0, r.output
+    first, second = (json.loads((d / "manifest.json").read_text("utf-8")) for d in (out, again))
+    first["run"].pop("time"), second["run"].pop("time")
+    assert first == second  # --jobs changes no outcome, so it is not an option of the record
+
+
+def test_verify_repeats_the_run_and_finds_it_identical(run):
+    _, out = run
+    r = CliRunner().invoke(main, ["verify", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "verificata:" in r.output and "file identici a una nuova elaborazione" in r.output
+
+
+def test_an_output_edited_after_the_run_is_named(run):
+    _, out = run
+    with open(out / "ranking.csv", "a", encoding="utf-8") as f:
+        f.write("A-9;Zeta;;;;\n")
+    r = CliRunner().invoke(main, ["verify", str(out), "--lang", "en"])
+    assert r.exit_code == 1
+    assert r.output.startswith(f"{out}: not verified: ranking.csv: the file in {out} is not the one the run wrote")
+
+
+def test_a_changed_input_is_named_before_anything_is_scored(run):
+    tmp, out = run
+    (tmp / "batch.csv").write_text(ROWS.replace("A-2;Beta;7", "A-2;Beta;8"), encoding="utf-8")
+    r = CliRunner().invoke(main, ["verify", str(out)])
+    assert r.exit_code == 1
+    assert f"il file delle domande {tmp / 'batch.csv'} è cambiato dopo l'elaborazione" in r.output
+
+
+def test_a_changed_policy_is_named(run):
+    tmp, out = run
+    (tmp / "p.bando").write_text(POLICY.replace("pass 3", "pass 4"), encoding="utf-8")
+    v = audit.verify(out)
+    assert not v.ok and "the policy file" in str(v.differences[0]) and str(tmp / "p.bando") in str(v.differences[0])
+
+
+def test_a_run_from_a_stream_cannot_be_repeated_and_says_why(tmp_path):
+    (tmp_path / "p.bando").write_text(POLICY, encoding="utf-8")
+    out = tmp_path / "out"
+    score_batch(str(tmp_path / "p.bando"), io.StringIO(ROWS.replace(";", ",")), out, batch_format="csv",
+                letters=False)
+    record = json.loads((out / "manifest.json").read_text("utf-8"))["run"]
+    assert record["inputs"]["batch"]["stream"] is True and list(record["inputs"]["batch"]["files"]) == ["<stream>"]
+    r = CliRunner().invoke(main, ["verify", str(out)])
+    assert r.exit_code == 2 and "flusso di dati" in r.output and "Traceback" not in r.output
+
+
+def test_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path):
+    r = CliRunner().invoke(main, ["verify", str(tmp_path), "--lang", "en"])
+    assert r.exit_code == 2 and "no manifest.json" in r.output
