@@ -36,7 +36,7 @@ from .formatting import format_money, format_points
 from .outputs import TABLE_KINDS, write_csv_table
 
 __all__ = ["DiffError", "Side", "Reason", "Change", "RunInfo", "RunDiff", "compare", "render_text", "write_csv",
-           "to_json", "json_text", "FIELDS"]
+           "to_json", "json_text", "describe", "FIELDS"]
 
 #: what a change can be about, in the order a person reads it
 FIELDS = ("status", "rank", "score", "grant")
@@ -361,15 +361,17 @@ def _policy_line(w: _Words, diff: RunDiff) -> str:
                                         new_name=n.policy_name or "", new_version=n.policy_version or "")
 
 
-def render_text(diff: RunDiff, lang: str | None = None) -> str:
-    """The diff for a person: the two runs, then one paragraph per application that changed."""
+def describe(diff: RunDiff, lang: str | None = None) -> dict:
+    """The diff in words, for the text and for the report: ``head`` (lines on the two runs and the
+    counts), ``changes`` (per application: ``application``, ``applicant``, ``what`` changed, the
+    ``reasons``), ``none`` (the sentence for no difference, or "")."""
     w = _words(diff, lang)
     t = w.t
-    lines = [t["title"].format(old=diff.old.folder, new=diff.new.folder), _policy_line(w, diff)]
+    head = [t["title"].format(old=diff.old.folder, new=diff.new.folder), _policy_line(w, diff)]
     if diff.old.budget != diff.new.budget:
-        lines.append(t["budget"].format(old=w.money(diff.old.budget), new=w.money(diff.new.budget)))
+        head.append(t["budget"].format(old=w.money(diff.old.budget), new=w.money(diff.new.budget)))
     if diff.old.funding_line != diff.new.funding_line:
-        lines.append(t["line"].format(old=w.line(diff.old.funding_line), new=w.line(diff.new.funding_line)))
+        head.append(t["line"].format(old=w.line(diff.old.funding_line), new=w.line(diff.new.funding_line)))
     counts = [i18n.plural(w.lang, "diff.compared", diff.compared, count=diff.compared)]
     changed = sum(1 for c in diff.changes if c.old is not None and c.new is not None)
     counts.append(i18n.plural(w.lang, "diff.changed", changed, count=changed))
@@ -377,21 +379,30 @@ def render_text(diff: RunDiff, lang: str | None = None) -> str:
         counts.append(i18n.plural(w.lang, "diff.only_old", diff.only_old, count=diff.only_old))
     if diff.only_new:
         counts.append(i18n.plural(w.lang, "diff.only_new", diff.only_new, count=diff.only_new))
-    lines.append("; ".join(counts) + ".")
-    if diff.same:
-        lines += ["", t["none"]]
-        return "\n".join(lines) + "\n"
+    head.append("; ".join(counts) + ".")
+    changes = []
     for c in diff.changes:
-        head = c.application + (f" ({c.applicant})" if c.applicant else "")
-        lines.append("")
         if c.old is None:
-            lines.append(f"{head}: " + t["only_new_app"].format(status=w.status(c.new.status)))
-            continue
-        if c.new is None:
-            lines.append(f"{head}: " + t["only_old_app"].format(status=w.status(c.old.status)))
-            continue
-        lines.append(f"{head}: " + "; ".join(w.change(f, c) for f in c.changed))
-        lines += [f"  - {w.reason(r)}" for r in c.reasons if w.says(r)]
+            what, reasons = t["only_new_app"].format(status=w.status(c.new.status)), []
+        elif c.new is None:
+            what, reasons = t["only_old_app"].format(status=w.status(c.old.status)), []
+        else:
+            what = "; ".join(w.change(f, c) for f in c.changed)
+            reasons = [w.reason(r) for r in c.reasons if w.says(r)]
+        changes.append({"application": c.application, "applicant": c.applicant or "", "what": what,
+                        "reasons": reasons})
+    return {"lang": w.lang, "head": head, "changes": changes, "none": t["none"] if diff.same else ""}
+
+
+def render_text(diff: RunDiff, lang: str | None = None) -> str:
+    """The diff for a person: the two runs, then one paragraph per application that changed."""
+    d = describe(diff, lang)
+    lines = list(d["head"])
+    if d["none"]:
+        lines += ["", d["none"]]
+    for c in d["changes"]:
+        lines += ["", c["application"] + (f" ({c['applicant']})" if c["applicant"] else "") + ": " + c["what"]]
+        lines += [f"  - {r}" for r in c["reasons"]]
     return "\n".join(lines) + "\n"
 
 

@@ -427,6 +427,20 @@ def _reserves_view(summary: Mapping[str, Any], fmt: _Fmt) -> list[dict[str, Any]
     return out
 
 
+#: the report lists at most this many changed applications (all of them are in diff.csv)
+CHANGES_LIMIT = 2000
+
+
+def _changes_view(changes: Mapping[str, Any] | None, fmt, T) -> dict | None:
+    if changes is None:
+        return None
+    listed = list(changes.get("changes") or ())
+    shown = listed[:CHANGES_LIMIT]
+    return {"head": list(changes.get("head") or ()), "none": changes.get("none") or "", "rows": shown,
+            "note": T["changes_limited"].format(shown=fmt.count(len(shown)), total=fmt.count(len(listed)))
+            if len(shown) < len(listed) else ""}
+
+
 def render_report(
     results: Iterable[Any],
     summary: Mapping[str, Any],
@@ -435,6 +449,7 @@ def render_report(
     *,
     generated: str | None = None,
     rows: Iterable[Any] | None = None,
+    changes: Mapping[str, Any] | None = None,
 ) -> str:
     """Render the HTML report of a scored batch.
 
@@ -448,7 +463,9 @@ def render_report(
     ``lang`` is ``"it"`` or ``"en"`` (defaults to the call's language; other
     values fall back to English). ``generated`` is an optional, already
     formatted date/time text shown in the header: the report itself never
-    reads the clock.
+    reads the clock. ``changes`` is :func:`engine.diff.describe` of this run
+    against an earlier one (``bando score --compare``): a section at the top
+    lists who changed and why, at most :data:`CHANGES_LIMIT` of them.
     """
     call = dict(call or {})
     lg = _norm_lang(lang or call.get("language"))
@@ -576,5 +593,6 @@ def render_report(
         "criteria_chart": _criteria_chart(summary, fmt),
         "exclusions": _exclusions(summary, fmt, T),
         "has_gate_exclusions": any(g.get("failed") for g in summary.get("gates") or []),
+        "changes": _changes_view(changes, fmt, T),
     }
     return _environment().get_template(TEMPLATE_NAME).render(context)

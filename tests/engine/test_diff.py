@@ -154,3 +154,18 @@ def test_quoted_sentences_stay_in_their_language(runs):
     english = diff.render_text(w.diff, "en")
     assert "richiesto" not in english and "Posizione" not in english
     assert "graduatoria: Posizione" in diff.render_text(w.diff, "it")
+
+
+def test_the_report_lists_the_changes_at_the_top(runs):
+    from engine.report import render_report
+    tmp, w = runs
+    after = tmp / "out" / "after"
+    summary = json.loads((after / "summary.json").read_text("utf-8"))
+    rows = [json.loads(line) for line in (after / "results.jsonl").read_text("utf-8").splitlines()]
+    html = render_report(rows, summary, summary["call"], "it", rows=rows, changes=diff.describe(w.diff, "it"))
+    section = html[html.index('<section id="changes">'):html.index('<section id="figures">')]
+    assert "Cambiamenti rispetto ai risultati precedenti" in section and 'href="#changes"' in html
+    assert section.count("<tr><td>") == len(w.diff.changes)
+    assert "requisito ora non soddisfatto: Almeno 3 imprese in rete" in section
+    plain = render_report(rows, summary, summary["call"], "it", rows=rows)
+    assert 'id="changes"' not in plain
