@@ -31,7 +31,7 @@ import attrs
 from . import rundir
 from .i18n import Message
 
-__all__ = ["AuditError", "Verification", "record", "verify", "input_files"]
+__all__ = ["AuditError", "Verification", "record", "verify", "repeat", "changed_inputs", "input_files"]
 
 #: the key of the run record in manifest.json
 KEY = "run"
@@ -153,10 +153,7 @@ def _changed_inputs(run: dict) -> list[str]:
     return out
 
 
-def verify(folder, jobs: int = 1) -> Verification:
-    """Re-run the ``bando score`` that wrote ``folder`` from its recorded inputs and compare every output."""
-    from .batch import score_batch  # the batch imports this module to record its runs
-    folder = Path(folder)
+def _run_record(folder: Path) -> tuple[dict, dict]:
     manifest = rundir.read_manifest(folder)
     if manifest is None:
         raise AuditError(Message("verify.no_manifest", folder=str(folder)))
@@ -166,23 +163,44 @@ def verify(folder, jobs: int = 1) -> Verification:
     batch = (run.get("inputs") or {}).get("batch") or {}
     if batch.get("stream") or not batch.get("path"):
         raise AuditError(Message("verify.stream", folder=str(folder)))
-    changed = _changed_inputs(run)
-    if changed:  # a re-run would only repeat what the changed input says
-        return Verification(str(folder), 0, tuple(changed))
+    return manifest, run
+
+
+def changed_inputs(folder) -> list:
+    """What changed since the run that wrote ``folder`` (messages; [] when every input is the same)."""
+    return _changed_inputs(_run_record(Path(folder))[1])
+
+
+def repeat(folder, into, *, jobs: int = 1, **overrides) -> dict:
+    """Score again, into ``into``, what the run that wrote ``folder`` scored, with its recorded
+    options (``overrides`` replace some: ``lang`` for letters in another language, ``letters``).
+    Returns the new run's manifest. The caller checks :func:`changed_inputs` first."""
+    from .batch import score_batch  # the batch imports this module to record its runs
+    _manifest, run = _run_record(Path(folder))
     options = dict(run.get("options") or {})
     if options.get("budget") is not None:
         options["budget"] = Decimal(options["budget"])
     if options.get("letter_date") is not None:
         options["letter_date"] = _dt.date.fromisoformat(options["letter_date"])
+    options.update(overrides)
     inputs = run.get("inputs") or {}
     withdrawn = inputs.get("withdrawn") or {}
+    score_batch(run["policy"]["path"], Path(inputs["batch"]["path"]), into, jobs=jobs,
+                previous=(inputs.get("previous") or {}).get("path"),
+                withdrawn=withdrawn.get("path") or (frozenset(withdrawn["ids"]) if "ids" in withdrawn else None),
+                templates_dir=run["policy"].get("templates"), root=run["policy"].get("root"), **options)
+    return rundir.read_manifest(into) or {"files": {}}
+
+
+def verify(folder, jobs: int = 1) -> Verification:
+    """Re-run the ``bando score`` that wrote ``folder`` from its recorded inputs and compare every output."""
+    folder = Path(folder)
+    manifest, run = _run_record(folder)
+    changed = _changed_inputs(run)
+    if changed:  # a re-run would only repeat what the changed input says
+        return Verification(str(folder), 0, tuple(changed))
     with tempfile.TemporaryDirectory(prefix="bando-verify-") as tmp:
-        again = Path(tmp) / "again"
-        score_batch(run["policy"]["path"], Path(batch["path"]), again, jobs=jobs,
-                    previous=(inputs.get("previous") or {}).get("path"),
-                    withdrawn=withdrawn.get("path") or (frozenset(withdrawn["ids"]) if "ids" in withdrawn else None),
-                    templates_dir=run["policy"].get("templates"), root=run["policy"].get("root"), **options)
-        fresh = rundir.read_manifest(again) or {"files": {}}
+        fresh = repeat(folder, Path(tmp) / "again", jobs=jobs)
     differences = []
     if manifest.get("bando_version") != fresh.get("bando_version"):  # outputs may differ for that alone
         differences.append(Message("verify.version", then=str(manifest.get("bando_version")),

@@ -8,6 +8,7 @@ file: one message naming the path and the cause, see `_writes_files`).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
@@ -630,15 +631,52 @@ def closing_lines(s, outdir) -> list[str]:
 def letters(policy, results, outdir, lang, fmt_, templates, letter_date, root):
     """(Re)render one letter per application from a RESULTS file (results.jsonl)."""
     from engine.batch import _default_letter_date
-    from engine.letters import LetterError, LetterRenderer, write_letters
+    from engine.letters import LetterRenderer
     pol = _load(policy, root)
     date = _parse_date(letter_date) or _default_letter_date(pol)
     lang = lang or pol.language
     if date is None:
         click.echo(i18n.text(lang, "cli.undated"), err=True)
     renderer = LetterRenderer(templates_dir=_templates_dir(policy, templates, root, pol), lang=lang, fmt=fmt_)
+    with contextlib.ExitStack() as stack:
+        results = _results_in(results, lang, stack)
+        _write_letter_files(pol, results, outdir, renderer, date, fmt_, lang)
 
+
+def _results_in(results, lang, stack):
+    """``results``, or, when they are written in another language than ``lang`` and the run that
+    wrote them recorded its inputs (manifest.json), the results of the same run repeated in ``lang``
+    into a temporary folder: every sentence of a letter is then written in its language from the
+    facts, not translated. The repeated run must reach exactly the same outcomes (engine.diff)."""
+    import tempfile
+
+    from engine import audit, diff
+    with open(results, "rb") as f:
+        first = f.readline()
+    try:
+        written = json.loads(first).get("language") if first.strip() else None
+    except (ValueError, AttributeError):
+        return results  # not results: the reader below says where and why
+    folder = Path(results).parent
+    if not written or written == lang or not (folder / "manifest.json").is_file():
+        return results  # the same language, or nothing recorded to repeat: the letters refuse to mix two
+    try:
+        changed = audit.changed_inputs(folder)
+    except audit.AuditError:
+        return results
+    if changed:
+        raise BandoError(i18n.text(lang, "cli.rerender_changed", first=i18n.render(changed[0], lang)))
+    again = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bando-letters-"))) / "again"
+    audit.repeat(folder, again, lang=lang, letters=False)
+    if not diff.compare(folder, again).same:  # cannot happen with deterministic runs; never write a letter then
+        raise BandoError(i18n.text(lang, "cli.rerender_differs", folder=folder))
+    click.echo(i18n.text(lang, "cli.rerendered", folder=folder), err=True)
+    return again / "results.jsonl"
+
+
+def _write_letter_files(pol, results, outdir, renderer, date, fmt_, lang):
     from engine import rundir
+    from engine.letters import LetterError, write_letters
 
     def read():
         # checked against the manifest of the run that wrote it, as it is read

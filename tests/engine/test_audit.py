@@ -26,11 +26,11 @@ input {
 }
 
 eligibility {
-  gate named "Denominazione indicata": length(name) > 0
+  gate named "Denominazione indicata" en "Name given": length(name) > 0
 }
 
 score max 10 pass 3 {
-  criterion quality "Qualità" max 10 = quality
+  criterion quality "Qualità" en "Quality" max 10 = quality
 }
 
 grant = requested
@@ -123,3 +123,29 @@ def test_a_run_from_a_stream_cannot_be_repeated_and_says_why(tmp_path):
 def test_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path):
     r = CliRunner().invoke(main, ["verify", str(tmp_path), "--lang", "en"])
     assert r.exit_code == 2 and "no manifest.json" in r.output
+
+
+def test_letters_in_another_language_are_written_from_the_run_repeated_in_it(run, tmp_path):
+    # issue 16: Italian results, English letters: not an English frame around Italian reasons,
+    # but the recorded run repeated in English, whose outcomes must be those of the Italian one
+    tmp, out = run
+    letters = tmp_path / "en"
+    r = CliRunner().invoke(main, ["letters", str(tmp / "p.bando"), str(out / "results.jsonl"), "-o", str(letters),
+                                  "--lang", "en"])
+    assert r.exit_code == 0, r.output
+    assert "written from a new run of the same inputs in this language" in r.output
+    text = (letters / "A-2.txt").read_text("utf-8")
+    assert "Dear Sir or Madam" in text and "Quality" in text
+    for italian in ("Gentile", "Qualità", "punti", "graduatoria", "domanda"):
+        assert italian not in text, italian
+    italian_letter = (out / "letters" / "A-2.txt").read_text("utf-8")
+    assert "Qualità" in italian_letter  # the run's own letters stay as they were
+
+
+def test_letters_in_another_language_refuse_when_an_input_changed(run, tmp_path):
+    tmp, out = run
+    (tmp / "batch.csv").write_text(ROWS.replace("Beta", "Beta bis"), encoding="utf-8")
+    r = CliRunner().invoke(main, ["letters", str(tmp / "p.bando"), str(out / "results.jsonl"), "-o",
+                                  str(tmp_path / "en"), "--lang", "en"])
+    assert r.exit_code == 2 and "the letters cannot be written in this language" in r.output
+    assert "the applications file" in r.output and not (tmp_path / "en").exists()
