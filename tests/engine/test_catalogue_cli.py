@@ -27,7 +27,9 @@ def test_the_closing_summary_in_english_and_for_one_application():
     assert closing_lines(summary("it", {"withdrawn": 1, "funded": 1}), "o")[0] == "2 domande: 1 finanziata, 1 ritirata"
 
 
-def test_bando_letters_in_another_language_than_the_results_is_one_clear_error(tmp_path):
+def test_letters_in_another_language_from_results_with_no_run_record_are_one_clear_error(tmp_path):
+    # results.jsonl copied away from its run's folder: no manifest records what to repeat in English
+    # (with it, the run is repeated in English: tests/engine/test_audit.py)
     from pathlib import Path
 
     from click.testing import CliRunner
@@ -40,7 +42,10 @@ def test_bando_letters_in_another_language_than_the_results_is_one_clear_error(t
                              .splitlines(keepends=True)[:3]), encoding="utf-8")
     run = CliRunner().invoke(main, ["score", str(policy), str(batch), "-o", str(tmp_path / "out"), "--no-letters"])
     assert run.exit_code == 0, run.output
-    results = str(tmp_path / "out" / "results.jsonl")
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    results = str(alone / "results.jsonl")
+    (alone / "results.jsonl").write_bytes((tmp_path / "out" / "results.jsonl").read_bytes())
     en = CliRunner().invoke(main, ["letters", str(policy), results, "-o", str(tmp_path / "en"), "--lang", "en",
                                    "--date", "2014-02-28"])
     assert en.exit_code == 1
