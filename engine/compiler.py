@@ -44,7 +44,6 @@ Generated functions:
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import itertools
 import linecache
@@ -59,11 +58,12 @@ from dsl import ast
 from dsl.checker import CheckedPolicy
 
 from . import runtime
-from .plan import (NUMBERS, SCALARS, TRACE_REWRITES, Plan, PlanMiss, band_rights, exact_share_bands, literal_key,
-                   literal_value, lower, prefix_subject, tier_subject)
+from .plan import (TRACE_REWRITES, Plan, PlanMiss, band_rights, exact_share_bands, literal_key, literal_value, lower,
+                   prefix_subject, tier_subject)
 from .plan import closure as plan_closure
 from .plan import refs as plan_refs
-from .validate import Bail, Prevalidated, Validator, call_zone, const_eval, datetime_reader, fast_branches, key_literal, to_key
+from .validate import (Bail, Prevalidated, Validator, call_zone, const_eval, datetime_reader, fast_branches,
+                       key_literal, to_key)
 
 _counter = itertools.count()
 
@@ -585,14 +585,15 @@ class Compiler:
         explaining form of the fast path goes on after deciding).
         """
         cp = self.cp
-        crits = cp.criteria
-        decls = cp.decls
+        plan = self.frame.plan or self.plan
+        crits = plan.criteria
+        decls = dict(plan.decls)
 
         def give(value, node=None):
             code.line(f"return {value}" if into is None else f"{into} = {value}", node)
 
         code.line("failed = []")
-        for g in cp.gates:
+        for g in plan.gates:
             cond = self.expr(g.cond, {})
             test = f"({cond}) is not True" if self.opt(g.cond) else f"not {cond}"
             code.line(f"if {test}: failed.append({g.id!r})", g)

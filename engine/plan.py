@@ -147,16 +147,21 @@ def _read_record(plan: Plan, rec, path, out, in_loop):
         t = f.type.opt(False)
         required = not f.optional and f.default is None
         if not in_loop and t.kind == "record" and required and p not in plan.typed:
-            out.append(Read(p, "record", span=getattr(f, "span", None)))
+            out.append(Read(p, "record", span=_span_of(f)))
             _read_record(plan, t.record, p, out, in_loop=False)
         elif (not in_loop and t.kind == "list" and t.item is not None and t.item.kind == "record"
               and f.default is None and p not in plan.typed):
-            out.append(Read(p, "loop", span=getattr(f, "span", None)))
+            out.append(Read(p, "loop", span=_span_of(f)))
             _read_record(plan, t.item.record, p, out, in_loop=True)
         elif t.kind in SCALARS:
-            out.append(Read(p, "scalar", raw=_raw_number(f, t, p, plan), span=getattr(f, "span", None)))
+            out.append(Read(p, "scalar", raw=_raw_number(f, t, p, plan), span=_span_of(f)))
         else:
-            out.append(Read(p, "typed", span=getattr(f, "span", None)))
+            out.append(Read(p, "typed", span=_span_of(f)))
+
+
+def _span_of(f):
+    """The policy span of an input field (its ``ast.Field``), or None for a field the checker made up."""
+    return getattr(f.node, "span", None)
 
 
 def _raw_number(f, t, p, plan) -> bool:
