@@ -670,7 +670,7 @@ class Compiler:
 
     def _fused(self, plan: Plan, explainer=None):
         """(function, source) of the fused form under ``plan``, or (None, None) when the plan has none."""
-        if not plan.fused:
+        if not plan.fast:
             return None, None
         frame = Frame(fused=True, plan=plan, trace=explainer, band_marks={} if explainer is not None else None)
         gen = self._with(frame)

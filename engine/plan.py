@@ -30,6 +30,8 @@ the plan they give (``tests/engine/fixtures/plan/<rewrite>.txt``):
     the item itself) is read ``typed``; a number used other than against a
     constant is read as a Decimal. Repeated to a fixed point: each change only
     takes fused contexts away, so the walk converges (at most once per field).
+    Its last walk records what each loop computes (``Plan.fused``: the
+    aggregates and quantifiers of that one pass, with their spans).
 :func:`show_values`
     the explaining form shows the values the rules used: the top-level numbers
     the rules name are read as Decimals there.
@@ -73,13 +75,14 @@ class Plan:
 
     typed: frozenset = frozenset()  # input paths converted whole by the validator
     decimal: frozenset = frozenset()  # number paths read as Decimals, not raw
-    fused: bool = True  # False: no fast path (``reason`` says why); the typed decide serves everything
+    fast: bool = True  # False: no fast path (``reason`` says why); the typed decide serves everything
     reason: str = ""
     lets: tuple = ()  # names, in evaluation order (the lets the rules need)
     gates: tuple = ()
     criteria: tuple = ()  # top-level criteria (sub-criteria inside them)
     decls: tuple = ()  # (name, declaration) of grant, requested, applicant, submitted
     reads: tuple = ()  # Read, in the order the function reads them
+    fused: tuple = ()  # (loop path, the aggregates and quantifiers its one loop computes), by settle_forms
     cp: CheckedPolicy | None = field(default=None, compare=False, repr=False)
     by_path: dict = field(default_factory=dict, compare=False, repr=False)  # path -> Read (of ``reads``)
 
@@ -106,11 +109,16 @@ class Plan:
 
     def describe(self) -> str:
         """One line per read (and the verdict): the text the fixture files compare."""
-        if not self.fused:
+        if not self.fast:
             return f"no fast path: {self.reason}"
         lines = [f"lets: {', '.join(self.lets)}"] if self.lets else []
+        fused = dict(self.fused)
         for r in self.reads:
-            lines.append(".".join(r.path) + ": " + r.form + (" raw" if r.raw else ""))
+            line = ".".join(r.path) + ": " + r.form + (" raw" if r.raw else "")
+            if fused.get(r.path):
+                line += " [" + ", ".join(f"{_name_of(e)}@{e.span.line}" if e.span else _name_of(e)
+                                         for e in fused[r.path]) + "]"
+            lines.append(line)
         return "\n".join(lines)
 
 
@@ -130,7 +138,7 @@ def optimistic(cp: CheckedPolicy) -> Plan:
     plan = Plan(gates=tuple(cp.gates), criteria=tuple(cp.criteria), decls=decls, cp=cp)
     plan = dataclasses.replace(plan, lets=tuple(closure(cp, plan.exprs())[0]))
     if cp.input is None:
-        return dataclasses.replace(plan, fused=False, reason="no input")
+        return dataclasses.replace(plan, fast=False, reason="no input")
     return _with_reads(plan)
 
 
@@ -157,6 +165,10 @@ def _read_record(plan: Plan, rec, path, out, in_loop):
             out.append(Read(p, "scalar", raw=_raw_number(f, t, p, plan), span=_span_of(f)))
         else:
             out.append(Read(p, "typed", span=_span_of(f)))
+
+
+def _name_of(e) -> str:
+    return e.func if isinstance(e, ast.Aggregate) else e.kind
 
 
 def _span_of(f):
@@ -229,21 +241,21 @@ def closure(cp, exprs, let_names=()):
 
 def settle_forms(plan: Plan) -> Plan:
     """Lists and numbers the fused function cannot serve take the typed/Decimal form, to a fixed point."""
-    while plan.fused:
+    while plan.fast:
         walk = _Uses(plan)
         walk.decision()
         if walk.unsupported:
-            return dataclasses.replace(plan, fused=False, reason=walk.unsupported)
+            return dataclasses.replace(plan, fast=False, reason=walk.unsupported)
         typed, decimal = plan.typed | walk.typed, plan.decimal | walk.decimal
-        if typed == plan.typed and decimal == plan.decimal:
-            return plan
+        if typed == plan.typed and decimal == plan.decimal:  # the fixed point: its walk says what each loop runs
+            return dataclasses.replace(plan, fused=tuple((p, tuple(nodes)) for p, nodes in walk.fused.items()))
         plan = _with_reads(dataclasses.replace(plan, typed=typed, decimal=decimal))
     return plan
 
 
 def show_values(plan: Plan) -> Plan:
     """The explaining form: the top-level numbers the rules name are read as Decimals (to be shown)."""
-    if not plan.fused:
+    if not plan.fast:
         return plan
     cp = plan.cp
     named = set()
@@ -359,6 +371,7 @@ class _Uses:
         self.cp = plan.cp
         self.typed: set = set()
         self.decimal: set = set()
+        self.fused: dict = {}  # loop path -> the aggregates/quantifiers fused into it (in the order met)
         self.unsupported = ""
 
     def decision(self):
@@ -408,6 +421,7 @@ class _Uses:
         p = input_path(self.cp, subject.source)
         if p is None or self.plan.form(p) != "loop":
             return False
+        self.fuse(p, subject)
         self.expr(subject.where, Ctx(scope={subject.var: p} if subject.var else {}, loop=p))
         return True
 
@@ -549,6 +563,7 @@ class _Uses:
         if p is None:
             self.nested(e, ctx, (e.cond,))
             return
+        self.fuse(p, e)
         self.expr(e.cond, Ctx(scope={e.var: p}, loop=p))
 
     def x_Aggregate(self, e, ctx):
@@ -558,6 +573,8 @@ class _Uses:
         if p is None:
             self.nested(e, ctx, (e.where, e.value))
             return
+        if e.where is not None or e.func != "count":  # (a bare count is the list's length: no accumulator)
+            self.fuse(p, e)
         inner = Ctx(scope={e.var: p} if e.var else {}, loop=p)
         if e.where is not None:
             self.expr(e.where, inner)
@@ -569,6 +586,11 @@ class _Uses:
             self.typed.add(p)
             return
         self.expr(e.value, inner)
+
+    def fuse(self, p, e):
+        nodes = self.fused.setdefault(p, [])
+        if not any(n is e for n in nodes):
+            nodes.append(e)
 
     def nested(self, e, ctx, parts):
         """An aggregate or quantifier over a list the fused function does not loop over: a generator."""

@@ -65,7 +65,7 @@ def test_rewrites_are_pure():
 
 def test_a_policy_without_input_has_no_fast_path():
     plan = P.lower(checked('eligibility {\n  gate always: true\n}\n'))
-    assert not plan.fused and plan.reason == "no input"
+    assert not plan.fast and plan.reason == "no input"
     assert plan.describe() == "no fast path: no input"
 
 
@@ -74,7 +74,7 @@ def test_a_policy_without_input_has_no_fast_path():
 def test_the_emitter_meets_nothing_its_plan_did_not_foresee(path):
     policy = load_policy(ROOT / path)
     compiler = policy._compiler
-    if compiler.plan.fused:
+    if compiler.plan.fast:
         policy._build_explainer("it")
         assert compiler.unit.plan_miss is None
         assert compiler.fast_source is not None
