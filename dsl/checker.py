@@ -1244,6 +1244,11 @@ def _all_criteria(criteria):
             yield from _all_criteria(c.subs)
 
 
+def all_criteria(criteria):
+    """Every criterion of ``criteria``, each followed by its sub-criteria (depth first, in policy order)."""
+    return _all_criteria(criteria)
+
+
 def _shadowed(cond, earlier) -> str | None:
     """Why ``cond`` can never be the first band to match, given the earlier bands."""
     for prev in earlier:

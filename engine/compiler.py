@@ -1,4 +1,4 @@
-"""Checked policy -> Python source -> Python functions, once per policy.
+"""Plan -> Python source -> Python functions, once per policy: the one code generator.
 
 Like Jinja's ``CodeGenerator``, the compiler writes Python source from the AST
 and ``compile()``s it, so evaluating an application is one plain function call
@@ -6,6 +6,23 @@ with local variables, not a tree walk. The checker's types decide what code is
 written: where no value can be missing, expressions become bare Python
 operators on ``Decimal``/``int``; where one can, the code goes through
 :mod:`engine.runtime` helpers that propagate ``None`` (missing).
+
+One visitor (the ``x_*`` methods) writes every generated function; what
+varies between them is carried by its :class:`Frame`, as Jinja's frames do:
+
+* the input: *typed* (locals of a validated value) or *fused* (read from the
+  raw application in the same function, under the policy's
+  :class:`~engine.plan.Plan`: one loop per list of records with its aggregates
+  and quantifiers fused, numbers only compared with constants kept raw);
+* error handling: ``"bail"`` (anything the fused reader does not accept
+  outright raises :class:`~engine.validate.Bail`, and the full validator
+  decides; the only mode so far);
+* the trace: with an explanation generator, the explaining form records what
+  the sentences need (band indices, item positions) and runs the generator's
+  code after the decision.
+
+Which lists and numbers take the fused form is decided before any code is
+written, by :func:`engine.plan.lower`; the emitter follows the plan.
 
 The generated source is registered in :mod:`linecache` (the attrs trick), so a
 traceback inside a compiled policy shows the generated line, and every
@@ -17,10 +34,8 @@ Generated functions:
     the rules on a typed value: gate outcomes, criterion points, grant; no
     explanation.
 ``fast(data)`` (:meth:`Compiler.build_fast`)
-    the same rules fused with validation, on the raw application: one loop
-    per list of records, inline type tests; what it does not accept outright
-    goes to the validator and ``decide``. :class:`~engine.validate.Validator`
-    calls it first.
+    the same rules fused with validation, on the raw application.
+    :class:`~engine.validate.Validator` calls it first.
 ``env(app)``
     every input and ``let`` by name, for explanations.
 ``compile_expr(node, bound)``
@@ -35,12 +50,18 @@ import linecache
 import operator
 import threading
 import weakref
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from dsl import ast
-from dsl.checker import CheckedPolicy, _all_criteria
+from dsl.checker import CheckedPolicy
 
 from . import runtime
+from .plan import (TRACE_REWRITES, Plan, PlanMiss, band_rights, exact_share_bands, literal_key, literal_value, lower,
+                   prefix_subject, tier_subject)
+from .plan import closure as plan_closure
+from .plan import refs as plan_refs
 from .validate import (Bail, Prevalidated, Validator, call_zone, const_eval, datetime_reader, fast_branches,
                        key_literal, to_key)
 
@@ -48,7 +69,7 @@ _counter = itertools.count()
 
 _CMP = {">=": "ge", "<=": "le", ">": "gt", "<": "lt", "==": "eq", "!=": "ne"}
 _ARITH = {"+": "add", "-": "sub", "*": "mul"}
-
+_ACC = "\0ACC\0"
 
 class _Code:
     """A growing block of Python source with indentation."""
@@ -72,29 +93,157 @@ class _Code:
         return "\n".join(self.lines) + "\n"
 
 
-class Compiler:
+class _Unit:
+    """What every function generated for one policy shares: namespace, constants, counters, source."""
+
     def __init__(self, cp: CheckedPolicy):
         self.cp = cp
         self.namespace: dict = {"_rt": runtime, "_op": operator, "Decimal": Decimal, "_dt": _dt,
                                 "_Pre": Prevalidated, "_Bail": Bail, "_D": Decimal, "_date": _dt.date,
                                 "_fromiso": datetime_reader(call_zone(cp)), "_to_key": to_key}
-        self._consts: dict = {}
-        self._tmp = itertools.count()
-        self._lock = threading.Lock()
-        self._expr_cache: dict = {}
+        self.consts: dict = {}
+        self.tmp = itertools.count()
+        self.lock = threading.Lock()
+        self.expr_cache: dict = {}
         self.funcs_defined: set[str] = set()
         self.filename = f"<bando {cp.source.name} #{next(_counter)}>"
-        self._validator = None  # built with the fast path (build_decide)
         self.source_lines: list[str] = []
-        self.band_marks: dict | None = None  # the explaining form records band tables here (tiers)
+        self.validator: Validator | None = None
+        self.plan: Plan | None = None
+        self.plan_miss: str | None = None  # what the emitter met that its plan had not foreseen (a bug)
+
+
+@dataclass
+class Frame:
+    """The variation one generated function is written in, and its reading state (fused input).
+
+    ``fused``: the input is read from the raw application under ``plan``;
+    else the inputs are locals ``i_<name>`` of a typed value. ``errors``:
+    ``"bail"`` (raise :class:`~engine.validate.Bail`; the validator decides).
+    ``trace``: the explanation generator of the explaining form, or None.
+    ``depth`` > 0 inside generators and inlined functions (no fused aggregates
+    there); ``loop`` is the fused loop whose body is being written.
+    """
+
+    fused: bool = False
+    plan: Plan | None = None
+    errors: str = "bail"
+    trace: object = None
+    scalars: dict = field(default_factory=dict)  # input path -> (local, raw number?)
+    flat: set = field(default_factory=set)  # input paths of records read field by field
+    loops: dict = field(default_factory=dict)  # input path -> _Loop
+    typed_locals: dict = field(default_factory=dict)  # input path -> local holding the typed value
+    reads: list = field(default_factory=list)
+    names: itertools.count = field(default_factory=itertools.count)  # numbers the locals of the reads
+    depth: int = 0
+    loop: _Loop | None = None
+    inline: int = 0
+    band_marks: dict | None = None  # the explaining form records band tables here (tiers)
+    lets_computed: set = field(default_factory=set)
+
+    def __post_init__(self):
+        if self.errors != "bail":
+            raise NotImplementedError(f"error mode {self.errors!r}: only 'bail' is implemented")
+
+
+class _ItemRef:
+    """A fused loop's item variable: its fields are locals of the loop body."""
+
+    def __init__(self, loop):
+        self.loop = loop
+
+
+class _Loop:
+    """One ``for`` over a list of records: item checks, then the accumulators of every fused aggregate."""
+
+    def __init__(self, index, path, rec, local):
+        self.index = index
+        self.path = path
+        self.rec = rec
+        self.local = local
+        self.item = f"it{index}"
+        self.index_var = f"ix{index}"
+        self.fields: dict = {}  # name -> (local, mode): mode "value", "key" or "typed"
+        self.reads: list[str] = []
+        self.accs: dict = {}
+        self.inits: list[str] = []
+        self.body: list[str] = []
+
+    def accumulator(self, init, body) -> str:
+        key = (init, tuple(body))
+        name = self.accs.get(key)
+        if name is None:
+            name = self.accs[key] = f"a{self.index}_{len(self.accs)}"
+            self.inits.append(init.replace(_ACC, name))
+            self.body.extend(b.replace(_ACC, name) for b in body)
+        return name
+
+
+# Kept for engine/explain_compiler.py, which re-raises it from its rules: nothing raises it any more (the plan
+# is decided before generation), so that clause never runs.
+class _Retry(Exception):
+    """(Obsolete) a fused form asked to be generated again; see :func:`engine.plan.lower`."""
+
+
+# The names engine/explain.py and engine/explain_compiler.py import today (the trace helper is rewriting them);
+# the one implementation is engine.plan's.
+_rights = band_rights
+_tier_subject = tier_subject
+_literal_value = literal_value
+
+
+class Compiler:
+    """The code generator of one policy: a handle on its shared :class:`_Unit` and one :class:`Frame`."""
+
+    def __init__(self, cp: CheckedPolicy, unit: _Unit | None = None, frame: Frame | None = None):
+        self.unit = unit if unit is not None else _Unit(cp)
+        self.cp = cp
+        self.namespace = self.unit.namespace
+        self._tmp = self.unit.tmp
+        self.frame = frame if frame is not None else Frame()
+        self.fast_source: str | None = None
+
+    def _with(self, frame: Frame) -> Compiler:
+        return Compiler(self.cp, self.unit, frame)
+
+    @property
+    def parent(self) -> Compiler:
+        """The typed form of this generator (same namespace): explanations compile typed items with it."""
+        return self if not self.frame.fused else self._with(Frame())
+
+    @property
+    def filename(self) -> str:
+        return self.unit.filename
+
+    @property
+    def band_marks(self):
+        return self.frame.band_marks
+
+    @property
+    def lets_computed(self):
+        return self.frame.lets_computed
+
+    @property
+    def plan(self) -> Plan:
+        """The decision's plan (:func:`engine.plan.lower`), made once per policy."""
+        if self.unit.plan is None:
+            self.unit.plan = lower(self.cp)
+        return self.unit.plan
+
+    @property
+    def _validator(self):
+        if self.unit.validator is None:
+            self.unit.validator = Validator(self.cp, const_eval)
+        return self.unit.validator
 
     # --- constants and names -------------------------------------------------------------
     def const(self, value) -> str:
         key = (type(value), value if not isinstance(value, (list, dict)) else repr(value))
-        name = self._consts.get(key)
+        consts = self.unit.consts
+        name = consts.get(key)
         if name is None:
-            name = f"K{len(self._consts)}"
-            self._consts[key] = name
+            name = f"K{len(consts)}"
+            consts[key] = name
             self.namespace[name] = value
         return name
 
@@ -109,51 +258,11 @@ class Compiler:
     # --- dependencies -----------------------------------------------------------------------
     def refs(self, e, seen_funcs=None):
         """(lets, inputs) referenced by ``e``, through user functions too."""
-        lets, inputs = set(), set()
-        seen_funcs = seen_funcs if seen_funcs is not None else set()
-        for n in ast.walk(e):
-            if isinstance(n, ast.Name):
-                kind = self.cp.ref_of(n)[0]
-                if kind == "let":
-                    lets.add(n.id)
-                elif kind == "input":
-                    inputs.add(n.id)
-            elif isinstance(n, ast.Call) and n.func in self.cp.funcs and n.func not in seen_funcs:
-                seen_funcs.add(n.func)
-                fl, fi = self.refs(self.cp.funcs[n.func].expr, seen_funcs)
-                lets |= fl
-                inputs |= fi
-        return lets, inputs
+        return plan_refs(self.cp, e, seen_funcs)
 
     def closure(self, exprs, let_names=()):
         """Lets needed (transitively) by ``exprs`` (and ``let_names``), in evaluation order, and the inputs."""
-        order: list[str] = []
-        inputs: set[str] = set()
-        state: dict[str, int] = {}
-
-        def visit(name):
-            if state.get(name) == 2:
-                return
-            if state.get(name) == 1:  # a cycle: the checker has reported it
-                return
-            state[name] = 1
-            lets, ins = self.refs(self.cp.lets[name].expr)
-            inputs.update(ins)
-            for dep in sorted(lets):
-                visit(dep)
-            state[name] = 2
-            order.append(name)
-
-        for e in exprs:
-            if e is None:
-                continue
-            lets, ins = self.refs(e)
-            inputs.update(ins)
-            for name in sorted(lets):
-                visit(name)
-        for name in let_names:
-            visit(name)
-        return order, inputs
+        return plan_closure(self.cp, exprs, let_names)
 
     def prologue(self, code: _Code, exprs, app="app"):
         lets, inputs = self.closure(exprs)
@@ -167,9 +276,9 @@ class Compiler:
 
     def define_funcs(self, e):
         for n in ast.walk(e):
-            if isinstance(n, ast.Call) and n.func in self.cp.funcs and n.func not in self.funcs_defined:
+            if isinstance(n, ast.Call) and n.func in self.cp.funcs and n.func not in self.unit.funcs_defined:
                 fn = self.cp.funcs[n.func]
-                self.funcs_defined.add(n.func)
+                self.unit.funcs_defined.add(n.func)
                 self.define_funcs(fn.expr)
                 scope = {p.name: f"p_{p.name}" for p in fn.params}
                 code = _Code()
@@ -207,10 +316,14 @@ class Compiler:
         return "True" if e.value else "False"
 
     def x_ScoreRef(self, e, scope):
+        if self.frame.fused:
+            raise PlanMiss("score")  # the plan has no fast path then
         return "_r.score"
 
     def x_Name(self, e, scope):
         kind, name = self.cp.ref_of(e)
+        if self.frame.fused:
+            return self._fused_name(e, kind, name, scope)
         if kind in ("var", "param"):
             return scope[name]
         if kind == "let":
@@ -225,6 +338,10 @@ class Compiler:
         if isinstance(e.obj, ast.Name) and self.cp.ref_of(e.obj)[0] == "call":
             value = self.cp.header.get(e.name)
             return self.const(value)
+        if self.frame.fused:
+            found = self._fused_attr(e, scope)
+            if found is not None:
+                return found
         obj = self.expr(e.obj, scope)
         if self.opt(e.obj):
             return f"_rt.opt(_op.itemgetter({e.name!r}), {obj})"
@@ -251,6 +368,13 @@ class Compiler:
 
     def x_Binary(self, e, scope):
         op = e.op
+        if op in _CMP and self.frame.fused:
+            for side, other, mirrored in ((e.left, e.right, False), (e.right, e.left, True)):
+                k = self._key_of(side, scope)
+                c = literal_key(other) if k is not None else None
+                if c is not None:  # a raw number against a constant: compared as floats/ints, exactly
+                    test = f"({c} {op} {k})" if mirrored else f"({k} {op} {c})"
+                    return f"(None if {k} is None else {test})" if self.opt(side) else test
         if op == "or":
             merged = self._merged_prefix_test(e, scope)
             if merged is not None:
@@ -288,6 +412,9 @@ class Compiler:
 
     def _merged_prefix_test(self, e, scope):
         """``starts_with(x, "A") or starts_with(x, "K")`` as one ``x.startswith(("A", "K"))`` call."""
+        subject = prefix_subject(self.cp, e)
+        if subject is None:
+            return None
         parts, stack = [], [e]
         while stack:
             x = stack.pop()
@@ -295,25 +422,24 @@ class Compiler:
                 stack += [x.right, x.left]
             else:
                 parts.append(x)
-        first = parts[0]
-        if not (isinstance(first, ast.Call) and first.func in ("starts_with", "ends_with") and len(first.args) == 2):
-            return None
-        subject = first.args[0]
-        for p in parts:
-            if not (isinstance(p, ast.Call) and p.func == first.func and len(p.args) == 2 and p.args[0] == subject
-                    and isinstance(p.args[1], ast.String) and not self.opt(p.args[0])):
-                return None
-        method = "startswith" if first.func == "starts_with" else "endswith"
+        method = "startswith" if parts[0].func == "starts_with" else "endswith"
         return f"{self.expr(subject, scope)}.{method}({tuple(p.args[1].value for p in parts)!r})"
 
     def x_Between(self, e, scope):
+        k = self._key_of(e.value, scope) if self.frame.fused else None
+        if k is not None:
+            lo, hi = literal_key(e.low), literal_key(e.high)
+            if lo is not None and hi is not None:
+                test = f"({lo} <= {k} <= {hi})"
+                return f"(None if {k} is None else {test})" if self.opt(e.value) else test
         v, lo, hi = (self.expr(x, scope) for x in (e.value, e.low, e.high))
         if any(self.opt(x) for x in (e.value, e.low, e.high)):
             return f"_rt.opt(lambda _v, _l, _h: _l <= _v <= _h, {v}, {lo}, {hi})"
         return f"({lo} <= {v} <= {hi})"
 
     def x_IsMissing(self, e, scope):
-        a = self.expr(e.operand, scope)
+        k = self._key_of(e.operand, scope) if self.frame.fused else None
+        a = k if k is not None else self.expr(e.operand, scope)
         return f"({a} is not None)" if e.negate else f"({a} is None)"
 
     def _loop(self, e, scope):
@@ -330,6 +456,15 @@ class Compiler:
         return f"({c}) is True" if self.opt(e) else c
 
     def x_Quantified(self, e, scope):
+        if self.frame.fused:
+            loop = self._fused_source(e)
+            if loop is not None:
+                return self._fused_quantified(e, loop)
+            with self._deeper():
+                return self._quantified(e, scope)
+        return self._quantified(e, scope)
+
+    def _quantified(self, e, scope):
         var, inner, src = self._loop(e, scope)
         cond = self._cond(e.cond, inner)
         if e.kind == "all":
@@ -339,6 +474,15 @@ class Compiler:
         return f"(not any({cond} for {var} in {src}))"
 
     def x_Aggregate(self, e, scope):
+        if self.frame.fused:
+            loop = self._fused_source(e)
+            if loop is not None:
+                return self._fused_aggregate(e, loop)
+            with self._deeper():
+                return self._aggregate(e, scope)
+        return self._aggregate(e, scope)
+
+    def _aggregate(self, e, scope):
         var, inner, src = self._loop(e, scope)
         if var is None:
             var = f"v{next(self._tmp)}"
@@ -362,6 +506,8 @@ class Compiler:
         f = e.func
         if f == "points":  # its argument is a criterion id, not a value
             return f"_r.points[{e.args[0].id!r}]"
+        if self.frame.fused and f in self.cp.funcs:
+            return self._inlined_call(e, scope)
         args = [self.expr(a, scope) for a in e.args]
         optional = any(self.opt(a) for a in e.args)
         if f in self.cp.funcs:
@@ -387,12 +533,13 @@ class Compiler:
 
     # --- building functions ------------------------------------------------------------------------
     def exec(self, source: str):
-        with self._lock:
-            lines = self.source_lines
+        unit = self.unit
+        with unit.lock:
+            lines = unit.source_lines
             if not lines:
                 # tracebacks show the generated lines while the policy lives; then they go with it
-                linecache.cache[self.filename] = (0, None, lines, self.filename)
-                weakref.finalize(self, linecache.cache.pop, self.filename, None)
+                linecache.cache[unit.filename] = (0, None, lines, unit.filename)
+                weakref.finalize(unit, linecache.cache.pop, unit.filename, None)
             else:
                 lines.append("\n")  # a blank line between two generated pieces
             offset = len(lines)
@@ -403,18 +550,10 @@ class Compiler:
     @property
     def source(self) -> str:
         """Everything generated for this policy so far, as registered for tracebacks."""
-        return "".join(self.source_lines)
+        return "".join(self.unit.source_lines)
 
     def _decide_exprs(self):
-        cp = self.cp
-        exprs = [g.cond for g in cp.gates]
-        for c in _all_criteria(cp.criteria):
-            exprs.append(c.formula)
-            for t in c.tiers or ():
-                exprs += [t.cond, t.points]
-        for d in cp.decls.values():
-            exprs.append(d.expr)
-        return exprs
+        return self.plan.exprs()
 
     def build_decide(self):
         """The compiled rules. Returns ``decide(value) -> (failed_gate_ids, points, grant, requested, applicant,
@@ -435,8 +574,6 @@ class Compiler:
         self.exec(code.text())
         decide = self.namespace["decide"]
         fast = self.build_fast()
-        if self._validator is None:
-            self._validator = Validator(self.cp, const_eval)
         self._validator._fast = fast
         runtime.register_validator(self.cp, self._validator)
         return decide
@@ -448,14 +585,15 @@ class Compiler:
         explaining form of the fast path goes on after deciding).
         """
         cp = self.cp
-        crits = cp.criteria
-        decls = cp.decls
+        plan = self.frame.plan or self.plan
+        crits = plan.criteria
+        decls = dict(plan.decls)
 
         def give(value, node=None):
             code.line(f"return {value}" if into is None else f"{into} = {value}", node)
 
         code.line("failed = []")
-        for g in cp.gates:
+        for g in plan.gates:
             cond = self.expr(g.cond, {})
             test = f"({cond}) is not True" if self.opt(g.cond) else f"not {cond}"
             code.line(f"if {test}: failed.append({g.id!r})", g)
@@ -511,42 +649,41 @@ class Compiler:
         runs the full validator and the typed ``decide``, which decide every
         case; so the fast path only has to be exact on what it accepts.
 
-        Code generation is optimistic: a construct the fused form cannot serve
-        (a list used other than as the source of aggregates, a number used in
-        arithmetic...) makes that input take the typed form, and the function
-        is generated again.
+        What is fused is the plan's (:func:`engine.plan.lower`), decided
+        before this code is written.
         """
-        fn, self.fast_source = self._fused()
+        fn, self.fast_source = self._fused(self.plan)
         return fn
 
     def build_explain(self, explainer):
         """The explaining form of the fast path: ``fn(data) -> (decide tuple, *explanations)``, or None.
 
-        The same fused function as :meth:`build_fast` (generated under its own
-        plan), which after deciding runs the code ``explainer.emit(compiler,
-        code)`` writes: the sentences, built from the locals the decision used.
+        The same fused function as :meth:`build_fast`, under the plan of the
+        explaining form (the numbers it shows are read as Decimals), which after
+        deciding runs the code ``explainer.emit(compiler, code)`` writes: the
+        sentences, built from the locals the decision used.
         """
-        return self._fused(explainer)[0]
+        plan = self.plan
+        for rewrite in TRACE_REWRITES:
+            plan = rewrite(plan)
+        return self._fused(plan, explainer)[0]
 
-    def _fused(self, explainer=None):
-        """(function, source) of a fused form, generated again under a more conservative plan until it works."""
-        plan = _Plan()
-        for _ in range(256):
-            fc = _FastCompiler(self, plan)
-            if explainer is not None:
-                fc.explainer = explainer
-                fc.band_marks = {}
-            try:
-                source = fc.generate()
-            except _Retry as r:
-                if not plan.apply(r):
-                    return None, None
-                continue
-            except _Unsupported:
-                return None, None
-            self.exec(source)
-            return self.namespace[fc.fname], source
-        return None, None  # pragma: no cover - every retry makes the plan strictly more conservative
+    def _fused(self, plan: Plan, explainer=None):
+        """(function, source) of the fused form under ``plan``, or (None, None) when the plan has none."""
+        if not plan.fast:
+            return None, None
+        frame = Frame(fused=True, plan=plan, trace=explainer, band_marks={} if explainer is not None else None)
+        gen = self._with(frame)
+        fname = f"fast{next(self._tmp)}"
+        try:
+            source = gen._generate(fname)
+        except PlanMiss as miss:
+            # a use the plan's analysis did not foresee (a bug of engine.plan): no fast path, never a crash; the
+            # typed decide (and the reference explainer) serve every application, and tests look at plan_miss
+            self.unit.plan_miss = f"{fname}: {miss}"
+            return None, None
+        self.exec(source)
+        return self.namespace[fname], source
 
     def _decls_tuple(self):
         parts = []
@@ -591,9 +728,9 @@ class Compiler:
         every band compares the same expression (``share(...) >= 0.6 -> 12``,
         ``... >= 0.4 -> 8``), it is computed once.
         """
-        subject = _tier_subject(tiers)
+        subject = tier_subject(tiers)
         conds = [t for t in tiers if t.cond is not None]
-        if subject is not None and len(conds) > 1 and not any(self.opt(r) for t in conds for r in _rights(t.cond)):
+        if subject is not None and len(conds) > 1 and not any(self.opt(r) for t in conds for r in band_rights(t.cond)):
             tmp = f"_s{next(self._tmp)}"
             scode, key = self._subject(subject, [t.cond for t in conds])
             code.line(f"{tmp} = {scode}", tiers[0])
@@ -659,21 +796,32 @@ class Compiler:
         return p
 
     def _subject(self, subject, conds):
-        """(code, key?) of the expression every band compares."""
+        """(code, key?) of the expression every band compares.
+
+        Fused: a raw number compared with constants (key True), or the count of
+        a share's ``where`` (key ``("share", n)``, see :meth:`_share_count`).
+        """
+        if self.frame.fused:
+            k = self._key_of(subject, {})
+            if k is not None and all(literal_key(r) is not None for c in conds for r in band_rights(c)):
+                return k, True
+            share = self._share_count(subject, conds)
+            if share is not None:
+                return share
         return self.expr(subject, {}), False
 
     def _band_test(self, cond, tmp, key) -> str:
         if isinstance(key, tuple):  # ("share", n): tmp is the count k of a share k/n, compared exactly
             n = key[1]
             if isinstance(cond, ast.Between):
-                (lp, lq), (hp, hq) = (_literal_value(x).as_integer_ratio() for x in (cond.low, cond.high))
+                (lp, lq), (hp, hq) = (literal_value(x).as_integer_ratio() for x in (cond.low, cond.high))
                 return f"{lp} * {n} <= {tmp} * {lq} and {tmp} * {hq} <= {hp} * {n}"
-            p, q = _literal_value(cond.right).as_integer_ratio()
+            p, q = literal_value(cond.right).as_integer_ratio()
             return f"{tmp} * {q} {cond.op} {p} * {n}"
         if isinstance(cond, ast.Between):
-            lo, hi = (key_literal(_literal_value(x)) if key else self.expr(x, {}) for x in (cond.low, cond.high))
+            lo, hi = (key_literal(literal_value(x)) if key else self.expr(x, {}) for x in (cond.low, cond.high))
             return f"{lo} <= {tmp} <= {hi}"
-        right = key_literal(_literal_value(cond.right)) if key else self.expr(cond.right, {})
+        right = key_literal(literal_value(cond.right)) if key else self.expr(cond.right, {})
         return f"{tmp} {cond.op} {right}"
 
     def build_env(self):
@@ -718,7 +866,7 @@ class Compiler:
     def _compile_env_fn(self, key, e, params, scope, template):
         """Compile ``def x(env, *params): return template.format(<code of e>)``, reading
         the inputs and lets ``e`` uses from ``env``; cached under ``key``."""
-        fn = self._expr_cache.get(key)
+        fn = self.unit.expr_cache.get(key)
         if fn is not None:
             return fn
         self.define_funcs(e)
@@ -734,168 +882,33 @@ class Compiler:
         code.line(f"return {template.format(self.expr(e, scope))}", e)
         self.exec(code.text())
         fn = self.namespace[name]
-        self._expr_cache[key] = fn
+        self.unit.expr_cache[key] = fn
         return fn
 
-def _tier_subject(tiers):
-    """The expression every band compares (``project.innovation >= …``), if there is one."""
-    subject = None
-    for tier in tiers:
-        c = tier.cond
-        if c is None:
-            continue
-        if isinstance(c, ast.Binary) and c.op in _CMP:
-            left = c.left
-        elif isinstance(c, ast.Between):
-            left = c.value
-        else:
-            return None
-        if subject is None:
-            subject = left
-        elif subject != left:
-            return None
-    return subject
-
-
-def _rights(cond):
-    return (cond.low, cond.high) if isinstance(cond, ast.Between) else (cond.right,)
-
-
-def _literal_value(e):
-    """The number a literal stands for (Number, Money, Percent, negated), else None."""
-    if isinstance(e, ast.Number):
-        return e.value
-    if isinstance(e, ast.Money):
-        return e.amount
-    if isinstance(e, ast.Percent):
-        return e.value
-    if isinstance(e, ast.Unary) and e.op == "-":
-        v = _literal_value(e.operand)
-        return -v if v is not None else None
-    return None
-
-
-def _key_of_literal(e):
-    v = _literal_value(e)
-    return key_literal(v) if v is not None else None
-
-
-# --- the fused fast path ------------------------------------------------------------------------
-
-_SCALARS = ("text", "int", "decimal", "percent", "money", "bool", "date", "datetime", "enum")
-_NUMBERS = ("decimal", "percent", "money")
-_MIRROR = {">=": "<=", "<=": ">=", ">": "<", "<": ">", "==": "==", "!=": "!="}
-_ACC = "\0ACC\0"
-
-
-class _Retry(Exception):
-    """Generation met a construct the current plan cannot serve; ``kind`` says how to change it."""
-
-    def __init__(self, kind, key):
-        super().__init__(kind, key)
-        self.kind = kind  # "typed": input path to convert with the full validator; "decimal": no float key
-        self.key = key
-
-
-class _Unsupported(Exception):
-    """No fast path for this policy (the typed ``decide`` serves it)."""
-
-
-class _Plan:
-    def __init__(self):
-        self.typed: set = set()
-        self.decimal: set = set()
-
-    def apply(self, r: _Retry) -> bool:
-        target = self.typed if r.kind == "typed" else self.decimal
-        if r.key in target:
-            return False  # no progress: give up on the fast path
-        target.add(r.key)
-        return True
-
-
-class _ItemRef:
-    """A fused loop's item variable: its fields are locals of the loop body."""
-
-    def __init__(self, loop):
-        self.loop = loop
-
-
-class _Loop:
-    """One ``for`` over a list of records: item checks, then the accumulators of every fused aggregate."""
-
-    def __init__(self, index, path, rec, local):
-        self.index = index
-        self.path = path
-        self.rec = rec
-        self.local = local
-        self.item = f"it{index}"
-        self.index_var = f"ix{index}"
-        self.fields: dict = {}  # name -> (local, mode): mode "value", "key" or "typed"
-        self.reads: list[str] = []
-        self.accs: dict = {}
-        self.inits: list[str] = []
-        self.body: list[str] = []
-
-    def accumulator(self, init, body) -> str:
-        key = (init, tuple(body))
-        name = self.accs.get(key)
-        if name is None:
-            name = self.accs[key] = f"a{self.index}_{len(self.accs)}"
-            self.inits.append(init.replace(_ACC, name))
-            self.body.extend(b.replace(_ACC, name) for b in body)
-        return name
-
-
-class _FastCompiler(Compiler):
-    """Compiler in "raw input" mode: one attempt at generating the fused fast path under a plan."""
-
-    def __init__(self, parent: Compiler, plan: _Plan):
-        self.__dict__.update(parent.__dict__)  # same namespace, constants and counters as the parent
-        self.parent = parent
-        self.plan = plan
-        self.fname = f"fast{next(self._tmp)}"
-        if parent._validator is None:
-            parent._validator = Validator(parent.cp, const_eval)
-        self.validator = parent._validator
-        self.scalars: dict = {}  # input path -> (local, key?)
-        self.flat: set = set()  # input paths of records read field by field
-        self.loops: dict = {}  # input path -> _Loop
-        self.typed_locals: dict = {}  # input path -> local holding the typed value
-        self.reads: list[str] = []
-        self._n = itertools.count()
-        self._depth = 0  # > 0 inside generators and inlined functions: no fused aggregates there
-        self._loop_ctx = None
-        self._inline = 0
-        self.explainer = None  # with an explanation generator: the explaining form (build_explain)
-        self.lets_computed: set = set()
-
-    # --- reading the input ----------------------------------------------------------------------
-    def generate(self) -> str:
+    # --- the fused form: reading the raw input under the plan ------------------------------------
+    def _generate(self, fname: str) -> str:
+        """The source of the fused function ``fname`` (this generator's frame is fused)."""
+        fr = self.frame
         cp = self.cp
-        if cp.input is None:
-            raise _Unsupported("no input")
-        self.reads += ["if app.__class__ is not dict: raise _Bail"]
-        self._read_record(cp.input, (), "app", self.reads)
+        fr.reads += ["if app.__class__ is not dict: raise _Bail"]
+        self._read_record(cp.input, (), "app", fr.reads)
         body = _Code()
         body.level = 1
-        exprs = self._decide_exprs()
-        order, _ = self.closure(exprs)
-        for name in order:
+        for name in fr.plan.lets:
             let = cp.lets[name]
             body.line(f"l_{name} = {self.expr(let.expr, {})}", let)
-        self.lets_computed = set(order)
-        if self.explainer is None:
+        fr.lets_computed = set(fr.plan.lets)
+        if fr.trace is None:
             self._decide_rest(body)
         else:
             self._decide_rest(body, into="_dec")
-            self.explainer.emit(self, body)
+            fr.trace.emit(self, body)
         # builtins as default arguments: the per-item checks read them as locals
-        lines = [f"def {self.fname}(app, type=type, len=len, enumerate=enumerate):"]
-        lines += ["    " + ln for ln in self.reads]
-        for loop in self.loops.values():
+        lines = [f"def {fname}(app, type=type, len=len, enumerate=enumerate):"]
+        lines += ["    " + ln for ln in fr.reads]
+        for loop in fr.loops.values():
             lines += ["    " + ln for ln in loop.inits]
-            if self.explainer is None:
+            if fr.trace is None:
                 lines.append(f"    for {loop.item} in {loop.local}:")
             else:  # explanations name the items that fail a rule by their position
                 lines.append(f"    for {loop.index_var}, {loop.item} in enumerate({loop.local}):")
@@ -905,19 +918,20 @@ class _FastCompiler(Compiler):
         return "\n".join(lines) + "\n" + body.text()
 
     def _read_record(self, rec, path, dvar, out, loop=None):
+        fr = self.frame
         for name, f in rec.fields.items():
             p = path + (name,)
             t = f.type.opt(False)
             required = not f.optional and f.default is None
             getter = f"{dvar}[{name!r}]" if required else f"{dvar}.get({name!r})"
-            n = next(self._n)
-            if loop is None and t.kind == "record" and required and p not in self.plan.typed:
+            n = next(fr.names)
+            read = fr.plan.read(p)
+            if read.form == "record":
                 local = f"d{n}_{name}"
                 out += [f"{local} = {getter}", f"if {local}.__class__ is not dict: raise _Bail"]
-                self.flat.add(p)
+                fr.flat.add(p)
                 self._read_record(t.record, p, local, out)
-            elif (loop is None and t.kind == "list" and t.item is not None and t.item.kind == "record"
-                  and f.default is None and p not in self.plan.typed):
+            elif read.form == "loop":
                 local = f"L{n}_{name}"
                 out.append(f"{local} = {getter}")
                 if not required:
@@ -925,33 +939,28 @@ class _FastCompiler(Compiler):
                     out.append(f"elif {local}.__class__ is not list: raise _Bail")
                 else:
                     out.append(f"if {local}.__class__ is not list: raise _Bail")
-                lp = _Loop(len(self.loops), p, t.item.record, local)
-                self.loops[p] = lp
+                lp = _Loop(len(fr.loops), p, t.item.record, local)
+                fr.loops[p] = lp
                 self._read_record(t.item.record, p, lp.item, lp.reads, loop=lp)
-            elif t.kind in _SCALARS:
+            elif read.form == "scalar":
                 local = f"s{n}_{name}" if loop is None else f"f{loop.index}_{name}"
-                key = self._read_scalar(f, t, p, getter, local, out)
+                key = self._read_scalar(f, t, read.raw, getter, local, out)
                 if loop is None:
-                    self.scalars[p] = (local, key)
+                    fr.scalars[p] = (local, key)
                 else:
                     loop.fields[name] = (local, "key" if key else "value")
             else:
                 local = f"T{n}_{name}" if loop is None else f"f{loop.index}_{name}"
-                conv = self.const(self.validator.converter(f))
+                conv = self.const(self._validator.converter(f))
                 out.append(f"{local} = {conv}({dvar}.get({name!r}))")
                 if loop is None:
-                    self.typed_locals[p] = local
+                    fr.typed_locals[p] = local
                 else:
                     loop.fields[name] = (local, "typed")
 
-    def _read_scalar(self, f, t, p, getter, local, out) -> bool:
+    def _read_scalar(self, f, t, raw, getter, local, out) -> bool:
         """Emit the read of one scalar field into ``local``; return whether it holds a comparison key."""
-        key = t.kind in _NUMBERS and p not in self.plan.decimal
-        if key and f.default is not None:
-            try:
-                to_key(const_eval(f.default))
-            except Bail:  # a default no float stands for exactly (0.123456789012345678): read it as a Decimal
-                key = False
+        key = raw
         branches = fast_branches(t, "v", self.const, key=key) if key else None
         if branches is None:
             key = False
@@ -961,7 +970,7 @@ class _FastCompiler(Compiler):
             # " " -> "T" replacement change nothing then): _fromiso is the call's datetime_reader, which
             # turns an offset into the call's time zone; it raising is a bail-out
             branches = [("v.__class__ is str and len(v) >= 16 and ' ' not in v", "_fromiso(v)")]
-        conv = self.const(self.validator.converter(f))
+        conv = self.const(self._validator.converter(f))
         if f.optional or f.default is not None:
             if f.default is not None:
                 d = const_eval(f.default)
@@ -992,7 +1001,29 @@ class _FastCompiler(Compiler):
         out.append(f"else: {local} = {fallback}" if not first else f"{local} = {fallback}")
         return key
 
-    # --- expressions ----------------------------------------------------------------------------------
+    # --- the fused form: expressions ------------------------------------------------------------
+    @contextmanager
+    def _deeper(self, inline=0):
+        """Inside a generator or an inlined function: no fused aggregates there."""
+        fr = self.frame
+        fr.depth += 1
+        fr.inline += inline
+        try:
+            yield
+        finally:
+            fr.depth -= 1
+            fr.inline -= inline
+
+    @contextmanager
+    def _in_loop(self, loop):
+        """Writing the body of fused ``loop`` (its items' fields are its locals)."""
+        fr = self.frame
+        saved, fr.loop = fr.loop, loop
+        try:
+            yield
+        finally:
+            fr.loop = saved
+
     def _input_path(self, e):
         names = []
         while isinstance(e, ast.Attr):
@@ -1005,16 +1036,17 @@ class _FastCompiler(Compiler):
         return None
 
     def _path_value(self, p):
-        found = self.scalars.get(p)
+        fr = self.frame
+        found = fr.scalars.get(p)
         if found is not None:
             if found[1]:
-                raise _Retry("decimal", p)
+                raise PlanMiss(f"raw number {'.'.join(p)} used as a value")
             return found[0]
-        local = self.typed_locals.get(p)
+        local = fr.typed_locals.get(p)
         if local is not None:
             return local
-        if p in self.flat or p in self.loops:
-            raise _Retry("typed", p)
+        if p in fr.flat or p in fr.loops:
+            raise PlanMiss(f"{'.'.join(p)} read field by field but used whole")
         return None
 
     def _item_field(self, e, scope):
@@ -1028,89 +1060,46 @@ class _FastCompiler(Compiler):
         return None
 
     def _key_of(self, e, scope):
-        """The local holding ``e``'s comparison key, if ``e`` is an input number read as one."""
+        """The local holding ``e``'s comparison key, if ``e`` is an input number read raw."""
         item = self._item_field(e, scope)
         if item is not None:
             local, mode = item[0].fields[item[1]]
             return local if mode == "key" else None
         p = self._input_path(e)
         if p is not None:
-            found = self.scalars.get(p)
+            found = self.frame.scalars.get(p)
             if found is not None and found[1]:
                 return found[0]
         return None
 
-    def x_Name(self, e, scope):
-        kind, name = self.cp.ref_of(e)
+    def _fused_name(self, e, kind, name, scope):
         if kind == "input":
             v = self._path_value((name,))
             if v is None:  # pragma: no cover - every input field has a reading
-                raise _Unsupported(f"input {name}")
+                raise PlanMiss(f"input {name}")
             return v
         if kind == "let":
-            if self._loop_ctx is not None:  # lets are computed after the loops
-                raise _Retry("typed", self._loop_ctx.path)
+            if self.frame.loop is not None:  # lets are computed after the loops
+                raise PlanMiss(f"let {name} inside the loop over {'.'.join(self.frame.loop.path)}")
             return f"l_{name}"
         if kind in ("var", "param"):
             v = scope[name]
             if isinstance(v, _ItemRef):  # the item itself as a value
-                raise _Retry("typed", v.loop.path)
+                raise PlanMiss(f"an item of {'.'.join(v.loop.path)} used whole")
             return v
-        raise _Unsupported(f"name {e.id!r} ({kind})")
+        raise PlanMiss(f"name {e.id!r} ({kind})")
 
-    def x_ScoreRef(self, e, scope):
-        raise _Unsupported("score")
-
-    def x_Attr(self, e, scope):
-        if isinstance(e.obj, ast.Name) and self.cp.ref_of(e.obj)[0] == "call":
-            return super().x_Attr(e, scope)
+    def _fused_attr(self, e, scope):
+        """The local of an item's field or an input path the fused function reads, or None."""
         item = self._item_field(e, scope)
         if item is not None:
-            loop, field = item
-            local, mode = loop.fields[field]
+            loop, name = item
+            local, mode = loop.fields[name]
             if mode == "key":
-                raise _Retry("decimal", loop.path + (field,))
+                raise PlanMiss(f"raw number {'.'.join(loop.path + (name,))} used as a value")
             return local
         p = self._input_path(e)
-        if p is not None:
-            v = self._path_value(p)
-            if v is not None:
-                return v
-        return super().x_Attr(e, scope)
-
-    def x_Binary(self, e, scope):
-        if e.op in _CMP:
-            for side, other, mirrored in ((e.left, e.right, False), (e.right, e.left, True)):
-                k = self._key_of(side, scope)
-                c = _key_of_literal(other) if k is not None else None
-                if c is not None:
-                    test = f"({c} {e.op} {k})" if mirrored else f"({k} {e.op} {c})"
-                    return f"(None if {k} is None else {test})" if self.opt(side) else test
-        return super().x_Binary(e, scope)
-
-    def x_Between(self, e, scope):
-        k = self._key_of(e.value, scope)
-        if k is not None:
-            lo, hi = _key_of_literal(e.low), _key_of_literal(e.high)
-            if lo is not None and hi is not None:
-                test = f"({lo} <= {k} <= {hi})"
-                return f"(None if {k} is None else {test})" if self.opt(e.value) else test
-        return super().x_Between(e, scope)
-
-    def x_IsMissing(self, e, scope):
-        k = self._key_of(e.operand, scope)
-        if k is not None:
-            return f"({k} is not None)" if e.negate else f"({k} is None)"
-        return super().x_IsMissing(e, scope)
-
-    def _subject(self, subject, conds):
-        k = self._key_of(subject, {})
-        if k is not None and all(_key_of_literal(r) is not None for c in conds for r in _rights(c)):
-            return k, True
-        share = self._share_count(subject, conds)
-        if share is not None:
-            return share
-        return self.expr(subject, {}), False
+        return self._path_value(p) if p is not None else None
 
     def _share_count(self, subject, conds):
         """Bands on ``share(x in list where ...)`` against constants, compared without dividing.
@@ -1123,23 +1112,19 @@ class _FastCompiler(Compiler):
         """
         if not (isinstance(subject, ast.Aggregate) and subject.func == "share" and subject.where is not None):
             return None
-        for c in conds:
-            for r in _rights(c):
-                v = _literal_value(r)
-                if v is None or not v.is_finite() or v.as_integer_ratio()[1] > 10 ** 12:
-                    return None
-        found = self.where_count(subject)
+        if not exact_share_bands(conds):
+            return None
+        found = self._where_count(subject)
         if found is None:
             return None
         loop, count = found
         return f"({count} if {loop.local} else None)", ("share", f"len({loop.local})")
 
-    def x_Call(self, e, scope):
-        fn = self.cp.funcs.get(e.func)
-        if fn is None:
-            return super().x_Call(e, scope)
-        if self._inline > 16:
-            raise _Unsupported("functions nested too deeply")
+    def _inlined_call(self, e, scope):
+        """A user function's body inlined (the fused function has no ``f_<name>`` to call)."""
+        fn = self.cp.funcs[e.func]
+        if self.frame.inline > 16:
+            raise PlanMiss("functions nested too deeply")
         inner = {}
         missing = []  # like the typed form's _rt.opt(f_name, ...): a missing argument makes the call missing
         for p, a in zip(fn.params, e.args):
@@ -1154,31 +1139,19 @@ class _FastCompiler(Compiler):
                 inner[p.name] = tmp
             else:
                 inner[p.name] = f"({self.expr(a, scope)})"
-        self._inline += 1
-        self._depth += 1
-        try:
+        with self._deeper(inline=1):
             body = f"({self.expr(fn.expr, inner)})"
-        finally:
-            self._inline -= 1
-            self._depth -= 1
         if missing:  # every argument is computed (as the typed form does), then the test
             return f"(None if ({' | '.join(missing)}) else {body})"
         return body
 
-    def x_Quantified(self, e, scope):
-        loop = self._fused_source(e)
-        if loop is None:
-            return self._nested(super().x_Quantified, e, scope)
-        if self.explainer is not None:
+    def _fused_quantified(self, e, loop):
+        if self.frame.trace is not None:
             # the explanation names the items anyway: the rule holds when that list is empty (all, none)
-            positions = self.item_positions(e)[1]
+            positions = self._item_positions(e)[1]
             return f"(not {positions})" if e.kind != "any" else f"(len({positions}) > 0)"
-        inner = {e.var: _ItemRef(loop)}
-        self._loop_ctx = loop
-        try:
-            cond = self._cond(e.cond, inner)
-        finally:
-            self._loop_ctx = None
+        with self._in_loop(loop):
+            cond = self._cond(e.cond, {e.var: _ItemRef(loop)})
         if e.kind == "all":
             init, body = f"{_ACC} = True", [f"if not ({cond}): {_ACC} = False"]
         elif e.kind == "any":
@@ -1187,25 +1160,21 @@ class _FastCompiler(Compiler):
             init, body = f"{_ACC} = True", [f"if {cond}: {_ACC} = False"]
         return loop.accumulator(init, body)
 
-    def x_Aggregate(self, e, scope):
-        loop = self._fused_source(e)
-        if loop is None:
-            return self._nested(super().x_Aggregate, e, scope)
+    def _fused_aggregate(self, e, loop):
         f = e.func
         inner = {e.var: _ItemRef(loop)} if e.var else {}
-        self._loop_ctx = loop
-        try:
+        with self._in_loop(loop):
             where = self._cond(e.where, inner) if e.where is not None else None
             if f in ("count", "share"):
                 if where is None:
                     if f == "count":
                         return f"len({loop.local})"
-                    raise _Retry("typed", loop.path)  # pragma: no cover - the checker wants a condition
+                    raise PlanMiss("share without a condition")  # pragma: no cover - the checker wants one
                 acc = loop.accumulator(f"{_ACC} = 0", [f"if {where}: {_ACC} += 1"])
                 # _rt.share, inline
                 return acc if f == "count" else f"(_D({acc}) / len({loop.local}) if {loop.local} else None)"
-            if e.value is None:  # the item itself as the value
-                raise _Retry("typed", loop.path)
+            if e.value is None:  # pragma: no cover - the plan reads such a list typed
+                raise PlanMiss(f"an item of {'.'.join(loop.path)} used whole")
             value = self.expr(e.value, inner)
             if f == "sum":
                 init = f"{_ACC} = 0"
@@ -1217,21 +1186,43 @@ class _FastCompiler(Compiler):
                 stmts = [f"{_ACC}.append({value})"]
                 helper = {"average": "mean", "mean": "mean", "median": "median", "spread": "spread",
                           "lowest": "lowest", "highest": "highest"}[f]
-        finally:
-            self._loop_ctx = None
         body = [f"if {where}:"] + ["    " + st for st in stmts] if where is not None else stmts
         acc = loop.accumulator(init, body)
         return acc if helper is None else f"_rt.{helper}({acc})"
 
+    def _fused_source(self, e):
+        p = self._input_path(e.source)
+        fr = self.frame
+        if p is None or p not in fr.loops:
+            return None
+        if fr.depth or fr.loop is not None:
+            raise PlanMiss(f"{'.'.join(p)} aggregated inside another loop or function")
+        return fr.loops[p]
+
     # --- facts for explanations (the explaining form only) -----------------------------------------
     def fused_loop(self, e):
         """The fused loop over ``e.source`` (an aggregate or quantifier at the top level), or None."""
+        fr = self.frame
         p = self._input_path(e.source)
-        if p is None or p not in self.loops or self._depth or self._loop_ctx is not None:
+        if not fr.fused or p is None or p not in fr.loops or fr.depth or fr.loop is not None:
             return None
-        return self.loops[p]
+        return fr.loops[p]
 
-    def item_positions(self, e):
+    @property
+    def item_positions(self):
+        """``item_positions(e) -> (loop, local)`` of the fused form (absent from the typed one)."""
+        if not self.frame.fused:
+            raise AttributeError("item_positions: the typed form has no fused loops")
+        return self._item_positions
+
+    @property
+    def where_count(self):
+        """``where_count(e) -> (loop, local)`` of the fused form (absent from the typed one)."""
+        if not self.frame.fused:
+            raise AttributeError("where_count: the typed form has no fused loops")
+        return self._where_count
+
+    def _item_positions(self, e):
         """(loop, local): the positions of the items a quantifier is about, collected by its loop.
 
         ``all``/``none``: the items that break the rule (for ``all``, a missing
@@ -1240,41 +1231,19 @@ class _FastCompiler(Compiler):
         loop = self.fused_loop(e)
         if loop is None:
             return None
-        self._loop_ctx = loop
-        try:
+        with self._in_loop(loop):
             cond = self._cond(e.cond, {e.var: _ItemRef(loop)})
-        finally:
-            self._loop_ctx = None
         test = f"not ({cond})" if e.kind == "all" else cond
         return loop, loop.accumulator(f"{_ACC} = []", [f"if {test}: {_ACC}.append({loop.index_var})"])
 
-    def where_count(self, e):
+    def _where_count(self, e):
         """(loop, local): how many items satisfy an aggregate's ``where`` (the accumulator it already has)."""
         loop = self.fused_loop(e)
         if loop is None or e.where is None:
             return None
-        self._loop_ctx = loop
-        try:
+        with self._in_loop(loop):
             where = self._cond(e.where, {e.var: _ItemRef(loop)} if e.var else {})
-        finally:
-            self._loop_ctx = None
         return loop, loop.accumulator(f"{_ACC} = 0", [f"if {where}: {_ACC} += 1"])
-
-    def _fused_source(self, e):
-        p = self._input_path(e.source)
-        if p is None or p not in self.loops:
-            return None
-        if self._depth or self._loop_ctx is not None:
-            raise _Retry("typed", p)
-        return self.loops[p]
-
-    def _nested(self, method, e, scope):
-        self._depth += 1
-        try:
-            return method(e, scope)
-        finally:
-            self._depth -= 1
-
 
 def compile_policy(cp: CheckedPolicy) -> Compiler:
     return Compiler(cp)
