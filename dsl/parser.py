@@ -667,12 +667,66 @@ class _KeywordsAsNames(ContextualLexer):
     """
 
     def lex(self, lexer_state, parser_state):
+        """Lark's contextual lexing in one loop, plus keywords read as names.
+
+        Lark reads each token through five calls (the contextual lexer, the
+        state's lexer, its ``match``, the scanner's ``match``, the line
+        counter's ``feed``) and two more to make the ``Token``: a third of
+        parsing a large policy. This loop does the same with the same
+        scanners, in the same order, and keeps the line counter up to date
+        before every token it hands over (error recovery reads it). Where
+        no terminal matches it hands over to Lark's own loop, so that every
+        error is Lark's, raised as Lark raises it.
+        """
         states = parser_state.parse_conf.states
+        stack = parser_state.state_stack
+        lexers, line_ctr = self.lexers, lexer_state.line_ctr
+        raw, end = lexer_state.text.text, lexer_state.text.end
+        new_token = Token._future_new
+        while line_ctr.char_pos < end:
+            lexer = lexers[stack[-1]]
+            pos = line_ctr.char_pos
+            for mre in lexer.scanner._mres:
+                m = mre.match(raw, pos, end)
+                if m:
+                    break
+            else:
+                yield from self._lark_lex(lexer_state, parser_state)  # raises Lark's error
+                return
+            value, type_ = m.group(0), m.lastgroup
+            ignored = type_ in lexer.ignore_types
+            tok = None
+            if not ignored or type_ in lexer.callback:
+                tok = new_token(type_, value, pos, line_ctr.line, line_ctr.column)
+            if type_ in lexer.newline_types:
+                newlines = value.count("\n")
+                if newlines:
+                    line_ctr.line += newlines
+                    line_ctr.line_start_pos = pos + value.rindex("\n") + 1
+            line_ctr.char_pos = pos + len(value)
+            line_ctr.column = line_ctr.char_pos - line_ctr.line_start_pos + 1
+            if tok is None:
+                continue
+            tok.end_line, tok.end_column, tok.end_pos = line_ctr.line, line_ctr.column, line_ctr.char_pos
+            callback = lexer.callback.get(type_)
+            if callback is not None:
+                tok = callback(tok)
+            if ignored:
+                continue
+            lexer_state.last_token = tok
+            yield self._as_name(tok, states, stack)
+
+    def _lark_lex(self, lexer_state, parser_state):
+        states, stack = parser_state.parse_conf.states, parser_state.state_stack
         for tok in super().lex(lexer_state, parser_state):
-            if tok.type != "NAME" and "NAME" in states[parser_state.position] and _WORD.fullmatch(tok) and \
-                    not _can_shift(states, parser_state.state_stack, tok.type):
-                tok = Token.new_borrow_pos("NAME", str(tok), tok)
-            yield tok
+            yield self._as_name(tok, states, stack)
+
+    @staticmethod
+    def _as_name(tok, states, stack):
+        if tok.type != "NAME" and "NAME" in states[stack[-1]] and _WORD.fullmatch(tok) and \
+                not _can_shift(states, stack, tok.type):
+            return Token.new_borrow_pos("NAME", str(tok), tok)
+        return tok
 
 
 def _skip_unit_reductions(lark: Lark) -> None:
@@ -787,11 +841,19 @@ def _lean_positions(lark: Lark) -> None:
             rule.origin.name = str(rule.origin.name)
 
 
+def _lexer_parts_known(lexer) -> bool:
+    """Does this Lark have the lexer parts :meth:`_KeywordsAsNames.lex` reads (Lark 1.1 to 1.3 do)?"""
+    some = next(iter(lexer.lexers.values()), None)
+    return some is not None and all(hasattr(some, a) for a in ("scanner", "ignore_types", "newline_types",
+                                                               "callback")) \
+        and hasattr(some.scanner, "_mres") and hasattr(Token, "_future_new")
+
+
 @lru_cache(maxsize=None)
 def _lark() -> Lark:
     lark = Lark(_grammar(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
     lexer = lark.parser.lexer
-    if type(lexer) is ContextualLexer:  # the Lark versions we know; otherwise keep Lark's own lexer
+    if type(lexer) is ContextualLexer and _lexer_parts_known(lexer):  # otherwise keep Lark's own lexer
         lexer.__class__ = _KeywordsAsNames
     _skip_unit_reductions(lark)
     _lean_positions(lark)
