@@ -6,9 +6,11 @@ undefined names with a did-you-mean, type mismatches with the types of both
 sides, duplicate ids, ``let`` cycles, unreachable tiers, points above a
 criterion's maximum, maxima that do not add up, unused inputs (warnings).
 
-The result, a :class:`CheckedPolicy`, is what the compiler consumes: it keeps
-the inferred types and what every name refers to, so the compiler never has to
-guess.
+The result, a :class:`CheckedPolicy`, is what the compiler consumes. The
+inferred types and what every name refers to are written on the nodes
+themselves (``checked_type``, and ``ref`` on names: fields outside equality),
+and asked for through ``type_of``/``ref_of``, so the compiler never has to
+guess; ``let_deps`` says what each ``let`` reads.
 """
 from __future__ import annotations
 
