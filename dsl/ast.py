@@ -13,9 +13,14 @@ from decimal import Decimal
 import attrs
 
 from .source import Span
+from .types import Type
 
 #: a span field that does not take part in equality or hashing
 _span = lambda: attrs.field(default=None, eq=False, repr=False)  # noqa: E731
+#: the checker's answer for a node (its type; for a name, what it refers to): not written in the
+#: source, so not given to the constructor, not compared, not shown, and never a child node
+_checked = lambda: attrs.field(default=None, eq=False, repr=False, init=False,  # noqa: E731
+                               metadata={"checked": True})
 
 
 def node(cls):
@@ -34,6 +39,7 @@ class Number(Expr):
     """A number literal: ``12``, ``0.25``, ``1_000_000``."""
     value: Decimal
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
 
 
 @node
@@ -41,6 +47,7 @@ class Percent(Expr):
     """``50%``; ``value`` is the fraction (``Decimal("0.5")``), ``text`` the literal."""
     value: Decimal
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
 
 
 @node
@@ -49,6 +56,7 @@ class Money(Expr):
     amount: Decimal
     currency: str
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
 
 
 @node
@@ -57,30 +65,35 @@ class Duration(Expr):
     amount: int
     unit: str  # "days" | "months" | "years"
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
 
 
 @node
 class String(Expr):
     value: str
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
 
 
 @node
 class DateLit(Expr):
     value: _dt.date
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
 
 
 @node
 class DateTimeLit(Expr):
     value: _dt.datetime
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
 
 
 @node
 class Bool(Expr):
     value: bool
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
 
 
 @node
@@ -88,6 +101,9 @@ class Name(Expr):
     """A bare name: an input field, a ``let``, a bound item variable."""
     id: str
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
+    #: what the name refers to, ``(kind, name)``: set by the checker (see ``CheckedPolicy.ref_of``)
+    ref: tuple[str, str] | None = _checked()
 
 
 @node
@@ -96,12 +112,14 @@ class Attr(Expr):
     obj: Expr
     name: str
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
 
 
 @node
 class ScoreRef(Expr):
     """``score`` inside ranking keys and reserves."""
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
 
 
 @node
@@ -111,6 +129,7 @@ class Call(Expr):
     func: str
     args: tuple[Expr, ...]
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
 
 
 @node
@@ -127,6 +146,7 @@ class Aggregate(Expr):
     value: Expr | None = None
     where: Expr | None = None
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
 
 
 @node
@@ -137,6 +157,7 @@ class Quantified(Expr):
     source: Expr
     cond: Expr
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
 
 
 @node
@@ -144,6 +165,7 @@ class SetLit(Expr):
     """``{"A", "K"}``, for ``x in {...}``."""
     items: tuple[Expr, ...]
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
 
 
 @node
@@ -152,6 +174,7 @@ class If(Expr):
     then: Expr
     else_: Expr
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
 
 
 @node
@@ -160,6 +183,7 @@ class Unary(Expr):
     op: str
     operand: Expr
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
 
 
 @node
@@ -170,6 +194,7 @@ class Binary(Expr):
     left: Expr
     right: Expr
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
 
 
 @node
@@ -179,6 +204,7 @@ class Between(Expr):
     low: Expr
     high: Expr
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
 
 
 @node
@@ -187,6 +213,7 @@ class IsMissing(Expr):
     operand: Expr
     negate: bool = False
     span: Span | None = _span()
+    checked_type: Type | None = _checked()
 
 
 # --- types --------------------------------------------------------------------
@@ -508,14 +535,15 @@ class Policy:
 
 @functools.cache
 def _fields_of(cls) -> tuple[str, ...] | None:
-    """The fields of an attrs class that may hold child nodes (all but its span); None for other types.
+    """The fields of an attrs class that may hold child nodes (not its span nor the checker's answer); None
+    for other types.
 
     Asked once per class: `attrs.fields` on every visit made walking the AST the
     slowest part of compiling a large policy.
     """
     if not attrs.has(cls):
         return None
-    return tuple(f.name for f in attrs.fields(cls) if f.name != "span")
+    return tuple(f.name for f in attrs.fields(cls) if f.name != "span" and not f.metadata.get("checked"))
 
 
 def children(n):

@@ -6,14 +6,17 @@ undefined names with a did-you-mean, type mismatches with the types of both
 sides, duplicate ids, ``let`` cycles, unreachable tiers, points above a
 criterion's maximum, maxima that do not add up, unused inputs (warnings).
 
-The result, a :class:`CheckedPolicy`, is what the compiler consumes: it keeps
-the inferred types and what every name refers to, so the compiler never has to
-guess.
+The result, a :class:`CheckedPolicy`, is what the compiler consumes. The
+inferred types and what every name refers to are written on the nodes
+themselves (``checked_type``, and ``ref`` on names: fields outside equality),
+and asked for through ``type_of``/``ref_of``, so the compiler never has to
+guess; ``let_deps`` says what each ``let`` reads.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import functools
 import re
 import zoneinfo
 from decimal import Decimal
@@ -75,6 +78,7 @@ class CheckedPolicy:
     lets: dict = attrs.Factory(dict)
     funcs: dict = attrs.Factory(dict)
     let_types: dict = attrs.Factory(dict)
+    #: let name -> :class:`Reads`, what its expression reads (directly; a function reads only its parameters)
     let_deps: dict = attrs.Factory(dict)
     gates: list = attrs.Factory(list)
     score: ast.ScoreDef | None = None
@@ -82,8 +86,6 @@ class CheckedPolicy:
     decls: dict = attrs.Factory(dict)
     ranking: ast.Ranking | None = None
     cases: list = attrs.Factory(list)
-    types: dict = attrs.Factory(dict)  # id(expr) -> Type
-    resolved: dict = attrs.Factory(dict)  # id(Name) -> (kind, name)
     modules: list = attrs.Factory(list)  # (Source, ast.Policy) of `use`d files
 
     @property
@@ -94,14 +96,18 @@ class CheckedPolicy:
     def warnings(self):
         return [d for d in self.diagnostics if d.severity == "warning"]
 
+    # The checker's answers live on the nodes themselves (``checked_type``, and ``ref`` on names:
+    # fields outside equality, set by the checker); these accessors are how everyone asks for them.
     def type_of(self, expr) -> Type:
         """The checked type of an expression (ANY where the checker could not type it)."""
-        return self.types.get(id(expr), ANY)
+        t = getattr(expr, "checked_type", None)
+        return ANY if t is None else t
 
     def ref_of(self, name) -> tuple:
         """What a ``Name`` refers to: ``(kind, name)`` with kind one of ``input``, ``let``, ``var``,
         ``param``, ``call``, ``result``; ``(None, name)`` when it was not resolved."""
-        return self.resolved.get(id(name), (None, getattr(name, "id", None)))
+        ref = getattr(name, "ref", None)
+        return (None, getattr(name, "id", None)) if ref is None else ref
 
     def kind_of(self, name) -> str | None:
         """The kind of what a ``Name`` refers to (see :meth:`ref_of`), None for any other node."""
@@ -109,7 +115,42 @@ class CheckedPolicy:
 
     def resolve(self, name, kind: str, target: str) -> None:
         """Record what a ``Name`` refers to (the checker, and the ranking for its own names)."""
-        self.resolved[id(name)] = (kind, target)
+        object.__setattr__(name, "ref", (kind, target))  # frozen node; `ref` is outside equality
+
+    def let_order(self, names=None) -> list[str]:
+        """``names`` (default: every let, in source order) and the lets they read, transitively, each
+        one after the lets it reads: an order to compute them in. A cycle (an error the checker
+        reported) is cut where it closes."""
+        order: list[str] = []
+        seen: set[str] = set()
+
+        def reads(name):
+            deps = self.let_deps.get(name)
+            return iter(deps.lets if deps is not None else ())
+
+        for root in (self.lets if names is None else names):
+            if root in seen or root not in self.lets:
+                continue
+            seen.add(root)
+            stack = [(root, reads(root))]
+            while stack:  # depth first without recursion: a chain of thousands of lets is fine
+                name, deps = stack[-1]
+                dep = next(deps, None)
+                if dep is None:
+                    stack.pop()
+                    order.append(name)
+                elif dep in self.lets and dep not in seen:
+                    seen.add(dep)
+                    stack.append((dep, reads(dep)))
+        return order
+
+
+@attrs.frozen
+class Reads:
+    """What a ``let`` reads: the lets and the input fields it names, in the order they first appear."""
+
+    lets: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
 
 
 class _Scope:
@@ -142,6 +183,8 @@ class Checker:
         self.languages = tuple(languages)
         self.source = cp.source
         self._let_stack: list[str] = []
+        #: for each let being typed (innermost last), the (kind, name) it reads, in order (a dict as an ordered set)
+        self._reads: list[dict] = []
         self._used_fields: set = set()  # (id(RecordInfo), field name)
         self._context = None  # "ranking" enables score/points()
         self._module = False
@@ -277,10 +320,8 @@ class Checker:
                                    hint="no date plus a longer duration is still a date (years 1 to 9999)")
                         ok = False
                     continue
-                if not attrs.has(type(n)):
-                    continue
-                for f in attrs.fields(type(n)):
-                    v = getattr(n, f.name)
+                for name in _number_fields(type(n)):
+                    v = getattr(n, name)
                     if isinstance(v, Decimal):
                         problem = numbers.number_problem(v)
                         if problem:
@@ -516,9 +557,13 @@ class Checker:
             cp.let_types[name] = ANY
             return ANY
         self._let_stack.append(name)
+        self._reads.append({})
         let = cp.lets[name]
         t = self.infer(let.expr, _Scope())
         self._let_stack.pop()
+        read = self._reads.pop()
+        cp.let_deps[name] = Reads(tuple(n for (k, n) in read if k == "let"),
+                                  tuple(n for (k, n) in read if k == "input"))
         cp.let_types.setdefault(name, t)
         return cp.let_types[name]
 
@@ -705,7 +750,7 @@ class Checker:
     def _check_cases(self):
         cp = self.cp
         gate_ids = {g.id for g in cp.gates}
-        crit_ids = {c.id for c in _all_criteria(cp.criteria)}
+        crit_ids = {c.id for c in all_criteria(cp.criteria)}
         for case in cp.cases:
             if case.status not in STATUSES:
                 self.error("E601", f"unknown outcome `{case.status}`", case,
@@ -759,8 +804,14 @@ class Checker:
     # --- expressions -------------------------------------------------------------------------
     def infer(self, e, scope: _Scope) -> Type:
         t = self._infer(e, scope)
-        self.cp.types[id(e)] = t
+        object.__setattr__(e, "checked_type", t)  # frozen node; the type is outside equality
         return t
+
+    def _refer(self, e, kind, target):
+        """``e`` (a Name) refers to ``target``; the let being typed, if any, reads it."""
+        object.__setattr__(e, "ref", (kind, target))
+        if self._reads and kind in ("let", "input"):
+            self._reads[-1][(kind, target)] = None
 
     def _suggest(self, name, candidates):
         candidates = list(candidates)
@@ -870,7 +921,7 @@ class Checker:
         cp = self.cp
         bound = scope.lookup(e.id)
         if bound is not None:
-            cp.resolved[id(e)] = (bound[0], e.id)
+            self._refer(e, bound[0], e.id)
             return bound[1]
         fn = scope.lookup("__function__")
         if fn is not None and (e.id in cp.lets or (cp.input is not None and e.id in cp.input.fields)):
@@ -880,17 +931,17 @@ class Checker:
                        f"parameters ({params})", e, hint=f"pass `{e.id}` as a parameter")
             return ANY
         if e.id in cp.lets:
-            cp.resolved[id(e)] = ("let", e.id)
+            self._refer(e, "let", e.id)
             return self._let_type(e.id)
         if cp.input is not None and e.id in cp.input.fields:
-            cp.resolved[id(e)] = ("input", e.id)
+            self._refer(e, "input", e.id)
             self._used_fields.add((id(cp.input), e.id))
             return cp.input.fields[e.id].type
         if e.id == "call":
-            cp.resolved[id(e)] = ("call", "call")
+            self._refer(e, "call", "call")
             return Type("call")
         if self._context == "ranking" and e.id in ("grant", "requested", "submitted", "ranking_score"):
-            cp.resolved[id(e)] = ("result", e.id)
+            self._refer(e, "result", e.id)
             return {"grant": money(cp.currency), "requested": money(cp.currency).opt(),
                     "submitted": DATETIME.opt(), "ranking_score": DECIMAL}[e.id]
         if e.id in cp.funcs:
@@ -1120,7 +1171,7 @@ class Checker:
             return ANY
         if e.func == "points":
             arg = e.args[0]
-            ids = {c.id for c in _all_criteria(cp.criteria)}
+            ids = {c.id for c in all_criteria(cp.criteria)}
             if self._context != "ranking":
                 self.error("E701", "`points(...)` can only be used in the ranking", e)
             if not isinstance(arg, ast.Name) or arg.id not in ids:
@@ -1170,6 +1221,15 @@ class Checker:
         if f in ("lower", "upper"):
             return TEXT.opt(opt)
         return ANY
+
+
+@functools.cache
+def _number_fields(cls) -> tuple[str, ...]:
+    """The fields of a node class that may hold a number the policy wrote (a Decimal), asked once per
+    class: looking at every field of every node made this the slowest check of a large policy."""
+    if not attrs.has(cls):
+        return ()
+    return tuple(f.name for f in attrs.fields(cls) if "Decimal" in str(f.type))
 
 
 ORDER_KINDS = ("int", "decimal", "percent", "money", "date", "datetime", "text", "enum", "any")
@@ -1237,16 +1297,14 @@ def _assignable(value: Type, target: Type) -> bool:
     return target.kind == value.kind
 
 
-def _all_criteria(criteria):
-    for c in criteria:
+def all_criteria(criteria):
+    """Every criterion of ``criteria`` and every `sub` part under them, parents first, in source order."""
+    stack = list(reversed(criteria))
+    while stack:  # without recursion, like the other walks of the tree
+        c = stack.pop()
         yield c
         if c.subs:
-            yield from _all_criteria(c.subs)
-
-
-def all_criteria(criteria):
-    """Every criterion of ``criteria``, each followed by its sub-criteria (depth first, in policy order)."""
-    return _all_criteria(criteria)
+            stack.extend(reversed(c.subs))
 
 
 def _shadowed(cond, earlier) -> str | None:

@@ -667,12 +667,66 @@ class _KeywordsAsNames(ContextualLexer):
     """
 
     def lex(self, lexer_state, parser_state):
+        """Lark's contextual lexing in one loop, plus keywords read as names.
+
+        Lark reads each token through five calls (the contextual lexer, the
+        state's lexer, its ``match``, the scanner's ``match``, the line
+        counter's ``feed``) and two more to make the ``Token``: a third of
+        parsing a large policy. This loop does the same with the same
+        scanners, in the same order, and keeps the line counter up to date
+        before every token it hands over (error recovery reads it). Where
+        no terminal matches it hands over to Lark's own loop, so that every
+        error is Lark's, raised as Lark raises it.
+        """
         states = parser_state.parse_conf.states
+        stack = parser_state.state_stack
+        lexers, line_ctr = self.lexers, lexer_state.line_ctr
+        raw, end = lexer_state.text.text, lexer_state.text.end
+        new_token = Token._future_new
+        while line_ctr.char_pos < end:
+            lexer = lexers[stack[-1]]
+            pos = line_ctr.char_pos
+            for mre in lexer.scanner._mres:
+                m = mre.match(raw, pos, end)
+                if m:
+                    break
+            else:
+                yield from self._lark_lex(lexer_state, parser_state)  # raises Lark's error
+                return
+            value, type_ = m.group(0), m.lastgroup
+            ignored = type_ in lexer.ignore_types
+            tok = None
+            if not ignored or type_ in lexer.callback:
+                tok = new_token(type_, value, pos, line_ctr.line, line_ctr.column)
+            if type_ in lexer.newline_types:
+                newlines = value.count("\n")
+                if newlines:
+                    line_ctr.line += newlines
+                    line_ctr.line_start_pos = pos + value.rindex("\n") + 1
+            line_ctr.char_pos = pos + len(value)
+            line_ctr.column = line_ctr.char_pos - line_ctr.line_start_pos + 1
+            if tok is None:
+                continue
+            tok.end_line, tok.end_column, tok.end_pos = line_ctr.line, line_ctr.column, line_ctr.char_pos
+            callback = lexer.callback.get(type_)
+            if callback is not None:
+                tok = callback(tok)
+            if ignored:
+                continue
+            lexer_state.last_token = tok
+            yield self._as_name(tok, states, stack)
+
+    def _lark_lex(self, lexer_state, parser_state):
+        states, stack = parser_state.parse_conf.states, parser_state.state_stack
         for tok in super().lex(lexer_state, parser_state):
-            if tok.type != "NAME" and "NAME" in states[parser_state.position] and _WORD.fullmatch(tok) and \
-                    not _can_shift(states, parser_state.state_stack, tok.type):
-                tok = Token.new_borrow_pos("NAME", str(tok), tok)
-            yield tok
+            yield self._as_name(tok, states, stack)
+
+    @staticmethod
+    def _as_name(tok, states, stack):
+        if tok.type != "NAME" and "NAME" in states[stack[-1]] and _WORD.fullmatch(tok) and \
+                not _can_shift(states, stack, tok.type):
+            return Token.new_borrow_pos("NAME", str(tok), tok)
+        return tok
 
 
 def _skip_unit_reductions(lark: Lark) -> None:
@@ -697,13 +751,112 @@ def _skip_unit_reductions(lark: Lark) -> None:
             callbacks[rule] = itemgetter(0)
 
 
+class _Where:
+    """Where a parse-tree node is (the ``meta`` that :meth:`Span.from_meta` reads), and where its
+    *container* is: the outermost rule that handed the node up unchanged (``?atom: "(" expr ")"``
+    makes the parentheses the container of ``expr``; a parent starts where its first child's
+    container starts)."""
+
+    __slots__ = ("line", "column", "start_pos", "end_line", "end_column", "end_pos", "empty", "start", "end")
+
+    def __init__(self):
+        self.empty = True
+        self.start = self.end = None  # the container's (line, column, offset) at each end
+
+
+class _Positions:
+    """Lark's ``PropagatePositions``, the same rule at half the cost.
+
+    Lark's wrapper finds the first and last child with a position through
+    ``getattr`` with defaults, ``hasattr`` and a generic ``Meta`` with a dozen
+    attributes, on every reduction: 40 % of parsing a large policy. This one
+    keeps only what the spans need (``_Where``), with the same result: the
+    node starts where its first positioned child (its container, for a
+    node) starts and ends where its last one ends, and a node handed up
+    unchanged by an outer rule keeps its own position and takes the outer
+    rule's as its container.
+    """
+
+    __slots__ = ("node_builder",)
+
+    def __init__(self, node_builder):
+        self.node_builder = node_builder
+
+    def __call__(self, children):
+        res = self.node_builder(children)
+        if type(res) is not Tree:
+            return res
+        start = end = None
+        for c in children:
+            if type(c) is Tree:
+                w = c._meta
+                if w is not None and w.start is not None:
+                    start = w.start
+                    break
+            elif isinstance(c, Token):
+                start = (c.line, c.column, c.start_pos)
+                break
+        for c in reversed(children):
+            if type(c) is Tree:
+                w = c._meta
+                if w is not None and w.end is not None:
+                    end = w.end
+                    break
+            elif isinstance(c, Token):
+                end = (c.end_line, c.end_column, c.end_pos)
+                break
+        w = res._meta
+        if w is None:
+            w = res._meta = _Where()
+        if start is not None:
+            if w.start is None:
+                w.line, w.column, w.start_pos = start
+                w.empty = False
+            w.start = start
+        if end is not None:
+            if w.end is None:
+                w.end_line, w.end_column, w.end_pos = end
+                w.empty = False
+            w.end = end
+        return res
+
+
+def _lean_positions(lark: Lark) -> None:
+    """Put :class:`_Positions` in place of Lark's ``PropagatePositions`` on every rule.
+
+    Also names each rule's result with a plain ``str``: Lark keeps it as one of its
+    ``Token`` objects, a ``str`` with an ``__eq__`` written in Python, and the parser
+    looks it up in a table keyed by plain strings after every reduction (Python then
+    calls that ``__eq__``: 56,000 calls for a 2,000-line policy). Equal strings, so
+    nothing else changes.
+    """
+    try:
+        callbacks = lark.parser.parser.parser.callbacks
+    except AttributeError:  # pragma: no cover - another Lark version: keep its callbacks
+        return
+    for rule, f in list(callbacks.items()):
+        if type(f) is PropagatePositions and f.node_filter is None:
+            callbacks[rule] = _Positions(f.node_builder)
+        if type(rule.origin.name) is Token:
+            rule.origin.name = str(rule.origin.name)
+
+
+def _lexer_parts_known(lexer) -> bool:
+    """Does this Lark have the lexer parts :meth:`_KeywordsAsNames.lex` reads (Lark 1.1 to 1.3 do)?"""
+    some = next(iter(lexer.lexers.values()), None)
+    return some is not None and all(hasattr(some, a) for a in ("scanner", "ignore_types", "newline_types",
+                                                               "callback")) \
+        and hasattr(some.scanner, "_mres") and hasattr(Token, "_future_new")
+
+
 @lru_cache(maxsize=None)
 def _lark() -> Lark:
     lark = Lark(_grammar(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
     lexer = lark.parser.lexer
-    if type(lexer) is ContextualLexer:  # the Lark versions we know; otherwise keep Lark's own lexer
+    if type(lexer) is ContextualLexer and _lexer_parts_known(lexer):  # otherwise keep Lark's own lexer
         lexer.__class__ = _KeywordsAsNames
     _skip_unit_reductions(lark)
+    _lean_positions(lark)
     return lark
 
 
@@ -722,14 +875,15 @@ def _build(builder: _ToAst, tree: Tree):
             depth = d
         stack.extend((c, d + 1) for c in t.children if type(c) is Tree)
     done: dict[int, object] = {}
-    # `getattr(builder, rule)` wraps the method anew on every access (v_args): once per rule is enough
+    # `getattr(builder, rule)` wraps the method anew on every access (v_args): once per rule is enough,
+    # and the method itself is called (every one is `inline, meta`: `method(meta, *children)`), not
+    # through Lark's two wrapper calls per node
     methods: dict[str, object] = {}
     for t in reversed(order):  # children before their parents
-        children = [done.pop(id(c)) if type(c) is Tree else c for c in t.children]
         f = methods.get(t.data)
         if f is None:
-            f = methods[t.data] = getattr(builder, t.data)
-        done[id(t)] = f.visit_wrapper(f, t.data, children, t.meta)
+            f = methods[t.data] = getattr(builder, t.data).base_func
+        done[id(t)] = f(t.meta, *[done.pop(id(c)) if type(c) is Tree else c for c in t.children])
     return done[id(tree)], depth
 
 

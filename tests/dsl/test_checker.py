@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from dsl import ast
 from dsl.checker import check
 from dsl.parser import parse
 from dsl.source import Source
@@ -189,3 +190,29 @@ def test_every_diagnostic_renders_with_its_line():
     assert text.startswith("p.bando:")
     assert 'gate g: kind == "rete"' in text
     assert "^" in text
+
+
+def test_the_checker_answers_on_the_nodes_outside_equality():
+    text = HEADER + "let total = sum(f.turnover for f in firms)\nlet big = total > cost\n"
+    tree = parse(text, "p.bando")
+    cp = check(tree, Source(text, "p.bando"))
+    big = cp.lets["big"].expr
+    assert big.checked_type.kind == "bool" and cp.type_of(big) is big.checked_type
+    assert big.left.ref == ("let", "total") and cp.ref_of(big.left) == ("let", "total")
+    assert cp.ref_of(big.right) == ("input", "cost") and cp.kind_of(big.right) == "input"
+    fresh = parse(text, "p.bando")  # never checked: no answers, and still equal to the checked tree
+    assert fresh.items[-1].expr.checked_type is None and fresh == tree and hash(fresh) == hash(tree)
+    assert "checked_type" not in repr(big) and "ref=" not in repr(big)
+    # an answer is never mistaken for a child node by the generic walks
+    assert all(not isinstance(n, type(big.checked_type)) for n in ast.walk(tree))
+
+
+def test_let_deps_name_what_each_let_reads_and_let_order_follows_them():
+    cp = checked("let c = b + a\nlet a = count(firms) + innovation\nlet b = a * 2 + innovation\n"
+                 "let d = if signed > 2025-01-01 then c else 0\nlet loop1 = loop2\nlet loop2 = loop1\n")
+    assert cp.let_deps["a"].lets == () and cp.let_deps["a"].inputs == ("firms", "innovation")
+    assert cp.let_deps["b"].lets == ("a",) and cp.let_deps["b"].inputs == ("innovation",)
+    assert cp.let_deps["c"].lets == ("b", "a")
+    assert cp.let_deps["d"].lets == ("c",) and cp.let_deps["d"].inputs == ("signed",)
+    assert cp.let_order() == ["a", "b", "c", "d", "loop2", "loop1"]  # the cycle (an error) is cut
+    assert cp.let_order(["d"]) == ["a", "b", "c", "d"] and cp.let_order(["b", "a"]) == ["a", "b"]
