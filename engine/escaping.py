@@ -47,13 +47,33 @@ _CONTROLS.update({0x2028: " ", 0x2029: " "})
 def clean_text(value: Any) -> Any:
     """``value`` (a result or call as JSON data: dicts, lists, texts, numbers) with the control characters
     of every text dropped (see the module docstring); tab and line feed stay."""
-    if isinstance(value, str):
+    # Every character of _CONTROLS is non-printable for Python (Cc, Cf, Zl, Zp), and most texts of a
+    # result have none: isprintable() answers in one C loop where translate() builds a copy (it is also
+    # false for a tab, a line feed or a no-break space, which translate() then keeps).
+    cls = type(value)
+    if cls is str:
+        return value if value.isprintable() else value.translate(_CONTROLS)
+    if cls is dict:
+        return {k: _clean_item(v) for k, v in value.items()}
+    if cls is list:
+        return [_clean_item(v) for v in value]
+    if isinstance(value, str):  # a subclass: translate() gives a plain str, as it always did
         return value.translate(_CONTROLS)
     if isinstance(value, dict):
         return {k: clean_text(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [clean_text(v) for v in value]
     return value
+
+
+def _clean_item(value: Any) -> Any:
+    # the leaves of a result (numbers, booleans, None) are returned without a call of clean_text
+    cls = type(value)
+    if cls is str:
+        return value if value.isprintable() else value.translate(_CONTROLS)
+    if cls is int or cls is float or cls is bool or value is None:
+        return value
+    return clean_text(value)
 
 
 def escape_markdown(value: Any) -> Markup:
