@@ -35,6 +35,10 @@ _INLINE = re.compile(r"([\\`*_\[\]|~])")
 # setext underline "===" / "---". "2013.1" or "-5" start nothing and stay as they are.
 _LINE_START = re.compile(r"^(\s*)(#{1,6}(?=\s|$)|[-+](?=\s|$)|\d{1,9}(?=[.)](?:\s|$))|[=-](?=[=\s-]*$))")
 _NEWLINES = re.compile(r"\r\n|\r|\n|\u2028|\u2029")
+# What escape_markdown changes anywhere in a text: the inline characters, the line breaks and
+# < > & (quotes come back as they were). A text with none of them is only stripped, and checked for
+# a block start.
+_SPECIAL = re.compile(r"[\\`*_\[\]|~<>&\r\n\u2028\u2029]")
 
 
 # C0 controls but tab and line feed, DEL, C1 controls, and the bidirectional embeddings, overrides and
@@ -83,10 +87,21 @@ def escape_markdown(value: Any) -> Markup:
     as it is."""
     if hasattr(value, "__html__"):
         return Markup(value.__html__())
+    text = str(value)
+    if _SPECIAL.search(text) is None:
+        # most values (names, amounts, reasons) hold nothing to escape: only a block start can apply
+        text = text.strip()
+        if _LINE_START.match(text) is None:
+            return Markup(text)
+    return _escape_markdown_text(text)
+
+
+def _escape_markdown_text(text: str) -> Markup:
+    """The whole of :func:`escape_markdown` for a text."""
     # line breaks could start a block; white space around the value could make
     # it a code block (a tab at the start of a line) or stop ** around it from
     # being bold: neither shows in the letter, so it goes
-    text = _NEWLINES.sub(" ", str(value)).strip()
+    text = _NEWLINES.sub(" ", text).strip()
     text = _INLINE.sub(r"\\\1", text)
     text = _LINE_START.sub(lambda m: m[1] + ("\\" + m[2] if not m[2][0].isdigit() else m[2] + "\\"), text)
     # the number's '.' or ')' is escaped ("2013\. ..."), not the digits

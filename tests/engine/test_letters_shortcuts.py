@@ -121,3 +121,13 @@ def test_a_call_changed_in_place_is_read_again():
     second = renderer.render(result, call, date=dt.date(2026, 11, 25))
     assert "first@example.org" in first and "second@example.org" in second
     assert second == letters.LetterRenderer(lang="en").render(result, call, date=dt.date(2026, 11, 25))
+
+
+# -- Markdown escaping ------------------------------------------------------------------------
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ab 1٣.)#-+=*_`[]|~<>&'\"\\\n\r\t\u2028\u00a0", max_size=10))
+def test_markdown_escaping_of_plain_text_is_the_whole_escape(text):
+    from engine.escaping import _escape_markdown_text, escape_markdown
+
+    assert escape_markdown(text) == _escape_markdown_text(text)
