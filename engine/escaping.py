@@ -35,6 +35,10 @@ _INLINE = re.compile(r"([\\`*_\[\]|~])")
 # setext underline "===" / "---". "2013.1" or "-5" start nothing and stay as they are.
 _LINE_START = re.compile(r"^(\s*)(#{1,6}(?=\s|$)|[-+](?=\s|$)|\d{1,9}(?=[.)](?:\s|$))|[=-](?=[=\s-]*$))")
 _NEWLINES = re.compile(r"\r\n|\r|\n|\u2028|\u2029")
+# What escape_markdown changes anywhere in a text: the inline characters, the line breaks and
+# < > & (quotes come back as they were). A text with none of them is only stripped, and checked for
+# a block start.
+_SPECIAL = re.compile(r"[\\`*_\[\]|~<>&\r\n\u2028\u2029]")
 
 
 # C0 controls but tab and line feed, DEL, C1 controls, and the bidirectional embeddings, overrides and
@@ -47,13 +51,33 @@ _CONTROLS.update({0x2028: " ", 0x2029: " "})
 def clean_text(value: Any) -> Any:
     """``value`` (a result or call as JSON data: dicts, lists, texts, numbers) with the control characters
     of every text dropped (see the module docstring); tab and line feed stay."""
-    if isinstance(value, str):
+    # Every character of _CONTROLS is non-printable for Python (Cc, Cf, Zl, Zp), and most texts of a
+    # result have none: isprintable() answers in one C loop where translate() builds a copy (it is also
+    # false for a tab, a line feed or a no-break space, which translate() then keeps).
+    cls = type(value)
+    if cls is str:
+        return value if value.isprintable() else value.translate(_CONTROLS)
+    if cls is dict:
+        return {k: _clean_item(v) for k, v in value.items()}
+    if cls is list:
+        return [_clean_item(v) for v in value]
+    if isinstance(value, str):  # a subclass: translate() gives a plain str, as it always did
         return value.translate(_CONTROLS)
     if isinstance(value, dict):
         return {k: clean_text(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [clean_text(v) for v in value]
     return value
+
+
+def _clean_item(value: Any) -> Any:
+    # the leaves of a result (numbers, booleans, None) are returned without a call of clean_text
+    cls = type(value)
+    if cls is str:
+        return value if value.isprintable() else value.translate(_CONTROLS)
+    if cls is int or cls is float or cls is bool or value is None:
+        return value
+    return clean_text(value)
 
 
 def escape_markdown(value: Any) -> Markup:
@@ -63,10 +87,21 @@ def escape_markdown(value: Any) -> Markup:
     as it is."""
     if hasattr(value, "__html__"):
         return Markup(value.__html__())
+    text = str(value)
+    if _SPECIAL.search(text) is None:
+        # most values (names, amounts, reasons) hold nothing to escape: only a block start can apply
+        text = text.strip()
+        if _LINE_START.match(text) is None:
+            return Markup(text)
+    return _escape_markdown_text(text)
+
+
+def _escape_markdown_text(text: str) -> Markup:
+    """The whole of :func:`escape_markdown` for a text."""
     # line breaks could start a block; white space around the value could make
     # it a code block (a tab at the start of a line) or stop ** around it from
     # being bold: neither shows in the letter, so it goes
-    text = _NEWLINES.sub(" ", str(value)).strip()
+    text = _NEWLINES.sub(" ", text).strip()
     text = _INLINE.sub(r"\\\1", text)
     text = _LINE_START.sub(lambda m: m[1] + ("\\" + m[2] if not m[2][0].isdigit() else m[2] + "\\"), text)
     # the number's '.' or ')' is escaped ("2013\. ..."), not the digits

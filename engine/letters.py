@@ -63,6 +63,7 @@ and these filters: ``money``, ``date``, ``datetime``, ``percent``, ``points``,
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import functools
 import hashlib
@@ -187,15 +188,17 @@ def _squash(value):
 
 
 # Spaces a line must not break at: "€ 1.000,00", "CHF 5.00", "80 %",
-# "ore 12:00", "domanda n. A-1", "no. A-1", "Prot. n. X".
-_GLUE = re.compile("|".join([
-    r"(?<=[€$£]) (?=-?\d)",          # € 1.000,00
-    r"(?<=\b[A-Z]{3}) (?=-?\d)",     # CHF 5.00
-    r"(?<=\d) (?=%)",                # 80 %
-    r"(?<=\bore) (?=\d)",            # ore 12:00
-    r"(?<=\bn\.) (?=\S)",           # domanda n. A-1
-    r"(?<=\bno\.) (?=\S)",          # application no. A-1
-]))
+# "ore 12:00", "domanda n. A-1", "no. A-1", "Prot. n. X". The pattern starts with
+# the space itself, so the regex engine looks for spaces and tries the
+# alternatives only there (not at every character of the paragraph).
+_GLUE = re.compile(" (?:" + "|".join([
+    r"(?<=[€$£] )(?=-?\d)",          # € 1.000,00
+    r"(?<=\b[A-Z]{3} )(?=-?\d)",     # CHF 5.00
+    r"(?<=\d )(?=%)",                # 80 %
+    r"(?<=\bore )(?=\d)",            # ore 12:00
+    r"(?<=\bn\. )(?=\S)",           # domanda n. A-1
+    r"(?<=\bno\. )(?=\S)",          # application no. A-1
+]) + ")")
 _NBSP = "\u00a0"
 
 
@@ -222,7 +225,12 @@ def _cached_lines(text: str, width: int, indent: str, hanging: str) -> tuple[str
 
 
 def _wrap_lines(text: str, width: int, indent: str, hanging: str) -> tuple[str, ...]:
-    glued = _GLUE.sub(_NBSP, " ".join(text.split()))
+    words = " ".join(text.split())
+    if 0 < width and len(indent) + len(words) <= width:
+        # What textwrap gives for a paragraph that fits on its first line (most reasons of a score
+        # table do), without its chunking: the indent and the words. No words, no line, as textwrap.
+        return (indent + words,) if words else ()
+    glued = _GLUE.sub(_NBSP, words)
     lines = textwrap.wrap(glued, width=width, initial_indent=indent, subsequent_indent=hanging,
                           break_long_words=False, break_on_hyphens=False)
     return tuple(line.replace(_NBSP, " ") for line in lines)
@@ -307,16 +315,21 @@ _CALL_DEFAULTS = {
 
 
 def _complete(data: dict, defaults: dict) -> dict:
-    out = dict(defaults)
-    out.update(data)
+    out = {**defaults, **data}
     for key, value in defaults.items():
-        if out[key] is None and value is not None:
+        if value is not None and out[key] is None:
             out[key] = value
     return out
 
 
-def _prepare(result: dict, call: dict, lang: str) -> tuple[dict, dict]:
-    """Copies of ``result`` and ``call`` with every optional key present."""
+def _complete_call(call: dict) -> dict:
+    """A copy of the call info with its control characters dropped and every optional key present."""
+    return _complete(clean_text(call), _CALL_DEFAULTS)
+
+
+def _prepare(result: dict, call: dict, lang: str, completed: dict | None = None) -> tuple[dict, dict]:
+    """Copies of ``result`` and ``call`` with every optional key present; ``completed`` is
+    ``_complete_call(call)`` when the caller already has it (a batch's letters share one call)."""
     if not isinstance(result, dict):
         raise LetterError(f"a result must be a dict, got {type(result).__name__}")
     if not isinstance(call, dict):
@@ -329,8 +342,8 @@ def _prepare(result: dict, call: dict, lang: str) -> tuple[dict, dict]:
     if result["status"] not in STATUSES:
         raise LetterError(f"result {result['application']!r} has unknown status "
                           f"{result['status']!r} (expected one of {', '.join(STATUSES)})")
-    result, call = clean_text(result), clean_text(call)  # applicant text never drives a terminal or a printer
-    c = _complete(call, _CALL_DEFAULTS)
+    result = clean_text(result)  # applicant text never drives a terminal or a printer
+    c = completed if completed is not None else _complete_call(call)
     r = _complete(result, _RESULT_DEFAULTS)
     r["application"] = _letter_id(result)
     r["currency"] = r["currency"] or c["currency"]
@@ -456,6 +469,11 @@ class LetterRenderer:
         self.limits = limits or RenderLimits()
         self._envs: dict[tuple[str, str], BoundedSandbox] = {}
         self._helpers: dict[tuple[str, str], object] = {}
+        # the template of each (lang, fmt, status), chosen once: auto_reload is off, so the choice
+        # cannot change, and a miss on "<status>.<lang>.<fmt>.j2" (which Jinja does not cache) would
+        # otherwise look in both folders for every letter
+        self._templates: dict[tuple[str, str, str], object] = {}
+        self._call: tuple[dict, dict, dict] | None = None  # (call, snapshot, completed): _completed_call
 
     def __repr__(self) -> str:
         return (f"LetterRenderer(templates_dir={self.templates_dir!r}, "
@@ -593,13 +611,40 @@ class LetterRenderer:
         except ValueError as exc:
             raise LetterError(f"call language: {exc}") from None
 
+    def _completed_call(self, call) -> dict | None:
+        """``_complete_call(call)``, made once for the letters of a batch (they share one call).
+
+        The copy is reused only while ``call`` is the same object *and* still equal to the
+        snapshot taken with it, so a call info changed in place between two letters is read again."""
+        if not isinstance(call, dict):
+            return None  # _prepare refuses it
+        cached = self._call
+        if cached is not None and cached[0] is call and cached[1] == call:
+            return cached[2]
+        completed = _complete_call(call)
+        self._call = (call, copy.deepcopy(call), completed)
+        return completed
+
+    def _select(self, env: BoundedSandbox, status: str, lang: str, fmt: str):
+        """The template of a status, language and format (the first of :meth:`template_names` that exists)."""
+        names = self.template_names(status, lang, fmt)
+        try:
+            return env.select_template(names)
+        except TemplatesNotFound:
+            raise LetterError(f"no letter template for status {status!r} in "
+                              f"{lang!r} ({fmt}): looked for {', '.join(names)}") from None
+        except Exception as exc:  # noqa: BLE001 - a template that cannot even compile
+            # (nesting too deep for Python, a refused file...) is a LetterError too
+            existing = [n for n in names if self._shown_path(n, must_exist=True)]
+            raise self._error(exc, (existing or names)[0]) from None
+
     def _render(self, result: dict, call: dict, *, date, protocol, lang: str, fmt: str) -> str:
         if date is not None and not isinstance(date, _dt.date):  # None: an undated letter
             raise LetterError(f"the letter date must be a datetime.date or None, got {date!r}")
         if isinstance(date, _dt.datetime):
             date = date.date()
         try:
-            r, c = _prepare(result, call, lang)
+            r, c = _prepare(result, call, lang, self._completed_call(call))
         except LetterError:
             raise
         except (TypeError, ValueError, AttributeError) as exc:
@@ -608,16 +653,9 @@ class LetterRenderer:
         if protocol is None:
             protocol = f"{c['reference'] or 'BANDO'}/{r['application']}"
         env = self._env(lang, fmt)
-        names = self.template_names(r["status"], lang, fmt)
-        try:
-            template = env.select_template(names)
-        except TemplatesNotFound:
-            raise LetterError(f"no letter template for status {r['status']!r} in "
-                              f"{lang!r} ({fmt}): looked for {', '.join(names)}") from None
-        except Exception as exc:  # noqa: BLE001 - a template that cannot even compile
-            # (nesting too deep for Python, a refused file...) is a LetterError too
-            existing = [n for n in names if self._shown_path(n, must_exist=True)]
-            raise self._error(exc, (existing or names)[0]) from None
+        template = self._templates.get((lang, fmt, r["status"]))
+        if template is None:
+            template = self._templates[lang, fmt, r["status"]] = self._select(env, r["status"], lang, fmt)
         closes = _closing_date(c["closes"])
         context = {
             "result": r,

@@ -21,7 +21,8 @@ adds bounds on what a template can compute, using Jinja's own hooks:
 * **work** — every loop iteration (every ``{% for %}`` iterates through a
   guard), every call and every item of a ``range()`` is a step; one render
   may take at most ``limits.steps`` steps and ``limits.seconds`` of wall time
-  (the clock is read at every step, so a loop with an empty body stops too),
+  (the clock is read every :data:`CLOCK_EVERY` steps and at every chunk of output,
+  so a loop with an empty body stops too),
   and may produce at most ``limits.produced`` characters or items in all
   (so that many values each under the limit cannot fill the memory either).
 * **output** — :meth:`BoundedSandbox.render` streams the template with
@@ -228,6 +229,12 @@ def check_size(size: int, what: str) -> None:
                             f"(at most {_n(limit)})")
 
 
+#: The clock is read at one step in this many (a power of two): a step is a few microseconds at most,
+#: so a render still stops within a few hundred microseconds of its deadline, and most steps cost a
+#: counter increment instead of a clock call.
+CLOCK_EVERY = 32
+
+
 def _step() -> None:
     budget = _BUDGET.get()
     if budget is None:
@@ -236,7 +243,7 @@ def _step() -> None:
     if budget.steps > budget.limits.steps:
         raise BudgetExceeded(f"the letter needs more than {_n(budget.limits.steps)} steps "
                             "(loop iterations and calls) to render: does a loop never end?")
-    if time.monotonic() > budget.deadline:
+    if not budget.steps & (CLOCK_EVERY - 1) and time.monotonic() > budget.deadline:
         raise BudgetExceeded(f"the letter took more than {budget.limits.seconds:g} s to render: "
                              "does a loop never end?")
 
@@ -284,17 +291,41 @@ def _format_size(literal: int, fields: int, pads: int, arg: int) -> int:
     return literal + pads + fields * arg
 
 
-def _check_percent(fmt: str, args: Any) -> None:
-    """``fmt % args``: no ``*`` widths, widths at most ``pad``, result bounded."""
-    limits = _limits()
-    fields = pads = 0
+# formats longer than this are parsed without the cache (a template could fill it with huge texts)
+_CACHED_FORMAT = 256
+
+
+def _percent_fields(fmt: str) -> tuple[tuple[int, ...] | None, ...]:
+    """The fields of a % format, in order: the width and precision given of each, None for a ``*``."""
+    if len(fmt) > _CACHED_FORMAT:
+        return _parse_percent(fmt)
+    return _cached_percent(fmt)
+
+
+def _parse_percent(fmt: str) -> tuple[tuple[int, ...] | None, ...]:
+    fields = []
     for m in _PERCENT.finditer(fmt):
         if m["conv"] in (None, "%"):
             continue
         if m["width"] == "*" or m["prec"] == "*":
+            fields.append(None)
+        else:
+            fields.append(tuple(int(x) for x in (m["width"], m["prec"]) if x))
+    return tuple(fields)
+
+
+# A letter formats the same few literals ("%2d. ") on every line of a list: parse each once.
+_cached_percent = functools.lru_cache(maxsize=1024)(_parse_percent)
+
+
+def _check_percent(fmt: str, args: Any) -> None:
+    """``fmt % args``: no ``*`` widths, widths at most ``pad``, result bounded."""
+    limits = _limits()
+    fields = pads = 0
+    for numbers in _percent_fields(fmt):
+        if numbers is None:
             raise LimitExceeded("a '*' width or precision in a % format is not allowed in letter "
                                 "templates: write the number")
-        numbers = [int(x) for x in (m["width"], m["prec"]) if x]
         for number in numbers:
             if number > limits.pad:
                 raise LimitExceeded(f"too large: width or precision {_n(number)} in a % format "
@@ -655,6 +686,13 @@ class _BoundedTemplate(Template):
 # the environment
 
 
+# what getattr(a_dict, name) finds on the type itself (a dict has no attributes of its own)
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+# the loop variables Jinja documents: properties and methods the sandbox lets through anyway
+_LOOP_ATTRIBUTES = frozenset({"index", "index0", "revindex", "revindex0", "first", "last", "length",
+                              "depth", "depth0", "previtem", "nextitem", "cycle", "changed"})
+
+
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     """An immutable sandbox whose renders are bounded (see the module doc).
 
@@ -673,7 +711,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         super().__init__(*args, **kwargs)
         self.limits = limits or RenderLimits()
         self.escape_value = escape or html_escape
-        if escape is not None:
+        # markupsafe's escape is Jinja's own: a finalize step would only escape every value twice
+        if escape is not None and escape is not html_escape:
             if kwargs.get("finalize") is not None:
                 raise TypeError("BoundedSandbox: give either escape or finalize")
             # runs before Jinja's own escape(), which leaves Markup as it is
@@ -693,6 +732,23 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return self.escape_value(str(value.__html__() if hasattr(value, "__html__") else value))
 
     # -- the hooks Jinja calls from template code -------------------------------------------
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``obj.attribute``: as Jinja's sandbox, with a short way for the keys of a plain dict.
+
+        Jinja tries the attribute first and the item after the AttributeError; a letter reads
+        ``result.score`` a hundred times, so for a ``dict`` whose type has no such attribute
+        (``values``, ``items``... still go the sandbox's way) the key is read directly: the same
+        value, or the same undefined, without raising and catching an exception each time."""
+        cls = type(obj)
+        if cls is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        if cls is LoopContext and attribute in _LOOP_ATTRIBUTES:
+            return getattr(obj, attribute)  # loop.index on every line of a list: public, plain values
+        return super().getattr(obj, attribute)
 
     def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
@@ -743,7 +799,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         if autoescape and any(hasattr(p, "__html__") for p in parts):
             texts = [p if hasattr(p, "__html__") else self.escape_value(p) for p in parts]
             check_size(sum(map(len, texts)), "'~'")
-            return _account(Markup("").join(texts), "the result of '~'")
+            # every part is markup already: Markup.join would escape each one again
+            return _account(Markup("".join(texts)), "the result of '~'")
         texts = [str(p) for p in parts]
         check_size(sum(map(len, texts)), "'~'")
         return _account("".join(texts), "the result of '~'")
