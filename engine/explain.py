@@ -25,6 +25,7 @@ from dsl import ast
 from dsl.fmt import format_expr  # noqa: F401 - used through _text
 
 import functools
+import string
 
 from . import formatting as _f
 from . import i18n
@@ -215,6 +216,31 @@ def _jsonable_plain(v):
     return v if v is None or isinstance(v, (bool, str, int)) else _jsonable(v)
 
 
+def _fill(template: str, **static) -> str:
+    """``template`` with the ``static`` slots written in and the others left as slots (braces in the
+    static texts kept as text): a rule's words are put in once, its values per application."""
+    out = []
+    for literal, field, spec, conv in string.Formatter().parse(template):
+        out.append(literal.replace("{", "{{").replace("}", "}}"))
+        if field is None:
+            continue
+        if field in static:
+            out.append(str(static[field]).replace("{", "{{").replace("}", "}}"))
+        else:
+            out.append("{" + field + ("!" + conv if conv else "") + (":" + spec if spec else "") + "}")
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=None)
+def _points_writer(lang):
+    """``format_points(v, lang)``, with whole points below 1,000 (nearly all of them) written directly."""
+    def points(v):
+        if v.__class__ is int and -1000 < v < 1000:
+            return str(v)
+        return format_points(v, lang)
+    return points
+
+
 class _Renderer:
     """Sentences from facts (:mod:`engine.trace`), for one policy and language.
 
@@ -357,10 +383,26 @@ class _Renderer:
     def _values_fn(self, exprs):
         nodes = value_nodes(self.policy, exprs)
         keys = tuple(k for k, _n in nodes)
-        writers = tuple(_json_of(self.cp.type_of(n).kind) for _k, n in nodes)
+        kinds = tuple(self.cp.type_of(n).kind for _k, n in nodes)
+        # only an optional list or record can hold a list or dict (not a value to list); only some
+        # types need writing as JSON: the rest go into the dict as they are, in one C-level call
+        writers = tuple((k, _json_of(kind)) for k, kind in zip(keys, kinds)
+                        if _json_of(kind) is not _jsonable_plain and kind not in ("list", "record"))
+        nested = tuple(k for k, kind in zip(keys, kinds) if kind in ("list", "record"))
+        if not writers and not nested:
+            return lambda facts: dict(zip(keys, facts))
 
         def values(facts):
-            return {k: j(v) for k, j, v in zip(keys, writers, facts) if not isinstance(v, (list, dict))}
+            d = dict(zip(keys, facts))
+            for k, write in writers:
+                d[k] = write(d[k])
+            for k in nested:
+                v = d[k]
+                if isinstance(v, (list, dict)):
+                    del d[k]
+                else:
+                    d[k] = _jsonable(v)
+            return d
         return values
 
     # --- gates -----------------------------------------------------------------------------------
@@ -423,6 +465,8 @@ class _Renderer:
         """``aggregates -> [sentence, …]``: ``12 su 15 (80 %) soddisfano «…»`` for each counted aggregate."""
         t, lang = self.t, self.lang
         shapes = tuple((n.func == "share", self.w.human(n.where)) for n in counted_aggregates(self.policy, e))
+        if not shapes:
+            return None
         share, count = t["share"], t["count"]
 
         def aggregates(facts):
@@ -436,48 +480,71 @@ class _Renderer:
         details = tuple((self.w.name(n), self.w.shower(n)) for _k, n in value_nodes(self.policy, [c.formula]))
         text = self.w.human(c.formula)
         show = self.w.shower(None)
+        pts = _points_writer(lang)
         cmax = c.max
         missing_t, capped, floored, plain = t["missing_points"], t["capped"], t["floored"], t["formula"]
 
         def formula(points, fact):
             raw, aggs = fact[1]
-            shown = aggregates(aggs)
+            shown = aggregates(aggs) if aggregates is not None else []
             shown.extend(f"{name} = {sh(v)}" for (name, sh), v in zip(details, fact[2])
                          if not isinstance(v, (list, dict)))
             f = f"{text} [{'; '.join(dict.fromkeys(shown))}]" if shown else text
             if raw is None:
                 return missing_t.format(what=f, m=m)
             if raw > cmax:
-                return capped.format(f=f, raw=show(raw), p=format_points(points, lang), m=m)
+                return capped.format(f=f, raw=show(raw), p=pts(points), m=m)
             if raw < 0:
                 return floored.format(f=f, raw=show(raw), m=m)
-            return plain.format(f=f, raw=show(raw), p=format_points(points, lang), m=m)
+            return plain.format(f=f, raw=show(raw), p=pts(points), m=m)
         return formula
 
     def _tiers_fn(self, tiers, m):
         t, w, lang = self.t, self.w, self.lang
+        pts = _points_writer(lang)
         subject = _tier_subject(tiers)
         aggregates = self._aggregates_fn(tiers[0].cond) if tiers[0].cond is not None else None
         missing = t["missing"]
+        conds = tuple(tier.cond is not None for tier in tiers)
+        nomatch = _fill(t["nomatch"], m=m)
         if subject is not None:
             name, show = w.name(subject), w.shower(subject)
             if self.cp.type_of(subject).kind == "decimal" and any(
                     isinstance(r, ast.Percent) for tier in tiers if tier.cond is not None for r in _rights(tier.cond)):
                 show = functools.partial(_percent_shown, lang=lang, show=show)  # bands in % read better against a %
             tail = not isinstance(subject, ast.Aggregate)
-            bands = tuple(self._band_fn(tier.cond, subject) if tier.cond is not None else None for tier in tiers)
+            missing_text = t["missing_points"].format(what=name, m=m)
+            absent = f"{name}: {missing}"
         else:
             name, tail = None, False
             positions = {j: k for k, j in enumerate(j for j, tier in enumerate(tiers) if tier.cond is not None)}
             whys = {j: self.why(tier.cond, False) for j, tier in enumerate(tiers) if tier.cond is not None}
-            bands = tuple(self.w.human(tier.cond) if tier.cond is not None else None for tier in tiers)
-        missing_t, nomatch, otherwise, band = t["missing_points"], t["nomatch"], t["otherwise"], t["band"]
-        conds = tuple(tier.cond is not None for tier in tiers)
+            missing_t = _fill(t["missing_points"], m=m)
+        # each band's sentence with its words in: the band's text when its bounds are constants
+        # (nearly always), else a slot filled from the bound values the trace recorded
+        static, dynamic = [], []
+        for tier in tiers:
+            if tier.cond is None:
+                static.append(_fill(t["otherwise"], m=m))
+                dynamic.append(None)
+            elif subject is None or all(_is_const(r) for r in band_bounds(tier.cond, subject)):
+                text = self._band_fn(tier.cond, subject)(
+                    tuple(w.const_value(r) for r in band_bounds(tier.cond, subject))) if subject is not None \
+                    else w.human(tier.cond)
+                static.append(_fill(t["band"], b=text, m=m))
+                dynamic.append(None)
+            else:
+                static.append(_fill(t["band"], m=m))
+                dynamic.append(self._band_fn(tier.cond, subject))
+        static, dynamic = tuple(static), tuple(dynamic)
+        fixed = not any(dynamic)
 
         def why_tiers(points, body):
             i, miss, sv, cfacts, bounds, aggs = body
             if subject is not None:
-                v = f"{name} = {show(sv)}" if sv is not None else f"{name}: {missing}"
+                if miss:
+                    return missing_text
+                v = f"{name} = {show(sv)}" if sv is not None else absent
             else:
                 j = i if i is not None and conds[i] else 0
                 v = whys[j](cfacts[positions[j]]) if conds[j] else ""
@@ -486,13 +553,12 @@ class _Renderer:
                 if said:
                     v = "; ".join(said) + (f" ({v})" if tail else "")
             if miss:
-                return missing_t.format(what=name if subject is not None else v, m=m)
+                return missing_t.format(what=v)
             if i is None:
-                return nomatch.format(v=v, m=m)
-            if not conds[i]:
-                return otherwise.format(v=v, p=format_points(points, lang), m=m)
-            b = bands[i](bounds[i]) if subject is not None else bands[i]
-            return band.format(v=v, b=b, p=format_points(points, lang), m=m)
+                return nomatch.format(v=v)
+            if fixed or dynamic[i] is None:
+                return static[i].format(v=v, p=pts(points))
+            return static[i].format(v=v, b=dynamic[i](bounds[i]), p=pts(points))
         return why_tiers
 
     def _band_fn(self, cond, subject):
@@ -529,6 +595,17 @@ class _Renderer:
     @functools.cached_property
     def _gate_ids(self):
         return tuple(g.id for g in self.cp.gates)
+
+
+def band_bounds(cond, subject):
+    """The bounds a band's sentence quotes (``≥ 4``, ``2–5``): none when it is not a test of ``subject``."""
+    if cond is None:
+        return ()
+    if isinstance(cond, ast.Binary) and cond.op in _SYMBOL and cond.left == subject:
+        return (cond.right,)
+    if isinstance(cond, ast.Between) and cond.value == subject:
+        return (cond.low, cond.high)
+    return ()
 
 
 def _percent_shown(v, lang, show):
@@ -814,14 +891,6 @@ def _make_shower(kind, t, lang, currency):
 
 
 _TEN_THOUSANDTH = Decimal("0.0001")
-
-
-def _looks_decimal(s):
-    try:
-        Decimal(s)
-        return True
-    except Exception:
-        return False
 
 
 def _flatten(e, op):

@@ -343,9 +343,13 @@ class TraceGen:
         if subject is not None:
             sv = self.val(subject, {})
             conds = "()"
-            bounds = "(" + "".join(
-                "(" + "".join(f"{self.val(r, {})}, " for r in _band_bounds(tier.cond, subject)) + "), "
-                for tier in tiers) + ")"
+            bounds = []
+            for tier in tiers:
+                rights = _x.band_bounds(tier.cond, subject)
+                if all(_x._is_const(r) for r in rights):
+                    rights = ()  # the renderer writes a constant bound once, not per application
+                bounds.append("(" + "".join(f"{self.val(r, {})}, " for r in rights) + "), ")
+            bounds = "(" + "".join(bounds) + ")"
         else:
             sv, bounds = "None", "()"
             conds = "(" + "".join(f"{self.why(tier.cond, {})}, " for tier in tiers if tier.cond is not None) + ")"
@@ -404,17 +408,6 @@ class TraceGen:
         else:
             self.code.line(f"{i} = None; break")
         self.code.outdent()
-
-
-def _band_bounds(cond, subject):
-    """The bounds a band's sentence quotes (``≥ 4``, ``2–5``): none when it is not a test of ``subject``."""
-    if cond is None:
-        return ()
-    if isinstance(cond, ast.Binary) and cond.op in _x._SYMBOL and cond.left == subject:
-        return (cond.right,)
-    if isinstance(cond, ast.Between) and cond.value == subject:
-        return (cond.low, cond.high)
-    return ()
 
 
 def _or_none(code):

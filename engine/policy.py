@@ -413,11 +413,17 @@ class Policy:
 
     def explain(self, data, decision: Decision, lang: str | None = None) -> Result:
         """The full :class:`Result` for an application already decided."""
+        lang = lang or self.language
         if decision.status != "invalid":
+            # the facts come from the explaining fast path when it accepts the data (the same data
+            # gives the same facts); the sentences are those of ``decision``
+            _decided, trace, _value = self._traced(data)
+            if trace is not None:
+                return _explain.render(self, decision, trace, lang)
             value = self._validator.validate(data)[0]
         else:  # what could be read: its valid fields may name the applicant
             value = self._validator.validate_full(data)[0] if isinstance(data, dict) else None
-        return _explain.explain(self, value, decision, lang or self.language, data)
+        return _explain.explain(self, value, decision, lang, data)
 
     def env(self, value):
         if self._env is None:

@@ -32,7 +32,8 @@ fields and lets the rule uses (:func:`engine.explain.value_nodes` lists them), a
     a formula                         ``(raw value, aggregates)``
     bands                             ``(band index or None, a test was missing,
                                       subject's value, facts of the band tests,
-                                      bound values of each band, aggregates)``
+                                      bound values of each band (empty when
+                                      its bounds are constants), aggregates)``
     parts                             the facts of the parts, in order
 where ``aggregates`` are ``(k, n)`` for each ``share``/``count … where`` of the rule.
 

@@ -71,14 +71,14 @@ INELIGIBLE = (
 SCORED = (
     Decision("M-2", "below_threshold", points=(0, D("8.5"), D("1.5")), score=D("10"), below=("cost_points",)),
     Trace(gates=(((3, 2), (3,)), ((3, 0, None), ()), ((ON_TIME, CLOSES), (ON_TIME,))),
-          criteria=((0, (1, False, 3, (), ((4,), ()), ()), (3, 4)),
+          criteria=((0, (1, False, 3, (), ((4,), ()), ()), (3, 4)),  # the bound from the data is a fact
                     (D("8.5"), ((D("3.5"), (D("3.5"), ()), (D("3.5"),)),
-                                (5, (0, False, 3, (), ((3,), ()), ()), (3,))), ()),
+                                (5, (0, False, 3, (), ((), ()), ()), (3,))), ()),  # a constant bound is not
                     (D("1.5"), (D("1.5"), ()), (D("15000"),))),
           grant=None),
 )
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "explain" / "rendered_traces.json"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "trace" / "rendered.it-en.json"
 UPDATE = os.environ.get("BANDO_UPDATE_GOLDEN") == "1"
 CASES = {"ineligible": INELIGIBLE, "scored": SCORED}
 
