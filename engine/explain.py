@@ -708,7 +708,7 @@ def _terms(cp, call, op):
 
 
 def _exact(v):
-    """A value as the reference explainer holds it: the fast path may keep a JSON float for a number."""
+    """A value as the typed path holds it: the fast path may keep a JSON float for a number."""
     if v.__class__ is float:
         return Decimal(repr(v))
     return v
@@ -1188,6 +1188,13 @@ def status_label(status: str, lang: str) -> str:
 def name_of(policy, e, lang) -> str:
     """How a sentence names expression ``e``: its label when the policy gives one (ranking keys use it)."""
     return _words(policy, lang).name(e)
+
+
+def unscored_criteria(policy, lang) -> tuple:
+    """Every criterion's :class:`CriterionResult` for an application that was not scored, as
+    :func:`render` writes them (weights included): for a result that loses its eligibility later
+    (the batch's shared-firm rule), so that it reads as one that lost it at the gates."""
+    return tuple(c(None, None) for c in _renderer(policy, lang).criteria)
 
 
 def not_scored(lang) -> str:
