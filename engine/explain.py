@@ -37,6 +37,7 @@ format_percent = functools.lru_cache(maxsize=8192)(_f.format_percent)
 format_date = _f.format_date
 from .compiler import _rights, _tier_subject
 from .result import CriterionResult, GateResult, Result
+from .exact import exact_json
 from .trace import MAX_ITEMS_SHOWN, Trace
 from .validate import describe as describe_problem
 
@@ -984,8 +985,7 @@ def _json_decimal(v):
     """A Decimal in ``values``: an int when whole, else its exact text (``"0.25"``); None stays None."""
     if v.__class__ is not Decimal:
         return _jsonable(v)
-    whole = v.to_integral_value()
-    return int(whole) if v == whole else format(v.normalize(), "f")
+    return exact_json(v)
 
 
 def _json_moment(v):
