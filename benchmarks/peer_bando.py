@@ -14,6 +14,8 @@ Variants:
 * ``"explained"`` -- :meth:`Policy.evaluate` in the policy's language (Italian):
   the same decision plus a sentence for every gate and criterion and the
   summary, i.e. the full :class:`engine.result.Result`.
+* ``"traced"``    -- :meth:`Policy.trace`: the same decision plus the facts every
+  explanation rests on (:mod:`engine.trace`), no sentence written.
 
 Mapping to the yardstick's four outputs: ``eligible`` is "no gate failed";
 ``failed_gates`` are the gate ids in policy order (bench.bando declares them
@@ -35,7 +37,7 @@ from engine.policy import load_policy
 NAME = "bando"
 HERE = os.path.dirname(os.path.abspath(__file__))
 POLICY_PATH = os.path.join(HERE, "bench.bando")
-VARIANTS = ("compiled", "explained")
+VARIANTS = ("compiled", "explained", "traced")
 _ZERO = Decimal(0)
 
 
@@ -43,6 +45,7 @@ def label(variant: str | None) -> str:
     return {
         "compiled": "bando (policy.decide, compiled)",
         "explained": "bando (policy.evaluate, explained, it)",
+        "traced": "bando (policy.trace, facts only)",
     }[variant or "compiled"]
 
 
@@ -70,6 +73,19 @@ def load(variant: str | None = "compiled"):
             status = d.status
             if status == "invalid":
                 return _invalid(d.errors, d.score)
+            return {"eligible": status != "ineligible", "failed_gates": list(d.failed), "score": d.score,
+                    "grant": d.grant if status == "admitted" else _ZERO}
+
+    elif variant == "traced":
+        trace = policy.trace
+
+        def evaluate(app: dict[str, Any]) -> dict[str, Any]:
+            d, t = trace(app)
+            status = d.status
+            if status == "invalid":
+                return _invalid(d.errors, d.score)
+            if t is None:  # pragma: no cover - a valid application always has its facts
+                raise AssertionError(f"no trace for {d.application}")
             return {"eligible": status != "ineligible", "failed_gates": list(d.failed), "score": d.score,
                     "grant": d.grant if status == "admitted" else _ZERO}
 

@@ -11,7 +11,9 @@ this script imports them from there (nothing is copied) and adds bando
 
 * ``bando compiled``  -- ``policy.decide(app)``: validation + compiled rules;
 * ``bando explained`` -- ``policy.evaluate(app)``: the same plus every
-  explanation sentence, in Italian.
+  explanation sentence, in Italian;
+* ``bando traced``    -- ``policy.trace(app)``: the decision plus the facts of
+  every rule, no sentence.
 
 Steps, all in this one process:
 
@@ -56,6 +58,7 @@ ROWS = (
     ("handwritten", "handwritten", None),
     ("bando:compiled", "bando", "compiled"),
     ("bando:explained", "bando", "explained"),
+    ("bando:traced", "bando", "traced"),
     ("zen:static", "zen", "static"),
     ("jsonlogic", "jsonlogic", None),
 )

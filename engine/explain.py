@@ -1,16 +1,20 @@
-"""Explanations: every gate and criterion in a sentence built from the actual values.
+"""Explanations: every gate and criterion in a sentence, rendered from the application's trace.
 
-The fast path (:meth:`Policy.decide`) computes no explanation. Here, on
-request, the application's inputs and ``let`` values are computed once
-(``env``), and each rule's sub-expressions are evaluated by small compiled
-functions (:meth:`Compiler.compile_expr`), the same code generator as the fast
-path, so an explanation can never disagree with the decision it explains.
-
-Sentences are in Italian or English, with the policy's own labels::
+An explanation is one pure function of (policy, trace, language). The trace
+(:mod:`engine.trace`) holds the facts the rules used: the values, the band
+hit, the items that broke a quantifier; :mod:`engine.explain_compiler` writes
+the code that records them, in the fused fast path and on typed values alike.
+This module never computes a rule: it only puts the facts into sentences, with
+the catalogue's words (``explain.*`` messages of engine/locale/*/bando.po) and
+the policy's own labels::
 
     imprese in rete = 4, richieste almeno 5
     livello di innovazione = 4 → fascia «≥ 4» → 20 su 25 punti
     12 su 15 (80 %) soddisfano «f.iso9001» → 24 su 30 punti
+
+Each rule is turned once (per policy and language) into a function from its
+fact to its sentence, holding every word that does not depend on the
+application (:class:`_Renderer`).
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from dsl import ast
 from dsl.fmt import format_expr  # noqa: F401 - used through _text
 
 import functools
+import string
 
 from . import formatting as _f
 from . import i18n
@@ -32,9 +37,9 @@ format_percent = functools.lru_cache(maxsize=8192)(_f.format_percent)
 format_date = _f.format_date
 from .compiler import _rights, _tier_subject
 from .result import CriterionResult, GateResult, Result
-from .validate import describe as describe_problem, item_name
-
-MAX_ITEMS_SHOWN = 3
+from .exact import exact_json
+from .trace import MAX_ITEMS_SHOWN, Trace
+from .validate import describe as describe_problem
 
 def texts(lang: str) -> dict:
     """The explanation sentences of ``lang`` (the catalogue's ``explain.*`` messages, keyed without the prefix)."""
@@ -51,30 +56,24 @@ _WORD_KEY = {"*": "times", "/": "divided", "not in": "not_in"}
 _SYMBOL = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "=", "!=": "≠"}
 _PREC = {"or": 1, "and": 2, ">=": 4, "<=": 4, ">": 4, "<": 4, "==": 4, "!=": 4, "in": 4, "not in": 4,
          "+": 5, "-": 5, "*": 6, "/": 6, "of": 6}
-class _Explainer:
-    def __init__(self, policy, env, lang):
+class _Words:
+    """What a policy's sentences say that does not depend on the application: names, rules in words.
+
+    One per policy and language (:func:`_words`); :class:`_Renderer` and the grant's
+    sentence read it.
+    """
+
+    def __init__(self, policy, lang):
         self.policy = policy
         self.cp = policy.checked
-        self.env = env
         self.lang = lang
         self.t = texts(lang)
         self.words = i18n.table(lang, "words")
         self.currency = policy.currency
-        self._memo: dict = {}
 
-    # --- values -------------------------------------------------------------------------
-    def value(self, e, bound):
-        if bound:
-            return self.policy.compile_expr(e, tuple(bound))(self.env, *bound.values())
-        # one application's sentences ask for the same sub-expressions many times
-        found = self._memo.get(id(e), _UNSET)
-        if found is _UNSET:
-            found = self._memo[id(e)] = self.policy.compile_expr(e, ())(self.env)
-        return found
-
-    def each(self, e, var, items, bound):
-        """``e`` for every item of ``items`` (bound to ``var``), in one compiled call."""
-        return self.policy.compile_each(e, var, tuple(bound))(self.env, items, *bound.values())
+    def const_value(self, e):
+        """The value of a constant (a literal, ``call.closes``): it reads no application."""
+        return _per_node(self.policy, "_const_cache", e, lambda x: self.policy.compile_expr(x, ())({}))
 
     def show(self, v, e=None) -> str:
         return self.shower(e)(v)
@@ -106,7 +105,6 @@ class _Explainer:
             return _text(e, self.policy)
         return self.human(e)
 
-    # --- rules in words ---------------------------------------------------------------------------
     def human(self, e) -> str:
         """A rule as a person reads it: labels instead of field names, ≥ and × instead of >= and *."""
         return _per_node(self.policy, f"_human_cache_{self.lang}", e, lambda x: self._human(x, 0))
@@ -115,13 +113,13 @@ class _Explainer:
         words = self.words
         if isinstance(e, (ast.Name, ast.Attr)):
             if isinstance(e, ast.Attr) and isinstance(e.obj, ast.Name) and e.obj.id == "call":
-                return self.show(self.value(e, {}), e)
+                return self.show(self.const_value(e), e)
             kind = self.cp.ref_of(e)[0] if isinstance(e, ast.Name) else None
             if kind in ("var", "param"):
                 return e.id
             return self.name(e)
         if isinstance(e, (ast.Number, ast.Money, ast.Percent, ast.DateLit, ast.DateTimeLit, ast.Bool)):
-            return self.show(self.value(e, {}), e)
+            return self.show(self.const_value(e), e)
         if isinstance(e, ast.Binary):
             p = _PREC.get(e.op, 9)
             op = words.get(_WORD_KEY.get(e.op, e.op), _SYMBOL.get(e.op, e.op))
@@ -141,7 +139,7 @@ class _Explainer:
             fn = self.cp.funcs[e.func]
             args = ", ".join(self._human(a, 0) for a in e.args)
             return f"{fn.label.get(self.lang, self.cp.language)} ({args})" if fn.label else f"{e.func}({args})"
-        if isinstance(e, ast.Call) and e.func in ("starts_with", "ends_with", "contains") and len(e.args) == 2:
+        if isinstance(e, ast.Call) and e.func in TEXT_TESTS and len(e.args) == 2:
             s = f"{self._human(e.args[0], 8)} {words[e.func]} {self._human(e.args[1], 8)}"
             return f"({s})" if prec > 4 else s
         if isinstance(e, ast.If):  # a rule in words never shows a raw field path where a label exists
@@ -149,259 +147,486 @@ class _Explainer:
             return f"({s})" if prec > 0 else s
         return _text(e, self.policy)
 
-    # --- conditions -----------------------------------------------------------------------------
-    def why(self, e, bound) -> str:
-        """A sentence saying why the condition ``e`` has the value it has."""
-        t = self.t
+
+def _words(policy, lang) -> _Words:
+    cache = policy.__dict__.setdefault("_words_cache", {})
+    found = cache.get(lang)
+    if found is None:
+        found = cache[lang] = _Words(policy, lang)
+    return found
+
+
+# the text tests whose sentence quotes the text itself (it says more than "true")
+TEXT_TESTS = ("starts_with", "ends_with", "contains")
+
+
+def explains_let(cp, e, scope) -> bool:
+    """Whether a condition that is a ``let`` is explained by the let's own rule (outside a quantifier or
+    function, and when the rule is not a constant); the trace generator records the facts of that rule."""
+    if not (isinstance(e, ast.Name) and not scope and cp.ref_of(e)[0] == "let"):
+        return False
+    return not _is_const(cp.lets[e.id].expr)
+
+
+def counted_aggregates(policy, e) -> list:
+    """The ``share``/``count … where`` of ``e`` whose counts a sentence quotes (``12 su 15 soddisfano …``)."""
+    return [n for n in _aggregates_cached(e, policy) if n.func in ("share", "count") and n.where is not None]
+
+
+def value_nodes(policy, exprs) -> tuple:
+    """``(key, node)`` of the input fields and lets whose values ``exprs`` use, as ``values`` lists them:
+    keyed by the rule's text, first use first; a list or record that is always there is no value to list."""
+    exprs = tuple(exprs)
+    cache = policy.__dict__.setdefault("_value_nodes_cache", {})
+    key = tuple(map(id, exprs))
+    found = cache.get(key)
+    if found is None or found[0] != key:
+        found = cache[key] = (key, exprs, _value_nodes(policy, exprs))  # the nodes are kept: their ids stay theirs
+    return found[2]
+
+
+def _value_nodes(policy, exprs):
+    out = {}
+    cp = policy.checked
+    for e in exprs:
+        if e is None:
+            continue
+        for node in _paths_cached(e, policy):
+            key = _text(node, policy)
+            if key in out:
+                continue
+            t = cp.type_of(node)
+            if t.kind in ("list", "record") and not t.optional:
+                continue
+            out[key] = node
+    return tuple(out.items())
+
+
+def _json_of(kind):
+    """The function writing a value of static type ``kind`` in ``values`` (as :func:`_jsonable` does)."""
+    if kind in ("int", "bool", "text", "enum"):
+        return _jsonable_plain
+    if kind in ("decimal", "money", "percent"):
+        return _json_decimal
+    if kind in ("date", "datetime"):
+        return _json_moment
+    return _jsonable
+
+
+def _jsonable_plain(v):
+    return v if v is None or isinstance(v, (bool, str, int)) else _jsonable(v)
+
+
+def _fill(template: str, **static) -> str:
+    """``template`` with the ``static`` slots written in and the others left as slots (braces in the
+    static texts kept as text): a rule's words are put in once, its values per application."""
+    out = []
+    for literal, field, spec, conv in string.Formatter().parse(template):
+        out.append(literal.replace("{", "{{").replace("}", "}}"))
+        if field is None:
+            continue
+        if field in static:
+            out.append(str(static[field]).replace("{", "{{").replace("}", "}}"))
+        else:
+            out.append("{" + field + ("!" + conv if conv else "") + (":" + spec if spec else "") + "}")
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=None)
+def _points_writer(lang):
+    """``format_points(v, lang)``, with whole points below 1,000 (nearly all of them) written directly."""
+    def points(v):
+        if v.__class__ is int and -1000 < v < 1000:
+            return str(v)
+        return format_points(v, lang)
+    return points
+
+
+class _Renderer:
+    """Sentences from facts (:mod:`engine.trace`), for one policy and language.
+
+    Each rule is turned once into a function ``fact -> sentence`` that holds every
+    word that does not depend on the application; rendering an application only
+    fills in its values. Nothing here computes a rule: the values come from the trace.
+    """
+
+    def __init__(self, policy, lang):
+        self.policy = policy
+        self.cp = policy.checked
+        self.lang = lang
+        self.t = texts(lang)
+        self.w = _words(policy, lang)
+        self._fns: dict = {}
+        self.gates = tuple(self._gate_fn(g) for g in self.cp.gates)
+        self.criteria = tuple(self._criterion_fn(c) for c in self.cp.criteria)
+
+    # --- conditions ----------------------------------------------------------------------------
+    def why(self, e, scoped: bool):
+        """``fact -> sentence`` saying why condition ``e`` has its value (``scoped``: inside a
+        quantifier or a function, where a let is a value and not its rule)."""
+        key = (id(e), scoped)
+        found = self._fns.get(key)
+        if found is None or found[0] is not e:
+            found = self._fns[key] = (e, self._why(e, scoped))
+        return found[1]
+
+    def _why(self, e, scoped):
+        t, w = self.t, self.w
+        missing = t["missing"]
         if isinstance(e, ast.Binary) and e.op in _SYMBOL:
-            lv, rv = self.value(e.left, bound), self.value(e.right, bound)
-            left = f"{self.name(e.left)} = {self.show(lv, e.left)}"
-            if lv is None:
-                return f"{self.name(e.left)}: {t['missing']}"
-            right = self.show(rv, e.right) if _is_const(e.right) else f"{self.show(rv, e.right)} ({self.name(e.right)})"
-            if rv is None:
-                return f"{left}; {self.name(e.right)}: {t['missing']}"
+            lname, rname = w.name(e.left), w.name(e.right)
+            showl, showr = w.shower(e.left), w.shower(e.right)
+            static = w.show(w.const_value(e.right), e.right) if _is_const(e.right) else None
             word = t[OP_KEY[e.op]]
             if self.cp.type_of(e.left).kind in ("date", "datetime") and e.op in DATE_OP_KEY:
                 word = t[DATE_OP_KEY[e.op]]
-            return f"{left}, {word} {right}"
+            lmiss, rmiss = f"{lname}: {missing}", f"; {rname}: {missing}"
+
+            def compare(fact):
+                lv, rv = fact
+                if lv is None:
+                    return lmiss
+                left = f"{lname} = {showl(lv)}"
+                if rv is None:
+                    return left + rmiss
+                return f"{left}, {word} {static if static is not None else f'{showr(rv)} ({rname})'}"
+            return compare
         if isinstance(e, ast.Binary) and e.op in ("and", "or"):
-            parts = _flatten(e, e.op)
-            values = [self.value(p, bound) for p in parts]
-            whole = self.value(e, bound)
+            subs = tuple(self.why(p, scoped) for p in _flatten(e, e.op))
+            sep = t["and"]
             if e.op == "and":
-                chosen = [p for p, v in zip(parts, values) if v is not True] if whole is not True else parts
-                return t["and"].join(self.why(p, bound) for p in chosen)
-            if whole is True:
-                p = next(p for p, v in zip(parts, values) if v is True)
-                return self.why(p, bound)
-            return t["or_fail"] + t["and"].join(self.why(p, bound) for p in parts)
+                def both(fact):
+                    every = fact[0] is True
+                    return sep.join(s(f) for s, (v, f) in zip(subs, fact[1:]) if every or v is not True)
+                return both
+            or_fail = t["or_fail"]
+
+            def either(fact):
+                if fact[0] is True:
+                    return next(s(f) for s, (v, f) in zip(subs, fact[1:]) if v is True)
+                return or_fail + sep.join(s(f) for s, (_v, f) in zip(subs, fact[1:]))
+            return either
         if isinstance(e, ast.Unary) and e.op == "not":
-            return t["not"] + self.why(e.operand, bound)
+            inner, prefix = self.why(e.operand, scoped), t["not"]
+            return lambda fact: prefix + inner(fact)
         if isinstance(e, ast.Between):
-            v = self.value(e.value, bound)
-            lo, hi = self.value(e.low, bound), self.value(e.high, bound)
-            if v is None:
-                return f"{self.name(e.value)}: {t['missing']}"
-            return f"{self.name(e.value)} = {self.show(v, e.value)}, " + t["op.between"].format(
-                lo=self.show(lo, e.low), hi=self.show(hi, e.high))
+            name, show = w.name(e.value), w.shower(e.value)
+            slo, shi, between = w.shower(e.low), w.shower(e.high), t["op.between"]
+            miss = f"{name}: {missing}"
+
+            def within(fact):
+                v, lo, hi = fact
+                if v is None:
+                    return miss
+                return f"{name} = {show(v)}, " + between.format(lo=slo(lo), hi=shi(hi))
+            return within
         if isinstance(e, ast.Binary) and e.op in ("in", "not in"):
-            v = self.value(e.left, bound)
-            s = self.value(e.right, bound)
-            if v is None:
-                return f"{self.name(e.left)}: {t['missing']}"
-            shown = self.show(s) if isinstance(s, (set, frozenset)) else self.name(e.right)
-            return f"{self.name(e.left)} = {self.show(v, e.left)}, " + t[OP_KEY[e.op]].format(s=shown)
+            name, show, generic, rname = w.name(e.left), w.shower(e.left), w.shower(None), w.name(e.right)
+            word, miss = t[OP_KEY[e.op]], f"{name}: {missing}"
+
+            def member(fact):
+                v, s = fact
+                if v is None:
+                    return miss
+                shown = generic(s) if isinstance(s, (set, frozenset)) else rname
+                return f"{name} = {show(v)}, " + word.format(s=shown)
+            return member
         if isinstance(e, ast.IsMissing):
-            v = self.value(e.operand, bound)
-            return t["is_present" if v is not None else "is_missing"].format(x=self.name(e.operand))
+            name = w.name(e.operand)
+            present, absent = t["is_present"].format(x=name), t["is_missing"].format(x=name)
+            return lambda v: present if v is not None else absent
         if isinstance(e, ast.Quantified):
-            return self.why_quantified(e, bound)
-        if isinstance(e, ast.Name) and self.cp.ref_of(e)[0] == "let":
+            return self._quantified(e)
+        if explains_let(self.cp, e, scoped):
             let = self.cp.lets[e.id]
-            inner = self.why(let.expr, {}) if not bound else None
-            if inner and not _is_const(let.expr):
-                return f"{self.name(e)}: {inner}" if let.label else inner
-        if isinstance(e, ast.Call) and e.func in ("starts_with", "ends_with", "contains") and len(e.args) == 2:
-            v = self.value(e.args[0], bound)  # the text itself says more than "true"
-            return f"{self.name(e.args[0])} = {self.show(v, e.args[0])}"
+            inner = self.why(let.expr, False)
+            if let.label:
+                head = f"{w.name(e)}: "
+                return lambda fact: head + inner(fact)
+            return inner
+        if isinstance(e, ast.Call) and e.func in TEXT_TESTS and len(e.args) == 2:
+            name, show = w.name(e.args[0]), w.shower(e.args[0])
+            return lambda v: f"{name} = {show(v)}"
         if isinstance(e, ast.Call) and e.func in self.cp.funcs:
             fn = self.cp.funcs[e.func]
-            args = {p.name: self.value(a, bound) for p, a in zip(fn.params, e.args)}
-            missing = [self.name(a) for p, a in zip(fn.params, e.args) if args[p.name] is None]
-            if missing:  # the call is missing as a whole: say which data the applicant did not give
-                return "; ".join(f"{m}: {self.t['missing']}" for m in missing)
-            return self.why(fn.expr, args)
-        v = self.value(e, bound)
-        return f"{self.name(e)} = {self.show(v, e)}"
+            names = tuple(w.name(a) for a in e.args)
+            body = self.why(fn.expr, bool(fn.params))
 
-    def why_quantified(self, e, bound):
+            def call(fact):
+                args, inner = fact
+                gaps = [f"{n}: {missing}" for n, v in zip(names, args) if v is None]
+                if gaps:  # the call is missing as a whole: say which data the applicant did not give
+                    return "; ".join(gaps)
+                return body(inner)
+            return call
+        name, show = w.name(e), w.shower(e)
+        return lambda v: f"{name} = {show(v)}"
+
+    def _quantified(self, e):
         t = self.t
-        items = self.value(e.source, bound) or []
-        results = self.each(e.cond, e.var, items, bound)
-        c = self.human(e.cond)
-        n = len(items)
-        if e.kind == "all":
-            bad = [i for i, r in enumerate(results) if r is not True]
-            if not bad:
-                return t["all_ok"].format(n=n, c=c)
-            head = t["all_fail"].format(k=len(bad), n=n, c=c)
-        elif e.kind == "any":
-            good = [i for i, r in enumerate(results) if r is True]
-            if not good:
-                return t["any_fail"].format(n=n, c=c)
-            return t["any_ok"].format(k=len(good), n=n, c=c)
-        else:
-            bad = [i for i, r in enumerate(results) if r is True]
-            if not bad:
-                return t["none_ok"].format(n=n, c=c)
-            head = t["none_fail"].format(k=len(bad), n=n, c=c)
-        shown = []
-        for i in bad[:MAX_ITEMS_SHOWN]:
-            inner = dict(bound, **{e.var: items[i]})
-            shown.append(f"{_item_name(items[i], i)} ({self.why(e.cond, inner)})")
-        more = f", … +{len(bad) - MAX_ITEMS_SHOWN}" if len(bad) > MAX_ITEMS_SHOWN else ""
-        return f"{head}: " + ", ".join(shown) + more
+        c = self.w.human(e.cond)
+        if e.kind == "any":
+            ok, fail = t["any_ok"], t["any_fail"]
+            return lambda fact: ok.format(k=fact[1], n=fact[0], c=c) if fact[1] else fail.format(n=fact[0], c=c)
+        ok, fail = (t["all_ok"], t["all_fail"]) if e.kind == "all" else (t["none_ok"], t["none_fail"])
+        inner = self.why(e.cond, True)
 
-    def grant_values(self, plan) -> tuple:
-        """The values of ``plan.exprs`` (see :func:`grant_because`)."""
-        return tuple(self.value(e, {}) for e in plan.exprs)
+        def quantified(fact):
+            n, k, shown = fact
+            if not k:
+                return ok.format(n=n, c=c)
+            items = ", ".join(f"{_item_name(name, i)} ({inner(f)})" for i, name, f in shown)
+            more = f", … +{k - MAX_ITEMS_SHOWN}" if k > MAX_ITEMS_SHOWN else ""
+            return f"{fail.format(k=k, n=n, c=c)}: {items}{more}"
+        return quantified
 
-    # --- values used -------------------------------------------------------------------------------
-    def used_values(self, exprs) -> dict:
-        out = {}
-        for e in exprs:
-            if e is None:
-                continue
-            for node in _paths_cached(e, self.policy):
-                key = _text(node, self.policy)
-                if key in out:
-                    continue
-                try:
-                    v = self.value(node, {})
-                except Exception:  # pragma: no cover - defensive: values are informative only
-                    continue
+    # --- values used ---------------------------------------------------------------------------
+    def _values_fn(self, exprs):
+        nodes = value_nodes(self.policy, exprs)
+        keys = tuple(k for k, _n in nodes)
+        kinds = tuple(self.cp.type_of(n).kind for _k, n in nodes)
+        # only an optional list or record can hold a list or dict (not a value to list); only some
+        # types need writing as JSON: the rest go into the dict as they are, in one C-level call
+        writers = tuple((k, _json_of(kind)) for k, kind in zip(keys, kinds)
+                        if _json_of(kind) is not _jsonable_plain and kind not in ("list", "record"))
+        nested = tuple(k for k, kind in zip(keys, kinds) if kind in ("list", "record"))
+        if not writers and not nested:
+            return lambda facts: dict(zip(keys, facts))
+
+        def values(facts):
+            d = dict(zip(keys, facts))
+            for k, write in writers:
+                d[k] = write(d[k])
+            for k in nested:
+                v = d[k]
                 if isinstance(v, (list, dict)):
-                    continue
-                out[key] = _jsonable(v)
-        return out
-
-    # --- criteria ------------------------------------------------------------------------------------
-    def describe_aggregates(self, e) -> list[str]:
-        out = []
-        for node in _aggregates_cached(e, self.policy):
-            if node.func in ("share", "count") and node.where is not None:
-                items = self.value(node.source, {}) or []
-                k = sum(1 for r in self.each(node.where, node.var, items, {}) if r is True)
-                n = len(items)
-                c = self.human(node.where)
-                if node.func == "share" and n:
-                    out.append(self.t["share"].format(k=k, n=n, pct=format_percent(Decimal(k) / n, self.lang), c=c))
+                    del d[k]
                 else:
-                    out.append(self.t["count"].format(k=k, n=n, c=c))
-        return out
+                    d[k] = _jsonable(v)
+            return d
+        return values
 
-    def criterion(self, c, points) -> CriterionResult:
-        t = self.t
-        m = format_points(c.max, self.lang)
-        label = self.policy.label_of(c, self.lang)
-        parts = ()
-        exprs = []
-        if points is None:
-            because = t["not_scored"]
-        elif c.subs is not None:
-            parts = tuple(self.criterion(s, self.sub_points(s)) for s in c.subs)
-            because = t["parts"].format(
-                parts=" + ".join(f"{p.label} {format_points(p.points, self.lang)}" for p in parts),
-                p=format_points(points, self.lang), m=m)
+    # --- gates -----------------------------------------------------------------------------------
+    def _gate_fn(self, g):
+        why, values = self.why(g.cond, False), self._values_fn([g.cond])
+        label, gid = self.policy.label_of(g, self.lang), g.id
+
+        def gate(fact, passed):
+            return GateResult(gid, label, passed, why(fact[0]), values(fact[1]))
+        return gate
+
+    # --- criteria --------------------------------------------------------------------------------
+    def _criterion_fn(self, c):
+        """``(points, fact) -> CriterionResult`` (``fact`` None when the application was not scored)."""
+        t, lang = self.t, self.lang
+        m = format_points(c.max, lang)
+        label = self.policy.label_of(c, lang)
+        suffix = ""
+        if c.weight is not None:
+            suffix += t["weight"].format(w=format_points(c.weight, lang))
+        if c.ranking_weight is not None:
+            suffix += t["rweight"].format(w=format_points(c.ranking_weight, lang))
+        below = t["minimum"].format(min=format_points(c.minimum, lang)) if c.minimum is not None else None
+        not_scored = t["not_scored"] + suffix
+        if c.subs is not None:
+            parts_fns = tuple(self._criterion_fn(s) for s in c.subs)
+            exprs = []
+            parts_t = t["parts"]
+
+            def because(points, fact):
+                parts = tuple(f(sub[0], sub) for f, sub in zip(parts_fns, fact[1]))
+                return parts_t.format(parts=" + ".join(f"{p.label} {format_points(p.points, lang)}" for p in parts),
+                                      p=format_points(points, lang), m=m), parts
         elif c.tiers is not None:
             exprs = [x for tier in c.tiers for x in (tier.cond, tier.points)]
-            because = self.why_tiers(c, points, m)
+            tiers = self._tiers_fn(c.tiers, m)
+
+            def because(points, fact):
+                return tiers(points, fact[1]), ()
         else:
             exprs = [c.formula]
-            raw = self.value(c.formula, {})
-            f = self.formula_text(c.formula)
+            formula = self._formula_fn(c, m)
+
+            def because(points, fact):
+                return formula(points, fact), ()
+        values = self._values_fn(exprs)
+        cid, cmax, minimum, weight, rweight = c.id, c.max, c.minimum, c.weight, c.ranking_weight
+
+        def criterion(points, fact):
+            if points is None:
+                return CriterionResult(cid, label, None, cmax, not_scored, minimum, weight, rweight, {}, ())
+            text, parts = because(points, fact)
+            if below is not None and points < minimum:
+                text += below
+            return CriterionResult(cid, label, points, cmax, text + suffix, minimum, weight, rweight,
+                                   values(fact[2]), parts)
+        return criterion
+
+    def _aggregates_fn(self, e):
+        """``aggregates -> [sentence, …]``: ``12 su 15 (80 %) soddisfano «…»`` for each counted aggregate."""
+        t, lang = self.t, self.lang
+        shapes = tuple((n.func == "share", self.w.human(n.where)) for n in counted_aggregates(self.policy, e))
+        if not shapes:
+            return None
+        share, count = t["share"], t["count"]
+
+        def aggregates(facts):
+            return [share.format(k=k, n=n, pct=format_percent(Decimal(k) / n, lang), c=c) if is_share and n
+                    else count.format(k=k, n=n, c=c) for (is_share, c), (k, n) in zip(shapes, facts)]
+        return aggregates
+
+    def _formula_fn(self, c, m):
+        t, lang = self.t, self.lang
+        aggregates = self._aggregates_fn(c.formula)
+        details = tuple((self.w.name(n), self.w.shower(n)) for _k, n in value_nodes(self.policy, [c.formula]))
+        text = self.w.human(c.formula)
+        show = self.w.shower(None)
+        pts = _points_writer(lang)
+        cmax = c.max
+        missing_t, capped, floored, plain = t["missing_points"], t["capped"], t["floored"], t["formula"]
+
+        def formula(points, fact):
+            raw, aggs = fact[1]
+            shown = aggregates(aggs) if aggregates is not None else []
+            shown.extend(f"{name} = {sh(v)}" for (name, sh), v in zip(details, fact[2])
+                         if not isinstance(v, (list, dict)))
+            f = f"{text} [{'; '.join(dict.fromkeys(shown))}]" if shown else text
             if raw is None:
-                because = t["missing_points"].format(what=f, m=m)
-            elif raw > c.max:
-                because = t["capped"].format(f=f, raw=self.show(raw), p=format_points(points, self.lang), m=m)
-            elif raw < 0:
-                because = t["floored"].format(f=f, raw=self.show(raw), m=m)
-            else:
-                because = t["formula"].format(f=f, raw=self.show(raw), p=format_points(points, self.lang), m=m)
-        if points is not None and c.minimum is not None and points < c.minimum:
-            because += t["minimum"].format(min=format_points(c.minimum, self.lang))
-        if c.weight is not None:
-            because += t["weight"].format(w=format_points(c.weight, self.lang))
-        if c.ranking_weight is not None:
-            because += t["rweight"].format(w=format_points(c.ranking_weight, self.lang))
-        return CriterionResult(c.id, label, points, c.max, because, c.minimum, c.weight, c.ranking_weight,
-                               self.used_values(exprs) if points is not None else {}, parts)
+                return missing_t.format(what=f, m=m)
+            if raw > cmax:
+                return capped.format(f=f, raw=show(raw), p=pts(points), m=m)
+            if raw < 0:
+                return floored.format(f=f, raw=show(raw), m=m)
+            return plain.format(f=f, raw=show(raw), p=pts(points), m=m)
+        return formula
 
-    def formula_text(self, e):
-        aggs = self.describe_aggregates(e)
-        text = self.human(e)
-        details = list(aggs)
-        for node in _paths_cached(e, self.policy):
-            v = self.value(node, {})
-            if not isinstance(v, (list, dict)):
-                details.append(f"{self.name(node)} = {self.show(v, node)}")
-        return f"{text} [{'; '.join(dict.fromkeys(details))}]" if details else text
-
-    def show_json(self, v):
-        if isinstance(v, str):
-            return f'"{v}"' if not _looks_decimal(v) else v
-        return self.show(v)
-
-    def sub_points(self, c):
-        if c.subs is not None:
-            return min(sum(self.sub_points(s) for s in c.subs), c.max)
-        if c.formula is not None:
-            raw = self.value(c.formula, {})
-        else:
-            raw = self.tier_points(c.tiers)[1]
-        if raw is None:
-            return 0
-        return max(min(raw, c.max), 0)
-
-    def tier_points(self, tiers):
-        """(index of the band that applies or None, raw points, missing?)."""
-        for i, tier in enumerate(tiers):
-            if tier.cond is None:
-                return i, self.value(tier.points, {}), False
-            v = self.value(tier.cond, {})
-            if v is None:
-                return i, None, True
-            if v:
-                return i, self.value(tier.points, {}), False
-        return None, 0, False
-
-    def why_tiers(self, c, points, m):
-        t = self.t
-        i, raw, missing = self.tier_points(c.tiers)
-        subject = _tier_subject(c.tiers)
+    def _tiers_fn(self, tiers, m):
+        t, w, lang = self.t, self.w, self.lang
+        pts = _points_writer(lang)
+        subject = _tier_subject(tiers)
+        aggregates = self._aggregates_fn(tiers[0].cond) if tiers[0].cond is not None else None
+        missing = t["missing"]
+        conds = tuple(tier.cond is not None for tier in tiers)
+        nomatch = _fill(t["nomatch"], m=m)
         if subject is not None:
-            sv = self.value(subject, {})
-            shown = self.show(sv, subject)
-            if sv is not None and self.cp.type_of(subject).kind == "decimal" and any(
-                    isinstance(r, ast.Percent) for tier in c.tiers if tier.cond is not None
-                    for r in _rights(tier.cond)):
-                shown = format_percent(sv, self.lang)  # bands written in % read better against a %
-            v = f"{self.name(subject)} = {shown}" if sv is not None else f"{self.name(subject)}: {t['missing']}"
+            name, show = w.name(subject), w.shower(subject)
+            if self.cp.type_of(subject).kind == "decimal" and any(
+                    isinstance(r, ast.Percent) for tier in tiers if tier.cond is not None for r in _rights(tier.cond)):
+                show = functools.partial(_percent_shown, lang=lang, show=show)  # bands in % read better against a %
+            tail = not isinstance(subject, ast.Aggregate)
+            missing_text = t["missing_points"].format(what=name, m=m)
+            absent = f"{name}: {missing}"
         else:
-            shown = c.tiers[i] if i is not None and c.tiers[i].cond is not None else c.tiers[0]
-            v = self.why(shown.cond, {}) if shown.cond is not None else ""
-        aggs = self.describe_aggregates(c.tiers[0].cond) if c.tiers[0].cond is not None else []
-        if aggs:
-            v = "; ".join(aggs) + (f" ({v})" if subject is not None and not isinstance(subject, ast.Aggregate) else "")
-        if missing:
-            what = self.name(subject) if subject is not None else v
-            return t["missing_points"].format(what=what, m=m)
-        if i is None:
-            return t["nomatch"].format(v=v, m=m)
-        tier = c.tiers[i]
-        p = format_points(points, self.lang)
-        if tier.cond is None:
-            return t["otherwise"].format(v=v, p=p, m=m)
-        return t["band"].format(v=v, b=self.band_text(tier.cond, subject), p=p, m=m)
+            name, tail = None, False
+            positions = {j: k for k, j in enumerate(j for j, tier in enumerate(tiers) if tier.cond is not None)}
+            whys = {j: self.why(tier.cond, False) for j, tier in enumerate(tiers) if tier.cond is not None}
+            missing_t = _fill(t["missing_points"], m=m)
+        # each band's sentence with its words in: the band's text when its bounds are constants
+        # (nearly always), else a slot filled from the bound values the trace recorded
+        static, dynamic = [], []
+        for tier in tiers:
+            if tier.cond is None:
+                static.append(_fill(t["otherwise"], m=m))
+                dynamic.append(None)
+            elif subject is None or all(_is_const(r) for r in band_bounds(tier.cond, subject)):
+                text = self._band_fn(tier.cond, subject)(
+                    tuple(w.const_value(r) for r in band_bounds(tier.cond, subject))) if subject is not None \
+                    else w.human(tier.cond)
+                static.append(_fill(t["band"], b=text, m=m))
+                dynamic.append(None)
+            else:
+                static.append(_fill(t["band"], m=m))
+                dynamic.append(self._band_fn(tier.cond, subject))
+        static, dynamic = tuple(static), tuple(dynamic)
+        fixed = not any(dynamic)
 
-    def band_text(self, cond, subject):
-        if subject is not None and isinstance(cond, ast.Binary) and cond.op in _SYMBOL and cond.left == subject:
-            bound = self.value(cond.right, {})
-            if self.cp.type_of(subject).kind == "percent" and isinstance(bound, Decimal):
-                return f"{_SYMBOL[cond.op]} {format_percent(bound, self.lang)}"  # a share: bands in %
-            return f"{_SYMBOL[cond.op]} {self.show(bound, cond.right)}"
-        if subject is not None and isinstance(cond, ast.Between) and cond.value == subject:
-            return f"{self.show(self.value(cond.low, {}), cond.low)}–{self.show(self.value(cond.high, {}), cond.high)}"
-        return self.human(cond)
+        def why_tiers(points, body):
+            i, miss, sv, cfacts, bounds, aggs = body
+            if subject is not None:
+                if miss:
+                    return missing_text
+                v = f"{name} = {show(sv)}" if sv is not None else absent
+            else:
+                j = i if i is not None and conds[i] else 0
+                v = whys[j](cfacts[positions[j]]) if conds[j] else ""
+            if aggregates is not None:
+                said = aggregates(aggs)
+                if said:
+                    v = "; ".join(said) + (f" ({v})" if tail else "")
+            if miss:
+                return missing_t.format(what=v)
+            if i is None:
+                return nomatch.format(v=v)
+            if fixed or dynamic[i] is None:
+                return static[i].format(v=v, p=pts(points))
+            return static[i].format(v=v, b=dynamic[i](bounds[i]), p=pts(points))
+        return why_tiers
+
+    def _band_fn(self, cond, subject):
+        """``bound values -> text`` of one band (``≥ 4``, ``2–5``, else the test in words)."""
+        w, lang = self.w, self.lang
+        if isinstance(cond, ast.Binary) and cond.op in _SYMBOL and cond.left == subject:
+            sym, show = _SYMBOL[cond.op], w.shower(cond.right)
+            share = self.cp.type_of(subject).kind == "percent"
+
+            def compared(bounds):
+                bound = bounds[0]
+                if share and isinstance(bound, Decimal):
+                    return f"{sym} {format_percent(bound, lang)}"  # a share: bands in %
+                return f"{sym} {show(bound)}"
+            return compared
+        if isinstance(cond, ast.Between) and cond.value == subject:
+            slo, shi = w.shower(cond.low), w.shower(cond.high)
+            return lambda bounds: f"{slo(bounds[0])}–{shi(bounds[1])}"
+        text = w.human(cond)
+        return lambda bounds: text
+
+    # --- the whole explanation -------------------------------------------------------------------
+    def render(self, decision, trace) -> tuple:
+        """``(gates, criteria)``: the :class:`GateResult` and :class:`CriterionResult` of one trace."""
+        failed = decision.failed
+        gates = tuple(g(f, cp_id not in failed) for g, f, cp_id in zip(self.gates, trace.gates, self._gate_ids))
+        points = decision.points
+        if points is None or trace.criteria is None:
+            criteria = tuple(c(None, None) for c in self.criteria)
+        else:
+            criteria = tuple(c(p, f) for c, p, f in zip(self.criteria, points, trace.criteria))
+        return gates, criteria
+
+    @functools.cached_property
+    def _gate_ids(self):
+        return tuple(g.id for g in self.cp.gates)
+
+
+def band_bounds(cond, subject):
+    """The bounds a band's sentence quotes (``≥ 4``, ``2–5``): none when it is not a test of ``subject``."""
+    if cond is None:
+        return ()
+    if isinstance(cond, ast.Binary) and cond.op in _SYMBOL and cond.left == subject:
+        return (cond.right,)
+    if isinstance(cond, ast.Between) and cond.value == subject:
+        return (cond.low, cond.high)
+    return ()
+
+
+def _percent_shown(v, lang, show):
+    return format_percent(v, lang) if v is not None else show(v)
+
+
+def _renderer(policy, lang) -> _Renderer:
+    """The policy's :class:`_Renderer` for ``lang`` (built once)."""
+    cache = policy.__dict__.setdefault("_renderers", {})
+    found = cache.get(lang)
+    if found is None:
+        found = cache[lang] = _Renderer(policy, lang)
+    return found
 
 
 # --- the grant, in words ---------------------------------------------------------------------------
 #
-# One sentence says which term of the grant's rule gave the amount. Both explainers compute the
-# same values (the expressions of a :class:`GrantPlan`, the reference here through ``_Explainer.value``,
-# the generated code from its own locals) and hand them to :func:`grant_because`, the one place that
-# writes the sentence, so the two cannot phrase it differently.
+# One sentence says which term of the grant's rule gave the amount. The trace records the values
+# of the expressions of a :class:`GrantPlan` (``Trace.grant``), and :func:`grant_because`, the one
+# place that writes the sentence, puts them into words.
 
 
 class GrantPlan:
@@ -484,7 +709,7 @@ def _terms(cp, call, op):
 
 
 def _exact(v):
-    """A value as the reference explainer holds it: the fast path may keep a JSON float for a number."""
+    """A value as the typed path holds it: the fast path may keep a JSON float for a number."""
     if v.__class__ is float:
         return Decimal(repr(v))
     return v
@@ -509,7 +734,7 @@ class _GrantWords:
 
     def __init__(self, policy, plan, lang):
         t = self.t = texts(lang)
-        ex = _Explainer(policy, {}, lang)
+        ex = _words(policy, lang)
         self.lang, self.currency = lang, policy.currency
         self.const = tuple(_is_const(e) for e in plan.terms)
         self.names = tuple({prep: _grant_term_name(ex, plan, e, t, prep) for prep in ("", "of", "to")}
@@ -669,14 +894,6 @@ def _make_shower(kind, t, lang, currency):
 _TEN_THOUSANDTH = Decimal("0.0001")
 
 
-def _looks_decimal(s):
-    try:
-        Decimal(s)
-        return True
-    except Exception:
-        return False
-
-
 def _flatten(e, op):
     out = []
     stack = [e]
@@ -695,8 +912,8 @@ def _is_const(e):
                           ast.SetLit)) or (isinstance(e, ast.Attr) and isinstance(e.obj, ast.Name) and e.obj.id == "call")
 
 
-def _item_name(item, i):
-    name = item_name(item) if isinstance(item, dict) else None
+def _item_name(name, i):
+    """An item a sentence names: its position from 1 and its own name when it has one (``#2 Beta srl``)."""
     return f"#{i + 1} {name}" if name else f"#{i + 1}"
 
 
@@ -768,8 +985,7 @@ def _json_decimal(v):
     """A Decimal in ``values``: an int when whole, else its exact text (``"0.25"``); None stays None."""
     if v.__class__ is not Decimal:
         return _jsonable(v)
-    whole = v.to_integral_value()
-    return int(whole) if v == whole else format(v.normalize(), "f")
+    return exact_json(v)
 
 
 def _json_moment(v):
@@ -784,36 +1000,29 @@ def explain(policy, value, decision, lang, data=None) -> Result:
     """
     if decision.status == "invalid":
         return _invalid_result(policy, decision, lang, value, data)
-    ex = _Explainer(policy, policy.env(value), lang)
-    gates = tuple(_gate(ex, g, g.id not in decision.failed) for g in policy.gates)
-    criteria = tuple(ex.criterion(c, decision.points[i] if decision.points is not None else None)
-                     for i, c in enumerate(policy.criteria))
-    plan = grant_plan(policy)
-    values = ex.grant_values(plan) if plan is not None and decision.status == "admitted" else None
-    return _result(policy, decision, lang, gates, criteria, values)
+    return render(policy, decision, typed_trace(policy, value, decision), lang)
 
 
-def assemble(policy, decision, out, lang, env) -> Result:
-    """The explained result from the explaining fast path's output (see :mod:`engine.explain_compiler`).
+def typed_trace(policy, value, decision) -> Trace:
+    """The facts of a valid application converted by :meth:`Policy.validate` (the typed tracer)."""
+    from .explain_compiler import typed_tracer
+    return typed_tracer(policy).trace(policy.env(value), decision)
 
-    ``out`` holds the gate and criterion results, with None for the rules it
-    leaves to this module's explainer (run on ``env(lets)``, built only then),
-    and the values the grant's sentence quotes (None: this module computes them).
-    """
-    _dec, gates, criteria, lets, values = out
-    ex = None
-    if lets is not None:
-        ex = _Explainer(policy, env(lets), lang)
-        points = decision.points
-        gates = tuple(_gate(ex, g, g.id not in decision.failed) if r is None else r
-                      for g, r in zip(policy.gates, gates))
-        criteria = tuple(ex.criterion(c, points[i] if points is not None else None) if r is None else r
-                         for i, (c, r) in enumerate(zip(policy.criteria, criteria)))
-    if decision.status == "admitted" and values is None:
-        plan = grant_plan(policy)
-        if plan is not None:  # the generated code could not compute them (then it hands over its lets)
-            values = (ex or _Explainer(policy, env(lets), lang)).grant_values(plan)
-    return _result(policy, decision, lang, gates, criteria, values)
+
+def fused_trace(policy, decision, out, env) -> Trace:
+    """The facts the explaining fast path recorded (``out``), with the rules it left to the typed
+    tracer recorded there, on ``env(lets)`` (built only then)."""
+    _dec, gates, criteria, lets, grant = out
+    if lets is None and (grant is not None or decision.failed or grant_plan(policy) is None):
+        return Trace(gates, criteria, grant)
+    from .explain_compiler import typed_tracer
+    return typed_tracer(policy).complete(env(lets), decision, gates, criteria, grant)
+
+
+def render(policy, decision, trace: Trace, lang) -> Result:
+    """The result of a valid application in ``lang``: every sentence written from ``trace``."""
+    gates, criteria = _renderer(policy, lang).render(decision, trace)
+    return _result(policy, decision, lang, gates, criteria, trace.grant)
 
 
 def _labels_of(policy, lang):
@@ -823,14 +1032,6 @@ def _labels_of(policy, lang):
         found = cache[lang] = (tuple(policy.label_of(g, lang) for g in policy.gates),
                                tuple(policy.label_of(c, lang) for c in policy.criteria))
     return found
-
-
-def _gate(ex, g, passed) -> GateResult:
-    try:
-        because = ex.why(g.cond, {})
-    except Exception as e:  # pragma: no cover - an explanation must never lose the result
-        because = f"({e!r})"
-    return GateResult(g.id, ex.policy.label_of(g, ex.lang), passed, because, ex.used_values([g.cond]))
 
 
 def _result(policy, decision, lang, gates, criteria, grant_values=None) -> Result:
@@ -986,7 +1187,14 @@ def status_label(status: str, lang: str) -> str:
 
 def name_of(policy, e, lang) -> str:
     """How a sentence names expression ``e``: its label when the policy gives one (ranking keys use it)."""
-    return _Explainer(policy, None, lang).name(e)
+    return _words(policy, lang).name(e)
+
+
+def unscored_criteria(policy, lang) -> tuple:
+    """Every criterion's :class:`CriterionResult` for an application that was not scored, as
+    :func:`render` writes them (weights included): for a result that loses its eligibility later
+    (the batch's shared-firm rule), so that it reads as one that lost it at the gates."""
+    return tuple(c(None, None) for c in _renderer(policy, lang).criteria)
 
 
 def not_scored(lang) -> str:
@@ -1006,24 +1214,26 @@ def rules_applied(policy, value) -> tuple[dict, tuple]:
     ``value`` is the application as :meth:`Policy.validate` converted it. Returns ``(bands, terms)``:
     ``bands`` maps every criterion and sub-criterion written as bands to the index of the band that
     gave its points (None when no band applied, or its value was missing); ``terms`` are the indexes of
-    the grant's ``min``/``max`` terms equal to the amount (empty without a grant). They are read by the
-    same explainer that writes the sentences (``tier_points``, ``grant_values``), so ``bando test
-    --coverage`` counts what the explanations say, never a second reading of the rules.
+    the grant's ``min``/``max`` terms equal to the amount (empty without a grant). They are read from the
+    trace the sentences are written from, so ``bando test --coverage`` counts what the explanations
+    say, never a second reading of the rules.
     """
-    ex = _Explainer(policy, policy.env(value), policy.language)
+    from .explain_compiler import typed_tracer
+    tracer = typed_tracer(policy)
+    env = policy.env(value)
     bands: dict = {}
-    stack = list(policy.criteria)
+    stack = [(c, tracer.criteria[i](env, None)) for i, c in enumerate(policy.criteria)]
     while stack:
-        c = stack.pop()
+        c, fact = stack.pop()
         if c.subs is not None:
-            stack.extend(c.subs)
+            stack.extend(zip(c.subs, fact[1]))
         elif c.tiers is not None:
-            i, _raw, missing = ex.tier_points(c.tiers)
+            i, missing = fact[1][0], fact[1][1]
             bands[c.id] = None if missing else i
     plan = grant_plan(policy)
     terms: tuple = ()
     if plan is not None and plan.op is not None:
-        values = [_exact(v) for v in ex.grant_values(plan)]
+        values = [_exact(v) for v in tracer.grant(env)]
         raw = values[0]
         if raw is not None:
             terms = tuple(i for i, k in enumerate(plan.term_index) if values[k] == raw)

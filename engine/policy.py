@@ -282,7 +282,7 @@ class Policy:
         self._has_grant = "grant" in cp.decls
         self._minimums = tuple((c.id, c.minimum) for c in self.criteria if c.minimum is not None)
         self._crit_index = {c.id: i for i, c in enumerate(self.criteria)}
-        self._explainers: dict = {}  # language -> explaining fast path (engine.explain_compiler), built on first use
+        self._explainers: dict = {}  # the explaining fast path (engine.explain_compiler) under None, built on first use
         self._explain_lock = threading.Lock()
 
     def __repr__(self):
@@ -316,7 +316,7 @@ class Policy:
         try:
             return self._finish(app_id, *self._decide(value))
         except Exception as e:  # a bug in bando, not in the data: say so, never crash a batch
-            return Decision(app_id, "invalid", errors=(("", i18n.Message("validate.internal", detail=repr(e))),))
+            return _internal(app_id, e)
 
     def _finish(self, app_id, failed, points, grant, requested, applicant, submitted):
         score = rscore = None
@@ -357,13 +357,26 @@ class Policy:
     def evaluate_full(self, data, lang: str | None = None):
         """``(result, decision, typed value)``: validates once, for callers that need all three."""
         lang = lang or self.language
+        decision, trace, value = self._traced(data)
+        if trace is None:  # invalid: its problems in words
+            return _explain.explain(self, value, decision, lang, data), decision, value
+        return _explain.render(self, decision, trace, lang), decision, value
+
+    def trace(self, data):
+        """``(decision, trace)``: the decision and the facts its explanation rests on, no sentence written
+        (:mod:`engine.trace`; the trace is None for invalid data). Never raises."""
+        decision, trace, _value = self._traced(data)
+        return decision, trace
+
+    def _traced(self, data):
+        """``(decision, trace or None, typed value)``, by the explaining fast path when it accepts the data."""
         app_id = _app_id(data)
-        compiled = self._explainers.get(lang, _UNBUILT)
+        compiled = self._explainers.get(None, _UNBUILT)
         if compiled is _UNBUILT:
-            compiled = self._build_explainer(lang)
+            compiled = self._build_explainer()
         if compiled is not None:
-            # the explaining fast path: checks, decides and explains in one generated function; data it
-            # does not accept outright (invalid, unusual types) takes the general path below
+            # the explaining fast path: checks, decides and records the facts in one generated function;
+            # data it does not accept outright (invalid, unusual types) takes the typed path below
             try:
                 out = compiled(data)
                 decision = self._finish(app_id, *out[0])
@@ -371,33 +384,46 @@ class Policy:
                 pass
             else:
                 value = Prevalidated(data, out[0], self._validator)
-                return _explain.assemble(self, decision, out, lang, lambda lets: _full_env(self, data, lets)), \
-                    decision, value
+                try:
+                    return decision, _explain.fused_trace(self, decision, out, lambda lets: _full_env(self, data, lets)), \
+                        value
+                except Exception as e:  # a bug in bando, not in the data: say so, never crash a batch
+                    return _internal(app_id, e), None, value
         value, errors = self._validator.validate(data)
         if errors:
-            decision = Decision(app_id, "invalid", errors=tuple(errors))
-        else:
-            decision = self.decide_valid(app_id, value)
-        return _explain.explain(self, value, decision, lang, data), decision, value
+            return Decision(app_id, "invalid", errors=tuple(errors)), None, value
+        decision = self.decide_valid(app_id, value)
+        if decision.status == "invalid":
+            return decision, None, value
+        try:
+            return decision, _explain.typed_trace(self, value, decision), value
+        except Exception as e:  # a bug in bando, not in the data: say so, never crash a batch
+            return _internal(app_id, e), None, value
 
-    def _build_explainer(self, lang):
+    def _build_explainer(self):
         from .explain_compiler import build
         with self._explain_lock:
-            if lang not in self._explainers:
+            if None not in self._explainers:
                 try:
-                    built = build(self, lang)
-                except Exception:  # pragma: no cover - a gap in the generator: the reference explains everything
+                    built = build(self)
+                except Exception:  # pragma: no cover - a gap in the generator: the typed tracer records everything
                     built = None
-                self._explainers[lang] = built[0] if built is not None else None
-            return self._explainers[lang]
+                self._explainers[None] = built
+            return self._explainers[None]
 
     def explain(self, data, decision: Decision, lang: str | None = None) -> Result:
         """The full :class:`Result` for an application already decided."""
+        lang = lang or self.language
         if decision.status != "invalid":
+            # the facts come from the explaining fast path when it accepts the data (the same data
+            # gives the same facts); the sentences are those of ``decision``
+            _decided, trace, _value = self._traced(data)
+            if trace is not None:
+                return _explain.render(self, decision, trace, lang)
             value = self._validator.validate(data)[0]
         else:  # what could be read: its valid fields may name the applicant
             value = self._validator.validate_full(data)[0] if isinstance(data, dict) else None
-        return _explain.explain(self, value, decision, lang or self.language, data)
+        return _explain.explain(self, value, decision, lang, data)
 
     def env(self, value):
         if self._env is None:
@@ -470,6 +496,11 @@ def _has_de_minimis_rule(cp) -> bool:
             if target is not None:
                 stack.append(target.expr)
     return False
+
+
+def _internal(app_id, e) -> Decision:
+    """The decision on an application bando could not evaluate because of a bug of its own."""
+    return Decision(app_id, "invalid", errors=(("", i18n.Message("validate.internal", detail=repr(e))),))
 
 
 def _full_env(policy, data, lets):

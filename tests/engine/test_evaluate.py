@@ -644,7 +644,7 @@ def mutated(draw, valid):
 
 
 def reference_result(policy, data, lang):
-    """The explained result through the full validator and the reference explainer (never compiled code)."""
+    """The explained result through the full validator and the typed tracer (never the fused form)."""
     from engine import explain
     value, _errors = policy._validator.validate_full(data)
     return explain.explain(policy, value, full_path(policy, data), lang)
@@ -655,7 +655,7 @@ def _check(policy, data):
     assert d == full_path(policy, data)  # the fused fast path and the full path agree
     for lang in ("it", "en"):
         r = policy.evaluate(data, lang=lang)
-        # the explanations compiled into the fast path say exactly what the reference explainer says
+        # the facts the fast path records give exactly the sentences of the typed path
         assert r.to_dict() == reference_result(policy, data, lang).to_dict()
         assert r.status == d.status and r.score == d.score and r.grant == d.grant
         assert r.errors == d.errors

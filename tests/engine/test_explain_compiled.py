@@ -1,11 +1,13 @@
-"""The explanations compiled into the fast path (``engine/explain_compiler.py``).
+"""The trace recorded in the fast path (``engine/explain_compiler.py``).
 
-They must say, word for word and value for value, what the reference
-explainer (``engine/explain.py``) says: checked here on every application the
-repository ships (hand-written examples and the 500-row batches of every
-policy, Italian and English), on the shared yardstick's workload, and on
-policies written to send some rules to the reference explainer. The random
-applications of ``test_evaluate.py`` (valid and mutated) check the same.
+The fused form reads the facts from the decision's locals; the typed tracer
+reads them from the typed application. Both must record the same facts, so that
+the one renderer (``engine/explain.py``) writes the same sentences whichever
+path an application takes: checked here on every application the repository
+ships (hand-written examples and the 500-row batches of every policy), on the
+shared yardstick's workload, and on policies written to send some rules to the
+typed tracer. The random applications of ``test_evaluate.py`` (valid and
+mutated) check the same on the rendered results.
 """
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from engine import explain
-from engine.explain_compiler import _Dyn, cat
 from engine.policy import load_policy
 
 from test_evaluate import full_path, reference_result  # tests/engine is on sys.path (rootdir-less layout)
@@ -35,32 +36,39 @@ def _applications(policy_path: Path):
 
 
 @pytest.mark.parametrize("path", POLICIES, ids=lambda p: p.stem)
-def test_shipped_applications_are_explained_as_the_reference_does(path):
+def test_shipped_applications_are_traced_as_the_typed_tracer_does(path):
     policy = load_policy(path)
     apps = _applications(path)
     assert len(apps) >= 500
     compiled = 0
-    for lang in ("it", "en"):
-        for data in apps:
+    for data in apps:
+        decision, trace = policy.trace(data)
+        if decision.status == "invalid":
+            assert trace is None
+            continue
+        value = policy._validator.validate_full(data)[0]
+        assert trace == explain.typed_trace(policy, value, full_path(policy, data)), data.get("id")
+        compiled += _compiled_output(policy, data) is not None
+    assert policy._explainers[None] is not None  # the compiled form exists and was used
+    assert compiled > len(apps) // 2  # most applications are valid: they take the compiled path
+    for lang in ("it", "en"):  # and the sentences are those of the typed path, rendered from the same facts
+        for data in apps[:60]:
             got = policy.evaluate(data, lang=lang).to_dict()
             assert got == reference_result(policy, data, lang).to_dict(), (lang, data.get("id"))
-        assert policy._explainers[lang] is not None  # the compiled form exists and was used
-        compiled += sum(1 for data in apps if _compiled_output(policy, data, lang) is not None)
-    assert compiled > len(apps)  # most applications are valid: they take the compiled path
 
 
-def _compiled_output(policy, data, lang):
+def _compiled_output(policy, data):
     try:
-        return policy._explainers[lang](data)
-    except Exception:  # invalid or unusual data: the general path explains it
+        return policy._explainers[None](data)
+    except Exception:  # invalid or unusual data: the typed path traces it
         return None
 
 
-def test_the_yardstick_policy_needs_no_reference_rule():
+def test_the_yardstick_policy_needs_no_typed_rule():
     policy = load_policy(REPO / "benchmarks" / "bench.bando")
     data = _bench_like_application()
-    out = policy._explainers.get("it") or (policy.evaluate(data), policy._explainers["it"])[1]
-    _dec, gates, criteria, lets, _grant = out(data)
+    policy.trace(data)
+    _dec, gates, criteria, lets, _grant = policy._explainers[None](data)
     assert None not in gates and None not in criteria and lets is None
 
 
@@ -147,18 +155,21 @@ SMALL = [{"name": "Beta", "employees": 5}, {"name": "Gamma", "employees": 7, "tu
                                 # eligible, so scored: parts, a capped formula, a minimum not reached
                                 {"firms": SMALL}, {"firms": SMALL[:2], "limit": 2, "quality": 5},
                                 {"firms": SMALL, "cost": 150_000.5}, {"firms": SMALL, "cost": 10_000}])
-def test_rules_left_to_the_reference_explainer_and_sub_criteria(kw):
+def test_bands_with_bounds_from_the_data_and_sub_criteria(kw):
     policy = load_policy(MIXED)
     data = _mixed_app(**kw)
     for lang in ("it", "en"):
         assert policy.evaluate(data, lang=lang).to_dict() == reference_result(policy, data, lang).to_dict()
-    _dec, gates, criteria, lets, _grant = policy._explainers["it"](data)
-    assert None not in gates  # every gate is compiled, braces and quotes in labels included
-    if data["firms"] is SMALL:
-        assert criteria[1].parts and criteria[1].points is not None  # scored, with its parts
-    # a band compared with the data (not a constant) goes to the reference explainer; parts do not
-    assert criteria[0] is None and criteria[1] is not None and criteria[2] is not None
-    assert lets == {"n": len(data["firms"])}
+    _dec, gates, criteria, lets, _grant = policy._explainers[None](data)
+    assert None not in gates  # every gate is recorded in the fused form
+    if _dec[1] is not None:
+        points, parts, _values = criteria[1]
+        assert points is not None and len(parts) == 2  # scored, with the facts of its parts
+        # a band compared with the data (not a constant) records that bound: no rule is left to the typed tracer
+        assert None not in criteria and lets is None
+        assert criteria[0][1][4][0] == (data.get("limit", 3),)
+    else:
+        assert criteria is None  # not scored: no criterion has facts
 
 
 def test_failing_items_are_named_from_typed_values():
@@ -170,12 +181,6 @@ def test_failing_items_are_named_from_typed_values():
                              "Fatturato = € 12.000.000,00, richiesto al massimo € 10.000.000,00)")
     assert small.because == explain.explain(policy, policy._validator.validate_full(data)[0],
                                             full_path(policy, data), "it").gates[1].because
-
-
-def test_cat_keeps_static_text_as_text():
-    code = cat("{a} = {b}, {c}", a="Nome {x} 'q'", b=_Dyn("str(n)"), c="fine")
-    assert eval(code, {"n": 7}) == "Nome {x} 'q' = 7, fine"
-    assert eval(cat("{a}", a=""), {}) == ""
 
 
 # --- random applications for every policy the repository has ----------------------------------------
@@ -200,7 +205,7 @@ def _loaded(path):
 @pytest.mark.parametrize("path", ALL_POLICIES, ids=lambda p: p.stem)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_random_applications_are_explained_as_the_reference_does(path, data):
+def test_random_applications_are_explained_as_the_typed_path_does(path, data):
     policy, applications = _loaded(path)
     app = data.draw(applications)
     for lang in ("it", "en"):

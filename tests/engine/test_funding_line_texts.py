@@ -5,7 +5,7 @@
 * ``eligible`` is null for invalid data (eligibility was not assessed);
 * ``grant_because`` names the term of ``min``/``max`` that bound the grant and
   the rounding that changed it, in Italian and English, the same word for word
-  on the compiled explaining path and on the reference explainer;
+  on the compiled explaining path and on the typed path;
 * letters state only what the policy says: no invented date, appeal term,
   acceptance term or de minimis paragraph; the ranking's own sentence instead
   of claims about the budget; letters for ``tied`` and ``withdrawn``.
@@ -169,7 +169,7 @@ def test_the_grant_names_the_term_that_bound_it(salentonet, name, change, grant,
         r = salentonet.evaluate(data, lang=lang)
         assert r.status == "admitted" and r.grant == Decimal(grant)
         assert r.grant_because == expected
-        # the reference explainer writes the same sentence, word for word
+        # the typed path writes the same sentence, word for word
         assert reference_result(salentonet, data, lang).grant_because == expected
         # and `bando eval`'s text shows it on the line under the grant
         lines = render_text(r).splitlines()
@@ -180,7 +180,7 @@ def test_the_grant_names_the_term_that_bound_it(salentonet, name, change, grant,
 def test_the_compiled_path_computes_the_grant_sentence_itself(salentonet):
     data = _app("SN-2013-025")
     salentonet.evaluate(data, lang="it")
-    out = salentonet._explainers["it"](data)
+    out = salentonet._explainers[None](data)
     *_, lets, grant_values = out
     assert lets is None and grant_values is not None  # no full conversion of the application was needed
     for path in sorted((REPO / "policies").glob("*.bando")):

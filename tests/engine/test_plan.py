@@ -75,6 +75,6 @@ def test_the_emitter_meets_nothing_its_plan_did_not_foresee(path):
     policy = load_policy(ROOT / path)
     compiler = policy._compiler
     if compiler.plan.fast:
-        policy._build_explainer("it")
+        policy._build_explainer()  # one explaining form for every language (it records facts, not sentences)
         assert compiler.unit.plan_miss is None
         assert compiler.fast_source is not None
