@@ -71,7 +71,7 @@ _CMP = {">=": "ge", "<=": "le", ">": "gt", "<": "lt", "==": "eq", "!=": "ne"}
 _ARITH = {"+": "add", "-": "sub", "*": "mul"}
 _ACC = "\0ACC\0"
 
-class _Code:
+class Code:
     """A growing block of Python source with indentation."""
 
     def __init__(self):
@@ -181,15 +181,6 @@ class _Loop:
 
 # Kept for engine/explain_compiler.py, which re-raises it from its rules: nothing raises it any more (the plan
 # is decided before generation), so that clause never runs.
-class _Retry(Exception):
-    """(Obsolete) a fused form asked to be generated again; see :func:`engine.plan.lower`."""
-
-
-# The names engine/explain.py and engine/explain_compiler.py import today (the trace helper is rewriting them);
-# the one implementation is engine.plan's.
-_rights = band_rights
-_tier_subject = tier_subject
-_literal_value = literal_value
 
 
 class Compiler:
@@ -264,7 +255,7 @@ class Compiler:
         """Lets needed (transitively) by ``exprs`` (and ``let_names``), in evaluation order, and the inputs."""
         return plan_closure(self.cp, exprs, let_names)
 
-    def prologue(self, code: _Code, exprs, app="app"):
+    def prologue(self, code: Code, exprs, app="app"):
         lets, inputs = self.closure(exprs)
         for name in sorted(inputs):
             code.line(f"i_{name} = {app}[{name!r}]")
@@ -281,7 +272,7 @@ class Compiler:
                 self.unit.funcs_defined.add(n.func)
                 self.define_funcs(fn.expr)
                 scope = {p.name: f"p_{p.name}" for p in fn.params}
-                code = _Code()
+                code = Code()
                 code.line(f"def f_{fn.name}({', '.join(scope.values())}):", fn)
                 code.indent()
                 code.line(f"return {self.expr(fn.expr, scope)}", fn.expr)
@@ -565,7 +556,7 @@ class Compiler:
         for n in exprs:
             if n is not None:
                 self.define_funcs(n)
-        code = _Code()
+        code = Code()
         code.line("def decide(app):")
         code.indent()
         code.line("if app.__class__ is _Pre: return app.decided")
@@ -578,7 +569,7 @@ class Compiler:
         runtime.register_validator(self.cp, self._validator)
         return decide
 
-    def _decide_rest(self, code: _Code, into: str | None = None):
+    def _decide_rest(self, code: Code, into: str | None = None):
         """Gates, criteria and the decide tuple (after the inputs and lets are bound).
 
         The tuple is returned, or with ``into`` assigned to that local (the
@@ -698,7 +689,7 @@ class Compiler:
             parts.append(v)
         return ", ".join(parts)
 
-    def _criterion(self, code: _Code, c) -> str:
+    def _criterion(self, code: Code, c) -> str:
         """Emit the lines computing criterion ``c``'s points (clamped to 0..max); return the local name."""
         name = f"c_{c.id}"
         mx = self.number(c.max)
@@ -720,7 +711,7 @@ class Compiler:
             code.line(f"elif {name} < 0: {name} = 0")
         return name
 
-    def tiers(self, code: _Code, name: str, tiers):
+    def tiers(self, code: Code, name: str, tiers):
         """Emit a band table: the first band whose condition holds gives the points.
 
         A band whose condition is missing (before any band matched) makes the
@@ -735,7 +726,7 @@ class Compiler:
             scode, key = self._subject(subject, [t.cond for t in conds])
             code.line(f"{tmp} = {scode}", tiers[0])
             # the explaining form also keeps which band applied (its index, or None) and whether the
-            # subject was missing, for the sentence (see explain_compiler.why_tiers)
+            # subject was missing, for the trace (see explain_compiler.TraceGen.band)
             band = missing = None
             if self.band_marks is not None and not key:  # (a comparison key is not the value to show)
                 band, missing = f"_b{next(self._tmp)}", f"_bm{next(self._tmp)}"
@@ -827,7 +818,7 @@ class Compiler:
     def build_env(self):
         """``env(app)``: every input and ``let`` by name (for explanations)."""
         cp = self.cp
-        code = _Code()
+        code = Code()
         code.line("def env(app):")
         code.indent()
         code.line("if app.__class__ is _Pre: app = app.typed()")
@@ -872,7 +863,7 @@ class Compiler:
         self.define_funcs(e)
         lets, inputs = self.refs(e)
         name = f"x{next(self._tmp)}"
-        code = _Code()
+        code = Code()
         code.line(f"def {name}({', '.join(['env'] + params)}):")
         code.indent()
         for n in sorted(inputs):
@@ -892,7 +883,7 @@ class Compiler:
         cp = self.cp
         fr.reads += ["if app.__class__ is not dict: raise _Bail"]
         self._read_record(cp.input, (), "app", fr.reads)
-        body = _Code()
+        body = Code()
         body.level = 1
         for name in fr.plan.lets:
             let = cp.lets[name]

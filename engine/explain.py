@@ -35,7 +35,7 @@ format_points = functools.lru_cache(maxsize=8192)(_f.format_points)
 format_money = _f.format_money  # amounts rarely repeat: a cache would only cost
 format_percent = functools.lru_cache(maxsize=8192)(_f.format_percent)
 format_date = _f.format_date
-from .compiler import _rights, _tier_subject
+from .plan import band_rights, tier_subject
 from .result import CriterionResult, GateResult, Result
 from .exact import exact_json
 from .trace import MAX_ITEMS_SHOWN, Trace
@@ -503,7 +503,7 @@ class _Renderer:
     def _tiers_fn(self, tiers, m):
         t, w, lang = self.t, self.w, self.lang
         pts = _points_writer(lang)
-        subject = _tier_subject(tiers)
+        subject = tier_subject(tiers)
         aggregates = self._aggregates_fn(tiers[0].cond) if tiers[0].cond is not None else None
         missing = t["missing"]
         conds = tuple(tier.cond is not None for tier in tiers)
@@ -511,7 +511,7 @@ class _Renderer:
         if subject is not None:
             name, show = w.name(subject), w.shower(subject)
             if self.cp.type_of(subject).kind == "decimal" and any(
-                    isinstance(r, ast.Percent) for tier in tiers if tier.cond is not None for r in _rights(tier.cond)):
+                    isinstance(r, ast.Percent) for tier in tiers if tier.cond is not None for r in band_rights(tier.cond)):
                 show = functools.partial(_percent_shown, lang=lang, show=show)  # bands in % read better against a %
             tail = not isinstance(subject, ast.Aggregate)
             missing_text = t["missing_points"].format(what=name, m=m)

@@ -28,7 +28,8 @@ import re
 from dsl import ast
 
 from . import explain as _x
-from .compiler import _Code, _Retry, _rights, _tier_subject
+from .compiler import Code
+from .plan import band_rights, tier_subject
 from .trace import MAX_ITEMS_SHOWN, Trace
 from .validate import Bail, item_name
 
@@ -55,7 +56,7 @@ class TraceGen:
         self.needs: set = set()  # typed form: the inputs and lets (``i_x``, ``l_x``) the code reads
 
     # --- the fused form -------------------------------------------------------------------------
-    def emit(self, cc, code: _Code):
+    def emit(self, cc, code: Code):
         """Called by the fast compiler after the decision is in ``_dec``; ends with the ``return``.
 
         The function returns ``(decide tuple, gate facts, criterion facts, lets, grant values)``:
@@ -97,12 +98,10 @@ class TraceGen:
     def _rule(self, code, build):
         """The code ``build()`` returns for one rule, or None: the typed tracer records that rule."""
         self.memo = {}
-        self.code = _Code()
+        self.code = Code()
         self.code.level = code.level
         try:
             built = build()
-        except _Retry:
-            raise  # the fast compiler changes its plan and starts again
         except Exception:  # _No, or a construct the fused form cannot serve: the typed tracer records it
             return None
         code.lines.extend(self.code.lines)
@@ -114,11 +113,11 @@ class TraceGen:
         self.cc = self.policy._compiler
         self.lets_available = None
         self.memo, self.needs = {}, set()
-        self.code = _Code()
+        self.code = Code()
         self.code.level = 1
         fact = build()
         name = f"tr{next(self.cc._tmp)}"
-        head = _Code()
+        head = Code()
         head.line(f"def {name}({', '.join(('env',) + tuple(params))}):")
         head.indent()
         for local in sorted(self.needs):
@@ -246,7 +245,7 @@ class TraceGen:
                 raise _No  # the condition reads what the fused form holds raw: the typed tracer records it
         saved = self.cc, self.code, self.memo, self.needs
         self.cc, self.memo, self.needs = typed, {}, set()
-        self.code = _Code()
+        self.code = Code()
         self.code.level = 2
         var = f"b_{e.var}"
         outer = [v for v in scope.values() if _SIMPLE.match(v) and not keyword.iskeyword(v) and v != var]
@@ -259,7 +258,7 @@ class TraceGen:
         if not (self.fused and self.cc is not typed):
             self.needs.update(n for n in needs)  # the typed rule reads them to pass them on
         name = f"qt{next(typed._tmp)}"  # a global of the policy's namespace: unique
-        code = _Code()
+        code = Code()
         code.line(f"def {name}(_items, _positions{''.join(', ' + p for p in params)}):")
         code.indent()
         code.line("_out = []")
@@ -339,7 +338,7 @@ class TraceGen:
 
     def tiers(self, tiers) -> str:
         i, miss = self.band(tiers)
-        subject = _tier_subject(tiers)
+        subject = tier_subject(tiers)
         if subject is not None:
             sv = self.val(subject, {})
             conds = "()"
@@ -362,7 +361,7 @@ class TraceGen:
         found = self.memo.get(key)
         if found is not None:
             return found
-        subject = _tier_subject(tiers)
+        subject = tier_subject(tiers)
         marked = (getattr(self.cc, "band_marks", None) or {}).get(id(tiers)) if self.fused else None
         if marked is not None:  # the decision kept the band and the subject's value: reuse them
             i, miss, local = marked
@@ -370,7 +369,7 @@ class TraceGen:
         else:
             i, miss = f"_i{next(self._n)}", f"_m{next(self._n)}"
             if subject is not None and all(_x._is_const(r) for tier in tiers if tier.cond is not None
-                                           for r in _rights(tier.cond)):
+                                           for r in band_rights(tier.cond)):
                 self.band_index(tiers, subject, i, miss)
             else:
                 self.band_search(tiers, i, miss)
