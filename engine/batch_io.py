@@ -64,6 +64,7 @@ import attrs
 from dsl import numbers
 
 from . import i18n
+from .input_shape import EMPTY, TEXT, Field, from_json_schema
 from .paths import file_kind
 from .validate import exact_json_float
 
@@ -288,8 +289,6 @@ def _parse_datetime(s: str) -> str | None:
 
 # --------------------------------------------------------------------------- schema
 
-_SCALARS = frozenset({"text", "int", "decimal", "money", "percent", "bool", "date", "datetime",
-                      "enum"})
 _BOOLS = {
     "true": True, "vero": True, "yes": True, "y": True, "si": True, "sì": True, "sí": True,
     "1": True, "x": True,
@@ -298,117 +297,58 @@ _BOOLS = {
 
 
 class _Schema:
-    """Read-only helpers over a bando input JSON Schema (``$ref`` aware)."""
+    """What the readers ask of the input's shape (:mod:`engine.input_shape`): the lists of records,
+    the other names of their tables, which fields are required, labels and column names."""
 
-    def __init__(self, root: dict):
-        if not isinstance(root, dict):
-            raise TypeError("schema must be a JSON Schema object (dict)")
+    def __init__(self, root: Field):
         self.root = root
 
-    def resolve(self, node: Any) -> dict:
-        for _ in range(32):
-            if not isinstance(node, dict):
-                return {}
-            ref = node.get("$ref")
-            if not isinstance(ref, str) or not ref.startswith("#"):
-                return node
-            target: Any = self.root
-            for part in ref[1:].split("/")[1:]:
-                part = part.replace("~1", "/").replace("~0", "~")
-                target = target.get(part, {}) if isinstance(target, dict) else {}
-            node = target
-        return {}
-
-    def kind(self, node: Any) -> str:
-        node = self.resolve(node)
-        x = node.get("x-bando-type")
-        if isinstance(x, str):
-            word = x.strip().lower()
-            if word in _SCALARS or word in ("list", "record"):
-                return word
-            if word.startswith("list"):
-                return "list"
-        if "enum" in node:
-            return "enum"
-        types = node.get("type")
-        types = {types} if isinstance(types, str) else set(types or ()) - {"null"}
-        if "properties" in node or types == {"object"}:
-            return "record"
-        if types == {"array"} or "items" in node:
-            return "list"
-        if types == {"integer"}:
-            return "int"
-        if types & {"number"}:
-            return "decimal"
-        if types == {"boolean"}:
-            return "bool"
-        if types == {"string"}:
-            return {"date": "date", "date-time": "datetime"}.get(node.get("format"), "text")
-        return "any"
-
-    def props(self, node: Any) -> dict:
-        p = self.resolve(node).get("properties")
-        return p if isinstance(p, dict) else {}
-
-    def items(self, node: Any) -> dict:
-        return self.resolve(self.resolve(node).get("items", {}))
-
-    def _list_fields(self) -> list[tuple[tuple[str, ...], dict]]:
-        """Every list-of-records field outside lists: ``(path, the list field's schema)``; records are
+    def _list_fields(self) -> list[tuple[tuple[str, ...], Field]]:
+        """Every list-of-records field outside lists: ``(path, the list field)``; records are
         followed 8 deep at most (a schema cannot nest further than a policy can)."""
-        out: list[tuple[tuple[str, ...], dict]] = []
+        out: list[tuple[tuple[str, ...], Field]] = []
 
-        def walk(node: Any, path: tuple[str, ...], depth: int) -> None:
-            for name, sub in self.props(node).items():
-                k = self.kind(sub)
-                if k == "record" and depth < 8:
+        def walk(node: Field, path: tuple[str, ...], depth: int) -> None:
+            for name, sub in node.props.items():
+                if sub.kind == "record" and depth < 8:
                     walk(sub, path + (name,), depth + 1)
-                elif k == "list" and self.kind(self.items(sub)) == "record":
+                elif sub.records_list:
                     out.append((path + (name,), sub))
 
         walk(self.root, (), 0)
         return out
 
-    def record_lists(self) -> list[tuple[tuple[str, ...], dict]]:
-        """Every list-of-records field outside lists: ``(path, item schema)``."""
-        return [(path, self.items(sub)) for path, sub in self._list_fields()]
+    def record_lists(self) -> list[tuple[tuple[str, ...], Field]]:
+        """Every list-of-records field outside lists: ``(path, item record)``."""
+        return [(path, sub.items) for path, sub in self._list_fields()]
 
     def list_aliases(self) -> dict[tuple[str, ...], list[str]]:
         """Other names an items table may have, per list of records: the list field's label
         (``Imprese della rete``) and its record type's name (``Impresa``)."""
-        out: dict[tuple[str, ...], list[str]] = {}
-        for path, sub in self._list_fields():
-            names = [self.resolve(sub).get("title")]
-            ref = self.resolve(sub).get("items", {})
-            ref = ref.get("$ref") if isinstance(ref, dict) else None
-            if isinstance(ref, str):
-                names.append(ref.rsplit("/", 1)[-1])
-            out[path] = [n for n in names if isinstance(n, str) and n.strip()]
-        return out
+        return {path: [n for n in (sub.title, sub.type_name) if isinstance(n, str) and n.strip()]
+                for path, sub in self._list_fields()}
 
     def required(self, path: tuple[str, ...]) -> bool:
         """Is the field at ``path`` required (by every record on the way to it)?"""
-        node: Any = self.root
+        node = self.root
         for name in path:
-            node = self.resolve(node)
-            if name not in (node.get("required") or ()):
+            if name not in node.required:
                 return False
-            node = self.props(node).get(name, {})
+            node = node.props.get(name, EMPTY)
         return True
 
-    def label_paths(self, node: Any) -> dict[str, str]:
+    def label_paths(self, node: Field) -> dict[str, str]:
         """Leaf fields under ``node`` by their label (the policy's ``title``), case-folded:
         ``denominazione della rete`` -> ``network.name``. A label two fields share is left out."""
         out: dict[str, str] = {}
         dup: set[str] = set()
 
-        def walk(n: Any, prefix: str, depth: int) -> None:
-            for name, sub in self.props(n).items():
-                k = self.kind(sub)
-                if k == "record" and depth < 8:
+        def walk(n: Field, prefix: str, depth: int) -> None:
+            for name, sub in n.props.items():
+                if sub.kind == "record" and depth < 8:
                     walk(sub, f"{prefix}{name}.", depth + 1)
-                elif not (k == "list" and self.kind(self.items(sub)) == "record"):
-                    title = self.resolve(sub).get("title")
+                elif not sub.records_list:
+                    title = sub.title
                     if isinstance(title, str) and title.strip():
                         key = title.strip().casefold()
                         if key in out:
@@ -418,14 +358,13 @@ class _Schema:
         walk(node, "", 0)
         return {k: v for k, v in out.items() if k not in dup}
 
-    def leaf_paths(self, node: Any, prefix: str = "", depth: int = 0) -> list[str]:
+    def leaf_paths(self, node: Field, prefix: str = "", depth: int = 0) -> list[str]:
         """Column names a table may use under `node` (for did-you-mean hints)."""
         out = []
-        for name, sub in self.props(node).items():
-            k = self.kind(sub)
-            if k == "record" and depth < 8:
+        for name, sub in node.props.items():
+            if sub.kind == "record" and depth < 8:
                 out += self.leaf_paths(sub, f"{prefix}{name}.", depth + 1)
-            elif not (k == "list" and self.kind(self.items(sub)) == "record"):
+            elif not sub.records_list:
                 out.append(prefix + name)
         return out
 
@@ -474,21 +413,20 @@ def _text_of_number(v: int | float) -> str:
 class _Converter:
     """Turns cell values (CSV text or openpyxl values) into JSON-like values."""
 
-    def __init__(self, schema: _Schema, decimal_comma: bool | None):
-        self.schema = schema
+    def __init__(self, decimal_comma: bool | None):
         self.mode = decimal_comma
         self.currencies: dict[str, re.Pattern] = {"EUR": _CURRENCY}
 
-    def currency(self, node: dict) -> re.Pattern:
-        """The currency an amount may be written with (``x-bando-currency``, EUR)."""
-        code = self.schema.resolve(node).get("x-bando-currency")
+    def currency(self, node: Field) -> re.Pattern:
+        """The currency an amount may be written with (the policy's, else EUR)."""
+        code = node.currency
         code = code.strip().upper() if isinstance(code, str) and code.strip() else "EUR"
         if code not in self.currencies:
             self.currencies[code] = _currency_re(code)
         return self.currencies[code]
 
-    def convert(self, v: Any, node: dict, kind: str | None = None) -> Any:
-        kind = kind or self.schema.kind(node)
+    def convert(self, v: Any, node: Field, kind: str | None = None) -> Any:
+        kind = kind or node.kind
         if v is None or (isinstance(v, str) and not v.strip()):
             return _EMPTY_FALSE if kind == "bool" else _ABSENT
         if isinstance(v, str):
@@ -507,7 +445,7 @@ class _Converter:
             return v.isoformat()
         return str(v)
 
-    def from_number(self, v: int | float, kind: str, node: dict) -> Any:
+    def from_number(self, v: int | float, kind: str, node: Field) -> Any:
         if isinstance(v, float) and not math.isfinite(v):
             return str(v)
         if kind in ("int", "decimal", "money", "percent") and (
@@ -524,7 +462,7 @@ class _Converter:
             return self.enum(_text_of_number(v), node) if kind == "enum" else _text_of_number(v)
         return v if isinstance(v, int) else d
 
-    def from_text(self, s: str, kind: str, node: dict) -> Any:
+    def from_text(self, s: str, kind: str, node: Field) -> Any:
         if kind in ("text", "any"):
             return s
         if kind == "enum":
@@ -548,8 +486,8 @@ class _Converter:
             return _parse_datetime(s) or s
         return s
 
-    def enum(self, s: str, node: dict) -> Any:
-        allowed = self.schema.resolve(node).get("enum")
+    def enum(self, s: str, node: Field) -> Any:
+        allowed = node.options
         if not isinstance(allowed, list):
             return s
         for a in allowed:
@@ -558,12 +496,12 @@ class _Converter:
         folded = [a for a in allowed if str(a).casefold() == s.casefold()]
         return folded[0] if len(folded) == 1 else s
 
-    def split_list(self, v: Any, item: dict) -> list[Any]:
+    def split_list(self, v: Any, item: Field) -> list[Any]:
         """A list of scalars written in one cell: ``7; 8; 6,5`` or ``a | b``."""
         if not isinstance(v, str):
             out = [self.convert(v, item)]
         else:
-            kind = self.schema.kind(item)
+            kind = item.kind
             parts = v.split("|") if "|" in v else v.split(";")
             out = [self.convert(p, item, kind) for p in parts if p.strip()]
         return [x for x in out if x is not _ABSENT and x is not _EMPTY_FALSE]
@@ -575,7 +513,7 @@ class _Converter:
 class _Col:
     index: int           # position in the header
     path: tuple          # canonical path, ints for list positions
-    node: dict           # schema of the value (the item schema for split lists)
+    node: Field          # the value's field (the item's for split lists)
     split: bool          # a list of scalars in one cell
     kind: str            # the value's kind (the item's for split lists)
 
@@ -608,7 +546,7 @@ class _Table:
     application an item belongs to (items table).
     """
 
-    def __init__(self, where: str, header: list[Any], root: dict, schema: _Schema,
+    def __init__(self, where: str, header: list[Any], root: Field, schema: _Schema,
                  conv: _Converter, key_col: int, key_path: tuple | None,
                  strip_prefix: str, warn: Callable[[str], None]):
         self.where, self.conv, self.key_col = where, conv, key_col
@@ -630,7 +568,7 @@ class _Table:
                 col = self._plan(i, labels[rel.strip().casefold()], root, schema)
             if isinstance(col, str):
                 if i == key_col:  # an id field the schema does not declare: text
-                    col = _Col(i, tuple(key_path), {"x-bando-type": "text"}, False, "text")
+                    col = _Col(i, tuple(key_path), TEXT, False, "text")
                 else:
                     unknown.append((name, col))
                     continue
@@ -645,22 +583,22 @@ class _Table:
                 warn(f"{where}: column {name!r} ignored: {why}{did_you_mean(name, known, labels)}")
 
     @staticmethod
-    def _plan(i: int, name: str, root: dict, schema: _Schema) -> _Col | str:
+    def _plan(i: int, name: str, root: Field, schema: _Schema) -> _Col | str:
         segs = _split_path(name)
         if segs is None:
             return "not a field path"
         node, path = root, []
         for seg in segs:
-            kind = schema.kind(node)
+            kind = node.kind
             if isinstance(seg, int):
                 if kind != "list":
                     return f"{_fmt_path(path)} is not a list"
-                node = schema.items(node)
+                node = node.items
                 path.append(seg)
                 continue
             if kind != "record":
                 return f"{_fmt_path(path) or 'the row'} has no field {seg!r}"
-            props = schema.props(node)
+            props = node.props
             if seg not in props:
                 folded = [p for p in props if p.casefold() == seg.casefold()]
                 if len(folded) != 1:
@@ -668,13 +606,13 @@ class _Table:
                 seg = folded[0]
             path.append(seg)
             node = props[seg]
-        kind = schema.kind(node)
+        kind = node.kind
         if kind == "list":
-            item = schema.items(node)
-            if schema.kind(item) in ("record", "list"):
+            item = node.items
+            if item.kind in ("record", "list"):
                 return (f"{_fmt_path(path)} is a list of records: put them in their own "
                         f"table ({path[-1]}), one row each")
-            return _Col(i, tuple(path), item, True, schema.kind(item))
+            return _Col(i, tuple(path), item, True, item.kind)
         if kind == "record":
             return (f"{_fmt_path(path)} is a record: use one column per field, "
                     f"like {_fmt_path(path)}.name")
@@ -825,7 +763,7 @@ class BatchReader:
     open files early.
     """
 
-    def __init__(self, path: Path, files: list[tuple[Path, str]], schema: dict, *,
+    def __init__(self, path: Path, files: list[tuple[Path, str]], schema: dict | Field, *,
                  decimal_comma: bool | None, id_field: str, check_duplicates: bool, lang: str = "en"):
         self.path = path
         self._lang = lang if lang in i18n.languages() else "en"
@@ -833,8 +771,8 @@ class BatchReader:
         self._unknown: dict[tuple[str, str], list] = {}  # (file, field) -> [applications, hint]
         self.files = [p for p, _ in files]
         self.warnings: list[str] = []
-        self._schema = _Schema(schema)
-        self._conv = _Converter(self._schema, decimal_comma)
+        self._schema = _Schema(schema if isinstance(schema, Field) else from_json_schema(schema))
+        self._conv = _Converter(decimal_comma)
         self._ids = _Ids(id_field, check_duplicates)
         self._id_field = id_field
         self._index = 0
@@ -875,29 +813,39 @@ class BatchReader:
     def _check_fields(self, name: str, doc: Any) -> None:
         """Note the keys of a JSON application that are no field of the policy's input
         (``innovaton``): they would be silently ignored, so the reader warns, once per field."""
-        if not self._schema.props(self._schema.root):
+        root = self._schema.root
+        if not root.props:
             return  # no schema to compare with (read_jsonl)
-        stack = [(doc, self._schema.root, "")]
+        stack = [(doc, root, "")]
         while stack:
             value, node, path = stack.pop()
             if not isinstance(value, dict):
                 continue
-            props = self._schema.props(node)
-            for key, sub in value.items():
+            props = node.props
+            # the common case, every key a field: one set difference, then only the records and lists
+            # of records inside are walked (a firm of scalars costs no loop of its own)
+            unknown = value.keys() - props.keys()
+            for key in (value if unknown else node.nested):
+                sub = props.get(key)
+                if key not in value:
+                    continue
                 where = f"{path}.{key}" if path else str(key)
-                if key not in props:
+                if sub is None:
                     acc = self._unknown.get((name, where))
                     if acc is None:
                         known = [f"{path}.{p}" if path else p for p in props]
                         acc = self._unknown[(name, where)] = [0, did_you_mean(where, known, lang=self._lang)]
                     acc[0] += 1
                     continue
-                kind = self._schema.kind(props[key])
-                if kind == "record":
-                    stack.append((sub, props[key], where))
-                elif kind == "list" and isinstance(sub, list) and self._schema.kind(self._schema.items(props[key])) == "record":
-                    item = self._schema.items(props[key])
-                    stack.extend((x, item, where + "[]") for x in sub)
+                v = value[key]
+                if sub.kind == "record":
+                    stack.append((v, sub, where))
+                elif sub.records_list and isinstance(v, list):
+                    item = sub.items
+                    if not item.nested and all(x.__class__ is dict for x in v) \
+                            and not set().union(*v) - item.props.keys():
+                        continue  # records of known scalars only (32 firms): one union, no walk
+                    stack.extend((x, item, where + "[]") for x in v)
 
     def _flush_fields(self, name: str) -> None:
         for (file, field), (n, hint) in sorted(self._unknown.items()):
@@ -1077,8 +1025,8 @@ class BatchReader:
             out.append(lp)
         return out
 
-    def _link_finder(self, item: dict) -> Callable[[list[str]], int | None]:
-        own = {p.casefold() for p in self._schema.props(item)}
+    def _link_finder(self, item: Field) -> Callable[[list[str]], int | None]:
+        own = {p.casefold() for p in item.props}
         names = list(LINK_COLUMNS)
         if self._id_field.casefold() not in own:
             names.append(self._id_field)
