@@ -52,6 +52,8 @@ import codecs
 import csv
 import datetime as dt
 import difflib
+import io
+import itertools
 import json
 import math
 import re
@@ -753,6 +755,10 @@ class _Ids:
                                           f"{self.source(first)}"))
 
 
+#: the low bits of a row's key: its position in its file (the high bits number the file)
+_POSITION = (1 << 40) - 1
+
+
 class BatchReader:
     """Iterator of `Row` over a batch (what `read_batch` returns).
 
@@ -770,6 +776,7 @@ class BatchReader:
         self._w = i18n.table(self._lang, "reader")  # the remarks, in the catalogue (group "reader")
         self._unknown: dict[tuple[str, str], list] = {}  # (file, field) -> [applications, hint]
         self.files = [p for p, _ in files]
+        self.formats = [fmt for _, fmt in files]
         self.warnings: list[str] = []
         self._schema = _Schema(schema if isinstance(schema, Field) else from_json_schema(schema))
         self._conv = _Converter(decimal_comma)
@@ -777,6 +784,7 @@ class BatchReader:
         self._id_field = id_field
         self._index = 0
         self._gen = self._rows(files)
+        self._slice_files: dict[str, int] = {}  # a worker's slices: file name -> locator
 
     def __iter__(self) -> BatchReader:
         return self
@@ -797,7 +805,7 @@ class BatchReader:
 
     def _row(self, file: int, n: int, data: Any, errors: list[tuple[str, str]]) -> Row:
         """The next Row: `file` from `_ids.locator`, `n` the position in it."""
-        key = file << 40 | n
+        key = self.last_key = file << 40 | n
         app_id = None
         if data is not None:
             app_id = self._ids.app_id(data, errors)
@@ -914,9 +922,13 @@ class BatchReader:
         with f:
             yield from self._jsonl_lines(f, path.name)
 
-    def _jsonl_lines(self, lines: Iterable[bytes | str], name: str) -> Iterator[Row]:
-        file = self._ids.locator(lambda n: f"{name}:{n}")
-        for n, line in enumerate(lines, 1):
+    def _jsonl_lines(self, lines: Iterable[bytes | str], name: str, first: int = 1,
+                     file: int | None = None, flush: bool = True) -> Iterator[Row]:
+        """Rows of JSON Lines, the first line numbered ``first``; ``file`` the file's locator when it is
+        already registered, ``flush`` False for a slice of a file (:meth:`jsonl_slice`)."""
+        if file is None:
+            file = self._ids.locator(lambda n: f"{name}:{n}")
+        for n, line in enumerate(lines, first):
             if isinstance(line, bytes):
                 if n == 1 and line.startswith(codecs.BOM_UTF8):
                     line = line[3:]
@@ -947,7 +959,79 @@ class BatchReader:
             else:
                 yield self._row(file, n, None, [("", f"line {n}: expected an application "
                                                     f"object, got {_json_kind(doc)}")])
-        self._flush_fields(name)
+        if flush:
+            self._flush_fields(name)
+
+    # -- one JSON Lines file in slices, read by workers (``bando score --jobs``) --------
+
+    def jsonl_slices(self, lines: int = 256) -> Iterator[tuple[int, bytes]]:
+        """The batch, one JSON Lines file, as ``(first line number, bytes of the lines)`` slices for
+        workers to read (:func:`slice_reader`). This reader stays with the driver, which hands it
+        every row a worker read (:meth:`duplicate`, :meth:`reread`) and its unknown fields
+        (:meth:`merge_unknown`), in input order, then :meth:`finish_slices`: only it sees the whole
+        batch."""
+        if self.formats != ["jsonl"]:
+            raise ValueError("jsonl_slices: the batch is not one JSON Lines file")
+        path = self.files[0]
+        try:
+            f = open(path, "rb")
+        except OSError as e:
+            raise BatchError(f"{path.name}: cannot read: {e.strerror or e}") from None
+        name = path.name
+        self._slice_file = self._ids.locator(lambda n: f"{name}:{n}")
+        with f:
+            n = 1
+            while True:
+                chunk = list(itertools.islice(f, lines))
+                if not chunk:
+                    break
+                yield n, b"".join(chunk)
+                n += len(chunk)
+
+    def finish_slices(self) -> None:
+        """Every slice's answers are in: the warnings about the file's unknown fields, as the
+        whole-file reader gives them at its end."""
+        self._flush_fields(self.files[0].name)
+
+    def read_slice(self, name: str, first: int, blob: bytes) -> Iterator[Row]:
+        """The rows of one slice of ``name`` (in a worker, on a :func:`slice_reader`), numbered from
+        0; ``last_key`` after each row says where it was, :meth:`take_unknown` what it did not know."""
+        self._index = 0
+        file = self._slice_files.get(name)
+        if file is None:
+            file = self._slice_files[name] = self._ids.locator(lambda n: f"{name}:{n}")
+        return self._jsonl_lines(io.BytesIO(blob), name, first, file=file, flush=False)
+
+    def take_unknown(self) -> dict:
+        """The unknown fields tallied since the last call (``(file, field) -> [rows, hint]``)."""
+        unknown, self._unknown = self._unknown, {}
+        return unknown
+
+    def merge_unknown(self, unknown: dict) -> None:
+        for key, (n, hint) in unknown.items():
+            acc = self._unknown.setdefault(key, [0, hint])
+            acc[0] += n
+
+    def duplicate(self, app_id: str | None, key: int) -> bool:
+        """Whether a row a worker read repeats an earlier id (then :meth:`reread` it); else it is
+        counted as seen. ``key`` is the worker's ``last_key`` for it."""
+        self._index += 1
+        if app_id is None or not self._ids.check:
+            return False
+        if app_id in self._ids.seen:
+            return True
+        self._ids.seen[app_id] = self._slice_file << 40 | key & _POSITION
+        return False
+
+    def reread(self, first: int, blob: bytes, key: int, index: int) -> Row:
+        """The row at ``key`` of a slice, read again here, where the earlier ids are known: as the
+        whole-file reader gives it, with the duplicate id among its errors."""
+        n = key & _POSITION
+        line = next(itertools.islice(io.BytesIO(blob), n - first, None))
+        unknown, self._unknown, self._index = self._unknown, {}, index  # its fields are tallied already
+        row = next(self._jsonl_lines([line], self.files[0].name, n, file=self._slice_file, flush=False))
+        self._unknown, self._index = unknown, index + 1
+        return row
 
     # -- CSV -------------------------------------------------------------------------
 
@@ -1476,6 +1560,13 @@ def read_batch(path: str | Path, schema: dict, *, decimal_comma: bool | None = N
     files = _batch_files(path)
     return BatchReader(path, files, schema, decimal_comma=decimal_comma, id_field=id_field,
                        check_duplicates=check_duplicates, lang=lang)
+
+
+def slice_reader(schema: dict | Field, *, lang: str = "en", id_field: str = "id") -> BatchReader:
+    """A reader of slices of a JSON Lines file (:meth:`BatchReader.jsonl_slices`), in a worker: it
+    checks no duplicate ids (the driver's reader does, over the whole batch)."""
+    return BatchReader(Path("slice.jsonl"), [], schema, decimal_comma=None, id_field=id_field,
+                       check_duplicates=False, lang=lang)
 
 
 def read_jsonl(lines: Iterable[bytes | str], *, name: str = "<stdin>", id_field: str = "id",
