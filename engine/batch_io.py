@@ -62,6 +62,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import attrs
+import orjson
 
 from dsl import numbers
 
@@ -1231,8 +1232,37 @@ def _long_int(text: str) -> int | Decimal:
     return int(text) if len(text) <= 4000 else Decimal(text)
 
 
+#: a text's bytes with every character a number is written with (digits, ``.``, signs) as ``0`` and
+#: ``e``/``E`` as ``e``: a run of 17 such characters, or ``0e``, may be a number that
+#: ``exact_json_float`` makes a Decimal, and orjson a float (a long VAT number in a text only
+#: costs the slower reading). One ``bytes.translate`` and two searches: a regular expression
+#: scanning for the same took longer than orjson's whole parse.
+_NUMBER_CHARS = bytes(ord("0") if chr(c) in "0123456789.-+" else ord("e") if chr(c) in "eE" else ord(" ")
+                      for c in range(256))
+_LONG_NUMBER = b"0" * 17
+
+
+def _exact_for_orjson(text: str) -> bool:
+    try:
+        shape = text.encode("utf-8").translate(_NUMBER_CHARS)
+    except UnicodeEncodeError:  # a lone surrogate: the standard library reads it (and the reader flags it)
+        return False
+    return _LONG_NUMBER not in shape and b"0e" not in shape
+
+
 def _loads(text: str) -> Any:
-    """``json.loads`` with exact numbers, no NaN/Infinity, and whole numbers of any length."""
+    """``json.loads`` with exact numbers, no NaN/Infinity, and whole numbers of any length.
+
+    orjson reads a line about four times faster than ``json.loads`` with a ``parse_float`` hook; it
+    is used where it gives the very values the standard library gives: no number in the text that
+    a double cannot hold as written. Anything orjson refuses (broken JSON, NaN, a lone surrogate,
+    a whole number past 64 bits, deep nesting) is read again by the standard library, which says
+    what is wrong in its own words, as before."""
+    if _exact_for_orjson(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
     try:
         return json.loads(text, parse_float=exact_json_float, parse_constant=_no_constant)
     except json.JSONDecodeError:
