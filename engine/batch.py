@@ -575,7 +575,7 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
         staging = Path(tempfile.mkdtemp(prefix=".letters-", dir=outdir))
         os.chmod(staging, 0o777 & ~outputs.umask())  # mkdtemp makes it 0700: colleagues could not read letters/
     counts: dict = {}
-    # the first pass counted the rows: this one has a total, a percentage and a time left
+    # the pass counted the rows: writing the outputs has a total, a percentage and a time left
     bar = progress(i18n.text(lang, "batch.explaining"), total) if progress else None
 
     letter_errors: list[dict] = []
