@@ -141,10 +141,16 @@ _W: dict = {}
 
 
 def _init_worker(policy_path, lang, root=None):
+    """Load the policy (in the driver, and in each worker). A forked worker already holds the
+    driver's, compiled, with the explainers it built: loading it again cost every worker a second
+    or more of parsing and compiling before its first row."""
     from .policy import load_policy
-    policy = load_policy(Path(policy_path), root=root)
-    _W["policy"] = policy
-    _W["ranker"] = Ranker(policy, rk.Procedure.of(policy))
+    loaded = (str(policy_path), None if root is None else str(root))
+    if _W.get("loaded") != loaded or "policy" not in _W:
+        policy = load_policy(Path(policy_path), root=root)
+        _W["policy"] = policy
+        _W["ranker"] = Ranker(policy, rk.Procedure.of(policy))
+        _W["loaded"] = loaded
     _W["lang"] = lang
 
 
@@ -159,17 +165,19 @@ def _score_row(row):
         if row.data is not None:
             errors += policy.validate(row.data)[1]
         d = _with_source(_invalid(policy, row, errors, lang).to_dict(), row.source, row.app_id)
-        return _Invalid(tuple(row.errors[:3])), _spill(_FINAL, d)
+        return _Invalid(tuple(row.errors[:3])), _spill(_FINAL, (d, _line(d)))
     result, decision, value = policy.evaluate_full(row.data, lang)
     if decision.status == "admitted":
         # its result waits for its place in the graduatoria: spilled as it is, merged after ranking
         return _W["ranker"].entry(row.index, decision, value), _spill(_RANKED, (result, row.source, row.app_id))
     mark = _Invalid(tuple(tuple(e) for e in decision.errors[:3])) if decision.status == "invalid" else None
-    return mark, _spill(_FINAL, _with_source(result.to_dict(), row.source, row.app_id))
+    d = _with_source(result.to_dict(), row.source, row.app_id)
+    return mark, _spill(_FINAL, (d, _line(d)))
 
 
-#: what a spilled record holds: a final result dict, or an admitted (Result, source, id); its place in
-#: the spill is the row's index
+#: what a spilled record holds: a final result dict with its line of results.jsonl (written where the
+#: row was scored, a worker with --jobs), or an admitted (Result, source, id); its place in the
+#: spill is the row's index
 _FINAL, _RANKED = 0, 1
 
 
@@ -186,13 +194,20 @@ def _unspill(f):
             return
 
 
-def _result_dict(policy, lang, index, record, outcome) -> dict:
-    """The full result dict of a spilled record, an admitted one merged with its ranking outcome."""
+def _line(d) -> str:
+    """A result's line of results.jsonl."""
+    return json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def _result_dict(policy, lang, index, record, outcome) -> tuple[dict, str]:
+    """The full result dict of a spilled record and its line, an admitted one merged with its
+    ranking outcome."""
     kind, payload = record
     if kind == _FINAL:
         return payload
     result, source, app_id = payload
-    return _with_source(_merge(policy, result, outcome(index), lang).to_dict(), source, app_id)
+    d = _with_source(_merge(policy, result, outcome(index), lang).to_dict(), source, app_id)
+    return d, _line(d)
 
 
 def _score_slice(task):
@@ -234,6 +249,10 @@ def _scored(reader, jobs, policy_path, lang, root):
             index += 1
             yield mark, record
     reader.finish_slices()
+
+
+def _render_letter_of(result):
+    return _render_letter(result[0])
 
 
 def _render_letter(d):
@@ -447,6 +466,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     from . import outputs
     from .previous import read_previous, read_withdrawn
 
+    _W.pop("loaded", None)  # the driver reads the policy as it is now (workers then inherit it)
     _init_worker(policy_path, None, root)  # root: the folder the files the policy names must stay in
     policy = _W["policy"]
     lang = lang or policy.language
@@ -583,13 +603,14 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     spill.seek(0)
     results = (_result_dict(policy, lang, index, record, outcome) for index, record in enumerate(_unspill(spill)))
     if letters:  # a letter costs more than its result: with --jobs, workers render them
-        results = _map(_render_letter, results, jobs, policy_path, lang, chunksize=16, root=root, paired=True)
+        results = (((d, line), text) for (d, line), text in
+                   _map(_render_letter_of, results, jobs, policy_path, lang, chunksize=16, root=root, paired=True))
     else:
-        results = ((d, None) for d in results)
+        results = (((d, line), None) for d, line in results)
 
     with outputs.atomic_open(outdir / "results.jsonl") as fh:
-        for index, (d, text) in enumerate(results):
-            fh.write(json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n")
+        for index, ((d, line), text) in enumerate(results):
+            fh.write(line)
             summary.add(d)
             counts[d["status"]] = counts.get(d["status"], 0) + 1
             ranked = d["status"] in outputs.RANKED_STATUSES
