@@ -86,7 +86,8 @@ def main(argv=None) -> int:
         print(f"| {k} | {wall:.1f} | {wall / hw:.2f}× | {rss:.0f} |")
     print(f"after vs before: {best['before'][0] / best['after'][0]:.2f}× faster; results.jsonl "
           f"{'byte-identical' if same else 'DIFFER'}")
-    print(f"--jobs 2 vs --jobs 1: {best['after --jobs 1 (jobs file)'][0] / best['after --jobs 2 (jobs file)'][0]:.2f}× "
+    speedup = best["after --jobs 1 (jobs file)"][0] / best["after --jobs 2 (jobs file)"][0]
+    print(f"--jobs 2 vs --jobs 1: {speedup:.2f}× "
           f"faster; results.jsonl {'byte-identical' if same_jobs else 'DIFFER'}")
     return 0 if same and same_jobs else 1
 

@@ -132,7 +132,7 @@ class _Env(Mapping):
 
 
 class _Invalid(tuple):
-    """Pass 1's answer for an invalid row: its first ``(field, message)`` errors."""
+    """The pass's answer for an invalid row: its first ``(field, message)`` errors."""
 
 
 # --- worker side -----------------------------------------------------------------------------
@@ -383,8 +383,9 @@ def _sniff(head: bytes) -> str:
 @contextlib.contextmanager
 def _batch_file(batch, batch_format=None):
     """A path to read ``batch`` from: a path as given; a stream (text or binary, e.g. an upload or
-    ``sys.stdin``) copied once into a temporary file, because scoring reads the batch twice (the two
-    passes above) and a stream can be read only once. The copy is named after the stream's own
+    ``sys.stdin``) copied once into a temporary file, because the readers work on files (the format
+    told from the head, workers' slices of JSON Lines, the audit trail's SHA-256) and a stream can be
+    read only once. The copy is named after the stream's own
     name when it has one, so results say where a row came from (``upload.jsonl:12``)."""
     if not hasattr(batch, "read"):
         yield batch
@@ -455,10 +456,11 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     application is evaluated (:class:`engine.previous.PreviousRunError`,
     :class:`engine.ranking.AllocationError`).
 
-    ``progress``, when given, is called as ``progress(label, total=None)`` at the start of each pass
-    and returns a callable ticked once per application, with a ``close()`` (the CLI's bar).
+    ``progress``, when given, is called as ``progress(label, total=None)`` at the start of the pass
+    and of the writing of the outputs, and returns a callable ticked once per application, with a
+    ``close()`` (the CLI's bar).
     A batch of at least :data:`MOSTLY_INVALID_MIN_ROWS` rows of which more than half are
-    invalid stops after the first pass with :class:`MostlyInvalidError`, which says what was
+    invalid stops after the pass with :class:`MostlyInvalidError`, which says what was
     probably read wrong, before any output is written; ``allow_invalid`` scores it anyway.
     ``csv_dialect`` is the layout of ranking.csv and errors.csv (``engine.outputs.CSV_DIALECTS``;
     default: the call's language's).
