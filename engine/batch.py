@@ -1,19 +1,21 @@
 """``bando score``: a batch of applications -> graduatoria, results, report, letters.
 
-Two passes over the input keep memory bounded however long the batch is:
+One pass over the input, memory bounded however long the batch is:
 
-1. read each row, decide it on the fast path, and keep only what ranking
-   needs of the admitted ones (:class:`engine.ranking.Entry`);
-2. rank and allocate (:mod:`engine.ranking`), then read the rows again, explain
-   each one, merge its place in the graduatoria and stream ``results.jsonl``,
-   the summary, letters; ``ranking.csv``, ``errors.csv`` and ``report.html``
-   are written at the end from compact rows.
+1. read each row once (the readers convert cells by the policy's own input types,
+   :mod:`engine.input_shape`), validate, decide and explain it once
+   (``policy.evaluate_full``), keep in memory only what ranking needs of the admitted ones
+   (:class:`engine.ranking.Entry`) and spill the rest, compact, to a temporary file;
+2. rank and allocate (:mod:`engine.ranking`), then read the spill back in input order, merge each
+   admitted application's place in the graduatoria and stream ``results.jsonl``, the summary and
+   the letters; ``ranking.csv``, ``errors.csv`` and ``report.html`` are written at the end from
+   compact rows.
 
 Every input row gets exactly one result, in input order: a row that cannot be
 read or does not match the policy's input is an ``invalid`` result that says
-where (file:line and field). ``--jobs N`` spreads both passes over processes;
-the output is byte-identical to ``--jobs 1`` because results are merged back
-in input order.
+where (file:line and field). ``--jobs N`` spreads the pass (and the letters) over
+processes; the output is byte-identical to ``--jobs 1`` because results are
+spilled and merged back in input order.
 """
 from __future__ import annotations
 
@@ -22,9 +24,11 @@ import itertools
 import json
 import multiprocessing
 import os
+import pickle
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,7 +37,8 @@ import attrs
 from . import i18n
 from . import ranking as rk
 from .i18n import Message
-from .batch_io import BatchError, read_batch
+from .batch_io import BatchError, read_batch, slice_reader
+from .input_shape import from_policy
 from .formatting import format_money
 from .result import GateResult, Result, money_text
 
@@ -79,7 +84,7 @@ class Ranker:
                        for u in proc.unique]
 
     def entry(self, index, decision, value) -> rk.Entry:
-        env = self.policy.env(value)
+        env = _Env(self.policy, value)
         r = _R(self.policy, decision)
         keys = tuple(fn(env, r) for fn in self.keys)
         reserves = tuple(fn(env, r) is True for fn in self.reserves)
@@ -101,8 +106,33 @@ class Ranker:
                         grant_declared="grant" in self.policy.checked.decls)
 
 
+class _Env(Mapping):
+    """The inputs and lets a ranking expression reads, worked out on its first read: keys on
+    ``score``, ``grant`` or ``points(x)`` alone (the common case) read none, and then the typed
+    value the decision came from is never built again."""
+
+    __slots__ = ("_policy", "_value", "_env")
+
+    def __init__(self, policy, value):
+        self._policy, self._value, self._env = policy, value, None
+
+    def _get(self) -> dict:
+        if self._env is None:
+            self._env = self._policy.env(self._value)
+        return self._env
+
+    def __getitem__(self, key):
+        return self._get()[key]
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __len__(self):
+        return len(self._get())
+
+
 class _Invalid(tuple):
-    """Pass 1's answer for an invalid row: its first ``(field, message)`` errors."""
+    """The pass's answer for an invalid row: its first ``(field, message)`` errors."""
 
 
 # --- worker side -----------------------------------------------------------------------------
@@ -111,66 +141,132 @@ _W: dict = {}
 
 
 def _init_worker(policy_path, lang, root=None):
+    """Load the policy (in the driver, and in each worker). A forked worker already holds the
+    driver's, compiled, with the explainers it built: loading it again cost every worker a second
+    or more of parsing and compiling before its first row."""
     from .policy import load_policy
-    policy = load_policy(Path(policy_path), root=root)
-    _W["policy"] = policy
-    _W["ranker"] = Ranker(policy, rk.Procedure.of(policy))
+    loaded = (str(policy_path), None if root is None else str(root))
+    if _W.get("loaded") != loaded or "policy" not in _W:
+        policy = load_policy(Path(policy_path), root=root)
+        _W["policy"] = policy
+        _W["ranker"] = Ranker(policy, rk.Procedure.of(policy))
+        _W["loaded"] = loaded
     _W["lang"] = lang
 
 
-def _row_problem(row):
-    return row.data is None or bool(row.errors)
-
-
-def _decide_row(row):
-    """Pass 1: the decision, and the ranking entry when admitted; for an invalid row, the fields
-    of its first errors (what the mostly-invalid check reports)."""
-    policy = _W["policy"]
-    if _row_problem(row):
-        return _Invalid(tuple(row.errors[:3]))
-    value, errors = policy.validate(row.data)
-    if errors:
-        return _Invalid(tuple(tuple(e) for e in errors[:3]))
-    from .policy import _app_id
-    d = policy.decide_valid(_app_id(row.data), value)
-    if d.status != "admitted":
-        return None
-    return _W["ranker"].entry(row.index, d, value)
-
-
-def _explain_row(args):
-    """Pass 2: the result dict, its JSON line and its letter (rendered here, in the worker)."""
-    d = _explain_dict(args)
-    line = json.dumps(d, ensure_ascii=False, separators=(",", ":"))
-    letter = _W.get("letter")
-    text = None
-    if letter is not None:
-        from .letters import LetterError, LetterRenderer
-        renderer = _W.get("renderer")
-        if renderer is None:
-            templates_dir, fmt, call, date, lang = letter
-            renderer = _W["renderer"] = LetterRenderer(templates_dir=templates_dir, lang=lang, fmt=fmt)
-        try:
-            text = renderer.render(d, letter[2], date=letter[3])
-        except LetterError as err:  # this letter fails (a hostile or broken template): the others are written
-            text = err
-    return d, line, text
-
-
-def _explain_dict(args):
-    """The full result dict of one row, merged with its ranking outcome."""
-    row, outcome = args
+def _score_row(row):
+    """The one pass over a row: validated, decided and explained once. Returns what the ranking
+    needs (an :class:`engine.ranking.Entry` for an admitted application; for an invalid row, the
+    fields of its first errors, what the mostly-invalid check reports; else None) and the row's
+    spilled record, as bytes (a worker pickles it; the driver only writes it)."""
     policy, lang = _W["policy"], _W["lang"]
     if row.data is None or row.errors:
         errors = list(row.errors)
         if row.data is not None:
             errors += policy.validate(row.data)[1]
-        result = _invalid(policy, row, errors, lang)
-        return _with_source(result.to_dict(), row)
-    result = policy.evaluate(row.data, lang=lang)
-    if outcome is not None:
-        result = _merge(policy, result, outcome, lang)
-    return _with_source(result.to_dict(), row)
+        d = _with_source(_invalid(policy, row, errors, lang).to_dict(), row.source, row.app_id)
+        return _Invalid(tuple(row.errors[:3])), _spill(_FINAL, (d, _line(d)))
+    result, decision, value = policy.evaluate_full(row.data, lang)
+    if decision.status == "admitted":
+        # its result waits for its place in the graduatoria: spilled as it is, merged after ranking
+        return _W["ranker"].entry(row.index, decision, value), _spill(_RANKED, (result, row.source, row.app_id))
+    mark = _Invalid(tuple(tuple(e) for e in decision.errors[:3])) if decision.status == "invalid" else None
+    d = _with_source(result.to_dict(), row.source, row.app_id)
+    return mark, _spill(_FINAL, (d, _line(d)))
+
+
+#: what a spilled record holds: a final result dict with its line of results.jsonl (written where the
+#: row was scored, a worker with --jobs), or an admitted (Result, source, id); its place in the
+#: spill is the row's index
+_FINAL, _RANKED = 0, 1
+
+
+def _spill(kind, payload) -> bytes:
+    return pickle.dumps((kind, payload), pickle.HIGHEST_PROTOCOL)
+
+
+def _unspill(f):
+    """The spilled records of ``f``, in the order they were written."""
+    while True:
+        try:  # one unpickler per record: each was pickled on its own, with its own memo
+            yield pickle.load(f)
+        except EOFError:
+            return
+
+
+def _line(d) -> str:
+    """A result's line of results.jsonl."""
+    return json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def _result_dict(policy, lang, index, record, outcome) -> tuple[dict, str]:
+    """The full result dict of a spilled record and its line, an admitted one merged with its
+    ranking outcome."""
+    kind, payload = record
+    if kind == _FINAL:
+        return payload
+    result, source, app_id = payload
+    d = _with_source(_merge(policy, result, outcome(index), lang).to_dict(), source, app_id)
+    return d, _line(d)
+
+
+def _score_slice(task):
+    """A worker's share of the pass: the rows of one slice of a JSON Lines file, read and scored
+    here; the driver gets small answers back (the key and id of each row for the duplicate check,
+    its ranking entry or invalid mark, its spilled record as bytes) and the unknown fields seen."""
+    first, blob, name = task
+    reader = _W.get("slice_reader")
+    if reader is None:
+        reader = _W["slice_reader"] = slice_reader(from_policy(_W["policy"]), lang=_W["lang"])
+    out = []
+    for row in reader.read_slice(name, first, blob):
+        out.append((reader.last_key, row.app_id) + _score_row(row))
+    return out, reader.take_unknown()
+
+
+#: lines of JSON Lines a worker reads at a time: big enough that a slice's answer is one message
+SLICE_LINES = 256
+
+
+def _scored(reader, jobs, policy_path, lang, root):
+    """``(ranking entry or invalid mark or None, spilled record)`` of every row, in input order.
+    With ``jobs`` > 1 and one JSON Lines file the workers read their own slices of it (nothing
+    big crosses a pipe but the raw lines); other batches are read here and scored by workers."""
+    if jobs <= 1 or reader.formats != ["jsonl"]:
+        yield from _map(_score_row, reader, jobs, policy_path, lang, root=root)
+        return
+    name = reader.files[0].name
+    slices = ((first, blob, name) for first, blob in reader.jsonl_slices(SLICE_LINES))
+    index = 0
+    for (first, blob, _), (answers, unknown) in _map(_score_slice, slices, jobs, policy_path, lang,
+                                                     chunksize=1, root=root, paired=True):
+        reader.merge_unknown(unknown)
+        for key, app_id, mark, record in answers:
+            if reader.duplicate(app_id, key):  # only here are the earlier ids known: read and score it again
+                mark, record = _score_row(reader.reread(first, blob, key, index))
+            elif isinstance(mark, rk.Entry):
+                mark.index = index  # the worker numbered its slice from 0
+            index += 1
+            yield mark, record
+    reader.finish_slices()
+
+
+def _render_letter_of(result):
+    return _render_letter(result[0])
+
+
+def _render_letter(d):
+    """The letter of one result (in a worker with ``--jobs``), or the :class:`LetterError` that
+    stopped it (a hostile or broken template: the other letters are written)."""
+    from .letters import LetterError, LetterRenderer
+    renderer = _W.get("renderer")
+    if renderer is None:
+        templates_dir, fmt, call, date, lang = _W["letter"]
+        renderer = _W["renderer"] = LetterRenderer(templates_dir=templates_dir, lang=lang, fmt=fmt)
+    try:
+        return renderer.render(d, _W["letter"][2], date=_W["letter"][3])
+    except LetterError as err:
+        return err
 
 
 def _invalid(policy, row, errors, lang):
@@ -179,10 +275,10 @@ def _invalid(policy, row, errors, lang):
     return policy.explain(row.data, d, lang=lang)
 
 
-def _with_source(d, row):
-    d["source"] = row.source
+def _with_source(d, source, app_id):
+    d["source"] = source
     if d["application"] is None:
-        d["application"] = row.app_id
+        d["application"] = app_id
     return d
 
 
@@ -244,10 +340,12 @@ class BatchSummary:
     letter_errors: list = attrs.Factory(list)  # [{"application", "error"}]: letters not written
 
 
-def _map(fn, items, jobs, policy_path, lang, chunksize=64, root=None):
+def _map(fn, items, jobs, policy_path, lang, chunksize=64, root=None, paired=False):
+    """``fn(x)`` for every item, in order (``(x, fn(x))`` when ``paired``: the item stays here and
+    only the answer comes back from a worker); ``jobs`` > 1 runs ``fn`` in that many workers."""
     if jobs <= 1:
         for x in items:
-            yield fn(x)
+            yield (x, fn(x)) if paired else fn(x)
         return
     ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
     # Pool.imap would read the whole input ahead into its task queue; feeding it
@@ -259,7 +357,8 @@ def _map(fn, items, jobs, policy_path, lang, chunksize=64, root=None):
             chunk = list(itertools.islice(items, window))
             if not chunk:
                 break
-            yield from pool.imap(fn, chunk, chunksize=chunksize)
+            answers = pool.imap(fn, chunk, chunksize=chunksize)
+            yield from (zip(chunk, answers) if paired else answers)
 
 
 #: what a batch given as a stream can be (a stream has no file name to tell its format by)
@@ -284,8 +383,9 @@ def _sniff(head: bytes) -> str:
 @contextlib.contextmanager
 def _batch_file(batch, batch_format=None):
     """A path to read ``batch`` from: a path as given; a stream (text or binary, e.g. an upload or
-    ``sys.stdin``) copied once into a temporary file, because scoring reads the batch twice (the two
-    passes above) and a stream can be read only once. The copy is named after the stream's own
+    ``sys.stdin``) copied once into a temporary file, because the readers work on files (the format
+    told from the head, workers' slices of JSON Lines, the audit trail's SHA-256) and a stream can be
+    read only once. The copy is named after the stream's own
     name when it has one, so results say where a row came from (``upload.jsonl:12``)."""
     if not hasattr(batch, "read"):
         yield batch
@@ -356,19 +456,19 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     application is evaluated (:class:`engine.previous.PreviousRunError`,
     :class:`engine.ranking.AllocationError`).
 
-    ``progress``, when given, is called as ``progress(label, total=None)`` at the start of each pass
-    and returns a callable ticked once per application, with a ``close()`` (the CLI's bar).
+    ``progress``, when given, is called as ``progress(label, total=None)`` at the start of the pass
+    and of the writing of the outputs, and returns a callable ticked once per application, with a
+    ``close()`` (the CLI's bar).
     A batch of at least :data:`MOSTLY_INVALID_MIN_ROWS` rows of which more than half are
-    invalid stops after the first pass with :class:`MostlyInvalidError`, which says what was
+    invalid stops after the pass with :class:`MostlyInvalidError`, which says what was
     probably read wrong, before any output is written; ``allow_invalid`` scores it anyway.
     ``csv_dialect`` is the layout of ranking.csv and errors.csv (``engine.outputs.CSV_DIALECTS``;
     default: the call's language's).
     """
     from . import outputs
-    from .letters import LetterError, LetterRenderer, safe_filename
     from .previous import read_previous, read_withdrawn
-    from .report import OTHERS_LIMIT, render_report
 
+    _W.pop("loaded", None)  # the driver reads the policy as it is now (workers then inherit it)
     _init_worker(policy_path, None, root)  # root: the folder the files the policy names must stay in
     policy = _W["policy"]
     lang = lang or policy.language
@@ -384,23 +484,38 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
         previous = read_previous(previous, policy, allow_policy_change=allow_policy_change)
     rk.check_budget(available, previous.awards if previous is not None else {}, withdrawn,
                     money=lambda d: format_money(d, lang, policy.currency))
-    schema = policy.json_schema()
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-
-    def rows():
-        return read_batch(batch_path, schema, decimal_comma=decimal_comma, lang=lang)
-
     dialect = outputs.csv_dialect(csv_dialect, lang)  # an unknown name fails before any work
+    # the compact results wait here, beside the outputs, between the pass and the ranking (an
+    # unnamed file: it goes when closed, and no run folder ever holds it)
+    with tempfile.TemporaryFile(dir=outdir, prefix=".spill-") as spill:
+        return _score_spilled(policy, policy_path, batch_path, outdir, spill, lang=lang, jobs=jobs,
+                              previous=previous, withdrawn=withdrawn, withdrawn_file=withdrawn_file,
+                              withdrawn_sha=withdrawn_sha, available=available, proc=proc, budget=budget,
+                              letters=letters, letter_format=letter_format, templates_dir=templates_dir,
+                              letter_date=letter_date, decimal_comma=decimal_comma, progress=progress,
+                              root=root, allow_invalid=allow_invalid, dialect=dialect)
 
-    # pass 1: decide, keep ranking entries
+
+def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs, previous, withdrawn,
+                   withdrawn_file, withdrawn_sha, available, proc, budget, letters, letter_format,
+                   templates_dir, letter_date, decimal_comma, progress, root, allow_invalid, dialect):
+    """The pass, the ranking and the outputs of :func:`_score_into`, with ``spill`` open."""
+    from . import outputs
+    from .letters import LetterError, LetterRenderer, safe_filename
+    from .report import OTHERS_LIMIT, render_report
+
+    # the pass: read, validate, decide, explain each row once; keep ranking entries, spill the rest
     entries: list[rk.Entry] = []
     total = 0
     invalid_fields: dict[str, list] = {}  # field (list positions dropped) -> [rows, a message]
     invalid = 0
     bar = progress(i18n.text(lang, "batch.evaluating")) if progress else None
-    first = rows()
-    for e in _map(_decide_row, first, jobs, policy_path, lang, root=root):
+    reader = read_batch(batch_path, from_policy(policy), decimal_comma=decimal_comma, lang=lang)
+    write = spill.write
+    for e, record in _scored(reader, jobs, policy_path, lang, root):
+        write(record)
         total += 1
         if bar:
             bar(1)
@@ -415,7 +530,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
         bar.close()
     if not allow_invalid and total >= MOSTLY_INVALID_MIN_ROWS and invalid * 2 > total:
         raise MostlyInvalidError(_mostly_invalid_text(batch_path, total, invalid, invalid_fields,
-                                                      first.warnings, lang))
+                                                      reader.warnings, lang))
 
     # ranking and allocation
     ranker_order = None
@@ -456,7 +571,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
                 "previous": money_text(e.previous),
                 "placement": rk.placement(e, n, policy, proc, alloc, lang, margin)}
 
-    # pass 2: explain, merge, stream outputs
+    # stream the outputs from the spill, in input order
     call = policy.call_info()
     if budget is not None:
         call["budget"] = format(Decimal(budget).quantize(Decimal("0.01")), "f")
@@ -482,20 +597,22 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
         staging = Path(tempfile.mkdtemp(prefix=".letters-", dir=outdir))
         os.chmod(staging, 0o777 & ~outputs.umask())  # mkdtemp makes it 0700: colleagues could not read letters/
     counts: dict = {}
-    # the first pass counted the rows: this one has a total, a percentage and a time left
+    # the pass counted the rows: writing the outputs has a total, a percentage and a time left
     bar = progress(i18n.text(lang, "batch.explaining"), total) if progress else None
 
-    reader = rows()
     letter_errors: list[dict] = []
-
-    def pass2():
-        for row in reader:
-            yield row, outcome(row.index)
+    spill.flush()
+    spill.seek(0)
+    results = (_result_dict(policy, lang, index, record, outcome) for index, record in enumerate(_unspill(spill)))
+    if letters:  # a letter costs more than its result: with --jobs, workers render them
+        results = (((d, line), text) for (d, line), text in
+                   _map(_render_letter_of, results, jobs, policy_path, lang, chunksize=16, root=root, paired=True))
+    else:
+        results = (((d, line), None) for d, line in results)
 
     with outputs.atomic_open(outdir / "results.jsonl") as fh:
-        for index, (d, line, text) in enumerate(_map(_explain_row, pass2(), jobs, policy_path, lang,
-                                                     chunksize=16, root=root)):
-            fh.write(line + "\n")
+        for index, ((d, line), text) in enumerate(results):
+            fh.write(line)
             summary.add(d)
             counts[d["status"]] = counts.get(d["status"], 0) + 1
             ranked = d["status"] in outputs.RANKED_STATUSES

@@ -813,3 +813,26 @@ def test_json_unknown_fields_warn_once_with_the_closest_field(tmp_path):
     list(reader)
     assert "one.json: campo 'project.innovaton' ignorato: non è un campo dei dati del bando " \
            "(forse si intendeva 'project.innovation'?) (domande: 1)" in reader.warnings
+
+
+# --------------------------------------------------------------------------- exact numbers, read fast
+
+_NUMBER_TEXT = st.one_of(
+    st.integers(-10**30, 10**30).map(str),
+    st.decimals(allow_nan=False, allow_infinity=False).map(lambda d: format(d, "f")),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.tuples(st.integers(1, 9), st.integers(-400, 400)).map(lambda t: f"{t[0]}e{t[1]}"),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_NUMBER_TEXT, min_size=1, max_size=6), st.text(max_size=20))
+def test_jsonl_numbers_are_exact_whichever_parser_reads_them(numbers, text):
+    """orjson reads a line only when no number in it needs a Decimal: every number is the value the
+    standard library with ``exact_json_float`` gives (a float only where the text fits a double)."""
+    from engine.validate import exact_json_float
+
+    line = json.dumps({"id": "A", "t": text, "n": "@"}).replace('"@"', "[" + ", ".join(numbers) + "]")
+    expected = json.loads(line, parse_float=exact_json_float)
+    (row,) = read_jsonl([line.encode("utf-8")])
+    assert repr(row.data) == repr(expected)

@@ -1,0 +1,73 @@
+"""``bando score --jobs``: workers read their own slices of a JSON Lines file, and the outputs are the
+bytes ``--jobs 1`` writes, whatever the file holds (a BOM, blank and broken lines, an id repeated in
+another slice, unknown fields, invalid rows)."""
+import json
+from pathlib import Path
+
+import pytest
+
+from engine import batch
+from engine.batch import score_batch
+from engine.batch_io import read_batch, slice_reader
+from engine.input_shape import from_policy
+from engine.policy import load_policy
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICY = ROOT / "policies" / "mechnet.bando"
+OUTPUTS = ("results.jsonl", "ranking.csv", "errors.csv", "summary.json", "report.html")
+
+
+def _awkward_batch(path: Path) -> Path:
+    lines = (ROOT / "examples" / "mechnet" / "batch.jsonl").read_bytes().splitlines(keepends=True)[:14]
+    second = json.loads(lines[1])
+    second["innovaton"] = 3  # an unknown field, twice in two slices
+    lines[1] = json.dumps(second).encode() + b"\n"
+    lines[9] = json.dumps(second).encode() + b"\n"  # the id of line 2 again, in another slice
+    lines[4] = b"{not json\n"
+    lines[6] = b"\n"
+    lines[7] = b"[1, 2]\n"
+    broken = json.loads(lines[11])
+    broken["network"]["firms"][0]["employees"] = "many"
+    lines[11] = json.dumps(broken).encode() + b"\n"
+    path.write_bytes(b"\xef\xbb\xbf" + b"".join(lines))
+    return path
+
+
+@pytest.fixture
+def small_slices(monkeypatch):
+    monkeypatch.setattr(batch, "SLICE_LINES", 3)  # many slices from a short file
+
+
+def test_jobs_2_writes_the_bytes_of_jobs_1(tmp_path, small_slices):
+    src = _awkward_batch(tmp_path / "b.jsonl")
+    one = score_batch(POLICY, src, tmp_path / "j1", letters=False, jobs=1, allow_invalid=True)
+    two = score_batch(POLICY, src, tmp_path / "j2", letters=False, jobs=2, allow_invalid=True)
+    for name in OUTPUTS:
+        assert (tmp_path / "j1" / name).read_bytes() == (tmp_path / "j2" / name).read_bytes(), name
+    assert one.counts == two.counts and one.warnings == two.warnings
+    results = [json.loads(x) for x in (tmp_path / "j2" / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(results) == 13  # 14 lines, one blank
+    dup = next(r for r in results if r["source"] == "b.jsonl:10")
+    assert dup["status"] == "invalid" and any("duplicate id" in e["message"] for e in dup["errors"])
+    assert any("innovaton" in w and "2" in w for w in two.warnings)
+    assert not list((tmp_path / "j2").glob(".spill-*"))  # the spill is gone with the run
+
+
+def test_slices_read_as_the_whole_file(tmp_path):
+    """The driver's reader plus the workers' slice readers give the rows the whole-file reader gives."""
+    src = _awkward_batch(tmp_path / "b.jsonl")
+    shape = from_policy(load_policy(POLICY))
+    whole = list(read_batch(src, shape))
+    driver, worker = read_batch(src, shape), slice_reader(shape)
+    rows = []
+    for first, blob in driver.jsonl_slices(4):
+        read = [(row, worker.last_key) for row in worker.read_slice(src.name, first, blob)]
+        driver.merge_unknown(worker.take_unknown())
+        for row, key in read:
+            index = len(rows)
+            rows.append(driver.reread(first, blob, key, index) if driver.duplicate(row.app_id, key)
+                        else row.__class__(index, row.source, row.app_id, row.data, row.errors))
+    driver.finish_slices()
+    whole_reader = read_batch(src, shape)
+    assert rows == list(whole_reader) == whole
+    assert driver.warnings == whole_reader.warnings and driver.warnings
