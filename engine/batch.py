@@ -585,7 +585,7 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     used_names: set = set()
     letters_dir = outdir / "letters"
     staging = None
-    date = letter_date or _default_letter_date(policy)
+    date = letter_date or default_letter_date(policy)
     _W.pop("renderer", None)
     _W["letter"] = None
     if letters:
@@ -747,7 +747,7 @@ def _num(v):
     return json_number(v)
 
 
-def _default_letter_date(policy):
+def default_letter_date(policy):
     """The date letters carry: the call's decision date, else its closing date; None (undated
     letters, never an invented date) when the policy states neither."""
     closes = policy.checked.header.get("decision") or policy.checked.header.get("closes")

@@ -555,7 +555,7 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
     ranking.xlsx (the graduatoria), errors.csv and errors.xlsx, summary.json, report.html
     and letters/.
     """
-    from engine.batch import _default_letter_date, score_batch
+    from engine.batch import default_letter_date, score_batch
     from engine.batch_io import BatchError
     from engine.letters import LetterError
     from engine.previous import PreviousRunError
@@ -579,7 +579,7 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
         raise BandoError(f"letters: {e}") from None
     for w in s.warnings:
         click.echo(f"warning: {w}", err=True)
-    if not no_letters and letter_date is None and _default_letter_date(pol) is None:
+    if not no_letters and letter_date is None and default_letter_date(pol) is None:
         click.echo(i18n.text(s.lang, "cli.undated"), err=True)
     for failed in s.letter_errors:  # every other output, and every other letter, was written
         click.echo(f"error: letter for application {failed['application']!r} not written: {failed['error']}",
@@ -630,10 +630,10 @@ def closing_lines(s, outdir) -> list[str]:
 @_writes_files
 def letters(policy, results, outdir, lang, fmt_, templates, letter_date, root):
     """(Re)render one letter per application from a RESULTS file (results.jsonl)."""
-    from engine.batch import _default_letter_date
+    from engine.batch import default_letter_date
     from engine.letters import LetterRenderer
     pol = _load(policy, root)
-    date = _parse_date(letter_date) or _default_letter_date(pol)
+    date = _parse_date(letter_date) or default_letter_date(pol)
     lang = lang or pol.language
     if date is None:
         click.echo(i18n.text(lang, "cli.undated"), err=True)

@@ -223,7 +223,7 @@ def atomic_write(path: str | os.PathLike, data: str | bytes, encoding: str = "ut
 # small value helpers
 # --------------------------------------------------------------------------
 
-def _as_dict(result: Any) -> Mapping[str, Any]:
+def as_dict(result: Any) -> Mapping[str, Any]:
     if isinstance(result, Mapping):
         return result
     to_dict = getattr(result, "to_dict", None)
@@ -359,7 +359,7 @@ def write_results_jsonl(path: str | os.PathLike, results: Iterable[Any]) -> int:
     with atomic_open(path, "w", encoding="utf-8", newline="\n") as fh:
         buf: list[str] = []
         for result in results:
-            buf.append(encoder.encode(_as_dict(result)))
+            buf.append(encoder.encode(as_dict(result)))
             count += 1
             if len(buf) >= 512:
                 buf.append("")
@@ -411,8 +411,8 @@ def _ranked_rows(results: Iterable[Any], lang: str | None, presorted: bool) -> t
     """The ranked results in rank order, and the language of the table."""
     if presorted:
         # already in rank order: stream the rows, a million-row ranking never sits in memory
-        return (d for d in map(_as_dict, results) if d.get("status") in RANKED_STATUSES), _lang(lang)
-    ranked = [d for d in map(_as_dict, results) if d.get("status") in RANKED_STATUSES]
+        return (d for d in map(as_dict, results) if d.get("status") in RANKED_STATUSES), _lang(lang)
+    ranked = [d for d in map(as_dict, results) if d.get("status") in RANKED_STATUSES]
     ranked.sort(key=_rank_key)
     return ranked, _lang(lang if lang is not None else (ranked[0].get("language") if ranked else None))
 
@@ -536,7 +536,7 @@ def format_source(source: Any) -> str:
 def _errors_table(results: Iterable[Any], lang: str | None) -> tuple[list[tuple[str, str]], Iterator[list[Any]], str]:
     """errors.csv/errors.xlsx as ``(header, rows, language)``, streaming: one row
     per (application, field, message) of every result that is invalid or has errors."""
-    stream = map(_as_dict, results)
+    stream = map(as_dict, results)
     first = next(stream, None)
     lg = _lang(lang if lang is not None else (first.get("language") if first else None))
     t = i18n.table(lg, "outputs")  # the headers, in the catalogue with every other word bando writes
@@ -781,7 +781,7 @@ class SummaryBuilder:
 
     # -- feeding --------------------------------------------------------
     def add(self, result: Any) -> None:
-        r = _as_dict(result)
+        r = as_dict(result)
         status = r.get("status")
         self.total += 1
         self.counts[status] += 1

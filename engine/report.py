@@ -32,7 +32,7 @@ from typing import Any, Iterable, Mapping
 import jinja2
 
 from engine.exact import decimal_of
-from engine.outputs import _as_dict, format_source
+from engine.outputs import as_dict, format_source
 from engine.status import RANKED as RANKED_STATUSES, REPORT_ORDER as STATUSES
 
 from engine import i18n
@@ -473,8 +473,8 @@ def render_report(
     currency = call.get("currency") or summary.get("currency") or "EUR"
     fmt = _Fmt(lg, currency)
 
-    details = sorted((_as_dict(r) for r in results), key=_sort_key)
-    table = details if rows is None else sorted((_as_dict(r) for r in rows), key=_sort_key)
+    details = sorted((as_dict(r) for r in results), key=_sort_key)
+    table = details if rows is None else sorted((as_dict(r) for r in rows), key=_sort_key)
 
     # criteria metadata in policy order (first seen)
     crit_meta: dict[str, dict[str, str]] = {}

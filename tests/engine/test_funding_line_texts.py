@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from engine import load_policy
-from engine.batch import _default_letter_date
+from engine.batch import default_letter_date
 from engine.cli import main
 from engine.explain import render_text
 from engine.letters import FORMATS, LetterRenderer
@@ -242,7 +242,7 @@ BATCH = [{"id": "A-1", "amount_requested": 40_000, "cost": 100_000, "quality": 9
 
 
 def test_letters_of_a_call_without_dates_appeal_or_de_minimis_invent_none(tmp_path, bare):
-    assert _default_letter_date(bare) is None
+    assert default_letter_date(bare) is None
     res, results, letters = _scored(tmp_path, BARE, BATCH)
     # in the call's language (issue 16)
     assert res.output.count("le lettere non sono datate") == 1 and "--date AAAA-MM-GG" in res.output
