@@ -29,7 +29,7 @@ sys.path.insert(0, sys.argv[1])
 sys.path.insert(0, sys.argv[2])
 import workload
 from peers import handwritten
-from engine.policy import load_policy
+from engine.evaluate.policy import load_policy
 tree, n, passes = sys.argv[1], int(sys.argv[3]), int(sys.argv[4])
 policy = load_policy(open(tree + "/benchmarks/bench.bando", encoding="utf-8").read(), name="bench.bando")
 apps = list(workload.iter_applications(n))

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.letters import STATUSES, LetterRenderer, write_letters  # noqa: E402
+from engine.letters.letters import STATUSES, LetterRenderer, write_letters  # noqa: E402
 
 SAMPLES = ROOT / "tests" / "golden" / "letters" / "samples"
 

@@ -282,7 +282,7 @@ def main(argv=None):
     # the current code alone, with its limits: the largest policy it accepts, loaded and compiled
     from dsl.fmt import format_policy
     from dsl.parser import parse
-    from engine.policy import load_policy
+    from engine.evaluate.policy import load_policy
     lines = args.lines
     while count_tokens(generate(lines)) > MAX_POLICY_TOKENS:
         lines -= 50

@@ -106,7 +106,7 @@ async def run(base: str, apps: list[bytes], clients: int, explain: bool | None, 
 
 def in_process(policy, apps: list[bytes], explain: bool, seconds: float = 2.0) -> float:
     """Mean seconds per call of policy.evaluate / policy.decide on the parsed applications."""
-    from engine.validate import exact_json_float
+    from engine.compile.validate import exact_json_float
     data = [json.loads(a, parse_float=exact_json_float) for a in apps]
     call = (lambda d: policy.evaluate(d)) if explain else policy.decide
     for d in data:  # warm: the explaining fast path is compiled on first use

@@ -13,9 +13,9 @@ Variants:
   calls to rank and fund.
 * ``"explained"`` -- :meth:`Policy.evaluate` in the policy's language (Italian):
   the same decision plus a sentence for every gate and criterion and the
-  summary, i.e. the full :class:`engine.result.Result`.
+  summary, i.e. the full :class:`engine.evaluate.result.Result`.
 * ``"traced"``    -- :meth:`Policy.trace`: the same decision plus the facts every
-  explanation rests on (:mod:`engine.trace`), no sentence written.
+  explanation rests on (:mod:`engine.evaluate.trace`), no sentence written.
 
 Mapping to the yardstick's four outputs: ``eligible`` is "no gate failed";
 ``failed_gates`` are the gate ids in policy order (bench.bando declares them
@@ -32,7 +32,7 @@ import os
 from decimal import Decimal
 from typing import Any
 
-from engine.policy import load_policy
+from engine.evaluate.policy import load_policy
 
 NAME = "bando"
 HERE = os.path.dirname(os.path.abspath(__file__))

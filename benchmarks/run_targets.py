@@ -118,7 +118,7 @@ LOAD_CHILD = """
 import json, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from engine.policy import load_policy
+from engine.evaluate.policy import load_policy
 from dsl.checker import check
 from dsl.parser import parse_source
 from dsl.source import Source

@@ -8,10 +8,10 @@
 """
 from dsl.errors import PolicyError
 
-from .policy import Policy, load_application, load_policy
-from .batch import BatchSummary, score_batch
-from .batch_io import BatchError
-from .result import Decision, Result
+from engine.evaluate.policy import Policy, load_application, load_policy
+from engine.score.batch import BatchSummary, score_batch
+from engine.score.batch_io import BatchError
+from engine.evaluate.result import Decision, Result
 
 __all__ = ["load_policy", "load_application", "Policy", "Result", "Decision", "PolicyError",
            "score_batch", "BatchSummary", "BatchError"]

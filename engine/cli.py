@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from dsl.errors import PolicyError
-from engine import i18n
+from engine.text import i18n
 
 #: the languages --lang accepts: those with a message catalogue (docs/translating.md)
 _LANGUAGES = i18n.languages()
@@ -61,11 +61,11 @@ def _plural(n):
 def _writes_files(command):
     """Disk full, a read-only folder, `-o` under a file...: one message that
     names the path and the cause, exit 2, never a traceback. The writers
-    (engine/rundir.py, engine/outputs.py) leave the earlier outputs intact."""
+    (engine/score/rundir.py, engine/score/outputs.py) leave the earlier outputs intact."""
     @functools.wraps(command)
     def run(*args, **kwargs):
-        from engine.outputs import os_error_text
-        from engine.rundir import OutputError, RunDirError
+        from engine.score.outputs import os_error_text
+        from engine.score.rundir import OutputError, RunDirError
         try:
             return command(*args, **kwargs)
         except OutputError as e:  # already says which folder, and what state it is in
@@ -78,7 +78,7 @@ def _writes_files(command):
 
 
 def _load(path, root=None):
-    from engine.policy import load_policy
+    from engine.evaluate.policy import load_policy
     try:
         return load_policy(Path(path), root=root)
     except PolicyError as e:
@@ -124,7 +124,7 @@ def check(policies, no_templates, quiet, fmt_, root):
     With --format json, standard output is one document: per file its diagnostics (each with its
     stable code, see docs/diagnostics.md) and letter template problems.
     """
-    from engine.policy import check_source, read_source
+    from engine.evaluate.policy import check_source, read_source
     failed = False
     report = []
     for path in policies:
@@ -176,10 +176,10 @@ def _check_templates(path, cp, root=None):
     """Problems in the policy's letter templates (its own folder, or the defaults); ``cp`` is the
     policy as `check` checked it, compiled here rather than read and parsed a second time."""
     try:
-        from engine import letters
+        from engine.letters import letters
     except ImportError:  # pragma: no cover - letters is part of the package
         return []
-    from engine.policy import compile_checked
+    from engine.evaluate.policy import compile_checked
     try:
         policy = compile_checked(cp)
     except PolicyError as e:
@@ -204,7 +204,7 @@ def _templates_dir(policy_path, given, root=None, policy=None):
         return Path(given)
     p = Path(policy_path)
     from engine.paths import PathRefused, PolicyTree
-    from engine.policy import check_source, read_source
+    from engine.evaluate.policy import check_source, read_source
     if policy is not None:
         named = policy.checked.header.get("templates")
     else:
@@ -244,9 +244,9 @@ def fmt(policies, check_only, show_diff):
     import difflib
     from dsl.fmt import format_policy
     from dsl.parser import parse_source
-    from engine.outputs import atomic_write
-    from engine.policy import read_source
-    from engine.outputs import os_error_text
+    from engine.score.outputs import atomic_write
+    from engine.evaluate.policy import read_source
+    from engine.score.outputs import os_error_text
     dry = check_only or show_diff
     changed, failed, unwritten = [], False, False
     for path in policies:
@@ -280,7 +280,7 @@ def fmt(policies, check_only, show_diff):
 
 def _read_application(path):
     from engine.paths import PathRefused
-    from engine.policy import MAX_APPLICATION_BYTES, load_application, parse_application
+    from engine.evaluate.policy import MAX_APPLICATION_BYTES, load_application, parse_application
     try:
         if path == "-":  # a portal or a shell pipe: the application on standard input
             path = _TEXT["stdin_json"]
@@ -313,7 +313,7 @@ def _read_application(path):
 def eval_(policy, application, fmt_, lang, root):
     """Evaluate one APPLICATION (JSON; `-` reads it from standard input) against POLICY and explain
     the outcome."""
-    from engine.explain import render_text
+    from engine.explain.explain import render_text
     pol = _load(policy, root)
     data = _read_application(application)
     result = pol.evaluate(data, lang=lang)
@@ -351,7 +351,7 @@ def test(policies, verbose, fmt_, coverage, threshold, root):
     no policy has any example (nothing was tested: that is not a pass), and under --coverage when a
     policy has no examples or is covered below --threshold; 2 when a policy cannot be loaded.
     """
-    from engine.cases import coverage as coverage_of, run_cases
+    from engine.evaluate.cases import coverage as coverage_of, run_cases
     suites = []
     for path in policies:
         pol = _load(path, root)
@@ -555,14 +555,14 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
     ranking.xlsx (the graduatoria), errors.csv and errors.xlsx, summary.json, report.html
     and letters/.
     """
-    from engine.batch import default_letter_date, score_batch
-    from engine.batch_io import BatchError
-    from engine.letters import LetterError
-    from engine.previous import PreviousRunError
-    from engine.ranking import AllocationError
+    from engine.score.batch import default_letter_date, score_batch
+    from engine.score.batch_io import BatchError
+    from engine.letters.letters import LetterError
+    from engine.score.previous import PreviousRunError
+    from engine.score.ranking import AllocationError
     pol = _load(policy, root)
     if budget is not None:
-        from engine.validate import Problem, to_decimal
+        from engine.compile.validate import Problem, to_decimal
         try:
             budget = to_decimal(budget, "an amount")
         except Problem as e:
@@ -598,7 +598,7 @@ _CLOSING_ORDER = ("funded", "not_funded", "tied", "admitted", "below_threshold",
 
 def closing_lines(s, outdir) -> list[str]:
     """The two lines `bando score` ends with: counts by outcome, then the money, in the call's language."""
-    from engine.formatting import format_money, format_points
+    from engine.text.formatting import format_money, format_points
     lang = s.lang
 
     def count(msgid, n, **slots):
@@ -630,8 +630,8 @@ def closing_lines(s, outdir) -> list[str]:
 @_writes_files
 def letters(policy, results, outdir, lang, fmt_, templates, letter_date, root):
     """(Re)render one letter per application from a RESULTS file (results.jsonl)."""
-    from engine.batch import default_letter_date
-    from engine.letters import LetterRenderer
+    from engine.score.batch import default_letter_date
+    from engine.letters.letters import LetterRenderer
     pol = _load(policy, root)
     date = _parse_date(letter_date) or default_letter_date(pol)
     lang = lang or pol.language
@@ -647,10 +647,11 @@ def _results_in(results, lang, stack):
     """``results``, or, when they are written in another language than ``lang`` and the run that
     wrote them recorded its inputs (manifest.json), the results of the same run repeated in ``lang``
     into a temporary folder: every sentence of a letter is then written in its language from the
-    facts, not translated. The repeated run must reach exactly the same outcomes (engine.diff)."""
+    facts, not translated. The repeated run must reach exactly the same outcomes (engine.score.diff)."""
     import tempfile
 
-    from engine import audit, diff
+    from engine.score import audit
+    from engine.score import diff
     with open(results, "rb") as f:
         first = f.readline()
     try:
@@ -675,8 +676,8 @@ def _results_in(results, lang, stack):
 
 
 def _write_letter_files(pol, results, outdir, renderer, date, fmt_, lang):
-    from engine import rundir
-    from engine.letters import LetterError, write_letters
+    from engine.score import rundir
+    from engine.letters.letters import LetterError, write_letters
 
     def read():
         # checked against the manifest of the run that wrote it, as it is read
@@ -728,7 +729,7 @@ def diff_cmd(old, new, fmt_, outfile, lang, csv_dialect):
     OLD and NEW are output folders of `bando score` (or their results.jsonl). Exit 0 when
     nothing changed, 1 when something did (as diff(1) does), 2 when a run cannot be read.
     """
-    from engine import diff as d
+    from engine.score import diff as d
     try:
         comparison = d.compare(old, new)
     except d.DiffError as e:
@@ -741,8 +742,8 @@ def _write_diff(comparison, fmt_, outfile, lang, csv_dialect):
     import os
     import tempfile
 
-    from engine import diff as d
-    from engine.outputs import atomic_write
+    from engine.score import diff as d
+    from engine.score.outputs import atomic_write
     if fmt_ == "csv":
         if outfile is not None:
             d.write_csv(comparison, outfile, lang=lang, dialect=csv_dialect)
@@ -782,17 +783,17 @@ def whatif(policy_before, policy_after, batch, outdir, lang, budget, budget_afte
            decimal_comma, allow_invalid, csv_dialect, root):
     """What a changed call does to the same applications: score BATCH under POLICY_BEFORE and
     POLICY_AFTER (the same file with --budget-after works too) and compare the two runs."""
-    from engine import diff as d
-    from engine.batch_io import BatchError
-    from engine.letters import LetterError
-    from engine.ranking import AllocationError
-    from engine.whatif import whatif as run_whatif
+    from engine.score import diff as d
+    from engine.score.batch_io import BatchError
+    from engine.letters.letters import LetterError
+    from engine.score.ranking import AllocationError
+    from engine.score.whatif import whatif as run_whatif
     for p in (policy_before, policy_after):
         _load(p, root)  # both must load before anything is scored
     budgets = []
     for name, amount in (("--budget", budget), ("--budget-after", budget_after)):
         if amount is not None:
-            from engine.validate import Problem, to_decimal
+            from engine.compile.validate import Problem, to_decimal
             try:
                 amount = to_decimal(amount, "an amount")
             except Problem as e:
@@ -823,8 +824,9 @@ def verify(outdir, jobs, lang):
     Exit 0 when every output is byte-identical, 1 with the first difference otherwise (an
     input that changed, another bando, an output edited since), 2 when the run cannot be repeated.
     """
-    from engine import audit, rundir
-    from engine.batch_io import BatchError
+    from engine.score import audit
+    from engine.score import rundir
+    from engine.score.batch_io import BatchError
     try:
         manifest = rundir.read_manifest(outdir) or {}
     except rundir.ManifestError as e:

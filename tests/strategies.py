@@ -542,7 +542,7 @@ def _type_at(rec, path):
 
 @st.composite
 def hostile_applications(draw, policy):
-    """An application for ``policy`` (an :class:`engine.policy.Policy`) that is plausible except for one to
+    """An application for ``policy`` (an :class:`engine.evaluate.policy.Policy`) that is plausible except for one to
     four fields given hostile values of their type (or of any type), and sometimes a hostile id."""
     rec = policy.checked.input
     if rec is None:  # a policy without an input block (a mutated one): anything at all is hostile

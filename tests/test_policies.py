@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from engine.cli import main
-from engine.policy import load_application, load_policy
+from engine.evaluate.policy import load_application, load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = sorted((ROOT / "policies").glob("*.bando"))
@@ -117,7 +117,7 @@ BATCH_SIZE: dict = {}  # every shipped batch has the default 500 applications
 
 
 def _outcomes(policy, path):
-    from engine.batch_io import read_batch
+    from engine.score.batch_io import read_batch
 
     out = {}
     with read_batch(path, policy.json_schema()) as rows:

@@ -9,8 +9,8 @@ limits), ``payloads`` (the JSON answers), ``problems`` (RFC 9457 errors),
 ``auth`` (the bearer token), ``decision_log``, ``openapi`` (``/openapi.json``),
 ``app`` (routes and the evaluation pool) and ``run`` (uvicorn). See docs/serve.md.
 """
-from .app import build_app
-from .config import ServeConfig
-from .registry import StartupError
+from engine.serve.app import build_app
+from engine.serve.config import ServeConfig
+from engine.serve.registry import StartupError
 
 __all__ = ["build_app", "ServeConfig", "StartupError"]

@@ -8,7 +8,7 @@ evaluations at once (beyond that the answer is 503 at once, with
 limit keeps its thread until it ends, and keeps its place in the bound, so a
 flood of slow requests fills the pool and is refused rather than piling up.
 What bounds an evaluation's own time is the hardening limits on policies and
-data (dsl/limits.py, engine/validate.py), not the timeout.
+data (dsl/limits.py, engine/compile/validate.py), not the timeout.
 """
 from __future__ import annotations
 
@@ -24,18 +24,18 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from engine.batch_io import read_jsonl
-from engine.result import Decision
-from engine.validate import describe as describe_problem
+from engine.score.batch_io import read_jsonl
+from engine.evaluate.result import Decision
+from engine.compile.validate import describe as describe_problem
 
-from . import openapi
-from .auth import TokenMiddleware, read_token
-from .bodies import JSON_TYPES, JSONL_TYPES, flag, language, parse_json, read_body, require_type
-from .config import ServeConfig
-from .decision_log import DecisionLog, DecisionLogError
-from .payloads import decision_dict, dumps, errors_list
-from .problems import Problem, problem_line, problem_response, quoted
-from .registry import Registry, RegistryHolder, load_all, reload
+from engine.serve import openapi
+from engine.serve.auth import TokenMiddleware, read_token
+from engine.serve.bodies import JSON_TYPES, JSONL_TYPES, flag, language, parse_json, read_body, require_type
+from engine.serve.config import ServeConfig
+from engine.serve.decision_log import DecisionLog, DecisionLogError
+from engine.serve.payloads import decision_dict, dumps, errors_list
+from engine.serve.problems import Problem, problem_line, problem_response, quoted
+from engine.serve.registry import Registry, RegistryHolder, load_all, reload
 
 log = logging.getLogger("bando.serve")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 
-from .problems import Problem
+from engine.serve.problems import Problem
 
 #: open to a load balancer or an orchestrator that holds no token
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})

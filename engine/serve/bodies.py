@@ -10,10 +10,10 @@ from __future__ import annotations
 import codecs
 import json
 
-from engine.policy import parse_application
-from engine import i18n
+from engine.evaluate.policy import parse_application
+from engine.text import i18n
 
-from .problems import Problem, quoted
+from engine.serve.problems import Problem, quoted
 
 JSON_TYPES = ("application/json",)
 JSONL_TYPES = ("application/x-ndjson", "application/jsonl", "application/jsonlines", "application/x-jsonlines")

@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 
-from engine.exact import json_number, money_text
+from engine.text.exact import json_number, money_text
 
 
 class DecisionLogError(Exception):

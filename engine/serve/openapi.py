@@ -1,7 +1,7 @@
 """``/openapi.json``: an OpenAPI 3.1 description generated from the policies being served.
 
 OpenAPI 3.1 schemas are JSON Schema 2020-12, the dialect of
-:func:`engine.schema.json_schema`, so each policy's input schema goes into
+:func:`engine.compile.schema.json_schema`, so each policy's input schema goes into
 ``components.schemas`` as it is, under the policy's id; its record
 definitions (``$defs``) become components of their own (``ID.Record``) and its
 ``$ref``\\ s are rewritten to point at them. Every policy has its own paths,
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import copy
 
-from engine.status import ALL as STATUSES
+from engine.text.status import ALL as STATUSES
 
-from .bodies import JSON_TYPES, JSONL_TYPES
+from engine.serve.bodies import JSON_TYPES, JSONL_TYPES
 
 _NUM_OR_NULL = {"type": ["number", "null"]}
 _STR_OR_NULL = {"type": ["string", "null"]}

@@ -3,14 +3,14 @@
 ``/evaluate`` answers exactly what ``bando eval --format json`` prints,
 ``result.to_dict()`` (docs/contracts.md); the server writes it compactly, so the
 two agree once the JSON is normalised. ``?explain=false`` answers the fast
-path's :class:`engine.result.Decision` in the same field names, without the
+path's :class:`engine.evaluate.result.Decision` in the same field names, without the
 sentences.
 """
 from __future__ import annotations
 
 import json
 
-from engine.exact import json_number, money_text
+from engine.text.exact import json_number, money_text
 
 
 def dumps(doc) -> bytes:

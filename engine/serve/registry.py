@@ -7,7 +7,7 @@ half loaded. :func:`reload` builds the next registry beside the current one;
 a policy that fails to load keeps its previous version serving and is listed
 in :attr:`Registry.problems` (``/readyz`` shows them).
 
-Policies are loaded with :func:`engine.policy.load_policy`, so the files a
+Policies are loaded with :func:`engine.evaluate.policy.load_policy`, so the files a
 policy names stay inside its tree as engine/paths.py defines; a folder given
 to the server serves the ``*.bando`` files directly inside it (``common/``
 below it holds shared modules, not calls), and a file there that is a symbolic
@@ -23,8 +23,8 @@ from types import MappingProxyType
 import attrs
 
 from dsl.errors import PolicyError
-from engine.policy import Policy, load_policy
-from engine import i18n
+from engine.evaluate.policy import Policy, load_policy
+from engine.text import i18n
 
 log = logging.getLogger("bando.serve")
 

@@ -12,11 +12,11 @@ import os
 
 import uvicorn
 
-from .app import build_app
-from .auth import TokenError, read_token
-from .config import ENV_VAR, ServeConfig
-from .decision_log import DecisionLog, DecisionLogError
-from .registry import StartupError, load_all
+from engine.serve.app import build_app
+from engine.serve.auth import TokenError, read_token
+from engine.serve.config import ENV_VAR, ServeConfig
+from engine.serve.decision_log import DecisionLog, DecisionLogError
+from engine.serve.registry import StartupError, load_all
 
 log = logging.getLogger("bando.serve")
 

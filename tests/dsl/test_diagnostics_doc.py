@@ -16,7 +16,7 @@ from unittest import mock
 import pytest
 
 from dsl.errors import PolicyError
-from engine.policy import check_source, read_source
+from engine.evaluate.policy import check_source, read_source
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "diagnostics.md"

@@ -24,7 +24,7 @@ from dsl.errors import PolicyError
 from dsl.fmt import format_policy
 from dsl.parser import parse
 from dsl.source import Source
-from engine.policy import check_source
+from engine.evaluate.policy import check_source
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "language.md"

@@ -51,7 +51,7 @@ def test_formatter_golden(name):
 def test_formatted_goldens_check_like_their_input(name):
     """Formatting never turns a good policy bad (the goldens are all valid)."""
     from dsl.source import Source
-    from engine.policy import check_source
+    from engine.evaluate.policy import check_source
     out = (GOLDEN / f"{name}.bando.formatted").read_text(encoding="utf-8")
     cp = check_source(Source(out, f"{name}.bando"))
     assert not cp.errors, "\n".join(d.render() for d in cp.errors)

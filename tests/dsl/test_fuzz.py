@@ -22,7 +22,7 @@ from dsl.errors import PolicyError
 from dsl.fmt import format_policy
 from dsl.parser import parse
 from dsl.source import Source
-from engine.policy import check_source
+from engine.evaluate.policy import check_source
 
 
 def _load_strategies():

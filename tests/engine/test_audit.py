@@ -7,7 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from engine import audit, score_batch
+from engine import score_batch
+from engine.score import audit
 from engine.cli import main
 
 POLICY = """

@@ -1,4 +1,4 @@
-"""Tests for engine.batch_io: JSON, JSON Lines, CSV, Excel and folder batches."""
+"""Tests for engine.score.batch_io: JSON, JSON Lines, CSV, Excel and folder batches."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.batch_io import BatchError, Row, parse_number, read_batch, read_jsonl
+from engine.score.batch_io import BatchError, Row, parse_number, read_batch, read_jsonl
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "batch"
 
@@ -830,7 +830,7 @@ _NUMBER_TEXT = st.one_of(
 def test_jsonl_numbers_are_exact_whichever_parser_reads_them(numbers, text):
     """orjson reads a line only when no number in it needs a Decimal: every number is the value the
     standard library with ``exact_json_float`` gives (a float only where the text fits a double)."""
-    from engine.validate import exact_json_float
+    from engine.compile.validate import exact_json_float
 
     line = json.dumps({"id": "A", "t": text, "n": "@"}).replace('"@"', "[" + ", ".join(numbers) + "]")
     expected = json.loads(line, parse_float=exact_json_float)

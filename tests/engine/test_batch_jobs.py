@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import batch
-from engine.batch import score_batch
-from engine.batch_io import read_batch, slice_reader
-from engine.input_shape import from_policy
-from engine.policy import load_policy
+from engine.score import batch
+from engine.score.batch import score_batch
+from engine.score.batch_io import read_batch, slice_reader
+from engine.score.input_shape import from_policy
+from engine.evaluate.policy import load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "policies" / "mechnet.bando"

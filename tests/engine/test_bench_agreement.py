@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import pytest
 
-from engine.policy import _app_id, load_policy
+from engine.evaluate.policy import _app_id, load_policy
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BENCH_DIR = os.environ.get("BANDO_BENCH_DIR") or os.path.join(REPO, "..", "shared", "bench")

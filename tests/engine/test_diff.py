@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from engine import diff
+from engine.score import diff
 from engine.cli import main
-from engine.whatif import whatif
+from engine.score.whatif import whatif
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "diff"
@@ -157,7 +157,7 @@ def test_quoted_sentences_stay_in_their_language(runs):
 
 
 def test_the_report_lists_the_changes_at_the_top(runs):
-    from engine.report import render_report
+    from engine.report.report import render_report
     tmp, w = runs
     after = tmp / "out" / "after"
     summary = json.loads((after / "summary.json").read_text("utf-8"))

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.policy import _app_id, load_policy
-from engine.result import Decision
-from engine.validate import Prevalidated
+from engine.evaluate.policy import _app_id, load_policy
+from engine.evaluate.result import Decision
+from engine.compile.validate import Prevalidated
 
 HEADER = """
 call "Test" version "1" {
@@ -389,7 +389,7 @@ REPO = __import__("pathlib").Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize("path", sorted((REPO / "policies").glob("*.bando")), ids=lambda p: p.stem)
 def test_every_policy_of_the_repository_gets_the_fast_path(path):
     """Each real policy compiles to the fused fast path, which agrees with the full path on its examples."""
-    from engine.policy import load_application
+    from engine.evaluate.policy import load_application
     p = load_policy(path)
     assert p._validator._fast is not None
     examples = sorted((REPO / "examples" / path.stem).glob("*.json"))
@@ -645,7 +645,7 @@ def mutated(draw, valid):
 
 def reference_result(policy, data, lang):
     """The explained result through the full validator and the typed tracer (never the fused form)."""
-    from engine import explain
+    from engine.explain import explain
     value, _errors = policy._validator.validate_full(data)
     return explain.explain(policy, value, full_path(policy, data), lang)
 
@@ -748,14 +748,14 @@ def test_share_bands_compared_without_dividing_agree_with_the_typed_rules(n):
     ("0.3", 0.3), ("-1234567.89", -1234567.89), ("123456789012.345", 123456789012.345), ("12", 12),
 ])
 def test_decimals_of_at_most_15_digits_become_float_keys(text, key):
-    from engine.validate import to_key
+    from engine.compile.validate import to_key
     got = to_key(Decimal(text))
     assert got == key and type(got) is type(key)
     assert Decimal(repr(got)) == Decimal(text)
 
 
 def test_decimals_a_float_cannot_hold_are_not_keys():
-    from engine.validate import Bail, to_key
+    from engine.compile.validate import Bail, to_key
     with pytest.raises(Bail):
         to_key(Decimal("0.1000000000000000055511151231257827"))
     # 17 digits that a double does keep exactly: found by the exact check, not the digit count

@@ -1,10 +1,10 @@
-"""engine.exact: one reading and one writing of exact numbers for every output."""
+"""engine.text.exact: one reading and one writing of exact numbers for every output."""
 from decimal import Decimal
 
 import pytest
 from hypothesis import given, strategies as st
 
-from engine import exact
+from engine.text import exact
 
 
 @pytest.mark.parametrize("value, expected", [

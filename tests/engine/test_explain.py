@@ -3,7 +3,7 @@
 Golden files live in ``tests/golden/explain/``: for each case ``<case>.input.json``
 (an application of the shared yardstick's workload, evaluated against
 ``benchmarks/bench.bando``), its text rendering ``<case>.<lang>.txt``
-(:func:`engine.explain.render_text`) and its JSON form ``<case>.<lang>.json``
+(:func:`engine.explain.explain.render_text`) and its JSON form ``<case>.<lang>.json``
 (``result.to_dict()``), in Italian and English.
 
 After an intended change of wording, regenerate them and read the diff::
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.explain import render_text
-from engine.policy import load_application, load_policy
+from engine.explain.explain import render_text
+from engine.evaluate.policy import load_application, load_policy
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "explain"

@@ -1,8 +1,8 @@
-"""The trace recorded in the fast path (``engine/explain_compiler.py``).
+"""The trace recorded in the fast path (``engine/compile/tracegen.py``).
 
 The fused form reads the facts from the decision's locals; the typed tracer
 reads them from the typed application. Both must record the same facts, so that
-the one renderer (``engine/explain.py``) writes the same sentences whichever
+the one renderer (``engine/explain/explain.py``) writes the same sentences whichever
 path an application takes: checked here on every application the repository
 ships (hand-written examples and the 500-row batches of every policy), on the
 shared yardstick's workload, and on policies written to send some rules to the
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import explain
-from engine.policy import load_policy
+from engine.explain import explain
+from engine.evaluate.policy import load_policy
 
 from test_evaluate import full_path, reference_result  # tests/engine is on sys.path (rootdir-less layout)
 

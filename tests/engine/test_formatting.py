@@ -1,4 +1,4 @@
-"""Tests of engine/formatting.py: Italian and English number and date conventions."""
+"""Tests of engine/text/formatting.py: Italian and English number and date conventions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from hypothesis import given, strategies as st
 
-from engine.formatting import (
+from engine.text.formatting import (
     format_date,
     format_datetime,
     format_money,

@@ -1,6 +1,6 @@
-"""The funding line: allocation in every mode, ties, scorrimento and withdrawals (engine.ranking).
+"""The funding line: allocation in every mode, ties, scorrimento and withdrawals (engine.score.ranking).
 
-Unit tests on :func:`engine.ranking.allocate` and a property test over random
+Unit tests on :func:`engine.score.ranking.allocate` and a property test over random
 batches, modes, tie rules, reserves, earlier awards and budgets: the total
 awarded never exceeds the budget (plus the margin a tie rule allows), an
 earlier award never decreases, a grant below zero is never funded.
@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dsl import ast
-from engine import ranking as rk
+from engine.score import ranking as rk
 
 D = Decimal
 

@@ -22,11 +22,11 @@ import pytest
 from click.testing import CliRunner
 
 from engine import load_policy
-from engine.batch import default_letter_date
+from engine.score.batch import default_letter_date
 from engine.cli import main
-from engine.explain import render_text
-from engine.letters import FORMATS, LetterRenderer
-from engine.policy import load_application
+from engine.explain.explain import render_text
+from engine.letters.letters import FORMATS, LetterRenderer
+from engine.evaluate.policy import load_application
 
 from test_evaluate import reference_result  # tests/engine is on sys.path (rootdir-less layout)
 

@@ -1,4 +1,4 @@
-"""The message catalogue (engine/i18n.py, engine/locale/*/LC_MESSAGES/bando.po)."""
+"""The message catalogue (engine/text/i18n.py, engine/text/locale/*/LC_MESSAGES/bando.po)."""
 from __future__ import annotations
 
 import json
@@ -11,12 +11,12 @@ import pytest
 from babel.messages.frontend import CommandLineInterface
 from babel.messages.pofile import read_po
 
-from engine import i18n
-from engine.formatting import format_date, format_money, format_ordinal
-from engine.policy import load_policy
+from engine.text import i18n
+from engine.text.formatting import format_date, format_money, format_ordinal
+from engine.evaluate.policy import load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCALE = ROOT / "engine" / "locale"
+LOCALE = ROOT / "engine" / "text" / "locale"
 SHIPPED = ("en", "it")
 
 
@@ -85,7 +85,7 @@ def test_a_language_without_a_catalogue_is_refused_by_name():
 
 
 def test_a_message_crosses_processes_and_renders_in_any_language():
-    from engine.validate import _show
+    from engine.compile.validate import _show
     m = i18n.Message("validate.expected", what=i18n.Message("validate.what.int"), given=_show("dodici"))
     assert m == 'expected a whole number, got "dodici"'
     back = pickle.loads(pickle.dumps(m))
@@ -162,7 +162,7 @@ def german(tmp_path, monkeypatch):
 
 
 def test_a_new_language_is_a_catalogue_and_no_code(german):
-    from engine.explain import render_text
+    from engine.explain.explain import render_text
     assert "de" in i18n.languages()
     policy = load_policy(DE_POLICY)
     assert policy.language == "de"

@@ -1,11 +1,11 @@
-"""engine.input_shape: the readers' field tree from the checked types is the one the JSON Schema
+"""engine.score.input_shape: the readers' field tree from the checked types is the one the JSON Schema
 describes (the readers took the schema before; every reader behaviour must stay)."""
 from pathlib import Path
 
 import pytest
 
-from engine.input_shape import EMPTY, Field, from_json_schema, from_policy
-from engine.policy import load_policy
+from engine.score.input_shape import EMPTY, Field, from_json_schema, from_policy
+from engine.evaluate.policy import load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = sorted((ROOT / "policies").glob("*.bando")) + [ROOT / "benchmarks" / "bench.bando"]

@@ -1,4 +1,4 @@
-"""Tests of engine/letters.py: letters to applicants.
+"""Tests of engine/letters/letters.py: letters to applicants.
 
 Golden files: tests/golden/letters/<status>.<lang>.<fmt> hold the expected
 letters for the sample results in tests/golden/letters/samples/. After a
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from engine.letters import (
+from engine.letters.letters import (
     FORMATS,
     STATUSES,
     LetterError,
@@ -480,7 +480,7 @@ def test_pdf(samples, call):
 
 def test_letters_in_another_language_than_the_results_are_refused_not_mixed(samples, call, tmp_path):
     # issue 16: an English frame around Italian reasons; results.jsonl cannot give the reasons in English
-    from engine.letters import LanguageMismatch, write_letters
+    from engine.letters.letters import LanguageMismatch, write_letters
     with pytest.raises(LanguageMismatch, match=r"written in Italian \(it\); their reasons cannot be re-rendered "
                                                r"in English \(en\).*--lang en"):
         write_letters([samples["funded"]], call, tmp_path, renderer=LetterRenderer(lang="en"), date=DATE,

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from engine import load_policy
 from engine.cli import main
-from engine.letters import LetterRenderer
+from engine.letters.letters import LetterRenderer
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "policies" / "salentonet.bando"

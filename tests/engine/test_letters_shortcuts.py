@@ -1,6 +1,6 @@
 """The short ways of the letters' hot path give what the long ways give (issue 13).
 
-Each shortcut in engine/letters.py, engine/sandbox.py and engine/escaping.py skips work that
+Each shortcut in engine/letters/letters.py, engine/letters/sandbox.py and engine/letters/escaping.py skips work that
 a letter repeats hundreds of times; these tests hold each one to the long way it replaces:
 textwrap for paragraphs, the old alternation for the glued spaces, translate() for control
 characters, Jinja's own sandbox for attribute access, and a fresh read of a changed call.
@@ -17,9 +17,9 @@ from hypothesis import given, settings, strategies as st
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from engine import letters
-from engine.escaping import clean_text
-from engine.sandbox import BoundedSandbox
+from engine.letters import letters
+from engine.letters.escaping import clean_text
+from engine.letters.sandbox import BoundedSandbox
 
 # -- paragraphs -------------------------------------------------------------------------------
 
@@ -128,6 +128,6 @@ def test_a_call_changed_in_place_is_read_again():
 @settings(max_examples=400, deadline=None)
 @given(st.text(alphabet="ab 1٣.)#-+=*_`[]|~<>&'\"\\\n\r\t\u2028\u00a0", max_size=10))
 def test_markdown_escaping_of_plain_text_is_the_whole_escape(text):
-    from engine.escaping import _escape_markdown_text, escape_markdown
+    from engine.letters.escaping import _escape_markdown_text, escape_markdown
 
     assert escape_markdown(text) == _escape_markdown_text(text)

@@ -6,7 +6,7 @@ from decimal import Decimal
 from click.testing import CliRunner
 
 from engine import load_policy
-from engine import ranking as rk
+from engine.score import ranking as rk
 from engine.cli import main
 
 POLICY = """

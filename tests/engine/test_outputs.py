@@ -1,4 +1,4 @@
-"""Tests of engine/outputs.py: atomic writes, CSV injection, results.jsonl,
+"""Tests of engine/score/outputs.py: atomic writes, CSV injection, results.jsonl,
 ranking.csv, errors.csv and summary.json."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.outputs import (
+from engine.score.outputs import (
     FORMULA_CHARS,
     SummaryBuilder,
     atomic_open,
@@ -320,7 +320,7 @@ def _sheet(path: Path):
 def test_ranking_xlsx_typed_cells_money_format_frozen_header_autofilter(tmp_path):
     import zipfile
 
-    from engine.outputs import write_ranking_xlsx
+    from engine.score.outputs import write_ranking_xlsx
 
     results = make_results(50)
     funded = next(r for r in results if r["status"] == "funded")
@@ -351,7 +351,7 @@ def test_ranking_xlsx_typed_cells_money_format_frozen_header_autofilter(tmp_path
 def test_xlsx_files_are_byte_identical_across_runs_and_carry_the_declared_date(tmp_path):
     import datetime as dt
 
-    from engine.outputs import write_errors_xlsx, write_ranking_xlsx
+    from engine.score.outputs import write_errors_xlsx, write_ranking_xlsx
 
     results = make_results(40)
     criteria = [(cid, labels["it"]) for cid, labels, _ in CRITERIA]

@@ -1,4 +1,4 @@
-"""The plan of a compiled policy (engine/plan.py): each rewrite against its fixture file, and the plan's promise.
+"""The plan of a compiled policy (engine/compile/plan.py): each rewrite against its fixture file, and the plan's promise.
 
 The fixture files (``tests/engine/fixtures/plan/<rewrite>.txt``) hold policies and the plan a rewrite gives,
 in the manner of sqlglot's optimizer fixtures.
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import plan as P
-from engine.policy import load_policy
+from engine.compile import plan as P
+from engine.evaluate.policy import load_policy
 
 FIXTURES = Path(__file__).parent / "fixtures" / "plan"
 ROOT = Path(__file__).parents[2]

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import ranking as rk
+from engine.score import ranking as rk
 from engine.cli import main
 
 POLICY = """

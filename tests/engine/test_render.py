@@ -2,8 +2,8 @@
 
 The trace generator is not involved here (``test_explain_compiled.py`` checks that
 the fused and the typed tracer record the same facts): each case is a
-:class:`engine.trace.Trace` for one small policy, and the exact result
-:func:`engine.explain.render` must write from it, label by label.
+:class:`engine.evaluate.trace.Trace` for one small policy, and the exact result
+:func:`engine.explain.explain.render` must write from it, label by label.
 """
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import os
 from pathlib import Path
 from decimal import Decimal as D
 
-from engine import explain
-from engine.policy import load_policy
-from engine.result import Decision
-from engine.trace import Trace
+from engine.explain import explain
+from engine.evaluate.policy import load_policy
+from engine.evaluate.result import Decision
+from engine.evaluate.trace import Trace
 
 POLICY = '''
 call "Misto" version "1" {

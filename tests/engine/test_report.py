@@ -1,4 +1,4 @@
-"""Tests of engine/report.py (the HTML report of `bando score`).
+"""Tests of engine/report/report.py (the HTML report of `bando score`).
 
 The module also holds ``make_results``/``make_call``: hand-built result dicts
 following docs/contracts.md, shared by test_outputs.py and
@@ -14,8 +14,8 @@ from decimal import ROUND_DOWN, Decimal
 
 import pytest
 
-from engine.outputs import summarize
-from engine.report import render_report
+from engine.score.outputs import summarize
+from engine.report.report import render_report
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -503,7 +503,7 @@ def test_every_ranked_application_is_in_the_table_and_details_state_their_limit(
 
 
 def test_table_of_applications_not_ranked_states_its_limit(monkeypatch):
-    import engine.report as report
+    import engine.report.report as report
     monkeypatch.setattr(report, "OTHERS_LIMIT", 5)
     results = make_results(60, seed=5)
     call = make_call()

@@ -28,8 +28,8 @@ def test_report_renders_in_headless_chromium(tmp_path):
     if checker.find_chromium() is None:
         pytest.skip("no chromium binary found (apt-get install chromium, or set BANDO_CHROMIUM)")
     fx = _load("_bando_report_fixtures_browser", Path(__file__).with_name("test_report.py"))
-    from engine.outputs import summarize
-    from engine.report import render_report
+    from engine.score.outputs import summarize
+    from engine.report.report import render_report
 
     results = fx.make_results(50, hostile=True)
     call = fx.make_call("it")
@@ -63,9 +63,9 @@ def test_outcome_and_grant_visible_and_every_funded_application_on_20000_rows(tm
     if checker.find_chromium() is None:
         pytest.skip("no chromium binary found (apt-get install chromium, or set BANDO_CHROMIUM)")
     fx = _load("_bando_report_fixtures_browser", Path(__file__).with_name("test_report.py"))
-    from engine.batch import REPORT_DETAIL_LIMIT
-    from engine.outputs import summarize, write_results_jsonl
-    from engine.report import render_report
+    from engine.score.batch import REPORT_DETAIL_LIMIT
+    from engine.score.outputs import summarize, write_results_jsonl
+    from engine.report.report import render_report
 
     results = fx.make_results(20_000, seed=5, budget="20000000.00")
     call = fx.make_call("it", budget="20000000.00")
@@ -109,8 +109,8 @@ def test_search_filter_and_sort_work_in_the_browser(tmp_path):
     if checker.find_chromium() is None:
         pytest.skip("no chromium binary found (apt-get install chromium, or set BANDO_CHROMIUM)")
     fx = _load("_bando_report_fixtures_browser", Path(__file__).with_name("test_report.py"))
-    from engine.outputs import summarize
-    from engine.report import render_report
+    from engine.score.outputs import summarize
+    from engine.report.report import render_report
 
     results = fx.make_results(80, seed=7)
     call = fx.make_call("it")

@@ -1,9 +1,9 @@
-"""engine.status: one status vocabulary, written in files as its plain name."""
+"""engine.text.status: one status vocabulary, written in files as its plain name."""
 import json
 import pickle
 
-from engine import status
-from engine.status import Status
+from engine.text import status
+from engine.text.status import Status
 
 
 def test_a_status_is_its_name_in_every_file_format():
@@ -26,7 +26,7 @@ def test_eligibility_is_unknown_only_for_invalid_data():
 
 
 def test_every_status_has_words_in_each_language():
-    from engine import i18n
+    from engine.text import i18n
     for lang in i18n.languages():
         for s in status.ALL:
             words = i18n.text(lang, "status." + s)

@@ -29,7 +29,7 @@ if __name__ == "__main__":  # run by hand: the repository's packages
 
 from dsl.errors import PolicyError  # noqa: E402
 from dsl.source import Source  # noqa: E402
-from engine.policy import check_source, compile_checked  # noqa: E402
+from engine.evaluate.policy import check_source, compile_checked  # noqa: E402
 
 POLICIES = sorted((REPO / "policies").glob("*.bando"))
 TEXTS = {p: p.read_text(encoding="utf-8") for p in POLICIES}

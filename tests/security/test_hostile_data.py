@@ -31,9 +31,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dsl.errors import PolicyError
-from engine.batch_io import read_batch
+from engine.score.batch_io import read_batch
 from engine.cli import main
-from engine.policy import check_source, load_policy
+from engine.evaluate.policy import check_source, load_policy
 from dsl.source import Source
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -408,7 +408,7 @@ def test_an_application_that_is_not_a_regular_file_is_refused(tmp_path, kind, wo
 
 
 def test_an_application_file_has_a_size_limit(tmp_path, monkeypatch):
-    import engine.policy as engine_policy
+    import engine.evaluate.policy as engine_policy
     path = tmp_path / "a.json"
     path.write_text(json.dumps(app()), encoding="utf-8")
     monkeypatch.setattr(engine_policy, "MAX_APPLICATION_BYTES", 1000)

@@ -1,6 +1,6 @@
 """A run's outputs are one unit; disk errors are clean (issue 12, part 4).
 
-Each test here fails on the code before engine/rundir.py: outputs were
+Each test here fails on the code before engine/score/rundir.py: outputs were
 replaced file by file, stale letters survived, debris of killed runs stayed for
 ever, disk errors were tracebacks and results.jsonl was read unchecked.
 """
@@ -22,8 +22,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import outputs, rundir
-from engine.batch import score_batch
+from engine.score import outputs
+from engine.score import rundir
+from engine.score.batch import score_batch
 from engine.cli import main
 
 POLICY = """
@@ -74,7 +75,7 @@ def _score(policy, batch, out, *extra):
 
 def _tree(folder: Path) -> dict:
     """Every file under ``folder`` (hidden ones too) -> its bytes; in manifest.json the time of
-    the run (engine/audit.py) is left out: two runs of the same inputs write the same set but for it."""
+    the run (engine/score/audit.py) is left out: two runs of the same inputs write the same set but for it."""
     found = {}
     for root, _dirs, files in os.walk(folder):
         for f in files:

@@ -24,9 +24,9 @@ from click.testing import CliRunner
 from dsl.errors import NOT_A_POLICY, PATH_REFUSED, TOO_LARGE, PolicyError
 from dsl.limits import MAX_MODULES, MAX_POLICY_BYTES, MAX_POLICY_TOKENS
 from dsl.parser import count_tokens
-from engine.cases import MAX_CASE_BYTES, run_cases
+from engine.evaluate.cases import MAX_CASE_BYTES, run_cases
 from engine.cli import main
-from engine.policy import load_policy, read_source
+from engine.evaluate.policy import load_policy, read_source
 
 REPO = Path(__file__).resolve().parents[2]
 

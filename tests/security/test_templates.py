@@ -27,8 +27,8 @@ from hypothesis import given, settings, strategies as st
 from markdown_it import MarkdownIt
 
 from engine.cli import main
-from engine.escaping import escape_markdown
-from engine.letters import LetterError, LetterRenderer, RenderLimits
+from engine.letters.escaping import escape_markdown
+from engine.letters.letters import LetterError, LetterRenderer, RenderLimits
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "tests" / "golden" / "letters" / "samples"

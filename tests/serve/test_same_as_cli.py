@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import engine.policy
+import engine.evaluate.policy
 from engine.cli import main
 
 EXAMPLES = sorted((p, app) for p in Path("policies").glob("*.bando")
@@ -23,12 +23,12 @@ EXAMPLES = sorted((p, app) for p in Path("policies").glob("*.bando")
 
 @pytest.fixture(scope="module")
 def cli_eval():
-    load = functools.lru_cache(maxsize=None)(engine.policy.load_policy)
+    load = functools.lru_cache(maxsize=None)(engine.evaluate.policy.load_policy)
     runner = CliRunner()
 
     def run(policy, application, lang):
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(engine.policy, "load_policy", load)
+            mp.setattr(engine.evaluate.policy, "load_policy", load)
             out = runner.invoke(main, ["eval", str(policy), str(application), "--format", "json", "--lang", lang])
         assert out.exit_code in (0, 1), out.output
         return json.loads(out.stdout), out.exit_code

@@ -1,0 +1,1 @@
+"""From a checked policy to Python functions: the plan, the one emitter, the code that records the trace, the runtime helpers the generated code calls, the validator of application data, the input's JSON Schema."""

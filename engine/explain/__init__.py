@@ -1,0 +1,1 @@
+"""Sentences from the facts: the one renderer of gates, criteria and grants from a trace."""

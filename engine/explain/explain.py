@@ -1,0 +1,1240 @@
+"""Explanations: every gate and criterion in a sentence, rendered from the application's trace.
+
+An explanation is one pure function of (policy, trace, language). The trace
+(:mod:`engine.evaluate.trace`) holds the facts the rules used: the values, the band
+hit, the items that broke a quantifier; :mod:`engine.compile.tracegen` writes
+the code that records them, in the fused fast path and on typed values alike.
+This module never computes a rule: it only puts the facts into sentences, with
+the catalogue's words (``explain.*`` messages of engine/text/locale/*/bando.po) and
+the policy's own labels::
+
+    imprese in rete = 4, richieste almeno 5
+    livello di innovazione = 4 → fascia «≥ 4» → 20 su 25 punti
+    12 su 15 (80 %) soddisfano «f.iso9001» → 24 su 30 punti
+
+Each rule is turned once (per policy and language) into a function from its
+fact to its sentence, holding every word that does not depend on the
+application (:class:`_Renderer`).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from decimal import ROUND_DOWN, Decimal
+
+from dsl import ast
+from dsl.fmt import format_expr  # noqa: F401 - used through _text
+
+import functools
+import string
+
+from engine.text import formatting as _f
+from engine.text import i18n
+
+# explanations format the same thresholds and points for every application
+format_points = functools.lru_cache(maxsize=8192)(_f.format_points)
+format_money = _f.format_money  # amounts rarely repeat: a cache would only cost
+format_percent = functools.lru_cache(maxsize=8192)(_f.format_percent)
+format_date = _f.format_date
+from engine.compile.plan import band_rights, tier_subject
+from engine.evaluate.result import CriterionResult, GateResult, Result
+from engine.text.exact import exact_json
+from engine.evaluate.trace import MAX_ITEMS_SHOWN, Trace
+from engine.compile.validate import describe as describe_problem
+
+def texts(lang: str) -> dict:
+    """The explanation sentences of ``lang`` (the catalogue's ``explain.*`` messages, keyed without the prefix)."""
+    return i18n.table(lang, "explain")
+
+
+# a comparison's words in the catalogue (explain.op.ge: "required at least")
+OP_KEY = {">=": "op.ge", ">": "op.gt", "<=": "op.le", "<": "op.lt", "==": "op.eq", "!=": "op.ne",
+          "in": "op.in", "not in": "op.not_in"}
+DATE_OP_KEY = {">=": "op.date_ge", ">": "op.date_gt", "<=": "op.date_le", "<": "op.date_lt"}
+# an operator's word when a rule is read out (words.times: "×")
+_WORD_KEY = {"*": "times", "/": "divided", "not in": "not_in"}
+
+_SYMBOL = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "=", "!=": "≠"}
+_PREC = {"or": 1, "and": 2, ">=": 4, "<=": 4, ">": 4, "<": 4, "==": 4, "!=": 4, "in": 4, "not in": 4,
+         "+": 5, "-": 5, "*": 6, "/": 6, "of": 6}
+class _Words:
+    """What a policy's sentences say that does not depend on the application: names, rules in words.
+
+    One per policy and language (:func:`_words`); :class:`_Renderer` and the grant's
+    sentence read it.
+    """
+
+    def __init__(self, policy, lang):
+        self.policy = policy
+        self.cp = policy.checked
+        self.lang = lang
+        self.t = texts(lang)
+        self.words = i18n.table(lang, "words")
+        self.currency = policy.currency
+
+    def const_value(self, e):
+        """The value of a constant (a literal, ``call.closes``): it reads no application."""
+        return _per_node(self.policy, "_const_cache", e, lambda x: self.policy.compile_expr(x, ())({}))
+
+    def show(self, v, e=None) -> str:
+        return self.shower(e)(v)
+
+    def shower(self, e=None):
+        """The function that writes a value of ``e``'s type in a sentence (built once per node and language)."""
+        def make(e):
+            t = self.cp.type_of(e) if e is not None else None
+            return _make_shower(t.kind if t is not None else None, self.t, self.lang, self.currency)
+        return _per_node(self.policy, f"_shower_cache_{self.lang}", e, make)
+
+    def name(self, e) -> str:
+        """How to call an expression in a sentence: a label when the policy gives one."""
+        if isinstance(e, ast.Name):
+            kind, n = self.cp.ref_of(e)
+            if kind == "let":
+                let = self.cp.lets[n]
+                return let.label.get(self.lang, self.cp.language) if let.label else n
+            if kind == "input":
+                f = self.cp.input.fields[n]
+                return f.label.get(self.lang, self.cp.language) if f.label else n
+            return n
+        if isinstance(e, ast.Attr):
+            t = self.cp.type_of(e.obj)
+            if t.kind == "record" and t.record is not None:
+                f = t.record.fields.get(e.name)
+                if f is not None and f.label is not None:
+                    return f.label.get(self.lang, self.cp.language)
+            return _text(e, self.policy)
+        return self.human(e)
+
+    def human(self, e) -> str:
+        """A rule as a person reads it: labels instead of field names, ≥ and × instead of >= and *."""
+        return _per_node(self.policy, f"_human_cache_{self.lang}", e, lambda x: self._human(x, 0))
+
+    def _human(self, e, prec) -> str:
+        words = self.words
+        if isinstance(e, (ast.Name, ast.Attr)):
+            if isinstance(e, ast.Attr) and isinstance(e.obj, ast.Name) and e.obj.id == "call":
+                return self.show(self.const_value(e), e)
+            kind = self.cp.ref_of(e)[0] if isinstance(e, ast.Name) else None
+            if kind in ("var", "param"):
+                return e.id
+            return self.name(e)
+        if isinstance(e, (ast.Number, ast.Money, ast.Percent, ast.DateLit, ast.DateTimeLit, ast.Bool)):
+            return self.show(self.const_value(e), e)
+        if isinstance(e, ast.Binary):
+            p = _PREC.get(e.op, 9)
+            op = words.get(_WORD_KEY.get(e.op, e.op), _SYMBOL.get(e.op, e.op))
+            if e.op == "of":
+                s = f"{self._human(e.left, 7)} {op} {self._human(e.right, 7)}"
+            else:
+                s = f"{self._human(e.left, p)} {op} {self._human(e.right, p + 1)}"
+            return f"({s})" if prec > p else s
+        if isinstance(e, ast.Unary) and e.op == "not":
+            s = f"{words['not']} {self._human(e.operand, 3)}"
+            return f"({s})" if prec > 3 else s
+        if isinstance(e, ast.Between):
+            s = words["between"].format(v=self._human(e.value, 5), lo=self._human(e.low, 5),
+                                        hi=self._human(e.high, 5))
+            return f"({s})" if prec > 4 else s
+        if isinstance(e, ast.Call) and e.func in self.cp.funcs:
+            fn = self.cp.funcs[e.func]
+            args = ", ".join(self._human(a, 0) for a in e.args)
+            return f"{fn.label.get(self.lang, self.cp.language)} ({args})" if fn.label else f"{e.func}({args})"
+        if isinstance(e, ast.Call) and e.func in TEXT_TESTS and len(e.args) == 2:
+            s = f"{self._human(e.args[0], 8)} {words[e.func]} {self._human(e.args[1], 8)}"
+            return f"({s})" if prec > 4 else s
+        if isinstance(e, ast.If):  # a rule in words never shows a raw field path where a label exists
+            s = self.t["if"].format(c=self._human(e.cond, 0), a=self._human(e.then, 0), b=self._human(e.else_, 0))
+            return f"({s})" if prec > 0 else s
+        return _text(e, self.policy)
+
+
+def _words(policy, lang) -> _Words:
+    cache = policy.__dict__.setdefault("_words_cache", {})
+    found = cache.get(lang)
+    if found is None:
+        found = cache[lang] = _Words(policy, lang)
+    return found
+
+
+# the text tests whose sentence quotes the text itself (it says more than "true")
+TEXT_TESTS = ("starts_with", "ends_with", "contains")
+
+
+def explains_let(cp, e, scope) -> bool:
+    """Whether a condition that is a ``let`` is explained by the let's own rule (outside a quantifier or
+    function, and when the rule is not a constant); the trace generator records the facts of that rule."""
+    if not (isinstance(e, ast.Name) and not scope and cp.ref_of(e)[0] == "let"):
+        return False
+    return not _is_const(cp.lets[e.id].expr)
+
+
+def counted_aggregates(policy, e) -> list:
+    """The ``share``/``count … where`` of ``e`` whose counts a sentence quotes (``12 su 15 soddisfano …``)."""
+    return [n for n in _aggregates_cached(e, policy) if n.func in ("share", "count") and n.where is not None]
+
+
+def value_nodes(policy, exprs) -> tuple:
+    """``(key, node)`` of the input fields and lets whose values ``exprs`` use, as ``values`` lists them:
+    keyed by the rule's text, first use first; a list or record that is always there is no value to list."""
+    exprs = tuple(exprs)
+    cache = policy.__dict__.setdefault("_value_nodes_cache", {})
+    key = tuple(map(id, exprs))
+    found = cache.get(key)
+    if found is None or found[0] != key:
+        found = cache[key] = (key, exprs, _value_nodes(policy, exprs))  # the nodes are kept: their ids stay theirs
+    return found[2]
+
+
+def _value_nodes(policy, exprs):
+    out = {}
+    cp = policy.checked
+    for e in exprs:
+        if e is None:
+            continue
+        for node in _paths_cached(e, policy):
+            key = _text(node, policy)
+            if key in out:
+                continue
+            t = cp.type_of(node)
+            if t.kind in ("list", "record") and not t.optional:
+                continue
+            out[key] = node
+    return tuple(out.items())
+
+
+def _json_of(kind):
+    """The function writing a value of static type ``kind`` in ``values`` (as :func:`_jsonable` does)."""
+    if kind in ("int", "bool", "text", "enum"):
+        return _jsonable_plain
+    if kind in ("decimal", "money", "percent"):
+        return _json_decimal
+    if kind in ("date", "datetime"):
+        return _json_moment
+    return _jsonable
+
+
+def _jsonable_plain(v):
+    return v if v is None or isinstance(v, (bool, str, int)) else _jsonable(v)
+
+
+def _fill(template: str, **static) -> str:
+    """``template`` with the ``static`` slots written in and the others left as slots (braces in the
+    static texts kept as text): a rule's words are put in once, its values per application."""
+    out = []
+    for literal, field, spec, conv in string.Formatter().parse(template):
+        out.append(literal.replace("{", "{{").replace("}", "}}"))
+        if field is None:
+            continue
+        if field in static:
+            out.append(str(static[field]).replace("{", "{{").replace("}", "}}"))
+        else:
+            out.append("{" + field + ("!" + conv if conv else "") + (":" + spec if spec else "") + "}")
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=None)
+def _points_writer(lang):
+    """``format_points(v, lang)``, with whole points below 1,000 (nearly all of them) written directly."""
+    def points(v):
+        if v.__class__ is int and -1000 < v < 1000:
+            return str(v)
+        return format_points(v, lang)
+    return points
+
+
+class _Renderer:
+    """Sentences from facts (:mod:`engine.evaluate.trace`), for one policy and language.
+
+    Each rule is turned once into a function ``fact -> sentence`` that holds every
+    word that does not depend on the application; rendering an application only
+    fills in its values. Nothing here computes a rule: the values come from the trace.
+    """
+
+    def __init__(self, policy, lang):
+        self.policy = policy
+        self.cp = policy.checked
+        self.lang = lang
+        self.t = texts(lang)
+        self.w = _words(policy, lang)
+        self._fns: dict = {}
+        self.gates = tuple(self._gate_fn(g) for g in self.cp.gates)
+        self.criteria = tuple(self._criterion_fn(c) for c in self.cp.criteria)
+
+    # --- conditions ----------------------------------------------------------------------------
+    def why(self, e, scoped: bool):
+        """``fact -> sentence`` saying why condition ``e`` has its value (``scoped``: inside a
+        quantifier or a function, where a let is a value and not its rule)."""
+        key = (id(e), scoped)
+        found = self._fns.get(key)
+        if found is None or found[0] is not e:
+            found = self._fns[key] = (e, self._why(e, scoped))
+        return found[1]
+
+    def _why(self, e, scoped):
+        t, w = self.t, self.w
+        missing = t["missing"]
+        if isinstance(e, ast.Binary) and e.op in _SYMBOL:
+            lname, rname = w.name(e.left), w.name(e.right)
+            showl, showr = w.shower(e.left), w.shower(e.right)
+            static = w.show(w.const_value(e.right), e.right) if _is_const(e.right) else None
+            word = t[OP_KEY[e.op]]
+            if self.cp.type_of(e.left).kind in ("date", "datetime") and e.op in DATE_OP_KEY:
+                word = t[DATE_OP_KEY[e.op]]
+            lmiss, rmiss = f"{lname}: {missing}", f"; {rname}: {missing}"
+
+            def compare(fact):
+                lv, rv = fact
+                if lv is None:
+                    return lmiss
+                left = f"{lname} = {showl(lv)}"
+                if rv is None:
+                    return left + rmiss
+                return f"{left}, {word} {static if static is not None else f'{showr(rv)} ({rname})'}"
+            return compare
+        if isinstance(e, ast.Binary) and e.op in ("and", "or"):
+            subs = tuple(self.why(p, scoped) for p in _flatten(e, e.op))
+            sep = t["and"]
+            if e.op == "and":
+                def both(fact):
+                    every = fact[0] is True
+                    return sep.join(s(f) for s, (v, f) in zip(subs, fact[1:]) if every or v is not True)
+                return both
+            or_fail = t["or_fail"]
+
+            def either(fact):
+                if fact[0] is True:
+                    return next(s(f) for s, (v, f) in zip(subs, fact[1:]) if v is True)
+                return or_fail + sep.join(s(f) for s, (_v, f) in zip(subs, fact[1:]))
+            return either
+        if isinstance(e, ast.Unary) and e.op == "not":
+            inner, prefix = self.why(e.operand, scoped), t["not"]
+            return lambda fact: prefix + inner(fact)
+        if isinstance(e, ast.Between):
+            name, show = w.name(e.value), w.shower(e.value)
+            slo, shi, between = w.shower(e.low), w.shower(e.high), t["op.between"]
+            miss = f"{name}: {missing}"
+
+            def within(fact):
+                v, lo, hi = fact
+                if v is None:
+                    return miss
+                return f"{name} = {show(v)}, " + between.format(lo=slo(lo), hi=shi(hi))
+            return within
+        if isinstance(e, ast.Binary) and e.op in ("in", "not in"):
+            name, show, generic, rname = w.name(e.left), w.shower(e.left), w.shower(None), w.name(e.right)
+            word, miss = t[OP_KEY[e.op]], f"{name}: {missing}"
+
+            def member(fact):
+                v, s = fact
+                if v is None:
+                    return miss
+                shown = generic(s) if isinstance(s, (set, frozenset)) else rname
+                return f"{name} = {show(v)}, " + word.format(s=shown)
+            return member
+        if isinstance(e, ast.IsMissing):
+            name = w.name(e.operand)
+            present, absent = t["is_present"].format(x=name), t["is_missing"].format(x=name)
+            return lambda v: present if v is not None else absent
+        if isinstance(e, ast.Quantified):
+            return self._quantified(e)
+        if explains_let(self.cp, e, scoped):
+            let = self.cp.lets[e.id]
+            inner = self.why(let.expr, False)
+            if let.label:
+                head = f"{w.name(e)}: "
+                return lambda fact: head + inner(fact)
+            return inner
+        if isinstance(e, ast.Call) and e.func in TEXT_TESTS and len(e.args) == 2:
+            name, show = w.name(e.args[0]), w.shower(e.args[0])
+            return lambda v: f"{name} = {show(v)}"
+        if isinstance(e, ast.Call) and e.func in self.cp.funcs:
+            fn = self.cp.funcs[e.func]
+            names = tuple(w.name(a) for a in e.args)
+            body = self.why(fn.expr, bool(fn.params))
+
+            def call(fact):
+                args, inner = fact
+                gaps = [f"{n}: {missing}" for n, v in zip(names, args) if v is None]
+                if gaps:  # the call is missing as a whole: say which data the applicant did not give
+                    return "; ".join(gaps)
+                return body(inner)
+            return call
+        name, show = w.name(e), w.shower(e)
+        return lambda v: f"{name} = {show(v)}"
+
+    def _quantified(self, e):
+        t = self.t
+        c = self.w.human(e.cond)
+        if e.kind == "any":
+            ok, fail = t["any_ok"], t["any_fail"]
+            return lambda fact: ok.format(k=fact[1], n=fact[0], c=c) if fact[1] else fail.format(n=fact[0], c=c)
+        ok, fail = (t["all_ok"], t["all_fail"]) if e.kind == "all" else (t["none_ok"], t["none_fail"])
+        inner = self.why(e.cond, True)
+
+        def quantified(fact):
+            n, k, shown = fact
+            if not k:
+                return ok.format(n=n, c=c)
+            items = ", ".join(f"{_item_name(name, i)} ({inner(f)})" for i, name, f in shown)
+            more = f", … +{k - MAX_ITEMS_SHOWN}" if k > MAX_ITEMS_SHOWN else ""
+            return f"{fail.format(k=k, n=n, c=c)}: {items}{more}"
+        return quantified
+
+    # --- values used ---------------------------------------------------------------------------
+    def _values_fn(self, exprs):
+        nodes = value_nodes(self.policy, exprs)
+        keys = tuple(k for k, _n in nodes)
+        kinds = tuple(self.cp.type_of(n).kind for _k, n in nodes)
+        # only an optional list or record can hold a list or dict (not a value to list); only some
+        # types need writing as JSON: the rest go into the dict as they are, in one C-level call
+        writers = tuple((k, _json_of(kind)) for k, kind in zip(keys, kinds)
+                        if _json_of(kind) is not _jsonable_plain and kind not in ("list", "record"))
+        nested = tuple(k for k, kind in zip(keys, kinds) if kind in ("list", "record"))
+        if not writers and not nested:
+            return lambda facts: dict(zip(keys, facts))
+
+        def values(facts):
+            d = dict(zip(keys, facts))
+            for k, write in writers:
+                d[k] = write(d[k])
+            for k in nested:
+                v = d[k]
+                if isinstance(v, (list, dict)):
+                    del d[k]
+                else:
+                    d[k] = _jsonable(v)
+            return d
+        return values
+
+    # --- gates -----------------------------------------------------------------------------------
+    def _gate_fn(self, g):
+        why, values = self.why(g.cond, False), self._values_fn([g.cond])
+        label, gid = self.policy.label_of(g, self.lang), g.id
+
+        def gate(fact, passed):
+            return GateResult(gid, label, passed, why(fact[0]), values(fact[1]))
+        return gate
+
+    # --- criteria --------------------------------------------------------------------------------
+    def _criterion_fn(self, c):
+        """``(points, fact) -> CriterionResult`` (``fact`` None when the application was not scored)."""
+        t, lang = self.t, self.lang
+        m = format_points(c.max, lang)
+        label = self.policy.label_of(c, lang)
+        suffix = ""
+        if c.weight is not None:
+            suffix += t["weight"].format(w=format_points(c.weight, lang))
+        if c.ranking_weight is not None:
+            suffix += t["rweight"].format(w=format_points(c.ranking_weight, lang))
+        below = t["minimum"].format(min=format_points(c.minimum, lang)) if c.minimum is not None else None
+        not_scored = t["not_scored"] + suffix
+        if c.subs is not None:
+            parts_fns = tuple(self._criterion_fn(s) for s in c.subs)
+            exprs = []
+            parts_t = t["parts"]
+
+            def because(points, fact):
+                parts = tuple(f(sub[0], sub) for f, sub in zip(parts_fns, fact[1]))
+                return parts_t.format(parts=" + ".join(f"{p.label} {format_points(p.points, lang)}" for p in parts),
+                                      p=format_points(points, lang), m=m), parts
+        elif c.tiers is not None:
+            exprs = [x for tier in c.tiers for x in (tier.cond, tier.points)]
+            tiers = self._tiers_fn(c.tiers, m)
+
+            def because(points, fact):
+                return tiers(points, fact[1]), ()
+        else:
+            exprs = [c.formula]
+            formula = self._formula_fn(c, m)
+
+            def because(points, fact):
+                return formula(points, fact), ()
+        values = self._values_fn(exprs)
+        cid, cmax, minimum, weight, rweight = c.id, c.max, c.minimum, c.weight, c.ranking_weight
+
+        def criterion(points, fact):
+            if points is None:
+                return CriterionResult(cid, label, None, cmax, not_scored, minimum, weight, rweight, {}, ())
+            text, parts = because(points, fact)
+            if below is not None and points < minimum:
+                text += below
+            return CriterionResult(cid, label, points, cmax, text + suffix, minimum, weight, rweight,
+                                   values(fact[2]), parts)
+        return criterion
+
+    def _aggregates_fn(self, e):
+        """``aggregates -> [sentence, …]``: ``12 su 15 (80 %) soddisfano «…»`` for each counted aggregate."""
+        t, lang = self.t, self.lang
+        shapes = tuple((n.func == "share", self.w.human(n.where)) for n in counted_aggregates(self.policy, e))
+        if not shapes:
+            return None
+        share, count = t["share"], t["count"]
+
+        def aggregates(facts):
+            return [share.format(k=k, n=n, pct=format_percent(Decimal(k) / n, lang), c=c) if is_share and n
+                    else count.format(k=k, n=n, c=c) for (is_share, c), (k, n) in zip(shapes, facts)]
+        return aggregates
+
+    def _formula_fn(self, c, m):
+        t, lang = self.t, self.lang
+        aggregates = self._aggregates_fn(c.formula)
+        details = tuple((self.w.name(n), self.w.shower(n)) for _k, n in value_nodes(self.policy, [c.formula]))
+        text = self.w.human(c.formula)
+        show = self.w.shower(None)
+        pts = _points_writer(lang)
+        cmax = c.max
+        missing_t, capped, floored, plain = t["missing_points"], t["capped"], t["floored"], t["formula"]
+
+        def formula(points, fact):
+            raw, aggs = fact[1]
+            shown = aggregates(aggs) if aggregates is not None else []
+            shown.extend(f"{name} = {sh(v)}" for (name, sh), v in zip(details, fact[2])
+                         if not isinstance(v, (list, dict)))
+            f = f"{text} [{'; '.join(dict.fromkeys(shown))}]" if shown else text
+            if raw is None:
+                return missing_t.format(what=f, m=m)
+            if raw > cmax:
+                return capped.format(f=f, raw=show(raw), p=pts(points), m=m)
+            if raw < 0:
+                return floored.format(f=f, raw=show(raw), m=m)
+            return plain.format(f=f, raw=show(raw), p=pts(points), m=m)
+        return formula
+
+    def _tiers_fn(self, tiers, m):
+        t, w, lang = self.t, self.w, self.lang
+        pts = _points_writer(lang)
+        subject = tier_subject(tiers)
+        aggregates = self._aggregates_fn(tiers[0].cond) if tiers[0].cond is not None else None
+        missing = t["missing"]
+        conds = tuple(tier.cond is not None for tier in tiers)
+        nomatch = _fill(t["nomatch"], m=m)
+        if subject is not None:
+            name, show = w.name(subject), w.shower(subject)
+            if self.cp.type_of(subject).kind == "decimal" and any(
+                    isinstance(r, ast.Percent) for tier in tiers if tier.cond is not None for r in band_rights(tier.cond)):
+                show = functools.partial(_percent_shown, lang=lang, show=show)  # bands in % read better against a %
+            tail = not isinstance(subject, ast.Aggregate)
+            missing_text = t["missing_points"].format(what=name, m=m)
+            absent = f"{name}: {missing}"
+        else:
+            name, tail = None, False
+            positions = {j: k for k, j in enumerate(j for j, tier in enumerate(tiers) if tier.cond is not None)}
+            whys = {j: self.why(tier.cond, False) for j, tier in enumerate(tiers) if tier.cond is not None}
+            missing_t = _fill(t["missing_points"], m=m)
+        # each band's sentence with its words in: the band's text when its bounds are constants
+        # (nearly always), else a slot filled from the bound values the trace recorded
+        static, dynamic = [], []
+        for tier in tiers:
+            if tier.cond is None:
+                static.append(_fill(t["otherwise"], m=m))
+                dynamic.append(None)
+            elif subject is None or all(_is_const(r) for r in band_bounds(tier.cond, subject)):
+                text = self._band_fn(tier.cond, subject)(
+                    tuple(w.const_value(r) for r in band_bounds(tier.cond, subject))) if subject is not None \
+                    else w.human(tier.cond)
+                static.append(_fill(t["band"], b=text, m=m))
+                dynamic.append(None)
+            else:
+                static.append(_fill(t["band"], m=m))
+                dynamic.append(self._band_fn(tier.cond, subject))
+        static, dynamic = tuple(static), tuple(dynamic)
+        fixed = not any(dynamic)
+
+        def why_tiers(points, body):
+            i, miss, sv, cfacts, bounds, aggs = body
+            if subject is not None:
+                if miss:
+                    return missing_text
+                v = f"{name} = {show(sv)}" if sv is not None else absent
+            else:
+                j = i if i is not None and conds[i] else 0
+                v = whys[j](cfacts[positions[j]]) if conds[j] else ""
+            if aggregates is not None:
+                said = aggregates(aggs)
+                if said:
+                    v = "; ".join(said) + (f" ({v})" if tail else "")
+            if miss:
+                return missing_t.format(what=v)
+            if i is None:
+                return nomatch.format(v=v)
+            if fixed or dynamic[i] is None:
+                return static[i].format(v=v, p=pts(points))
+            return static[i].format(v=v, b=dynamic[i](bounds[i]), p=pts(points))
+        return why_tiers
+
+    def _band_fn(self, cond, subject):
+        """``bound values -> text`` of one band (``≥ 4``, ``2–5``, else the test in words)."""
+        w, lang = self.w, self.lang
+        if isinstance(cond, ast.Binary) and cond.op in _SYMBOL and cond.left == subject:
+            sym, show = _SYMBOL[cond.op], w.shower(cond.right)
+            share = self.cp.type_of(subject).kind == "percent"
+
+            def compared(bounds):
+                bound = bounds[0]
+                if share and isinstance(bound, Decimal):
+                    return f"{sym} {format_percent(bound, lang)}"  # a share: bands in %
+                return f"{sym} {show(bound)}"
+            return compared
+        if isinstance(cond, ast.Between) and cond.value == subject:
+            slo, shi = w.shower(cond.low), w.shower(cond.high)
+            return lambda bounds: f"{slo(bounds[0])}–{shi(bounds[1])}"
+        text = w.human(cond)
+        return lambda bounds: text
+
+    # --- the whole explanation -------------------------------------------------------------------
+    def render(self, decision, trace) -> tuple:
+        """``(gates, criteria)``: the :class:`GateResult` and :class:`CriterionResult` of one trace."""
+        failed = decision.failed
+        gates = tuple(g(f, cp_id not in failed) for g, f, cp_id in zip(self.gates, trace.gates, self._gate_ids))
+        points = decision.points
+        if points is None or trace.criteria is None:
+            criteria = tuple(c(None, None) for c in self.criteria)
+        else:
+            criteria = tuple(c(p, f) for c, p, f in zip(self.criteria, points, trace.criteria))
+        return gates, criteria
+
+    @functools.cached_property
+    def _gate_ids(self):
+        return tuple(g.id for g in self.cp.gates)
+
+
+def band_bounds(cond, subject):
+    """The bounds a band's sentence quotes (``≥ 4``, ``2–5``): none when it is not a test of ``subject``."""
+    if cond is None:
+        return ()
+    if isinstance(cond, ast.Binary) and cond.op in _SYMBOL and cond.left == subject:
+        return (cond.right,)
+    if isinstance(cond, ast.Between) and cond.value == subject:
+        return (cond.low, cond.high)
+    return ()
+
+
+def _percent_shown(v, lang, show):
+    return format_percent(v, lang) if v is not None else show(v)
+
+
+def _renderer(policy, lang) -> _Renderer:
+    """The policy's :class:`_Renderer` for ``lang`` (built once)."""
+    cache = policy.__dict__.setdefault("_renderers", {})
+    found = cache.get(lang)
+    if found is None:
+        found = cache[lang] = _Renderer(policy, lang)
+    return found
+
+
+# --- the grant, in words ---------------------------------------------------------------------------
+#
+# One sentence says which term of the grant's rule gave the amount. The trace records the values
+# of the expressions of a :class:`GrantPlan` (``Trace.grant``), and :func:`grant_because`, the one
+# place that writes the sentence, puts them into words.
+
+
+class GrantPlan:
+    """The grant's rule as the sentence reads it, worked out once per policy.
+
+    ``root`` is the rule with its ``let``s followed; for a ``min``/``max`` of two
+    or more terms, ``op`` is that function and ``terms`` its terms (nested calls
+    of the same function and unlabelled lets flattened into them); otherwise
+    ``op`` is None and the one term is the rule itself. ``exprs`` are the
+    expressions whose values the sentence quotes: the root, every term, then the
+    input fields and lets a computed term uses (``details``, per term).
+    """
+
+    def __init__(self, policy):
+        cp = policy.checked
+        self.decl = cp.decls["grant"]
+        root = _follow_lets(cp, self.decl.expr)
+        self.root = root
+        if (isinstance(root, ast.Call) and root.func in ("min", "max") and root.func not in cp.funcs
+                and len(root.args) >= 2):
+            self.op = root.func
+            self.terms = tuple(_terms(cp, root, root.func))
+        else:
+            self.op = None
+            self.terms = (root,)
+        self.details = tuple(
+            () if _is_const(x) or isinstance(x, (ast.Name, ast.Attr)) else
+            tuple(n for n in _paths_cached(x, policy) if cp.type_of(n).kind not in ("list", "record"))
+            for x in self.terms)
+        exprs = [root, *self.terms]
+        for d in self.details:
+            exprs.extend(d)
+        index: dict = {}
+        for e in exprs:
+            index.setdefault(id(e), len(index))
+        unique = {}
+        for e in exprs:
+            unique.setdefault(id(e), e)
+        self.exprs = tuple(unique.values())
+        self.index = index  # id(expression) -> position in exprs (and in the values)
+        self.term_index = tuple(index[id(e)] for e in self.terms)
+
+
+def grant_plan(policy) -> GrantPlan | None:
+    """The policy's :class:`GrantPlan`, or None when it declares no ``grant``."""
+    found = policy.__dict__.get("_grant_plan", _UNSET)
+    if found is _UNSET:
+        found = policy.__dict__["_grant_plan"] = GrantPlan(policy) if "grant" in policy.checked.decls else None
+    return found
+
+
+def _let_of(cp, e):
+    if isinstance(e, ast.Name) and cp.ref_of(e)[0] == "let":
+        let = cp.lets.get(e.id)
+        if let is not None and let.params is None:
+            return let
+    return None
+
+
+def _follow_lets(cp, e):
+    seen = set()
+    while (let := _let_of(cp, e)) is not None and e.id not in seen:
+        seen.add(e.id)
+        e = let.expr
+    return e
+
+
+def _terms(cp, call, op):
+    """The terms of ``min``/``max``: a nested call of the same function, directly or through an
+    unlabelled let, adds its own terms; a labelled let stays one term, named by its label."""
+    out = []
+    for a in call.args:
+        let = _let_of(cp, a)
+        inner = _follow_lets(cp, a) if let is not None and let.label is None else a
+        if isinstance(inner, ast.Call) and inner.func == op and inner.func not in cp.funcs and len(inner.args) >= 2:
+            out.extend(_terms(cp, inner, op))
+        else:
+            out.append(inner)
+    return out
+
+
+def _exact(v):
+    """A value as the typed path holds it: the fast path may keep a JSON float for a number."""
+    if v.__class__ is float:
+        return Decimal(repr(v))
+    return v
+
+
+def exact_money(v, lang, currency) -> str:
+    """An amount with every decimal it has (``€ 16.666,665``), at least the cents."""
+    v = Decimal(v)
+    money = _f.money_formatter(lang, currency)
+    if v.as_tuple().exponent >= -2:
+        return money(v)
+    cents = v.quantize(_CENT, rounding=ROUND_DOWN)
+    if cents == v:  # 40000.000
+        return money(v)
+    digits = format(abs(v).normalize(), "f").split(".")[1][2:]
+    # digits beyond the cent are written out, not rounded away (a rounding is what is explained)
+    return money(cents) + digits
+
+
+class _GrantWords:
+    """The words of one policy's grant sentence in one language: all but the values, written once."""
+
+    def __init__(self, policy, plan, lang):
+        t = self.t = texts(lang)
+        ex = _words(policy, lang)
+        self.lang, self.currency = lang, policy.currency
+        self.const = tuple(_is_const(e) for e in plan.terms)
+        self.names = tuple({prep: _grant_term_name(ex, plan, e, t, prep) for prep in ("", "of", "to")}
+                           for e in plan.terms)
+        self.details = tuple(tuple((ex.name(n), ex.shower(n), plan.index[id(n)]) for n in d) for d in plan.details)
+        self.root_name = t["grant.fixed"] if _is_const(plan.root) else _grant_term_name(ex, plan, plan.root, t, "")
+        rounding = plan.decl.rounding
+        self.rounding = _rounding_words(t, rounding, lang, policy.currency) if rounding is not None else None
+
+
+def _grant_words(policy, plan, lang) -> _GrantWords:
+    cache = policy.__dict__.setdefault("_grant_words", {})
+    found = cache.get(lang)
+    if found is None:
+        found = cache[lang] = _GrantWords(policy, plan, lang)
+    return found
+
+
+def grant_because(policy, plan: GrantPlan, lang, values, computed) -> str:
+    """Which term of the grant's rule gave the amount, and the rounding when it changed it.
+
+    ``values`` are those of ``plan.exprs`` for one application; ``computed`` the
+    grant the rules gave (rounded, before it is made payable).
+    """
+    w = _grant_words(policy, plan, lang)
+    t = w.t
+    values = [_exact(v) for v in values]
+    terms = [values[i] for i in plan.term_index]
+    raw = values[0]
+    if raw is None or computed is None or None in terms:
+        names = dict.fromkeys(f"{w.names[i]['']}: {t['missing']}" for i, v in enumerate(terms) if v is None)
+        return t["grant.missing"].format(what="; ".join(names) or t["missing"])
+
+    def money(v):
+        return exact_money(v, lang, w.currency)
+
+    def phrase(i, prep, with_details=False):
+        out = w.names[i][prep]
+        if with_details and w.details[i]:
+            shown = dict.fromkeys(f"{name} = {show(_exact(values[k]))}" for name, show, k in w.details[i])
+            out += f" ({'; '.join(shown)})"
+        return out
+
+    # terms equal to the amount: the call's own limit first (the request meeting it is the coincidence)
+    bound = sorted((i for i, v in enumerate(terms) if v == raw), key=lambda i: not w.const[i])
+    if plan.op is None or not bound:
+        head = phrase(0, "", True) if plan.op is None and w.details[0] else w.root_name
+    else:
+        head = phrase(bound[0], "", True)
+        if len(bound) > 1:
+            head += f", {t['grant.equal']} " + _and(t, [phrase(i, "to", True) for i in bound[1:]])
+        others = [i for i, v in enumerate(terms) if v != raw]
+        if others:
+            word = t["grant.lower"] if plan.op == "min" else t["grant.higher"]
+            head += f", {word} " + _and(t, [f"{phrase(i, 'of')} ({money(terms[i])})" for i in others])
+    if w.rounding is not None and raw != computed:
+        head += f"; {w.rounding}: {money(raw)} → {money(computed)}"
+    sentence = f"{money(computed)}: {head}"
+    if computed < 0:
+        return t["grant.below"].format(s=sentence)
+    if computed == 0:
+        return t["grant.zero"].format(s=sentence)
+    return sentence
+
+
+def _grant_term_name(ex, plan, e, t, prep):
+    """A term of the grant's rule as a sentence names it, after the preposition ``prep`` ('', of, to)."""
+    if _is_const(e):
+        return t[("grant.floor" if plan.op == "max" else "grant.ceiling") + _PREP[prep]]
+    return t["grant.name" + _PREP[prep]].format(x=ex.name(e))
+
+
+# a term of the grant named after a preposition: Italian joins the article to it ("del massimale")
+_PREP = {"": "", "of": "_of", "to": "_to"}
+
+
+def _and(t, items):
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + t["grant.and"] + items[-1]
+
+
+def _rounding_words(t, rounding, lang, currency):
+    unit = rounding.unit.amount  # the checker accepts an amount of money only
+    key = {Decimal(1): "grant.unit_euro", Decimal("0.01"): "grant.unit_cent"}.get(unit) if currency == "EUR" else None
+    nearest = "_nearest" if rounding.mode == "nearest" else ""
+    if key is not None:
+        words = t[key + nearest]
+    else:
+        words = t["grant.unit" + nearest].format(u=format_money(unit, lang, currency))
+    return t["grant.round_" + rounding.mode].format(u=words, n=words)
+
+
+_CENT = Decimal("0.01")
+_STRFTIME_FIELDS = (("%Y", "{0:04d}"), ("%m", "{1:02d}"), ("%d", "{2:02d}"), ("%H", "{3:02d}"), ("%M", "{4:02d}"),
+                    ("%S", "{5:02d}"))
+
+
+def _make_shower(kind, t, lang, currency):
+    """``show(v)`` for values of the static type ``kind`` (None: decided by the value alone)."""
+    missing, yes, no = t["missing"], t["yes"], t["no"]
+
+    def generic(v):
+        if v is None:
+            return missing
+        if isinstance(v, bool):
+            return yes if v else no
+        if isinstance(v, _dt.datetime):
+            return v.strftime(t["moment"])
+        if isinstance(v, _dt.date):
+            return format_date(v, lang)
+        if isinstance(v, (int, Decimal)):
+            if isinstance(v, Decimal) and abs(v) < 10 ** 20:  # beyond that quantize would overflow 28 digits
+                v = v.quantize(_TEN_THOUSANDTH).normalize()
+            return format_points(v, lang)
+        if isinstance(v, str):
+            return f'"{v}"'
+        if isinstance(v, (set, frozenset, list, tuple)):
+            return "{" + ", ".join(sorted(generic(x) for x in v)) + "}"
+        return str(v)
+
+    # the common case of each type without the chain of tests (explanations show a dozen values each)
+    if kind == "money":
+        money = _f.money_formatter(lang, currency)
+
+        def show(v):
+            if v.__class__ is Decimal:
+                return money(v)
+            if v is None or isinstance(v, bool):
+                return generic(v)
+            return money(v)
+        return show
+    if kind == "int":
+        def show(v):
+            if v.__class__ is int and -1000 < v < 1000:  # no thousands separator to write
+                return str(v)
+            return generic(v)
+        return show
+    if kind == "datetime":
+        # the catalogue's strftime pattern as a format of the six fields: strftime is slower
+        pattern = t["moment"].replace("{", "{{").replace("}", "}}")
+        for code, field in _STRFTIME_FIELDS:
+            pattern = pattern.replace(code, field)
+
+        def show(v):
+            if v.__class__ is _dt.datetime and v.year >= 1000:  # where %Y writes four digits
+                return pattern.format(v.year, v.month, v.day, v.hour, v.minute, v.second)
+            return generic(v)
+        return show
+    if kind == "percent":
+        def show(v):
+            if v is None or isinstance(v, bool):
+                return generic(v)
+            return format_percent(v, lang)
+        return show
+    return generic
+
+
+_TEN_THOUSANDTH = Decimal("0.0001")
+
+
+def _flatten(e, op):
+    out = []
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, ast.Binary) and x.op == op:
+            stack.append(x.right)
+            stack.append(x.left)
+        else:
+            out.append(x)
+    return out
+
+
+def _is_const(e):
+    return isinstance(e, (ast.Number, ast.Percent, ast.Money, ast.String, ast.DateLit, ast.DateTimeLit, ast.Bool,
+                          ast.SetLit)) or (isinstance(e, ast.Attr) and isinstance(e.obj, ast.Name) and e.obj.id == "call")
+
+
+def _item_name(name, i):
+    """An item a sentence names: its position from 1 and its own name when it has one (``#2 Beta srl``)."""
+    return f"#{i + 1} {name}" if name else f"#{i + 1}"
+
+
+def _paths(e, cp):
+    """Maximal input paths and lets used by ``e`` (not through item variables)."""
+    out = []
+    stack = [(e, False)]
+    while stack:
+        n, inside_attr = stack.pop()
+        if isinstance(n, ast.Attr):
+            root = n
+            while isinstance(root, ast.Attr):
+                root = root.obj
+            if isinstance(root, ast.Name) and cp.ref_of(root)[0] in ("input", "let"):
+                if not inside_attr:
+                    out.append(n)
+                continue
+        if isinstance(n, ast.Name) and cp.ref_of(n)[0] in ("input", "let") and not inside_attr:
+            out.append(n)
+            continue
+        for ch in ast.children(n):
+            stack.append((ch, False))
+    return sorted(out, key=lambda x: (x.span.start if x.span else 0))
+
+
+_UNSET = object()
+
+
+def _per_node(policy, name: str, e, compute):
+    """``compute(e)``, cached on the policy by node (the node is kept, so its id stays its own).
+
+    Explanations quote and analyse the same rules for every application; the
+    caches live and die with the policy that owns the rules.
+    """
+    cache = policy.__dict__.setdefault(name, {})
+    found = cache.get(id(e))
+    if found is None or found[0] is not e:
+        found = cache[id(e)] = (e, compute(e))
+    return found[1]
+
+
+def _aggregates_cached(e, policy):
+    return _per_node(policy, "_aggregates_cache", e, lambda x: [n for n in ast.walk(x) if isinstance(n, ast.Aggregate)])
+
+
+def _text(e, policy) -> str:
+    """The rule as written (format_expr)."""
+    return _per_node(policy, "_text_cache", e, format_expr)
+
+
+def _paths_cached(e, policy):
+    return _per_node(policy, "_paths_cache", e, lambda x: _paths(x, policy.checked))
+
+
+def _jsonable(v):
+    """A value a rule used, as JSON data (``values`` in the result)."""
+    if v is None or isinstance(v, (bool, str, int)):
+        return v
+    if isinstance(v, Decimal):
+        return _json_decimal(v)
+    if isinstance(v, (_dt.date, _dt.datetime)):
+        return v.isoformat()
+    if isinstance(v, (set, frozenset)):
+        return sorted(str(x) for x in v)
+    return str(v)
+
+
+def _json_decimal(v):
+    """A Decimal in ``values``: an int when whole, else its exact text (``"0.25"``); None stays None."""
+    if v.__class__ is not Decimal:
+        return _jsonable(v)
+    return exact_json(v)
+
+
+def _json_moment(v):
+    """A date or datetime in ``values`` (ISO 8601); None stays None."""
+    return v.isoformat() if v is not None else None
+
+
+def explain(policy, value, decision, lang, data=None) -> Result:
+    """The explained result; ``value`` is the application as :meth:`Policy.validate` converted it.
+
+    ``data`` is the application as read: an invalid one's problems are named by its own items.
+    """
+    if decision.status == "invalid":
+        return _invalid_result(policy, decision, lang, value, data)
+    return render(policy, decision, typed_trace(policy, value, decision), lang)
+
+
+def typed_trace(policy, value, decision) -> Trace:
+    """The facts of a valid application converted by :meth:`Policy.validate` (the typed tracer)."""
+    from engine.compile.tracegen import typed_tracer
+    return typed_tracer(policy).trace(policy.env(value), decision)
+
+
+def fused_trace(policy, decision, out, env) -> Trace:
+    """The facts the explaining fast path recorded (``out``), with the rules it left to the typed
+    tracer recorded there, on ``env(lets)`` (built only then)."""
+    _dec, gates, criteria, lets, grant = out
+    if lets is None and (grant is not None or decision.failed or grant_plan(policy) is None):
+        return Trace(gates, criteria, grant)
+    from engine.compile.tracegen import typed_tracer
+    return typed_tracer(policy).complete(env(lets), decision, gates, criteria, grant)
+
+
+def render(policy, decision, trace: Trace, lang) -> Result:
+    """The result of a valid application in ``lang``: every sentence written from ``trace``."""
+    gates, criteria = _renderer(policy, lang).render(decision, trace)
+    return _result(policy, decision, lang, gates, criteria, trace.grant)
+
+
+def _labels_of(policy, lang):
+    cache = policy.__dict__.setdefault("_labels_cache", {})
+    found = cache.get(lang)
+    if found is None:
+        found = cache[lang] = (tuple(policy.label_of(g, lang) for g in policy.gates),
+                               tuple(policy.label_of(c, lang) for c in policy.criteria))
+    return found
+
+
+def _result(policy, decision, lang, gates, criteria, grant_values=None) -> Result:
+    t = texts(lang)
+    info = policy.__dict__.get("_shared_info")
+    if info is None:  # one dict per policy, shared by its results (Result.to_dict copies it)
+        info = policy.__dict__["_shared_info"] = policy.policy_info
+    # positional: in Result's field order (a third faster than keywords for its 20 fields)
+    because = None
+    if grant_values is not None and decision.status == "admitted":  # the generated code computes them unless a gate failed
+        because = grant_because(policy, grant_plan(policy), lang, grant_values, decision.grant_computed)
+    return Result(decision.application, decision.status, decision.score, policy.max_score, policy.pass_score,
+                  decision.grant, gates, criteria, decision.errors, info, lang, policy.currency,
+                  decision.ranking_score, decision.requested, decision.applicant, decision.submitted,
+                  summary=_summary(policy, decision, lang, t), grant_computed=decision.grant_computed,
+                  grant_because=because)
+
+
+def _invalid_result(policy, decision, lang, value, data) -> Result:
+    """An invalid application's result: each problem in words, and its applicant when that field is valid."""
+    n = len(decision.errors)
+    cp = policy.checked
+    # items are named from the converted values (texts stay texts; "12" typed in a number field is no name)
+    named = value if isinstance(value, dict) else data
+    texts = tuple(describe_problem(cp, f, m, named, lang) for f, m in decision.errors)
+    return Result(decision.application, "invalid", None, policy.max_score, policy.pass_score, None, (), (),
+                  decision.errors, policy.policy_info, lang, policy.currency,
+                  applicant=decision.applicant or _valid_applicant(policy, value, decision.errors),
+                  summary=i18n.plural(lang, "explain.s_invalid", n), error_texts=texts)
+
+
+def _valid_applicant(policy, value, errors):
+    """The ``applicant`` of invalid data when it is a field (``network.name``) with no problem, else None.
+
+    Only a plain field is read: a computed name could use the invalid values.
+    """
+    d = policy.checked.decls.get("applicant")
+    if d is None or not isinstance(value, dict):
+        return None
+    steps = []
+    e = d.expr
+    while isinstance(e, ast.Attr):
+        steps.append(e.name)
+        e = e.obj
+    if not (isinstance(e, ast.Name) and policy.checked.ref_of(e)[0] == "input"):
+        return None
+    steps.append(e.id)
+    path = ".".join(reversed(steps))
+    for field, _m in errors:
+        # a problem in the field itself or in what holds it ("network" not an object)
+        if not field or field == "(application)" or field == path or path.startswith(field + "."):
+            return None
+    found = value
+    for step in reversed(steps):
+        found = found.get(step) if isinstance(found, dict) else None
+    return found if isinstance(found, str) and found.strip() else None
+
+
+def _summary(policy, d, lang, t):
+    if d.status == "ineligible":
+        n = len(d.failed)
+        return i18n.plural(lang, "explain.s_ineligible", n, ids=_labels(policy, d.failed, lang))
+    if d.status == "below_threshold":
+        if d.below:
+            crit = {c.id: c for c in policy.criteria}
+            return t["s_below_min"].format(ids="; ".join(policy.label_of(crit[i], lang) for i in d.below))
+        return t["s_below"].format(score=format_points(d.score, lang), pass_=format_points(policy.pass_score, lang))
+    computed = d.grant_computed
+    if computed is not None and computed <= 0:  # admitted, but there is nothing to pay: say so
+        kind = "below" if computed < 0 else "zero"
+        grant = format_money(computed, lang, policy.currency)
+        if d.score is None:
+            return t["s_admitted_noscore_" + kind].format(grant=grant)
+        return t["s_admitted_grant_" + kind].format(score=format_points(d.score, lang),
+                                                    max=format_points(policy.max_score, lang), grant=grant)
+    if d.score is None:
+        return t["s_admitted_noscore"]
+    if d.grant is not None:
+        return t["s_admitted_grant"].format(score=format_points(d.score, lang),
+                                            max=format_points(policy.max_score, lang),
+                                            grant=format_money(d.grant, lang, policy.currency))
+    return t["s_admitted"].format(score=format_points(d.score, lang), max=format_points(policy.max_score, lang))
+
+
+def _labels(policy, gate_ids, lang):
+    labels = _labels_by_id(policy, lang)
+    return "; ".join(labels.get(i, i) for i in gate_ids)
+
+
+def _labels_by_id(policy, lang):
+    cache = policy.__dict__.setdefault("_labels_by_id", {})
+    found = cache.get(lang)
+    if found is None:
+        found = cache[lang] = dict(zip((g.id for g in policy.gates), _labels_of(policy, lang)[0]))
+    return found
+
+
+def render_text(result: Result | dict, lang: str | None = None) -> str:
+    """A result as aligned text for a person (``bando eval --format text``)."""
+    r = result.to_dict() if hasattr(result, "to_dict") else result
+    lang = lang or r.get("language", "it")
+    w = i18n.table(lang, "text")
+    cur = r.get("currency", "EUR")
+    lines = []
+    head = f"{w['application']} {r['application'] or '?'}"
+    if r.get("applicant"):
+        head += f" — {r['applicant']}"
+    lines.append(head)
+    lines.append(f"{w['outcome']}: {status_label(r['status'], lang)}")
+    lines.append(r.get("summary") or "")
+    if r["errors"]:
+        lines.append("")
+        lines.append(w["data_errors"])
+        for e in r["errors"]:
+            lines.append(f"  ✗ {e.get('text') or (e['field'] or w['whole_application']) + ': ' + e['message']}")
+    if r["gates"]:
+        lines.append("")
+        lines.append(w["gates"])
+        width = max(len(g["label"]) for g in r["gates"])
+        for g in r["gates"]:
+            mark = "✓" if g["passed"] else "✗"
+            lines.append(f"  {mark} {g['label']:<{width}}  {g['because']}")
+    if r["criteria"] and r["score"] is not None:
+        lines.append("")
+        lines.append(w["scoring"])
+        width = max(len(c["label"]) for c in r["criteria"])
+        for c in r["criteria"]:
+            pts = f"{format_points(c['points'], lang)}/{format_points(c['max'], lang)}" if c["points"] is not None else "—"
+            lines.append(f"  {c['label']:<{width}}  {pts:>9}  {c['because']}")
+            for p in c.get("parts", ()):
+                ppts = f"{format_points(p['points'], lang)}/{format_points(p['max'], lang)}"
+                lines.append(f"    · {p['label']:<{width - 2}}  {ppts:>9}  {p['because']}")
+        total = f"{format_points(r['score'], lang)}/{format_points(r['max_score'], lang)}"
+        lines.append(f"  {w['total']:<{width}}  {total:>9}  ({w['pass_mark']} {format_points(r['pass_score'], lang)})")
+    if r.get("grant") is not None:
+        lines.append("")
+        lines.append(f"{w['grant']}: {format_money(r['grant'], lang, cur)}"
+                     + (f" ({w['requested']} {format_money(r['requested'], lang, cur)})" if r.get("requested") else ""))
+        if r.get("grant_because"):
+            lines.append(f"  {r['grant_because']}")
+    if r.get("placement"):
+        lines.append(r["placement"].get("because", ""))
+    p = r["policy"]
+    lines.append("")
+    lines.append(f"{w['call']}: {p['name']} v{p['version']} (sha256 {p['sha256'][:12]}…)")
+    return "\n".join(lines) + "\n"
+
+
+def status_label(status: str, lang: str) -> str:
+    """The words for an outcome (``not_funded``: "ammessa, non finanziata"), the same in every output."""
+    return i18n.text(lang, "status." + status)
+
+
+def name_of(policy, e, lang) -> str:
+    """How a sentence names expression ``e``: its label when the policy gives one (ranking keys use it)."""
+    return _words(policy, lang).name(e)
+
+
+def unscored_criteria(policy, lang) -> tuple:
+    """Every criterion's :class:`CriterionResult` for an application that was not scored, as
+    :func:`render` writes them (weights included): for a result that loses its eligibility later
+    (the batch's shared-firm rule), so that it reads as one that lost it at the gates."""
+    return tuple(c(None, None) for c in _renderer(policy, lang).criteria)
+
+
+def not_scored(lang) -> str:
+    """What a criterion of an application that is not eligible says (it was not scored)."""
+    return texts(lang)["not_scored"]
+
+
+def admitted_head(policy, score, lang) -> str:
+    """"Eligible and admitted with S of M points." — the summary's first sentence for a ranked application."""
+    return texts(lang)["s_admitted"].format(score=format_points(score, lang),
+                                                      max=format_points(policy.max_score, lang))
+
+
+def rules_applied(policy, value) -> tuple[dict, tuple]:
+    """What the explanation of one valid application rests on, as facts rather than sentences.
+
+    ``value`` is the application as :meth:`Policy.validate` converted it. Returns ``(bands, terms)``:
+    ``bands`` maps every criterion and sub-criterion written as bands to the index of the band that
+    gave its points (None when no band applied, or its value was missing); ``terms`` are the indexes of
+    the grant's ``min``/``max`` terms equal to the amount (empty without a grant). They are read from the
+    trace the sentences are written from, so ``bando test --coverage`` counts what the explanations
+    say, never a second reading of the rules.
+    """
+    from engine.compile.tracegen import typed_tracer
+    tracer = typed_tracer(policy)
+    env = policy.env(value)
+    bands: dict = {}
+    stack = [(c, tracer.criteria[i](env, None)) for i, c in enumerate(policy.criteria)]
+    while stack:
+        c, fact = stack.pop()
+        if c.subs is not None:
+            stack.extend(zip(c.subs, fact[1]))
+        elif c.tiers is not None:
+            i, missing = fact[1][0], fact[1][1]
+            bands[c.id] = None if missing else i
+    plan = grant_plan(policy)
+    terms: tuple = ()
+    if plan is not None and plan.op is not None:
+        values = [_exact(v) for v in tracer.grant(env)]
+        raw = values[0]
+        if raw is not None:
+            terms = tuple(i for i, k in enumerate(plan.term_index) if values[k] == raw)
+    return bands, terms

@@ -1,0 +1,1 @@
+"""The letters to the applicants: templates, the bounded sandbox they run in, escaping of applicant data."""

@@ -1,0 +1,1 @@
+"""report.html, the offline report an evaluator signs."""

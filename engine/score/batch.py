@@ -1,0 +1,813 @@
+"""``bando score``: a batch of applications -> graduatoria, results, report, letters.
+
+One pass over the input, memory bounded however long the batch is:
+
+1. read each row once (the readers convert cells by the policy's own input types,
+   :mod:`engine.score.input_shape`), validate, decide and explain it once
+   (``policy.evaluate_full``), keep in memory only what ranking needs of the admitted ones
+   (:class:`engine.score.ranking.Entry`) and spill the rest, compact, to a temporary file;
+2. rank and allocate (:mod:`engine.score.ranking`), then read the spill back in input order, merge each
+   admitted application's place in the graduatoria and stream ``results.jsonl``, the summary and
+   the letters; ``ranking.csv``, ``errors.csv`` and ``report.html`` are written at the end from
+   compact rows.
+
+Every input row gets exactly one result, in input order: a row that cannot be
+read or does not match the policy's input is an ``invalid`` result that says
+where (file:line and field). ``--jobs N`` spreads the pass (and the letters) over
+processes; the output is byte-identical to ``--jobs 1`` because results are
+spilled and merged back in input order.
+"""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import multiprocessing
+import os
+import pickle
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+
+import attrs
+
+from engine.text import i18n
+from engine.score import ranking as rk
+from engine.text.i18n import Message
+from engine.score.batch_io import BatchError, read_batch, slice_reader
+from engine.score.input_shape import from_policy
+from engine.text.formatting import format_money
+from engine.evaluate.result import GateResult, Result, money_text
+
+#: report.html shows every ranked application in its ranking table; the per-application
+#: details (gates, criteria, reasons) are limited to this many, best ranked first: the full
+#: explanation of every application is in results.jsonl
+REPORT_DETAIL_LIMIT = 500
+#: a batch this long or longer in which more than half of the rows are invalid was almost
+#: certainly read wrong (see docs/batch-formats.md, "When most rows are invalid")
+MOSTLY_INVALID_MIN_ROWS = 10
+
+
+class MostlyInvalidError(BatchError):
+    """More than half of a batch is invalid: probably a misspelled column, a missing items
+    file or an unknown sheet. ``bando score --allow-invalid`` scores it anyway."""
+
+
+class _R:
+    """What ranking expressions see as ``score``, ``grant``, ``points(x)``…"""
+
+    __slots__ = ("score", "ranking_score", "grant", "requested", "submitted", "points")
+
+    def __init__(self, policy, d):
+        # `score` in ranking keys is the ranking score (ranking-only weights included)
+        self.score = d.ranking_score
+        self.ranking_score = d.ranking_score
+        self.grant = d.grant
+        self.requested = d.requested
+        self.submitted = d.submitted
+        self.points = {c.id: p for c, p in zip(policy.criteria, d.points or ())}
+
+
+class Ranker:
+    """Compiled ranking expressions of one policy."""
+
+    def __init__(self, policy, proc: rk.Procedure):
+        self.policy = policy
+        self.proc = proc
+        c = policy.compile_expr
+        self.keys = [c(k.expr, (), True) for k in proc.keys]
+        self.reserves = [c(r.cond, (), True) for r in proc.reserves]
+        self.unique = [(c(u.source), c(u.key, (u.var,)), c(u.by, (), True) if u.by is not None else None)
+                       for u in proc.unique]
+
+    def entry(self, index, decision, value) -> rk.Entry:
+        env = _Env(self.policy, value)
+        r = _R(self.policy, decision)
+        keys = tuple(fn(env, r) for fn in self.keys)
+        reserves = tuple(fn(env, r) is True for fn in self.reserves)
+        ukeys, keep = [], None
+        for source, key, by in self.unique:
+            for item in source(env) or ():
+                k = key(env, item)
+                if k is not None:
+                    ukeys.append(str(k).strip().upper())
+            if by is not None and keep is None:
+                keep = by(env, r)
+        grant = decision.grant if decision.grant is not None else Decimal(0)
+        # a grant below zero reaches the ranking as it was computed: it is never funded
+        grant = getattr(decision, "grant_computed", None) if getattr(decision, "grant_computed", None) is not None \
+            else grant
+        return rk.Entry(index, decision.application or f"#{index + 1}", keys, grant, decision.requested,
+                        decision.score, reserves, tuple(dict.fromkeys(ukeys)), keep,
+                        ranking_score=decision.ranking_score,
+                        grant_declared="grant" in self.policy.checked.decls)
+
+
+class _Env(Mapping):
+    """The inputs and lets a ranking expression reads, worked out on its first read: keys on
+    ``score``, ``grant`` or ``points(x)`` alone (the common case) read none, and then the typed
+    value the decision came from is never built again."""
+
+    __slots__ = ("_policy", "_value", "_env")
+
+    def __init__(self, policy, value):
+        self._policy, self._value, self._env = policy, value, None
+
+    def _get(self) -> dict:
+        if self._env is None:
+            self._env = self._policy.env(self._value)
+        return self._env
+
+    def __getitem__(self, key):
+        return self._get()[key]
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __len__(self):
+        return len(self._get())
+
+
+class _Invalid(tuple):
+    """The pass's answer for an invalid row: its first ``(field, message)`` errors."""
+
+
+# --- worker side -----------------------------------------------------------------------------
+
+_W: dict = {}
+
+
+def _init_worker(policy_path, lang, root=None):
+    """Load the policy (in the driver, and in each worker). A forked worker already holds the
+    driver's, compiled, with the explainers it built: loading it again cost every worker a second
+    or more of parsing and compiling before its first row."""
+    from engine.evaluate.policy import load_policy
+    loaded = (str(policy_path), None if root is None else str(root))
+    if _W.get("loaded") != loaded or "policy" not in _W:
+        policy = load_policy(Path(policy_path), root=root)
+        _W["policy"] = policy
+        _W["ranker"] = Ranker(policy, rk.Procedure.of(policy))
+        _W["loaded"] = loaded
+    _W["lang"] = lang
+
+
+def _score_row(row):
+    """The one pass over a row: validated, decided and explained once. Returns what the ranking
+    needs (an :class:`engine.score.ranking.Entry` for an admitted application; for an invalid row, the
+    fields of its first errors, what the mostly-invalid check reports; else None) and the row's
+    spilled record, as bytes (a worker pickles it; the driver only writes it)."""
+    policy, lang = _W["policy"], _W["lang"]
+    if row.data is None or row.errors:
+        errors = list(row.errors)
+        if row.data is not None:
+            errors += policy.validate(row.data)[1]
+        d = _with_source(_invalid(policy, row, errors, lang).to_dict(), row.source, row.app_id)
+        return _Invalid(tuple(row.errors[:3])), _spill(_FINAL, (d, _line(d)))
+    result, decision, value = policy.evaluate_full(row.data, lang)
+    if decision.status == "admitted":
+        # its result waits for its place in the graduatoria: spilled as it is, merged after ranking
+        return _W["ranker"].entry(row.index, decision, value), _spill(_RANKED, (result, row.source, row.app_id))
+    mark = _Invalid(tuple(tuple(e) for e in decision.errors[:3])) if decision.status == "invalid" else None
+    d = _with_source(result.to_dict(), row.source, row.app_id)
+    return mark, _spill(_FINAL, (d, _line(d)))
+
+
+#: what a spilled record holds: a final result dict with its line of results.jsonl (written where the
+#: row was scored, a worker with --jobs), or an admitted (Result, source, id); its place in the
+#: spill is the row's index
+_FINAL, _RANKED = 0, 1
+
+
+def _spill(kind, payload) -> bytes:
+    return pickle.dumps((kind, payload), pickle.HIGHEST_PROTOCOL)
+
+
+def _unspill(f):
+    """The spilled records of ``f``, in the order they were written."""
+    while True:
+        try:  # one unpickler per record: each was pickled on its own, with its own memo
+            yield pickle.load(f)
+        except EOFError:
+            return
+
+
+def _line(d) -> str:
+    """A result's line of results.jsonl."""
+    return json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def _result_dict(policy, lang, index, record, outcome) -> tuple[dict, str]:
+    """The full result dict of a spilled record and its line, an admitted one merged with its
+    ranking outcome."""
+    kind, payload = record
+    if kind == _FINAL:
+        return payload
+    result, source, app_id = payload
+    d = _with_source(_merge(policy, result, outcome(index), lang).to_dict(), source, app_id)
+    return d, _line(d)
+
+
+def _score_slice(task):
+    """A worker's share of the pass: the rows of one slice of a JSON Lines file, read and scored
+    here; the driver gets small answers back (the key and id of each row for the duplicate check,
+    its ranking entry or invalid mark, its spilled record as bytes) and the unknown fields seen."""
+    first, blob, name = task
+    reader = _W.get("slice_reader")
+    if reader is None:
+        reader = _W["slice_reader"] = slice_reader(from_policy(_W["policy"]), lang=_W["lang"])
+    out = []
+    for row in reader.read_slice(name, first, blob):
+        out.append((reader.last_key, row.app_id) + _score_row(row))
+    return out, reader.take_unknown()
+
+
+#: lines of JSON Lines a worker reads at a time: big enough that a slice's answer is one message
+SLICE_LINES = 256
+
+
+def _scored(reader, jobs, policy_path, lang, root):
+    """``(ranking entry or invalid mark or None, spilled record)`` of every row, in input order.
+    With ``jobs`` > 1 and one JSON Lines file the workers read their own slices of it (nothing
+    big crosses a pipe but the raw lines); other batches are read here and scored by workers."""
+    if jobs <= 1 or reader.formats != ["jsonl"]:
+        yield from _map(_score_row, reader, jobs, policy_path, lang, root=root)
+        return
+    name = reader.files[0].name
+    slices = ((first, blob, name) for first, blob in reader.jsonl_slices(SLICE_LINES))
+    index = 0
+    for (first, blob, _), (answers, unknown) in _map(_score_slice, slices, jobs, policy_path, lang,
+                                                     chunksize=1, root=root, paired=True):
+        reader.merge_unknown(unknown)
+        for key, app_id, mark, record in answers:
+            if reader.duplicate(app_id, key):  # only here are the earlier ids known: read and score it again
+                mark, record = _score_row(reader.reread(first, blob, key, index))
+            elif isinstance(mark, rk.Entry):
+                mark.index = index  # the worker numbered its slice from 0
+            index += 1
+            yield mark, record
+    reader.finish_slices()
+
+
+def _render_letter_of(result):
+    return _render_letter(result[0])
+
+
+def _render_letter(d):
+    """The letter of one result (in a worker with ``--jobs``), or the :class:`LetterError` that
+    stopped it (a hostile or broken template: the other letters are written)."""
+    from engine.letters.letters import LetterError, LetterRenderer
+    renderer = _W.get("renderer")
+    if renderer is None:
+        templates_dir, fmt, call, date, lang = _W["letter"]
+        renderer = _W["renderer"] = LetterRenderer(templates_dir=templates_dir, lang=lang, fmt=fmt)
+    try:
+        return renderer.render(d, _W["letter"][2], date=_W["letter"][3])
+    except LetterError as err:
+        return err
+
+
+def _invalid(policy, row, errors, lang):
+    from engine.evaluate.result import Decision
+    d = Decision(row.app_id, "invalid", errors=tuple(errors) or (("", Message("validate.unreadable_row")),))
+    return policy.explain(row.data, d, lang=lang)
+
+
+def _with_source(d, source, app_id):
+    d["source"] = source
+    if d["application"] is None:
+        d["application"] = app_id
+    return d
+
+
+def _merge(policy, result: Result, outcome: dict, lang) -> Result:
+    """The evaluated result with its place in the graduatoria and what the allocation gave it."""
+    if outcome["status"] == "ineligible":  # lost a shared firm to another application
+        gate = GateResult("unique", rk.words(lang)["unique_gate"], False, outcome["placement"])
+        criteria, score, rscore = result.criteria, result.score, result.ranking_score
+        if not (policy.score_def is not None and policy.score_def.including_ineligible):
+            # an ineligible application is not scored, unless the call asks for it (`including ineligible`)
+            criteria = tuple(attrs.evolve(c, points=None, because=_not_scored(lang), parts=()) for c in criteria)
+            score = rscore = None
+        return attrs.evolve(result, status="ineligible", grant=None, gates=result.gates + (gate,),
+                            criteria=criteria, score=score, ranking_score=rscore,
+                            summary=outcome["placement"], placement={"because": outcome["placement"],
+                                                                     "reason": "unique"})
+    status = outcome["status"]
+    grant = outcome["awarded"] if status == "funded" else None
+    placement = {"rank": outcome["rank"], "of": outcome["of"], "tied_with": list(outcome["tied_with"]),
+                 "because": outcome["placement"], "reason": outcome["reason"]}
+    for k in ("reserve", "line_rank", "left", "draw", "previous"):
+        if outcome.get(k) is not None:
+            placement[k] = outcome[k]
+    if status == "withdrawn":
+        placement = {"because": outcome["placement"], "reason": "withdrawn"}
+        if outcome.get("previous") is not None:
+            placement["previous"] = outcome["previous"]
+        return attrs.evolve(result, status=status, rank=None, grant=None, placement=placement,
+                            summary=outcome["placement"])
+    head = admitted_sentence(policy, result, lang)
+    return attrs.evolve(result, status=status, rank=outcome["rank"], grant=grant,
+                        placement=placement, summary=(head + " " + outcome["placement"]).strip())
+
+
+def _not_scored(lang):
+    from engine.explain.explain import not_scored
+    return not_scored(lang)
+
+
+def admitted_sentence(policy, result, lang) -> str:
+    """The first sentence of a ranked application's summary: its score, before its place in the ranking."""
+    from engine.explain.explain import admitted_head
+    return admitted_head(policy, result.score, lang) if result.score is not None else ""
+
+
+# --- driver -----------------------------------------------------------------------------------
+
+@attrs.define
+class BatchSummary:
+    results: int = 0
+    counts: dict = attrs.Factory(dict)
+    granted: Decimal = Decimal(0)
+    budget: Decimal = Decimal(0)
+    outdir: Path | None = None
+    warnings: list = attrs.Factory(list)
+    allocation: rk.Allocation | None = None
+    lang: str = "en"
+    currency: str = "EUR"
+    letter_errors: list = attrs.Factory(list)  # [{"application", "error"}]: letters not written
+
+
+def _map(fn, items, jobs, policy_path, lang, chunksize=64, root=None, paired=False):
+    """``fn(x)`` for every item, in order (``(x, fn(x))`` when ``paired``: the item stays here and
+    only the answer comes back from a worker); ``jobs`` > 1 runs ``fn`` in that many workers."""
+    if jobs <= 1:
+        for x in items:
+            yield (x, fn(x)) if paired else fn(x)
+        return
+    ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
+    # Pool.imap would read the whole input ahead into its task queue; feeding it
+    # one window at a time keeps memory bounded however long the batch is.
+    window = jobs * chunksize * 8
+    items = iter(items)
+    with ctx.Pool(jobs, initializer=_init_worker, initargs=(str(policy_path), lang, root)) as pool:
+        while True:
+            chunk = list(itertools.islice(items, window))
+            if not chunk:
+                break
+            answers = pool.imap(fn, chunk, chunksize=chunksize)
+            yield from (zip(chunk, answers) if paired else answers)
+
+
+#: what a batch given as a stream can be (a stream has no file name to tell its format by)
+STREAM_FORMATS = ("jsonl", "json", "csv")
+
+
+def _sniff(head: bytes) -> str:
+    """``[`` is a JSON array, a first line that is a whole object is JSON Lines, another ``{`` one
+    JSON document; anything else is read as CSV (a header line)."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"["):
+        return "json"
+    if text.startswith(b"{"):
+        try:
+            json.loads(text.split(b"\n", 1)[0])
+        except ValueError:
+            return "json"
+        return "jsonl"
+    return "csv"
+
+
+@contextlib.contextmanager
+def _batch_file(batch, batch_format=None):
+    """A path to read ``batch`` from: a path as given; a stream (text or binary, e.g. an upload or
+    ``sys.stdin``) copied once into a temporary file, because the readers work on files (the format
+    told from the head, workers' slices of JSON Lines, the audit trail's SHA-256) and a stream can be
+    read only once. The copy is named after the stream's own
+    name when it has one, so results say where a row came from (``upload.jsonl:12``)."""
+    if not hasattr(batch, "read"):
+        yield batch
+        return
+    if batch_format is not None and batch_format not in STREAM_FORMATS:
+        raise ValueError(f"batch_format: expected one of {', '.join(STREAM_FORMATS)}, got {batch_format!r}")
+    name = getattr(batch, "name", None)
+    stem = Path(name).stem if isinstance(name, str) and name and not name.startswith("<") else "batch"
+    with tempfile.TemporaryDirectory(prefix="bando-batch-") as folder:
+        raw = Path(folder) / "stream"
+        with open(raw, "wb") as out:
+            while True:
+                chunk = batch.read(1 << 16)
+                if not chunk:
+                    break
+                out.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
+        with open(raw, "rb") as f:
+            fmt = batch_format or _sniff(f.read(1 << 16))
+        path = raw.rename(Path(folder) / f"{stem}.{fmt}")
+        yield path
+
+
+def score_batch(policy_path, batch, outdir, *, batch_format=None, **options) -> BatchSummary:
+    """Score a batch into ``outdir`` as one unit (see engine/score/rundir.py): every
+    file is written into a staging folder, ``manifest.json`` last, then the set
+    is swapped in for the previous run's; a run that fails or is killed leaves
+    the previous outputs as they were, and the next run clears its debris.
+
+    ``batch`` is a path (file or folder, format by extension: docs/batch-formats.md) or an open
+    stream of JSON Lines, JSON or CSV, text or bytes; ``batch_format`` (one of
+    :data:`STREAM_FORMATS`) says which for a stream, else it is told from the first line.
+    ``options`` are those of :func:`_score_into`. Returns a :class:`BatchSummary`; raises
+    :class:`engine.score.batch_io.BatchError` for a batch that cannot be read.
+
+    >>> from engine import score_batch
+    >>> with open("uploads/day1.jsonl", encoding="utf-8") as f:           # doctest: +SKIP
+    ...     summary = score_batch("policies/salentonet.bando", f, "out/day1", letters=False)
+    >>> summary.counts                                                    # doctest: +SKIP
+    """
+    from engine.score import audit
+    from engine.score import rundir
+    previous = options.get("previous")
+    with _batch_file(batch, batch_format) as batch_path, \
+            rundir.OutputRun(outdir, outputs=rundir.SCORE_OUTPUTS, kind="bando score") as run:
+        if previous is not None:  # an earlier run's results are used only if they are what it wrote
+            p = Path(previous)
+            rundir.check_file(p / "results.jsonl" if p.is_dir() else p)
+        summary = _score_into(policy_path, batch_path, run.path, **options)
+        # the audit trail: what this run read and every option that changed what it wrote (bando verify)
+        run.commit({audit.KEY: audit.record(
+            _W["policy"], policy_path, batch_path, stream=not isinstance(batch, (str, os.PathLike)),
+            templates_dir=options.get("templates_dir"), previous=previous, withdrawn=options.get("withdrawn"),
+            root=options.get("root"), options=options)})
+    summary.outdir = Path(outdir)
+    return summary
+
+
+def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs=1, previous=None,
+                withdrawn=None, allow_policy_change=False,
+                letters=True, letter_format="txt", templates_dir=None, letter_date=None,
+                decimal_comma=None, progress=None, root=None, allow_invalid=False,
+                csv_dialect=None) -> BatchSummary:
+    """Score a batch; write results.jsonl, ranking.csv, errors.csv, summary.json, report.html, letters/.
+
+    ``previous`` is an earlier run's results.jsonl (scorrimento: its awards are
+    kept exactly, a partial one completed first); ``withdrawn`` a file listing
+    the applications withdrawn or revoked since, or a set of their ids. Both
+    are checked, and the budget against what is already awarded, before any
+    application is evaluated (:class:`engine.score.previous.PreviousRunError`,
+    :class:`engine.score.ranking.AllocationError`).
+
+    ``progress``, when given, is called as ``progress(label, total=None)`` at the start of the pass
+    and of the writing of the outputs, and returns a callable ticked once per application, with a
+    ``close()`` (the CLI's bar).
+    A batch of at least :data:`MOSTLY_INVALID_MIN_ROWS` rows of which more than half are
+    invalid stops after the pass with :class:`MostlyInvalidError`, which says what was
+    probably read wrong, before any output is written; ``allow_invalid`` scores it anyway.
+    ``csv_dialect`` is the layout of ranking.csv and errors.csv (``engine.score.outputs.CSV_DIALECTS``;
+    default: the call's language's).
+    """
+    from engine.score import outputs
+    from engine.score.previous import read_previous, read_withdrawn
+
+    _W.pop("loaded", None)  # the driver reads the policy as it is now (workers then inherit it)
+    _init_worker(policy_path, None, root)  # root: the folder the files the policy names must stay in
+    policy = _W["policy"]
+    lang = lang or policy.language
+    _W["lang"] = lang
+    proc = rk.Procedure.of(policy)
+    available = Decimal(budget) if budget is not None else Decimal(policy.checked.header.get("budget") or 0)
+    withdrawn_file = withdrawn_sha = None
+    if withdrawn is not None and not isinstance(withdrawn, (set, frozenset, list, tuple)):
+        withdrawn_file = str(withdrawn)
+        withdrawn, withdrawn_sha = read_withdrawn(withdrawn)
+    withdrawn = frozenset(withdrawn or ())
+    if previous is not None:
+        previous = read_previous(previous, policy, allow_policy_change=allow_policy_change)
+    rk.check_budget(available, previous.awards if previous is not None else {}, withdrawn,
+                    money=lambda d: format_money(d, lang, policy.currency))
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    dialect = outputs.csv_dialect(csv_dialect, lang)  # an unknown name fails before any work
+    # the compact results wait here, beside the outputs, between the pass and the ranking (an
+    # unnamed file: it goes when closed, and no run folder ever holds it)
+    with tempfile.TemporaryFile(dir=outdir, prefix=".spill-") as spill:
+        return _score_spilled(policy, policy_path, batch_path, outdir, spill, lang=lang, jobs=jobs,
+                              previous=previous, withdrawn=withdrawn, withdrawn_file=withdrawn_file,
+                              withdrawn_sha=withdrawn_sha, available=available, proc=proc, budget=budget,
+                              letters=letters, letter_format=letter_format, templates_dir=templates_dir,
+                              letter_date=letter_date, decimal_comma=decimal_comma, progress=progress,
+                              root=root, allow_invalid=allow_invalid, dialect=dialect)
+
+
+def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs, previous, withdrawn,
+                   withdrawn_file, withdrawn_sha, available, proc, budget, letters, letter_format,
+                   templates_dir, letter_date, decimal_comma, progress, root, allow_invalid, dialect):
+    """The pass, the ranking and the outputs of :func:`_score_into`, with ``spill`` open."""
+    from engine.score import outputs
+    from engine.letters.letters import LetterError, LetterRenderer, safe_filename
+    from engine.report.report import OTHERS_LIMIT, render_report
+
+    # the pass: read, validate, decide, explain each row once; keep ranking entries, spill the rest
+    entries: list[rk.Entry] = []
+    total = 0
+    invalid_fields: dict[str, list] = {}  # field (list positions dropped) -> [rows, a message]
+    invalid = 0
+    bar = progress(i18n.text(lang, "batch.evaluating")) if progress else None
+    reader = read_batch(batch_path, from_policy(policy), decimal_comma=decimal_comma, lang=lang)
+    write = spill.write
+    for e, record in _scored(reader, jobs, policy_path, lang, root):
+        write(record)
+        total += 1
+        if bar:
+            bar(1)
+        if isinstance(e, _Invalid):
+            invalid += 1
+            for field, message in dict(e).items():  # one count per field and row
+                acc = invalid_fields.setdefault(_field_group(field), [0, message])
+                acc[0] += 1
+        elif e is not None:
+            entries.append(e)
+    if bar:
+        bar.close()
+    if not allow_invalid and total >= MOSTLY_INVALID_MIN_ROWS and invalid * 2 > total:
+        raise MostlyInvalidError(_mostly_invalid_text(batch_path, total, invalid, invalid_fields,
+                                                      reader.warnings, lang))
+
+    # ranking and allocation
+    ranker_order = None
+    if proc.unique:
+        ordered0 = rk.rank([e for e in entries if e.id not in withdrawn], proc)
+        pos = {id(e): i for i, e in enumerate(ordered0)}
+        ranker_order = lambda e: pos[id(e)]  # noqa: E731
+        for rule in proc.unique:
+            rk.apply_unique([e for e in entries if e.id not in withdrawn], rule, ranker_order)
+        for e in entries:
+            e.rank, e.tied_with, e.tie_break = None, (), None
+    awards = previous.awards if previous is not None else {}
+    for e in entries:
+        if e.id in withdrawn:
+            e.status, e.reason, e.previous = "withdrawn", "withdrawn", (
+                awards[e.id].amount if e.id in awards else None)
+    ranked = [e for e in entries if e.excluded_by is None and e.status != "withdrawn"]
+    ordered = rk.rank(ranked, proc)
+    reserve_amounts = []
+    for r in proc.reserves:
+        share = policy.compile_expr(r.share)({})
+        t = policy.checked.type_of(r.share)
+        reserve_amounts.append(share if t.kind == "money" else (available * share))
+    margin = proc.margin(policy, available)
+    alloc = rk.allocate(ordered, available, proc, reserve_amounts, awards, withdrawn, margin)
+    n = len(ordered)
+    by_index = {e.index: e for e in entries}
+    warnings = _scorrimento_warnings(entries, awards, withdrawn, lang, policy)
+
+    def outcome(index):
+        # built on the fly so that only the entries stay in memory between the passes
+        e = by_index.get(index)
+        if e is None:
+            return None
+        return {"status": e.status, "rank": e.rank, "of": n, "tied_with": e.tied_with, "awarded": e.awarded,
+                "reason": e.reason, "reserve": e.reserve, "line_rank": e.line_rank,
+                "left": money_text(e.left), "draw": list(e.draw) if e.draw else None,
+                "previous": money_text(e.previous),
+                "placement": rk.placement(e, n, policy, proc, alloc, lang, margin)}
+
+    # stream the outputs from the spill, in input order
+    call = policy.call_info()
+    if budget is not None:
+        call["budget"] = format(Decimal(budget).quantize(Decimal("0.01")), "f")
+    summary = outputs.SummaryBuilder(call)
+    ranked_rows, error_rows, report_rows, other_rows = [], [], [], []
+    detailed = _detail_indices(entries, REPORT_DETAIL_LIMIT)
+    # funded with less than the policy's grant (the budget ran out at it, a shared tie...)
+    partial = frozenset(e.index for e in entries
+                        if e.status == "funded" and e.awarded is not None and e.awarded < e.grant)
+    room = REPORT_DETAIL_LIMIT - len(detailed)  # details left for applications not ranked
+    used_names: set = set()
+    letters_dir = outdir / "letters"
+    staging = None
+    date = letter_date or default_letter_date(policy)
+    _W.pop("renderer", None)
+    _W["letter"] = None
+    if letters:
+        LetterRenderer(templates_dir=templates_dir, lang=lang, fmt=letter_format)  # fail early on bad options
+        # workers render the letters (forked workers inherit this setting)
+        _W["letter"] = (templates_dir, letter_format, call, date, lang)
+        # letters go to a staging folder swapped in at the end: a failed run never
+        # leaves a half-written letters/ (one rename instead of one per letter)
+        staging = Path(tempfile.mkdtemp(prefix=".letters-", dir=outdir))
+        os.chmod(staging, 0o777 & ~outputs.umask())  # mkdtemp makes it 0700: colleagues could not read letters/
+    counts: dict = {}
+    # the pass counted the rows: writing the outputs has a total, a percentage and a time left
+    bar = progress(i18n.text(lang, "batch.explaining"), total) if progress else None
+
+    letter_errors: list[dict] = []
+    spill.flush()
+    spill.seek(0)
+    results = (_result_dict(policy, lang, index, record, outcome) for index, record in enumerate(_unspill(spill)))
+    if letters:  # a letter costs more than its result: with --jobs, workers render them
+        results = (((d, line), text) for (d, line), text in
+                   _map(_render_letter_of, results, jobs, policy_path, lang, chunksize=16, root=root, paired=True))
+    else:
+        results = (((d, line), None) for d, line in results)
+
+    with outputs.atomic_open(outdir / "results.jsonl") as fh:
+        for index, ((d, line), text) in enumerate(results):
+            fh.write(line)
+            summary.add(d)
+            counts[d["status"]] = counts.get(d["status"], 0) + 1
+            ranked = d["status"] in outputs.RANKED_STATUSES
+            if ranked:
+                ranked_rows.append(_compact(d, policy, index in partial))
+            elif len(other_rows) < OTHERS_LIMIT:  # the report lists no more: keep no more
+                other_rows.append(_slim(d))
+            if d["errors"]:
+                error_rows.append(d)
+            if ranked and index in detailed:
+                report_rows.append(d)
+            elif not ranked and room > 0:
+                room -= 1
+                report_rows.append(d)
+            if isinstance(text, LetterError):
+                letter_errors.append({"application": d["application"], "error": str(text)})
+            elif text is not None:
+                name = safe_filename(d["application"] or f"row-{len(used_names) + 1}", used_names)
+                with open(staging / f"{name}.{letter_format}", "w", encoding="utf-8", newline="\n") as lf:
+                    lf.write(text)
+            if bar:
+                bar(1)
+    if bar:
+        bar.close()
+    if staging is not None:
+        _swap_in(staging, letters_dir)
+    criteria = [(c.id, policy.label_of(c, lang)) for c in policy.criteria]
+    # rank, then id: the order the budget was allocated in (unranked admitted rows last)
+    ranked_rows.sort(key=lambda c: (c[7] is None, c[7] or 0, c[0] or ""))
+    weighted = any(c.ranking_weight is not None for c in policy.criteria)
+    outputs.write_ranking_csv(outdir / "ranking.csv", (_expand(c, policy, lang) for c in ranked_rows), criteria,
+                              lang=lang, dialect=dialect, presorted=True, ranking_score=weighted)
+    created = _xlsx_date(date)
+    outputs.write_ranking_xlsx(outdir / "ranking.xlsx", (_expand(c, policy, lang) for c in ranked_rows), criteria,
+                               lang=lang, currency=policy.currency, presorted=True, ranking_score=weighted,
+                               created=created)
+    outputs.write_errors_csv(outdir / "errors.csv", error_rows, lang=lang, dialect=dialect)
+    outputs.write_errors_xlsx(outdir / "errors.xlsx", error_rows, lang=lang, created=created)
+    summ = summary.finish()
+    summ["reader_warnings"] = list(reader.warnings)  # ignored columns, encodings…: the evaluator should see them
+    summ["allocation"] = _allocation_summary(alloc, proc, policy, withdrawn, (withdrawn_file, withdrawn_sha),
+                                             previous, entries, reserve_amounts, lang)
+    summ["scorrimento_warnings"] = warnings
+    summ["letter_errors"] = letter_errors
+    if invalid * 2 > total and total:  # scored anyway (--allow-invalid, or a short batch): say so
+        summ["mostly_invalid"] = {"rows": total, "invalid": invalid}
+    outputs.write_summary_json(outdir / "summary.json", summ)
+    outputs.atomic_write(outdir / "report.html", render_report(
+        report_rows, summ, call, lang, rows=itertools.chain((_expand(c, policy, lang) for c in ranked_rows),
+                                                            other_rows)))
+    return BatchSummary(total, counts, alloc.granted, available, outdir, list(reader.warnings) + warnings, alloc,
+                        lang, policy.currency, letter_errors)
+
+
+_COMPACT = ("application", "applicant", "status", "score", "ranking_score", "requested", "grant", "rank")
+
+
+def _swap_in(staging: Path, target: Path):
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=".letters-old-", dir=target.parent))
+        os.rename(target, old / "letters")
+    os.rename(staging, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _compact(d, policy, partial=False):
+    """What ranking.csv, ranking.xlsx and the report's ranking table need of a result, as a
+    tuple (a long batch keeps many of these): the fields of _COMPACT, how the allocation
+    funded it (placement reason, reserve, whether it got less than its grant), the points of
+    each criterion."""
+    placement = d.get("placement") or {}
+    return tuple(d.get(k) for k in _COMPACT) + (placement.get("reason"), placement.get("reserve"), partial,
+                                                tuple(x["points"] for x in d["criteria"]))
+
+
+def _expand(c, policy, lang):
+    d = dict(zip(_COMPACT, c))
+    d.update(currency=policy.currency, language=lang, max_score=_num(policy.max_score),
+             pass_score=_num(policy.pass_score), placement={"reason": c[-4], "reserve": c[-3]},
+             partial=c[-2])
+    d["criteria"] = [{"id": x.id, "points": p, "max": _num(x.max)} for x, p in zip(policy.criteria, c[-1])]
+    return d
+
+
+def _slim(d):
+    """What the report's table of applications not ranked needs of a result."""
+    return {"application": d.get("application"), "applicant": d.get("applicant"), "status": d["status"],
+            "score": d.get("score"), "max_score": d.get("max_score"), "pass_score": d.get("pass_score"),
+            "gates": [g for g in d.get("gates") or () if not g.get("passed")],
+            "errors": [{"field": "", "message": ""}] * len(d.get("errors") or ())}
+
+
+def _detail_indices(entries, limit) -> frozenset:
+    """Input positions of the ranked applications the report details: the best ranked first."""
+    ranked = [e for e in entries if e.excluded_by is None and e.status != "withdrawn"]
+    ranked.sort(key=lambda e: (e.rank is None, e.rank or 0, e.id))
+    return frozenset(e.index for e in ranked[:limit])
+
+
+def _xlsx_date(date):
+    """The date the workbooks' properties carry: the run's declared date (that of the letters)."""
+    import datetime as dt
+    if date is None:
+        return None
+    return dt.datetime(date.year, date.month, date.day)
+
+
+def _field_group(field) -> str:
+    """``network.firms[4].employees`` -> ``network.firms[].employees``: one line per field."""
+    import re
+    return re.sub(r"\[\d+\]", "[]", str(field or ""))
+
+
+def _mostly_invalid_text(batch_path, total, invalid, fields, reader_warnings, lang) -> str:
+    w = i18n.table(lang if lang in i18n.languages() else "en", "mostly_invalid")
+    lines = [w["head"].format(file=Path(batch_path).name, invalid=invalid, total=total)]
+    if reader_warnings:
+        lines.append(w["reader"])
+        lines += [f"  {x}" for x in reader_warnings[:10]]
+    top = sorted(fields.items(), key=lambda kv: (-kv[1][0], kv[0]))[:5]
+    if top:
+        lines.append(w["fields"])
+        lines += [w["field"].format(field=f or w["row"], n=n, message=m) for f, (n, m) in top]
+    lines.append(w["hint"])
+    return "\n".join(lines)
+
+
+def _num(v):
+    from engine.evaluate.result import json_number
+    return json_number(v)
+
+
+def default_letter_date(policy):
+    """The date letters carry: the call's decision date, else its closing date; None (undated
+    letters, never an invented date) when the policy states neither."""
+    closes = policy.checked.header.get("decision") or policy.checked.header.get("closes")
+    if closes is None:
+        return None
+    return closes.date() if hasattr(closes, "hour") else closes
+
+
+def _allocation_summary(alloc, proc, policy, withdrawn, withdrawn_file, previous, entries=(),
+                        reserve_amounts=(), lang=None) -> dict:
+    """What summary.json records of the allocation: totals, the rules applied, the reserves,
+    every award that changed."""
+    m = money_text  # one writer of exact amounts (result.money_text) for summary.json and results
+    changes = list(alloc.changes)
+    if previous is not None:  # a withdrawn application's award is released: it changed too
+        changes += [(i, previous.awards[i].amount, Decimal(0)) for i in sorted(withdrawn) if i in previous.awards]
+    return {
+        "budget": m(alloc.budget), "granted": m(alloc.granted), "left": m(alloc.left),
+        "held_for_ties": m(alloc.held), "margin_used": m(alloc.margin_used),
+        "committed_outside_ranking": m(alloc.committed_elsewhere),
+        "funding_line_rank": alloc.line_rank,
+        "shortfall": proc.shortfall, "ties": proc.ties.rule,
+        "previous_run": previous.describe() if previous is not None else None,
+        "withdrawn": {"file": withdrawn_file[0], "sha256": withdrawn_file[1], "ids": sorted(withdrawn)}
+        if withdrawn else None,
+        "changed_awards": [{"application": i, "before": m(b), "after": m(a)}
+                           for i, b, a in changes] if previous is not None or withdrawn else [],
+        "reserves": _reserves_summary(proc, policy, entries, reserve_amounts, lang),
+    }
+
+
+def _reserves_summary(proc, policy, entries, amounts, lang) -> list[dict]:
+    """One line per reserved quota: its amount, what it funded, and what flowed back to the
+    general ranking (a reserve funds whole tie groups in rank order while they fit)."""
+    out = []
+    for i, (r, amount) in enumerate(zip(proc.reserves, amounts)):
+        funded = [e for e in entries if e.reserve == i and e.status == "funded"]
+        used = sum((e.awarded for e in funded), Decimal(0))
+        ranks = [e.rank for e in funded if e.rank is not None]
+        out.append({
+            "label": r.label.get(lang or policy.language, policy.language),
+            "amount": money_text(amount), "granted": money_text(used), "funded": len(funded),
+            "qualifying": sum(1 for e in entries if e.reserves and e.reserves[i] and e.excluded_by is None),
+            "returned": money_text(max(amount - used, Decimal(0))),
+            "last_rank": max(ranks) if ranks else None,
+        })
+    return out
+
+
+def _scorrimento_warnings(entries, awards, withdrawn, lang, policy) -> list[str]:
+    """Earlier awards this run cannot place, and withdrawals that name no application: the office must know."""
+    out = []
+    money = lambda d: format_money(d, lang, policy.currency)  # noqa: E731
+    in_ranking = {e.id for e in entries if e.excluded_by is None}
+    seen = {e.id for e in entries}
+    for app, a in sorted(awards.items()):
+        if app in withdrawn or app in in_ranking:
+            continue
+        out.append(i18n.text(lang, "batch.award_not_ranked", app=app, amount=money(a.amount)))
+    for app in sorted(withdrawn - seen - set(awards)):
+        out.append(i18n.text(lang, "batch.withdrawn_unknown", app=app))
+    return out

@@ -1,0 +1,1 @@
+"""Words and numbers in a language: the message catalogue and the formatting of amounts, dates, points."""
