@@ -932,7 +932,7 @@ def main(argv=None):
     ap.add_argument("--out", help="output path without extension (default examples/NAME/batch)")
     args = ap.parse_args(argv)
 
-    from engine.policy import load_policy
+    from engine.evaluate.policy import load_policy
 
     policy = load_policy(ROOT / "policies" / f"{args.policy}.bando")
     layout = Layout(policy.json_schema())
