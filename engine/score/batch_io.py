@@ -642,8 +642,8 @@ class _Table:
                 _put(root, col.path, value)
         extra = [c for c in cells[self.width:] if not _is_blank(c)]
         if extra:
-            errors.append(("", f"{len(extra)} cell(s) beyond the last column of the header "
-                               f"were ignored ({_cell_name(extra[0])!r}...)"))
+            errors.append(("", i18n.Message("reader.row.extra_cells", count=len(extra),
+                                            first=_cell_name(extra[0]))))
         data, _ = _finalize(root)
         return data, errors
 
@@ -739,10 +739,10 @@ class _Ids:
         if isinstance(v, int) and not isinstance(v, bool):
             return str(v)
         if v is None or (isinstance(v, str) and not v.strip()):
-            errors.append((self.id_field, "missing: the application has no id"))
+            errors.append((self.id_field, i18n.Message("reader.row.no_id")))
         else:
             shown = str(v) if isinstance(v, (float, Decimal)) and len(str(v)) <= 40 else _json_kind(v)
-            errors.append((self.id_field, f"the id must be text or a whole number, got {shown}"))
+            errors.append((self.id_field, i18n.Message("reader.row.bad_id", given=shown)))
         return None
 
     def check_dup(self, app_id: str | None, key: int, errors: list[tuple[str, str]]) -> None:
@@ -752,8 +752,8 @@ class _Ids:
         if first is None:
             self.seen[app_id] = key
         else:
-            errors.append((self.id_field, f"duplicate id {app_id!r}, first seen at "
-                                          f"{self.source(first)}"))
+            errors.append((self.id_field, i18n.Message("reader.row.duplicate_id", id=app_id,
+                                                       first=self.source(first))))
 
 
 #: the low bits of a row's key: its position in its file (the high bits number the file)
@@ -1289,8 +1289,7 @@ def _clean_surrogates(doc: Any, suspect: bool, errors: list[tuple[str, str]]) ->
         if not _SURROGATE.search(v):
             return v
         c = _SURROGATE.search(v).group()
-        errors.append((path, f"the text has an invalid character (\\u{ord(c):04x}, a lone surrogate): "
-                             f"it is not valid Unicode; fix the program that wrote the file"))
+        errors.append((path, i18n.Message("reader.row.surrogate", code=f"\\u{ord(c):04x}")))
         return v.encode("utf-8", "backslashreplace").decode("utf-8")
 
     root: list = [doc]

@@ -832,7 +832,24 @@ def test_jsonl_numbers_are_exact_whichever_parser_reads_them(numbers, text):
     standard library with ``exact_json_float`` gives (a float only where the text fits a double)."""
     from engine.compile.validate import exact_json_float
 
-    line = json.dumps({"id": "A", "t": text, "n": "@"}).replace('"@"', "[" + ", ".join(numbers) + "]")
+    # the numbers are written as their own text (json.dumps would round them): spliced in after the object's
+    # last member, never by replacing a placeholder the generated text could also contain
+    line = json.dumps({"id": "A", "t": text})[:-1] + ', "n": [' + ", ".join(numbers) + "]}"
     expected = json.loads(line, parse_float=exact_json_float)
     (row,) = read_jsonl([line.encode("utf-8")])
     assert repr(row.data) == repr(expected)
+
+
+def test_the_readers_row_problems_are_written_in_the_calls_language(tmp_path):
+    # issue 16: a duplicate or missing id, cells beyond the header: in an Italian letter, Italian
+    from engine.score.batch_io import read_batch
+    from engine.text import i18n
+    path = tmp_path / "b.csv"
+    path.write_text("id;name\nA-1;Alfa\nA-1;Beta\n;Gamma\nA-4;Delta;x\n", encoding="utf-8")
+    schema = {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}}}
+    rows = list(read_batch(path, schema))
+    texts = [i18n.render(m, "it") for r in rows for _f, m in r.errors]
+    assert texts == ["identificativo «A-1» ripetuto, già presente in b.csv:2",
+                     "manca: la domanda non ha un identificativo",
+                     "celle oltre l'ultima colonna dell'intestazione, non lette: 1 (la prima: «x»)"]
+    assert [str(m) for r in rows for _f, m in r.errors][0] == "duplicate id 'A-1', first seen at b.csv:2"
