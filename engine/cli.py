@@ -573,12 +573,14 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
                         templates_dir=_templates_dir(policy, templates, root), root=root, letter_date=_parse_date(letter_date),
                         decimal_comma=decimal_comma, progress=_progress_factory(), allow_invalid=allow_invalid,
                         csv_dialect=csv_dialect)
-    except (BatchError, PreviousRunError, AllocationError) as e:
+    except BatchError as e:  # in the run's language, as the rest of what bando score says
+        raise BandoError(e.render(lang or pol.language)) from None
+    except (PreviousRunError, AllocationError) as e:
         raise BandoError(str(e)) from None
     except LetterError as e:
         raise BandoError(f"letters: {e}") from None
     for w in s.warnings:
-        click.echo(f"warning: {w}", err=True)
+        click.echo(i18n.text(s.lang, "cli.warning", text=w), err=True)
     if not no_letters and letter_date is None and default_letter_date(pol) is None:
         click.echo(i18n.text(s.lang, "cli.undated"), err=True)
     for failed in s.letter_errors:  # every other output, and every other letter, was written
@@ -788,8 +790,8 @@ def whatif(policy_before, policy_after, batch, outdir, lang, budget, budget_afte
     from engine.letters.letters import LetterError
     from engine.score.ranking import AllocationError
     from engine.score.whatif import whatif as run_whatif
-    for p in (policy_before, policy_after):
-        _load(p, root)  # both must load before anything is scored
+    _load(policy_before, root)  # both must load before anything is scored
+    after = _load(policy_after, root)
     budgets = []
     for name, amount in (("--budget", budget), ("--budget-after", budget_after)):
         if amount is not None:
@@ -804,7 +806,9 @@ def whatif(policy_before, policy_after, batch, outdir, lang, budget, budget_afte
                        budget_after=budgets[1], jobs=jobs, letters=with_letters, decimal_comma=decimal_comma,
                        allow_invalid=allow_invalid, csv_dialect=csv_dialect, root=root,
                        templates_dir=_templates_dir(policy_after, None, root) if with_letters else None)
-    except (BatchError, AllocationError, d.DiffError) as e:
+    except BatchError as e:
+        raise BandoError(e.render(lang or after.language)) from None
+    except (AllocationError, d.DiffError) as e:
         raise BandoError(str(e)) from None
     except LetterError as e:
         raise BandoError(f"letters: {e}") from None
@@ -838,7 +842,7 @@ def verify(outdir, jobs, lang):
     except audit.AuditError as e:
         raise BandoError(i18n.render(e.message, lang)) from None
     except BatchError as e:
-        raise BandoError(str(e)) from None
+        raise BandoError(e.render(lang)) from None
     if v.ok:
         click.echo(i18n.text(lang, "verify.ok", folder=outdir, count=v.checked))
         return

@@ -126,7 +126,43 @@ class Row:
 
 
 class BatchError(Exception):
-    """A whole batch file cannot be read; the message names the file."""
+    """A whole batch file cannot be read; the message names the file. It is a catalogue
+    :class:`~engine.text.i18n.Message` (``str()``: English; :meth:`render`: the run's language)."""
+
+    def render(self, lang: str) -> str:
+        return i18n.render(self.args[0], lang) if self.args else ""
+
+
+#: paths.file_kind's words -> the catalogue's (reader.kind.*)
+_KINDS = {"a folder": "folder", "a named pipe (FIFO)": "fifo", "a character device": "character_device",
+          "a block device": "block_device", "a socket": "socket", "a special file": "special"}
+
+
+class _Remark:
+    """A remark on a whole file, written in the reader's language when it is noted (:meth:`BatchReader._warn`)."""
+
+    def __init__(self, msgid: str, **slots):
+        self.msgid, self.slots = msgid, slots
+
+    def render(self, lang: str) -> str:
+        slots = {k: v.render(lang) if isinstance(v, _Hint) else i18n.render(v, lang) if isinstance(v, i18n.Message)
+                 else v for k, v in self.slots.items()}
+        return i18n.text(lang, self.msgid, **slots)
+
+
+class _Hint:
+    """The did-you-mean of a misspelled name (:func:`did_you_mean`), in the language it is written in."""
+
+    def __init__(self, name, known, labels):
+        self.name, self.known, self.labels = name, known, labels
+
+    def render(self, lang: str) -> str:
+        return did_you_mean(self.name, self.known, self.labels, lang)
+
+
+def _found(cells):
+    """The names of a header line that did not hold what was looked for, as a person reads them."""
+    return ", ".join(str(c) for c in cells if c) or i18n.Message("reader.file.nothing")
 
 
 # --------------------------------------------------------------------------- numbers
@@ -576,36 +612,37 @@ class _Table:
                     unknown.append((name, col))
                     continue
             if col.path in seen and not col.split:
-                raise BatchError(f"{where}: column {name!r} appears twice "
-                                 f"(also as {seen[col.path]!r})")
+                raise BatchError(i18n.Message("reader.file.column_twice", where=where, name=name, other=seen[col.path]))
             seen.setdefault(col.path, name)
             self.cols.append(col)
         if unknown:
             known = schema.leaf_paths(root)
             for name, why in unknown:
-                warn(f"{where}: column {name!r} ignored: {why}{did_you_mean(name, known, labels)}")
+                warn(_Remark("reader.col.ignored", where=where, name=name, why=why,
+                             hint=_Hint(name, tuple(known), labels)))
 
     @staticmethod
     def _plan(i: int, name: str, root: Field, schema: _Schema) -> _Col | str:
         segs = _split_path(name)
         if segs is None:
-            return "not a field path"
+            return i18n.Message("reader.col.not_a_path")
         node, path = root, []
         for seg in segs:
             kind = node.kind
             if isinstance(seg, int):
                 if kind != "list":
-                    return f"{_fmt_path(path)} is not a list"
+                    return i18n.Message("reader.col.not_a_list", path=_fmt_path(path))
                 node = node.items
                 path.append(seg)
                 continue
             if kind != "record":
-                return f"{_fmt_path(path) or 'the row'} has no field {seg!r}"
+                return (i18n.Message("reader.col.no_field", path=_fmt_path(path), field=seg) if path
+                        else i18n.Message("reader.col.row_no_field", field=seg))
             props = node.props
             if seg not in props:
                 folded = [p for p in props if p.casefold() == seg.casefold()]
                 if len(folded) != 1:
-                    return "not a field of the policy's input"
+                    return i18n.Message("reader.col.unknown")
                 seg = folded[0]
             path.append(seg)
             node = props[seg]
@@ -815,7 +852,8 @@ class BatchReader:
         self._index += 1
         return row
 
-    def _warn(self, msg: str) -> None:
+    def _warn(self, msg) -> None:
+        msg = msg.render(self._lang) if isinstance(msg, _Remark) else msg  # in the run's language
         if msg not in self.warnings:
             self.warnings.append(msg)
 
@@ -878,13 +916,13 @@ class BatchReader:
                 text = f.read().decode("utf-8-sig")
             doc = _loads(text)
         except json.JSONDecodeError as e:
-            raise BatchError(f"{name}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
+            raise BatchError(i18n.Message("reader.file.json_at", file=name, line=e.lineno, col=e.colno, problem=e.msg)) from None
         except UnicodeDecodeError as e:
-            raise BatchError(f"{name}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+            raise BatchError(i18n.Message("reader.file.not_utf8", file=name, problem=e.reason, byte=e.start)) from None
         except (ValueError, RecursionError) as e:
-            raise BatchError(f"{name}: not valid JSON: {e}") from None
+            raise BatchError(i18n.Message("reader.file.json", file=name, problem=str(e))) from None
         except OSError as e:
-            raise BatchError(f"{name}: cannot read: {e.strerror or e}") from None
+            raise BatchError(i18n.Message("reader.file.cannot_read", file=name, problem=str(e.strerror or e))) from None
         if isinstance(doc, dict) and isinstance(doc.get("applications"), list):
             items = doc["applications"]
         elif isinstance(doc, list):
@@ -897,9 +935,7 @@ class BatchReader:
             self._flush_fields(name)
             return
         else:
-            raise BatchError(f"{name}: expected an array of applications, an object with "
-                             f"an \"applications\" array, or one application object; "
-                             f"got {_json_kind(doc)}")
+            raise BatchError(i18n.Message("reader.file.json_shape", file=name, given=_json_kind(doc)))
         file = self._ids.locator(lambda n: f"{name}:item {n}")
         suspect = _SURROGATE_ESCAPE.search(text) is not None
         for n, item in enumerate(items, 1):
@@ -919,7 +955,7 @@ class BatchReader:
         try:
             f = open(path, "rb")
         except OSError as e:
-            raise BatchError(f"{path.name}: cannot read: {e.strerror or e}") from None
+            raise BatchError(i18n.Message("reader.file.cannot_read", file=path.name, problem=str(e.strerror or e))) from None
         with f:
             yield from self._jsonl_lines(f, path.name)
 
@@ -977,7 +1013,7 @@ class BatchReader:
         try:
             f = open(path, "rb")
         except OSError as e:
-            raise BatchError(f"{path.name}: cannot read: {e.strerror or e}") from None
+            raise BatchError(i18n.Message("reader.file.cannot_read", file=path.name, problem=str(e.strerror or e))) from None
         name = path.name
         self._slice_file = self._ids.locator(lambda n: f"{name}:{n}")
         with f:
@@ -1043,7 +1079,7 @@ class BatchReader:
         lines = _CsvLines(path, self._warn)
         with lines:
             _, header = lines.header(lambda cells: _find(cells, self._id_field) is not None,
-                                     f"no {self._id_field!r} column")
+                                     i18n.Message("reader.file.no_id_column", id=self._id_field))
             key_col = _find(header, self._id_field)
             table = _Table(name, header, self._schema.root, self._schema, self._conv, key_col,
                            tuple(self._ids.path), "", self._warn)
@@ -1071,9 +1107,8 @@ class BatchReader:
             middle = p.stem[len(prefix):]
             match = _match_list(middle, lists, self._schema.list_aliases())
             if match is None:
-                names = ", ".join(_fmt_path(lp) for lp, _ in lists) or "none"
-                self._warn(f"{p.name}: ignored: {middle!r} is not a list of records of the "
-                           f"policy's input (lists: {names})")
+                names = ", ".join(_fmt_path(lp) for lp, _ in lists) or i18n.Message("reader.file.nothing")
+                self._warn(_Remark("reader.items_file_ignored", file=p.name, middle=middle, lists=names))
                 continue
             out.append((p, match[0], match[1]))
         return out
@@ -1083,7 +1118,7 @@ class BatchReader:
         with lines:
             finder = self._link_finder(item)
             _, header = lines.header(lambda cells: finder(cells) is not None,
-                                     "no 'application' column linking items to applications")
+                                     i18n.Message("reader.file.no_link_column"))
             table = _Table(path.name, header, item, self._schema, self._conv, finder(header),
                            None, _fmt_path(list_path) + ".", self._warn)
             items = _Items(list_path, main, path.name)
@@ -1149,8 +1184,7 @@ class BatchReader:
         try:
             wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
         except Exception as e:  # openpyxl raises many kinds for a bad file
-            raise BatchError(f"{name}: not a readable .xlsx workbook "
-                             f"({type(e).__name__}: {e})") from None
+            raise BatchError(i18n.Message("reader.file.bad_xlsx", file=name, problem=f"{type(e).__name__}: {e}")) from None
         try:
             lists = self._schema.record_lists()
             aliases = self._schema.list_aliases()
@@ -1161,8 +1195,8 @@ class BatchReader:
                 if match is None:
                     continue
                 if match[0] in filled:
-                    self._warn(f"{name}: sheet {ws.title!r} ignored: sheet "
-                               f"{filled[match[0]]!r} already holds {_fmt_path(match[0])}")
+                    self._warn(_Remark("reader.sheet_taken", file=name, sheet=ws.title, other=filled[match[0]],
+                                       field=_fmt_path(match[0])))
                     continue
                 filled[match[0]] = ws.title
                 item_sheets.append((ws, match))
@@ -1173,8 +1207,8 @@ class BatchReader:
             others = [ws for ws in wb.worksheets if id(ws) not in taken]
             main = named[0] if named else (others[0] if others else None)
             if main is None:
-                raise BatchError(f"{name}: no sheet of applications (sheets: "
-                                 f"{', '.join(ws.title for ws in wb.worksheets)})")
+                raise BatchError(i18n.Message("reader.file.no_main_sheet", file=name,
+                                                  sheets=", ".join(ws.title for ws in wb.worksheets)))
             names = [n for lp, _ in lists for n in (lp[-1], *aliases.get(lp, ()))]
             for ws in others:
                 if ws is not main:
@@ -1185,7 +1219,7 @@ class BatchReader:
                      for ws, (lp, node) in item_sheets]
             rows = _SheetRows(name, main)
             _, header = rows.header(lambda cells: _find(cells, self._id_field) is not None,
-                                    f"no {self._id_field!r} column")
+                                    i18n.Message("reader.file.no_id_column", id=self._id_field))
             table = _Table(f"{name}:{main.title}", header, self._schema.root, self._schema,
                            self._conv, _find(header, self._id_field), tuple(self._ids.path), "",
                            self._warn)
@@ -1208,7 +1242,7 @@ class BatchReader:
         rows = _SheetRows(name, ws)
         finder = self._link_finder(item)
         _, header = rows.header(lambda cells: finder(cells) is not None,
-                                "no 'application' column linking items to applications")
+                                i18n.Message("reader.file.no_link_column"))
         where = f"{name}:{ws.title}"
         table = _Table(where, header, item, self._schema, self._conv, finder(header), None,
                        _fmt_path(list_path) + ".", self._warn)
@@ -1426,10 +1460,9 @@ class _CsvLines:
             encoding = _csv_encoding(path)
             self.f = open(path, newline="", encoding=encoding)
         except OSError as e:
-            raise BatchError(f"{self.name}: cannot read: {e.strerror or e}") from None
+            raise BatchError(i18n.Message("reader.file.cannot_read", file=self.name, problem=str(e.strerror or e))) from None
         if encoding != "utf-8-sig":
-            warn(f"{self.name}: not UTF-8; read as {encoding} (save as \"CSV UTF-8\" to avoid "
-                 f"wrong accented letters)")
+            warn(_Remark("reader.not_utf8", file=self.name, encoding=encoding))
         self.delimiter = ","
         self.header_no = 0
 
@@ -1454,9 +1487,9 @@ class _CsvLines:
                 self.delimiter, self.header_no = delim, n
                 return n, cells
         if first is None:
-            raise BatchError(f"{self.name}: empty file (no header line)")
-        raise BatchError(f"{self.name}: {missing} in the header; found: "
-                         f"{', '.join(repr(c) for c in first if c) or 'nothing'}")
+            raise BatchError(i18n.Message("reader.file.empty", file=self.name))
+        raise BatchError(i18n.Message("reader.file.no_header", where=self.name, missing=missing,
+                                      found=_found(first)))
 
     def records(self) -> Iterator[tuple[int, list[str], str | None]]:
         reader = csv.reader(self.f, delimiter=self.delimiter, strict=True)
@@ -1513,9 +1546,8 @@ class _SheetRows:
                 break
         where = f"{self.name}:{self.ws.title}"
         if first is None:
-            raise BatchError(f"{where}: empty sheet (no header row)")
-        raise BatchError(f"{where}: {missing} in the header; found: "
-                         f"{', '.join(repr(c) for c in first if c)}")
+            raise BatchError(i18n.Message("reader.file.empty_sheet", where=where))
+        raise BatchError(i18n.Message("reader.file.no_header", where=where, missing=missing, found=_found(first)))
 
     def records(self) -> Iterator[tuple[int, tuple]]:
         try:
@@ -1523,11 +1555,9 @@ class _SheetRows:
         except Exception as e:  # corrupt sheet XML surfaces mid-stream
             if isinstance(e, ValueError) and "integer string conversion" in str(e):
                 # openpyxl's int() of the cell text: it cannot go on past that cell, so neither can we
-                raise BatchError(f"{self.name}:{self.ws.title}: a cell holds a whole number of more than "
-                                 f"4,300 digits, which no spreadsheet program writes: the sheet cannot be "
-                                 f"read past it") from None
-            raise BatchError(f"{self.name}:{self.ws.title}: unreadable sheet "
-                             f"({type(e).__name__}: {e})") from None
+                raise BatchError(i18n.Message("reader.file.huge_int", where=f"{self.name}:{self.ws.title}")) from None
+            raise BatchError(i18n.Message("reader.file.bad_sheet", where=f"{self.name}:{self.ws.title}",
+                                          problem=f"{type(e).__name__}: {e}")) from None
 
 
 # --------------------------------------------------------------------------- entry points
@@ -1546,22 +1576,21 @@ def _batch_files(path: Path) -> list[tuple[Path, str]]:
                 continue  # an items file of another CSV
             out.append((p, fmt))
         if not out:
-            raise BatchError(f"{path}: no batch files (.json, .jsonl, .ndjson, .csv, .xlsx) "
-                             f"in this folder")
+            raise BatchError(i18n.Message("reader.file.no_files", path=str(path)))
         return out
     if not path.exists():
-        raise BatchError(f"{path}: no such file or folder")
+        raise BatchError(i18n.Message("reader.file.missing", path=str(path)))
     kind = file_kind(path.stat().st_mode)
     if kind is not None:  # a FIFO blocks the reader for ever, /dev/zero never ends
-        raise BatchError(f"{path}: is {kind}, not a regular file; a batch is a file or a folder of files")
+        raise BatchError(i18n.Message("reader.file.not_regular", path=str(path),
+                                      kind=i18n.Message("reader.kind." + _KINDS.get(kind, "special"))))
     suffix = path.suffix.lower()
     if suffix == ".xls":
-        raise BatchError(f"{path.name}: the old Excel .xls format is not supported; "
-                         f"save it as .xlsx")
+        raise BatchError(i18n.Message("reader.file.xls", file=path.name))
     fmt = BATCH_SUFFIXES.get(suffix)
     if fmt is None:
-        raise BatchError(f"{path.name}: unknown batch format {path.suffix or '(no extension)'!r}; "
-                         f"use .json, .jsonl, .ndjson, .csv or .xlsx")
+        raise BatchError(i18n.Message("reader.file.unknown_format", file=path.name,
+                                      suffix=repr(path.suffix) if path.suffix else "(no extension)"))
     return [(path, fmt)]
 
 

@@ -529,7 +529,7 @@ def test_whole_file_problems_raise_batch_errors(tmp_path):
         read_batch(tmp_path / "old.xls", SCHEMA)
     (tmp_path / "noid.csv").write_text("codice;network.name\nA;Rete\n")
     with pytest.raises(BatchError, match=r"^noid\.csv: no 'id' column in the header; "
-                                         r"found: 'codice', 'network.name'"):
+                                         r"found: codice, network\.name"):
         _rows(tmp_path / "noid.csv")
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(BatchError, match=r"^empty\.csv: empty file"):
@@ -789,9 +789,9 @@ def test_xlsx_missing_items_sheet_and_unknown_sheet_are_warned_with_a_hint(tmp_p
     reader = read_batch(path, _labelled(), lang="it")
     list(reader)
     assert reader.warnings == [
-        "b.xlsx: foglio 'Frims' ignorato (non è il foglio delle domande né un elenco dei dati del bando) "
-        "(forse si intendeva 'firms'?)",
-        "b.xlsx: nessun foglio 'firms' con le righe di network.firms (fogli: Domande, Frims): ogni domanda "
+        "b.xlsx: foglio «Frims» ignorato (non è il foglio delle domande né un elenco dei dati del bando) "
+        "(forse si intendeva «firms»?)",
+        "b.xlsx: nessun foglio «firms» con le righe di network.firms (fogli: Domande, Frims): ogni domanda "
         "risulta senza network.firms"]
 
 
@@ -811,8 +811,8 @@ def test_json_unknown_fields_warn_once_with_the_closest_field(tmp_path):
     one.write_text(json.dumps(app), encoding="utf-8")
     reader = read_batch(one, SCHEMA, lang="it")
     list(reader)
-    assert "one.json: campo 'project.innovaton' ignorato: non è un campo dei dati del bando " \
-           "(forse si intendeva 'project.innovation'?) (domande: 1)" in reader.warnings
+    assert "one.json: campo «project.innovaton» ignorato: non è un campo dei dati del bando " \
+           "(forse si intendeva «project.innovation»?) (domande: 1)" in reader.warnings
 
 
 # --------------------------------------------------------------------------- exact numbers, read fast

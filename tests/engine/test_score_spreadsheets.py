@@ -123,7 +123,7 @@ def test_a_misspelled_column_stops_the_run_and_says_what_is_wrong(tmp_path, scor
     res = CliRunner().invoke(main, ["score", str(POLICY), str(folder / "batch.csv"), "-o", str(out)])
     assert res.exit_code == 2
     assert "500 domande su 500 hanno dati non validi" in res.output
-    assert "'project.amount_requsted'" in res.output and "'project.amount_requested'" in res.output
+    assert "«project.amount_requsted»" in res.output and "«project.amount_requested»" in res.output
     assert "--allow-invalid" in res.output and "Traceback" not in res.output
     assert (out / "results.jsonl").read_bytes() == before
     res = CliRunner().invoke(main, ["score", str(POLICY), str(folder / "batch.csv"), "-o", str(out),

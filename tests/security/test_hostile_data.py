@@ -390,13 +390,14 @@ def _special(tmp_path, kind, name):
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
-@pytest.mark.parametrize("kind,words", [("fifo", "named pipe (FIFO)"), ("zero", "character device")])
+@pytest.mark.parametrize("kind,words", [("fifo", "una pipe con nome (FIFO)"), ("zero", "un dispositivo a caratteri")])
 def test_a_batch_that_is_not_a_regular_file_is_refused(tmp_path, kind, words):
     batch = _special(tmp_path, kind, "b.jsonl")
     r = finishes(CliRunner().invoke, main, ["score", str(SALENTONET), str(batch), "-o", str(tmp_path / "o"),
                                              "--no-letters"])
     assert r.exit_code == 2, r.output
-    assert f"is a {words}, not a regular file" in r.output, r.output
+    # the call is Italian: so is what bando score says about its input
+    assert f"è {words}, non un file ordinario" in r.output, r.output
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
