@@ -34,10 +34,11 @@ import os
 import re
 import tempfile
 from collections import Counter
-from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
 from typing import IO, Any, Iterable, Iterator, Mapping
 
 from engine.text import i18n
+from engine.text.exact import decimal_of, number_text, plain
 
 __all__ = [
     "STATUSES",
@@ -232,50 +233,20 @@ def as_dict(result: Any) -> Mapping[str, Any]:
     raise TypeError(f"expected a result dict or an object with to_dict(), got {type(result).__name__}")
 
 
-def _decimal(value: Any) -> Decimal | None:
-    """A JSON number / decimal string / Decimal as Decimal (None stays None)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise TypeError("a boolean is not a number")
-    if isinstance(value, Decimal):
-        return value
-    try:
-        return Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ValueError(f"not a decimal number: {value!r}") from None
-
-
-def _plain(value: Decimal) -> str:
-    """Decimal as plain positional text, keeping its digits ("40000.00", "72.5")."""
-    text = format(value, "f")
-    return "0" if text == "-0" else text
-
-
-def _num_text(value: Any) -> str:
-    """A score/points number as plain text without a useless ".0" ("20", "72.5")."""
-    d = _decimal(value)
-    if d is None:
-        return ""
-    if d == d.to_integral_value():
-        return _plain(d.quantize(Decimal(1)))
-    return _plain(d.normalize())
-
-
 def _money_text(value: Any) -> str:
-    d = _decimal(value)
-    return "" if d is None else _plain(d)
+    d = decimal_of(value)
+    return "" if d is None else plain(d)
 
 
 def _stat_text(value: Decimal, places: int = 4) -> str:
     """A computed statistic: rounded half-even to ``places``, trailing zeros dropped."""
     q = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
-    return _num_text(q)
+    return number_text(q)
 
 
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, Decimal):
-        return _plain(obj)
+        return plain(obj)
     if isinstance(obj, (_dt.datetime, _dt.date, _dt.time)):
         return obj.isoformat()
     if isinstance(obj, (set, frozenset)):
@@ -324,7 +295,7 @@ def csv_safe(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
-        return _plain(value)
+        return plain(value)
     text = value if isinstance(value, str) else str(value)
     if text.startswith(FORMULA_CHARS) and not is_plain_number(text):
         return "'" + text
@@ -444,11 +415,11 @@ def _ranking_table(ranked: Iterable[Mapping[str, Any]], criteria: list[tuple[str
     def rows() -> Iterator[list[Any]]:
         for r in ranked:
             points = {str(c.get("id")): c.get("points") for c in (r.get("criteria") or [])}
-            row = [r.get("rank"), r.get("application"), r.get("applicant"), _decimal(r.get("score"))]
+            row = [r.get("rank"), r.get("application"), r.get("applicant"), decimal_of(r.get("score"))]
             if ranking_score:
-                row.append(_decimal(r.get("ranking_score")))
-            row += [_decimal(points.get(cid)) for cid, _label in criteria]
-            row += [_decimal(r.get("requested")), _decimal(r.get("grant")),
+                row.append(decimal_of(r.get("ranking_score")))
+            row += [decimal_of(points.get(cid)) for cid, _label in criteria]
+            row += [decimal_of(r.get("requested")), decimal_of(r.get("grant")),
                     i18n.table(lg, "status").get(r.get("status"), r.get("status")), r.get("status")]
             yield row
     return header, rows()
@@ -460,7 +431,7 @@ def _csv_cell(value: Any, kind: str, decimal_sign: str) -> str:
     if kind == _INT:
         return str(value)
     if kind in (_POINTS, _MONEY):
-        text = _num_text(value) if kind == _POINTS else _money_text(value)
+        text = number_text(value) if kind == _POINTS else _money_text(value)
         return text.replace(".", decimal_sign)  # plain digits: no thousands separator to confuse
     return csv_safe(value)
 
@@ -651,7 +622,7 @@ def _write_xlsx_table(path: str | os.PathLike, sheet: str, header: list[tuple[st
             return c
         # openpyxl writes numbers with "%.16g" of a float (685.57 -> 685.5700000000001): a number
         # cell given its exact decimal text instead keeps every digit, and Excel reads it as a number
-        c = WriteOnlyCell(ws, value=str(value) if kind == _INT else _plain(value))
+        c = WriteOnlyCell(ws, value=str(value) if kind == _INT else plain(value))
         c.data_type = "n"
         if kind == _MONEY:
             c.number_format = money
@@ -774,8 +745,8 @@ class SummaryBuilder:
         self.criteria: dict[str, dict[str, Any]] = {}
         self.error_apps = 0
         self.error_messages = 0
-        self.max_score = _decimal(self.call.get("max_score"))
-        self.pass_score = _decimal(self.call.get("pass_score"))
+        self.max_score = decimal_of(self.call.get("max_score"))
+        self.pass_score = decimal_of(self.call.get("pass_score"))
         self.currency = self.call.get("currency")
         self.policy = self.call.get("policy")
 
@@ -786,9 +757,9 @@ class SummaryBuilder:
         self.total += 1
         self.counts[status] += 1
         if self.max_score is None and r.get("max_score") is not None:
-            self.max_score = _decimal(r.get("max_score"))
+            self.max_score = decimal_of(r.get("max_score"))
         if self.pass_score is None and r.get("pass_score") is not None:
-            self.pass_score = _decimal(r.get("pass_score"))
+            self.pass_score = decimal_of(r.get("pass_score"))
         if self.currency is None and r.get("currency"):
             self.currency = r.get("currency")
         if self.policy is None and r.get("policy"):
@@ -799,11 +770,11 @@ class SummaryBuilder:
             self.error_apps += 1
             self.error_messages += max(len(errors), 1)
 
-        requested = _decimal(r.get("requested"))
+        requested = decimal_of(r.get("requested"))
         if status in RANKED_STATUSES and requested is not None:
             self.requested_ranked += requested
         if status == "funded":
-            grant = _decimal(r.get("grant"))
+            grant = decimal_of(r.get("grant"))
             if grant is not None:
                 self.used += grant
             if requested is not None:
@@ -828,7 +799,7 @@ class SummaryBuilder:
                     if len(failed) == 1:
                         acc["only_failure"] += 1
 
-        score = _decimal(r.get("score"))
+        score = decimal_of(r.get("score"))
         if status in SCORED_STATUSES and score is not None:
             self.scores[score] += 1
             if status == "funded" and (self.funded_min is None or score < self.funded_min):
@@ -838,10 +809,10 @@ class SummaryBuilder:
                 acc = self.criteria.get(cid)
                 if acc is None:
                     acc = self.criteria[cid] = {
-                        "id": cid, "label": c.get("label"), "max": _decimal(c.get("max")),
+                        "id": cid, "label": c.get("label"), "max": decimal_of(c.get("max")),
                         "count": 0, "sum": Decimal(0), "min": None, "max_points": None,
                     }
-                points = _decimal(c.get("points"))
+                points = decimal_of(c.get("points"))
                 if points is None:
                     continue
                 acc["count"] += 1
@@ -861,9 +832,9 @@ class SummaryBuilder:
         n = sum(self.scores.values())
         out: dict[str, Any] = {
             "count": n, "min": None, "max": None, "mean": None, "median": None,
-            "max_score": None if self.max_score is None else _num_text(self.max_score),
-            "pass_score": None if self.pass_score is None else _num_text(self.pass_score),
-            "funded_min": None if self.funded_min is None else _num_text(self.funded_min),
+            "max_score": None if self.max_score is None else number_text(self.max_score),
+            "pass_score": None if self.pass_score is None else number_text(self.pass_score),
+            "funded_min": None if self.funded_min is None else number_text(self.funded_min),
         }
         if n == 0:
             return out
@@ -886,8 +857,8 @@ class SummaryBuilder:
                 seen = nxt
             median = (lo + hi) / 2
         out.update(
-            min=_num_text(values[0]), max=_num_text(values[-1]),
-            mean=_stat_text(mean), median=_num_text(median),
+            min=number_text(values[0]), max=number_text(values[-1]),
+            mean=_stat_text(mean), median=number_text(median),
         )
         return out
 
@@ -912,10 +883,10 @@ class SummaryBuilder:
                 bins[idx]["count"] += k
         elif self.scores:
             bins[0]["count"] = sum(self.scores.values())
-        return {"max_score": _num_text(top), "bins": bins}
+        return {"max_score": number_text(top), "bins": bins}
 
     def finish(self) -> dict[str, Any]:
-        available = _decimal(self.call.get("budget"))
+        available = decimal_of(self.call.get("budget"))
         counts = {s: self.counts.get(s, 0) for s in STATUSES}
         for s, k in self.counts.items():  # statuses unknown to this module
             if s not in counts:
@@ -927,11 +898,11 @@ class SummaryBuilder:
                 mean = acc["sum"] / acc["count"] if acc["count"] else None
             criteria.append({
                 "id": acc["id"], "label": acc["label"],
-                "max": None if acc["max"] is None else _num_text(acc["max"]),
+                "max": None if acc["max"] is None else number_text(acc["max"]),
                 "count": acc["count"],
                 "mean": None if mean is None else _stat_text(mean),
-                "min": None if acc["min"] is None else _num_text(acc["min"]),
-                "max_points": None if acc["max_points"] is None else _num_text(acc["max_points"]),
+                "min": None if acc["min"] is None else number_text(acc["min"]),
+                "max_points": None if acc["max_points"] is None else number_text(acc["max_points"]),
             })
         return {
             "call": {k: self.call.get(k) for k in ("name", "version", "authority", "reference")},
@@ -940,11 +911,11 @@ class SummaryBuilder:
             "total": self.total,
             "counts": counts,
             "budget": {
-                "available": None if available is None else _plain(available),
-                "used": _plain(self.used),
-                "remaining": None if available is None else _plain(available - self.used),
-                "requested_ranked": _plain(self.requested_ranked),
-                "requested_funded": _plain(self.requested_funded),
+                "available": None if available is None else plain(available),
+                "used": plain(self.used),
+                "remaining": None if available is None else plain(available - self.used),
+                "requested_ranked": plain(self.requested_ranked),
+                "requested_funded": plain(self.requested_funded),
             },
             "scores": self._score_stats(),
             "gates": [dict(g) for g in self.gates.values()],
