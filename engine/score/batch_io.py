@@ -945,8 +945,8 @@ class BatchReader:
                 self._check_fields(name, item)
                 yield self._row(file, n, item, errors)
             else:
-                yield self._row(file, n, None, [("", f"item {n} is not an application object "
-                                                    f"but {_json_kind(item)}")])
+                yield self._row(file, n, None, [("", i18n.Message("reader.row.not_an_object_item", n=n,
+                                                                  given=_json_kind(item)))])
         self._flush_fields(name)
 
     # -- JSON Lines ------------------------------------------------------------------
@@ -994,8 +994,8 @@ class BatchReader:
                 self._check_fields(name, doc)
                 yield self._row(file, n, doc, errors)
             else:
-                yield self._row(file, n, None, [("", f"line {n}: expected an application "
-                                                    f"object, got {_json_kind(doc)}")])
+                yield self._row(file, n, None, [("", i18n.Message("reader.row.not_an_object_line", n=n,
+                                                                  given=_json_kind(doc)))])
         if flush:
             self._flush_fields(name)
 
@@ -1348,18 +1348,21 @@ def _clean_surrogates(doc: Any, suspect: bool, errors: list[tuple[str, str]]) ->
     return root[0]
 
 
-def _json_kind(v: Any) -> str:
+def _json_kind(v: Any) -> i18n.Message:
+    """What a JSON value is, in words of the catalogue (reader.kind.json_*)."""
     if isinstance(v, list):
-        return "a list"
-    if isinstance(v, str):
-        return "a string"
-    if isinstance(v, bool):
-        return "true/false"
-    if v is None:
-        return "null"
-    if isinstance(v, (int, Decimal, float)):
-        return "a number"
-    return "an object"
+        kind = "list"
+    elif isinstance(v, str):
+        kind = "string"
+    elif isinstance(v, bool):
+        kind = "bool"
+    elif v is None:
+        kind = "null"
+    elif isinstance(v, (int, Decimal, float)):
+        kind = "number"
+    else:
+        kind = "object"
+    return i18n.Message("reader.kind.json_" + kind)
 
 
 def _match_list(name: str, lists: list[tuple[tuple[str, ...], dict]],
