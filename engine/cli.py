@@ -530,6 +530,9 @@ AMOUNT = _Amount()
                    "since the earlier run: their awards are released and flow down the ranking.")
 @click.option("--allow-policy-change", is_flag=True,
               help="Accept a --previous run made with another version of the policy.")
+@click.option("--compare", type=click.Path(exists=True), default=None,
+              help="An earlier run's output folder: write diff.txt, diff.csv, diff.json (who moved, and why) and a "
+                   "section of the report on the changes.")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Processes to use; the output is identical to --jobs 1.")
 @click.option("--no-letters", is_flag=True, help="Do not write letters.")
@@ -547,7 +550,7 @@ AMOUNT = _Amount()
                    "Excel opens) or rfc4180 (alias en: ',' and 30000.00, for programs). Default: the call's language.")
 @_root_option
 @_writes_files
-def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy_change, jobs, no_letters,
+def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy_change, compare, jobs, no_letters,
           letter_format, templates, letter_date, decimal_comma, allow_invalid, csv_dialect, root):
     """Score a BATCH (JSON, JSON Lines, CSV + items CSV, Excel, or a folder) into OUTDIR.
 
@@ -558,6 +561,7 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
     from engine.score.batch import default_letter_date, score_batch
     from engine.score.batch_io import BatchError
     from engine.letters.letters import LetterError
+    from engine.score.diff import DiffError
     from engine.score.previous import PreviousRunError
     from engine.score.ranking import AllocationError
     pol = _load(policy, root)
@@ -572,10 +576,10 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
                         withdrawn=withdrawn, allow_policy_change=allow_policy_change, letters=not no_letters, letter_format=letter_format,
                         templates_dir=_templates_dir(policy, templates, root), root=root, letter_date=_parse_date(letter_date),
                         decimal_comma=decimal_comma, progress=_progress_factory(), allow_invalid=allow_invalid,
-                        csv_dialect=csv_dialect)
+                        csv_dialect=csv_dialect, compare=compare)
     except BatchError as e:  # in the run's language, as the rest of what bando score says
         raise BandoError(e.render(lang or pol.language)) from None
-    except (PreviousRunError, AllocationError) as e:
+    except (PreviousRunError, AllocationError, DiffError) as e:
         raise BandoError(str(e)) from None
     except LetterError as e:
         raise BandoError(f"letters: {e}") from None

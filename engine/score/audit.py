@@ -97,7 +97,7 @@ def _plain(value):
 
 
 def record(policy, policy_path, batch_path, *, stream: bool = False, templates_dir=None, previous=None,
-           withdrawn=None, root=None, options: dict) -> dict:
+           withdrawn=None, root=None, compare=None, options: dict) -> dict:
     """The run record for manifest.json. ``stream``: the batch came from a stream (kept in a
     temporary file): its hash is recorded, but the run cannot be repeated from it."""
     inputs = {"batch": {"path": None if stream else os.path.abspath(batch_path), "stream": stream,
@@ -111,6 +111,11 @@ def record(policy, policy_path, batch_path, *, stream: bool = False, templates_d
         inputs["withdrawn"] = {"path": os.path.abspath(withdrawn), "files": _files_entry([Path(withdrawn).resolve()])}
     elif withdrawn:
         inputs["withdrawn"] = {"ids": sorted(map(str, withdrawn))}
+    if compare is not None:  # the run compared with: its results and summary make diff.* and the report's section
+        c = Path(compare)
+        folder = c if c.is_dir() else c.parent
+        inputs["compare"] = {"path": os.path.abspath(compare), "files": _files_entry(
+            [p for p in (folder / "results.jsonl", folder / "summary.json") if p.is_file()])}
     return {
         "language": options.get("lang") or policy.language,
         "time": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
@@ -188,6 +193,7 @@ def repeat(folder, into, *, jobs: int = 1, **overrides) -> dict:
     score_batch(run["policy"]["path"], Path(inputs["batch"]["path"]), into, jobs=jobs,
                 previous=(inputs.get("previous") or {}).get("path"),
                 withdrawn=withdrawn.get("path") or (frozenset(withdrawn["ids"]) if "ids" in withdrawn else None),
+                compare=(inputs.get("compare") or {}).get("path"),
                 templates_dir=run["policy"].get("templates"), root=run["policy"].get("root"), **options)
     return rundir.read_manifest(into) or {"files": {}}
 

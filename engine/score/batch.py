@@ -430,6 +430,9 @@ def score_batch(policy_path, batch, outdir, *, batch_format=None, **options) -> 
     previous = options.get("previous")
     with _batch_file(batch, batch_format) as batch_path, \
             rundir.OutputRun(outdir, outputs=rundir.SCORE_OUTPUTS, kind="bando score") as run:
+        if options.get("compare") is not None:  # a run to compare with must be one, before any work
+            from engine.score.diff import check_run
+            check_run(options["compare"])
         if previous is not None:  # an earlier run's results are used only if they are what it wrote
             p = Path(previous)
             rundir.check_file(p / "results.jsonl" if p.is_dir() else p)
@@ -438,7 +441,7 @@ def score_batch(policy_path, batch, outdir, *, batch_format=None, **options) -> 
         run.commit({audit.KEY: audit.record(
             _W["policy"], policy_path, batch_path, stream=not isinstance(batch, (str, os.PathLike)),
             templates_dir=options.get("templates_dir"), previous=previous, withdrawn=options.get("withdrawn"),
-            root=options.get("root"), options=options)})
+            root=options.get("root"), compare=options.get("compare"), options=options)})
     summary.outdir = Path(outdir)
     return summary
 
@@ -447,7 +450,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
                 withdrawn=None, allow_policy_change=False,
                 letters=True, letter_format="txt", templates_dir=None, letter_date=None,
                 decimal_comma=None, progress=None, root=None, allow_invalid=False,
-                csv_dialect=None) -> BatchSummary:
+                csv_dialect=None, compare=None) -> BatchSummary:
     """Score a batch; write results.jsonl, ranking.csv, errors.csv, summary.json, report.html, letters/.
 
     ``previous`` is an earlier run's results.jsonl (scorrimento: its awards are
@@ -496,12 +499,13 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
                               withdrawn_sha=withdrawn_sha, available=available, proc=proc, budget=budget,
                               letters=letters, letter_format=letter_format, templates_dir=templates_dir,
                               letter_date=letter_date, decimal_comma=decimal_comma, progress=progress,
-                              root=root, allow_invalid=allow_invalid, dialect=dialect)
+                              root=root, allow_invalid=allow_invalid, dialect=dialect, compare=compare)
 
 
 def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs, previous, withdrawn,
                    withdrawn_file, withdrawn_sha, available, proc, budget, letters, letter_format,
-                   templates_dir, letter_date, decimal_comma, progress, root, allow_invalid, dialect):
+                   templates_dir, letter_date, decimal_comma, progress, root, allow_invalid, dialect,
+                   compare=None):
     """The pass, the ranking and the outputs of :func:`_score_into`, with ``spill`` open."""
     from engine.score import outputs
     from engine.letters.letters import LetterError, LetterRenderer, safe_filename
@@ -661,9 +665,17 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     if invalid * 2 > total and total:  # scored anyway (--allow-invalid, or a short batch): say so
         summ["mostly_invalid"] = {"rows": total, "invalid": invalid}
     outputs.write_summary_json(outdir / "summary.json", summ)
+    changes = None
+    if compare is not None:  # --compare: who moved since that run, and why (diff.* and a section of the report)
+        from engine.score import diff
+        comparison = diff.compare(compare, outdir, names=(os.path.abspath(compare), i18n.text(lang, "diff.this_run")))
+        outputs.atomic_write(outdir / "diff.txt", diff.render_text(comparison, lang))
+        diff.write_csv(comparison, outdir / "diff.csv", lang=lang, dialect=dialect)
+        outputs.atomic_write(outdir / "diff.json", diff.json_text(comparison, lang))
+        changes = diff.describe(comparison, lang)
     outputs.atomic_write(outdir / "report.html", render_report(
         report_rows, summ, call, lang, rows=itertools.chain((_expand(c, policy, lang) for c in ranked_rows),
-                                                            other_rows)))
+                                                            other_rows), changes=changes))
     return BatchSummary(total, counts, alloc.granted, available, outdir, list(reader.warnings) + warnings, alloc,
                         lang, policy.currency, letter_errors)
 

@@ -36,7 +36,7 @@ from engine.text.exact import decimal_of, exact_json, money_text
 from engine.text.formatting import format_money, format_points
 from engine.score.outputs import TABLE_KINDS, write_csv_table
 
-__all__ = ["DiffError", "Side", "Reason", "Change", "RunInfo", "RunDiff", "compare", "render_text", "write_csv",
+__all__ = ["check_run", "DiffError", "Side", "Reason", "Change", "RunInfo", "RunDiff", "compare", "render_text", "write_csv",
            "to_json", "json_text", "describe", "FIELDS"]
 
 #: what a change can be about, in the order a person reads it
@@ -259,10 +259,22 @@ def _reasons(old: Side, new: Side, run_old: RunInfo, run_new: RunInfo) -> tuple:
     return tuple(reasons)
 
 
-def compare(old_folder, new_folder) -> RunDiff:
-    """Compare two runs (output folders of ``bando score``, or their results.jsonl files)."""
+def check_run(folder) -> None:
+    """Raise :class:`DiffError` unless ``folder`` is a run that can be compared (before any work)."""
+    path = _results_path(Path(folder))
+    try:
+        rundir.check_file(path)
+    except rundir.RunDirError as e:
+        raise DiffError(str(e)) from None
+
+
+def compare(old_folder, new_folder, *, names: tuple | None = None) -> RunDiff:
+    """Compare two runs (output folders of ``bando score``, or their results.jsonl files).
+    ``names``: how the two runs are named in the texts (default: the folders as given)."""
     run_old, old, _ = _read_run(old_folder)
     run_new, new, new_order = _read_run(new_folder)
+    if names is not None:
+        run_old, run_new = attrs.evolve(run_old, folder=names[0]), attrs.evolve(run_new, folder=names[1])
     changes = []
     for key in new_order:
         n = new[key]

@@ -169,3 +169,27 @@ def test_the_report_lists_the_changes_at_the_top(runs):
     assert "requisito ora non soddisfatto: Almeno 3 imprese in rete" in section
     plain = render_report(rows, summary, summary["call"], "it", rows=rows)
     assert 'id="changes"' not in plain
+
+
+def test_score_compare_writes_the_diff_into_the_run_and_verify_repeats_it(runs):
+    # bando score --compare OLD: the appeal re-run's own folder says who moved (diff.*, the report's section)
+    from engine.score import audit
+    tmp, _ = runs
+    out = tmp / "compared"
+    r = CliRunner().invoke(main, ["score", str(tmp / "policies" / "after.bando"), str(tmp / "examples" / "salentonet"),
+                                  "-o", str(out), "--no-letters", "--compare", str(tmp / "out" / "before")])
+    assert r.exit_code == 0, r.output
+    written = (out / "diff.txt").read_text("utf-8").splitlines()
+    whatif_text = (tmp / "out" / "diff.txt").read_text("utf-8").splitlines()
+    assert written[0] == f"Confronto dei risultati: {tmp / 'out' / 'before'} → questa elaborazione"
+    assert written[1:] == whatif_text[1:]  # the same comparison as bando whatif's
+    assert 'id="changes"' in (out / "report.html").read_text("utf-8")
+    assert audit.verify(out).ok  # the run compared with is a recorded input: the re-run writes the same diff
+
+
+def test_score_compare_with_what_is_not_a_run_fails_before_scoring(runs, tmp_path):
+    tmp, _ = runs
+    r = CliRunner().invoke(main, ["score", str(tmp / "policies" / "after.bando"), str(tmp / "examples" / "salentonet"),
+                                  "-o", str(tmp_path / "o"), "--compare", str(tmp_path)])
+    assert r.exit_code == 2 and "no results.jsonl here" in r.output
+    assert not (tmp_path / "o" / "results.jsonl").exists()  # nothing scored, nothing written
