@@ -603,8 +603,8 @@ class _Uses:
                 self.expr(x, deeper)
 
 
-def prefix_subject(cp, e):
-    """``x`` when ``e`` is ``starts_with(x, "A") or starts_with(x, "K") or …`` (one ``startswith`` call)."""
+def or_parts(e) -> list:
+    """The operands of ``a or b or …``, left to right (``[e]`` when ``e`` is no ``or``)."""
     parts, stack = [], [e]
     while stack:
         x = stack.pop()
@@ -612,6 +612,12 @@ def prefix_subject(cp, e):
             stack += [x.right, x.left]
         else:
             parts.append(x)
+    return parts
+
+
+def prefix_subject(cp, e):
+    """``x`` when ``e`` is ``starts_with(x, "A") or starts_with(x, "K") or …`` (one ``startswith`` call)."""
+    parts = or_parts(e)
     first = parts[0]
     if not (isinstance(first, ast.Call) and first.func in ("starts_with", "ends_with") and len(first.args) == 2):
         return None
