@@ -169,10 +169,10 @@ class TraceGen:
 
     def why(self, e, scope) -> str:
         """Code of the fact of condition ``e`` (its shape: :mod:`engine.evaluate.trace`)."""
-        if isinstance(e, ast.Binary) and e.op in _x._SYMBOL:
+        if isinstance(e, ast.Binary) and e.op in _x.SYMBOL:
             return f"({self.val(e.left, scope)}, {self.val(e.right, scope)})"
         if isinstance(e, ast.Binary) and e.op in ("and", "or"):
-            parts = _x._flatten(e, e.op)
+            parts = _x.flatten(e, e.op)
             values = [self.val(p, scope) for p in parts]
             whole = self.val(e, scope)
             facts = [self.why(p, scope) for p in parts]
@@ -345,7 +345,7 @@ class TraceGen:
             bounds = []
             for tier in tiers:
                 rights = _x.band_bounds(tier.cond, subject)
-                if all(_x._is_const(r) for r in rights):
+                if all(_x.is_const(r) for r in rights):
                     rights = ()  # the renderer writes a constant bound once, not per application
                 bounds.append("(" + "".join(f"{self.val(r, {})}, " for r in rights) + "), ")
             bounds = "(" + "".join(bounds) + ")"
@@ -368,7 +368,7 @@ class TraceGen:
             self.memo[(id(subject), ())] = local
         else:
             i, miss = f"_i{next(self._n)}", f"_m{next(self._n)}"
-            if subject is not None and all(_x._is_const(r) for tier in tiers if tier.cond is not None
+            if subject is not None and all(_x.is_const(r) for tier in tiers if tier.cond is not None
                                            for r in band_rights(tier.cond)):
                 self.band_index(tiers, subject, i, miss)
             else:

@@ -53,7 +53,7 @@ DATE_OP_KEY = {">=": "op.date_ge", ">": "op.date_gt", "<=": "op.date_le", "<": "
 # an operator's word when a rule is read out (words.times: "×")
 _WORD_KEY = {"*": "times", "/": "divided", "not in": "not_in"}
 
-_SYMBOL = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "=", "!=": "≠"}
+SYMBOL = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "=", "!=": "≠"}
 _PREC = {"or": 1, "and": 2, ">=": 4, "<=": 4, ">": 4, "<": 4, "==": 4, "!=": 4, "in": 4, "not in": 4,
          "+": 5, "-": 5, "*": 6, "/": 6, "of": 6}
 class _Words:
@@ -122,7 +122,7 @@ class _Words:
             return self.show(self.const_value(e), e)
         if isinstance(e, ast.Binary):
             p = _PREC.get(e.op, 9)
-            op = words.get(_WORD_KEY.get(e.op, e.op), _SYMBOL.get(e.op, e.op))
+            op = words.get(_WORD_KEY.get(e.op, e.op), SYMBOL.get(e.op, e.op))
             if e.op == "of":
                 s = f"{self._human(e.left, 7)} {op} {self._human(e.right, 7)}"
             else:
@@ -165,7 +165,7 @@ def explains_let(cp, e, scope) -> bool:
     function, and when the rule is not a constant); the trace generator records the facts of that rule."""
     if not (isinstance(e, ast.Name) and not scope and cp.ref_of(e)[0] == "let"):
         return False
-    return not _is_const(cp.lets[e.id].expr)
+    return not is_const(cp.lets[e.id].expr)
 
 
 def counted_aggregates(policy, e) -> list:
@@ -273,10 +273,10 @@ class _Renderer:
     def _why(self, e, scoped):
         t, w = self.t, self.w
         missing = t["missing"]
-        if isinstance(e, ast.Binary) and e.op in _SYMBOL:
+        if isinstance(e, ast.Binary) and e.op in SYMBOL:
             lname, rname = w.name(e.left), w.name(e.right)
             showl, showr = w.shower(e.left), w.shower(e.right)
-            static = w.show(w.const_value(e.right), e.right) if _is_const(e.right) else None
+            static = w.show(w.const_value(e.right), e.right) if is_const(e.right) else None
             word = t[OP_KEY[e.op]]
             if self.cp.type_of(e.left).kind in ("date", "datetime") and e.op in DATE_OP_KEY:
                 word = t[DATE_OP_KEY[e.op]]
@@ -292,7 +292,7 @@ class _Renderer:
                 return f"{left}, {word} {static if static is not None else f'{showr(rv)} ({rname})'}"
             return compare
         if isinstance(e, ast.Binary) and e.op in ("and", "or"):
-            subs = tuple(self.why(p, scoped) for p in _flatten(e, e.op))
+            subs = tuple(self.why(p, scoped) for p in flatten(e, e.op))
             sep = t["and"]
             if e.op == "and":
                 def both(fact):
@@ -528,7 +528,7 @@ class _Renderer:
             if tier.cond is None:
                 static.append(_fill(t["otherwise"], m=m))
                 dynamic.append(None)
-            elif subject is None or all(_is_const(r) for r in band_bounds(tier.cond, subject)):
+            elif subject is None or all(is_const(r) for r in band_bounds(tier.cond, subject)):
                 text = self._band_fn(tier.cond, subject)(
                     tuple(w.const_value(r) for r in band_bounds(tier.cond, subject))) if subject is not None \
                     else w.human(tier.cond)
@@ -565,8 +565,8 @@ class _Renderer:
     def _band_fn(self, cond, subject):
         """``bound values -> text`` of one band (``≥ 4``, ``2–5``, else the test in words)."""
         w, lang = self.w, self.lang
-        if isinstance(cond, ast.Binary) and cond.op in _SYMBOL and cond.left == subject:
-            sym, show = _SYMBOL[cond.op], w.shower(cond.right)
+        if isinstance(cond, ast.Binary) and cond.op in SYMBOL and cond.left == subject:
+            sym, show = SYMBOL[cond.op], w.shower(cond.right)
             share = self.cp.type_of(subject).kind == "percent"
 
             def compared(bounds):
@@ -602,7 +602,7 @@ def band_bounds(cond, subject):
     """The bounds a band's sentence quotes (``≥ 4``, ``2–5``): none when it is not a test of ``subject``."""
     if cond is None:
         return ()
-    if isinstance(cond, ast.Binary) and cond.op in _SYMBOL and cond.left == subject:
+    if isinstance(cond, ast.Binary) and cond.op in SYMBOL and cond.left == subject:
         return (cond.right,)
     if isinstance(cond, ast.Between) and cond.value == subject:
         return (cond.low, cond.high)
@@ -653,7 +653,7 @@ class GrantPlan:
             self.op = None
             self.terms = (root,)
         self.details = tuple(
-            () if _is_const(x) or isinstance(x, (ast.Name, ast.Attr)) else
+            () if is_const(x) or isinstance(x, (ast.Name, ast.Attr)) else
             tuple(n for n in _paths_cached(x, policy) if cp.type_of(n).kind not in ("list", "record"))
             for x in self.terms)
         exprs = [root, *self.terms]
@@ -736,11 +736,11 @@ class _GrantWords:
         t = self.t = texts(lang)
         ex = _words(policy, lang)
         self.lang, self.currency = lang, policy.currency
-        self.const = tuple(_is_const(e) for e in plan.terms)
+        self.const = tuple(is_const(e) for e in plan.terms)
         self.names = tuple({prep: _grant_term_name(ex, plan, e, t, prep) for prep in ("", "of", "to")}
                            for e in plan.terms)
         self.details = tuple(tuple((ex.name(n), ex.shower(n), plan.index[id(n)]) for n in d) for d in plan.details)
-        self.root_name = t["grant.fixed"] if _is_const(plan.root) else _grant_term_name(ex, plan, plan.root, t, "")
+        self.root_name = t["grant.fixed"] if is_const(plan.root) else _grant_term_name(ex, plan, plan.root, t, "")
         rounding = plan.decl.rounding
         self.rounding = _rounding_words(t, rounding, lang, policy.currency) if rounding is not None else None
 
@@ -802,7 +802,7 @@ def grant_because(policy, plan: GrantPlan, lang, values, computed) -> str:
 
 def _grant_term_name(ex, plan, e, t, prep):
     """A term of the grant's rule as a sentence names it, after the preposition ``prep`` ('', of, to)."""
-    if _is_const(e):
+    if is_const(e):
         return t[("grant.floor" if plan.op == "max" else "grant.ceiling") + _PREP[prep]]
     return t["grant.name" + _PREP[prep]].format(x=ex.name(e))
 
@@ -894,7 +894,7 @@ def _make_shower(kind, t, lang, currency):
 _TEN_THOUSANDTH = Decimal("0.0001")
 
 
-def _flatten(e, op):
+def flatten(e, op):
     out = []
     stack = [e]
     while stack:
@@ -907,7 +907,7 @@ def _flatten(e, op):
     return out
 
 
-def _is_const(e):
+def is_const(e):
     return isinstance(e, (ast.Number, ast.Percent, ast.Money, ast.String, ast.DateLit, ast.DateTimeLit, ast.Bool,
                           ast.SetLit)) or (isinstance(e, ast.Attr) and isinstance(e.obj, ast.Name) and e.obj.id == "call")
 
