@@ -58,8 +58,8 @@ from dsl import ast
 from dsl.checker import CheckedPolicy
 
 from engine.compile import runtime
-from engine.compile.plan import (Plan, PlanMiss, TRACE_REWRITES, band_rights, exact_share_bands, literal_key,
-                                  literal_value, lower, or_parts, prefix_subject, tier_subject)
+from engine.compile.plan import (Plan, PlanMiss, TRACE_REWRITES, band_rights, exact_share_bands, flatten,
+                                  literal_key, literal_value, lower, prefix_subject, tier_subject)
 from engine.compile.plan import closure as plan_closure
 from engine.compile.plan import refs as plan_refs
 from engine.compile.validate import (Bail, Prevalidated, Validator, call_zone, const_eval, datetime_reader, fast_branches,
@@ -406,7 +406,7 @@ class Compiler:
         subject = prefix_subject(self.cp, e)
         if subject is None:
             return None
-        parts = or_parts(e)
+        parts = flatten(e, "or")
         method = "startswith" if parts[0].func == "starts_with" else "endswith"
         return f"{self.expr(subject, scope)}.{method}({tuple(p.args[1].value for p in parts)!r})"
 

@@ -603,12 +603,13 @@ class _Uses:
                 self.expr(x, deeper)
 
 
-def or_parts(e) -> list:
-    """The operands of ``a or b or …``, left to right (``[e]`` when ``e`` is no ``or``)."""
+def flatten(e, op: str) -> list:
+    """The operands of ``a op b op …`` (``and``, ``or``, ``+``...), left to right; ``[e]`` when ``e`` is
+    no such operation. Without recursion, like the other walks of the tree."""
     parts, stack = [], [e]
     while stack:
         x = stack.pop()
-        if isinstance(x, ast.Binary) and x.op == "or":
+        if isinstance(x, ast.Binary) and x.op == op:
             stack += [x.right, x.left]
         else:
             parts.append(x)
@@ -617,7 +618,7 @@ def or_parts(e) -> list:
 
 def prefix_subject(cp, e):
     """``x`` when ``e`` is ``starts_with(x, "A") or starts_with(x, "K") or …`` (one ``startswith`` call)."""
-    parts = or_parts(e)
+    parts = flatten(e, "or")
     first = parts[0]
     if not (isinstance(first, ast.Call) and first.func in ("starts_with", "ends_with") and len(first.args) == 2):
         return None

@@ -29,7 +29,7 @@ from dsl import ast
 
 from engine.explain import explain as _x
 from engine.compile.compiler import Code
-from engine.compile.plan import band_rights, tier_subject
+from engine.compile.plan import band_rights, flatten, tier_subject
 from engine.evaluate.trace import MAX_ITEMS_SHOWN, Trace
 from engine.compile.validate import Bail, item_name
 
@@ -172,7 +172,7 @@ class TraceGen:
         if isinstance(e, ast.Binary) and e.op in _x.SYMBOL:
             return f"({self.val(e.left, scope)}, {self.val(e.right, scope)})"
         if isinstance(e, ast.Binary) and e.op in ("and", "or"):
-            parts = _x.flatten(e, e.op)
+            parts = flatten(e, e.op)
             values = [self.val(p, scope) for p in parts]
             whole = self.val(e, scope)
             facts = [self.why(p, scope) for p in parts]

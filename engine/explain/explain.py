@@ -35,7 +35,7 @@ format_points = functools.lru_cache(maxsize=8192)(_f.format_points)
 format_money = _f.format_money  # amounts rarely repeat: a cache would only cost
 format_percent = functools.lru_cache(maxsize=8192)(_f.format_percent)
 format_date = _f.format_date
-from engine.compile.plan import band_rights, tier_subject
+from engine.compile.plan import band_rights, flatten, tier_subject
 from engine.evaluate.result import CriterionResult, GateResult, Result
 from engine.text.exact import exact_json
 from engine.evaluate.trace import MAX_ITEMS_SHOWN, Trace
@@ -892,19 +892,6 @@ def _make_shower(kind, t, lang, currency):
 
 
 _TEN_THOUSANDTH = Decimal("0.0001")
-
-
-def flatten(e, op):
-    out = []
-    stack = [e]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, ast.Binary) and x.op == op:
-            stack.append(x.right)
-            stack.append(x.left)
-        else:
-            out.append(x)
-    return out
 
 
 def is_const(e):
