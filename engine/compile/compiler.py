@@ -59,7 +59,7 @@ from dsl.checker import CheckedPolicy
 
 from engine.compile import runtime
 from engine.compile.plan import (Plan, PlanMiss, TRACE_REWRITES, band_rights, exact_share_bands, flatten,
-                                  literal_key, literal_value, lower, prefix_subject, tier_subject)
+                                  input_path, literal_key, literal_value, lower, prefix_subject, tier_subject)
 from engine.compile.plan import closure as plan_closure
 from engine.compile.plan import refs as plan_refs
 from engine.compile.validate import (Bail, Prevalidated, Validator, call_zone, const_eval, datetime_reader, fast_branches,
@@ -1009,17 +1009,6 @@ class Compiler:
         finally:
             fr.loop = saved
 
-    def _input_path(self, e):
-        names = []
-        while isinstance(e, ast.Attr):
-            names.append(e.name)
-            e = e.obj
-        if isinstance(e, ast.Name):
-            kind, name = self.cp.ref_of(e)
-            if kind == "input":
-                return (name,) + tuple(reversed(names))
-        return None
-
     def _path_value(self, p):
         fr = self.frame
         found = fr.scalars.get(p)
@@ -1050,7 +1039,7 @@ class Compiler:
         if item is not None:
             local, mode = item[0].fields[item[1]]
             return local if mode == "key" else None
-        p = self._input_path(e)
+        p = input_path(self.cp, e)
         if p is not None:
             found = self.frame.scalars.get(p)
             if found is not None and found[1]:
@@ -1083,7 +1072,7 @@ class Compiler:
             if mode == "key":
                 raise PlanMiss(f"raw number {'.'.join(loop.path + (name,))} used as a value")
             return local
-        p = self._input_path(e)
+        p = input_path(self.cp, e)
         return self._path_value(p) if p is not None else None
 
     def _share_count(self, subject, conds):
@@ -1176,7 +1165,7 @@ class Compiler:
         return acc if helper is None else f"_rt.{helper}({acc})"
 
     def _fused_source(self, e):
-        p = self._input_path(e.source)
+        p = input_path(self.cp, e.source)
         fr = self.frame
         if p is None or p not in fr.loops:
             return None
@@ -1188,7 +1177,7 @@ class Compiler:
     def fused_loop(self, e):
         """The fused loop over ``e.source`` (an aggregate or quantifier at the top level), or None."""
         fr = self.frame
-        p = self._input_path(e.source)
+        p = input_path(self.cp, e.source)
         if not fr.fused or p is None or p not in fr.loops or fr.depth or fr.loop is not None:
             return None
         return fr.loops[p]
