@@ -493,6 +493,44 @@ class Ranking(Item):
     span: Span | None = _span()
 
 
+#: how a panel's individual marks become one: its words in a policy, in the order docs/language.md lists them
+COMBINE_RULES = ("mean", "median", "trimmed mean", "consensus")
+
+
+@node
+class PanelRule:
+    """One rule of the evaluation panel, or of one of its marks.
+
+    ``kind`` is ``scale`` (``value`` is ``(low, high, step or None)``), ``evaluators`` (the
+    least number of marks an application needs, an int), ``combine`` (one of
+    :data:`COMBINE_RULES`) or ``spread`` (the widest gap between the highest and the lowest
+    mark the panel accepts without a consensus meeting, a Decimal).
+    """
+    kind: str
+    value: object
+    span: Span | None = _span()
+
+
+@node
+class PanelMark:
+    """``mark quality "Qualità del piano" combine median``: one mark the panel gives each application."""
+    id: str
+    label: Label | None = None
+    rules: tuple[PanelRule, ...] = ()
+    span: Span | None = _span()
+
+
+@node
+class Panel(Item):
+    """The evaluation panel: its rules for every mark, then its marks. Its marks arrive as a sheet
+    of their own (:mod:`engine.score.marks_io`); a policy read them as ``marks.<id>``, each the
+    combined mark of one application."""
+    label: Label | None
+    rules: tuple[PanelRule, ...] = ()
+    marks: tuple[PanelMark, ...] = ()
+    span: Span | None = _span()
+
+
 @node
 class Expectation:
     """One expected fact of an example case: ``kind`` is score|grant|failing|points."""

@@ -45,7 +45,8 @@ MAX_DURATION = {"days": 3_660_000, "months": 120_000, "years": 10_000}
 #: check (a policy with thousands of unknown names made checking quadratic) the hints stop, the errors stay
 SUGGEST_BUDGET = 20_000
 DECL_TYPES = {"grant": "money", "requested": "money", "applicant": "text", "submitted": "date"}
-STATUSES = ("ineligible", "below_threshold", "admitted", "funded", "not_funded", "invalid")
+STATUSES = ("ineligible", "below_threshold", "admitted", "funded", "not_funded", "invalid",
+            "awaiting_evaluation", "needs_consensus", "evaluation_invalid")
 #: built-in functions: name -> (min args, max args)
 BUILTINS = {
     "round": (1, 2), "floor": (1, 1), "ceil": (1, 1), "abs": (1, 1),
@@ -86,6 +87,11 @@ class CheckedPolicy:
     decls: dict = attrs.Factory(dict)
     ranking: ast.Ranking | None = None
     cases: list = attrs.Factory(list)
+    #: the evaluation panel (``panel { ... }``) and, for each of its marks, its rules in force (:class:`MarkRules`)
+    panel: ast.Panel | None = None
+    marks: dict = attrs.Factory(dict)
+    #: the lets that read the panel's marks, directly or through other lets
+    marks_lets: frozenset = frozenset()
     modules: list = attrs.Factory(list)  # (Source, ast.Policy) of `use`d files
 
     @property
@@ -143,6 +149,32 @@ class CheckedPolicy:
                     seen.add(dep)
                     stack.append((dep, reads(dep)))
         return order
+
+
+#: the input field through which a policy reads its panel's combined marks (``marks.quality``)
+MARKS_FIELD = "marks"
+#: what a panel's rule is when neither the panel nor the mark says (docs/language.md, "The evaluation panel")
+PANEL_DEFAULTS = {"evaluators": 1, "combine": "mean", "spread": None}
+
+
+@attrs.frozen
+class MarkRules:
+    """One mark of the panel with the rules in force for it: its own, else the panel's, else the defaults.
+
+    ``evaluators`` is the least number of marks (conflicted evaluators' excluded) an application
+    needs; ``spread`` the widest gap between its highest and lowest mark that needs no consensus
+    meeting (None: any gap); ``combine`` one of :data:`dsl.ast.COMBINE_RULES`.
+    """
+
+    id: str
+    label: ast.Label | None
+    low: Decimal
+    high: Decimal
+    step: Decimal | None
+    evaluators: int
+    combine: str
+    spread: Decimal | None
+    node: ast.PanelMark = attrs.field(eq=False, default=None)
 
 
 @attrs.frozen
@@ -229,12 +261,14 @@ class Checker:
         self._check_record_cycles()
         if cp.input is not None:
             self._resolve_record(cp.input)
+        self._check_panel()
         for name, let in cp.lets.items():
             self._let_type(name)
         for name, fn in cp.funcs.items():
             scope = self._function_scope(fn)
             cp.let_types[name] = self.infer(fn.expr, scope)
         self._check_gates()
+        self._check_panel_stages()
         self._check_score()
         self._check_decls()
         self._check_ranking()
@@ -297,6 +331,11 @@ class Checker:
                 cp.ranking = it
             elif isinstance(it, ast.Examples):
                 cp.cases.extend(it.cases)
+            elif isinstance(it, ast.Panel):
+                if cp.panel is not None:
+                    self.error("E801", "the `panel` block is given twice; declare every mark in one block", it)
+                    continue
+                cp.panel = it
         if cp.call is None and cp.policy.items and \
                 all(isinstance(it, (ast.RecordDef, ast.LetDef, ast.Use)) for it in cp.policy.items):
             self._module = True  # a shared module (`use "common/eu.bando"`): no header expected
@@ -568,6 +607,119 @@ class Checker:
         return cp.let_types[name]
 
     # --- blocks -----------------------------------------------------------------------------
+    # --- the evaluation panel ---------------------------------------------------------------
+    def _check_panel(self):
+        """Resolve each mark's rules and give the policy ``marks.<id>``: an input record of decimals on
+        the mark's scale, filled by the engine with each application's combined marks."""
+        cp = self.cp
+        panel = cp.panel
+        if panel is None:
+            return
+        if cp.input is None:
+            self.error("E802", "a policy with a `panel` needs an `input` block: the panel marks applications", panel)
+            return
+        if MARKS_FIELD in cp.input.fields:
+            self.error("E803", f"the input field `{MARKS_FIELD}` clashes with the panel's marks, which the policy "
+                       f"reads as `{MARKS_FIELD}.<mark>`", cp.input.fields[MARKS_FIELD].node,
+                       hint=f"rename the input field: `{MARKS_FIELD}` is the panel's")
+            return
+        if not panel.marks:
+            self.error("E804", "the panel has no `mark`: declare each mark it gives, e.g. "
+                       "`mark quality \"Qualità del progetto\" en \"Quality of the project\"`", panel)
+            return
+        defaults = self._panel_rules(panel.rules, None)
+        fields = []
+        for m in panel.marks:
+            if m.id in cp.marks:
+                self.error("E805", f"mark `{m.id}` is declared twice", m, notes=_first_at(cp.marks[m.id].node))
+                continue
+            rules = {**defaults, **self._panel_rules(m.rules, m)}
+            scale = rules.get("scale")
+            if scale is None:
+                self.error("E806", f"mark `{m.id}` has no scale: say it for the whole panel or for the mark, "
+                           f"e.g. `scale 0..5 step 0.5`", m)
+                continue
+            low, high, step = scale
+            if step is not None and ((high - low) % step != 0 or step <= 0):
+                self.error("E807", f"the step {_fmt(step)} does not divide the scale {_fmt(low)}..{_fmt(high)}",
+                           self._rule_node(panel, m, "scale"),
+                           hint="the highest mark must be reachable from the lowest in whole steps")
+                continue
+            evaluators = rules.get("evaluators", PANEL_DEFAULTS["evaluators"])
+            combine = rules.get("combine", PANEL_DEFAULTS["combine"])
+            if combine == "trimmed mean" and evaluators < 3:
+                self.error("E808", f"a trimmed mean drops the highest and the lowest mark: mark `{m.id}` needs "
+                           f"`evaluators 3` or more, it has {evaluators}", self._rule_node(panel, m, "combine"),
+                           hint="write `evaluators 3`, or combine with `median` or `mean`")
+                continue
+            cp.marks[m.id] = MarkRules(m.id, m.label, low, high, step, evaluators, combine,
+                                       rules.get("spread", PANEL_DEFAULTS["spread"]), m)
+            fields.append(ast.Field(m.id, ast.BaseType("decimal", low, high, step, span=m.span), m.label,
+                                    span=m.span))
+        if not fields:
+            return
+        record = ast.RecordType(tuple(fields), span=panel.span)
+        node = ast.Field(MARKS_FIELD, record, panel.label, span=panel.span)
+        t = self._type_of_texpr(record, node)
+        cp.input.fields[MARKS_FIELD] = FieldInfo(MARKS_FIELD, t, False, None, panel.label, node)
+
+    def _panel_rules(self, rules, mark) -> dict:
+        out = {}
+        where = f"mark `{mark.id}`" if mark is not None else "the panel"
+        for r in rules:
+            if r.kind in out:
+                self.error("E809", f"`{r.kind}` is given twice for {where}", r)
+                continue
+            if r.kind == "evaluators":
+                if r.value != r.value.to_integral_value() or r.value < 1:
+                    self.error("E810", f"`evaluators` expects a whole number of evaluators, 1 or more, not "
+                               f"{_fmt(r.value)}", r)
+                    continue
+                if r.value > 1000:
+                    self.error("E810", f"`evaluators {_fmt(r.value)}`: a panel has at most 1000 evaluators", r)
+                    continue
+                out[r.kind] = int(r.value)
+            elif r.kind == "spread":
+                if r.value < 0:
+                    self.error("E811", "the spread is the gap between the highest and the lowest mark: it cannot "
+                               "be negative", r)
+                    continue
+                out[r.kind] = r.value
+            else:
+                out[r.kind] = r.value
+        return out
+
+    @staticmethod
+    def _rule_node(panel, mark, kind):
+        for r in (mark.rules if mark is not None else ()) + panel.rules:
+            if r.kind == kind:
+                return r
+        return mark
+
+    def _check_panel_stages(self):
+        """Admissibility comes before the panel: no gate may read a mark, directly or through a `let`
+        (an application the panel has not marked yet must be found admissible or not)."""
+        cp = self.cp
+        if not cp.marks:
+            return
+        reads_marks: set[str] = set()
+        for name in cp.let_order():  # each let after the lets it reads
+            deps = cp.let_deps.get(name)
+            if deps is not None and (MARKS_FIELD in deps.inputs or any(d in reads_marks for d in deps.lets)):
+                reads_marks.add(name)
+        cp.marks_lets = frozenset(reads_marks)
+        for g in cp.gates:
+            for n in ast.walk(g.cond):
+                if not isinstance(n, ast.Name):
+                    continue
+                kind, target = cp.ref_of(n)
+                if (kind == "input" and target == MARKS_FIELD) or (kind == "let" and target in reads_marks):
+                    via = "" if kind == "input" else f" (through `{target}`)"
+                    self.error("E812", f"gate `{g.id}` reads the panel's marks{via}: the gates decide admissibility, "
+                               f"before the panel marks", n,
+                               hint="a condition on the marks is a criterion's `minimum`, or the score's pass mark")
+                    break
+
     def _check_gates(self):
         seen = {}
         for g in self.cp.gates:

@@ -175,6 +175,19 @@ def format_label(label) -> str:
     return " " + " ".join([_quote(label.text)] + [f"{c} {_quote(t)}" for c, t in label.translations])
 
 
+def format_panel_rule(r) -> str:
+    """One rule of the evaluation panel as the language writes it."""
+    if r.kind == "scale":
+        low, high, step = r.value
+        text = f"scale {format_number(low)}..{format_number(high)}"
+        return text + (f" step {format_number(step)}" if step is not None else "")
+    if r.kind == "evaluators":
+        return f"evaluators {format_number(r.value)}"
+    if r.kind == "combine":
+        return f"combine {r.value}"
+    return f"spread at most {format_number(r.value)}"
+
+
 class _Writer:
     def __init__(self, comments):
         self.out: list[str] = []
@@ -374,6 +387,16 @@ class _Formatter:
             for r in it.items:
                 w.lead(_span_line(r), "  ")
                 w.line("  " + format_ranking_item(r), r)
+            self.block_close(it, "", "  ")
+        elif isinstance(it, ast.Panel):
+            self.block_open("panel" + format_label(it.label), it, "")
+            for r in it.rules:
+                w.lead(_span_line(r), "  ")
+                w.line("  " + format_panel_rule(r), r)
+            for m in it.marks:
+                w.lead(_span_line(m), "  ")
+                w.line("  " + " ".join([f"mark {m.id}{format_label(m.label)}"] +
+                                       [format_panel_rule(r) for r in m.rules]), m)
             self.block_close(it, "", "  ")
         elif isinstance(it, ast.Examples):
             self.block_open("examples", it, "")

@@ -409,6 +409,33 @@ class _ToAst(Transformer):
     def ranking(self, meta, *items):
         return ast.Ranking(tuple(items), span=Span.from_meta(meta))
 
+    # the evaluation panel
+    def panel_scale(self, meta, low, high, step=None):
+        span = Span.from_meta(meta)
+        if low >= high:
+            self._err("E012", f"empty scale {low}..{high}: the lowest mark must be below the highest", span)
+        return ast.PanelRule("scale", (low, high, step), span=span)
+
+    def panel_evaluators(self, meta, n):
+        return ast.PanelRule("evaluators", _num(n), span=Span.from_meta(meta))
+
+    def panel_combine(self, meta, rule):
+        return ast.PanelRule("combine", " ".join(str(rule).split()), span=Span.from_meta(meta))
+
+    def panel_spread(self, meta, value):
+        return ast.PanelRule("spread", value, span=Span.from_meta(meta))
+
+    def panel_mark(self, meta, mid, *rest):
+        label = rest[0] if rest and isinstance(rest[0], ast.Label) else None
+        rules = tuple(r for r in rest if isinstance(r, ast.PanelRule))
+        return ast.PanelMark(str(mid), label, rules, span=Span.from_meta(meta))
+
+    def panel(self, meta, *rest):
+        label = rest[0] if rest and isinstance(rest[0], ast.Label) else None
+        rules = tuple(r for r in rest if isinstance(r, ast.PanelRule))
+        marks = tuple(r for r in rest if isinstance(r, ast.PanelMark))
+        return ast.Panel(label, rules, marks, span=Span.from_meta(meta))
+
     def expect_score(self, meta, e):
         return ast.Expectation("score", e, span=Span.from_meta(meta))
 
@@ -454,7 +481,7 @@ _VALUE_TERMS = _VALUE_START | {"PERCENT", "DATE", "DATETIME", "DURATION", "BOOL"
 _OPERATORS = {"AND", "OR", "NOT", "BETWEEN", "IN", "IS", "OF", "COMP_OP", "PLUS", "MINUS", "MUL_OP", "DOT",
               "LPAR", "CURRENCY"}
 #: the words that start a top-level section
-_SECTIONS = {"$END", "APPLICANT", "CALL", "ELIGIBILITY", "EXAMPLES", "GRANT", "INPUT", "LET", "RANKING",
+_SECTIONS = {"$END", "APPLICANT", "CALL", "ELIGIBILITY", "EXAMPLES", "GRANT", "INPUT", "LET", "PANEL", "RANKING",
              "RECORD", "REQUESTED", "SCORE", "SUBMITTED", "USE"}
 _RANKING_RULES = {"FIRST", "ORDER", "RESERVE", "SHORTFALL", "UNIQUE", "TIES"}
 

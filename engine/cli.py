@@ -533,6 +533,9 @@ AMOUNT = _Amount()
 @click.option("--compare", type=click.Path(exists=True), default=None,
               help="An earlier run's output folder: write diff.txt, diff.csv, diff.json (who moved, and why) and a "
                    "section of the report on the changes.")
+@click.option("--marks", type=click.Path(dir_okay=False), default=None,
+              help="The evaluation panel's marks sheet (CSV or xlsx, long or wide: docs/batch-formats.md). "
+                   "Without it a call with a panel is scored for admissibility only.")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Processes to use; the output is identical to --jobs 1.")
 @click.option("--no-letters", is_flag=True, help="Do not write letters.")
@@ -550,7 +553,7 @@ AMOUNT = _Amount()
                    "Excel opens) or rfc4180 (alias en: ',' and 30000.00, for programs). Default: the call's language.")
 @_root_option
 @_writes_files
-def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy_change, compare, jobs, no_letters,
+def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy_change, compare, marks, jobs, no_letters,
           letter_format, templates, letter_date, decimal_comma, allow_invalid, csv_dialect, root):
     """Score a BATCH (JSON, JSON Lines, CSV + items CSV, Excel, or a folder) into OUTDIR.
 
@@ -560,6 +563,7 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
     """
     from engine.score.batch import default_letter_date, score_batch
     from engine.score.batch_io import BatchError
+    from engine.score.marks_io import MarksError
     from engine.letters.letters import LetterError
     from engine.score.diff import DiffError
     from engine.score.previous import PreviousRunError
@@ -576,8 +580,8 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
                         withdrawn=withdrawn, allow_policy_change=allow_policy_change, letters=not no_letters, letter_format=letter_format,
                         templates_dir=_templates_dir(policy, templates, root), root=root, letter_date=_parse_date(letter_date),
                         decimal_comma=decimal_comma, progress=_progress_factory(), allow_invalid=allow_invalid,
-                        csv_dialect=csv_dialect, compare=compare)
-    except BatchError as e:  # in the run's language, as the rest of what bando score says
+                        csv_dialect=csv_dialect, compare=compare, marks=marks)
+    except (BatchError, MarksError) as e:  # in the run's language, as the rest of what bando score says
         raise BandoError(e.render(lang or pol.language)) from None
     except (PreviousRunError, AllocationError, DiffError) as e:
         raise BandoError(str(e)) from None
@@ -585,6 +589,8 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
         raise BandoError(f"letters: {e}") from None
     for w in s.warnings:
         click.echo(i18n.text(s.lang, "cli.warning", text=w), err=True)
+    for note in s.stage_notes:  # a call with a panel: which stage this was
+        click.echo(note)
     if not no_letters and letter_date is None and default_letter_date(pol) is None:
         click.echo(i18n.text(s.lang, "cli.undated"), err=True)
     for failed in s.letter_errors:  # every other output, and every other letter, was written
@@ -599,7 +605,8 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
 
 
 #: the outcomes the closing summary of `bando score` counts, in this order
-_CLOSING_ORDER = ("funded", "not_funded", "tied", "admitted", "below_threshold", "ineligible", "withdrawn", "invalid")
+_CLOSING_ORDER = ("funded", "not_funded", "tied", "admitted", "below_threshold", "awaiting_evaluation",
+                  "needs_consensus", "evaluation_invalid", "ineligible", "withdrawn", "invalid")
 
 
 def closing_lines(s, outdir) -> list[str]:

@@ -31,6 +31,7 @@ from engine.explain import explain as _explain
 from engine.text import i18n
 from engine.compile.compiler import compile_policy
 from engine.paths import NotRegularFile, PathRefused, PolicyTree, TooLarge, file_kind, read_regular
+from engine.evaluate import stages as _stages
 from engine.evaluate.result import Decision, Result
 from engine.compile.validate import Prevalidated, Validator, const_eval, exact_json_float
 
@@ -282,6 +283,9 @@ class Policy:
         self._has_grant = "grant" in cp.decls
         self._minimums = tuple((c.id, c.minimum) for c in self.criteria if c.minimum is not None)
         self._crit_index = {c.id: i for i, c in enumerate(self.criteria)}
+        # a call with an evaluation panel (engine.evaluate.stages): its marks' rules, and the criteria that read them
+        self.marks = dict(cp.marks)
+        self.panel_criteria = _stages.criteria_reading_marks(cp) if self.marks else {}
         self._explainers: dict = {}  # the explaining fast path (engine.compile.tracegen) under None, built on first use
         self._explain_lock = threading.Lock()
 
@@ -295,10 +299,16 @@ class Policy:
     # --- evaluation ------------------------------------------------------------------------
     def validate(self, data):
         """``(typed_value, errors)``: errors are ``(path, message)`` pairs."""
-        return self._validator.validate(data)
+        return self._validator.validate(_stages.split(self.marks, data)[0])
 
     def decide(self, data) -> Decision:
         """Evaluate one application on the fast path (no explanation). Never raises."""
+        if self.marks:
+            data, outcome = _stages.split(self.marks, data)
+            return _stages.decision(self._decide_data(data), outcome)
+        return self._decide_data(data)
+
+    def _decide_data(self, data) -> Decision:
         app_id = _app_id(data)
         fast = self._validator._fast
         if fast is not None:
@@ -357,16 +367,20 @@ class Policy:
     def evaluate_full(self, data, lang: str | None = None):
         """``(result, decision, typed value)``: validates once, for callers that need all three."""
         lang = lang or self.language
+        data, outcome = _stages.split(self.marks, data)
         decision, trace, value = self._traced(data)
         if trace is None:  # invalid: its problems in words
-            return _explain.explain(self, value, decision, lang, data), decision, value
-        return _explain.render(self, decision, trace, lang), decision, value
+            result = _explain.explain(self, value, decision, lang, data)
+        else:
+            result = _explain.render(self, decision, trace, lang)
+        return _stages.result(self, result, outcome, lang), _stages.decision(decision, outcome), value
 
     def trace(self, data):
         """``(decision, trace)``: the decision and the facts its explanation rests on, no sentence written
         (:mod:`engine.evaluate.trace`; the trace is None for invalid data). Never raises."""
+        data, outcome = _stages.split(self.marks, data)
         decision, trace, _value = self._traced(data)
-        return decision, trace
+        return _stages.decision(decision, outcome), trace
 
     def _traced(self, data):
         """``(decision, trace or None, typed value)``, by the explaining fast path when it accepts the data."""
@@ -414,6 +428,14 @@ class Policy:
     def explain(self, data, decision: Decision, lang: str | None = None) -> Result:
         """The full :class:`Result` for an application already decided."""
         lang = lang or self.language
+        if self.marks:  # the evaluation's status is the panel's: decided again from the data
+            if decision.status != "invalid":  # (the same data decides the same)
+                return self.evaluate_full(data, lang)[0]
+            data, outcome = _stages.split(self.marks, data)
+            return _stages.result(self, self._explain_data(data, decision, lang), outcome, lang)
+        return self._explain_data(data, decision, lang)
+
+    def _explain_data(self, data, decision, lang) -> Result:
         if decision.status != "invalid":
             # the facts come from the explaining fast path when it accepts the data (the same data
             # gives the same facts); the sentences are those of ``decision``

@@ -11,9 +11,11 @@ from decimal import Decimal
 
 import attrs
 
+from engine.text import status
+
 #: every outcome a result can have; "funded", "not_funded", "tied" (at the funding line, the office
 #: decides) and "withdrawn" (withdrawn or revoked, its award released) exist only after batch ranking
-STATUSES = ("ineligible", "below_threshold", "admitted", "funded", "not_funded", "tied", "withdrawn", "invalid")
+STATUSES = tuple(str(s) for s in status.ALL)
 
 
 def json_number(d):
@@ -116,6 +118,29 @@ class CriterionResult:
 
 
 @attrs.frozen(slots=False)
+class MarkResult:
+    """One mark of the evaluation panel for one application (:mod:`engine.evaluate.panel`).
+
+    ``because`` names the evaluators (the office's words); ``because_anonymous`` never does
+    (the applicant's: letters). ``marks`` are the marks as given, in the sheet's order.
+    """
+    id: str
+    label: str
+    state: str  # complete | awaiting | needs_consensus | invalid
+    value: Decimal | None
+    combine: str
+    evaluators: int  # how many marks the mark needs
+    because: str
+    because_anonymous: str
+    marks: tuple = ()  # ({"evaluator", "mark", "conflict", "consensus", "source"}, ...)
+
+    def to_dict(self):
+        return {"id": self.id, "label": self.label, "state": self.state, "value": json_number(self.value),
+                "combine": self.combine, "evaluators": self.evaluators, "because": self.because,
+                "because_anonymous": self.because_anonymous, "marks": [dict(m) for m in self.marks]}
+
+
+@attrs.frozen(slots=False)
 class Result:
     """One application's outcome with its explanation (the JSON contract).
 
@@ -146,6 +171,7 @@ class Result:
     grant_computed: Decimal | None = None  # as Decision.grant_computed
     grant_because: str | None = None  # which rule gave the grant, in words; None without a grant
     error_texts: tuple = ()  # each of ``errors`` in the result's language, with the fields' labels
+    evaluation: tuple | None = None  # a call with a panel: its MarkResults; None for any other call
 
     @property
     def eligible(self) -> bool | None:
@@ -180,6 +206,8 @@ class Result:
             "submitted": submitted,
             "policy": dict(self.policy),
         }
+        if self.evaluation is not None:  # only a call with a panel has it: others read as before
+            d["evaluation"] = [m.to_dict() for m in self.evaluation]
         if self.source is not None:
             d["source"] = self.source
         return d

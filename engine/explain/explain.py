@@ -38,6 +38,7 @@ format_date = _f.format_date
 from engine.compile.plan import band_rights, flatten, tier_subject
 from engine.evaluate.result import CriterionResult, GateResult, Result
 from engine.text.exact import exact_json
+from engine.text.status import PENDING
 from engine.evaluate.trace import MAX_ITEMS_SHOWN, Trace
 from engine.compile.validate import describe as describe_problem
 
@@ -1141,7 +1142,13 @@ def render_text(result: Result | dict, lang: str | None = None) -> str:
         for g in r["gates"]:
             mark = "✓" if g["passed"] else "✗"
             lines.append(f"  {mark} {g['label']:<{width}}  {g['because']}")
-    if r["criteria"] and r["score"] is not None:
+    if r.get("evaluation"):  # a call with a panel: what its marks made of each mark
+        lines.append("")
+        lines.append(i18n.text(lang, "panel.heading") + ":")
+        for m in r["evaluation"]:
+            lines.append(f"  {m['label']}: {m['because']}")
+    pending = r["status"] in PENDING  # scored where the marks are in, the other criteria waiting
+    if r["criteria"] and (r["score"] is not None or pending):
         lines.append("")
         lines.append(w["scoring"])
         width = max(len(c["label"]) for c in r["criteria"])
@@ -1149,10 +1156,11 @@ def render_text(result: Result | dict, lang: str | None = None) -> str:
             pts = f"{format_points(c['points'], lang)}/{format_points(c['max'], lang)}" if c["points"] is not None else "—"
             lines.append(f"  {c['label']:<{width}}  {pts:>9}  {c['because']}")
             for p in c.get("parts", ()):
-                ppts = f"{format_points(p['points'], lang)}/{format_points(p['max'], lang)}"
+                ppts = f"{format_points(p['points'], lang)}/{format_points(p['max'], lang)}" if p["points"] is not None else "—"
                 lines.append(f"    · {p['label']:<{width - 2}}  {ppts:>9}  {p['because']}")
-        total = f"{format_points(r['score'], lang)}/{format_points(r['max_score'], lang)}"
-        lines.append(f"  {w['total']:<{width}}  {total:>9}  ({w['pass_mark']} {format_points(r['pass_score'], lang)})")
+        if r["score"] is not None:
+            total = f"{format_points(r['score'], lang)}/{format_points(r['max_score'], lang)}"
+            lines.append(f"  {w['total']:<{width}}  {total:>9}  ({w['pass_mark']} {format_points(r['pass_score'], lang)})")
     if r.get("grant") is not None:
         lines.append("")
         lines.append(f"{w['grant']}: {format_money(r['grant'], lang, cur)}"

@@ -803,6 +803,13 @@ def _sample_results(call: dict) -> list[dict]:
             "rank": 2, "of": 3, "tied_with": ["S-3"], "reason": "tie_pending",
             "because": "The office chooses among the tied applications."}),
         "withdrawn": dict(base, placement={"reason": "withdrawn", "because": "Withdrawn or revoked."}),
+        "awaiting_evaluation": dict(base, score=None, ranking_score=None, criteria=[
+            dict(criteria[0], points=None, because="awaiting the panel's marks"), criteria[1]], evaluation=[
+            {"id": "innovation", "label": "Innovation", "state": "awaiting", "value": None, "combine": "median",
+             "evaluators": 3, "because": "2 of the 3 marks required so far (E1 4, E2 4.5)",
+             "because_anonymous": "2 of the 3 marks required so far (4, 4.5)", "marks": []}]),
+        "needs_consensus": dict(base, score=None, ranking_score=None),
+        "evaluation_invalid": dict(base, score=None, ranking_score=None),
         "invalid": dict(base, eligible=False, score=None, gates=[], criteria=[],
                         errors=[{"field": "network.firms[0].employees",
                                  "message": "expected a whole number"}]),

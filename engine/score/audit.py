@@ -97,7 +97,7 @@ def _plain(value):
 
 
 def record(policy, policy_path, batch_path, *, stream: bool = False, templates_dir=None, previous=None,
-           withdrawn=None, root=None, compare=None, options: dict) -> dict:
+           withdrawn=None, root=None, compare=None, marks=None, options: dict) -> dict:
     """The run record for manifest.json. ``stream``: the batch came from a stream (kept in a
     temporary file): its hash is recorded, but the run cannot be repeated from it."""
     inputs = {"batch": {"path": None if stream else os.path.abspath(batch_path), "stream": stream,
@@ -111,6 +111,8 @@ def record(policy, policy_path, batch_path, *, stream: bool = False, templates_d
         inputs["withdrawn"] = {"path": os.path.abspath(withdrawn), "files": _files_entry([Path(withdrawn).resolve()])}
     elif withdrawn:
         inputs["withdrawn"] = {"ids": sorted(map(str, withdrawn))}
+    if marks is not None:  # the panel's marks sheet
+        inputs["marks"] = {"path": os.path.abspath(marks), "files": _files_entry([Path(marks).resolve()])}
     if compare is not None:  # the run compared with: its results and summary make diff.* and the report's section
         c = Path(compare)
         folder = c if c.is_dir() else c.parent
@@ -194,6 +196,7 @@ def repeat(folder, into, *, jobs: int = 1, **overrides) -> dict:
                 previous=(inputs.get("previous") or {}).get("path"),
                 withdrawn=withdrawn.get("path") or (frozenset(withdrawn["ids"]) if "ids" in withdrawn else None),
                 compare=(inputs.get("compare") or {}).get("path"),
+                marks=(inputs.get("marks") or {}).get("path"),
                 templates_dir=run["policy"].get("templates"), root=run["policy"].get("root"), **options)
     return rundir.read_manifest(into) or {"files": {}}
 

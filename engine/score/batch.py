@@ -39,6 +39,9 @@ from engine.score import ranking as rk
 from engine.text.i18n import Message
 from engine.score.batch_io import BatchError, read_batch, slice_reader
 from engine.score.input_shape import from_policy
+from engine.score import stage as _stage
+from dsl.checker import MARKS_FIELD
+from engine.text.status import PENDING
 from engine.text.formatting import format_money
 from engine.evaluate.result import GateResult, Result, money_text
 
@@ -135,6 +138,10 @@ class _Invalid(tuple):
     """The pass's answer for an invalid row: its first ``(field, message)`` errors."""
 
 
+class _Pending(str):
+    """The pass's answer for an admissible application whose panel evaluation is not complete: its status."""
+
+
 # --- worker side -----------------------------------------------------------------------------
 
 _W: dict = {}
@@ -160,6 +167,9 @@ def _score_row(row):
     fields of its first errors, what the mostly-invalid check reports; else None) and the row's
     spilled record, as bytes (a worker pickles it; the driver only writes it)."""
     policy, lang = _W["policy"], _W["lang"]
+    marks = _W.get("marks")
+    if marks is not None and row.data is not None:  # --marks: the panel's sheet, not the row, has them
+        row = attrs.evolve(row, data={**row.data, MARKS_FIELD: marks.get(row.app_id, ())})
     if row.data is None or row.errors:
         errors = list(row.errors)
         if row.data is not None:
@@ -170,7 +180,8 @@ def _score_row(row):
     if decision.status == "admitted":
         # its result waits for its place in the graduatoria: spilled as it is, merged after ranking
         return _W["ranker"].entry(row.index, decision, value), _spill(_RANKED, (result, row.source, row.app_id))
-    mark = _Invalid(tuple(tuple(e) for e in decision.errors[:3])) if decision.status == "invalid" else None
+    mark = _Invalid(tuple(tuple(e) for e in decision.errors[:3])) if decision.status == "invalid" else \
+        _Pending(decision.status) if decision.status in PENDING else None
     d = _with_source(result.to_dict(), row.source, row.app_id)
     return mark, _spill(_FINAL, (d, _line(d)))
 
@@ -338,6 +349,7 @@ class BatchSummary:
     lang: str = "en"
     currency: str = "EUR"
     letter_errors: list = attrs.Factory(list)  # [{"application", "error"}]: letters not written
+    stage_notes: list = attrs.Factory(list)  # a call with a panel: the stage, and problems of the marks sheet
 
 
 def _map(fn, items, jobs, policy_path, lang, chunksize=64, root=None, paired=False):
@@ -441,7 +453,8 @@ def score_batch(policy_path, batch, outdir, *, batch_format=None, **options) -> 
         run.commit({audit.KEY: audit.record(
             _W["policy"], policy_path, batch_path, stream=not isinstance(batch, (str, os.PathLike)),
             templates_dir=options.get("templates_dir"), previous=previous, withdrawn=options.get("withdrawn"),
-            root=options.get("root"), compare=options.get("compare"), options=options)})
+            root=options.get("root"), compare=options.get("compare"), marks=options.get("marks"),
+            options=options)})
     summary.outdir = Path(outdir)
     return summary
 
@@ -450,7 +463,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
                 withdrawn=None, allow_policy_change=False,
                 letters=True, letter_format="txt", templates_dir=None, letter_date=None,
                 decimal_comma=None, progress=None, root=None, allow_invalid=False,
-                csv_dialect=None, compare=None) -> BatchSummary:
+                csv_dialect=None, compare=None, marks=None) -> BatchSummary:
     """Score a batch; write results.jsonl, ranking.csv, errors.csv, summary.json, report.html, letters/.
 
     ``previous`` is an earlier run's results.jsonl (scorrimento: its awards are
@@ -499,13 +512,14 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
                               withdrawn_sha=withdrawn_sha, available=available, proc=proc, budget=budget,
                               letters=letters, letter_format=letter_format, templates_dir=templates_dir,
                               letter_date=letter_date, decimal_comma=decimal_comma, progress=progress,
-                              root=root, allow_invalid=allow_invalid, dialect=dialect, compare=compare)
+                              root=root, allow_invalid=allow_invalid, dialect=dialect, compare=compare,
+                              marks=marks)
 
 
 def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs, previous, withdrawn,
                    withdrawn_file, withdrawn_sha, available, proc, budget, letters, letter_format,
                    templates_dir, letter_date, decimal_comma, progress, root, allow_invalid, dialect,
-                   compare=None):
+                   compare=None, marks=None):
     """The pass, the ranking and the outputs of :func:`_score_into`, with ``spill`` open."""
     from engine.score import outputs
     from engine.letters.letters import LetterError, LetterRenderer, safe_filename
@@ -515,7 +529,9 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     entries: list[rk.Entry] = []
     total = 0
     invalid_fields: dict[str, list] = {}  # field (list positions dropped) -> [rows, a message]
-    invalid = 0
+    invalid = pending = 0
+    sheet = _stage.load_marks(policy, marks, lang, decimal_comma)
+    _W["marks"] = sheet.by_application if sheet is not None else None  # forked workers inherit it
     bar = progress(i18n.text(lang, "batch.evaluating")) if progress else None
     reader = read_batch(batch_path, from_policy(policy), decimal_comma=decimal_comma, lang=lang)
     write = spill.write
@@ -524,7 +540,9 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
         total += 1
         if bar:
             bar(1)
-        if isinstance(e, _Invalid):
+        if isinstance(e, _Pending):
+            pending += 1
+        elif isinstance(e, _Invalid):
             invalid += 1
             for field, message in dict(e).items():  # one count per field and row
                 acc = invalid_fields.setdefault(_field_group(field), [0, message])
@@ -560,7 +578,14 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
         t = policy.checked.type_of(r.share)
         reserve_amounts.append(share if t.kind == "money" else (available * share))
     margin = proc.margin(policy, available)
-    alloc = rk.allocate(ordered, available, proc, reserve_amounts, awards, withdrawn, margin)
+    if pending:
+        # a provisional ranking: applications still awaiting the panel could rank above any of these,
+        # so nothing is allocated until every admissible application is evaluated
+        alloc = rk.Allocation(available)
+        for e in ordered:
+            e.status, e.reason = "admitted", "evaluation_pending"
+    else:
+        alloc = rk.allocate(ordered, available, proc, reserve_amounts, awards, withdrawn, margin)
     n = len(ordered)
     by_index = {e.index: e for e in entries}
     warnings = _scorrimento_warnings(entries, awards, withdrawn, lang, policy)
@@ -582,6 +607,8 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
         call["budget"] = format(Decimal(budget).quantize(Decimal("0.01")), "f")
     summary = outputs.SummaryBuilder(call)
     ranked_rows, error_rows, report_rows, other_rows = [], [], [], []
+    panel_rows: list = []
+    seen_ids: set = set()
     detailed = _detail_indices(entries, REPORT_DETAIL_LIMIT)
     # funded with less than the policy's grant (the budget ran out at it, a shared tie...)
     partial = frozenset(e.index for e in entries
@@ -621,6 +648,10 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
             summary.add(d)
             counts[d["status"]] = counts.get(d["status"], 0) + 1
             ranked = d["status"] in outputs.RANKED_STATUSES
+            if d["status"] in PENDING:  # the applications the panel has still to evaluate
+                panel_rows.append((d["application"], d["applicant"], d["status"]))
+            if sheet is not None:
+                seen_ids.add(d["application"])
             if ranked:
                 ranked_rows.append(_compact(d, policy, index in partial))
             elif len(other_rows) < OTHERS_LIMIT:  # the report lists no more: keep no more
@@ -661,6 +692,9 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     summ["allocation"] = _allocation_summary(alloc, proc, policy, withdrawn, (withdrawn_file, withdrawn_sha),
                                              previous, entries, reserve_amounts, lang)
     summ["scorrimento_warnings"] = warnings
+    if policy.marks:  # a call with a panel: which stage this run is, and what the panel's sheet said
+        summ["stage"] = _stage.summary(policy, sheet, counts, seen_ids, lang)
+        _stage.write_panel_files(outdir, policy, panel_rows, lang, dialect)
     summ["letter_errors"] = letter_errors
     if invalid * 2 > total and total:  # scored anyway (--allow-invalid, or a short batch): say so
         summ["mostly_invalid"] = {"rows": total, "invalid": invalid}
@@ -676,8 +710,10 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     outputs.atomic_write(outdir / "report.html", render_report(
         report_rows, summ, call, lang, rows=itertools.chain((_expand(c, policy, lang) for c in ranked_rows),
                                                             other_rows), changes=changes))
-    return BatchSummary(total, counts, alloc.granted, available, outdir, list(reader.warnings) + warnings, alloc,
-                        lang, policy.currency, letter_errors)
+    stage = summ.get("stage") or {}
+    return BatchSummary(total, counts, alloc.granted, available, outdir,
+                        list(reader.warnings) + warnings + stage.get("sheet_problems", []), alloc,
+                        lang, policy.currency, letter_errors, stage.get("notes", []))
 
 
 _COMPACT = ("application", "applicant", "status", "score", "ranking_score", "requested", "grant", "rank")

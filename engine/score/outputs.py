@@ -38,6 +38,7 @@ from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
 from typing import IO, Any, Iterable, Iterator, Mapping
 
 from engine.text import i18n
+from engine.text.status import RANKED, REPORT_ORDER, SCORED
 from engine.text.exact import decimal_of, number_text, plain
 
 __all__ = [
@@ -63,11 +64,11 @@ __all__ = [
 ]
 
 #: every status a result can have, in the order used for counts and reports
-STATUSES = ("funded", "tied", "not_funded", "admitted", "below_threshold", "ineligible", "withdrawn", "invalid")
+STATUSES = tuple(str(s) for s in REPORT_ORDER)
 #: statuses that belong in the ranking (graduatoria)
-RANKED_STATUSES = ("funded", "tied", "not_funded", "admitted")
+RANKED_STATUSES = tuple(str(s) for s in RANKED)
 #: statuses of applications that were scored (eligible and not invalid)
-SCORED_STATUSES = ("funded", "tied", "not_funded", "admitted", "below_threshold")
+SCORED_STATUSES = tuple(str(s) for s in SCORED)
 
 
 # --------------------------------------------------------------------------

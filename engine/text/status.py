@@ -26,18 +26,24 @@ class Status(enum.StrEnum):
     TIED = "tied"
     WITHDRAWN = "withdrawn"
     INVALID = "invalid"
+    # a call with an evaluation panel: admissible, and its merit evaluation not complete
+    AWAITING_EVALUATION = "awaiting_evaluation"
+    NEEDS_CONSENSUS = "needs_consensus"
+    EVALUATION_INVALID = "evaluation_invalid"
 
 
 #: every status, in the order a result's outcome is decided (letters test them in this order)
 ALL = tuple(Status)
+#: admissible, the panel's evaluation not complete (engine.evaluate.panel): not ranked, nothing allocated
+PENDING = (Status.AWAITING_EVALUATION, Status.NEEDS_CONSENSUS, Status.EVALUATION_INVALID)
 #: the outcomes of deciding one application, before any ranking
-DECIDED = (Status.INELIGIBLE, Status.BELOW_THRESHOLD, Status.ADMITTED, Status.INVALID)
+DECIDED = (Status.INELIGIBLE, Status.BELOW_THRESHOLD, Status.ADMITTED, Status.INVALID) + PENDING
 #: in the graduatoria: what the ranking and the budget made of an admitted application
 RANKED = (Status.FUNDED, Status.TIED, Status.NOT_FUNDED, Status.ADMITTED)
 #: scored, whether or not the score reached the pass mark
 SCORED = RANKED + (Status.BELOW_THRESHOLD,)
 #: the order of the report and of the summary's counts: ranked first, then the others
-REPORT_ORDER = RANKED + (Status.BELOW_THRESHOLD, Status.INELIGIBLE, Status.WITHDRAWN, Status.INVALID)
+REPORT_ORDER = RANKED + (Status.BELOW_THRESHOLD,) + PENDING + (Status.INELIGIBLE, Status.WITHDRAWN, Status.INVALID)
 
 
 def eligible(status: str) -> bool | None:
