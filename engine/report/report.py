@@ -289,6 +289,9 @@ def _app_view(r: Mapping[str, Any], anchor: str, fmt: _Fmt, T: Mapping[str, str]
         "points": [points_by_id.get(cid, "") for cid in criteria_ids],
         "gates": gates,
         "criteria": criteria,
+        # a call with a panel: each mark with the evaluators named (the office's report, never a letter)
+        "evaluation": [{"label": str(m.get("label") or ""), "because": str(m.get("because") or "")}
+                       for m in (r.get("evaluation") or []) if isinstance(m, Mapping)],
         "errors": errors,
         "reason": reason,
         "placement": placement_text,
@@ -547,6 +550,7 @@ def render_report(
     ]
     warnings = [str(w) for w in (summary.get("reader_warnings") or [])]
     warnings += [str(w) for w in (summary.get("scorrimento_warnings") or [])]
+    warnings += [str(w) for w in ((summary.get("stage") or {}).get("sheet_problems") or [])]
     mostly = summary.get("mostly_invalid")
     if isinstance(mostly, Mapping):
         warnings.insert(0, T["mostly_invalid"].format(invalid=fmt.count(int(mostly.get("invalid") or 0)),
@@ -572,6 +576,7 @@ def render_report(
         },
         "generated": generated or "",
         "warnings": warnings,
+        "stage_notes": [str(n) for n in ((summary.get("stage") or {}).get("notes") or [])],
         "figures": figures,
         "status_counts": status_counts,
         "budget": budget_view,

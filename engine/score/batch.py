@@ -494,7 +494,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     available = Decimal(budget) if budget is not None else Decimal(policy.checked.header.get("budget") or 0)
     withdrawn_file = withdrawn_sha = None
     if withdrawn is not None and not isinstance(withdrawn, (set, frozenset, list, tuple)):
-        withdrawn_file = str(withdrawn)
+        withdrawn_file = os.path.abspath(withdrawn)  # as the run record has it: bando verify repeats it from there
         withdrawn, withdrawn_sha = read_withdrawn(withdrawn)
     withdrawn = frozenset(withdrawn or ())
     if previous is not None:

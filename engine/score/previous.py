@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -33,7 +34,8 @@ class PreviousRun:
     awards: dict  # application id -> PreviousAward
 
     def describe(self) -> dict:
-        return {"path": self.path, "sha256": self.sha256, "policy_sha256": self.policy_sha256,
+        # the absolute path: a run repeated from another folder (bando verify) writes the same summary
+        return {"path": os.path.abspath(self.path), "sha256": self.sha256, "policy_sha256": self.policy_sha256,
                 "awards": len(self.awards),
                 "awarded": format(sum((a.amount for a in self.awards.values()), Decimal(0)), "f")}
 

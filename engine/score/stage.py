@@ -14,6 +14,8 @@ from __future__ import annotations
 import csv
 import io
 
+from pathlib import Path
+
 import attrs
 
 from engine.score import outputs
@@ -52,7 +54,8 @@ def load_marks(policy, path, lang, decimal_comma=None) -> Sheet | None:
     by_app: dict = {}
     for row in read.rows:
         by_app.setdefault(row.application, []).append(row.as_given())
-    return Sheet(read.path, read.layout, {k: tuple(v) for k, v in by_app.items()}, read.problems, read.remarks)
+    # the sheet's name, not its path: a run repeated from elsewhere (bando verify) writes the same summary
+    return Sheet(Path(read.path).name, read.layout, {k: tuple(v) for k, v in by_app.items()}, read.problems, read.remarks)
 
 
 def summary(policy, sheet: Sheet | None, counts: dict, seen_ids: set, lang: str) -> dict:

@@ -5,7 +5,10 @@ voti.csv: the marks of experts E1, E2, E3 as the panel keeps them, one row per
 (application, evaluator, criterion), with the events of a real panel: E2 declares a
 conflict of interest on PSV-2026-B0007 and E4 marks in their place; on PSV-2026-B0005
 the experts are 2.5 points apart on innovation and the consensus meeting agrees 3.5;
-voti_largo.xlsx: the same marks, one row per (application, evaluator).
+voti_largo.xlsx: the same marks, one row per (application, evaluator);
+voti_ricorso.csv: the marks after an appeal: PSV-2026-B0036 contested its quality marks
+(2.5 from each expert), the panel met again and agreed 3.5;
+ritiri.txt: PSV-2026-B0025 renounces its grant after the final ranking (scorrimento).
 """
 import csv
 import io
@@ -47,6 +50,9 @@ def main():
     w.writerows(marks)
     (HERE / "voti.csv").write_text("\ufeff" + out.getvalue(), encoding="utf-8", newline="")
     wide(marks)
+    w.writerow(["PSV-2026-B0036", "consenso", "quality", "3,5", ""])  # the appeal, upheld by the panel
+    (HERE / "voti_ricorso.csv").write_text("\ufeff" + out.getvalue(), encoding="utf-8", newline="")
+    (HERE / "ritiri.txt").write_text("PSV-2026-B0025\n", encoding="utf-8")
 
 
 def wide(marks):

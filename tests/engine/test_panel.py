@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "policies" / "distretto_commissione.bando"
 EXAMPLE = ROOT / "examples" / "distretto_commissione"
 GOLDEN = ROOT / "tests" / "golden" / "panel"
-CASES = EXAMPLE / "casi"
+CASES = EXAMPLE
 
 
 @pytest.fixture(scope="module")
