@@ -5,6 +5,7 @@ Portals use it to build forms and validate before submitting; batch readers use
 """
 from __future__ import annotations
 
+from dsl.checker import MARKS_FIELD
 from dsl.types import Type
 
 from engine.text.exact import json_number
@@ -68,6 +69,19 @@ def record_schema(rec, policy, seen) -> dict:
     return {"type": "object", "properties": props, "required": required, "additionalProperties": True}
 
 
+def _marks_schema(cp) -> dict:
+    mark = {"type": ["number", "string"]}
+    row = {"type": "object", "required": ["evaluator", "criterion", "mark"], "properties": {
+        "evaluator": {"type": "string", "description": "the expert's id; consenso/consensus: the consensus mark"},
+        "criterion": {"type": "string", "enum": list(cp.marks)}, "mark": mark,
+        "conflict": {"type": "boolean"}, "consensus": {"type": "boolean"}}}
+    short = {"type": "object", "properties": {mid: {"type": "object", "additionalProperties": mark}
+                                              for mid in cp.marks}}
+    return {"description": "the evaluation panel's marks: one row per evaluator and mark, or per mark the "
+                           "evaluators' marks; absent: awaiting the panel's evaluation",
+            "oneOf": [{"type": "array", "items": row}, short], "x-bando-type": "panel marks"}
+
+
 def json_schema(policy) -> dict:
     cp = policy.checked
     defs = {}
@@ -81,6 +95,9 @@ def json_schema(policy) -> dict:
     if "id" not in root.get("properties", {}):
         root.setdefault("properties", {})["id"] = {"type": "string", "x-bando-type": "text",
                                                     "description": "application id"}
+    if cp.marks:  # the panel's marks, as given: rows, or per mark the evaluators' marks (engine/evaluate/panel.py)
+        root.setdefault("properties", {})[MARKS_FIELD] = _marks_schema(cp)
+        root["required"] = [r for r in root.get("required", []) if r != MARKS_FIELD]
     out = {"$schema": "https://json-schema.org/draft/2020-12/schema",
            "title": f"{policy.name} ({policy.version})", **root, "x-bando-type": "record"}
     if defs:

@@ -38,6 +38,22 @@ _STATUS = {AWAITING: Status.AWAITING_EVALUATION, NEEDS_CONSENSUS: Status.NEEDS_C
 _ORDER = (COMPLETE, AWAITING, NEEDS_CONSENSUS, INVALID)
 
 
+#: the key that marks the combined marks :func:`engine.evaluate.stages.split` gives the rules: data that
+#: holds it has been through the panel and is not judged again. It is not a text, so no JSON document can
+#: hold it, and no application can give the rules combined marks of its own. (A key, not a dict subclass:
+#: the compiled fast path reads plain dicts only.)
+JUDGED = type("Judged", (), {"__repr__": lambda self: "<judged marks>"})()
+
+
+def judged(values: dict) -> dict:
+    """``values`` (mark id -> combined mark) as the rules read them, marked as judged."""
+    return {**values, JUDGED: True}
+
+
+def is_judged(marks) -> bool:
+    return isinstance(marks, dict) and JUDGED in marks
+
+
 @attrs.frozen
 class Given:
     """One mark as the panel gave it."""

@@ -62,11 +62,11 @@ def _marks_read(cp, node) -> frozenset:
 
 def split(rules: dict, data):
     """``(data the rules see, PanelOutcome or None)``; ``rules`` is the checked policy's ``marks``."""
-    if not rules or not isinstance(data, dict):
+    if not rules or not isinstance(data, dict) or panel.is_judged(data.get(MARKS_FIELD)):
         return data, None
     outcome = panel.judge(rules, data.get(MARKS_FIELD))
     values = outcome.values() if outcome.complete else outcome.values_so_far()
-    return {**data, MARKS_FIELD: values}, outcome
+    return {**data, MARKS_FIELD: panel.judged(values)}, outcome
 
 
 def decision(d: Decision, outcome) -> Decision:

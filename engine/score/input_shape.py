@@ -21,6 +21,8 @@ from typing import Any
 
 import attrs
 
+from dsl.checker import MARKS_FIELD
+
 #: the kinds a scalar field may have (``x-bando-type``)
 SCALARS = frozenset({"text", "int", "decimal", "money", "percent", "bool", "date", "datetime", "enum"})
 
@@ -95,6 +97,9 @@ def from_policy(policy) -> Field:
     if cp.input is None:
         return Field("record", props={"id": TEXT})
     root = of_record(cp.input)
+    if cp.marks:  # the panel's marks are passed on as given (rows of a JSON batch), judged by engine.evaluate.panel
+        root.props[MARKS_FIELD] = Field("any")
+        root.required = root.required - {MARKS_FIELD}
     if "id" not in root.props:  # as the JSON Schema: every application has an id
         root.props["id"] = TEXT
     return root

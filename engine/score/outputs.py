@@ -38,7 +38,7 @@ from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
 from typing import IO, Any, Iterable, Iterator, Mapping
 
 from engine.text import i18n
-from engine.text.status import RANKED, REPORT_ORDER, SCORED
+from engine.text.status import PENDING, RANKED, REPORT_ORDER, SCORED
 from engine.text.exact import decimal_of, number_text, plain
 
 __all__ = [
@@ -69,6 +69,7 @@ STATUSES = tuple(str(s) for s in REPORT_ORDER)
 RANKED_STATUSES = tuple(str(s) for s in RANKED)
 #: statuses of applications that were scored (eligible and not invalid)
 SCORED_STATUSES = tuple(str(s) for s in SCORED)
+_PENDING = frozenset(str(s) for s in PENDING)
 
 
 # --------------------------------------------------------------------------
@@ -888,7 +889,8 @@ class SummaryBuilder:
 
     def finish(self) -> dict[str, Any]:
         available = decimal_of(self.call.get("budget"))
-        counts = {s: self.counts.get(s, 0) for s in STATUSES}
+        # the panel's statuses only when a run has them: a call without a panel counts as it always did
+        counts = {s: self.counts.get(s, 0) for s in STATUSES if s not in _PENDING or self.counts.get(s)}
         for s, k in self.counts.items():  # statuses unknown to this module
             if s not in counts:
                 counts[str(s)] = k

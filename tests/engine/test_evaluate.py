@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from engine.evaluate.policy import _app_id, load_policy
 from engine.evaluate.result import Decision
 from engine.compile.validate import Prevalidated
+from engine.evaluate import stages
 
 HEADER = """
 call "Test" version "1" {
@@ -119,7 +120,13 @@ def app(n=4, firms=None, **project):
 
 
 def full_path(policy, data) -> Decision:
-    """Decide ``data`` with the full validator and the typed rules (never the fused fast path)."""
+    """Decide ``data`` with the full validator and the typed rules (never the fused fast path); a call with
+    a panel judges the marks first, as every entry point of Policy does (engine/evaluate/stages.py)."""
+    judged, outcome = stages.split(policy.marks, data)
+    return stages.decision(_rules_path(policy, judged), outcome)
+
+
+def _rules_path(policy, data) -> Decision:
     value, errors = policy._validator.validate_full(data)
     if errors:
         return Decision(_app_id(data), "invalid", errors=tuple(errors))
@@ -646,8 +653,9 @@ def mutated(draw, valid):
 def reference_result(policy, data, lang):
     """The explained result through the full validator and the typed tracer (never the fused form)."""
     from engine.explain import explain
-    value, _errors = policy._validator.validate_full(data)
-    return explain.explain(policy, value, full_path(policy, data), lang)
+    judged, outcome = stages.split(policy.marks, data)
+    value, _errors = policy._validator.validate_full(judged)
+    return stages.result(policy, explain.explain(policy, value, _rules_path(policy, judged), lang), outcome, lang)
 
 
 def _check(policy, data):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.evaluate import stages
 from engine.explain import explain
 from engine.evaluate.policy import load_policy
 
@@ -39,16 +40,18 @@ def _applications(policy_path: Path):
 def test_shipped_applications_are_traced_as_the_typed_tracer_does(path):
     policy = load_policy(path)
     apps = _applications(path)
-    assert len(apps) >= 500
+    # a generated batch has 500 applications; distretto_commissione has its cases only (its batch is a CSV)
+    assert len(apps) >= (500 if (REPO / "examples" / path.stem / "batch.jsonl").exists() else 30)
     compiled = 0
     for data in apps:
         decision, trace = policy.trace(data)
         if decision.status == "invalid":
             assert trace is None
             continue
-        value = policy._validator.validate_full(data)[0]
-        assert trace == explain.typed_trace(policy, value, full_path(policy, data)), data.get("id")
-        compiled += _compiled_output(policy, data) is not None
+        judged = stages.split(policy.marks, data)[0]  # a call with a panel: the rules read the judged marks
+        value = policy._validator.validate_full(judged)[0]
+        assert trace == explain.typed_trace(policy, value, full_path(policy, judged)), data.get("id")
+        compiled += _compiled_output(policy, judged) is not None
     assert policy._explainers[None] is not None  # the compiled form exists and was used
     assert compiled > len(apps) // 2  # most applications are valid: they take the compiled path
     for lang in ("it", "en"):  # and the sentences are those of the typed path, rendered from the same facts

@@ -256,3 +256,18 @@ def test_timeout_answers_504_problem(registry):
         assert "longer than 0.2 s" in doc["detail"]
         release.set()
         assert c.post("/policies/salentonet/evaluate?explain=false", content=ADMITTED, headers=JSON).status_code == 200
+
+
+def test_a_call_with_a_panel_takes_the_marks_with_the_application(api):
+    """The panel's marks travel with the application (its `marks` key); without them it awaits the panel."""
+    case = json.loads(Path("examples/distretto_commissione/valutata.json").read_text(encoding="utf-8"))
+    r = api.post("/policies/distretto_commissione/evaluate?lang=en", content=json.dumps(case), headers=JSON)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["status"] == "admitted" and doc["score"] == 74
+    assert doc["evaluation"][0]["because"].startswith("three experts: E1 4, E2 4.5, E3 3.5 → median 4")
+    del case["marks"]
+    doc = api.post("/policies/distretto_commissione/evaluate?lang=en", content=json.dumps(case), headers=JSON).json()
+    assert doc["status"] == "awaiting_evaluation" and doc["score"] is None and all(g["passed"] for g in doc["gates"])
+    schema = api.get("/policies/distretto_commissione/schema").json()
+    assert "marks" not in schema.get("required", []) and "oneOf" in schema["properties"]["marks"]
