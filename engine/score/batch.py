@@ -20,6 +20,7 @@ spilled and merged back in input order.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import multiprocessing
@@ -167,6 +168,7 @@ def _score_row(row):
     fields of its first errors, what the mostly-invalid check reports; else None) and the row's
     spilled record, as bytes (a worker pickles it; the driver only writes it)."""
     policy, lang = _W["policy"], _W["lang"]
+    digest = row_sha256(row.data)  # what was submitted, before the panel's marks join it
     marks = _W.get("marks")
     if marks is not None and row.data is not None:  # --marks: the panel's sheet, not the row, has them
         row = attrs.evolve(row, data={**row.data, MARKS_FIELD: marks.get(row.app_id, ())})
@@ -174,15 +176,15 @@ def _score_row(row):
         errors = list(row.errors)
         if row.data is not None:
             errors += policy.validate(row.data)[1]
-        d = _with_source(_invalid(policy, row, errors, lang).to_dict(), row.source, row.app_id)
+        d = _with_source(_invalid(policy, row, errors, lang).to_dict(), row.source, row.app_id, digest)
         return _Invalid(tuple(row.errors[:3])), _spill(_FINAL, (d, _line(d)))
     result, decision, value = policy.evaluate_full(row.data, lang)
     if decision.status == "admitted":
         # its result waits for its place in the graduatoria: spilled as it is, merged after ranking
-        return _W["ranker"].entry(row.index, decision, value), _spill(_RANKED, (result, row.source, row.app_id))
+        return _W["ranker"].entry(row.index, decision, value), _spill(_RANKED, (result, row.source, row.app_id, digest))
     mark = _Invalid(tuple(tuple(e) for e in decision.errors[:3])) if decision.status == "invalid" else \
         _Pending(decision.status) if decision.status in PENDING else None
-    d = _with_source(result.to_dict(), row.source, row.app_id)
+    d = _with_source(result.to_dict(), row.source, row.app_id, digest)
     return mark, _spill(_FINAL, (d, _line(d)))
 
 
@@ -216,8 +218,8 @@ def _result_dict(policy, lang, index, record, outcome) -> tuple[dict, str]:
     kind, payload = record
     if kind == _FINAL:
         return payload
-    result, source, app_id = payload
-    d = _with_source(_merge(policy, result, outcome(index), lang).to_dict(), source, app_id)
+    result, source, app_id, digest = payload
+    d = _with_source(_merge(policy, result, outcome(index), lang).to_dict(), source, app_id, digest)
     return d, _line(d)
 
 
@@ -286,8 +288,19 @@ def _invalid(policy, row, errors, lang):
     return policy.explain(row.data, d, lang=lang)
 
 
-def _with_source(d, source, app_id):
+def row_sha256(data) -> str | None:
+    """The SHA-256 of one application as read from the batch (canonical JSON: keys sorted, numbers as
+    written), so that an outcome can be tied to exactly what was submitted; None for a row that could
+    not be read at all."""
+    if data is None:
+        return None
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _with_source(d, source, app_id, digest=None):
     d["source"] = source
+    d["input_sha256"] = digest
     if d["application"] is None:
         d["application"] = app_id
     return d

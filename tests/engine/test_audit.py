@@ -150,3 +150,26 @@ def test_letters_in_another_language_refuse_when_an_input_changed(run, tmp_path)
                                   str(tmp_path / "en"), "--lang", "en"])
     assert r.exit_code == 2 and "the letters cannot be written in this language" in r.output
     assert "the applications file" in r.output and not (tmp_path / "en").exists()
+
+
+def test_each_result_carries_the_hash_of_its_own_input_row(tmp_path):
+    """An outcome is tied to exactly what was submitted: the SHA-256 of the row as read (canonical JSON);
+    correcting one application changes its hash and no other."""
+    import hashlib as _hashlib
+    import json as _json
+    from pathlib import Path as _Path
+    from engine.score.batch import row_sha256, score_batch as _score
+    root = _Path(__file__).resolve().parents[2]
+    lines = (root / "examples/salentonet/batch.jsonl").read_text(encoding="utf-8").splitlines()[:12]
+    (tmp_path / "a.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    changed = _json.loads(lines[3])
+    changed["network"]["name"] = changed["network"]["name"] + " (corretta)"
+    (tmp_path / "b.jsonl").write_text("\n".join(lines[:3] + [_json.dumps(changed)] + lines[4:]) + "\n", encoding="utf-8")
+    hashes = {}
+    for name in ("a", "b"):
+        _score(root / "policies/salentonet.bando", tmp_path / f"{name}.jsonl", tmp_path / name, letters=False)
+        hashes[name] = [_json.loads(x)["input_sha256"] for x in (tmp_path / name / "results.jsonl").read_text().splitlines()]
+    assert all(len(h) == 64 for h in hashes["a"]) and len(set(hashes["a"])) == 12
+    assert [i for i, (x, y) in enumerate(zip(hashes["a"], hashes["b"])) if x != y] == [3]
+    canonical = _json.dumps({"a": 1, "b": [1, 2]}, sort_keys=True, separators=(",", ":"))
+    assert row_sha256({"b": [1, 2], "a": 1}) == _hashlib.sha256(canonical.encode()).hexdigest()
