@@ -266,3 +266,14 @@ def test_marks_for_a_call_without_a_panel_are_refused(tmp_path):
     r = _run("score", ROOT / "policies" / "distretto_progetti.bando", ROOT / "examples/distretto_progetti/batch.csv",
              "--marks", EXAMPLE / "voti.csv", "-o", tmp_path / "x", "--no-letters")
     assert r.returncode != 0 and "non prevede una commissione" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("fmt", ["txt", "md", "html"])
+def test_a_letter_gives_the_panels_marks_without_naming_anyone(tmp_path, fmt):
+    s = score_batch(POLICY, EXAMPLE / "domande.csv", tmp_path / "out", marks=EXAMPLE / "voti.csv", letter_format=fmt)
+    assert s.counts["funded"] == 17
+    letter = (tmp_path / "out" / "letters" / f"PSV-2026-B0007.{fmt}").read_text(encoding="utf-8")
+    assert "Voti della commissione di valutazione" in letter
+    assert "tre esperti: 4; 4,5; 4,5 → mediana 4,5" in " ".join(letter.split())
+    assert "escluso un voto per conflitto di interessi" in " ".join(letter.split())
+    assert not re.search(r"\bE[1-4]\b", letter)  # no evaluator is named to the applicant
