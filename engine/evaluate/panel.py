@@ -174,14 +174,15 @@ def _given(evaluator, mark, conflict, consensus, source) -> Given:
         text = _plain(value)
     else:
         text = str(mark).strip()
-        value = _number(text)
+        value = parse_mark(text)
     if value is not None and not value.is_finite():
         value = None
     return Given(evaluator, text, value, conflict, consensus, None if source is None else str(source))
 
 
-def _number(text: str) -> Decimal | None:
-    """A mark as a panel writes it: ``4``, ``4.5`` or ``4,5``."""
+def parse_mark(text: str) -> Decimal | None:
+    """A mark as a panel writes it: ``4``, ``4.5`` or ``4,5``; None for anything else (``50%``, ``€ 4``,
+    ``tre``: not a mark, whatever a number reader would make of it)."""
     t = text.replace(",", ".", 1) if text.count(",") == 1 and "." not in text else text
     if not t or len(t) > 40 or not all(c in "0123456789.+-" for c in t):
         return None

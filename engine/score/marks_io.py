@@ -27,7 +27,8 @@ from pathlib import Path
 import attrs
 
 from engine.paths import file_kind
-from engine.score.batch_io import did_you_mean, parse_number
+from engine.evaluate.panel import parse_mark
+from engine.score.batch_io import did_you_mean
 from engine.text import i18n
 
 #: the columns of a marks sheet, and the header names each is known by (compared without case, spaces or `_`)
@@ -85,6 +86,7 @@ def _key(name) -> str:
 
 def read_marks(path, marks: Mapping[str, Mapping[str, str]], *, decimal_comma: bool | None = None,
                lang: str = "en") -> Marks:
+    # decimal_comma is accepted for symmetry with the batch reader: a mark is "4,5" or "4.5", never grouped
     """Read the marks sheet ``path``; ``marks`` is mark id -> {language: label} (the policy's panel)."""
     path = Path(path)
     if not path.exists():
@@ -171,8 +173,8 @@ def read_marks(path, marks: Mapping[str, Mapping[str, str]], *, decimal_comma: b
                 continue  # not marked
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 mark = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-            else:
-                mark = parse_number(text, decimal_comma)
+            else:  # a mark is a bare number: "50%" or "€ 4" is not one (engine.evaluate.panel judges it)
+                mark = parse_mark(text)
             rows.append(MarkRow(app, evaluator, mid, text, mark, conflict, consensus, src))
     return Marks(tuple(rows), tuple(problems), tuple(remarks), "long" if long else "wide", str(path))
 

@@ -277,3 +277,14 @@ def test_a_letter_gives_the_panels_marks_without_naming_anyone(tmp_path, fmt):
     assert "tre esperti: 4; 4,5; 4,5 → mediana 4,5" in " ".join(letter.split())
     assert "escluso un voto per conflitto di interessi" in " ".join(letter.split())
     assert not re.search(r"\bE[1-4]\b", letter)  # no evaluator is named to the applicant
+
+
+@pytest.mark.parametrize("written", ["50%", "€ 4", "4,5,1", "tre", "1e1"])
+def test_what_is_not_a_bare_number_is_not_a_mark(tmp_path, policy, written):
+    from engine.score.stage import labels
+    p = tmp_path / "voti.csv"
+    p.write_text(f"domanda;valutatore;criterio;voto\nA-1;E1;quality;{written}\n", encoding="utf-8")
+    row = read_marks(p, labels(policy)).rows[0]
+    assert row.mark is None and row.text == written
+    out = panel.judge(rules(policy, "quality"), [row.as_given()])
+    assert out.status == "evaluation_invalid" and out.marks[0].problem.kind == "not_a_number"
