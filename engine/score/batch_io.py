@@ -1539,14 +1539,17 @@ class _SheetRows:
 
     def header(self, is_header: Callable[[list[str]], bool], missing: str) -> tuple[int, list[str]]:
         first = None
-        for n, cells in self.rows:
-            names = [_cell_name(c) for c in cells]
-            if any(names):
-                first = first or names
-                if is_header(names):
-                    return n, names
-            if n >= _HEADER_SEARCH:
-                break
+        try:  # corrupt sheet XML can surface in the very first rows, while the header is looked for
+            for n, cells in self.rows:
+                names = [_cell_name(c) for c in cells]
+                if any(names):
+                    first = first or names
+                    if is_header(names):
+                        return n, names
+                if n >= _HEADER_SEARCH:
+                    break
+        except Exception as e:
+            raise self._failure(e) from None
         where = f"{self.name}:{self.ws.title}"
         if first is None:
             raise BatchError(i18n.Message("reader.file.empty_sheet", where=where))
@@ -1556,11 +1559,15 @@ class _SheetRows:
         try:
             yield from self.rows
         except Exception as e:  # corrupt sheet XML surfaces mid-stream
-            if isinstance(e, ValueError) and "integer string conversion" in str(e):
-                # openpyxl's int() of the cell text: it cannot go on past that cell, so neither can we
-                raise BatchError(i18n.Message("reader.file.huge_int", where=f"{self.name}:{self.ws.title}")) from None
-            raise BatchError(i18n.Message("reader.file.bad_sheet", where=f"{self.name}:{self.ws.title}",
-                                          problem=f"{type(e).__name__}: {e}")) from None
+            raise self._failure(e) from None
+
+    def _failure(self, e: Exception) -> BatchError:
+        """The BatchError for a sheet openpyxl could not go on reading."""
+        where = f"{self.name}:{self.ws.title}"
+        if isinstance(e, ValueError) and "integer string conversion" in str(e):
+            # openpyxl's int() of the cell text: it cannot go on past that cell, so neither can we
+            return BatchError(i18n.Message("reader.file.huge_int", where=where))
+        return BatchError(i18n.Message("reader.file.bad_sheet", where=where, problem=f"{type(e).__name__}: {e}"))
 
 
 # --------------------------------------------------------------------------- entry points

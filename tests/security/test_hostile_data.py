@@ -713,3 +713,32 @@ def hunt(argv=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(hunt())
+
+
+def test_a_workbook_cut_off_in_its_first_rows_is_a_clear_error(tmp_path):
+    """Sheet XML that ends inside the header search (a truncated upload) is the reader's error, not a
+    traceback: openpyxl raises it while the header is looked for, before any row is read."""
+    import io
+    import zipfile
+    import openpyxl
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Domande"
+    ws.append(["id", "submitted_at"])
+    for i in range(50):
+        ws.append([f"A-{i}", "2013-10-05T12:00:00"])
+    whole = io.BytesIO()
+    wb.save(whole)
+    cut = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(whole.getvalue())) as zin, zipfile.ZipFile(cut, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.startswith("xl/worksheets/sheet"):
+                data = data[:data.find(b"<sheetData>") + 40]  # inside the first row
+            zout.writestr(item, data)
+    (tmp_path / "domande.xlsx").write_bytes(cut.getvalue())
+    r = CliRunner().invoke(main, ["score", str(SALENTONET), str(tmp_path / "domande.xlsx"), "-o", str(tmp_path / "out"),
+                                  "--no-letters"])
+    assert r.exit_code == 2
+    assert "domande.xlsx:Domande: foglio non leggibile (ParseError" in r.output
+    assert "Traceback" not in r.output
