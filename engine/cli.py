@@ -784,6 +784,8 @@ def _write_diff(comparison, fmt_, outfile, lang, csv_dialect):
 @click.option("--budget", default=None, type=AMOUNT, help="Override the budget of both runs.")
 @click.option("--budget-after", default=None, type=AMOUNT,
               help="Override the budget of the second run only (the what-if of a larger or smaller budget).")
+@click.option("--marks", type=click.Path(dir_okay=False), default=None,
+              help="The evaluation panel's marks sheet, for a call with a panel (both runs read it).")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--letters", "with_letters", is_flag=True, help="Also write each run's letters.")
 @click.option("--decimal-comma/--decimal-point", default=None,
@@ -792,13 +794,14 @@ def _write_diff(comparison, fmt_, outfile, lang, csv_dialect):
 @click.option("--csv-dialect", type=click.Choice(["it", "excel-it", "en", "rfc4180"]), default=None)
 @_root_option
 @_writes_files
-def whatif(policy_before, policy_after, batch, outdir, lang, budget, budget_after, jobs, with_letters,
+def whatif(policy_before, policy_after, batch, outdir, lang, budget, budget_after, marks, jobs, with_letters,
            decimal_comma, allow_invalid, csv_dialect, root):
     """What a changed call does to the same applications: score BATCH under POLICY_BEFORE and
     POLICY_AFTER (the same file with --budget-after works too) and compare the two runs."""
     from engine.score import diff as d
     from engine.score.batch_io import BatchError
     from engine.letters.letters import LetterError
+    from engine.score.marks_io import MarksError
     from engine.score.ranking import AllocationError
     from engine.score.whatif import whatif as run_whatif
     _load(policy_before, root)  # both must load before anything is scored
@@ -815,9 +818,9 @@ def whatif(policy_before, policy_after, batch, outdir, lang, budget, budget_afte
     try:
         w = run_whatif(policy_before, policy_after, batch, outdir, lang=lang, budget=budgets[0],
                        budget_after=budgets[1], jobs=jobs, letters=with_letters, decimal_comma=decimal_comma,
-                       allow_invalid=allow_invalid, csv_dialect=csv_dialect, root=root,
+                       allow_invalid=allow_invalid, csv_dialect=csv_dialect, root=root, marks=marks,
                        templates_dir=_templates_dir(policy_after, None, root) if with_letters else None)
-    except BatchError as e:
+    except (BatchError, MarksError) as e:
         raise BandoError(e.render(lang or after.language)) from None
     except (AllocationError, d.DiffError) as e:
         raise BandoError(str(e)) from None

@@ -288,3 +288,21 @@ def test_what_is_not_a_bare_number_is_not_a_mark(tmp_path, policy, written):
     assert row.mark is None and row.text == written
     out = panel.judge(rules(policy, "quality"), [row.as_given()])
     assert out.status == "evaluation_invalid" and out.marks[0].problem.kind == "not_a_number"
+
+
+def test_whatif_with_the_panels_marks_shows_what_a_stricter_spread_does(tmp_path):
+    """The call designer's what-if on a panel rule: the same marks under a 0.5-point spread send most
+    applications to a consensus meeting, and with them pending nothing is allocated."""
+    import shutil
+    (tmp_path / "policies").mkdir()  # a copy of the call with its examples: the policy names them
+    shutil.copytree(EXAMPLE, tmp_path / "examples" / EXAMPLE.name)
+    strict = tmp_path / "policies" / "strict.bando"
+    strict.write_text(POLICY.read_text(encoding="utf-8").replace("spread at most 2", "spread at most 0.5"),
+                      encoding="utf-8")
+    r = _run("whatif", POLICY, strict, EXAMPLE / "domande.csv", "--marks", EXAMPLE / "voti.csv",
+             "-o", tmp_path / "w")
+    assert r.returncode == 0, r.stderr
+    after = [json.loads(x) for x in (tmp_path / "w" / "after" / "results.jsonl").read_text().splitlines()]
+    statuses = {d["status"] for d in after}
+    assert "needs_consensus" in statuses and "funded" not in statuses
+    assert "esito: finanziata → ammessa" in (tmp_path / "w" / "diff.txt").read_text(encoding="utf-8")
