@@ -295,6 +295,7 @@ def test_whatif_with_the_panels_marks_shows_what_a_stricter_spread_does(tmp_path
     applications to a consensus meeting, and with them pending nothing is allocated."""
     import shutil
     (tmp_path / "policies").mkdir()  # a copy of the call with its examples: the policy names them
+    (tmp_path / ".bando-root").write_text("", encoding="utf-8")  # the tree they stay in, as the repository's
     shutil.copytree(EXAMPLE, tmp_path / "examples" / EXAMPLE.name)
     strict = tmp_path / "policies" / "strict.bando"
     strict.write_text(POLICY.read_text(encoding="utf-8").replace("spread at most 2", "spread at most 0.5"),
