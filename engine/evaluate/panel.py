@@ -225,8 +225,8 @@ def _judge_one(r: MarkRules, given: tuple[Given, ...]) -> MarkOutcome:
     if r.spread is not None and spread > r.spread:
         return MarkOutcome(r, NEEDS_CONSENSUS, **common)
     exact = combine(r.combine, [g.mark for g in counted])
-    value = exact if exact == exact.quantize(PLACES, rounding=ROUND_HALF_UP) else \
-        exact.quantize(PLACES, rounding=ROUND_HALF_UP)
+    rounded = exact.quantize(PLACES, rounding=ROUND_HALF_UP)
+    value = exact if rounded == exact else rounded  # a mark the panel could give keeps its own form
     return MarkOutcome(r, COMPLETE, value=value, exact=exact, **common)
 
 

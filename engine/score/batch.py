@@ -543,7 +543,7 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     total = 0
     invalid_fields: dict[str, list] = {}  # field (list positions dropped) -> [rows, a message]
     invalid = pending = 0
-    sheet = _stage.load_marks(policy, marks, lang, decimal_comma)
+    sheet = _stage.load_marks(policy, marks, lang)
     _W["marks"] = sheet.by_application if sheet is not None else None  # forked workers inherit it
     bar = progress(i18n.text(lang, "batch.evaluating")) if progress else None
     reader = read_batch(batch_path, from_policy(policy), decimal_comma=decimal_comma, lang=lang)

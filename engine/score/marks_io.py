@@ -84,9 +84,7 @@ def _key(name) -> str:
     return "".join(ch for ch in str(name if name is not None else "").lower() if ch.isalnum())
 
 
-def read_marks(path, marks: Mapping[str, Mapping[str, str]], *, decimal_comma: bool | None = None,
-               lang: str = "en") -> Marks:
-    # decimal_comma is accepted for symmetry with the batch reader: a mark is "4,5" or "4.5", never grouped
+def read_marks(path, marks: Mapping[str, Mapping[str, str]], *, lang: str = "en") -> Marks:
     """Read the marks sheet ``path``; ``marks`` is mark id -> {language: label} (the policy's panel)."""
     path = Path(path)
     if not path.exists():
@@ -109,12 +107,12 @@ def read_marks(path, marks: Mapping[str, Mapping[str, str]], *, decimal_comma: b
         for label in labels.values():
             by_name.setdefault(_key(label), mid)
     known = {_key(a): col for col, aliases in COLUMNS.items() for a in aliases}
-    header_no = header = None
+    header_no = header = written = None
     for n, cells in table:
         keys = [_key(c) for c in cells]
         cols = {known[k] for k in keys if k in known}
         if "application" in cols and "evaluator" in cols:
-            header_no, header = n, keys
+            header_no, header, written = n, keys, [_text(c) for c in cells]
             break
         if n >= _HEADER_SEARCH:
             break
@@ -130,8 +128,7 @@ def read_marks(path, marks: Mapping[str, Mapping[str, str]], *, decimal_comma: b
             mark_columns[i] = by_name[k]
         elif k:
             hint = did_you_mean(k, list(marks) + list(COLUMNS), lang=lang)
-            remarks.append(i18n.Message("marks.col.ignored", file=path.name, column=str(_cell_at(table, header_no, i)),
-                                        hint=hint or ""))
+            remarks.append(i18n.Message("marks.col.ignored", file=path.name, column=written[i], hint=hint or ""))
     long = "criterion" in columns
     if long and "mark" not in columns:
         raise MarksError(i18n.Message("marks.file.no_mark_column", file=path.name))
@@ -177,14 +174,6 @@ def read_marks(path, marks: Mapping[str, Mapping[str, str]], *, decimal_comma: b
                 mark = parse_mark(text)
             rows.append(MarkRow(app, evaluator, mid, text, mark, conflict, consensus, src))
     return Marks(tuple(rows), tuple(problems), tuple(remarks), "long" if long else "wide", str(path))
-
-
-def _cell_at(table, n, i):
-    """The header cell ``i`` of row ``n`` as written (the keys compared are folded)."""
-    for m, cells in table:
-        if m == n:
-            return _text(cells[i]) if i < len(cells) else ""
-    return ""
 
 
 def _text(v) -> str:

@@ -44,13 +44,13 @@ def labels(policy) -> dict:
     return out
 
 
-def load_marks(policy, path, lang, decimal_comma=None) -> Sheet | None:
+def load_marks(policy, path, lang) -> Sheet | None:
     """The sheet at ``path`` (None: no sheet, an admissibility run); raises MarksError."""
     if path is None:
         return None
     if not policy.marks:
         raise MarksError(i18n.Message("marks.file.no_panel", call=policy.name))
-    read = read_marks(path, labels(policy), decimal_comma=decimal_comma, lang=lang)
+    read = read_marks(path, labels(policy), lang=lang)
     by_app: dict = {}
     for row in read.rows:
         by_app.setdefault(row.application, []).append(row.as_given())
