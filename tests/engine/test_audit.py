@@ -173,3 +173,16 @@ def test_each_result_carries_the_hash_of_its_own_input_row(tmp_path):
     assert [i for i, (x, y) in enumerate(zip(hashes["a"], hashes["b"])) if x != y] == [3]
     canonical = _json.dumps({"a": 1, "b": [1, 2]}, sort_keys=True, separators=(",", ":"))
     assert row_sha256({"b": [1, 2], "a": 1}) == _hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_the_row_hash_is_the_same_whichever_json_writer_makes_it():
+    """row_sha256 takes orjson's bytes, json.dumps' where orjson cannot write the row: the same rows hash the same."""
+    import hashlib as _hashlib
+    import json as _json
+    from decimal import Decimal as _D
+    from engine.score.batch import row_sha256
+    row = {"z": "città «Lecce»", "a": {"n": _D("1.50"), "f": 0.1, "l": [1, None, True]}}
+    text = _json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    assert row_sha256(row) == _hashlib.sha256(text.encode()).hexdigest()
+    lone = {"a": "x\ud800"}  # orjson refuses it: the json writer hashes it
+    assert len(row_sha256(lone)) == 64
