@@ -1396,6 +1396,11 @@ def _item_word(it):
 def _money_hint(num_side, currency) -> str:
     """How to turn the number side of a money/number mix-up into an amount."""
     if isinstance(num_side, ast.Number):
+        grouped = numbers.thousands_grouping(str(abs(num_side.value)))
+        if grouped:  # `cost <= 2.000`: most likely two thousand, written the Italian way
+            sign = "-" if num_side.value < 0 else ""
+            return (f"write `{sign}{grouped} {currency}`: in a policy the dot is the decimal point, so "
+                    f"`{num_side.value}` is {_fmt(num_side.value)}; thousands are grouped with `_`")
         return f"write `{_expr_text(num_side)} {currency}`"
     if num_side is None:
         return f"write amounts with their currency, e.g. `1_000 {currency}`"

@@ -64,6 +64,8 @@ UNEXPECTED_CHARACTER = "E001"
 ENDS_TOO_EARLY = "E002"
 UNEXPECTED_WORD = "E003"
 NESTED_TOO_DEEPLY = "E004"
+THOUSANDS_SEPARATOR = "E018"  # `400.000 EUR`: a dot groups thousands in Italian, but is the decimal point here
+UNKNOWN_SECTION = "E019"  # a misspelt section word (`eligibilty {`)
 
 #: stable codes of the problems with the files themselves (not with what a policy says)
 NOT_A_POLICY = "E901"  # the file does not look like a bando policy (binary, another format): its lines are never shown

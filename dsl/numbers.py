@@ -28,6 +28,7 @@ use 0-9 (``int("١٢")`` and ``Decimal("１５")`` would otherwise accept them).
 """
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 #: significant digits of the engine's decimal arithmetic (the default context's precision)
@@ -111,3 +112,16 @@ def describe(problem: str) -> str:
         TOO_MANY_DIGITS: f"of at most {MAX_DIGITS} significant digits",
         NOT_FINITE: "that is finite",
     }[problem]
+
+
+#: a dot used the Italian way, to group thousands: `400.000`, `1.500.000` (a first group of 1 to 3
+#: digits that is not 0, then groups of exactly three); `0.125` and `12.50` are decimals
+_THOUSANDS = re.compile(r"[1-9]\d{0,2}(?:\.\d{3})+")
+
+
+def thousands_grouping(text: str) -> str | None:
+    """``400_000`` for ``400.000`` (a number written with dots between groups of thousands), else None."""
+    text = text.replace("_", "")
+    if _THOUSANDS.fullmatch(text):
+        return text.replace(".", "_")
+    return None

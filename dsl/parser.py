@@ -24,9 +24,9 @@ from lark.lexer import ContextualLexer
 from lark.parse_tree_builder import ExpandSingleChild, PropagatePositions
 from lark.parsers.lalr_analysis import Shift
 
-from . import ast
+from . import ast, numbers
 from .errors import (ENDS_TOO_EARLY, NESTED_TOO_DEEPLY, NOT_A_POLICY, TOO_LARGE, UNEXPECTED_CHARACTER,
-                     UNEXPECTED_WORD, Diagnostic, PolicyError)
+                     THOUSANDS_SEPARATOR, UNEXPECTED_WORD, UNKNOWN_SECTION, Diagnostic, PolicyError)
 from .limits import Budget
 from .source import Source, Span
 
@@ -43,7 +43,15 @@ def _grammar() -> str:
 
 
 def _num(tok) -> Decimal:
-    return Decimal(str(tok).replace("_", ""))
+    text = str(tok).replace("_", "")
+    if text.count(".") > 1:  # `1.500.000`: reported as E018 (_ToAst._grouped); read as the number meant
+        text = text.replace(".", "")
+    return Decimal(text)
+
+
+def _plain(d: Decimal) -> str:
+    """``400`` for ``Decimal("400.000")``: a number as a person writes it, never ``4E+2``."""
+    return format(d.normalize(), "f")
 
 
 def _shift(d: Decimal, places: int) -> Decimal:
@@ -69,15 +77,37 @@ class _ToAst(Transformer):
     def _err(self, code, message, span, hint=None):
         self.problems.append(Diagnostic(message, span, self.source, hint=hint, code=code))
 
+    def _grouped(self, tok, span, currency=None) -> None:
+        """E018 for a dot that groups thousands: always for several dots (`1.500.000` is no number
+        at all), for one dot in an amount (`400.000 EUR` would read as 400 euros). A number without
+        a currency may be a decimal (`2.000`, `0.125`): the checker hints where money was meant."""
+        text = str(tok)
+        several = text.count(".") > 1
+        grouped = numbers.thousands_grouping(text)
+        if not several and (currency is None or grouped is None):
+            return
+        meant = grouped or text.replace(".", "_")
+        if several:
+            message = f"`{text}` is not a number: in a policy the dot is the decimal point"
+        else:
+            message = (f"`{text} {currency}` groups thousands with a dot, but in a policy the dot is the decimal "
+                       f"point: this amount would be {_plain(_num(text))} {currency}")
+        self._err(THOUSANDS_SEPARATOR, message, span,
+                  hint=f"write `{meant}{' ' + currency if currency else ''}`: thousands are grouped with `_`")
+
     # expressions
     def number(self, meta, tok):
-        return ast.Number(_num(tok), span=Span.from_meta(meta))
+        span = Span.from_meta(meta)
+        self._grouped(tok, span)
+        return ast.Number(_num(tok), span=span)
 
     def percent(self, meta, tok):
         return ast.Percent(_shift(_num(str(tok)[:-1]), -2), span=Span.from_meta(meta))
 
     def money(self, meta, amount, currency):
-        return ast.Money(_num(amount), str(currency), span=Span.from_meta(meta))
+        span = Span.from_meta(meta)
+        self._grouped(amount, span, str(currency))
+        return ast.Money(_num(amount), str(currency), span=span)
 
     def duration(self, meta, tok):
         span = Span.from_meta(meta)
@@ -202,6 +232,7 @@ class _ToAst(Transformer):
 
     # types
     def signed_number(self, meta, *toks):
+        self._grouped(toks[-1], Span.from_token(toks[-1]))
         value = _num(toks[-1])
         return value.copy_negate() if len(toks) == 2 else value
 
@@ -209,10 +240,18 @@ class _ToAst(Transformer):
         return ast.BaseType(str(tok), span=Span.from_meta(meta))
 
     def step(self, meta, tok):
+        self._grouped(tok, Span.from_meta(meta))
         return _num(tok)
 
     def ranged_type(self, meta, tok, low, high, step=None):
         span = Span.from_meta(meta)
+        if str(tok) == "money":  # `money in 0..400.000`: the bounds are amounts
+            for bound in (low, high):
+                meant = numbers.thousands_grouping(str(abs(bound)))
+                if meant:
+                    self._err(THOUSANDS_SEPARATOR, f"the bound `{bound}` of an amount groups thousands with a dot, "
+                              f"but in a policy the dot is the decimal point: this bound would be {_plain(bound)}",
+                              span, hint=f"write `{'-' if bound < 0 else ''}{meant}`: thousands are grouped with `_`")
         if low > high:
             self._err("E012", f"empty range {low}..{high}: the lower bound is above the upper bound", span)
         return ast.BaseType(str(tok), low, high, step, span=span)
@@ -567,14 +606,24 @@ def _starts_line(text: str, pos: int, word: str) -> bool:
 
 
 def _previous_word(text: str, pos: int) -> str | None:
-    """The token just before ``pos`` (for "after `>=`" in messages)."""
-    i = pos - 1
-    while i >= 0 and text[i] in " \t\r\n":
-        i -= 1
-    if i < 0:
-        return None
-    m = re.search(r'(\w+|"[^"\n]*"|->|[<>=!]=|\.\.|\S)$', text[max(0, i - 60):i + 1])
-    return m.group(1) if m else None
+    """The token just before ``pos`` (for "after `>=`" in messages); comments are not tokens (the
+    `.` that ended a comment line above is not what the error comes after)."""
+    end = pos
+    for _ in range(200):
+        start = text.rfind("\n", 0, end) + 1
+        line = text[start:end]
+        for c in _STRING_OR_COMMENT.finditer(line):
+            if c.group(0).startswith("#"):
+                line = line[:c.start()]
+                break
+        line = line.rstrip(" \t\r")
+        if line:
+            m = re.search(r'(\w+|"[^"\n]*"|->|[<>=!]=|\.\.|\S)$', line[-60:])
+            return m.group(1) if m else None
+        if start == 0:
+            return None
+        end = start - 1
+    return None
 
 
 def _found(tok) -> str:
@@ -615,6 +664,10 @@ def _syntax_diagnostic(e: UnexpectedInput, source: Source) -> Diagnostic:
     tok = e.token
     expected = _expected(e)
     span = Span.from_token(tok)
+    unknown = _unknown_section(tok, expected, text)
+    if unknown is not None:
+        return Diagnostic(unknown, span, source, code=UNKNOWN_SECTION,
+                          hint="a policy is made of sections: " + ", ".join(f"`{w}`" for w in _SECTION_ORDER))
     prev = _previous_word(text, tok.start_pos or 0)
     after = f" after `{prev}`" if prev else ""
     hint = None
@@ -641,6 +694,8 @@ def _syntax_diagnostic(e: UnexpectedInput, source: Source) -> Diagnostic:
     elif prev in _LINE_KEYWORDS and _starts_line(text, tok.start_pos or 0, prev):
         hint = (f"is the line before complete? `{prev}` was read as a name, as if it continued "
                 f"the line above")
+    elif expected == {"LBRACE"} and prev in section_words():
+        hint = f"a block starts with `{{`: `{prev} {{ ... }}`"
     elif word in _BLOCK_WORDS and word.upper() not in expected and "CRITERION_KW" not in expected:
         hint = f"`{word}` belongs inside {_BLOCK_WORDS[word]}"
     return Diagnostic(f"expected {_describe(expected)}{after}, found {_found(tok)}", span, source, hint=hint,
@@ -648,6 +703,20 @@ def _syntax_diagnostic(e: UnexpectedInput, source: Source) -> Diagnostic:
 
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: the sections in the order a policy usually gives them (for the hint of an unknown section)
+_SECTION_ORDER = ("use", "call", "record", "input", "let", "eligibility", "score", "grant", "ranking", "panel",
+                  "examples")
+
+
+def _unknown_section(tok, expected, text) -> str | None:
+    """"unknown section `eligibilty`, did you mean `eligibility`?" for a misspelt section word at
+    the start of a line, where a new section may start; None for any other error."""
+    if tok.type != "NAME" or len(expected & _SECTIONS) < 4 or not _starts_line(text, tok.end_pos or 0, str(tok)):
+        return None
+    close = difflib.get_close_matches(str(tok).lower(), sorted(section_words()), n=1, cutoff=0.75)
+    if not close or str(tok) in section_words():
+        return None
+    return f"unknown section `{tok}`, did you mean `{close[0]}`?"
 
 
 #: (token type, parser stack) -> _can_shift's answer. The answer depends only on the grammar's
@@ -914,6 +983,99 @@ def _build(builder: _ToAst, tree: Tree):
     return done[id(tree)], depth
 
 
+# --- recovery after a syntax error ----------------------------------------------------------
+
+#: words that start a line inside a block: after an error the parser skips to the next line that
+#: starts with one of them and goes on in the innermost open block that takes it
+_RESYNC_LINE_WORDS = ("gate", "criterion", "sub", "otherwise", "case", "order", "first", "shortfall", "reserve",
+                      "unique", "ties", "mark")
+_LINE_START_WORD = re.compile(r"^[ \t]*([A-Za-z_][A-Za-z0-9_]*)", re.M)
+
+
+@lru_cache(maxsize=None)
+def _keyword_terminals() -> dict[str, str]:
+    """word -> the terminal the lexer reads it as, for the words recovery resynchronises on."""
+    lark = _lark()
+    out = {}
+    for word in (*_RESYNC_LINE_WORDS, *section_words()):
+        for t in sorted(lark.terminals, key=lambda t: -t.priority):
+            if t.name == "NAME":
+                continue
+            pat = t.pattern
+            if (pat.type == "str" and pat.value == word) or (pat.type == "re" and re.fullmatch(pat.value, word)):
+                out[word] = t.name
+                break
+    return out
+
+
+class _Recovery:
+    """Panic-mode recovery for Lark's LALR parser, so that one mistake gives one error.
+
+    Skipping one token after an error (Lark's default) left the parser in the middle of a
+    construct it could never finish: a missing `{` after `eligibility` made every following
+    line an error. Instead, after an error the parser skips to the start of a line that begins
+    a construct, and carries on from where that construct is valid:
+
+    * a section word at the start of a line in column 1 (`let`, `score`, `ranking`, ...): back
+      to the top level, every open block dropped;
+    * a line word of a block (`gate`, `criterion`, `case`, `otherwise`...): back to the
+      innermost open block that takes it (the longest prefix of the parser's stack that can
+      shift it), so that two broken gates in one block are two errors;
+    * neither before the end: the rest of the file is skipped.
+
+    Once a syntax error is found the tree is thrown away (parse raises), so what is skipped
+    only costs the errors it would have caused.
+    """
+
+    def __init__(self, text: str):
+        self.text = text
+        self.last = -1  # where the last resynchronisation restarted: never twice in one place
+
+    def resynchronise(self, e: UnexpectedInput) -> bool:
+        ip = getattr(e, "interactive_parser", None)
+        if ip is None:  # pragma: no cover - Lark always gives one for LALR
+            return False
+        state = ip.parser_state
+        stack, values = state.state_stack, state.value_stack
+        states = state.parse_conf.states
+        if isinstance(e, UnexpectedToken):
+            pos, own = e.token.start_pos or 0, True
+        else:
+            pos, own = getattr(e, "pos_in_stream", 0) or 0, False
+        words = _keyword_terminals()
+        line_start = self.text.rfind("\n", 0, pos) + 1
+        for m in _LINE_START_WORD.finditer(self.text, line_start):
+            at = m.start(1)
+            if at < pos or (at == pos and not own) or at <= self.last:
+                continue
+            word = m.group(1)
+            ttype = words.get(word)
+            if ttype is None:
+                continue
+            if at == m.start() and word in section_words():  # column 1: a new section
+                del stack[1:]
+                del values[:]
+                return self._restart(ip, at)
+            if word in _RESYNC_LINE_WORDS:
+                for k in range(len(stack), 0, -1):
+                    if _simulate_shift(states, stack[:k], ttype):
+                        del stack[k:]
+                        del values[k - 1:]
+                        return self._restart(ip, at)
+        del stack[1:]
+        del values[:]
+        return self._restart(ip, len(self.text))
+
+    def _restart(self, ip, at: int) -> bool:
+        self.last = at
+        ctr = ip.lexer_thread.state.line_ctr
+        ctr.char_pos = at
+        ctr.line = self.text.count("\n", 0, at) + 1
+        ctr.line_start_pos = self.text.rfind("\n", 0, at) + 1
+        ctr.column = at - ctr.line_start_pos + 1
+        return True
+
+
 def _depth_check(policy: ast.Policy, source: Source) -> list[Diagnostic]:
     problems = []
     stack = [(policy, 0)]
@@ -1056,12 +1218,17 @@ def parse_source(source: Source, budget: Budget | None = None) -> ast.Policy:
     errors: list[Diagnostic] = []
     last_line = [-1]
 
+    recovery = _Recovery(text)
+
     def on_error(e: UnexpectedInput) -> bool:
         line = getattr(e, "line", -1)
         if line != last_line[0]:
             errors.append(_syntax_diagnostic(e, source))
             last_line[0] = line
-        return len(errors) < MAX_SYNTAX_ERRORS and not isinstance(e, UnexpectedEOF)
+        if len(errors) >= MAX_SYNTAX_ERRORS or isinstance(e, UnexpectedEOF) or \
+                (isinstance(e, UnexpectedToken) and e.token.type == "$END"):
+            return False
+        return recovery.resynchronise(e)
 
     tree = None
     parser = _lark()

@@ -89,6 +89,25 @@ def test_mutated_policies_never_crash(text):
 
 
 @FAST
+@given(st.sampled_from(sorted(SHIPPED)).flatmap(
+    lambda name: st.tuples(st.just(name), st.integers(0, len(S.TOKEN_RE.findall(SHIPPED[name])) - 1))))
+def test_deleting_one_token_gives_at_most_a_few_errors(case):
+    """Recovery resynchronises at the next construct: one token missing is one mistake, and gives
+    one or two errors, never a cascade (a missing `{` gave 20) and never a traceback. Measured over
+    every 10th token of the shipped policies: never more than 2."""
+    name, i = case
+    toks = S.TOKEN_RE.findall(SHIPPED[name])
+    assume(not toks[i].isspace())
+    text = "".join(toks[:i] + toks[i + 1:])
+    try:
+        parse(text, "fuzz.bando")
+    except PolicyError as e:
+        assert len(e.diagnostics) <= 3, e.render()
+        for d in e.diagnostics:
+            _assert_readable(d)
+
+
+@FAST
 @given(S.policies())
 def test_generated_policies_check_without_crashing(policy):
     """Random (often ill-typed) policies: the checker reports, never raises."""

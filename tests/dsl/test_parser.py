@@ -147,6 +147,53 @@ def test_every_syntax_error_is_reported_once_per_line():
     assert len(diags) >= 3
 
 
+SALENTONET = (ROOT / "policies" / "salentonet.bando").read_text(encoding="utf-8")
+
+
+def test_a_missing_brace_is_one_error_not_one_per_line():
+    """Before recovery resynchronised at the start of a construct, this gave 20 errors (one per gate)."""
+    text = SALENTONET.replace("\neligibility {\n", "\neligibility\n", 1)
+    diags = errors_of(text)
+    assert len(diags) == 1, [d.render() for d in diags]
+    assert diags[0].code == "E003"
+    assert diags[0].message.startswith("expected `{` after `eligibility`, found `gate`")
+    assert diags[0].hint == "a block starts with `{`: `eligibility { ... }`"
+
+
+def test_a_misspelt_section_is_one_error_with_the_word_it_should_be():
+    text = SALENTONET.replace("\neligibility {\n", "\neligibilty {\n", 1)
+    diags = errors_of(text)
+    assert [d.message for d in diags] == ["unknown section `eligibilty`, did you mean `eligibility`?"]
+    assert diags[0].code == "E019"
+    assert (diags[0].span.line, diags[0].span.column) == (SALENTONET.split("\n").index("eligibility {") + 1, 1)
+
+
+def test_a_word_far_from_every_section_is_the_usual_error():
+    diags = errors_of(HEADER + "banana {\n  gate a: firms > 1\n}\n")
+    assert [d.code for d in diags] == ["E003"]
+
+
+def test_two_broken_gates_of_one_block_are_two_errors_and_the_rest_is_read():
+    """Recovery goes back to the innermost block that takes the next line's word."""
+    text = HEADER + ("eligibility {\n  gate a: firms = 3\n  gate b: firms > 1\n  gate c firms > 2\n}\n"
+                     "score max 10 pass 5 {\n  criterion x max 10 {\n    firms >= 3 -> 10\n    otherwise 0\n  }\n}\n")
+    diags = errors_of(text)
+    assert [(d.span.line, d.code) for d in diags] == [(8, "E003"), (10, "E003"), (15, "E003")]
+
+
+def test_a_missing_closing_brace_is_one_error():
+    text = SALENTONET.replace("  gate on_time", "}\n  gate on_time", 1)  # one `}` too many closes the block early
+    assert len(errors_of(text)) == 1
+    text = SALENTONET.replace("    otherwise -> 0\n  }\n  criterion internationalisation",
+                              "    otherwise -> 0\n  criterion internationalisation", 1)
+    assert len(errors_of(text)) == 1
+
+
+def test_the_error_after_a_comment_is_placed_after_the_last_word_not_the_comment():
+    diags = errors_of(HEADER + "eligibility\n  # requisiti (art. 3).\n  gate a: firms > 1\n}\n")
+    assert "after `eligibility`" in diags[0].message
+
+
 def test_errors_are_capped():
     text = HEADER + "".join(f"let x{i} = = {i}\n" for i in range(100))
     assert len(errors_of(text)) <= MAX_SYNTAX_ERRORS
