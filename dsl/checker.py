@@ -23,7 +23,7 @@ from decimal import Decimal
 
 import attrs
 
-from . import ast, numbers
+from . import ast, numbers, ranges
 from .errors import NESTED_TOO_DEEPLY, Diagnostic
 from .source import Source
 from .types import (ANY, BOOL, DATE, DATETIME, DECIMAL, DURATION, INT, PERCENT, TEXT,
@@ -210,9 +210,11 @@ class _Scope:
 
 
 class Checker:
-    def __init__(self, cp: CheckedPolicy, languages=("it", "en")):
+    def __init__(self, cp: CheckedPolicy, languages=("it", "en"), template_words=frozenset()):
         self.cp = cp
         self.languages = tuple(languages)
+        #: the words of the policy's letter templates: a let named there is used (by the letters)
+        self.template_words = frozenset(template_words)
         self.source = cp.source
         self._let_stack: list[str] = []
         #: for each let being typed (innermost last), the (kind, name) it reads, in order (a dict as an ordered set)
@@ -274,6 +276,7 @@ class Checker:
         self._check_ranking()
         self._check_cases()
         self._check_unused()
+        self._check_unused_lets()
         return cp
 
     def _collect(self, items):
@@ -777,8 +780,12 @@ class Checker:
             if not (t.numeric or t.kind == "any"):
                 self.error("E309", f"a criterion's formula must give points (a number), but this is {t.describe()}",
                            c.formula)
+            elif not self.cp.errors:
+                self._check_reaches_max(c, set())
         elif c.tiers is not None:
-            self._check_tiers(c)
+            unreachable = self._check_tiers(c)
+            if not self.cp.errors:
+                self._check_reaches_max(c, unreachable)
         elif c.subs is not None:
             subtotal = Decimal(0)
             for s in c.subs:
@@ -787,9 +794,12 @@ class Checker:
             if subtotal != c.max:
                 self.error("E304", f"the parts of `{c.id}` add up to {_fmt(subtotal)}, but its maximum is {_fmt(c.max)}", c)
 
-    def _check_tiers(self, c):
+    def _check_tiers(self, c) -> set:
+        """The bands of ``c`` checked one by one; returns the indexes of those the declared ranges
+        make unreachable (W111)."""
         seen_otherwise = None
         earlier = []
+        unreachable: set[int] = set()
         for i, tier in enumerate(c.tiers):
             if seen_otherwise is not None:
                 self.error("E310", "this band can never be reached: it comes after `otherwise`", tier)
@@ -802,6 +812,10 @@ class Checker:
                 why = _shadowed(tier.cond, earlier)
                 if why and seen_otherwise is None:
                     self.error("E310", f"this band can never be reached: {why}", tier)
+                elif seen_otherwise is None and ranges.never_true(self.cp, tier.cond):
+                    unreachable.add(i)
+                    self.warn("W111", f"this band can never be reached: {self._why_never(tier.cond)}", tier.cond,
+                              hint="check the band's threshold against the declared range, or widen the range")
                 earlier.append(tier.cond)
             pt = self.infer(tier.points, _Scope())
             if not (pt.numeric or pt.kind == "any"):
@@ -812,6 +826,40 @@ class Checker:
                                tier.points)
                 elif tier.points.value < 0:
                     self.error("E306", "points cannot be negative", tier.points)
+        return unreachable
+
+    def _why_never(self, cond) -> str:
+        """Why the declared ranges make ``cond`` false for every application, in a few words."""
+        if isinstance(cond, ast.Binary) and cond.op in COMPARE:
+            for field, other in ((cond.left, cond.right), (cond.right, cond.left)):
+                declared = ranges.describe(self.cp, field)
+                if declared is not None and _is_literal(other):
+                    return (f"`{_expr_text(field)}` is declared `in {declared}`, so `{_expr_text(cond)}` "
+                            f"never holds")
+        return f"with the ranges its fields are declared in, `{_expr_text(cond)}` never holds"
+
+    def _check_reaches_max(self, c, unreachable):
+        """W112: a criterion whose best band, or whose formula over the declared ranges, gives less than
+        its `max`: no application can get full marks. Silent unless the bound is certain."""
+        if c.max <= 0:
+            return
+        if c.formula is not None:
+            best = ranges.bounds(self.cp, c.formula)[1]
+            what = "its formula gives at most {} with the declared ranges of its fields"
+        elif c.tiers is not None:
+            tops = [ranges.bounds(self.cp, t.points)[1] for i, t in enumerate(c.tiers) if i not in unreachable]
+            best = max(tops, default=Decimal(0))
+            if c.tiers[-1].cond is not None:
+                best = max(best, Decimal(0))  # no band matched: 0 points
+            what = "its best band gives {}" + (" (of those that can be reached)" if unreachable else "")
+        else:
+            return
+        if best.is_infinite() or best >= c.max:
+            return
+        self.warn("W112", f"criterion `{c.id}` can never reach its maximum of {_fmt(c.max)} points: "
+                  + what.format(_fmt(best)), c,
+                  hint="give the best band, or the formula, the full points, or lower the maximum (and the "
+                       "score's with it)")
 
     def _check_decls(self):
         for name, d in self.cp.decls.items():
@@ -952,6 +1000,35 @@ class Checker:
                     visit(t.record, path + ("[]." if f.type.kind == "list" else "."), seen)
 
         visit(cp.input, "", set())
+
+    def _check_unused_lets(self):
+        """W110: a `let` (or a function) of the policy that nothing reads: no gate, criterion,
+        declaration, ranking rule or example, no let or function that is itself used, no letter
+        template. The definitions of shared modules are not reported in the policy that uses them
+        (a module serves many calls); after an error the analysis would be guesswork, so it waits."""
+        cp = self.cp
+        if cp.errors or self._module:
+            return
+        used: set[str] = set()
+        stack = [it for it in cp.policy.items if not isinstance(it, (ast.LetDef, ast.Use, ast.RecordDef))]
+        stack += [d for name, d in list(cp.lets.items()) + list(cp.funcs.items()) if name in self.template_words]
+        used.update(name for name in list(cp.lets) + list(cp.funcs) if name in self.template_words)
+        while stack:
+            for n in ast.walk(stack.pop()):
+                name = None
+                if isinstance(n, ast.Name) and n.id in cp.lets and self.cp.kind_of(n) not in ("var", "param"):
+                    name, target = n.id, cp.lets[n.id]
+                elif isinstance(n, ast.Call) and n.func in cp.funcs:
+                    name, target = n.func, cp.funcs[n.func]
+                if name is not None and name not in used:
+                    used.add(name)
+                    stack.append(target.expr)
+        for name, d in list(cp.lets.items()) + list(cp.funcs.items()):
+            if name in used or id(d) in self._node_sources:  # (a module's definition)
+                continue
+            what = "function" if d.params is not None else "let"
+            self.warn("W110", f"{what} `{name}` is never used", d,
+                      hint="use it in a gate, a criterion, a declaration or the ranking, or remove it")
 
     # --- expressions -------------------------------------------------------------------------
     def infer(self, e, scope: _Scope) -> Type:
@@ -1495,15 +1572,17 @@ def _expr_text(e) -> str:
         return "this"
 
 
-def check(policy: ast.Policy, source: Source, modules=(), languages=("it", "en")) -> CheckedPolicy:
+def check(policy: ast.Policy, source: Source, modules=(), languages=("it", "en"),
+          template_words=frozenset()) -> CheckedPolicy:
     """Check a parsed policy. Problems are in ``result.diagnostics``; nothing raises.
 
     ``languages`` are those a call may be written in: the engine passes the
-    languages it has a message catalogue for.
+    languages it has a message catalogue for. ``template_words`` are the words
+    of the policy's letter templates (a let they name is not unused).
     """
     cp = CheckedPolicy(policy=policy, source=source, modules=list(modules))
     try:
-        Checker(cp, languages).run()
+        Checker(cp, languages, template_words).run()
     except RecursionError:
         cp.diagnostics.append(Diagnostic("this policy is nested too deeply to check", None, source,
                                           code=NESTED_TOO_DEEPLY))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -234,7 +235,47 @@ def check_source(source: Source, root=None) -> CheckedPolicy:
     problems += _path_problems([(source, policy)] + modules, tree)
     if problems:
         raise PolicyError(problems)
-    return check(policy, source, modules, languages=i18n.languages())
+    return check(policy, source, modules, languages=i18n.languages(),
+                 template_words=_template_words(source, policy, tree))
+
+
+#: what the unused-let check reads of a policy's letter templates: enough for any real set of letters
+_TEMPLATE_FILES, _TEMPLATE_BYTES = 200, 1_000_000
+_TEMPLATE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _template_words(source: Source, policy: ast.Policy, tree: PolicyTree) -> frozenset:
+    """Every word of the policy's own letter templates (the `templates` folder it names, else
+    NAME.letters/ beside it): a `let` named in a template is used by the letters, not unused (W110).
+
+    Only files inside the policy's tree are read, regular files only, a bounded number of bounded
+    size; a folder that cannot be read gives no words (its problems are `bando check`'s templates
+    check's to report)."""
+    if not source.path:
+        return frozenset()
+    base = os.path.dirname(source.path) or "."
+    named = next((item.value.value for call in policy.of_type(ast.CallDef) for item in call.items
+                  if item.key == "templates" and isinstance(item.value, ast.String)), None)
+    stem = os.path.splitext(os.path.basename(source.path))[0]
+    try:
+        folder = tree.resolve(base, named or stem + ".letters", "letter templates folder")
+    except PathRefused:
+        return frozenset()
+    if not os.path.isdir(folder):
+        return frozenset()
+    words: set[str] = set()
+    try:
+        names = sorted(os.listdir(folder))[:_TEMPLATE_FILES]
+    except OSError:
+        return frozenset()
+    for name in names:
+        try:
+            path = tree.resolve(folder, name, "letter template")
+            data = read_regular(path, _TEMPLATE_BYTES)
+        except (PathRefused, NotRegularFile, TooLarge, OSError):
+            continue
+        words.update(_TEMPLATE_WORD.findall(data.decode("utf-8", "replace")))
+    return frozenset(words)
 
 
 def compile_checked(cp: CheckedPolicy) -> "Policy":

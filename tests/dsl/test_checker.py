@@ -216,3 +216,137 @@ def test_let_deps_name_what_each_let_reads_and_let_order_follows_them():
     assert cp.let_deps["d"].lets == ("c",) and cp.let_deps["d"].inputs == ("signed",)
     assert cp.let_order() == ["a", "b", "c", "d", "loop2", "loop1"]  # the cycle (an error) is cut
     assert cp.let_order(["d"]) == ["a", "b", "c", "d"] and cp.let_order(["b", "a"]) == ["a", "b"]
+
+
+# --- W110 unused lets, W111 bands out of range, W112 criteria below their maximum ---------------
+
+import itertools  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PLAIN = 'call "Bando" version "1" { budget 1_000 EUR }\n'
+
+
+def codes(cp, code):
+    return [d for d in cp.diagnostics if d.code == code]
+
+
+def test_an_unused_let_is_a_warning_and_a_let_used_only_by_an_unused_let_too():
+    cp = checked("let half = count(firms) / 2\nlet quarter = half / 2\nlet n = count(firms)\n"
+                 "eligibility { gate g: n >= 3 }\n", PLAIN + "record Firm { vat: text }\ninput { firms: list of Firm }\n")
+    assert [d.message for d in codes(cp, "W110")] == ["let `half` is never used", "let `quarter` is never used"]
+    assert not cp.errors
+
+
+@pytest.mark.parametrize("use", [
+    "eligibility { gate g: big }",
+    "score max 10 pass 1 { criterion c max 10 { big -> 10\n otherwise -> 0 } }",
+    "score max 10 pass 1 { criterion c max 10 = if big then 10 else 0 }",
+    "grant = if big then 10 EUR else 0 EUR",
+    "ranking { reserve 10% \"Grandi\" for big }",
+    "let other = big\neligibility { gate g: other }",
+    "let f(x: int) = x > 3\nlet big2 = f(n)\neligibility { gate g: big2 and big }",
+])
+def test_a_let_read_anywhere_that_counts_is_used(use):
+    cp = checked(f"let n = 5\nlet big = n > 3\n{use}\n", PLAIN + "input { x: int in 0..1 }\n")
+    assert not [d for d in codes(cp, "W110") if "`big`" in d.message or "`n`" in d.message], cp.diagnostics
+
+
+def test_a_let_named_in_a_letter_template_is_used():
+    text = PLAIN + "input { x: int in 0..1 }\nlet shown = x * 2\neligibility { gate g: x >= 0 }\n"
+    assert codes(check(parse(text, "p.bando"), Source(text, "p.bando")), "W110")
+    cp = check(parse(text, "p.bando"), Source(text, "p.bando"), template_words={"shown", "result"})
+    assert not codes(cp, "W110")
+
+
+def test_letter_templates_beside_the_policy_are_read_by_check_source(tmp_path):
+    from engine.evaluate.policy import check_source, read_source
+    (tmp_path / "p.bando").write_text(PLAIN + "input { x: int in 0..1 }\nlet shown = x * 2\n"
+                                      "eligibility { gate g: x >= 0 }\n", encoding="utf-8")
+    assert codes(check_source(read_source(str(tmp_path / "p.bando"))), "W110")
+    (tmp_path / "p.letters").mkdir()
+    (tmp_path / "p.letters" / "funded.it.j2").write_text("Valore: {{ values.shown }}", encoding="utf-8")
+    assert not codes(check_source(read_source(str(tmp_path / "p.bando"))), "W110")
+
+
+def test_no_unused_let_warning_after_an_error():
+    cp = checked("let half = 2\neligibility { gate g: nope >= 3 }\n", PLAIN + "input { x: int in 0..1 }\n")
+    assert cp.errors and not codes(cp, "W110")
+
+
+def test_a_band_out_of_the_declared_range_is_a_warning_with_the_range():
+    cp = checked("score max 10 pass 1 { criterion m max 10 {\n markets >= 10 -> 10\n markets >= 2 -> 10\n"
+                 " otherwise -> 0 } }\n", PLAIN + "input { markets: int in 0..3 }\n")
+    [w] = codes(cp, "W111")
+    assert w.message == ("this band can never be reached: `markets` is declared `in 0..3`, so `markets >= 10` "
+                         "never holds")
+    assert w.severity == "warning" and not cp.errors and not codes(cp, "W112")
+
+
+@pytest.mark.parametrize("band", [
+    "total >= 10",  # a let: silent
+    "x + y >= 10",  # several fields that can reach it
+    "free >= 10",  # no declared range
+    "count(items) >= 10",
+    "x >= 3 or x >= 100",
+    "quota >= 50%",
+])
+def test_no_range_warning_when_the_band_can_hold_or_nothing_is_certain(band):
+    header = (PLAIN + "record Item { v: int }\ninput { x: int in 0..5  y: int in 0..5  free: int  "
+              "items: list of Item  quota: percent in 0..1 }\nlet total = x\n")
+    cp = checked(f"score max 10 pass 1 {{ criterion m max 10 {{\n {band} -> 10\n otherwise -> 0 }} }}\n", header)
+    assert not codes(cp, "W111") and not codes(cp, "W112"), cp.diagnostics
+    assert not cp.errors
+
+
+@pytest.mark.parametrize("formula,warned", [
+    ("2 * level", True), ("2.5 * level", False), ("min(level, 3) * 3", True), ("level + bonus", False),
+    ("level * level", False), ("10 - level", False), ("level / 2", True), ("free", False), ("marks.q * 2", False),
+])
+def test_a_formula_that_cannot_reach_its_maximum(formula, warned):
+    header = (PLAIN + "input { level: int in 0..4  free: int in 0..1000 }\n"
+              "panel { scale 0..5 mark q \"Qualità\" }\nlet bonus = level\n")
+    cp = checked(f"score max 10 pass 1 {{ criterion c max 10 = {formula} }}\n", header)
+    assert bool(codes(cp, "W112")) == warned, cp.diagnostics
+    assert not cp.errors
+
+
+def test_the_shipped_policies_have_none_of_the_new_warnings():
+    from pathlib import Path
+
+    from engine.evaluate.policy import check_source, read_source
+    for path in sorted((Path(__file__).resolve().parents[2] / "policies").glob("*.bando")):
+        cp = check_source(read_source(str(path)))
+        assert not [d for d in cp.diagnostics if d.code in ("W110", "W111", "W112")], path.name
+
+
+# the analysis must never warn falsely: checked against every value of small declared ranges
+_OPS = [">=", ">", "<=", "<", "=="]
+_TERMS = st.sampled_from(["x", "y", "2 * x", "x + y", "x - y", "min(x, y)", "max(x, 3)", "x * y", "-x",
+                          "abs(x - 2)", "x / 2"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(-3, 3), st.integers(0, 4), st.integers(0, 2), st.integers(0, 4), _TERMS, st.sampled_from(_OPS),
+       st.integers(-8, 12), st.integers(1, 3))
+def test_range_warnings_are_never_false(xlo, xspan, ylo, yspan, term, op, threshold, step):
+    xhi, yhi = xlo + xspan, ylo + yspan
+    header = PLAIN + f"input {{ x: int in {xlo}..{xhi} step {step}  y: int in {ylo}..{yhi} }}\n"
+    cp = checked(f"score max 20 pass 1 {{\n criterion a max 10 {{\n  {term} {op} {threshold} -> 10\n"
+                 f"  otherwise -> 0 }}\n criterion b max 10 = {term}\n}}\n", header)
+    assert not cp.errors, cp.diagnostics
+
+    def value(x, y):
+        env = {"x": Decimal(x), "y": Decimal(y), "min": min, "max": max, "abs": abs}
+        return eval(term.replace("/", "/ Decimal(1) /"), {"Decimal": Decimal}, env)  # noqa: S307 (our own text)
+
+    xs = range(xlo, xhi + 1, step)
+    values = [value(x, y) for x, y in itertools.product(xs, range(ylo, yhi + 1))]
+    holds = {">=": lambda v: v >= threshold, ">": lambda v: v > threshold, "<=": lambda v: v <= threshold,
+             "<": lambda v: v < threshold, "==": lambda v: v == threshold}[op]
+    if codes(cp, "W111"):
+        assert not any(holds(v) for v in values), (term, op, threshold)
+    if [w for w in codes(cp, "W112") if "`b`" in w.message]:
+        assert max(values) < 10, term
