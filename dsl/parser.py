@@ -57,6 +57,14 @@ def _unquote(tok) -> str:
     return re.sub(r'\\(.)', lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), s)
 
 
+def _set_kind(values) -> str:
+    """The type a number set written `one of {...}` means: amounts, whole numbers or numbers."""
+    if any(isinstance(v, ast.Money) for v in values):
+        return "money"
+    return "int" if all(v.value == v.value.to_integral_value() and "." not in str(v.value) for v in values) \
+        else "decimal"
+
+
 @v_args(inline=True, meta=True)
 class _ToAst(Transformer):
     """Parse tree -> ast nodes (one method per grammar rule/alias)."""
@@ -217,8 +225,29 @@ class _ToAst(Transformer):
             self._err("E012", f"empty range {low}..{high}: the lower bound is above the upper bound", span)
         return ast.BaseType(str(tok), low, high, step, span=span)
 
+    def set_value(self, meta, value, currency=None):
+        span = Span.from_meta(meta)
+        if currency is not None:
+            return ast.Money(value, str(currency), span=span)
+        return ast.Number(value, span=span)
+
+    def set_type(self, meta, tok, *values):
+        return ast.BaseType(str(tok), values=values, span=Span.from_meta(meta))
+
     def enum_type(self, meta, *options):
-        return ast.EnumType(tuple(_unquote(o) for o in options), span=Span.from_meta(meta))
+        span = Span.from_meta(meta)
+        texts = tuple(_unquote(o) for o in options if isinstance(o, Token))
+        nums = tuple(o for o in options if not isinstance(o, Token))
+        if not nums:
+            return ast.EnumType(texts, span=span)
+        if texts:
+            # the field keeps its texts, so the rules that compare it with a text raise nothing more
+            self._err("E131", "`one of {...}` mixes texts and numbers: the options of a field are all texts, "
+                      "or it is a number set", span,
+                      hint="quote every option (`\"1\"`), or write a number set such as `int in {0, 3, 7}`")
+            return ast.EnumType(texts, span=span)
+        # the checker warns (W104) and treats the field as the number set it means
+        return ast.BaseType(_set_kind(nums), values=nums, as_one_of=True, span=span)
 
     def list_type(self, meta, item):
         return ast.ListType(item, span=Span.from_meta(meta))
