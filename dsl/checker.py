@@ -58,6 +58,8 @@ BUILTINS = {
 COMPARE = (">=", "<=", ">", "<", "==", "!=")
 #: words that always read as part of the language inside an expression, so a
 #: `let` or parameter with this name could never be used
+# what `count distinct(...)` can count: values with an equality of their own (not lists or records)
+DISTINCT_KINDS = ("text", "enum", "int", "decimal", "percent", "money", "bool", "date", "datetime", "any")
 RESERVED = frozenset({"score", "not", "if", "all", "any", "none", "true", "false", "count",
                       "share", "sum", "average", "mean", "median", "spread", "lowest", "highest"})
 
@@ -1312,6 +1314,16 @@ class Checker:
         inner = _Scope(scope, {e.var: ("var", item)}) if e.var else scope
         if e.where is not None:
             self._want_bool(self.infer(e.where, inner), e.where, "`where`")
+        if e.func == "count distinct":
+            if e.value is None and e.var is not None:
+                self.error("E134", "`count distinct` counts different values: say which value of each item",
+                           e, hint=f"write `count distinct({e.var}.field for {e.var} in …)`")
+                return INT
+            vt = self.infer(e.value, inner) if e.value is not None else item
+            if vt.kind not in DISTINCT_KINDS:
+                self.error("E134", f"`count distinct` counts values that can be told apart (texts, numbers, "
+                           f"amounts, dates, yes/no), not {vt.describe()}", e.value or e.source)
+            return INT
         if e.func == "count":
             if e.value is not None:
                 self.error("E716", "`count` counts items: write `count(x in list where …)`", e.value)

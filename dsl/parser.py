@@ -159,6 +159,14 @@ class _ToAst(Transformer):
             self._err("E011", f"`{func}(... where ...)` needs an item name: write `{func}(x in list where ...)`", span)
         return ast.Aggregate(func, first, None, None, where, span=span)
 
+    def aggregate_distinct(self, meta, func, _distinct, first, tail=None):
+        node = self.aggregate(meta, func, first, tail)
+        if node.func != "count":
+            self._err("E135", f"`distinct` goes with `count` only: `{node.func} distinct(...)` has no meaning",
+                      node.span, hint="write `count distinct(x.field for x in list)` for how many different values")
+            return node
+        return attrs.evolve(node, func="count distinct")
+
     def quantified(self, meta, kind, var, source, cond):
         return ast.Quantified(str(kind), str(var), source, cond, span=Span.from_meta(meta))
 
