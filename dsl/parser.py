@@ -509,7 +509,7 @@ _WORDS = {
     "EQUAL": "`=`", "DOT": "`.`", "DOTDOT": "`..`", "DIRECTION": "`asc`/`desc`",
     "ROUND_MODE": "`down`/`up`/`nearest`", "OPTIONAL": "`optional`", "FOR_RANKING": "`for ranking`",
     "INCLUDING_INELIGIBLE": "`including ineligible`", "CRITERION_KW": "`criterion`/`sub`",
-    "RARROW": "`->`", "$END": "the end of the file",
+    "RARROW": "`->`", "DISTINCT": "`distinct`", "$END": "the end of the file",
 }
 _VALUE_START = {"NUMBER", "NAME", "STRING"}
 _VALUE_TERMS = _VALUE_START | {"PERCENT", "DATE", "DATETIME", "DURATION", "BOOL", "QUANTIFIER", "AGGREGATE",
@@ -569,14 +569,16 @@ def _expected(e: UnexpectedInput) -> set:
     be far more than what is valid here; asking the parser state is exact.
     """
     ip = getattr(e, "interactive_parser", None)
+    expected = set()
     if ip is not None:
         try:
-            accepted = set(ip.accepts())
-            if accepted:
-                return accepted
+            expected = set(ip.accepts())
         except Exception:  # pragma: no cover - fall back on Lark's list
             pass
-    return set(getattr(e, "expected", None) or ())
+    expected = expected or set(getattr(e, "expected", None) or ())
+    if {"DISTINCT", "LPAR"} <= expected:  # after `count`: `distinct` is a rarely wanted extra, `(` the news
+        expected.discard("DISTINCT")
+    return expected
 
 
 _CURRENCY_WORDS = {"euro", "euros", "eur", "usd", "dollars", "gbp", "chf"}
