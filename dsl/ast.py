@@ -225,12 +225,16 @@ class TypeExpr:
 
 @node
 class BaseType(TypeExpr):
-    """``int``, ``money``, ``decimal in 0..5 step 0.5``…"""
+    """``int``, ``money``, ``decimal in 0..5 step 0.5``, ``int in {0, 3, 7}``…"""
     name: str
     low: Decimal | None = None
     high: Decimal | None = None
     step: Decimal | None = None
     span: Span | None = _span()
+    # a number set: the listed values as written (Number or Money, negative values included)
+    values: tuple[Expr, ...] | None = None
+    # the set was written `one of {0, 5}` (the checker warns and suggests `int in {...}`)
+    as_one_of: bool = False
 
 
 @node

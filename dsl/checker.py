@@ -58,6 +58,8 @@ BUILTINS = {
 COMPARE = (">=", "<=", ">", "<", "==", "!=")
 #: words that always read as part of the language inside an expression, so a
 #: `let` or parameter with this name could never be used
+# what `count distinct(...)` can count: values with an equality of their own (not lists or records)
+DISTINCT_KINDS = ("text", "enum", "int", "decimal", "percent", "money", "bool", "date", "datetime", "any")
 RESERVED = frozenset({"score", "not", "if", "all", "any", "none", "true", "false", "count",
                       "share", "sum", "average", "mean", "median", "spread", "lowest", "highest"})
 
@@ -498,6 +500,11 @@ class Checker:
                        hint="options: " + ", ".join(f'"{o}"' for o in t.options))
         if not isinstance(v, Decimal) or t.low is None:
             return
+        if t.values is not None:
+            if v not in t.values:
+                self.error("E123", f"the default {_fmt(v)} of `{f.name}` is not one of its values", f.default,
+                           hint="values: " + ", ".join(_fmt(x) for x in t.values))
+            return
         if t.implicit_range:
             if v < t.low:  # (too large for the engine is the constant checks' error)
                 self.error("E123", f"the default of `{f.name}` is below 0: an amount with no declared range is 0 or more",
@@ -547,8 +554,51 @@ class Checker:
                     stack.append((ref.name, iter(graph[ref.name])))
                     path.append(ref.name)
 
+    def _number_set(self, te, field) -> Type:
+        """The type of a number set `int in {0, 3, 7}` (or `one of {0, 3, 7}`, with its warning)."""
+        seen = self.__dict__.setdefault("_sets_seen", set())
+        first = id(te) not in seen  # a function's parameter types are read at every call: say it once
+        seen.add(id(te))
+
+        def say(code, message, node, hint=None):
+            if first:
+                self.error(code, message, node, hint=hint)
+
+        currency = self.cp.currency or "EUR"
+        kind = te.name
+        if te.as_one_of and first:
+            listed = ", ".join(_set_value_text(v) for v in te.values)
+            self.warn("W104", "`one of {...}` is for texts; these options are numbers", te,
+                      hint=f"write `{kind} in {{{listed}}}`")
+        if kind not in ("int", "decimal", "percent", "money"):
+            say("E132", f"a number set (`in {{...}}`) only applies to numbers and amounts, not to {kind}", te)
+            return ANY  # what the designer meant is unknown: the rules using the field are not judged by it
+        values = []
+        for v in te.values:
+            if kind == "money":
+                if not isinstance(v, ast.Money):
+                    say("E132", f"the amounts of a `money` set are written with their currency", v,
+                        hint=f"write `{_set_value_text(v)} {currency}`")
+                elif v.currency != currency:
+                    say("E132", f"{_set_value_text(v)} is in {v.currency}, but the call is in {currency}", v)
+            elif isinstance(v, ast.Money):
+                say("E132", f"`{kind} in {{...}}` lists numbers, not amounts", v,
+                    hint=f"write `money in {{...}}`, or drop `{v.currency}`")
+            value = v.amount if isinstance(v, ast.Money) else v.value
+            if kind == "int" and value != value.to_integral_value():
+                say("E132", f"{_set_value_text(v)} is not a whole number, but the field is `int`", v,
+                    hint="write `decimal in {...}` for numbers with decimals")
+            if value in values:
+                say("E133", f"{_set_value_text(v)} is listed twice in the number set", v, hint="keep one")
+            else:
+                values.append(value)
+        return Type(kind, currency=currency if kind == "money" else None, low=min(values), high=max(values),
+                    values=tuple(values))
+
     def _type_of_texpr(self, te, field) -> Type:
         cp = self.cp
+        if isinstance(te, ast.BaseType) and te.values is not None:
+            return self._number_set(te, field)
         if isinstance(te, ast.BaseType):
             if te.name == "money":
                 if te.low is not None:
@@ -1341,6 +1391,16 @@ class Checker:
         inner = _Scope(scope, {e.var: ("var", item)}) if e.var else scope
         if e.where is not None:
             self._want_bool(self.infer(e.where, inner), e.where, "`where`")
+        if e.func == "count distinct":
+            if e.value is None and e.var is not None:
+                self.error("E134", "`count distinct` counts different values: say which value of each item",
+                           e, hint=f"write `count distinct({e.var}.field for {e.var} in …)`")
+                return INT
+            vt = self.infer(e.value, inner) if e.value is not None else item
+            if vt.kind not in DISTINCT_KINDS:
+                self.error("E134", f"`count distinct` counts values that can be told apart (texts, numbers, "
+                           f"amounts, dates, yes/no), not {vt.describe()}", e.value or e.source)
+            return INT
         if e.func == "count":
             if e.value is not None:
                 self.error("E716", "`count` counts items: write `count(x in list where …)`", e.value)
@@ -1497,6 +1557,13 @@ def _as_dt(v):
 def _fmt(d: Decimal) -> str:
     s = format(d.normalize(), "f") if isinstance(d, Decimal) else str(d)
     return s
+
+
+def _set_value_text(v) -> str:
+    """A value of a number set as the policy writes it (`1_000 EUR`, `-5`, `0.5`)."""
+    if isinstance(v, ast.Money):
+        return f"{_fmt(v.amount)} {v.currency}"
+    return _fmt(v.value)
 
 
 def _literal_value(e):

@@ -144,6 +144,9 @@ def _wrapped(e, indent: str, first_width: int) -> list[str]:
 
 def format_type(t) -> str:
     if isinstance(t, ast.BaseType):
+        if t.values is not None:
+            listed = "{" + ", ".join(format_expr(v) for v in t.values) + "}"
+            return f"one of {listed}" if t.as_one_of else f"{t.name} in {listed}"
         s = t.name
         if t.low is not None:
             s += f" in {format_number(t.low)}..{format_number(t.high)}"

@@ -65,6 +65,14 @@ def _unquote(tok) -> str:
     return re.sub(r'\\(.)', lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), s)
 
 
+def _set_kind(values) -> str:
+    """The type a number set written `one of {...}` means: amounts, whole numbers or numbers."""
+    if any(isinstance(v, ast.Money) for v in values):
+        return "money"
+    return "int" if all(v.value == v.value.to_integral_value() and "." not in str(v.value) for v in values) \
+        else "decimal"
+
+
 @v_args(inline=True, meta=True)
 class _ToAst(Transformer):
     """Parse tree -> ast nodes (one method per grammar rule/alias)."""
@@ -181,6 +189,14 @@ class _ToAst(Transformer):
             self._err("E011", f"`{func}(... where ...)` needs an item name: write `{func}(x in list where ...)`", span)
         return ast.Aggregate(func, first, None, None, where, span=span)
 
+    def aggregate_distinct(self, meta, func, _distinct, first, tail=None):
+        node = self.aggregate(meta, func, first, tail)
+        if node.func != "count":
+            self._err("E135", f"`distinct` goes with `count` only: `{node.func} distinct(...)` has no meaning",
+                      node.span, hint="write `count distinct(x.field for x in list)` for how many different values")
+            return node
+        return attrs.evolve(node, func="count distinct")
+
     def quantified(self, meta, kind, var, source, cond):
         return ast.Quantified(str(kind), str(var), source, cond, span=Span.from_meta(meta))
 
@@ -256,8 +272,29 @@ class _ToAst(Transformer):
             self._err("E012", f"empty range {low}..{high}: the lower bound is above the upper bound", span)
         return ast.BaseType(str(tok), low, high, step, span=span)
 
+    def set_value(self, meta, value, currency=None):
+        span = Span.from_meta(meta)
+        if currency is not None:
+            return ast.Money(value, str(currency), span=span)
+        return ast.Number(value, span=span)
+
+    def set_type(self, meta, tok, *values):
+        return ast.BaseType(str(tok), values=values, span=Span.from_meta(meta))
+
     def enum_type(self, meta, *options):
-        return ast.EnumType(tuple(_unquote(o) for o in options), span=Span.from_meta(meta))
+        span = Span.from_meta(meta)
+        texts = tuple(_unquote(o) for o in options if isinstance(o, Token))
+        nums = tuple(o for o in options if not isinstance(o, Token))
+        if not nums:
+            return ast.EnumType(texts, span=span)
+        if texts:
+            # the field keeps its texts, so the rules that compare it with a text raise nothing more
+            self._err("E131", "`one of {...}` mixes texts and numbers: the options of a field are all texts, "
+                      "or it is a number set", span,
+                      hint="quote every option (`\"1\"`), or write a number set such as `int in {0, 3, 7}`")
+            return ast.EnumType(texts, span=span)
+        # the checker warns (W104) and treats the field as the number set it means
+        return ast.BaseType(_set_kind(nums), values=nums, as_one_of=True, span=span)
 
     def list_type(self, meta, item):
         return ast.ListType(item, span=Span.from_meta(meta))
@@ -511,7 +548,7 @@ _WORDS = {
     "EQUAL": "`=`", "DOT": "`.`", "DOTDOT": "`..`", "DIRECTION": "`asc`/`desc`",
     "ROUND_MODE": "`down`/`up`/`nearest`", "OPTIONAL": "`optional`", "FOR_RANKING": "`for ranking`",
     "INCLUDING_INELIGIBLE": "`including ineligible`", "CRITERION_KW": "`criterion`/`sub`",
-    "RARROW": "`->`", "$END": "the end of the file",
+    "RARROW": "`->`", "DISTINCT": "`distinct`", "$END": "the end of the file",
 }
 _VALUE_START = {"NUMBER", "NAME", "STRING"}
 _VALUE_TERMS = _VALUE_START | {"PERCENT", "DATE", "DATETIME", "DURATION", "BOOL", "QUANTIFIER", "AGGREGATE",
@@ -571,14 +608,16 @@ def _expected(e: UnexpectedInput) -> set:
     be far more than what is valid here; asking the parser state is exact.
     """
     ip = getattr(e, "interactive_parser", None)
+    expected = set()
     if ip is not None:
         try:
-            accepted = set(ip.accepts())
-            if accepted:
-                return accepted
+            expected = set(ip.accepts())
         except Exception:  # pragma: no cover - fall back on Lark's list
             pass
-    return set(getattr(e, "expected", None) or ())
+    expected = expected or set(getattr(e, "expected", None) or ())
+    if {"DISTINCT", "LPAR"} <= expected:  # after `count`: `distinct` is a rarely wanted extra, `(` the news
+        expected.discard("DISTINCT")
+    return expected
 
 
 _CURRENCY_WORDS = {"euro", "euros", "eur", "usd", "dollars", "gbp", "chf"}

@@ -47,6 +47,8 @@ class Type:
     # the range was not declared: an input amount is 0 or more (``low`` = 0, ``high`` None),
     # and at most the engine's own limit
     implicit_range: bool = False
+    # a number set (`int in {0, 3, 7}`): the values accepted, as written; ``low``/``high`` are its extremes
+    values: tuple[Decimal, ...] | None = None
 
     def opt(self, flag: bool = True) -> "Type":
         return attrs.evolve(self, optional=flag) if flag != self.optional else self

@@ -202,6 +202,7 @@ def expressions(names=None, max_leaves=12):
                                                       "average"]), lists, var, sub, st.none() | sub),
             st.builds(ast.Aggregate, st.sampled_from(["count", "sum", "mean", "median", "spread"]),
                       sub.filter(_aggregate_source)),
+            st.builds(ast.Aggregate, st.just("count distinct"), lists, var, sub, st.none() | sub),
         )
 
     return st.recursive(leaves(names), extend, max_leaves=max_leaves)
@@ -470,6 +471,8 @@ def _hostile_values(kind, options):
 def _plausible(t, depth=0):
     """A value a field of type ``t`` accepts (most of the time): the body the hostile values go into."""
     k = t.kind
+    if t.values is not None:  # a number set: one of its values
+        return st.sampled_from([int(v) if k == "int" else v for v in t.values])
     if k == "int":
         lo = int(t.low) if t.low is not None else 0
         hi = int(t.high) if t.high is not None else 1000

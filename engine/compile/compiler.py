@@ -483,6 +483,8 @@ class Compiler:
             if self.cp.type_of(e.source).item is not None else False
         if f == "sum":
             return f"_rt.vsum{gen}" if value_opt else f"sum{gen}"
+        if f == "count distinct":
+            return f"_rt.count_distinct{gen}"
         helper = {"average": "mean", "mean": "mean", "median": "median", "spread": "spread",
                   "lowest": "lowest", "highest": "highest"}[f]
         return f"_rt.{helper}{gen}"
@@ -1150,6 +1152,8 @@ class Compiler:
             if e.value is None:  # pragma: no cover - the plan reads such a list typed
                 raise PlanMiss(f"an item of {'.'.join(loop.path)} used whole")
             value = self.expr(e.value, inner)
+            if f == "count distinct":  # the loop's accumulator is the set of values met
+                return f"len({self._distinct_set(e, loop, where, value)})"
             if f == "sum":
                 init = f"{_ACC} = 0"
                 stmts = [f"_v = {value}", f"if _v is not None: {_ACC} += _v"] if self.opt(e.value) else \
@@ -1163,6 +1167,13 @@ class Compiler:
         body = [f"if {where}:"] + ["    " + st for st in stmts] if where is not None else stmts
         acc = loop.accumulator(init, body)
         return acc if helper is None else f"_rt.{helper}({acc})"
+
+    def _distinct_set(self, e, loop, where, value):
+        """The accumulator of ``count distinct``: the set of the values (not missing) of the items counted."""
+        stmts = [f"_v = {value}", f"if _v is not None: {_ACC}.add(_v)"] if self.opt(e.value) else \
+            [f"{_ACC}.add({value})"]
+        body = [f"if {where}:"] + ["    " + st for st in stmts] if where is not None else stmts
+        return loop.accumulator(f"{_ACC} = set()", body)
 
     def _fused_source(self, e):
         p = input_path(self.cp, e.source)
@@ -1195,6 +1206,23 @@ class Compiler:
         if not self.frame.fused:
             raise AttributeError("where_count: the typed form has no fused loops")
         return self._where_count
+
+    @property
+    def distinct_set(self):
+        """``distinct_set(e) -> (loop, local)`` of the fused form: the set a ``count distinct`` accumulates."""
+        if not self.frame.fused:
+            raise AttributeError("distinct_set: the typed form has no fused loops")
+        return self._fused_distinct_set
+
+    def _fused_distinct_set(self, e):
+        loop = self.fused_loop(e)
+        if loop is None or e.value is None:
+            return None
+        inner = {e.var: _ItemRef(loop)} if e.var else {}
+        with self._in_loop(loop):
+            where = self._cond(e.where, inner) if e.where is not None else None
+            value = self.expr(e.value, inner)
+        return loop, self._distinct_set(e, loop, where, value)
 
     def _item_positions(self, e):
         """(loop, local): the positions of the items a quantifier is about, collected by its loop.

@@ -108,6 +108,16 @@ def spread(values):
     return (max(vs) - min(vs)) if vs else None
 
 
+def count_distinct(values):
+    """How many different values (``count distinct``): a missing value is no value."""
+    return len({v for v in values if v is not None})
+
+
+def distinct_values(values):
+    """The different values, in order (the facts of ``count distinct``): a missing value is no value."""
+    return tuple(sorted({v for v in values if v is not None}))
+
+
 def lowest(values):
     vs = [v for v in values if v is not None]
     return min(vs) if vs else None

@@ -39,7 +39,9 @@ def type_schema(t: Type, policy, seen) -> dict:
         s = record_schema(t.record, policy, seen)
     else:
         s = {}
-    if t.low is not None:
+    if t.values is not None:  # a number set: exactly these values (a JSON number, as any number field)
+        s["enum"] = [json_number(v) for v in t.values]
+    elif t.low is not None:
         s["minimum"] = json_number(t.low)
         if not t.implicit_range:
             s["maximum"] = json_number(t.high)

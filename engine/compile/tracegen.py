@@ -31,6 +31,7 @@ from engine.explain import explain as _x
 from engine.compile.compiler import Code
 from engine.compile.plan import band_rights, flatten, tier_subject
 from engine.evaluate.trace import MAX_ITEMS_SHOWN, Trace
+from engine.compile.runtime import distinct_values as _distinct_values
 from engine.compile.validate import Bail, item_name
 
 _SIMPLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -170,6 +171,9 @@ class TraceGen:
     def why(self, e, scope) -> str:
         """Code of the fact of condition ``e`` (its shape: :mod:`engine.evaluate.trace`)."""
         if isinstance(e, ast.Binary) and e.op in _x.SYMBOL:
+            distinct = _x.distinct_of(self.cp, e.left, scope)
+            if distinct is not None:  # the values counted too
+                return f"({self.val(e.left, scope)}, {self.val(e.right, scope)}, {self.distinct_values(distinct)})"
             return f"({self.val(e.left, scope)}, {self.val(e.right, scope)})"
         if isinstance(e, ast.Binary) and e.op in ("and", "or"):
             parts = flatten(e, e.op)
@@ -276,6 +280,10 @@ class TraceGen:
         """Code of ``((k, n), …)``: each ``share``/``count … where`` of ``e``, items that satisfy it and all."""
         out = []
         for node in _x.counted_aggregates(self.policy, e):
+            if node.func == "count distinct":
+                values = self.distinct_values(node)
+                out.append(f"(len({values}), {values}), ")
+                continue
             found = self.cc.where_count(node) if self.fused and self.cc is not self.typed else None
             if found is not None:
                 loop, k = found
@@ -288,6 +296,29 @@ class TraceGen:
                 n = f"len({items})"
             out.append(f"({k}, {n}), ")
         return "(" + "".join(out) + ")"
+
+    def distinct_values(self, node) -> str:
+        """A local holding the different values of ``count distinct`` ``node``, in order."""
+        key = (id(node), "distinct")
+        found = self.memo.get(key)
+        if found is not None:
+            return found
+        local = f"_dv{next(self._n)}"
+        helper = self.cc.const(_distinct_values)
+        if self.fused and self.cc is not self.typed:
+            found = self.cc.distinct_set(node)
+            if found is None:
+                raise _No  # not one of the fused loop's aggregates: the typed tracer records the rule
+            self.code.line(f"{local} = {helper}({found[1]})")
+        else:  # typed items: collect the values here
+            items, var = f"_l{next(self._n)}", f"_x{next(self._n)}"
+            self.code.line(f"{items} = {self.val(node.source, {})} or ()")
+            inner = {node.var: var} if node.var else {}
+            value = self.src(node.value, inner) if node.value is not None else var
+            where = f" if ({self.cond(node.where, inner)}) is True" if node.where is not None else ""
+            self.code.line(f"{local} = {helper}({value} for {var} in {items}{where})")
+        self.memo[key] = local
+        return local
 
     def values(self, exprs) -> str:
         """Code of the values of the input fields and lets ``exprs`` use (:func:`engine.explain.explain.value_nodes`)."""

@@ -237,6 +237,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def _number_checks(conv, t: Type, what):
     low, high, step = t.low, t.high, t.step
+    if t.values is not None:
+        return _set_check(conv, t.values)
     if low is None and step is None:
         return conv
 
@@ -259,6 +261,31 @@ def _number_checks(conv, t: Type, what):
                 off_step = True
             if off_step:
                 raise Problem(Message("validate.off_step", shown=_fmt(v), step=_fmt(step)))
+        return v
+
+    return checked
+
+
+def _set_check(conv, values):
+    """``conv``, then the value must be one of a number set's ``values`` (`int in {0, 3, 7}`)."""
+    allowed = frozenset(values)
+    if len(values) == 1:
+        listed = {"msgid": "validate.not_in_set_one", "last": _fmt(values[0])}
+    else:
+        listed = {"msgid": "validate.not_in_set", "last": _fmt(values[-1]),
+                  "options": Joined("validate.options_sep", [_fmt(v) for v in values[:-1]])}
+
+    def checked(value):
+        try:
+            v = conv(value)
+        except Problem as problem:
+            if problem.reason != numbers.TOO_LARGE:
+                raise
+            v = None  # beyond any number bando holds, hence off the set: say which values are allowed
+        if v is None or v not in allowed:
+            shown = _fmt(v) if v is not None else _show(value)
+            raise Problem(Message(listed["msgid"], shown=shown,
+                                  **{k: x for k, x in listed.items() if k != "msgid"}))
         return v
 
     return checked
@@ -372,6 +399,8 @@ def fast_branches(t: Type, v: str, const, key: bool = False):
         return [(f"{v}.__class__ is str and {v} in {const(frozenset(t.options))}", v)]
     if k == "date":
         return [(f"{v}.__class__ is _date", v)]
+    if t.values is not None:
+        return None if key else []  # a number set: the converter tests membership exactly
     if k == "int":
         if t.step is not None:
             return []

@@ -11,7 +11,9 @@ The shape of a fact follows the rule it describes (the renderer walks the rule
 and the fact together), so a fact carries no names or labels:
 
 Conditions (a gate's ``cond``, a band's test, a quantifier's condition on one item)
-    ``a op b`` (a comparison)        ``(left value, right value)``
+    ``a op b`` (a comparison)        ``(left value, right value)``; ``(left, right, values)``
+                                      when ``a`` is a ``count distinct`` (or a let that is one):
+                                      ``values`` the different values, in order
     ``a and b and …`` / ``or``        ``(whole value, (value, fact) of each operand)``
     ``not a``                         the fact of ``a``
     ``v between lo and hi``           ``(v, lo, hi)``
@@ -35,7 +37,8 @@ fields and lets the rule uses (:func:`engine.explain.explain.value_nodes` lists 
                                       bound values of each band (empty when
                                       its bounds are constants), aggregates)``
     parts                             the facts of the parts, in order
-where ``aggregates`` are ``(k, n)`` for each ``share``/``count … where`` of the rule.
+where ``aggregates`` are ``(k, n)`` for each ``share``/``count … where`` of the rule, and
+``(k, values)`` for each ``count distinct`` (``values``: the different values, in order).
 
 Gates: ``(fact of the condition, values)``.
 

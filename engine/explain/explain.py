@@ -170,8 +170,26 @@ def explains_let(cp, e, scope) -> bool:
 
 
 def counted_aggregates(policy, e) -> list:
-    """The ``share``/``count … where`` of ``e`` whose counts a sentence quotes (``12 su 15 soddisfano …``)."""
-    return [n for n in _aggregates_cached(e, policy) if n.func in ("share", "count") and n.where is not None]
+    """The ``share``/``count … where`` of ``e`` whose counts a sentence quotes (``12 su 15 soddisfano …``),
+    and its ``count distinct`` (``3 valori diversi di «Paese»: DE, FR, IT``)."""
+    return [n for n in _aggregates_cached(e, policy)
+            if (n.func in ("share", "count") and n.where is not None) or n.func == "count distinct"]
+
+
+#: a ``count distinct`` names its values when there are at most this many ("12 valori diversi" beyond)
+MAX_DISTINCT_SHOWN = 6
+
+
+def distinct_of(cp, e, scope=None):
+    """The ``count distinct`` a compared value is: ``e`` itself, or the rule of the let ``e`` names
+    (outside a quantifier or function); else None."""
+    seen = set()
+    while isinstance(e, ast.Name) and not scope and cp.ref_of(e)[0] == "let" and e.id not in seen:
+        seen.add(e.id)
+        e = cp.lets[e.id].expr
+    if isinstance(e, ast.Aggregate) and e.func == "count distinct":
+        return e
+    return None
 
 
 def value_nodes(policy, exprs) -> tuple:
@@ -282,12 +300,16 @@ class _Renderer:
             if self.cp.type_of(e.left).kind in ("date", "datetime") and e.op in DATE_OP_KEY:
                 word = t[DATE_OP_KEY[e.op]]
             lmiss, rmiss = f"{lname}: {missing}", f"; {rname}: {missing}"
+            distinct = distinct_of(self.cp, e.left, scoped)
+            listed = self._distinct_lister(distinct) if distinct is not None else None
 
             def compare(fact):
-                lv, rv = fact
+                lv, rv = fact[0], fact[1]
                 if lv is None:
                     return lmiss
                 left = f"{lname} = {showl(lv)}"
+                if listed is not None and 0 < len(fact[2]) <= MAX_DISTINCT_SHOWN:
+                    left += f" ({listed(fact[2])})"  # the values counted: "= 3 (DE, FR, IT)"
                 if rv is None:
                     return left + rmiss
                 return f"{left}, {word} {static if static is not None else f'{showr(rv)} ({rname})'}"
@@ -463,17 +485,53 @@ class _Renderer:
                                    values(fact[2]), parts)
         return criterion
 
+    def _distinct_lister(self, node):
+        """``values -> "DE, FR, IT"``: the different values of a ``count distinct``, as its value shows them."""
+        value = node.value if node.value is not None else None
+        kind = self.cp.type_of(value).kind if value is not None else None
+        # codes and names are listed as they are ("DE, FR, IT"), not quoted as a compared text is
+        show = str if kind in ("text", "enum") else self.w.shower(value)
+        sep = self.t["distinct_sep"]
+        return lambda values: sep.join(show(v) for v in values)
+
+    def _distinct_fn(self, node):
+        """``(k, values) -> sentence``: ``3 valori diversi di «Paese»: DE, FR, IT`` (``12 valori diversi``)."""
+        t = self.t
+        c = self.w.human(node.value if node.value is not None else node.source)
+        listed = self._distinct_lister(node)
+        none, one, some, many = t["distinct_none"], t["distinct_one"], t["distinct"], t["distinct_many"]
+
+        def distinct(fact):
+            k, values = fact
+            if not k:
+                return none.format(c=c)
+            if k > MAX_DISTINCT_SHOWN:
+                return many.format(k=k, c=c)
+            return (one if k == 1 else some).format(k=k, c=c, values=listed(values))
+        return distinct
+
     def _aggregates_fn(self, e):
         """``aggregates -> [sentence, …]``: ``12 su 15 (80 %) soddisfano «…»`` for each counted aggregate."""
         t, lang = self.t, self.lang
-        shapes = tuple((n.func == "share", self.w.human(n.where)) for n in counted_aggregates(self.policy, e))
-        if not shapes:
+        nodes = counted_aggregates(self.policy, e)
+        if not nodes:
             return None
         share, count = t["share"], t["count"]
 
+        def counted(node):
+            if node.func == "count distinct":
+                return self._distinct_fn(node)
+            c = self.w.human(node.where)
+            if node.func == "share":
+                return lambda fact: share.format(k=fact[0], n=fact[1], pct=format_percent(Decimal(fact[0]) / fact[1],
+                                                                                          lang), c=c) \
+                    if fact[1] else count.format(k=fact[0], n=fact[1], c=c)
+            return lambda fact: count.format(k=fact[0], n=fact[1], c=c)
+
+        sayers = tuple(counted(n) for n in nodes)
+
         def aggregates(facts):
-            return [share.format(k=k, n=n, pct=format_percent(Decimal(k) / n, lang), c=c) if is_share and n
-                    else count.format(k=k, n=n, c=c) for (is_share, c), (k, n) in zip(shapes, facts)]
+            return [say(fact) for say, fact in zip(sayers, facts)]
         return aggregates
 
     def _formula_fn(self, c, m):
