@@ -350,7 +350,7 @@ def _not_scored(lang):
 def admitted_sentence(policy, result, lang) -> str:
     """The first sentence of a ranked application's summary: its score, before its place in the ranking."""
     from engine.explain.explain import admitted_head
-    return admitted_head(policy, result.score, lang) if result.score is not None else ""
+    return admitted_head(policy, result.score, lang, result) if result.score is not None else ""
 
 
 # --- driver -----------------------------------------------------------------------------------
