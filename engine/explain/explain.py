@@ -39,7 +39,7 @@ format_percent = functools.lru_cache(maxsize=8192)(_f.format_percent)
 format_date = _f.format_date
 from engine.compile.plan import band_rights, flatten, tier_subject
 from engine.evaluate.result import CriterionResult, GateResult, Result
-from engine.text.exact import exact_json
+from engine.text.exact import decimal_of, exact_json
 from engine.text.status import PENDING
 from engine.evaluate.trace import MAX_ITEMS_SHOWN, Trace
 from engine.compile.validate import describe as describe_problem
@@ -1141,6 +1141,17 @@ def score_with_bonuses(lang, score, criteria_score, max_score, bonuses, detail_o
     if detail_only:
         return text
     return t["bonus.total"].format(total=format_points(score, lang), detail=text)
+
+
+def score_words(result: dict, lang: str, detail_only=False) -> str | None:
+    """:func:`score_with_bonuses` of a result dict (``results.jsonl``, letters, the report); None for a
+    call without bonuses, or when none counted."""
+    bonuses = result.get("bonuses")
+    if not bonuses:
+        return None
+    items = tuple((b.get("kind"), decimal_of(b.get("points")), b.get("applied")) for b in bonuses)
+    return score_with_bonuses(lang, decimal_of(result.get("score")), decimal_of(result.get("criteria_score")),
+                              decimal_of(result.get("max_score")), items, detail_only)
 
 
 def _decision_bonuses(policy, d):
