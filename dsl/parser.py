@@ -652,6 +652,9 @@ def _syntax_diagnostic(e: UnexpectedInput, source: Source) -> Diagnostic:
     elif prev in _LINE_KEYWORDS and _starts_line(text, tok.start_pos or 0, prev):
         hint = (f"is the line before complete? `{prev}` was read as a name, as if it continued "
                 f"the line above")
+    elif expected == {"BONUS_STAGE"}:
+        hint = ("say when the points count: `after pass` (only once the criteria reach the pass mark) "
+                "or `before pass` (before the pass mark is judged)")
     elif word in ("criterion", "sub") and "BONUS_KW" in expected:
         hint = "the criteria come first in the score block, then the `bonus` and `malus` lines"
     elif word in _BLOCK_WORDS and word.upper() not in expected and "CRITERION_KW" not in expected \

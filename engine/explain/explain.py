@@ -1335,7 +1335,7 @@ def rules_applied(policy, value) -> tuple[dict, tuple]:
     tracer = typed_tracer(policy)
     env = policy.env(value)
     bands: dict = {}
-    stack = [(c, tracer.criteria[i](env, None)) for i, c in enumerate(policy.criteria)]
+    stack = [(c, tracer.criteria[i](env, None)) for i, c in enumerate(policy.checked.scored)]
     while stack:
         c, fact = stack.pop()
         if c.subs is not None:
