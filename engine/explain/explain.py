@@ -1265,7 +1265,7 @@ def render_text(result: Result | dict, lang: str | None = None) -> str:
             for b in bonuses:
                 sign = "+" if b["kind"] == "bonus" else "−"
                 pts = "—" if b["points"] is None else (f"{sign}{format_points(b['points'], lang)}" if b["points"] else "0")
-                if b["points"] is not None and not b["applied"]:
+                if b["points"] and not b["applied"]:
                     pts = f"({pts})"  # not counted: its sentence says why
                 lines.append(f"  {b['label']:<{width}}  {pts:>9}  {b['because']}")
         if r["score"] is not None:
