@@ -408,6 +408,11 @@ class Criterion:
     subs: tuple["Criterion", ...] | None = None
     sub: bool = False
     span: Span | None = _span()
+    #: ``criterion`` (or a ``sub`` part), or a premium ``bonus`` / penalty ``malus`` of the score block
+    kind: str = "criterion"
+    #: a bonus or malus: ``after`` (added only once the criteria reach the pass mark) or ``before`` (counted
+    #: before the pass mark is judged); None for a criterion
+    stage: str | None = None
 
 
 @node
@@ -417,6 +422,8 @@ class ScoreDef(Item):
     criteria: tuple[Criterion, ...]
     including_ineligible: bool = False
     span: Span | None = _span()
+    #: the ``bonus`` / ``malus`` lines after the criteria (Criterion nodes with ``kind`` bonus or malus)
+    bonuses: tuple[Criterion, ...] = ()
 
 
 @node

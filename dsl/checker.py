@@ -86,6 +86,8 @@ class CheckedPolicy:
     gates: list = attrs.Factory(list)
     score: ast.ScoreDef | None = None
     criteria: list = attrs.Factory(list)  # top-level criteria
+    #: the score block's `bonus` / `malus` lines (Criterion nodes, ``kind`` bonus or malus), in source order
+    bonuses: list = attrs.Factory(list)
     decls: dict = attrs.Factory(dict)
     ranking: ast.Ranking | None = None
     cases: list = attrs.Factory(list)
@@ -99,6 +101,11 @@ class CheckedPolicy:
     @property
     def errors(self):
         return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def scored(self) -> list:
+        """The rules that give points, in the order of the points tuple: the criteria, then the bonuses."""
+        return self.criteria + self.bonuses
 
     @property
     def warnings(self):
@@ -326,6 +333,7 @@ class Checker:
                     continue
                 cp.score = it
                 cp.criteria = list(it.criteria)
+                cp.bonuses = list(it.bonuses)
             elif isinstance(it, ast.Decl):
                 if it.name in cp.decls:
                     self.error("E103", f"`{it.name}` is defined twice", it)
@@ -804,6 +812,33 @@ class Checker:
             parts = " + ".join(f"{c.max}" + (f"×{c.weight}" if c.weight is not None else "") for c in sd.criteria)
             self.error("E304", f"the criteria add up to {_fmt(total)} ({parts}), but the score's maximum is {_fmt(sd.max)}",
                        sd)
+        for b in sd.bonuses:
+            self._check_bonus(b, ids, sd)
+
+    def _check_bonus(self, b, ids, sd):
+        """A bonus or malus: a criterion's body (bands or a formula) outside the criteria's maximum."""
+        if b.id in ids:
+            self.error("E103", f"`{b.id}` is defined twice", b, notes=_first_at(ids[b.id]),
+                       hint="every criterion, part, bonus and malus needs its own id")
+        ids[b.id] = b
+        if b.max <= 0:
+            self.error("E330", f"the maximum of {b.kind} `{b.id}` must be greater than zero", b,
+                       hint=f"`max` is the most points the {b.kind} can " + ("add" if b.kind == "bonus" else "take away"))
+        if b.subs is not None:
+            self.error("E331", f"a {b.kind} cannot be split into `sub` parts", b,
+                       hint="write its points as bands or as one formula; a call's parts are criteria")
+            return
+        if b.stage == "after" and sd.pass_ <= 0:
+            self.warn("W135", f"{b.kind} `{b.id}` counts `after pass`, but the pass mark is {_fmt(sd.pass_)}: "
+                      "every scored application reaches it", b,
+                      hint="give the score a pass mark (`pass 60`), or write `before pass`")
+        if b.formula is not None:
+            t = self.infer(b.formula, _Scope())
+            if not (t.numeric or t.kind == "any"):
+                self.error("E309", f"a {b.kind}'s formula must give points (a number), but this is {t.describe()}",
+                           b.formula)
+        else:
+            self._check_tiers(b)
 
     def _check_criterion(self, c, ids, top):
         if c.id in ids:
@@ -1000,7 +1035,7 @@ class Checker:
     def _check_cases(self):
         cp = self.cp
         gate_ids = {g.id for g in cp.gates}
-        crit_ids = {c.id for c in all_criteria(cp.criteria)}
+        crit_ids = {c.id for c in all_criteria(cp.scored)}
         for case in cp.cases:
             if case.status not in STATUSES:
                 self.error("E601", f"unknown outcome `{case.status}`", case,
@@ -1460,7 +1495,7 @@ class Checker:
             return ANY
         if e.func == "points":
             arg = e.args[0]
-            ids = {c.id for c in all_criteria(cp.criteria)}
+            ids = {c.id for c in all_criteria(cp.scored)}
             if self._context != "ranking":
                 self.error("E701", "`points(...)` can only be used in the ranking", e)
             if not isinstance(arg, ast.Name) or arg.id not in ids:

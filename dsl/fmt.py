@@ -312,8 +312,10 @@ class _Formatter:
             self.w.line(text + comma, f)
 
     def criterion(self, c, indent):
-        kw = "sub" if c.sub else "criterion"
+        kw = "sub" if c.sub else c.kind
         head = f"{kw} {c.id}{format_label(c.label)} max {format_number(c.max)}"
+        if c.stage is not None:
+            head += f" {c.stage} pass"
         if c.minimum is not None:
             head += f" minimum {format_number(c.minimum)}"
         if c.weight is not None:
@@ -382,7 +384,7 @@ class _Formatter:
             if it.including_ineligible:
                 head += " including ineligible"
             self.block_open(head, it, "")
-            for c in it.criteria:
+            for c in it.criteria + it.bonuses:
                 self.criterion(c, "  ")
             self.block_close(it, "", "  ")
         elif isinstance(it, ast.Ranking):

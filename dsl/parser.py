@@ -418,10 +418,19 @@ class _ToAst(Transformer):
             kwargs[key] = value
         return ast.Criterion(str(cid), maximum, label, sub=str(kw) == "sub", span=span, **kwargs)
 
+    def bonus(self, meta, kw, bid, *rest):
+        rest = list(rest)
+        label = rest.pop(0) if isinstance(rest[0], ast.Label) else None
+        maximum, stage, (key, body) = rest
+        return ast.Criterion(str(bid), maximum, label, span=Span.from_meta(meta), kind=str(kw), stage=str(stage),
+                             **{key: body})
+
     def score_def(self, meta, maximum, pass_, *rest):
         including = bool(rest) and isinstance(rest[0], Token)
-        criteria = rest[1:] if including else rest
-        return ast.ScoreDef(maximum, pass_, tuple(criteria), including, span=Span.from_meta(meta))
+        items = rest[1:] if including else rest
+        criteria = tuple(c for c in items if c.kind == "criterion")
+        bonuses = tuple(c for c in items if c.kind != "criterion")
+        return ast.ScoreDef(maximum, pass_, criteria, including, span=Span.from_meta(meta), bonuses=bonuses)
 
     def order_key(self, meta, e, direction=None):
         return ast.OrderKey(e, direction is not None and str(direction) == "desc", direction is not None,
@@ -548,6 +557,7 @@ _WORDS = {
     "EQUAL": "`=`", "DOT": "`.`", "DOTDOT": "`..`", "DIRECTION": "`asc`/`desc`",
     "ROUND_MODE": "`down`/`up`/`nearest`", "OPTIONAL": "`optional`", "FOR_RANKING": "`for ranking`",
     "INCLUDING_INELIGIBLE": "`including ineligible`", "CRITERION_KW": "`criterion`/`sub`",
+    "BONUS_KW": "`bonus`/`malus`", "BONUS_STAGE": "`after pass`/`before pass`",
     "RARROW": "`->`", "DISTINCT": "`distinct`", "$END": "the end of the file",
 }
 _VALUE_START = {"NUMBER", "NAME", "STRING"}
@@ -626,12 +636,13 @@ _UNIT_WORDS = {"anni", "anno", "mesi", "mese", "giorni", "giorno", "settimane", 
 _BLOCK_WORDS = {"gate": "eligibility { ... }", "criterion": "score max N pass M { ... }",
                 "sub": "a criterion's { ... }", "case": "examples { ... }", "order": "ranking { ... }",
                 "reserve": "ranking { ... }", "shortfall": "ranking { ... }", "unique": "ranking { ... }",
-                "ties": "ranking { ... }"}
+                "ties": "ranking { ... }", "bonus": "score max N pass M { ... }, after the criteria",
+                "malus": "score max N pass M { ... }, after the criteria"}
 
 
 _AGGREGATE_WORDS = {"count", "share", "sum", "average", "mean", "median", "spread", "lowest", "highest"}
 #: words that start a line inside a block; after an incomplete line they are read as names
-_LINE_KEYWORDS = {"gate", "criterion", "sub", "case", "otherwise", "order", "reserve", "shortfall", "unique", "ties",
+_LINE_KEYWORDS = {"gate", "criterion", "sub", "bonus", "malus", "case", "otherwise", "order", "reserve", "shortfall", "unique", "ties",
                   "first", "let", "grant", "requested", "applicant", "submitted"}
 
 
@@ -735,7 +746,13 @@ def _syntax_diagnostic(e: UnexpectedInput, source: Source) -> Diagnostic:
                 f"the line above")
     elif expected == {"LBRACE"} and prev in section_words():
         hint = f"a block starts with `{{`: `{prev} {{ ... }}`"
-    elif word in _BLOCK_WORDS and word.upper() not in expected and "CRITERION_KW" not in expected:
+    elif expected == {"BONUS_STAGE"}:
+        hint = ("say when the points count: `after pass` (only once the criteria reach the pass mark) "
+                "or `before pass` (before the pass mark is judged)")
+    elif word in ("criterion", "sub") and "BONUS_KW" in expected:
+        hint = "the criteria come first in the score block, then the `bonus` and `malus` lines"
+    elif word in _BLOCK_WORDS and word.upper() not in expected and "CRITERION_KW" not in expected \
+            and "BONUS_KW" not in expected:
         hint = f"`{word}` belongs inside {_BLOCK_WORDS[word]}"
     return Diagnostic(f"expected {_describe(expected)}{after}, found {_found(tok)}", span, source, hint=hint,
                       code=UNEXPECTED_WORD)

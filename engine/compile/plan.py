@@ -79,7 +79,7 @@ class Plan:
     reason: str = ""
     lets: tuple = ()  # names, in evaluation order (the lets the rules need)
     gates: tuple = ()
-    criteria: tuple = ()  # top-level criteria (sub-criteria inside them)
+    criteria: tuple = ()  # top-level criteria (sub-criteria inside them), then the bonuses and maluses
     decls: tuple = ()  # (name, declaration) of grant, requested, applicant, submitted
     reads: tuple = ()  # Read, in the order the function reads them
     fused: tuple = ()  # (loop path, the aggregates and quantifiers its one loop computes), by settle_forms
@@ -135,7 +135,7 @@ def lower(cp: CheckedPolicy) -> Plan:
 def optimistic(cp: CheckedPolicy) -> Plan:
     """Every list of records fused, every number raw: what :func:`settle_forms` starts from."""
     decls = tuple((n, cp.decls[n]) for n in ("grant", "requested", "applicant", "submitted") if n in cp.decls)
-    plan = Plan(gates=tuple(cp.gates), criteria=tuple(cp.criteria), decls=decls, cp=cp)
+    plan = Plan(gates=tuple(cp.gates), criteria=tuple(cp.scored), decls=decls, cp=cp)
     plan = dataclasses.replace(plan, lets=tuple(closure(cp, plan.exprs())[0]))
     if cp.input is None:
         return dataclasses.replace(plan, fast=False, reason="no input")

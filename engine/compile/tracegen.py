@@ -68,10 +68,10 @@ class TraceGen:
         self.lets_available = cc.lets_computed
         cp = self.cp
         gates = [self._rule(code, lambda: self.gate(g)) for g in cp.gates]
-        if cp.criteria:
+        if cp.scored:
             code.line("if _dec[1] is not None:")
             code.indent()
-            crits = [self._rule(code, lambda: self.criterion(c, f"_dec[1][{i}]")) for i, c in enumerate(cp.criteria)]
+            crits = [self._rule(code, lambda: self.criterion(c, f"_dec[1][{i}]")) for i, c in enumerate(cp.scored)]
             code.line("_cr = (" + "".join(f"{x}, " for x in map(_or_none, crits)) + ")")
             code.outdent()
             code.line("else: _cr = None")
@@ -458,7 +458,7 @@ class TypedTracer:
         gen = TraceGen(policy, fused=False)
         cp = policy.checked
         self.gates = tuple(gen.typed_function(lambda: gen.gate(g)) for g in cp.gates)
-        self.criteria = tuple(gen.typed_function(lambda: gen.criterion(c, "_pts"), ("_pts",)) for c in cp.criteria)
+        self.criteria = tuple(gen.typed_function(lambda: gen.criterion(c, "_pts"), ("_pts",)) for c in cp.scored)
         plan = _x.grant_plan(policy)
         self.grant = gen.typed_function(lambda: gen.grant(plan)) if plan is not None else None
 

@@ -100,7 +100,7 @@ def run_case(policy, case, base: Path, tree: PolicyTree | None = None) -> CaseOu
                 diffs.append(("failing gates", ", ".join(e.value) or "none", ", ".join(got) or "none"))
         elif e.kind == "points":
             by_id = {}
-            stack = list(result.criteria)
+            stack = list(result.criteria) + list(result.bonuses or ())  # a bonus: the points its rule gave
             while stack:
                 c = stack.pop()
                 by_id[c.id] = c
@@ -175,7 +175,7 @@ def _targets(policy) -> list[tuple[Target, object]]:
     for g in policy.gates:
         out.append((Target("gate", g.id, f"gate `{g.id}` passes", g.span), ("gate", g.id, True)))
         out.append((Target("gate", g.id, f"gate `{g.id}` fails", g.span), ("gate", g.id, False)))
-    stack = list(reversed(policy.criteria))
+    stack = list(reversed(policy.criteria + policy.bonuses))
     while stack:
         c = stack.pop()
         if c.subs is not None:
@@ -183,7 +183,8 @@ def _targets(policy) -> list[tuple[Target, object]]:
         elif c.tiers is not None:
             for i, tier in enumerate(c.tiers):
                 cond = format_expr(tier.cond) if tier.cond is not None else "otherwise"
-                out.append((Target("band", c.id, f"criterion `{c.id}`: band `{cond} -> {format_expr(tier.points)}`",
+                kind = "criterion" if c.kind == "criterion" else c.kind
+                out.append((Target("band", c.id, f"{kind} `{c.id}`: band `{cond} -> {format_expr(tier.points)}`",
                                    tier.span or c.span), ("band", c.id, i)))
     plan = grant_plan(policy)
     if plan is not None and plan.op is not None:

@@ -324,6 +324,9 @@ class Policy:
         self._has_grant = "grant" in cp.decls
         self._minimums = tuple((c.id, c.minimum) for c in self.criteria if c.minimum is not None)
         self._crit_index = {c.id: i for i, c in enumerate(self.criteria)}
+        # bonuses and maluses: their points follow the criteria's in the points tuple
+        self.bonuses = list(cp.bonuses)
+        self._bonus_rules = tuple((1 if b.kind == "bonus" else -1, b.stage == "after") for b in self.bonuses)
         # a call with an evaluation panel (engine.evaluate.stages): its marks' rules, and the criteria that read them
         self.marks = dict(cp.marks)
         self.panel_criteria = _stages.criteria_reading_marks(cp) if self.marks else {}
@@ -370,24 +373,29 @@ class Policy:
             return _internal(app_id, e)
 
     def _finish(self, app_id, failed, points, grant, requested, applicant, submitted):
-        score = rscore = None
-        below = ()
+        score = rscore = criteria_score = None
+        below = applied = ()
+        judged = None  # the score the pass mark is judged on
         if points is not None and self.score_def is not None:
+            crit_points = points[:len(self.criteria)] if self.bonuses else points
             if self._unit_weights:
-                score = rscore = Decimal(sum(points))
+                score = rscore = Decimal(sum(crit_points))
             else:
                 score = Decimal(0)
                 rscore = Decimal(0)
-                for p, (w, rw) in zip(points, self._weights):
+                for p, (w, rw) in zip(crit_points, self._weights):
                     score += p * w
                     rscore += p * rw
             if self._minimums:
                 below = tuple(cid for cid, m in self._minimums if points[self._crit_index[cid]] < m)
+            judged = score
+            if self.bonuses:
+                score, rscore, judged, applied, criteria_score = self._with_bonuses(points, score, rscore, below)
         computed = None
         if failed:
             status = "ineligible"
             grant = None
-        elif score is not None and (score < self.pass_score or below):
+        elif judged is not None and (judged < self.pass_score or below):
             status = "below_threshold"
             grant = None
         else:
@@ -399,7 +407,25 @@ class Policy:
                 if grant is None or grant < 0:
                     grant = _ZERO
         return Decision(app_id, status, tuple(failed), points, score, rscore, grant, requested,
-                        applicant, submitted, below, grant_computed=computed)
+                        applicant, submitted, below, grant_computed=computed, criteria_score=criteria_score,
+                        bonus_applied=applied)
+
+    def _with_bonuses(self, points, score, rscore, below):
+        """``(score, ranking score, score judged against the pass mark, applied per bonus, criteria's score)``.
+
+        A `before pass` bonus or malus counts in the score the pass mark is judged on; an `after
+        pass` one only once that score reaches the pass mark (and no criterion is under its
+        minimum). A malus subtracts; no score goes below zero.
+        """
+        extra = list(points[len(self.criteria):])
+        before = sum((sign * p for p, (sign, after) in zip(extra, self._bonus_rules) if not after), Decimal(0))
+        judged = max(score + before, _ZERO_POINTS)
+        reached = judged >= self.pass_score and not below
+        after = sum((sign * p for p, (sign, late) in zip(extra, self._bonus_rules) if late), Decimal(0)) \
+            if reached else Decimal(0)
+        applied = tuple(reached or not late for _sign, late in self._bonus_rules)
+        return (max(judged + after, _ZERO_POINTS), max(rscore + before + after, _ZERO_POINTS), judged, applied,
+                score)
 
     def evaluate(self, data, lang: str | None = None) -> Result:
         """Evaluate one application and explain every gate and criterion. Never raises."""
@@ -536,6 +562,7 @@ class Policy:
 
 _UNBUILT = object()
 _ZERO = Decimal("0.00")
+_ZERO_POINTS = Decimal(0)
 
 
 def _has_de_minimis_rule(cp) -> bool:

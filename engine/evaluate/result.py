@@ -66,6 +66,10 @@ class Decision:
     # the grant as the call's rules compute it, before it is made payable: `grant` is never below
     # zero, this is (so a batch can tell "nothing to pay" from a grant); None when not admitted
     grant_computed: Decimal | None = None
+    # a call with `bonus`/`malus` lines: the criteria's own score (``score`` adds the bonuses that counted)
+    # and, per bonus in policy order, whether it counted; None / () for any other call
+    criteria_score: Decimal | None = None
+    bonus_applied: tuple = ()
 
     @property
     def eligible(self) -> bool | None:
@@ -105,8 +109,17 @@ class CriterionResult:
     ranking_weight: Decimal | None = None
     values: dict = attrs.field(factory=dict)
     parts: tuple = ()
+    # a bonus or malus (Result.bonuses): its kind ("bonus" | "malus"), stage ("after" | "before" the pass
+    # mark) and whether it counted in the score; a criterion keeps kind "criterion"
+    kind: str = "criterion"
+    stage: str | None = None
+    applied: bool | None = None
 
     def to_dict(self):
+        if self.kind != "criterion":
+            return {"id": self.id, "label": self.label, "kind": self.kind, "stage": self.stage,
+                    "points": json_number(self.points), "max": json_number(self.max), "applied": self.applied,
+                    "because": self.because, "values": self.values}
         d = {"id": self.id, "label": self.label, "points": json_number(self.points), "max": json_number(self.max),
              "minimum": json_number(self.minimum), "weight": json_number(self.weight or 1),
              "because": self.because, "values": self.values}
@@ -172,6 +185,10 @@ class Result:
     grant_because: str | None = None  # which rule gave the grant, in words; None without a grant
     error_texts: tuple = ()  # each of ``errors`` in the result's language, with the fields' labels
     evaluation: tuple | None = None  # a call with a panel: its MarkResults; None for any other call
+    # a call with `bonus`/`malus` lines: their CriterionResults (kind bonus/malus) and the criteria's own
+    # score (``score`` is the final one, bonuses that counted included); None for any other call
+    bonuses: tuple | None = None
+    criteria_score: Decimal | None = None
 
     @property
     def eligible(self) -> bool | None:
@@ -206,6 +223,9 @@ class Result:
             "submitted": submitted,
             "policy": dict(self.policy),
         }
+        if self.bonuses is not None:  # only a call with bonuses has them: others read as before
+            d["criteria_score"] = json_number(self.criteria_score)
+            d["bonuses"] = [b.to_dict() for b in self.bonuses]
         if self.evaluation is not None:  # only a call with a panel has it: others read as before
             d["evaluation"] = [m.to_dict() for m in self.evaluation]
         if self.source is not None:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import datetime as _dt
 from decimal import ROUND_DOWN, Decimal
 
+import attrs
+
 from dsl import ast
 from dsl.fmt import format_expr  # noqa: F401 - used through _text
 
@@ -37,7 +39,7 @@ format_percent = functools.lru_cache(maxsize=8192)(_f.format_percent)
 format_date = _f.format_date
 from engine.compile.plan import band_rights, flatten, tier_subject
 from engine.evaluate.result import CriterionResult, GateResult, Result
-from engine.text.exact import exact_json
+from engine.text.exact import decimal_of, exact_json
 from engine.text.status import PENDING
 from engine.evaluate.trace import MAX_ITEMS_SHOWN, Trace
 from engine.compile.validate import describe as describe_problem
@@ -278,6 +280,7 @@ class _Renderer:
         self._fns: dict = {}
         self.gates = tuple(self._gate_fn(g) for g in self.cp.gates)
         self.criteria = tuple(self._criterion_fn(c) for c in self.cp.criteria)
+        self.bonuses = tuple(self._bonus_fn(b) for b in self.cp.bonuses)
 
     # --- conditions ----------------------------------------------------------------------------
     def why(self, e, scoped: bool):
@@ -509,6 +512,37 @@ class _Renderer:
                 return many.format(k=k, c=c)
             return (one if k == 1 else some).format(k=k, c=c, values=listed(values))
         return distinct
+
+    def _bonus_fn(self, b):
+        """``(points, fact, applied, below) -> CriterionResult`` of a bonus or malus: the criterion's sentence
+        (bands or formula), then whether it counted and why (``below``: a criterion under its minimum)."""
+        t, lang = self.t, self.lang
+        inner = self._criterion_fn(b)
+        pass_ = format_points(self.policy.pass_score, lang)
+        kind, stage = b.kind, b.stage
+        counted = t[f"bonus.{kind}_{stage}"].format(pass_=pass_)
+        skipped = t["bonus.skipped"].format(pass_=pass_)
+        skipped_min = t["bonus.skipped_minimum"]
+
+        def bonus(points, fact, applied, below):
+            r = inner(points, fact)
+            if points is None:
+                text = r.because
+            elif not applied:
+                text = r.because + (skipped_min if below else skipped)
+            else:  # a bonus that gave no points needs no word on how it counts
+                text = r.because + (counted if points else "")
+            return attrs.evolve(r, because=text, kind=kind, stage=stage, applied=applied if points is not None else None)
+        return bonus
+
+    def render_bonuses(self, decision, trace) -> tuple:
+        """The :class:`CriterionResult` of each bonus and malus (their facts follow the criteria's)."""
+        points = decision.points
+        if points is None or trace.criteria is None:
+            return tuple(b(None, None, None, ()) for b in self.bonuses)
+        n = len(self.criteria)
+        return tuple(b(p, f, a, decision.below) for b, p, f, a in
+                     zip(self.bonuses, points[n:], trace.criteria[n:], decision.bonus_applied))
 
     def _aggregates_fn(self, e):
         """``aggregates -> [sentence, …]``: ``12 su 15 (80 %) soddisfano «…»`` for each counted aggregate."""
@@ -1067,8 +1101,13 @@ def fused_trace(policy, decision, out, env) -> Trace:
 
 def render(policy, decision, trace: Trace, lang) -> Result:
     """The result of a valid application in ``lang``: every sentence written from ``trace``."""
-    gates, criteria = _renderer(policy, lang).render(decision, trace)
-    return _result(policy, decision, lang, gates, criteria, trace.grant)
+    renderer = _renderer(policy, lang)
+    gates, criteria = renderer.render(decision, trace)
+    result = _result(policy, decision, lang, gates, criteria, trace.grant)
+    if renderer.bonuses:
+        return attrs.evolve(result, bonuses=renderer.render_bonuses(decision, trace),
+                            criteria_score=decision.criteria_score)
+    return result
 
 
 def _labels_of(policy, lang):
@@ -1136,6 +1175,48 @@ def _valid_applicant(policy, value, errors):
     return found if isinstance(found, str) and found.strip() else None
 
 
+def score_with_bonuses(lang, score, criteria_score, max_score, bonuses, detail_only=False) -> str | None:
+    """"75 punti: 65 su 100 più 10 di premialità": a score that bonuses or maluses changed, in words.
+
+    ``bonuses`` are ``(kind, points, applied)``; None when none of them counted with any points (the
+    score then reads as before, "65 su 100"). ``detail_only``: without the total ("65 su 100 più 10
+    di premialità"). The one place that writes it: summaries, the ranking's placement, letters.
+    """
+    if score is None or criteria_score is None:
+        return None
+    plus = sum((p for k, p, a in bonuses if a and p and k == "bonus"), Decimal(0))
+    minus = sum((p for k, p, a in bonuses if a and p and k == "malus"), Decimal(0))
+    if not plus and not minus:
+        return None
+    t = texts(lang)
+    text = t["bonus.detail"].format(criteria=format_points(criteria_score, lang), max=format_points(max_score, lang))
+    if plus:
+        text += t["bonus.plus"].format(p=format_points(plus, lang))
+    if minus:
+        text += t["bonus.minus"].format(p=format_points(minus, lang))
+    if criteria_score + plus - minus < 0:
+        text += t["bonus.floor"]
+    if detail_only:
+        return text
+    return t["bonus.total"].format(total=format_points(score, lang), detail=text)
+
+
+def score_words(result: dict, lang: str, detail_only=False) -> str | None:
+    """:func:`score_with_bonuses` of a result dict (``results.jsonl``, letters, the report); None for a
+    call without bonuses, or when none counted."""
+    bonuses = result.get("bonuses")
+    if not bonuses:
+        return None
+    items = tuple((b.get("kind"), decimal_of(b.get("points")), b.get("applied")) for b in bonuses)
+    return score_with_bonuses(lang, decimal_of(result.get("score")), decimal_of(result.get("criteria_score")),
+                              decimal_of(result.get("max_score")), items, detail_only)
+
+
+def _decision_bonuses(policy, d):
+    n = len(policy.criteria)
+    return tuple((b.kind, p, a) for b, p, a in zip(policy.bonuses, d.points[n:], d.bonus_applied))
+
+
 def _summary(policy, d, lang, t):
     if d.status == "ineligible":
         n = len(d.failed)
@@ -1144,8 +1225,26 @@ def _summary(policy, d, lang, t):
         if d.below:
             crit = {c.id: c for c in policy.criteria}
             return t["s_below_min"].format(ids="; ".join(policy.label_of(crit[i], lang) for i in d.below))
+        detail = None
+        if policy.bonuses and d.points is not None:
+            detail = score_with_bonuses(lang, d.score, d.criteria_score, policy.max_score,
+                                        _decision_bonuses(policy, d), detail_only=True)
+        if detail is not None:  # a malus (or a bonus) before the pass mark: how the score came about
+            return t["s_below_bonus"].format(score=format_points(d.score, lang), detail=detail,
+                                             pass_=format_points(policy.pass_score, lang))
         return t["s_below"].format(score=format_points(d.score, lang), pass_=format_points(policy.pass_score, lang))
     computed = d.grant_computed
+    points = None
+    if policy.bonuses and d.points is not None:
+        points = score_with_bonuses(lang, d.score, d.criteria_score, policy.max_score, _decision_bonuses(policy, d))
+    if points is not None:  # the score is the criteria's plus (or minus) what bonuses and maluses gave
+        if computed is not None and computed <= 0:
+            kind = "below" if computed < 0 else "zero"
+            return t[f"s_admitted_grant_{kind}_bonus"].format(points=points,
+                                                               grant=format_money(computed, lang, policy.currency))
+        if d.grant is not None:
+            return t["s_admitted_grant_bonus"].format(points=points, grant=format_money(d.grant, lang, policy.currency))
+        return t["s_admitted_bonus"].format(points=points)
     if computed is not None and computed <= 0:  # admitted, but there is nothing to pay: say so
         kind = "below" if computed < 0 else "zero"
         grant = format_money(computed, lang, policy.currency)
@@ -1209,15 +1308,28 @@ def render_text(result: Result | dict, lang: str | None = None) -> str:
     if r["criteria"] and (r["score"] is not None or pending):
         lines.append("")
         lines.append(w["scoring"])
-        width = max(len(c["label"]) for c in r["criteria"])
+        bonuses = r.get("bonuses") or ()
+        width = max(len(c["label"]) for c in list(r["criteria"]) + list(bonuses))
         for c in r["criteria"]:
             pts = f"{format_points(c['points'], lang)}/{format_points(c['max'], lang)}" if c["points"] is not None else "—"
             lines.append(f"  {c['label']:<{width}}  {pts:>9}  {c['because']}")
             for p in c.get("parts", ()):
                 ppts = f"{format_points(p['points'], lang)}/{format_points(p['max'], lang)}" if p["points"] is not None else "—"
                 lines.append(f"    · {p['label']:<{width - 2}}  {ppts:>9}  {p['because']}")
+        if bonuses and r.get("criteria_score") is not None:
+            # the criteria's own score out of the maximum, then what each bonus and malus added or took
+            crit = f"{format_points(r['criteria_score'], lang)}/{format_points(r['max_score'], lang)}"
+            lines.append(f"  {w['criteria_total']:<{width}}  {crit:>9}")
+            for b in bonuses:
+                sign = "+" if b["kind"] == "bonus" else "−"
+                pts = "—" if b["points"] is None else (f"{sign}{format_points(b['points'], lang)}" if b["points"] else "0")
+                if b["points"] and not b["applied"]:
+                    pts = f"({pts})"  # not counted: its sentence says why
+                lines.append(f"  {b['label']:<{width}}  {pts:>9}  {b['because']}")
         if r["score"] is not None:
             total = f"{format_points(r['score'], lang)}/{format_points(r['max_score'], lang)}"
+            if bonuses:  # the final score is no longer "out of" the criteria's maximum
+                total = format_points(r["score"], lang)
             lines.append(f"  {w['total']:<{width}}  {total:>9}  ({w['pass_mark']} {format_points(r['pass_score'], lang)})")
     if r.get("grant") is not None:
         lines.append("")
@@ -1255,8 +1367,14 @@ def not_scored(lang) -> str:
     return texts(lang)["not_scored"]
 
 
-def admitted_head(policy, score, lang) -> str:
-    """"Eligible and admitted with S of M points." — the summary's first sentence for a ranked application."""
+def admitted_head(policy, score, lang, result=None) -> str:
+    """"Eligible and admitted with S of M points." — the summary's first sentence for a ranked application
+    (``result``: its :class:`Result`, whose bonuses and maluses the sentence then adds up)."""
+    if result is not None and result.bonuses:
+        points = score_with_bonuses(lang, score, result.criteria_score, policy.max_score,
+                                    tuple((b.kind, b.points, b.applied) for b in result.bonuses))
+        if points is not None:
+            return texts(lang)["s_admitted_bonus"].format(points=points)
     return texts(lang)["s_admitted"].format(score=format_points(score, lang),
                                                       max=format_points(policy.max_score, lang))
 
@@ -1275,7 +1393,7 @@ def rules_applied(policy, value) -> tuple[dict, tuple]:
     tracer = typed_tracer(policy)
     env = policy.env(value)
     bands: dict = {}
-    stack = [(c, tracer.criteria[i](env, None)) for i, c in enumerate(policy.criteria)]
+    stack = [(c, tracer.criteria[i](env, None)) for i, c in enumerate(policy.checked.scored)]
     while stack:
         c, fact = stack.pop()
         if c.subs is not None:

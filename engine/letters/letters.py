@@ -285,10 +285,29 @@ def _formatters(lang: str) -> dict:
         "points": named("points", lambda value: formatting.format_points(value, lang)),
         "ordinal": named("ordinal", lambda value: formatting.format_ordinal(value, lang)),
         "decimal": named("decimal", formatting.to_decimal),
+        # a call with bonuses: "75 punti: 65 su 100 più 10 di premialità" ("" when none counted)
+        "score_words": named("score_words", lambda result: _score_words(result, lang) or ""),
+        "bonus_points": named("bonus_points", lambda bonus: _bonus_points(bonus, lang)),
         "squash": _squash,
         "wrap": _wrap,
         "leader": _leader,
     }
+
+
+def _score_words(result, lang):
+    from engine.explain.explain import score_words
+    return score_words(dict(result), lang)
+
+
+def _bonus_points(bonus, lang) -> str:
+    """A bonus's points as a letter's score table shows them: +10, −5, (+10) when it did not count."""
+    if bonus.get("points") is None:
+        return "—"
+    points = formatting.to_decimal(bonus["points"])
+    if not points:
+        return formatting.format_points(points, lang)
+    shown = ("+" if bonus.get("kind") == "bonus" else "−") + formatting.format_points(points, lang)
+    return shown if bonus.get("applied") else f"({shown})"
 
 
 # --------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from typing import Any, Iterable, Mapping
 import jinja2
 
 from engine.text.exact import decimal_of
+from engine.explain.explain import score_words
 from engine.score.outputs import as_dict, format_source
 from engine.text.status import RANKED as RANKED_STATUSES, REPORT_ORDER as STATUSES
 
@@ -260,6 +261,19 @@ def _app_view(r: Mapping[str, Any], anchor: str, fmt: _Fmt, T: Mapping[str, str]
             "points": fmt.points(pts), "max": fmt.points(mx),
             "width": _pct_width(pts, mx), "because": c.get("because") or "",
         })
+    for b in r.get("bonuses") or []:  # a bonus or malus: what it added or took off, after the criteria
+        pts = decimal_of(b.get("points"))
+        shown = fmt.points(pts)
+        if pts:
+            shown = ("+" if b.get("kind") == "bonus" else "−") + shown
+            if not b.get("applied"):
+                shown = f"({shown})"  # not counted: its sentence says why
+        criteria.append({
+            "id": str(b.get("id", "")), "label": str(b.get("label") or b.get("id") or ""),
+            "points": shown, "max": fmt.points(decimal_of(b.get("max"))),
+            "width": _pct_width(pts if b.get("applied") else None, decimal_of(b.get("max"))),
+            "because": b.get("because") or "",
+        })
     errors = []
     for e in r.get("errors") or []:
         if isinstance(e, Mapping):
@@ -284,6 +298,8 @@ def _app_view(r: Mapping[str, Any], anchor: str, fmt: _Fmt, T: Mapping[str, str]
         "max_score": fmt.points(max_score),
         "pass_score": fmt.points(pass_score),
         "score_width": _pct_width(score, max_score),
+        # a call with bonuses: "75 punti: 65 su 100 più 10 di premialità" (no "75 / 100")
+        "score_text": score_words(r, fmt.lang) or "",
         "requested": fmt.money(r.get("requested")),
         "grant": fmt.money(r.get("grant")),
         "points": [points_by_id.get(cid, "") for cid in criteria_ids],

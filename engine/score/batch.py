@@ -74,6 +74,9 @@ class _R:
         self.requested = d.requested
         self.submitted = d.submitted
         self.points = {c.id: p for c, p in zip(policy.criteria, d.points or ())}
+        if policy.bonuses and d.points is not None:  # points(bonus): what it counted (0 when it did not)
+            n = len(policy.criteria)
+            self.points.update((b.id, p if a else 0) for b, p, a in zip(policy.bonuses, d.points[n:], d.bonus_applied))
 
 
 class Ranker:
@@ -350,7 +353,7 @@ def _not_scored(lang):
 def admitted_sentence(policy, result, lang) -> str:
     """The first sentence of a ranked application's summary: its score, before its place in the ranking."""
     from engine.explain.explain import admitted_head
-    return admitted_head(policy, result.score, lang) if result.score is not None else ""
+    return admitted_head(policy, result.score, lang, result) if result.score is not None else ""
 
 
 # --- driver -----------------------------------------------------------------------------------
@@ -693,7 +696,8 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
         bar.close()
     if staging is not None:
         _swap_in(staging, letters_dir)
-    criteria = [(c.id, policy.label_of(c, lang)) for c in policy.criteria]
+    # a column per criterion, then per bonus and malus (what it added or took off the score)
+    criteria = [(c.id, policy.label_of(c, lang)) for c in policy.criteria + policy.bonuses]
     # rank, then id: the order the budget was allocated in (unranked admitted rows last)
     ranked_rows.sort(key=lambda c: (c[7] is None, c[7] or 0, c[0] or ""))
     weighted = any(c.ranking_weight is not None for c in policy.criteria)
@@ -754,7 +758,17 @@ def _compact(d, policy, partial=False):
     each criterion."""
     placement = d.get("placement") or {}
     return tuple(d.get(k) for k in _COMPACT) + (placement.get("reason"), placement.get("reserve"), partial,
-                                                tuple(x["points"] for x in d["criteria"]))
+                                                tuple(x["points"] for x in d["criteria"]) +
+                                                tuple(bonus_counted(x) for x in d.get("bonuses") or ()))
+
+
+def bonus_counted(b):
+    """What a bonus or malus entry of a result added to the score (a malus: below zero), as a JSON number."""
+    if b.get("points") is None:
+        return None
+    if not b.get("applied"):
+        return 0
+    return b["points"] if b.get("kind") == "bonus" else -b["points"]
 
 
 def _expand(c, policy, lang):
@@ -762,7 +776,8 @@ def _expand(c, policy, lang):
     d.update(currency=policy.currency, language=lang, max_score=_num(policy.max_score),
              pass_score=_num(policy.pass_score), placement={"reason": c[-4], "reserve": c[-3]},
              partial=c[-2])
-    d["criteria"] = [{"id": x.id, "points": p, "max": _num(x.max)} for x, p in zip(policy.criteria, c[-1])]
+    d["criteria"] = [{"id": x.id, "points": p, "max": _num(x.max)}
+                     for x, p in zip(policy.criteria + policy.bonuses, c[-1])]
     return d
 
 
