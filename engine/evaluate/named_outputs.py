@@ -105,3 +105,13 @@ def refresh(policy, result, lang):
         facts.append(tracer.outputs[i](result.output_env, view) if decided_names(cp, d) else None)
     outputs = render_outputs(policy, lang, facts, result.outputs)
     return attrs.evolve(result, outputs=outputs)
+
+
+def columns(policy, lang) -> tuple[list, list]:
+    """``(one value, per item)``: the named outputs as ``(name, label in lang, kind)``, in policy order:
+    the first are the columns of ranking.csv, the others the rows of outputs_items.csv."""
+    cp = policy.checked
+    one, per_item = [], []
+    for d in cp.outputs.values():
+        (one if d.source is None else per_item).append((d.name, policy.label_of(d, lang), cp.type_of(d.expr).kind))
+    return one, per_item

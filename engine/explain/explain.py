@@ -1258,6 +1258,11 @@ def render_text(result: Result | dict, lang: str | None = None) -> str:
                      + (f" ({w['requested']} {format_money(r['requested'], lang, cur)})" if r.get("requested") else ""))
         if r.get("grant_because"):
             lines.append(f"  {r['grant_because']}")
+    if r.get("outputs"):  # the call's named outputs, one sentence each
+        lines.append("")
+        lines.append(w["outputs"])
+        for o in r["outputs"].values():
+            lines.append(f"  {o['because']}")
     if r.get("placement"):
         lines.append(r["placement"].get("because", ""))
     p = r["policy"]
