@@ -640,7 +640,11 @@ class _Renderer:
 
         def per_item(fact):
             items = tuple(OutputItem(i + 1, key, item, to_json(v), show_item(v)) for i, key, item, v in fact[0])
-            listed = "; ".join(f"{_item_name(it.name or it.key, it.position - 1)} {it.text}" for it in items) or none_t
+            # the first items in the sentence, the others counted (every item is in `items` and outputs_items.csv)
+            listed = "; ".join(f"{_item_name(it.name or it.key, it.position - 1)} {it.text}"
+                               for it in items[:MAX_OUTPUT_ITEMS_SHOWN]) or none_t
+            if len(items) > MAX_OUTPUT_ITEMS_SHOWN:
+                listed += f"; … +{len(items) - MAX_OUTPUT_ITEMS_SHOWN}"
             because = head.format(value=listed) + f" ({reasons(fact)})"
             return OutputResult(name, label, kind, None, None, because, items)
         return per_item
@@ -956,6 +960,10 @@ def _make_shower(kind, t, lang, currency):
 
 
 _TEN_THOUSANDTH = Decimal("0.0001")
+
+
+#: the items a per-item output's sentence lists (the rest are counted)
+MAX_OUTPUT_ITEMS_SHOWN = 10
 
 
 def _output_text(kind, t, lang, currency):
