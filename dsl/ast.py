@@ -365,10 +365,16 @@ class Rounding:
 
 @node
 class Decl(Item):
-    """``grant = ...``, ``requested = ...``, ``applicant = ...``, ``submitted = ...``."""
+    """An output of the call: ``grant = ...``, ``requested = ...``, ``applicant = ...``, ``submitted = ...``
+    (the four with a fixed meaning), or a named one, ``output category "Categoria" = ...`` (``named``),
+    for every item of a list when ``var`` and ``source`` are set (``output share ... for f in network.firms``)."""
     name: str
     expr: Expr
     rounding: Rounding | None = None
+    label: Label | None = None
+    var: str | None = None
+    source: Expr | None = None
+    named: bool = False
     span: Span | None = _span()
 
 

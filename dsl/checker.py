@@ -44,6 +44,8 @@ MAX_DURATION = {"days": 3_660_000, "months": 120_000, "years": 10_000}
 #: "did you mean" hints compare a name with every candidate; past this many comparisons in one
 #: check (a policy with thousands of unknown names made checking quadratic) the hints stop, the errors stay
 SUGGEST_BUDGET = 20_000
+#: what an output may be: one value a column, a sentence and a letter can show
+OUTPUT_KINDS = ("text", "enum", "int", "decimal", "percent", "money", "bool", "date", "datetime", "any")
 DECL_TYPES = {"grant": "money", "requested": "money", "applicant": "text", "submitted": "date"}
 STATUSES = ("ineligible", "below_threshold", "admitted", "funded", "not_funded", "invalid",
             "awaiting_evaluation", "needs_consensus", "evaluation_invalid")
@@ -89,6 +91,8 @@ class CheckedPolicy:
     #: the score block's `bonus` / `malus` lines (Criterion nodes, ``kind`` bonus or malus), in source order
     bonuses: list = attrs.Factory(list)
     decls: dict = attrs.Factory(dict)
+    #: the named outputs (``output category "Categoria" = ...``): name -> ast.Decl, in source order
+    outputs: dict = attrs.Factory(dict)
     ranking: ast.Ranking | None = None
     cases: list = attrs.Factory(list)
     #: the evaluation panel (``panel { ... }``) and, for each of its marks, its rules in force (:class:`MarkRules`)
@@ -282,6 +286,7 @@ class Checker:
         self._check_panel_stages()
         self._check_score()
         self._check_decls()
+        self._check_outputs()
         self._check_ranking()
         self._check_cases()
         self._check_unused()
@@ -334,6 +339,14 @@ class Checker:
                 cp.score = it
                 cp.criteria = list(it.criteria)
                 cp.bonuses = list(it.bonuses)
+            elif isinstance(it, ast.Decl) and it.named:
+                if it.name in cp.outputs:
+                    first = cp.outputs[it.name]
+                    self.error("E320", f"output `{it.name}` is declared twice", it,
+                               notes=[f"first declared at line {first.span.line}"] if first.span else [],
+                               hint="give each output its own name")
+                    continue
+                cp.outputs[it.name] = it
             elif isinstance(it, ast.Decl):
                 if it.name in cp.decls:
                     self.error("E103", f"`{it.name}` is defined twice", it)
@@ -969,6 +982,51 @@ class Checker:
                     self.error("E403", f"round to a positive amount of money, e.g. `rounded down to 1 {self.cp.currency}`",
                                d.rounding.unit)
 
+    def _check_outputs(self):
+        """Named outputs: a name of their own, a value that can be published, per item only over a list.
+
+        An output may read what the decision gives (``grant``, ``requested``, ``submitted``, ``score``,
+        ``points(c)``): it is computed after the decision (docs/language.md, "Outputs")."""
+        cp = self.cp
+        for name, d in cp.outputs.items():
+            clash = None
+            if name in DECL_TYPES:
+                clash = f"`{name}` is one of the call's fixed outputs: declare it as `{name} = ...`"
+            elif name in cp.lets or name in cp.funcs:
+                clash = f"`{name}` is already a `let`"
+            elif cp.input is not None and name in cp.input.fields:
+                clash = f"`{name}` is already an input field"
+            if clash is not None:
+                self.error("E321", f"the output `{name}` clashes with another name: {clash}", d,
+                           hint="give the output another name (an output is published under its name)")
+            scope = _Scope()
+            if d.source is not None:
+                st = self.infer(d.source, scope)
+                if st.kind == "list":
+                    scope = _Scope(names={d.var: ("var", st.item or ANY)})
+                else:
+                    if st.kind != "any":
+                        self.error("E322", f"an output `for {d.var} in` needs a list, but "
+                                   f"{_expr_text(d.source)} is {st.describe()}", d.source,
+                                   hint=f"write `for {d.var} in` a list of the application, e.g. `network.firms`")
+                    scope = _Scope(names={d.var: ("var", ANY)})
+            self._context = "output"
+            try:
+                t = self.infer(d.expr, scope)
+            finally:
+                self._context = None
+            if t.kind not in OUTPUT_KINDS:
+                self.error("E323", f"an output is published as one value (a text, number, amount, percentage, "
+                           f"date or yes/no), but this is {t.describe()}", d.expr,
+                           hint="publish one value of it, e.g. `count(...)` of a list or a field of a record")
+            if d.rounding is not None:
+                if t.kind not in ("money", "any"):
+                    self.error("E403", "only amounts can be rounded", d.rounding)
+                ut = self.infer(d.rounding.unit, _Scope())
+                if ut.kind != "money" or not isinstance(d.rounding.unit, ast.Money) or d.rounding.unit.amount <= 0:
+                    self.error("E403", f"round to a positive amount of money, e.g. `rounded down to 1 {self.cp.currency}`",
+                               d.rounding.unit)
+
     def _check_ranking(self):
         r = self.cp.ranking
         if r is None:
@@ -1163,8 +1221,8 @@ class Checker:
         if isinstance(e, ast.Bool):
             return BOOL
         if isinstance(e, ast.ScoreRef):
-            if self._context != "ranking":
-                self.error("E701", "`score` can only be used in the ranking", e)
+            if self._context not in ("ranking", "output"):
+                self.error("E701", "`score` can only be used in the ranking and in an output", e)
             return DECIMAL
         if isinstance(e, ast.Name):
             return self._infer_name(e, scope)
@@ -1254,7 +1312,8 @@ class Checker:
         if e.id == "call":
             self._refer(e, "call", "call")
             return Type("call")
-        if self._context == "ranking" and e.id in ("grant", "requested", "submitted", "ranking_score"):
+        if (self._context == "ranking" and e.id in ("grant", "requested", "submitted", "ranking_score")) or \
+                (self._context == "output" and e.id in ("grant", "requested", "submitted")):
             self._refer(e, "result", e.id)
             return {"grant": money(cp.currency), "requested": money(cp.currency).opt(),
                     "submitted": DATETIME.opt(), "ranking_score": DECIMAL}[e.id]
@@ -1263,7 +1322,7 @@ class Checker:
             return ANY
         hint = self._suggest(e.id, self._visible_names(scope)) if self._suggest_left > 0 else None
         if hint is None and e.id in ("grant", "requested", "submitted", "applicant"):
-            hint = f"`{e.id}` can only be used in the ranking"
+            hint = f"`{e.id}` can only be used in the ranking and in an output"
         self.error("E707", f"`{e.id}` is not defined", e, hint=hint)
         return ANY
 

@@ -369,6 +369,9 @@ class _Formatter:
             if it.rounding is not None:
                 tail = f" rounded {it.rounding.mode} to {format_expr(it.rounding.unit)}"
             head = f"{it.name} = "
+            if it.named:
+                over = f" for {it.var} in {format_expr(it.source)}" if it.source is not None else ""
+                head = f"output {it.name}{format_label(it.label)}{over} = "
             body = _wrapped(it.expr, "    ", len(head))
             body[-1] += tail
             w.lines(head, body, it)
@@ -417,7 +420,8 @@ class _Formatter:
         for it in self.policy.items:
             if prev is not None:
                 grouped = isinstance(it, (ast.LetDef, ast.Use, ast.Decl)) and type(prev) is type(it) and \
-                    (not isinstance(it, ast.LetDef) or (it.params is None) == (prev.params is None))
+                    (not isinstance(it, ast.LetDef) or (it.params is None) == (prev.params is None)) and \
+                    (not isinstance(it, ast.Decl) or it.named == prev.named)  # named outputs: a group of their own
                 if not grouped:
                     self.w.out.append("")
             self.item(it)

@@ -376,6 +376,28 @@ class _ToAst(Transformer):
     def decl(self, meta, name, expr, rounding=None):
         return ast.Decl(name, expr, rounding, span=Span.from_meta(meta))
 
+    def output_for(self, meta, var, *path):
+        # the list is a path of names (`network.firms`), not any expression: an expression followed by
+        # `=` would change how the parser reports a `=` written for `==` everywhere else
+        source = ast.Name(str(path[0]), span=Span.from_token(path[0]))
+        for tok in path[1:]:
+            source = ast.Attr(source, str(tok), span=Span(path[0].line, path[0].column, tok.end_line,
+                                                          tok.end_column, path[0].start_pos, tok.end_pos))
+        return (str(var), source)
+
+    def output_def(self, meta, name, *rest):
+        label = var = source = rounding = None
+        rest = list(rest)
+        if rest and isinstance(rest[-1], ast.Rounding):
+            rounding = rest.pop()
+        expr = rest.pop()
+        for r in rest:
+            if isinstance(r, ast.Label):
+                label = r
+            elif isinstance(r, tuple):
+                var, source = r
+        return ast.Decl(str(name), expr, rounding, label, var, source, named=True, span=Span.from_meta(meta))
+
     def gate(self, meta, gid, *rest):
         label = rest[0] if len(rest) == 2 else None
         return ast.Gate(str(gid), rest[-1], label, span=Span.from_meta(meta))
@@ -567,7 +589,7 @@ _VALUE_TERMS = _VALUE_START | {"PERCENT", "DATE", "DATETIME", "DURATION", "BOOL"
 _OPERATORS = {"AND", "OR", "NOT", "BETWEEN", "IN", "IS", "OF", "COMP_OP", "PLUS", "MINUS", "MUL_OP", "DOT",
               "LPAR", "CURRENCY"}
 #: the words that start a top-level section
-_SECTIONS = {"$END", "APPLICANT", "CALL", "ELIGIBILITY", "EXAMPLES", "GRANT", "INPUT", "LET", "PANEL", "RANKING",
+_SECTIONS = {"$END", "APPLICANT", "CALL", "ELIGIBILITY", "EXAMPLES", "GRANT", "INPUT", "LET", "OUTPUT", "PANEL", "RANKING",
              "RECORD", "REQUESTED", "SCORE", "SUBMITTED", "USE"}
 _RANKING_RULES = {"FIRST", "ORDER", "RESERVE", "SHORTFALL", "UNIQUE", "TIES"}
 
@@ -642,8 +664,8 @@ _BLOCK_WORDS = {"gate": "eligibility { ... }", "criterion": "score max N pass M 
 
 _AGGREGATE_WORDS = {"count", "share", "sum", "average", "mean", "median", "spread", "lowest", "highest"}
 #: words that start a line inside a block; after an incomplete line they are read as names
-_LINE_KEYWORDS = {"gate", "criterion", "sub", "bonus", "malus", "case", "otherwise", "order", "reserve", "shortfall", "unique", "ties",
-                  "first", "let", "grant", "requested", "applicant", "submitted"}
+_LINE_KEYWORDS = {"gate", "criterion", "sub", "bonus", "malus", "case", "otherwise", "order", "reserve", "shortfall",
+                  "unique", "ties", "first", "let", "grant", "requested", "applicant", "submitted", "output"}
 
 
 def _starts_line(text: str, pos: int, word: str) -> bool:

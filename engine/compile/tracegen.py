@@ -332,6 +332,31 @@ class TraceGen:
     def grant(self, plan) -> str:
         return "(" + "".join(f"{self.val(e, {})}, " for e in plan.exprs) + ")"
 
+    # --- named outputs --------------------------------------------------------------------------------
+    def output(self, d) -> str:
+        """Code of named output ``d``'s fact (its shape: :mod:`engine.evaluate.trace`), on the typed
+        values and ``_r``, the decision (:class:`engine.evaluate.named_outputs.Decided`)."""
+        from engine.evaluate.named_outputs import decided_names, item_key
+        decided = "(" + "".join(f"_r.{n}, " for n in decided_names(self.cp, d)) + ")"
+        values = self.values([d.expr] if d.source is None else [d.source, d.expr])
+        if d.source is None:
+            value = self._rounded(self.val(d.expr, {}), d)
+            cond = "None"
+            if isinstance(d.expr, ast.If):
+                cond = f"({self.val(d.expr.cond, {})}, {self.why(d.expr.cond, {})})"
+            return f"({value}, {cond}, {values}, {decided})"
+        items, var = f"_l{next(self._n)}", f"_x{next(self._n)}"
+        self.code.line(f"{items} = {self.val(d.source, {})} or ()")
+        value = self._rounded(self.src(d.expr, {d.var: var}), d)
+        key, name = self.cc.const(item_key), self.cc.const(_item_label)
+        return (f"(tuple((_i, {key}({var}), {name}({var}), {value}) for _i, {var} in enumerate({items})), "
+                f"{values}, {decided})")
+
+    def _rounded(self, code, d):
+        if d.rounding is None:
+            return code
+        return f"_rt.quantize({code}, {self.cc.const(d.rounding.unit.amount)}, {d.rounding.mode!r})"
+
     # --- criteria ------------------------------------------------------------------------------------
     def criterion(self, c, points: str) -> str:
         """Code of criterion ``c``'s fact when it scored ``points`` (a local or expression)."""
@@ -457,16 +482,29 @@ class TypedTracer:
     def __init__(self, policy):
         gen = TraceGen(policy, fused=False)
         cp = policy.checked
+        self.policy = policy
         self.gates = tuple(gen.typed_function(lambda: gen.gate(g)) for g in cp.gates)
         self.criteria = tuple(gen.typed_function(lambda: gen.criterion(c, "_pts"), ("_pts",)) for c in cp.scored)
         plan = _x.grant_plan(policy)
         self.grant = gen.typed_function(lambda: gen.grant(plan)) if plan is not None else None
+        # the named outputs: computed for every valid application, after the decision they may read
+        self.outputs = tuple(gen.typed_function(lambda: gen.output(d), ("_r",)) for d in cp.outputs.values())
 
     def trace(self, env, decision) -> Trace:
         points = decision.points
         return Trace(tuple(g(env) for g in self.gates),
                      tuple(c(env, p) for c, p in zip(self.criteria, points)) if points is not None else None,
-                     self.grant(env) if self.grant is not None and not decision.failed else None)
+                     self.grant(env) if self.grant is not None and not decision.failed else None,
+                     *self.output_facts(env, decision))
+
+    def output_facts(self, env, decided) -> tuple:
+        """``(facts of every named output, the values kept to compute them again)``, (None, None) when
+        the call declares none; ``decided`` is the decision whose grant, score… they read."""
+        if not self.outputs:
+            return None, None
+        from engine.evaluate.named_outputs import Decided, env_for
+        view = Decided.of(decided)
+        return tuple(o(env, view) for o in self.outputs), env_for(self.policy, env)
 
     def complete(self, env, decision, gates, criteria, grant) -> Trace:
         """The fused form's facts with the rules it left (None) recorded here."""
@@ -476,7 +514,7 @@ class TypedTracer:
             criteria = tuple(self.criteria[i](env, points[i]) if f is None else f for i, f in enumerate(criteria))
         if grant is None and self.grant is not None and not decision.failed:
             grant = self.grant(env)
-        return Trace(gates, criteria, grant)
+        return Trace(gates, criteria, grant, *self.output_facts(env, decision))
 
 
 def typed_tracer(policy) -> TypedTracer:

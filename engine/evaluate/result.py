@@ -154,6 +154,45 @@ class MarkResult:
 
 
 @attrs.frozen(slots=False)
+class OutputItem:
+    """One item's value of a per-item output: ``position`` from 1, ``key`` the item's identifier
+    (its ``vat``, ``id``… field: :data:`engine.evaluate.named_outputs.KEY_FIELDS`), ``name`` how a
+    sentence calls it."""
+    position: int
+    key: str | None
+    name: str | None
+    value: object
+    text: str
+
+    def to_dict(self):
+        return {"position": self.position, "key": self.key, "name": self.name, "value": self.value,
+                "text": self.text}
+
+
+@attrs.frozen(slots=False)
+class OutputResult:
+    """One named output of an application (``output category "Categoria" = ...``, docs/contracts.md).
+
+    ``value`` is already the JSON value (money as "1234.00", dates ISO, percentages as fractions),
+    ``text`` the value as a person reads it in the result's language, ``because`` the sentence; a
+    per-item output has ``items`` (its value and text are None)."""
+    name: str
+    label: str
+    kind: str
+    value: object
+    text: str | None
+    because: str
+    items: tuple | None = None
+
+    def to_dict(self):
+        d = {"label": self.label, "kind": self.kind, "value": self.value, "text": self.text,
+             "because": self.because}
+        if self.items is not None:
+            d["items"] = [i.to_dict() for i in self.items]
+        return d
+
+
+@attrs.frozen(slots=False)
 class Result:
     """One application's outcome with its explanation (the JSON contract).
 
@@ -189,6 +228,11 @@ class Result:
     # score (``score`` is the final one, bonuses that counted included); None for any other call
     bonuses: tuple | None = None
     criteria_score: Decimal | None = None
+    #: the named outputs (OutputResult, policy order); None for a call that declares none
+    outputs: tuple | None = None
+    #: what the outputs that read the decision (``grant``, ``score``…) are computed again from when the
+    #: batch's allocation changes it (engine.evaluate.named_outputs.refresh); never written out
+    output_env: dict | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def eligible(self) -> bool | None:
@@ -228,6 +272,8 @@ class Result:
             d["bonuses"] = [b.to_dict() for b in self.bonuses]
         if self.evaluation is not None:  # only a call with a panel has it: others read as before
             d["evaluation"] = [m.to_dict() for m in self.evaluation]
+        if self.outputs is not None:  # only a call with named outputs has them: others read as before
+            d["outputs"] = {o.name: o.to_dict() for o in self.outputs}
         if self.source is not None:
             d["source"] = self.source
         return d

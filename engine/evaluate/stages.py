@@ -89,9 +89,10 @@ def result(policy, r: Result, outcome, lang: str) -> Result:
     because = i18n.text(lang, "panel.criterion_pending")
     criteria = tuple(attrs.evolve(c, points=None, because=because, parts=()) if reads.get(c.id, frozenset()) & missing
                      else c for c in r.criteria)
-    return attrs.evolve(r, status=str(outcome.status), score=None, ranking_score=None, grant=None,
-                        grant_computed=None, grant_because=None, criteria=criteria,
-                        summary=summary(policy, outcome, lang), evaluation=evaluation)
+    from engine.evaluate.named_outputs import refresh  # outputs over the grant: none while it waits
+    return refresh(policy, attrs.evolve(r, status=str(outcome.status), score=None, ranking_score=None, grant=None,
+                                        grant_computed=None, grant_because=None, criteria=criteria,
+                                        summary=summary(policy, outcome, lang), evaluation=evaluation), lang)
 
 
 def summary(policy, outcome, lang: str) -> str:

@@ -44,6 +44,13 @@ Gates: ``(fact of the condition, values)``.
 
 The grant: the values of :attr:`engine.explain.explain.GrantPlan.exprs` (None when no
 grant was computed).
+
+Named outputs (``output category "Categoria" = ...``), in policy order:
+    one value                         ``(value, condition, values, decided)``: ``condition`` is
+                                      ``(its value, its fact)`` when the rule is ``if … then … else``,
+                                      else None; ``decided`` the values of the decision the rule reads
+                                      (``grant``, ``score``…, :func:`engine.evaluate.named_outputs.decided_names`)
+    per item (``for f in list``)      ``(((position, key, name, value), …), values, decided)``
 """
 from __future__ import annotations
 
@@ -64,3 +71,6 @@ class Trace:
     gates: tuple
     criteria: tuple | None
     grant: tuple | None
+    outputs: tuple | None = None  # the named outputs' facts; None for a call that declares none
+    #: the typed values the outputs that read the decision use (engine.evaluate.named_outputs.env_for)
+    output_env: dict | None = None

@@ -29,6 +29,8 @@ from dsl.fmt import format_expr  # noqa: F401 - used through _text
 import functools
 import string
 
+import attrs
+
 from engine.text import formatting as _f
 from engine.text import i18n
 
@@ -38,7 +40,7 @@ format_money = _f.format_money  # amounts rarely repeat: a cache would only cost
 format_percent = functools.lru_cache(maxsize=8192)(_f.format_percent)
 format_date = _f.format_date
 from engine.compile.plan import band_rights, flatten, tier_subject
-from engine.evaluate.result import CriterionResult, GateResult, Result
+from engine.evaluate.result import CriterionResult, GateResult, OutputItem, OutputResult, Result, money_text
 from engine.text.exact import decimal_of, exact_json
 from engine.text.status import PENDING
 from engine.evaluate.trace import MAX_ITEMS_SHOWN, Trace
@@ -98,6 +100,8 @@ class _Words:
             if kind == "input":
                 f = self.cp.input.fields[n]
                 return f.label.get(self.lang, self.cp.language) if f.label else n
+            if kind == "result":  # an output reads the decision: `grant` is "contributo"
+                return i18n.table(self.lang, "ranking").get(n, n)
             return n
         if isinstance(e, ast.Attr):
             t = self.cp.type_of(e.obj)
@@ -123,6 +127,8 @@ class _Words:
             return self.name(e)
         if isinstance(e, (ast.Number, ast.Money, ast.Percent, ast.DateLit, ast.DateTimeLit, ast.Bool)):
             return self.show(self.const_value(e), e)
+        if isinstance(e, ast.ScoreRef):  # (only an output reads the score)
+            return i18n.text(self.lang, "ranking.score")
         if isinstance(e, ast.Binary):
             p = _PREC.get(e.op, 9)
             op = words.get(_WORD_KEY.get(e.op, e.op), SYMBOL.get(e.op, e.op))
@@ -281,6 +287,7 @@ class _Renderer:
         self.gates = tuple(self._gate_fn(g) for g in self.cp.gates)
         self.criteria = tuple(self._criterion_fn(c) for c in self.cp.criteria)
         self.bonuses = tuple(self._bonus_fn(b) for b in self.cp.bonuses)
+        self.outputs = tuple(self._output_fn(d) for d in self.cp.outputs.values())
 
     # --- conditions ----------------------------------------------------------------------------
     def why(self, e, scoped: bool):
@@ -674,6 +681,66 @@ class _Renderer:
         text = w.human(cond)
         return lambda bounds: text
 
+    # --- named outputs ---------------------------------------------------------------------------
+    def _output_fn(self, d):
+        """``fact -> OutputResult`` of named output ``d`` (its fact: :mod:`engine.evaluate.trace`).
+
+        One value reads ``Categoria della filiera: A (condizione verificata: …)`` for an
+        ``if … then … else``, ``Imprese aderenti: 12 (rule [values])`` for a calculation, and just
+        the value for a field or a ``let`` named as it is; per item, every item's value in turn."""
+        t, w, lang = self.t, self.w, self.lang
+        label = self.policy.label_of(d, lang)
+        kind = self.cp.type_of(d.expr).kind
+        show_item = _output_text(kind, t, lang, self.policy.currency)
+        to_json = _output_json(kind)
+        name, expr = d.name, d.expr
+        details = tuple((w.name(n), w.shower(n)) for _k, n in
+                        value_nodes(self.policy, [expr] if d.source is None else [d.source, expr]))
+        from engine.evaluate.named_outputs import decided_names
+        ranking_words = i18n.table(lang, "ranking")
+        decided = tuple((ranking_words[n], _make_shower({"grant": "money", "requested": "money", "score": "decimal"}
+                                                        .get(n), t, lang, self.policy.currency))
+                        for n in decided_names(self.cp, d))
+        plain = isinstance(expr, (ast.Name, ast.Attr)) and d.source is None and d.rounding is None
+        rule = w.human(expr)
+        if d.rounding is not None:
+            rule += ", " + _rounding_words(t, d.rounding, lang, self.policy.currency)
+        cond = self.why(expr.cond, False) if isinstance(expr, ast.If) and d.source is None else None
+        head = _fill(t["output"], label=label)
+
+        def reasons(fact):
+            values, decided_values = fact[-2], fact[-1]
+            shown = []
+            shown.extend(f"{n} = {sh(v)}" for (n, sh), v in zip(details, values) if not isinstance(v, (list, dict)))
+            shown.extend(f"{n} = {sh(v)}" for (n, sh), v in zip(decided, decided_values))
+            return f"{rule} [{'; '.join(dict.fromkeys(shown))}]" if shown else rule
+
+        if d.source is None:
+            def output(fact):
+                value, test, _values, _decided = fact
+                text = show_item(value)
+                if plain:
+                    because = head.format(value=text)
+                elif test is not None:
+                    state = "output_then" if test[0] is True else "output_unknown" if test[0] is None else "output_else"
+                    because = head.format(value=text) + " " + t[state].format(why=cond(test[1]))
+                else:
+                    because = head.format(value=text) + f" ({reasons(fact)})"
+                return OutputResult(name, label, kind, to_json(value), text, because)
+            return output
+        none_t = t["output_no_items"]
+
+        def per_item(fact):
+            items = tuple(OutputItem(i + 1, key, item, to_json(v), show_item(v)) for i, key, item, v in fact[0])
+            # the first items in the sentence, the others counted (every item is in `items` and outputs_items.csv)
+            listed = "; ".join(f"{_item_name(it.name or it.key, it.position - 1)} {it.text}"
+                               for it in items[:MAX_OUTPUT_ITEMS_SHOWN]) or none_t
+            if len(items) > MAX_OUTPUT_ITEMS_SHOWN:
+                listed += f"; … +{len(items) - MAX_OUTPUT_ITEMS_SHOWN}"
+            because = head.format(value=listed) + f" ({reasons(fact)})"
+            return OutputResult(name, label, kind, None, None, because, items)
+        return per_item
+
     # --- the whole explanation -------------------------------------------------------------------
     def render(self, decision, trace) -> tuple:
         """``(gates, criteria)``: the :class:`GateResult` and :class:`CriterionResult` of one trace."""
@@ -987,6 +1054,26 @@ def _make_shower(kind, t, lang, currency):
 _TEN_THOUSANDTH = Decimal("0.0001")
 
 
+#: the items a per-item output's sentence lists (the rest are counted)
+MAX_OUTPUT_ITEMS_SHOWN = 10
+
+
+def _output_text(kind, t, lang, currency):
+    """``show(v)`` for the value of an output: as in a sentence, but a text without its quotes."""
+    show = _make_shower(kind, t, lang, currency)
+    if kind in ("text", "enum"):
+        missing = t["missing"]
+        return lambda v: missing if v is None else str(v)
+    return show
+
+
+def _output_json(kind):
+    """The value of an output as JSON: money as "1234.50" (as ``grant``), numbers exact, dates ISO."""
+    if kind == "money":
+        return lambda v: money_text(v) if v is not None else None
+    return _json_of(kind)
+
+
 def is_const(e):
     return isinstance(e, (ast.Number, ast.Percent, ast.Money, ast.String, ast.DateLit, ast.DateTimeLit, ast.Bool,
                           ast.SetLit)) or (isinstance(e, ast.Attr) and isinstance(e.obj, ast.Name) and e.obj.id == "call")
@@ -1093,7 +1180,8 @@ def fused_trace(policy, decision, out, env) -> Trace:
     """The facts the explaining fast path recorded (``out``), with the rules it left to the typed
     tracer recorded there, on ``env(lets)`` (built only then)."""
     _dec, gates, criteria, lets, grant = out
-    if lets is None and (grant is not None or decision.failed or grant_plan(policy) is None):
+    if lets is None and (grant is not None or decision.failed or grant_plan(policy) is None) \
+            and not policy.checked.outputs:  # named outputs are recorded by the typed tracer
         return Trace(gates, criteria, grant)
     from engine.compile.tracegen import typed_tracer
     return typed_tracer(policy).complete(env(lets), decision, gates, criteria, grant)
@@ -1105,9 +1193,19 @@ def render(policy, decision, trace: Trace, lang) -> Result:
     gates, criteria = renderer.render(decision, trace)
     result = _result(policy, decision, lang, gates, criteria, trace.grant)
     if renderer.bonuses:
-        return attrs.evolve(result, bonuses=renderer.render_bonuses(decision, trace),
-                            criteria_score=decision.criteria_score)
+        result = attrs.evolve(result, bonuses=renderer.render_bonuses(decision, trace),
+                              criteria_score=decision.criteria_score)
+    if trace.outputs is not None:
+        result = attrs.evolve(result, outputs=render_outputs(policy, lang, trace.outputs),
+                              output_env=trace.output_env)
     return result
+
+
+def render_outputs(policy, lang, facts, previous=None) -> tuple:
+    """The :class:`OutputResult` of every named output from its fact; where a fact is None, the
+    output of ``previous`` is kept (:func:`engine.evaluate.named_outputs.refresh`)."""
+    fns = _renderer(policy, lang).outputs
+    return tuple(previous[i] if f is None else fn(f) for i, (fn, f) in enumerate(zip(fns, facts)))
 
 
 def _labels_of(policy, lang):
@@ -1337,6 +1435,11 @@ def render_text(result: Result | dict, lang: str | None = None) -> str:
                      + (f" ({w['requested']} {format_money(r['requested'], lang, cur)})" if r.get("requested") else ""))
         if r.get("grant_because"):
             lines.append(f"  {r['grant_because']}")
+    if r.get("outputs"):  # the call's named outputs, one sentence each
+        lines.append("")
+        lines.append(w["outputs"])
+        for o in r["outputs"].values():
+            lines.append(f"  {o['because']}")
     if r.get("placement"):
         lines.append(r["placement"].get("because", ""))
     p = r["policy"]

@@ -386,6 +386,27 @@ def _prepare(result: dict, call: dict, lang: str, completed: dict | None = None)
     return r, c
 
 
+def _outputs(r: dict) -> list[dict]:
+    """The named outputs of a result as the letters list them: ``name``, ``label``, ``kind``, ``value``,
+    ``text``, ``because`` and ``per_item``: None for an output of one value, else its items
+    (``position``, ``key``, ``name``, ``value``, ``text``; not ``items``, which a template would read
+    as the dict's method)."""
+    found = r.get("outputs")
+    if not isinstance(found, dict):
+        return []
+    out = []
+    for name, o in found.items():
+        if not isinstance(o, dict):
+            continue
+        items = o.get("items")
+        out.append({"name": str(name), "label": o.get("label") or str(name), "kind": o.get("kind"),
+                    "value": o.get("value"), "text": o.get("text"), "because": o.get("because") or "",
+                    "per_item": [_complete(i, {"position": None, "key": None, "name": None, "value": None,
+                                            "text": ""}) for i in items if isinstance(i, dict)]
+                    if isinstance(items, list) else None})
+    return out
+
+
 def _source_text(source) -> str:
     """Where a batch row came from, as text: ``domande.csv:12``."""
     if source in (None, ""):
@@ -689,6 +710,8 @@ class LetterRenderer:
             "below_minimum": [k for k in r["criteria"] if k["minimum"] is not None
                               and k["points"] is not None and k["points"] < k["minimum"]],
             "call_open": None if closes is None or date is None else date <= closes,
+            # the call's named outputs (docs/language.md, "Outputs"), in policy order, each with its name
+            "outputs": _outputs(r),
         }
 
         def with_helpers(ctx: dict) -> dict:
@@ -806,6 +829,12 @@ def _sample_results(call: dict) -> list[dict]:
         "grant": None, "currency": call.get("currency") or "EUR", "rank": None,
         "language": "en", "gates": gates_ok, "criteria": criteria, "errors": [],
         "placement": None, "submitted": "2026-06-12T09:31:07", "policy": policy,
+        "outputs": {"category": {"label": "Category", "kind": "text", "value": "A", "text": "A",
+                                 "because": "Category: A (condition met: founded = 1 March 2021)"},
+                    "share": {"label": "Share of the grant", "kind": "money", "value": None, "text": None,
+                              "because": "Share of the grant: #1 Alfa €20,000.00",
+                              "items": [{"position": 1, "key": "IT01", "name": "Alfa", "value": "20000.00",
+                                         "text": "€20,000.00"}]}},
     }
     full = {
         "ineligible": dict(base, eligible=False, score=None, gates=gates_ko, criteria=[]),

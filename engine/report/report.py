@@ -308,6 +308,9 @@ def _app_view(r: Mapping[str, Any], anchor: str, fmt: _Fmt, T: Mapping[str, str]
         # a call with a panel: each mark with the evaluators named (the office's report, never a letter)
         "evaluation": [{"label": str(m.get("label") or ""), "because": str(m.get("because") or "")}
                        for m in (r.get("evaluation") or []) if isinstance(m, Mapping)],
+        # the call's named outputs, each in its sentence ("Categoria della filiera: A (…)")
+        "outputs": [{"label": str(o.get("label") or name), "because": str(o.get("because") or "")}
+                    for name, o in (r.get("outputs") or {}).items() if isinstance(o, Mapping)],
         "errors": errors,
         "reason": reason,
         "placement": placement_text,

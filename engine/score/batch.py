@@ -46,6 +46,7 @@ from dsl.checker import MARKS_FIELD
 from engine.text.status import PENDING
 from engine.text.formatting import format_money
 from engine.evaluate.result import GateResult, Result, money_text
+from engine.evaluate.named_outputs import columns as output_columns, refresh as refresh_outputs
 
 #: report.html shows every ranked application in its ranking table; the per-application
 #: details (gates, criteria, reasons) are limited to this many, best ranked first: the full
@@ -223,7 +224,9 @@ def _result_dict(policy, lang, index, record, outcome) -> tuple[dict, str]:
     if kind == _FINAL:
         return payload
     result, source, app_id, digest = payload
-    d = _with_source(_merge(policy, result, outcome(index), lang).to_dict(), source, app_id, digest)
+    # the named outputs that read the grant follow what the allocation gave (a partial award, none)
+    merged = refresh_outputs(policy, _merge(policy, result, outcome(index), lang), lang)
+    d = _with_source(merged.to_dict(), source, app_id, digest)
     return d, _line(d)
 
 
@@ -663,9 +666,16 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     else:
         results = (((d, line), None) for d, line in results)
 
-    with outputs.atomic_open(outdir / "results.jsonl") as fh:
+    one_value, per_item = output_columns(policy, lang)
+    with outputs.atomic_open(outdir / "results.jsonl") as fh, contextlib.ExitStack() as extra:
+        items_csv = None
+        if per_item:  # a call with per-item outputs: one row per item of each, beside results.jsonl
+            items_csv = outputs.ItemsWriter(extra.enter_context(outputs.atomic_open(
+                outdir / "outputs_items.csv", "w", encoding="utf-8-sig", newline="")), per_item, lang, dialect)
         for index, ((d, line), text) in enumerate(results):
             fh.write(line)
+            if items_csv is not None:
+                items_csv.add(d)
             summary.add(d)
             counts[d["status"]] = counts.get(d["status"], 0) + 1
             ranked = d["status"] in outputs.RANKED_STATUSES
@@ -702,11 +712,11 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     ranked_rows.sort(key=lambda c: (c[7] is None, c[7] or 0, c[0] or ""))
     weighted = any(c.ranking_weight is not None for c in policy.criteria)
     outputs.write_ranking_csv(outdir / "ranking.csv", (_expand(c, policy, lang) for c in ranked_rows), criteria,
-                              lang=lang, dialect=dialect, presorted=True, ranking_score=weighted)
+                              lang=lang, dialect=dialect, presorted=True, ranking_score=weighted, outputs=one_value)
     created = _xlsx_date(date)
     outputs.write_ranking_xlsx(outdir / "ranking.xlsx", (_expand(c, policy, lang) for c in ranked_rows), criteria,
                                lang=lang, currency=policy.currency, presorted=True, ranking_score=weighted,
-                               created=created)
+                               created=created, outputs=one_value)
     outputs.write_errors_csv(outdir / "errors.csv", error_rows, lang=lang, dialect=dialect)
     outputs.write_errors_xlsx(outdir / "errors.xlsx", error_rows, lang=lang, created=created)
     summ = summary.finish()
@@ -757,9 +767,11 @@ def _compact(d, policy, partial=False):
     funded it (placement reason, reserve, whether it got less than its grant), the points of
     each criterion."""
     placement = d.get("placement") or {}
+    # the named outputs of one value (ranking.csv's columns): only their values
+    values = tuple((name, o.get("value")) for name, o in (d.get("outputs") or {}).items() if "items" not in o)
     return tuple(d.get(k) for k in _COMPACT) + (placement.get("reason"), placement.get("reserve"), partial,
                                                 tuple(x["points"] for x in d["criteria"]) +
-                                                tuple(bonus_counted(x) for x in d.get("bonuses") or ()))
+                                                tuple(bonus_counted(x) for x in d.get("bonuses") or ()), values)
 
 
 def bonus_counted(b):
@@ -774,10 +786,12 @@ def bonus_counted(b):
 def _expand(c, policy, lang):
     d = dict(zip(_COMPACT, c))
     d.update(currency=policy.currency, language=lang, max_score=_num(policy.max_score),
-             pass_score=_num(policy.pass_score), placement={"reason": c[-4], "reserve": c[-3]},
-             partial=c[-2])
+             pass_score=_num(policy.pass_score), placement={"reason": c[-5], "reserve": c[-4]},
+             partial=c[-3])
     d["criteria"] = [{"id": x.id, "points": p, "max": _num(x.max)}
-                     for x, p in zip(policy.criteria + policy.bonuses, c[-1])]
+                     for x, p in zip(policy.criteria + policy.bonuses, c[-2])]
+    if c[-1]:
+        d["outputs"] = {name: {"value": v} for name, v in c[-1]}
     return d
 
 

@@ -402,17 +402,52 @@ def _criteria_pairs(criteria: Iterable[tuple[str, str] | Mapping[str, Any]]) -> 
 _INT, _TEXT, _POINTS, _MONEY = "int", "text", "points", "money"
 
 
+def output_cell(value: Any, kind: str, lg: str) -> tuple[Any, str]:
+    """One value of a named output (as the result dict holds it) as a typed cell and its cell kind:
+    amounts and numbers as numbers, a percentage in percentage points (its column says ``(%)``),
+    dates as dd/mm/yyyy, yes/no in words."""
+    if value is None:
+        return None, _TEXT
+    if kind == "money":
+        return decimal_of(value), _MONEY
+    if kind == "int":
+        return value, _INT
+    if kind in ("decimal", "percent"):
+        number = decimal_of(value)
+        return (number * 100 if kind == "percent" and number is not None else number), _POINTS
+    if kind == "bool":
+        return i18n.text(lg, "explain.yes" if value else "explain.no"), _TEXT
+    if kind in ("date", "datetime") and isinstance(value, str):
+        try:
+            moment = _dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value, _TEXT
+        return moment.strftime("%d/%m/%Y" if kind == "date" or not (moment.hour or moment.minute)
+                               else "%d/%m/%Y %H:%M"), _TEXT
+    return value, _TEXT
+
+
+def _output_header(label: str, kind: str) -> tuple[str, str]:
+    cell = {"money": _MONEY, "int": _INT, "decimal": _POINTS, "percent": _POINTS}.get(kind, _TEXT)
+    return (f"{label} (%)" if kind == "percent" else label), cell
+
+
 def _ranking_table(ranked: Iterable[Mapping[str, Any]], criteria: list[tuple[str, str]], lg: str,
-                   ranking_score: bool) -> tuple[list[tuple[str, str]], Iterator[list[Any]]]:
+                   ranking_score: bool, outputs: Iterable[tuple[str, str, str]] = ()
+                   ) -> tuple[list[tuple[str, str]], Iterator[list[Any]]]:
     """The graduatoria as ``(header, rows)``: header ``(text, kind)`` pairs, rows
     of typed values (int, str, Decimal or None). ranking.csv and ranking.xlsx
-    both write this table, so they always hold the same cells."""
+    both write this table, so they always hold the same cells. ``outputs`` are the call's named
+    outputs of one value, ``(name, label, kind)``: one column each, after the grant."""
     t = i18n.table(lg, "outputs")  # the headers, in the catalogue with every other word bando writes
+    outputs = list(outputs)
     header = [(t["rank"], _INT), (t["application"], _TEXT), (t["applicant"], _TEXT), (t["score"], _POINTS)]
     if ranking_score:  # the call weights some criteria for the ranking only: the order follows this score
         header.append((t["ranking_score"], _POINTS))
     header += [(label, _POINTS) for _cid, label in criteria]
-    header += [(t["requested"], _MONEY), (t["grant"], _MONEY), (t["status"], _TEXT), (t["status_code"], _TEXT)]
+    header += [(t["requested"], _MONEY), (t["grant"], _MONEY)]
+    header += [_output_header(label, kind) for _name, label, kind in outputs]
+    header += [(t["status"], _TEXT), (t["status_code"], _TEXT)]
 
     def rows() -> Iterator[list[Any]]:
         for r in ranked:
@@ -421,8 +456,10 @@ def _ranking_table(ranked: Iterable[Mapping[str, Any]], criteria: list[tuple[str
             if ranking_score:
                 row.append(decimal_of(r.get("ranking_score")))
             row += [decimal_of(points.get(cid)) for cid, _label in criteria]
-            row += [decimal_of(r.get("requested")), decimal_of(r.get("grant")),
-                    i18n.table(lg, "status").get(r.get("status"), r.get("status")), r.get("status")]
+            row += [decimal_of(r.get("requested")), decimal_of(r.get("grant"))]
+            values = r.get("outputs") or {}
+            row += [output_cell((values.get(name) or {}).get("value"), kind, lg)[0] for name, _label, kind in outputs]
+            row += [i18n.table(lg, "status").get(r.get("status"), r.get("status")), r.get("status")]
             yield row
     return header, rows()
 
@@ -461,6 +498,7 @@ def write_ranking_csv(
     dialect: str | None = None,
     presorted: bool = False,
     ranking_score: bool = False,
+    outputs: Iterable[tuple[str, str, str]] = (),
 ) -> int:
     """Write the graduatoria: the results with status funded / tied / not_funded /
     admitted, ordered by rank then application id (unranked admitted ones
@@ -468,16 +506,58 @@ def write_ranking_csv(
 
     Columns: rank, application id, applicant, score, one column per criterion
     (its points; header = criterion label; ``criteria`` is a list of
-    ``(id, label)`` pairs or of ``{"id", "label"}`` dicts, in policy order), requested, grant, status (in the
-    language), status code. UTF-8 with BOM (Excel detects the encoding),
+    ``(id, label)`` pairs or of ``{"id", "label"}`` dicts, in policy order), requested, grant, one column
+    per named output of one value (``outputs``: ``(name, label, kind)``; see :func:`output_cell`), status
+    (in the language), status code. UTF-8 with BOM (Excel detects the encoding),
     CRLF line ends, numbers as plain decimals (no thousands separator) in the
     ``dialect`` (see :data:`CSV_DIALECTS`; by default the language's: ``;``
     and ``30000,00`` in Italian). ``lang`` defaults to the language of the
     results. Returns the row count.
     """
     ranked, lg = _ranked_rows(results, lang, presorted)
-    header, rows = _ranking_table(ranked, _criteria_pairs(criteria), lg, ranking_score)
+    header, rows = _ranking_table(ranked, _criteria_pairs(criteria), lg, ranking_score, outputs)
     return _write_csv_table(path, header, rows, csv_dialect(dialect, lg))
+
+
+def outputs_items_table(lg: str) -> list[tuple[str, str]]:
+    """The header of outputs_items.csv: one row per item of a per-item output of one application."""
+    t = i18n.table(lg, "outputs")
+    return [(t["application"], _TEXT), (t["applicant"], _TEXT), (t["output"], _TEXT), (t["position"], _INT),
+            (t["key"], _TEXT), (t["item_name"], _TEXT), (t["value"], _TEXT)]
+
+
+def outputs_items_rows(result: Any, outputs: Iterable[tuple[str, str, str]], lg: str) -> Iterator[list[Any]]:
+    """The rows of outputs_items.csv for one result: its per-item outputs (``(name, label, kind)``)."""
+    r = as_dict(result)
+    values = r.get("outputs") or {}
+    for name, label, kind in outputs:
+        label = _output_header(label, kind)[0]
+        for item in (values.get(name) or {}).get("items") or ():
+            yield [r.get("application"), r.get("applicant"), label, item.get("position"), item.get("key"),
+                   item.get("name"), output_cell(item.get("value"), kind, lg)[0]]
+
+
+class ItemsWriter:
+    """outputs_items.csv, written as the results stream into ``fh`` (opened by :func:`atomic_open` with
+    ``encoding="utf-8-sig", newline=""``): one row per item of each per-item output
+    (``outputs``: ``(name, label, kind)``), in the dialect of ranking.csv, values as there."""
+
+    def __init__(self, fh: IO, outputs: Iterable[tuple[str, str, str]], lang: str | None, dialect: str | None):
+        self.lg = _lang(lang)
+        self.outputs = list(outputs)
+        delimiter, self.decimal_sign = CSV_DIALECTS[csv_dialect(dialect, self.lg)]
+        self._w = csv.writer(fh, delimiter=delimiter, lineterminator="\r\n")
+        header = outputs_items_table(self.lg)
+        self._w.writerow([csv_safe(h) for h, _kind in header])
+        self._kinds = [k for _h, k in header[:-1]]
+        self._cells = dict(_output_header(label, kind) for _name, label, kind in self.outputs)
+        self.count = 0
+
+    def add(self, result: Any) -> None:
+        for row in outputs_items_rows(result, self.outputs, self.lg):
+            kinds = self._kinds + [self._cells[row[2]]]
+            self._w.writerow([_csv_cell(v, k, self.decimal_sign) for v, k in zip(row, kinds)])
+            self.count += 1
 
 
 # --------------------------------------------------------------------------
@@ -669,13 +749,14 @@ def write_ranking_xlsx(
     presorted: bool = False,
     ranking_score: bool = False,
     created: _dt.datetime | None = None,
+    outputs: Iterable[tuple[str, str, str]] = (),
 ) -> int:
     """The graduatoria of :func:`write_ranking_csv` as an Excel workbook (sheet
     "Graduatoria"/"Ranking"): the same cells, typed. ``created`` is the date the
     workbook's properties carry (the run's declared date; default
     :data:`XLSX_EPOCH`), so that two runs give the same bytes."""
     ranked, lg = _ranked_rows(results, lang, presorted)
-    header, rows = _ranking_table(ranked, _criteria_pairs(criteria), lg, ranking_score)
+    header, rows = _ranking_table(ranked, _criteria_pairs(criteria), lg, ranking_score, outputs)
     return _write_xlsx_table(path, i18n.table(lg, "outputs")["ranking_sheet"], header, rows, currency=currency, lang=lg,
                              created=created)
 

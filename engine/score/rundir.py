@@ -74,7 +74,7 @@ __all__ = [
 MANIFEST = "manifest.json"
 #: what ``bando score`` writes; these names in an output folder are bando's
 SCORE_OUTPUTS = ("results.jsonl", "ranking.csv", "ranking.xlsx", "errors.csv", "errors.xlsx", "summary.json",
-                 "report.html", "letters", "panel.csv", "marks_template.csv")
+                 "report.html", "letters", "panel.csv", "marks_template.csv", "outputs_items.csv")
 
 _RUN_PREFIX = ".bando-run-"
 _COMMIT_PREFIX = ".bando-commit-"

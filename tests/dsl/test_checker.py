@@ -181,7 +181,7 @@ def test_ranking_names():
                  "ranking {\n  order by score desc, points(a) desc, grant asc, submitted asc\n}\n")
     assert not ok.errors, [d.render() for d in ok.errors]
     bad = messages("eligibility {\n  gate g: score > 3 and points(a) > 1\n}\n")
-    assert "`score` can only be used in the ranking" in bad
+    assert "`score` can only be used in the ranking and in an output" in bad
 
 
 def test_every_diagnostic_renders_with_its_line():
