@@ -172,6 +172,8 @@ class Result:
     grant_because: str | None = None  # which rule gave the grant, in words; None without a grant
     error_texts: tuple = ()  # each of ``errors`` in the result's language, with the fields' labels
     evaluation: tuple | None = None  # a call with a panel: its MarkResults; None for any other call
+    #: a call with parameters: "Parametri del bando: tipo di azione IA" (the values this run used); "" otherwise
+    parameters: str = ""
 
     @property
     def eligible(self) -> bool | None:
@@ -208,6 +210,8 @@ class Result:
         }
         if self.evaluation is not None:  # only a call with a panel has it: others read as before
             d["evaluation"] = [m.to_dict() for m in self.evaluation]
+        if self.parameters:  # only a call with parameters has it
+            d["parameters"] = self.parameters
         if self.source is not None:
             d["source"] = self.source
         return d
