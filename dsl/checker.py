@@ -881,11 +881,11 @@ class Checker:
             if bad is not None:
                 self.error("E421", f"a weight's condition can only read the call's parameters and constants, not "
                            f"`{_expr_text(bad)}`: a weight is the same for every application of a run", bad,
-                           hint='compare a parameter with a value, e.g. `if param.action == "IA"`')
+                           hint='compare a parameter with a value, e.g. `if (param.action == "IA")`')
             if not ranking:
                 self.error("E426", "only a weight `for ranking` can depend on the call's parameters: this weight "
                            "would change the maximum score", cond,
-                           hint="write `weight N for ranking if ...`")
+                           hint="write `weight N for ranking if (...)`")
         if not top and (c.weight is not None or c.ranking_weight is not None):
             self.error("E308", "weights apply to whole criteria, not to `sub` parts", c)
         if c.formula is not None:

@@ -316,11 +316,11 @@ class _Formatter:
         if c.weight is not None:
             head += f" weight {format_number(c.weight)}"
             if c.weight_if is not None:
-                head += f" if {format_expr(c.weight_if)}"
+                head += f" if ({format_expr(c.weight_if)})"
         if c.ranking_weight is not None:
             head += f" weight {format_number(c.ranking_weight)} for ranking"
             if c.ranking_weight_if is not None:
-                head += f" if {format_expr(c.ranking_weight_if)}"
+                head += f" if ({format_expr(c.ranking_weight_if)})"
         if c.formula is not None:
             self.w.lead(_span_line(c), indent)
             self.w.lines(indent + head + " = ", _wrapped(c.formula, indent + "    ", len(indent + head) + 3), c)
