@@ -816,10 +816,14 @@ def _write_diff(comparison, fmt_, outfile, lang, csv_dialect):
               help="How numbers in CSV/Excel text cells are written (default: guess per cell).")
 @click.option("--allow-invalid", is_flag=True, help="As for bando score.")
 @click.option("--csv-dialect", type=click.Choice(["it", "excel-it", "en", "rfc4180"]), default=None)
+@_param_option
+@click.option("--param-after", "params_after", multiple=True, callback=_param_pairs, metavar="NAME=VALUE",
+              help="A call parameter's value for the second run only (over --param): the what-if of another "
+                   "edition of the call, e.g. POLICY POLICY BATCH --param-after action=IA.")
 @_root_option
 @_writes_files
 def whatif(policy_before, policy_after, batch, outdir, lang, budget, budget_after, marks, jobs, with_letters,
-           decimal_comma, allow_invalid, csv_dialect, root):
+           decimal_comma, allow_invalid, csv_dialect, params, params_after, root):
     """What a changed call does to the same applications: score BATCH under POLICY_BEFORE and
     POLICY_AFTER (the same file with --budget-after works too) and compare the two runs."""
     from engine.score import diff as d
@@ -828,8 +832,9 @@ def whatif(policy_before, policy_after, batch, outdir, lang, budget, budget_afte
     from engine.score.marks_io import MarksError
     from engine.score.ranking import AllocationError
     from engine.score.whatif import whatif as run_whatif
-    _load(policy_before, root)  # both must load before anything is scored
-    after = _load(policy_after, root)
+    after_params = {**params, **params_after}
+    _load(policy_before, root, params)  # both must load before anything is scored
+    after = _load(policy_after, root, after_params)
     budgets = []
     for name, amount in (("--budget", budget), ("--budget-after", budget_after)):
         if amount is not None:
@@ -843,7 +848,8 @@ def whatif(policy_before, policy_after, batch, outdir, lang, budget, budget_afte
         w = run_whatif(policy_before, policy_after, batch, outdir, lang=lang, budget=budgets[0],
                        budget_after=budgets[1], jobs=jobs, letters=with_letters, decimal_comma=decimal_comma,
                        allow_invalid=allow_invalid, csv_dialect=csv_dialect, root=root, marks=marks,
-                       templates_dir=_templates_dir(policy_after, None, root) if with_letters else None)
+                       templates_dir=_templates_dir(policy_after, None, root) if with_letters else None,
+                       params=params or None, params_after=after_params or None)
     except (BatchError, MarksError) as e:
         raise BandoError(e.render(lang or after.language)) from None
     except (AllocationError, d.DiffError) as e:

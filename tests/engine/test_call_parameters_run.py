@@ -5,7 +5,7 @@ explanation and recorded with the run (results.jsonl, summary.json, manifest.jso
 Golden files in ``tests/golden/params/``: one proposal of ``policies/horizon_evaluation.bando`` as a
 RIA and as an IA, in Italian and English. After an intended change of wording::
 
-    BANDO_UPDATE_GOLDEN=1 python -m pytest tests/engine/test_params.py
+    BANDO_UPDATE_GOLDEN=1 python -m pytest tests/engine/test_call_parameters_run.py
 """
 from __future__ import annotations
 
@@ -195,6 +195,17 @@ def test_report_and_letters_state_the_values(tmp_path):
     assert f'<p class="parameters">{line}</p>' in (out / "report.html").read_text(encoding="utf-8")
     letter = " ".join((out / "letters" / "A.txt").read_text(encoding="utf-8").split())
     assert line + "." in letter
+
+
+def test_whatif_compares_two_editions_of_one_policy(tmp_path):
+    batch = _tie_batch(tmp_path)
+    out = tmp_path / "wi"
+    result = _run("whatif", HORIZON, HORIZON, batch, "-o", out, "--param-after", "action=IA", "--lang", "en")
+    assert result.exit_code == 0, result.output
+    assert "Call parameters: action RIA → IA" in result.output
+    data = json.loads((out / "diff.json").read_text(encoding="utf-8"))
+    assert (data["old"]["policy"]["params"]["action"], data["new"]["policy"]["params"]["action"]) == ("RIA", "IA")
+    assert _order(out / "after") == ["B", "A", "D", "C"]
 
 
 def test_cases_evaluate_each_variant():
