@@ -261,6 +261,10 @@ def compile_checked(cp: CheckedPolicy, params: dict | None = None) -> "Policy":
             "that depends on another…, thousands of times)", None, cp.source, code=TOO_LARGE)]) from None
 
 
+#: the variants of one policy (other values of its parameters) kept compiled at once
+MAX_VARIANTS = 16
+
+
 class Policy:
     """A compiled policy. Build it with :func:`load_policy`."""
 
@@ -333,7 +337,10 @@ class Policy:
         cache = self.__dict__.setdefault("_variants", {})
         found = cache.get(key)
         if found is None:
-            found = cache[key] = compile_checked(self._unbound, merged)
+            found = compile_checked(self._unbound, merged)
+            if len(cache) >= MAX_VARIANTS:  # a server asked for ever new values keeps the latest ones only
+                del cache[next(iter(cache))]
+            cache[key] = found
             found._variants = cache
         return found
 
