@@ -201,9 +201,13 @@ def _check_templates(path, cp, root=None):
         from engine.letters import letters
     except ImportError:  # pragma: no cover - letters is part of the package
         return []
+    from engine.evaluate.params import stand_ins
     from engine.evaluate.policy import compile_checked
+    params = stand_ins(cp)
+    if params is None:
+        return []  # a parameter that must be given and has no stand-in: the templates are checked at `bando score`
     try:
-        policy = compile_checked(cp)
+        policy = compile_checked(cp, params)
     except PolicyError as e:
         return [e.render()]
     except Exception as e:  # a bug in bando's compiler, not in the policy: say so, no traceback

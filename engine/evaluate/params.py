@@ -112,6 +112,27 @@ def values_for(cp: CheckedPolicy, given: dict | None, where: str = "--param") ->
     return tuple(out)
 
 
+def stand_ins(cp: CheckedPolicy) -> dict | None:
+    """Values for the parameters without a default, for checking what does not depend on them (the
+    letter templates' dry run of ``bando check``): an option, the low end of a range, ``false``. None
+    when one of them has no such value (a text, a date)."""
+    out = {}
+    fields = cp.parameters.fields if cp.parameters is not None else {}
+    for name, f in fields.items():
+        if f.default is not None:
+            continue
+        t = f.type
+        if t.kind == "enum" and t.options:
+            out[name] = _p.literal(t.options[0], t)
+        elif t.kind == "bool":
+            out[name] = _p.literal(False, t)
+        elif t.low is not None and not t.implicit_range:
+            out[name] = _p.literal(t.low, t)
+        else:
+            return None
+    return out
+
+
 def _text(raw) -> str:
     return raw if isinstance(raw, str) else ParamValue("", None, None, _p.literal_value(raw)).plain
 

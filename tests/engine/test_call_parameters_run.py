@@ -109,6 +109,8 @@ def test_a_parameter_without_default_must_be_given(tmp_path):
         load_policy(path)
     assert "error[E425]" in e.value.render() and "--param action=" in e.value.render()
     assert load_policy(path, params={"action": "IA"}).param_values["action"] == "IA"
+    result = _run("check", path)  # checking needs no value: the letters' dry run takes a stand-in
+    assert result.exit_code == 0 and "error" not in result.output, result.output
 
 
 def test_no_parameters_to_give():
@@ -214,3 +216,13 @@ def test_cases_evaluate_each_variant():
     policy = load_policy(HORIZON)
     with_ia = [c for c in policy.cases if dict(c.params).get("action") is not None]
     assert with_ia and policy.variant({"action": "IA"}) is policy.variant({"action": "IA"})
+
+
+def test_scorrimento_keeps_the_edition_of_the_earlier_run(tmp_path):
+    batch = _tie_batch(tmp_path)
+    assert _run("score", HORIZON, batch, "-o", tmp_path / "ia", "--no-letters", "--param", "action=IA").exit_code == 0
+    refused = _run("score", HORIZON, batch, "-o", tmp_path / "ria", "--no-letters", "--previous", tmp_path / "ia")
+    assert refused.exit_code != 0 and "other values of the call's parameters" in refused.output
+    again = _run("score", HORIZON, batch, "-o", tmp_path / "ia2", "--no-letters", "--param", "action=IA",
+                 "--previous", tmp_path / "ia", "--budget", "50000000")
+    assert again.exit_code == 0, again.output
