@@ -693,7 +693,8 @@ def make_horizon_evaluation(rng: random.Random, n: int) -> list[dict]:
     """Proposals of one topic; most request at most 70% of their costs, so that they are eligible in
     both types of action (`--param action=IA` or RIA), a quarter request up to 100% (RIA only)."""
     opens, closes = dt.date(2025, 5, 15), dt.datetime(2025, 9, 17, 17, 0)
-    reasons = ["min_participants", "member_state", "eligible_countries", "one_coordinator", "funding_rate", "on_time"]
+    reasons = ["min_participants", "member_state", "eligible_countries", "one_coordinator", "funding_rate", "on_time",
+               "page_limit", "declarations"]
     apps = []
     for i in range(n):
         while True:
@@ -711,7 +712,8 @@ def make_horizon_evaluation(rng: random.Random, n: int) -> list[dict]:
             "submitted_at": at(spread_days(rng, opens, closes.date()), rng, closes),
             "project": {"acronym": f"{theme.split()[-1].upper()[:6]}-{i + 1:03d}",
                         "title": f"{theme} for Europe's industry", "participants": participants,
-                        "cost": cost, "amount_requested": requested},
+                        "cost": cost, "amount_requested": requested, "pages": rng.randrange(28, 46),
+                        "declarations": True},
             "evaluation": {"excellence": D(str(_half(rng, quality))), "impact": D(str(_half(rng, rng.choice([3, 3.5, 4, 4.5])))),
                            "implementation": D(str(_half(rng, rng.choice([3, 3.5, 4, 4.5, 5]))))},
         })
@@ -741,6 +743,10 @@ def spoil_horizon(rng, app, reason):
         p["amount_requested"] = money(p["cost"] * D("1.1"))
     elif reason == "on_time":
         app["submitted_at"] = dt.datetime(2025, 9, 17, 17, rng.randrange(1, 60), rng.randrange(60))
+    elif reason == "page_limit":
+        p["pages"] = rng.randrange(46, 61)
+    elif reason == "declarations":
+        p["declarations"] = False
 
 
 # --------------------------------------------------------------------------- data errors
