@@ -80,7 +80,7 @@ def _writes_files(command):
 def _load(path, root=None, params=None):
     from engine.evaluate.policy import load_policy
     try:
-        return load_policy(Path(path), root=root, params=params)
+        return load_policy(Path(path), root=root, params=params or None)
     except PolicyError as e:
         raise BandoError(e.render(), exit_code=2) from None
 
