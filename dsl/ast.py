@@ -318,6 +318,14 @@ class CallDef(Item):
 
 
 @node
+class Parameters(Item):
+    """``parameters { action "Tipo di azione": one of {"IA", "RIA"} = "RIA" }``: values fixed for a
+    whole run (a call edition, a topic type), read as ``param.action``."""
+    fields: tuple[Field, ...]
+    span: Span | None = _span()
+
+
+@node
 class Use(Item):
     """``use "common/eu.bando"``: shared definitions."""
     path: str
@@ -409,6 +417,9 @@ class Criterion:
     minimum: Decimal | None = None
     weight: Decimal | None = None
     ranking_weight: Decimal | None = None
+    #: the condition on the call's parameters under which ``weight`` / ``ranking_weight`` hold (None: always)
+    weight_if: Expr | None = None
+    ranking_weight_if: Expr | None = None
     formula: Expr | None = None
     tiers: tuple[Tier, ...] | None = None
     subs: tuple["Criterion", ...] | None = None
@@ -561,6 +572,8 @@ class Case:
     file: str
     status: str
     expectations: tuple[Expectation, ...] = ()
+    #: ``with action = "IA"``: (parameter, value expression) pairs the case is evaluated with
+    params: tuple[tuple[str, Expr], ...] = ()
     span: Span | None = _span()
 
 
@@ -599,6 +612,11 @@ def _fields_of(cls) -> tuple[str, ...] | None:
     if not attrs.has(cls):
         return None
     return tuple(f.name for f in attrs.fields(cls) if f.name != "span" and not f.metadata.get("checked"))
+
+
+def child_fields(cls) -> tuple[str, ...] | None:
+    """The names of the fields of node class ``cls`` that may hold child nodes (None: not a node)."""
+    return _fields_of(cls)
 
 
 def children(n):

@@ -24,6 +24,7 @@ from decimal import Decimal
 import attrs
 
 from . import ast, numbers, ranges
+from . import params as _params
 from .errors import NESTED_TOO_DEEPLY, Diagnostic
 from .source import Source
 from .types import (ANY, BOOL, DATE, DATETIME, DECIMAL, DURATION, INT, PERCENT, TEXT,
@@ -101,6 +102,8 @@ class CheckedPolicy:
     #: the lets that read the panel's marks, directly or through other lets
     marks_lets: frozenset = frozenset()
     modules: list = attrs.Factory(list)  # (Source, ast.Policy) of `use`d files
+    #: the call's parameters (``parameters { ... }``), read as ``param.x``; None when it declares none
+    parameters: RecordInfo | None = None
 
     @property
     def errors(self):
@@ -270,7 +273,11 @@ class Checker:
         if not self._check_numbers(items):
             return cp  # the other checks compute with the numbers: int() of a 5000-digit one raises
         self._collect(items)
+        self._param_keys: dict = {}  # header entry -> the type of the parameter that gives it
+        self._param_header: list = []  # header entries whose value is a parameter: checked once its type is known
+        self._used_params: set = set()
         self._check_header()
+        self._check_parameters()
         for rec in list(cp.records.values()):
             self._resolve_record(rec)
         self._check_record_cycles()
@@ -357,6 +364,11 @@ class Checker:
                 cp.ranking = it
             elif isinstance(it, ast.Examples):
                 cp.cases.extend(it.cases)
+            elif isinstance(it, ast.Parameters):
+                if cp.parameters is not None:
+                    self.error("E102", "the `parameters` block is given twice; declare every parameter in one block", it)
+                    continue
+                cp.parameters = RecordInfo(None, {}, it)
             elif isinstance(it, ast.Panel):
                 if cp.panel is not None:
                     self.error("E801", "the `panel` block is given twice; declare every mark in one block", it)
@@ -444,6 +456,9 @@ class Checker:
                            "known entries: " + ", ".join(sorted(CALL_KEYS)))
                 continue
             v = item.value
+            if _params.param_ref(v) is not None:
+                self._param_header.append((item, kind))
+                continue
             if kind == "name":
                 if not isinstance(v, (ast.Name, ast.String)):
                     self.error("E113", f"`{item.key}` expects a word, e.g. `{item.key} it`", v)
@@ -490,6 +505,91 @@ class Checker:
         if opens is not None and closes is not None and _as_dt(opens) > _as_dt(closes):
             closes_item = next((i for i in cp.call.items if i.key == "closes"), cp.call)
             self.error("E116", f"the call closes ({closes}) before it opens ({opens})", closes_item)
+
+    # --- parameters -------------------------------------------------------------------
+    #: the header entries a parameter may give, and the parameter kinds each accepts
+    PARAM_HEADER = {"text": ("text", "enum"), "date": ("date", "datetime"), "money": ("money",), "int": ("int",)}
+
+    def _check_parameters(self):
+        """The ``parameters`` block: each a single value (no list, record or `optional`: a run is fixed at
+        one value), with a valid default; then the header entries that name a parameter."""
+        cp = self.cp
+        if cp.parameters is not None:
+            self._resolve_record(cp.parameters)
+            for name, f in cp.parameters.fields.items():
+                if name in RESERVED:
+                    self.error("E105", f"`{name}` is a word of the language and cannot be used as a name", f.node,
+                               hint="choose another name")
+                if f.type.kind not in _params.KINDS and f.type.kind != "any":
+                    self.error("E420", f"parameter `{name}` is {f.type.describe()}: a parameter holds one value "
+                               f"(text, one of a set, a number, an amount, a percentage, a date, true/false)", f.node)
+                elif f.optional:
+                    self.error("E420", f"parameter `{name}` cannot be optional: a run always has a value for it",
+                               f.node, hint="give it a default instead, e.g. `= \"RIA\"`")
+        for item, kind in self._param_header:
+            t = self._param_type(item.value)
+            if t is None:
+                continue
+            accepted = self.PARAM_HEADER.get(kind)
+            if accepted is None:
+                self.error("E422", f"`{item.key}` cannot be a parameter: it is fixed when the policy is written",
+                           item.value)
+            elif t.kind not in accepted:
+                self.error("E422", f"`{item.key}` expects {kind}, but `{_expr_text(item.value)}` is {t.describe()}",
+                           item.value)
+            elif item.key == "budget" and t.currency != cp.currency:
+                self.error("E115", f"the budget is in {t.currency} but the call's currency is {cp.currency}", item.value)
+            else:
+                self._param_keys[item.key] = t
+
+    def _param_type(self, e) -> Type | None:
+        """The type of the parameter ``param.x`` names (an error and None when there is none)."""
+        cp = self.cp
+        name = _params.param_ref(e)
+        if cp.parameters is None:
+            self.error("E423", f"`{_params.PARAM}.{name}`: this policy declares no parameters", e,
+                       hint=f'declare it: `parameters {{ {name} "Label": ... }}`')
+            return None
+        f = cp.parameters.fields.get(name)
+        if f is None:
+            self.error("E423", f"unknown parameter `{name}`", e,
+                       hint=self._suggest(name, cp.parameters.fields) or
+                       "parameters: " + ", ".join(f"`{n}`" for n in cp.parameters.fields))
+            return None
+        self._used_params.add(name)
+        return f.type
+
+    def _check_case_params(self, case):
+        """A case's ``with x = value``: known parameters, literal values each parameter accepts, every
+        parameter without a default given."""
+        cp = self.cp
+        fields = cp.parameters.fields if cp.parameters is not None else {}
+        given = set()
+        for name, value in case.params:
+            if name in given:
+                self.error("E424", f"parameter `{name}` is given twice in this case", value)
+            given.add(name)
+            f = fields.get(name)
+            if f is None:
+                self.error("E423", f"unknown parameter `{name}`" if fields else
+                           f"`with {name}`: this policy declares no parameters", value,
+                           hint=self._suggest(name, fields) if fields else None)
+                continue
+            t = self.infer(value, _Scope())
+            if not _is_literal(value):
+                self.error("E424", f"the value of `{name}` in a case must be a literal (a text, a number, a date…)",
+                           value)
+            elif not _assignable(t, f.type):
+                self.error("E424", f"`{name}` is {f.type.describe()}, but this value is {t.describe()}", value)
+            else:
+                problem = _params.fit_problem(_params.literal_value(value), f.type)
+                if problem:
+                    self.error("E424", f"this value of `{name}` does not fit: {problem}", value)
+        for name, f in fields.items():
+            if f.default is None and name not in given and not any(
+                    e.code == "E420" for e in cp.errors):
+                self.error("E425", f"parameter `{name}` has no default: this case must give it "
+                           f"(`with {name} = ...`)", case)
 
     # --- schema ---------------------------------------------------------------------
     def _resolve_record(self, rec: RecordInfo):
@@ -871,6 +971,22 @@ class Checker:
         for w in (c.weight, c.ranking_weight):
             if w is not None and w <= 0:
                 self.error("E308", "a weight must be greater than zero", c)
+        for cond, ranking in ((c.weight_if, False), (c.ranking_weight_if, True)):
+            if cond is None:
+                continue
+            t = self.infer(cond, _Scope())
+            if t.kind not in ("bool", "any"):
+                self.error("E421", f"a weight's condition must be true or false, but this is "
+                           f"{t.describe()}", cond)
+            bad = _params.condition_problem(cond)
+            if bad is not None:
+                self.error("E421", f"a weight's condition can only read the call's parameters and constants, not "
+                           f"`{_expr_text(bad)}`: a weight is the same for every application of a run", bad,
+                           hint='compare a parameter with a value, e.g. `if (param.action == "IA")`')
+            if not ranking:
+                self.error("E426", "only a weight `for ranking` can depend on the call's parameters: this weight "
+                           "would change the maximum score", cond,
+                           hint="write `weight N for ranking if (...)`")
         if not top and (c.weight is not None or c.ranking_weight is not None):
             self.error("E308", "weights apply to whole criteria, not to `sub` parts", c)
         if c.formula is not None:
@@ -1095,6 +1211,7 @@ class Checker:
         gate_ids = {g.id for g in cp.gates}
         crit_ids = {c.id for c in all_criteria(cp.scored)}
         for case in cp.cases:
+            self._check_case_params(case)
             if case.status not in STATUSES:
                 self.error("E601", f"unknown outcome `{case.status}`", case,
                            hint=self._suggest(case.status, STATUSES) or "expected one of " + ", ".join(STATUSES))
@@ -1122,6 +1239,11 @@ class Checker:
 
     def _check_unused(self):
         cp = self.cp
+        if cp.parameters is not None and not cp.errors:
+            for name, f in cp.parameters.fields.items():
+                if name not in self._used_params:
+                    self.warn("W140", f"parameter `{name}` is never read", f.node,
+                              hint=f"read it as `{_params.PARAM}.{name}`, or remove it")
         if cp.input is None or cp.errors or self._module:
             return  # after an error (a misspelt field, say) "never used" would only add noise
 
@@ -1312,6 +1434,9 @@ class Checker:
         if e.id == "call":
             self._refer(e, "call", "call")
             return Type("call")
+        if e.id == _params.PARAM:
+            self._refer(e, "params", _params.PARAM)
+            return Type("params")
         if (self._context == "ranking" and e.id in ("grant", "requested", "submitted", "ranking_score")) or \
                 (self._context == "output" and e.id in ("grant", "requested", "submitted")):
             self._refer(e, "result", e.id)
@@ -1331,8 +1456,13 @@ class Checker:
         ot = self.infer(e.obj, scope)
         if ot.kind == "any":
             return ANY
+        if ot.kind == "params":
+            t = self._param_type(e)
+            return ANY if t is None else t
         if ot.kind == "call":
             key = e.name
+            if key in ("opens", "closes", "decision", "budget") and key in self._param_keys:
+                return self._param_keys[key].opt(False)
             if key in ("opens", "closes", "decision"):
                 v = cp.header.get(key)
                 if v is None:

@@ -320,8 +320,12 @@ class _Formatter:
             head += f" minimum {format_number(c.minimum)}"
         if c.weight is not None:
             head += f" weight {format_number(c.weight)}"
+            if c.weight_if is not None:
+                head += f" if ({format_expr(c.weight_if)})"
         if c.ranking_weight is not None:
             head += f" weight {format_number(c.ranking_weight)} for ranking"
+            if c.ranking_weight_if is not None:
+                head += f" if ({format_expr(c.ranking_weight_if)})"
         if c.formula is not None:
             self.w.lead(_span_line(c), indent)
             self.w.lines(indent + head + " = ", _wrapped(c.formula, indent + "    ", len(indent + head) + 3), c)
@@ -350,6 +354,10 @@ class _Formatter:
             w.line(f"use {_quote(it.path)}", it)
         elif isinstance(it, ast.RecordDef):
             self.block_open(f"record {it.name}{format_label(it.label)}", it, "")
+            self.fields(it.fields, "  ")
+            self.block_close(it, "", "  ")
+        elif isinstance(it, ast.Parameters):
+            self.block_open("parameters", it, "")
             self.fields(it.fields, "  ")
             self.block_close(it, "", "  ")
         elif isinstance(it, ast.InputDef):
@@ -479,7 +487,10 @@ def format_ranking_item(r) -> str:
 
 
 def format_case(c) -> str:
-    parts = [f"case {_quote(c.file)} expect {c.status}"]
+    parts = [f"case {_quote(c.file)}"]
+    if c.params:
+        parts.append("with " + ", ".join(f"{k} = {format_expr(v)}" for k, v in c.params))
+    parts.append(f"expect {c.status}")
     for e in c.expectations:
         if e.kind in ("score", "grant"):
             parts.append(f"{e.kind} {format_expr(e.value)}")

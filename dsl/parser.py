@@ -414,8 +414,14 @@ class _ToAst(Transformer):
     def minimum(self, meta, value):
         return ("minimum", value)
 
-    def weight(self, meta, value, ranking=None):
-        return ("ranking_weight" if ranking is not None else "weight", value)
+    def weight(self, meta, value, *rest):
+        ranking = any(isinstance(r, Token) for r in rest)
+        cond = next((r[1] for r in rest if isinstance(r, tuple)), None)
+        key = "ranking_weight" if ranking else "weight"
+        return (key, value) if cond is None else (key, value, cond)
+
+    def weight_if(self, meta, cond):
+        return ("if", cond)
 
     def formula(self, meta, e):
         return ("formula", e)
@@ -434,10 +440,12 @@ class _ToAst(Transformer):
         if isinstance(rest[0], ast.Label):
             label = rest.pop(0)
         maximum = rest.pop(0)
-        for key, value in rest:
+        for key, value, *cond in rest:
             if key in kwargs:
                 self._err("E014", f"`{key.replace('_', ' ')}` is given twice for criterion `{cid}`", span)
             kwargs[key] = value
+            if cond:
+                kwargs[key + "_if"] = cond[0]
         return ast.Criterion(str(cid), maximum, label, sub=str(kw) == "sub", span=span, **kwargs)
 
     def bonus(self, meta, kw, bid, *rest):
@@ -556,8 +564,21 @@ class _ToAst(Transformer):
         return ast.Expectation("points", tuple((str(k), v) for k, v in zip(pairs[::2], pairs[1::2])),
                                span=Span.from_meta(meta))
 
-    def case(self, meta, file, status, *exps):
-        return ast.Case(_unquote(file), str(status), tuple(exps), span=Span.from_meta(meta))
+    def case_param(self, meta, name, value):
+        return (str(name), value)
+
+    def case_with(self, meta, *pairs):
+        return ("with", tuple(pairs))
+
+    def case(self, meta, file, *rest):
+        params = ()
+        if isinstance(rest[0], tuple):
+            params, rest = rest[0][1], rest[1:]
+        status, *exps = rest
+        return ast.Case(_unquote(file), str(status), tuple(exps), params, span=Span.from_meta(meta))
+
+    def parameters_def(self, meta, fields):
+        return ast.Parameters(fields, span=Span.from_meta(meta))
 
     def examples(self, meta, *cases):
         return ast.Examples(tuple(cases), span=Span.from_meta(meta))
@@ -589,7 +610,8 @@ _VALUE_TERMS = _VALUE_START | {"PERCENT", "DATE", "DATETIME", "DURATION", "BOOL"
 _OPERATORS = {"AND", "OR", "NOT", "BETWEEN", "IN", "IS", "OF", "COMP_OP", "PLUS", "MINUS", "MUL_OP", "DOT",
               "LPAR", "CURRENCY"}
 #: the words that start a top-level section
-_SECTIONS = {"$END", "APPLICANT", "CALL", "ELIGIBILITY", "EXAMPLES", "GRANT", "INPUT", "LET", "OUTPUT", "PANEL", "RANKING",
+_SECTIONS = {"$END", "APPLICANT", "CALL", "ELIGIBILITY", "EXAMPLES", "GRANT", "INPUT", "LET", "OUTPUT", "PANEL",
+             "PARAMETERS", "RANKING",
              "RECORD", "REQUESTED", "SCORE", "SUBMITTED", "USE"}
 _RANKING_RULES = {"FIRST", "ORDER", "RESERVE", "SHORTFALL", "UNIQUE", "TIES"}
 

@@ -77,12 +77,34 @@ def _writes_files(command):
     return run
 
 
-def _load(path, root=None):
+def _load(path, root=None, params=None):
     from engine.evaluate.policy import load_policy
     try:
-        return load_policy(Path(path), root=root)
+        return load_policy(Path(path), root=root, params=params or None)
     except PolicyError as e:
         raise BandoError(e.render(), exit_code=2) from None
+
+
+def _param_pairs(ctx, option, values):
+    """``--param action=IA`` given any number of times, as ``{"action": "IA"}`` (read with each
+    parameter's type when the policy is loaded)."""
+    out = {}
+    for v in values:
+        name, eq, value = v.partition("=")
+        name = name.strip()
+        if not eq or not name:
+            raise click.BadParameter(f"`{v}`: write NAME=VALUE, e.g. --param action=IA")
+        if name in out:
+            raise click.BadParameter(f"`{name}` is given twice")
+        out[name] = value
+    return out
+
+
+#: the commands that evaluate take the values of the call's parameters for the run
+_param_option = click.option(
+    "--param", "params", multiple=True, callback=_param_pairs, metavar="NAME=VALUE",
+    help="The value of one of the call's parameters for this run (`parameters { ... }` in the policy), "
+         "e.g. --param action=IA --param budget=500_000; the others keep their defaults.")
 
 
 #: every command that loads a policy takes it: the folder the files a policy names must stay in
@@ -179,9 +201,13 @@ def _check_templates(path, cp, root=None):
         from engine.letters import letters
     except ImportError:  # pragma: no cover - letters is part of the package
         return []
+    from engine.evaluate.params import stand_ins
     from engine.evaluate.policy import compile_checked
+    params = stand_ins(cp)
+    if params is None:
+        return []  # a parameter that must be given and has no stand-in: the templates are checked at `bando score`
     try:
-        policy = compile_checked(cp)
+        policy = compile_checked(cp, params)
     except PolicyError as e:
         return [e.render()]
     except Exception as e:  # a bug in bando's compiler, not in the policy: say so, no traceback
@@ -309,12 +335,13 @@ def _read_application(path):
 @click.argument("application", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt_", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--lang", type=click.Choice(_LANGUAGES), default=None, help="Default: the policy's language.")
+@_param_option
 @_root_option
-def eval_(policy, application, fmt_, lang, root):
+def eval_(policy, application, fmt_, lang, params, root):
     """Evaluate one APPLICATION (JSON; `-` reads it from standard input) against POLICY and explain
     the outcome."""
     from engine.explain.explain import render_text
-    pol = _load(policy, root)
+    pol = _load(policy, root, params)
     data = _read_application(application)
     result = pol.evaluate(data, lang=lang)
     if fmt_ == "json":
@@ -551,10 +578,11 @@ AMOUNT = _Amount()
 @click.option("--csv-dialect", type=click.Choice(["it", "excel-it", "en", "rfc4180"]), default=None,
               help="Layout of ranking.csv and errors.csv: excel-it (alias it: ';' and 30000,00, what Italian "
                    "Excel opens) or rfc4180 (alias en: ',' and 30000.00, for programs). Default: the call's language.")
+@_param_option
 @_root_option
 @_writes_files
 def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy_change, compare, marks, jobs, no_letters,
-          letter_format, templates, letter_date, decimal_comma, allow_invalid, csv_dialect, root):
+          letter_format, templates, letter_date, decimal_comma, allow_invalid, csv_dialect, params, root):
     """Score a BATCH (JSON, JSON Lines, CSV + items CSV, Excel, or a folder) into OUTDIR.
 
     Writes results.jsonl (one result per input row, in input order), ranking.csv and
@@ -568,7 +596,7 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
     from engine.score.diff import DiffError
     from engine.score.previous import PreviousRunError
     from engine.score.ranking import AllocationError
-    pol = _load(policy, root)
+    pol = _load(policy, root, params)
     if budget is not None:
         from engine.compile.validate import Problem, to_decimal
         try:
@@ -580,7 +608,7 @@ def score(policy, batch, outdir, lang, budget, previous, withdrawn, allow_policy
                         withdrawn=withdrawn, allow_policy_change=allow_policy_change, letters=not no_letters, letter_format=letter_format,
                         templates_dir=_templates_dir(policy, templates, root), root=root, letter_date=_parse_date(letter_date),
                         decimal_comma=decimal_comma, progress=_progress_factory(), allow_invalid=allow_invalid,
-                        csv_dialect=csv_dialect, compare=compare, marks=marks)
+                        csv_dialect=csv_dialect, compare=compare, marks=marks, params=params or None)
     except (BatchError, MarksError) as e:  # in the run's language, as the rest of what bando score says
         raise BandoError(e.render(lang or pol.language)) from None
     except (PreviousRunError, AllocationError, DiffError) as e:
@@ -792,10 +820,14 @@ def _write_diff(comparison, fmt_, outfile, lang, csv_dialect):
               help="How numbers in CSV/Excel text cells are written (default: guess per cell).")
 @click.option("--allow-invalid", is_flag=True, help="As for bando score.")
 @click.option("--csv-dialect", type=click.Choice(["it", "excel-it", "en", "rfc4180"]), default=None)
+@_param_option
+@click.option("--param-after", "params_after", multiple=True, callback=_param_pairs, metavar="NAME=VALUE",
+              help="A call parameter's value for the second run only (over --param): the what-if of another "
+                   "edition of the call, e.g. POLICY POLICY BATCH --param-after action=IA.")
 @_root_option
 @_writes_files
 def whatif(policy_before, policy_after, batch, outdir, lang, budget, budget_after, marks, jobs, with_letters,
-           decimal_comma, allow_invalid, csv_dialect, root):
+           decimal_comma, allow_invalid, csv_dialect, params, params_after, root):
     """What a changed call does to the same applications: score BATCH under POLICY_BEFORE and
     POLICY_AFTER (the same file with --budget-after works too) and compare the two runs."""
     from engine.score import diff as d
@@ -804,8 +836,9 @@ def whatif(policy_before, policy_after, batch, outdir, lang, budget, budget_afte
     from engine.score.marks_io import MarksError
     from engine.score.ranking import AllocationError
     from engine.score.whatif import whatif as run_whatif
-    _load(policy_before, root)  # both must load before anything is scored
-    after = _load(policy_after, root)
+    after_params = {**params, **params_after}
+    _load(policy_before, root, params)  # both must load before anything is scored
+    after = _load(policy_after, root, after_params)
     budgets = []
     for name, amount in (("--budget", budget), ("--budget-after", budget_after)):
         if amount is not None:
@@ -819,7 +852,8 @@ def whatif(policy_before, policy_after, batch, outdir, lang, budget, budget_afte
         w = run_whatif(policy_before, policy_after, batch, outdir, lang=lang, budget=budgets[0],
                        budget_after=budgets[1], jobs=jobs, letters=with_letters, decimal_comma=decimal_comma,
                        allow_invalid=allow_invalid, csv_dialect=csv_dialect, root=root, marks=marks,
-                       templates_dir=_templates_dir(policy_after, None, root) if with_letters else None)
+                       templates_dir=_templates_dir(policy_after, None, root) if with_letters else None,
+                       params=params or None, params_after=after_params or None)
     except (BatchError, MarksError) as e:
         raise BandoError(e.render(lang or after.language)) from None
     except (AllocationError, d.DiffError) as e:

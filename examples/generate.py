@@ -671,6 +671,84 @@ def spoil_2ins(rng, app, reason):
         app["submitted_at"] = dt.datetime(2011, 12, 16, 17, rng.randrange(1, 60), rng.randrange(60))
 
 
+# --------------------------------------------------------------------------- horizon_evaluation
+
+HORIZON_PARTICIPANTS = [
+    ("Politecnico di Torino", "IT"), ("Consiglio Nazionale delle Ricerche", "IT"),
+    ("Fraunhofer-Gesellschaft zur Förderung der angewandten Forschung e.V.", "DE"),
+    ("Technische Universität München", "DE"), ("Commissariat à l'énergie atomique et aux énergies alternatives", "FR"),
+    ("Centre national de la recherche scientifique", "FR"), ("Universidad Politécnica de Madrid", "ES"),
+    ("Fundación Tecnalia Research & Innovation", "ES"), ("Katholieke Universiteit Leuven", "BE"),
+    ("TNO – Nederlandse Organisatie voor toegepast-natuurwetenschappelijk onderzoek", "NL"),
+    ("VTT Technical Research Centre of Finland", "FI"), ("Aalto University", "FI"),
+    ("Ethniko Kentro Erevnas kai Technologikis Anaptyxis", "EL"), ("Politechnika Warszawska", "PL"),
+    ("Instituto Superior Técnico", "PT"), ("AIT Austrian Institute of Technology", "AT"),
+    ("SINTEF AS", "NO"), ("University of Strathclyde", "UK"), ("Technion – Israel Institute of Technology", "IL"),
+]
+HORIZON_THEMES = ["Green hydrogen", "Circular batteries", "Low-carbon steel", "Smart grids", "Bio-based materials",
+                  "Digital twins", "Offshore wind", "Water reuse", "Agri-photovoltaics", "Quantum sensing"]
+
+
+def make_horizon_evaluation(rng: random.Random, n: int) -> list[dict]:
+    """Proposals of one topic; most request at most 70% of their costs, so that they are eligible in
+    both types of action (`--param action=IA` or RIA), a quarter request up to 100% (RIA only)."""
+    opens, closes = dt.date(2025, 5, 15), dt.datetime(2025, 9, 17, 17, 0)
+    reasons = ["min_participants", "member_state", "eligible_countries", "one_coordinator", "funding_rate", "on_time",
+               "page_limit", "declarations"]
+    apps = []
+    for i in range(n):
+        while True:
+            ps = rng.sample(HORIZON_PARTICIPANTS, rng.choice([3, 4, 5, 5, 6, 7, 8]))
+            if sum(c not in ("NO", "UK", "IL") for _, c in ps) >= 1:
+                break
+        participants = [{"name": name, "country": c} for name, c in ps]
+        participants[0]["coordinator"] = True
+        cost = money(rng.randrange(150, 801) * 10_000)
+        requested = money(cost * D(rng.choice(["0.7", "0.7", "0.65", "1", "0.9", "0.7"])))
+        quality = rng.choice([2.5, 3, 3.5, 3.5, 4, 4, 4.5, 5])
+        theme = rng.choice(HORIZON_THEMES)
+        apps.append({
+            "id": f"HZ-2025-B{i + 1:04d}",
+            "submitted_at": at(spread_days(rng, opens, closes.date()), rng, closes),
+            "project": {"acronym": f"{theme.split()[-1].upper()[:6]}-{i + 1:03d}",
+                        "title": f"{theme} for Europe's industry", "participants": participants,
+                        "cost": cost, "amount_requested": requested, "pages": rng.randrange(28, 46),
+                        "declarations": True},
+            "evaluation": {"excellence": D(str(_half(rng, quality))), "impact": D(str(_half(rng, rng.choice([3, 3.5, 4, 4.5])))),
+                           "implementation": D(str(_half(rng, rng.choice([3, 3.5, 4, 4.5, 5]))))},
+        })
+        if rng.random() < 0.10:
+            spoil_horizon(rng, apps[-1], rng.choice(reasons))
+    return apps
+
+
+def _half(rng, centre: float) -> float:
+    """One consensus score near ``centre``, 0..5 by half points."""
+    return min(5.0, max(0.0, centre + rng.choice([-0.5, 0, 0, 0.5])))
+
+
+def spoil_horizon(rng, app, reason):
+    p = app["project"]
+    if reason == "min_participants":
+        p["participants"] = p["participants"][:2]
+    elif reason == "member_state":
+        p["participants"] = [{"name": "SINTEF AS", "country": "NO", "coordinator": True},
+                             {"name": "University of Strathclyde", "country": "UK"},
+                             {"name": "Technion – Israel Institute of Technology", "country": "IL"}]
+    elif reason == "eligible_countries":
+        p["participants"].append({"name": "Massachusetts Institute of Technology", "country": "US"})
+    elif reason == "one_coordinator":
+        p["participants"][1]["coordinator"] = True
+    elif reason == "funding_rate":
+        p["amount_requested"] = money(p["cost"] * D("1.1"))
+    elif reason == "on_time":
+        app["submitted_at"] = dt.datetime(2025, 9, 17, 17, rng.randrange(1, 60), rng.randrange(60))
+    elif reason == "page_limit":
+        p["pages"] = rng.randrange(46, 61)
+    elif reason == "declarations":
+        p["declarations"] = False
+
+
 # --------------------------------------------------------------------------- data errors
 
 
@@ -705,6 +783,7 @@ MAKERS = {
     "distretto_riconoscimento": make_distretto_riconoscimento,
     "distretto_progetti": make_distretto_progetti,
     "2ins_clusters": make_2ins_clusters,
+    "horizon_evaluation": make_horizon_evaluation,
 }
 
 

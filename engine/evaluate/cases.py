@@ -80,6 +80,8 @@ def run_case(policy, case, base: Path, tree: PolicyTree | None = None) -> CaseOu
                                           else e.message),))
     except (OSError, ValueError) as e:
         return CaseOutcome(case, False, (("application file", "readable JSON", f"{type(e).__name__}: {e}"),))
+    if case.params:  # `with action = "IA"`: the call as that edition has it (checked with the policy)
+        policy = policy.variant(dict(case.params))
     result = policy.evaluate(data)
     value, errors = policy.validate(data) if result.status != "invalid" else (None, ())
     diffs = []

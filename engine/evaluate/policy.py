@@ -32,6 +32,7 @@ from engine.explain import explain as _explain
 from engine.text import i18n
 from engine.compile.compiler import compile_policy
 from engine.paths import NotRegularFile, PathRefused, PolicyTree, TooLarge, file_kind, read_regular
+from engine.evaluate import params as _params
 from engine.evaluate import stages as _stages
 from engine.evaluate.result import Decision, Result
 from engine.compile.validate import Prevalidated, Validator, const_eval, exact_json_float
@@ -278,15 +279,31 @@ def _template_words(source: Source, policy: ast.Policy, tree: PolicyTree) -> fro
     return frozenset(words)
 
 
-def compile_checked(cp: CheckedPolicy) -> "Policy":
-    """Compile a checked policy; a policy too layered for the compiler is a clear error, not a crash."""
+def compile_checked(cp: CheckedPolicy, params: dict | None = None) -> "Policy":
+    """Compile a checked policy; a policy too layered for the compiler is a clear error, not a crash.
+
+    A policy with ``parameters`` is compiled with this run's values (``params``: name -> value as
+    typed, else each parameter's default) written in: :mod:`engine.evaluate.params`. Raises
+    :class:`PolicyError` when a value is unknown, of the wrong type or missing."""
+    values = ()
+    unbound = cp
+    if cp.parameters is not None or params:
+        values = _params.values_for(cp, params)
+        cp = _params.bound(cp, values)
     try:
-        return Policy(cp)
+        policy = Policy(cp)
+        policy.params = values
+        policy._unbound = unbound
+        return policy
     except RecursionError:
         # e.g. thousands of `let`s each defined by the one before: far past what a call needs
         raise PolicyError([Diagnostic(
             "this policy's definitions are layered too deeply to compile (a `let` that depends on a `let` "
             "that depends on another…, thousands of times)", None, cp.source, code=TOO_LARGE)]) from None
+
+
+#: the variants of one policy (other values of its parameters) kept compiled at once
+MAX_VARIANTS = 16
 
 
 class Policy:
@@ -336,9 +353,40 @@ class Policy:
     def __repr__(self):
         return f"<Policy {self.name!r} version {self.version!r}>"
 
+    #: this run's values of the call's parameters (:class:`engine.evaluate.params.ParamValue`), in
+    #: declaration order; empty for a call without parameters (set by :func:`compile_checked`)
+    params: tuple = ()
+
     @property
     def policy_info(self) -> dict:
-        return {"name": self.name, "version": self.version, "sha256": self.sha256}
+        info = {"name": self.name, "version": self.version, "sha256": self.sha256}
+        if self.params:  # a call without parameters reads exactly as before
+            info["params"] = self.param_values
+        return info
+
+    @property
+    def param_values(self) -> dict:
+        """``{"action": "IA", ...}``: the values of this run as ``--param`` takes them (results, manifest)."""
+        return {v.id: v.plain for v in self.params}
+
+    def params_line(self, lang: str) -> str:
+        """``Parametri del bando: tipo di azione IA`` in ``lang``; "" for a call without parameters."""
+        return _params.line(self.params, lang, self.language, self.currency)
+
+    def variant(self, params: dict) -> "Policy":
+        """This policy compiled with other parameter values (``params``: name -> text or policy literal,
+        the others as in this run); variants are built once each."""
+        merged = {**self.param_values, **params}
+        key = tuple(sorted((k, v if isinstance(v, str) else repr(v)) for k, v in merged.items()))
+        cache = self.__dict__.setdefault("_variants", {})
+        found = cache.get(key)
+        if found is None:
+            found = compile_checked(self._unbound, merged)
+            if len(cache) >= MAX_VARIANTS:  # a server asked for ever new values keeps the latest ones only
+                del cache[next(iter(cache))]
+            cache[key] = found
+            found._variants = cache
+        return found
 
     # --- evaluation ------------------------------------------------------------------------
     def validate(self, data):
@@ -617,7 +665,7 @@ def _app_id(data):
     return None
 
 
-def load_policy(path_or_text, name: str | None = None, root=None) -> Policy:
+def load_policy(path_or_text, name: str | None = None, root=None, params: dict | None = None) -> Policy:
     """Load and compile a policy from a file path or from policy text.
 
     Raises :class:`dsl.errors.PolicyError` (with every problem found) when the
@@ -628,6 +676,9 @@ def load_policy(path_or_text, name: str | None = None, root=None) -> Policy:
     holds a ``.bando-root`` file, or ``root`` when it is given (for a policy
     given as text, the tree of the current folder, or ``root``). See
     docs/security.md.
+
+    ``params`` gives the call's parameters their values for this run (name -> text as typed on the
+    command line, e.g. ``{"action": "IA"}``); the others keep their defaults.
     """
     if isinstance(path_or_text, Path) or (isinstance(path_or_text, str) and "\n" not in path_or_text
                                           and path_or_text.endswith(".bando")):
@@ -637,7 +688,7 @@ def load_policy(path_or_text, name: str | None = None, root=None) -> Policy:
     cp = check_source(source, root)
     if cp.errors:
         raise PolicyError(cp.diagnostics)
-    return compile_checked(cp)
+    return compile_checked(cp, params)
 
 
 #: one application's JSON file: far above any real application (the largest shipped one is a few KB), far

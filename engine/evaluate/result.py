@@ -233,6 +233,8 @@ class Result:
     #: what the outputs that read the decision (``grant``, ``score``…) are computed again from when the
     #: batch's allocation changes it (engine.evaluate.named_outputs.refresh); never written out
     output_env: dict | None = attrs.field(default=None, eq=False, repr=False)
+    #: a call with parameters: "Parametri del bando: tipo di azione IA" (the values this run used); "" otherwise
+    parameters: str = ""
 
     @property
     def eligible(self) -> bool | None:
@@ -274,6 +276,8 @@ class Result:
             d["evaluation"] = [m.to_dict() for m in self.evaluation]
         if self.outputs is not None:  # only a call with named outputs has them: others read as before
             d["outputs"] = {o.name: o.to_dict() for o in self.outputs}
+        if self.parameters:  # only a call with parameters has it
+            d["parameters"] = self.parameters
         if self.source is not None:
             d["source"] = self.source
         return d

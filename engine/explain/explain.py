@@ -1230,7 +1230,7 @@ def _result(policy, decision, lang, gates, criteria, grant_values=None) -> Resul
                   decision.grant, gates, criteria, decision.errors, info, lang, policy.currency,
                   decision.ranking_score, decision.requested, decision.applicant, decision.submitted,
                   summary=_summary(policy, decision, lang, t), grant_computed=decision.grant_computed,
-                  grant_because=because)
+                  grant_because=because, parameters=_params_line(policy, lang))
 
 
 def _invalid_result(policy, decision, lang, value, data) -> Result:
@@ -1243,7 +1243,19 @@ def _invalid_result(policy, decision, lang, value, data) -> Result:
     return Result(decision.application, "invalid", None, policy.max_score, policy.pass_score, None, (), (),
                   decision.errors, policy.policy_info, lang, policy.currency,
                   applicant=decision.applicant or _valid_applicant(policy, value, decision.errors),
-                  summary=i18n.plural(lang, "explain.s_invalid", n), error_texts=texts)
+                  summary=i18n.plural(lang, "explain.s_invalid", n), error_texts=texts,
+                  parameters=_params_line(policy, lang))
+
+
+def _params_line(policy, lang) -> str:
+    """The line naming the call's parameters' values, once per policy and language ("" without any)."""
+    if not policy.params:
+        return ""
+    cache = policy.__dict__.setdefault("_params_lines", {})
+    found = cache.get(lang)
+    if found is None:
+        found = cache[lang] = policy.params_line(lang)
+    return found
 
 
 def _valid_applicant(policy, value, errors):
@@ -1383,6 +1395,8 @@ def render_text(result: Result | dict, lang: str | None = None) -> str:
     if r.get("applicant"):
         head += f" — {r['applicant']}"
     lines.append(head)
+    if r.get("parameters"):  # a call with parameters: the values this outcome was reached with
+        lines.append(r["parameters"])
     lines.append(f"{w['outcome']}: {status_label(r['status'], lang)}")
     lines.append(r.get("summary") or "")
     if r["errors"]:

@@ -319,6 +319,7 @@ _RESULT_DEFAULTS = {
     "grant_computed": None, "grant_because": None, "currency": None, "rank": None,
     "language": None, "gates": (), "criteria": (),
     "errors": (), "placement": None, "submitted": None, "policy": None,
+    "parameters": None,  # a call with parameters: "Parametri del bando: tipo di azione IA"
 }
 
 _CALL_DEFAULTS = {

@@ -594,6 +594,8 @@ def render_report(
             "sha256": policy.get("sha256") or "",
         },
         "generated": generated or "",
+        # a call with parameters: the values of this run, as its explanations state them
+        "parameters": next((str(r["parameters"]) for r in details if r.get("parameters")), ""),
         "warnings": warnings,
         "stage_notes": [str(n) for n in ((summary.get("stage") or {}).get("notes") or [])],
         "figures": figures,

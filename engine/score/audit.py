@@ -123,6 +123,8 @@ def record(policy, policy_path, batch_path, *, stream: bool = False, templates_d
         "time": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "policy": {"path": os.path.abspath(policy_path), "name": policy.name, "version": policy.version,
                    "sha256": policy.sha256, "root": os.path.abspath(root) if root else None,
+                   # the values of the call's parameters this run used (defaults included): what verify repeats
+                   **({"params": policy.param_values} if policy.params else {}),
                    "files": _files_entry(_policy_files(policy)),
                    "templates": None if templates_dir is None else os.path.abspath(templates_dir),
                    "template_files": _files_entry(_template_files(templates_dir))},
@@ -190,6 +192,8 @@ def repeat(folder, into, *, jobs: int = 1, **overrides) -> dict:
     if options.get("letter_date") is not None:
         options["letter_date"] = _dt.date.fromisoformat(options["letter_date"])
     options.update(overrides)
+    if run["policy"].get("params"):  # the values the call's parameters had in the run
+        options["params"] = dict(run["policy"]["params"])
     inputs = run.get("inputs") or {}
     withdrawn = inputs.get("withdrawn") or {}
     score_batch(run["policy"]["path"], Path(inputs["batch"]["path"]), into, jobs=jobs,

@@ -153,14 +153,14 @@ class _Pending(str):
 _W: dict = {}
 
 
-def _init_worker(policy_path, lang, root=None):
+def _init_worker(policy_path, lang, root=None, params=None):
     """Load the policy (in the driver, and in each worker). A forked worker already holds the
     driver's, compiled, with the explainers it built: loading it again cost every worker a second
     or more of parsing and compiling before its first row."""
     from engine.evaluate.policy import load_policy
-    loaded = (str(policy_path), None if root is None else str(root))
+    loaded = (str(policy_path), None if root is None else str(root), tuple(sorted((params or {}).items())))
     if _W.get("loaded") != loaded or "policy" not in _W:
-        policy = load_policy(Path(policy_path), root=root)
+        policy = load_policy(Path(policy_path), root=root, params=params)
         _W["policy"] = policy
         _W["ranker"] = Ranker(policy, rk.Procedure.of(policy))
         _W["loaded"] = loaded
@@ -388,7 +388,7 @@ def _map(fn, items, jobs, policy_path, lang, chunksize=64, root=None, paired=Fal
     # one window at a time keeps memory bounded however long the batch is.
     window = jobs * chunksize * 8
     items = iter(items)
-    with ctx.Pool(jobs, initializer=_init_worker, initargs=(str(policy_path), lang, root)) as pool:
+    with ctx.Pool(jobs, initializer=_init_worker, initargs=(str(policy_path), lang, root, _W.get("params"))) as pool:
         while True:
             chunk = list(itertools.islice(items, window))
             if not chunk:
@@ -487,7 +487,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
                 withdrawn=None, allow_policy_change=False,
                 letters=True, letter_format="txt", templates_dir=None, letter_date=None,
                 decimal_comma=None, progress=None, root=None, allow_invalid=False,
-                csv_dialect=None, compare=None, marks=None) -> BatchSummary:
+                csv_dialect=None, compare=None, marks=None, params=None) -> BatchSummary:
     """Score a batch; write results.jsonl, ranking.csv, errors.csv, summary.json, report.html, letters/.
 
     ``previous`` is an earlier run's results.jsonl (scorrimento: its awards are
@@ -510,7 +510,8 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     from engine.score.previous import read_previous, read_withdrawn
 
     _W.pop("loaded", None)  # the driver reads the policy as it is now (workers then inherit it)
-    _init_worker(policy_path, None, root)  # root: the folder the files the policy names must stay in
+    _W["params"] = params  # the call's parameters for this run: the workers compile the same variant
+    _init_worker(policy_path, None, root, params)  # root: the folder the files the policy names must stay in
     policy = _W["policy"]
     lang = lang or policy.language
     _W["lang"] = lang

@@ -105,6 +105,7 @@ class RunInfo:
     language: str
     total: int
     rules: frozenset = frozenset()  # the ids of the run's gates and criteria
+    params: tuple = ()  # a call with parameters: (name, value) of the run, as its summary records them
 
 
 @attrs.frozen
@@ -194,7 +195,8 @@ def _read_run(folder) -> tuple[RunInfo, dict, list]:
     info = RunInfo(str(folder), policy.get("name"), policy.get("version"), policy.get("sha256"),
                    decimal_of(budget), allocation.get("funding_line_rank"),
                    decimal_of((summary.get("scores") or {}).get("pass_score")),
-                   currency or summary.get("currency") or "EUR", language or "en", len(order), frozenset(rules))
+                   currency or summary.get("currency") or "EUR", language or "en", len(order), frozenset(rules),
+                   tuple(sorted((str(k), str(v)) for k, v in (policy.get("params") or {}).items())))
     return info, sides, order
 
 
@@ -381,6 +383,11 @@ def describe(diff: RunDiff, lang: str | None = None) -> dict:
     w = _words(diff, lang)
     t = w.t
     head = [t["title"].format(old=diff.old.folder, new=diff.new.folder), _policy_line(w, diff)]
+    if diff.old.params != diff.new.params:  # the same call in another edition: which values moved
+        old, new = dict(diff.old.params), dict(diff.new.params)
+        moved = [t["param_changed"].format(name=k, old=old.get(k, "—"), new=new.get(k, "—"))
+                 for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
+        head.append(t["params"].format(changes="; ".join(moved)))
     if diff.old.budget != diff.new.budget:
         head.append(t["budget"].format(old=w.money(diff.old.budget), new=w.money(diff.new.budget)))
     if diff.old.funding_line != diff.new.funding_line:
@@ -470,8 +477,10 @@ def to_json(diff: RunDiff, lang: str | None = None) -> dict:
     w = _words(diff, lang)
 
     def run(r: RunInfo):
-        return {"folder": r.folder, "policy": {"name": r.policy_name, "version": r.policy_version,
-                                               "sha256": r.policy_sha256},
+        policy = {"name": r.policy_name, "version": r.policy_version, "sha256": r.policy_sha256}
+        if r.params:  # only a call with parameters has them
+            policy["params"] = dict(r.params)
+        return {"folder": r.folder, "policy": policy,
                 "budget": money_text(r.budget), "funding_line_rank": r.funding_line,
                 "pass_score": exact_json(r.pass_score), "applications": r.total}
 

@@ -51,6 +51,7 @@ def read_previous(path, policy, *, allow_policy_change: bool = False) -> Previou
         raise PreviousRunError(f"--previous {path}: cannot read it ({e.strerror or e})") from None
     awards: dict = {}
     policies = set()
+    params = set()  # the values of the call's parameters each result was reached with
     for n, raw in enumerate(data.splitlines(), start=1):
         if not raw.strip():
             continue
@@ -64,6 +65,8 @@ def read_previous(path, policy, *, allow_policy_change: bool = False) -> Previou
             raise PreviousRunError(f"{where}: not a bando result (no `application` and `status`)")
         sha = (d.get("policy") or {}).get("sha256") if isinstance(d.get("policy"), dict) else None
         policies.add(sha)
+        given = (d.get("policy") or {}).get("params") if isinstance(d.get("policy"), dict) else None
+        params.add(tuple(sorted(given.items())) if isinstance(given, dict) else ())
         if d["status"] != "funded" or d.get("grant") is None:
             continue
         app = d["application"]
@@ -88,6 +91,15 @@ def read_previous(path, policy, *, allow_policy_change: bool = False) -> Previou
             f"--previous {p}: it was produced by another version of the policy (SHA-256 "
             f"{(found or 'unknown')[:12]}…, this one is {policy.sha256[:12]}…); earlier awards are kept only "
             f"under the rules that made them. If the change is intended (e.g. an amended call), pass "
+            f"--allow-policy-change")
+    # the same policy with other values of its parameters is another edition of the call
+    now = tuple(sorted(policy.param_values.items()))
+    if params != {now} and not allow_policy_change:
+        then = "; ".join(", ".join(f"{k}={v}" for k, v in s) or "none" for s in sorted(params))
+        raise PreviousRunError(
+            f"--previous {p}: it was produced with other values of the call's parameters ({then}; this run: "
+            f"{', '.join(f'{k}={v}' for k, v in now) or 'none'}); earlier awards are kept only under the rules "
+            f"that made them. To fund more applications use --budget; if the change is intended, pass "
             f"--allow-policy-change")
     return PreviousRun(str(p), hashlib.sha256(data).hexdigest(), found, awards)
 

@@ -36,18 +36,20 @@ class WhatIf:
 
 
 def whatif(policy_before, policy_after, batch, outdir, *, lang=None, budget=None, budget_after=None,
-           csv_dialect=None, **options) -> WhatIf:
+           csv_dialect=None, params=None, params_after=None, **options) -> WhatIf:
     """Score ``batch`` under both policies (letters are not written unless ``letters=True``) and
-    compare. ``budget`` overrides both runs' budget, ``budget_after`` only the second one's."""
+    compare. ``budget`` overrides both runs' budget, ``budget_after`` only the second one's;
+    ``params`` are the call parameters' values of the first run, ``params_after`` of the second
+    (the same policy twice with another ``action`` compares two editions of a call)."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     options.setdefault("letters", False)
     batch_path = Path(batch)
     before = score_batch(policy_before, batch_path, outdir / "before", lang=lang, budget=budget,
-                         csv_dialect=csv_dialect, **options)
+                         csv_dialect=csv_dialect, params=params, **options)
     after = score_batch(policy_after, batch_path, outdir / "after", lang=lang,
                         budget=budget_after if budget_after is not None else budget,
-                        csv_dialect=csv_dialect, **options)
+                        csv_dialect=csv_dialect, params=params_after, **options)
     comparison = _diff.compare(outdir / "before", outdir / "after")
     lang = lang or after.lang
     atomic_write(outdir / "diff.txt", _diff.render_text(comparison, lang))

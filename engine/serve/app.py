@@ -24,6 +24,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from dsl.errors import PolicyError
 from engine.score.batch_io import read_jsonl
 from engine.evaluate.result import Decision
 from engine.compile.validate import describe as describe_problem
@@ -155,6 +156,20 @@ class Server:
             raise Problem(404, f"no policy with id {quoted(pid)}; the policies served are: {known}")
         return served
 
+    async def _policy(self, request, served):
+        """The served policy, or its variant for the call parameters the query gives (``?param.action=IA``),
+        compiled in the pool (once per set of values); a value the policy refuses is a 400."""
+        given = {k[len("param."):]: v for k, v in request.query_params.items() if k.startswith("param.")}
+        if not given:
+            return served.policy
+        try:
+            return await self.pool.run(served.policy.variant, given)
+        except PolicyError as e:
+            raise Problem(400, "the call parameters of the query do not fit the policy",
+                          title="Bad call parameters",
+                          errors=[{"code": d.code, "message": d.message, "hint": d.hint} for d in e.diagnostics]) \
+                from None
+
     def _log(self, served, outcome, raw, explain, lang):
         if self.decision_log is None:
             return
@@ -210,7 +225,8 @@ class Server:
         lang = language(request, served)
         raw = await read_body(request, self.config.max_body)
         data = parse_json(raw)
-        outcome, doc, body = await self.pool.run(_evaluate, served.policy, data, lang, explain)
+        policy = await self._policy(request, served)
+        outcome, doc, body = await self.pool.run(_evaluate, policy, data, lang, explain)
         self._log(served, outcome, raw, explain, lang)
         if outcome.status == "invalid":
             raise _invalid(len(doc["errors"]), "and `result` is the full result", errors=doc["errors"], result=doc)
@@ -231,7 +247,7 @@ class Server:
             raise Problem(400, "the batch is empty: send one application (a JSON object) per line")
         last_line = [b""]
         rows = read_jsonl(_lines(body, last_line), name="request")
-        policy = served.policy
+        policy = await self._policy(request, served)
 
         async def stream():
             # the pool reads the rows one slice at a time, one slice after the other
