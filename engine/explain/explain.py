@@ -1285,7 +1285,7 @@ def cross_gate_result(policy, g, lang, shared) -> GateResult:
     order_name = w.name(g.order) if g.order is not None else None
     parts = []
     for key, other, when, tie in shared[:CROSS_SHOWN]:
-        if g.order is None:
+        if g.order is None or when is None:  # by input order, or the other gave no value: it came first
             tail = t["cross_before_input"].format(other=other)
         elif tie:
             tail = t["cross_before_tie"].format(other=other, order=order_name, value=w.show(when, g.order))
