@@ -395,8 +395,23 @@ class Gate:
 
 
 @node
+class CrossGate:
+    """``gate one_network "…": unique f.vat for f in network.firms among applications earlier by submitted_at``.
+
+    Decided over every application of a batch, never for one alone: a later application (by
+    ``order``; None is the order of the input) sharing a key with an earlier one fails it."""
+    id: str
+    key: Expr
+    var: str
+    source: Expr
+    order: Expr | None = None
+    label: Label | None = None
+    span: Span | None = _span()
+
+
+@node
 class Eligibility(Item):
-    gates: tuple[Gate, ...]
+    gates: tuple  # Gate | CrossGate, in source order
     span: Span | None = _span()
 
 

@@ -87,6 +87,7 @@ class CheckedPolicy:
     #: let name -> :class:`Reads`, what its expression reads (directly; a function reads only its parameters)
     let_deps: dict = attrs.Factory(dict)
     gates: list = attrs.Factory(list)
+    cross_gates: list = attrs.Factory(list)  # ast.CrossGate: decided across the applications of a batch
     score: ast.ScoreDef | None = None
     criteria: list = attrs.Factory(list)  # top-level criteria
     #: the score block's `bonus` / `malus` lines (Criterion nodes, ``kind`` bonus or malus), in source order
@@ -338,7 +339,10 @@ class Checker:
                 seen_lets[it.name] = it
                 (cp.funcs if it.params is not None else cp.lets)[it.name] = it
             elif isinstance(it, ast.Eligibility):
-                cp.gates.extend(it.gates)
+                # a gate across applications is decided by the batch (engine/score/cross.py), not by the
+                # compiled rules of one application: it is kept apart from the others
+                cp.gates.extend(g for g in it.gates if not isinstance(g, ast.CrossGate))
+                cp.cross_gates.extend(g for g in it.gates if isinstance(g, ast.CrossGate))
             elif isinstance(it, ast.ScoreDef):
                 if cp.score is not None:
                     self.error("E102", "the `score` block is given twice", it)
@@ -896,14 +900,35 @@ class Checker:
 
     def _check_gates(self):
         seen = {}
-        for g in self.cp.gates:
+        for g in sorted(self.cp.gates + self.cp.cross_gates, key=lambda g: g.span.start if g.span else 0):
             if g.id in seen:
                 self.error("E103", f"gate `{g.id}` is defined twice", g, notes=_first_at(seen[g.id]),
                            hint="every gate needs its own id")
             seen[g.id] = g
+            if isinstance(g, ast.CrossGate):
+                self._check_cross_gate(g)
+                continue
             t = self.infer(g.cond, _Scope())
             if t.kind not in ("bool", "any"):
                 self.error("E201", f"a gate must be a condition (true or false), but this is {t.describe()}", g.cond)
+
+    def _check_cross_gate(self, g):
+        """``unique KEY for VAR in LIST among applications earlier by ORDER``."""
+        st = self.infer(g.source, _Scope())
+        if st.kind not in ("list", "any"):
+            self.error("E520", f"gate `{g.id}`: `unique ... for {g.var} in` needs a list, but this is "
+                       f"{st.describe()}", g.source, hint="name a list of the application, e.g. `network.firms`")
+            st = Type("list", item=ANY)
+        kt = self.infer(g.key, _Scope(names={g.var: ("var", st.item or ANY)}))
+        if kt.kind not in ("text", "enum", "int", "any"):
+            self.error("E521", f"gate `{g.id}`: the key shared between applications should identify something "
+                       f"(a text such as a VAT number), not {kt.describe()}", g.key,
+                       hint=f"write the field that identifies it, e.g. `{g.var}.vat`")
+        if g.order is not None:
+            ot = self.infer(g.order, _Scope())
+            if ot.kind not in ORDER_KINDS:
+                self.error("E522", f"gate `{g.id}`: cannot tell which application is earlier by {ot.describe()}",
+                           g.order, hint="a date and time such as `submitted_at`, the `id`, or `input order`")
 
     def _check_score(self):
         cp = self.cp
@@ -1209,6 +1234,7 @@ class Checker:
     def _check_cases(self):
         cp = self.cp
         gate_ids = {g.id for g in cp.gates}
+        cross_ids = {g.id for g in cp.cross_gates}
         crit_ids = {c.id for c in all_criteria(cp.scored)}
         for case in cp.cases:
             self._check_case_params(case)
@@ -1223,7 +1249,12 @@ class Checker:
             for e in case.expectations:
                 if e.kind == "failing":
                     for g in e.value:
-                        if g not in gate_ids:
+                        if g in cross_ids:
+                            self.error("E523", f"gate `{g}` is decided across the applications of a batch: "
+                                       f"an example of one application cannot fail it", e,
+                                       hint="test it on a batch (`bando score`), see docs/language.md, "
+                                            "\"Gates across applications\"")
+                        elif g not in gate_ids:
                             self.error("E603", f"unknown gate `{g}`", e, hint=self._suggest(g, gate_ids))
                 elif e.kind == "points":
                     for cid, v in e.value:

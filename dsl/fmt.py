@@ -388,6 +388,9 @@ class _Formatter:
             for g in it.gates:
                 w.lead(_span_line(g), "  ")
                 head = f"  gate {g.id}{format_label(g.label)}: "
+                if isinstance(g, ast.CrossGate):
+                    w.lines(head, [format_cross(g)], g)
+                    continue
                 w.lines(head, _wrapped(g.cond, "      ", len(head)), g)
             self.block_close(it, "", "  ")
         elif isinstance(it, ast.ScoreDef):
@@ -484,6 +487,12 @@ def format_ranking_item(r) -> str:
         s = f"unique {format_expr(r.key)} for {r.var} in {format_expr(r.source)} keep {r.keep}"
         return s + (f" {format_expr(r.by)}" if r.by is not None else "")
     raise TypeError(type(r).__name__)  # pragma: no cover
+
+
+def format_cross(g) -> str:
+    """The body of a gate across applications, after ``gate ID LABEL: ``."""
+    order = "input order" if g.order is None else format_expr(g.order)
+    return f"unique {format_expr(g.key)} for {g.var} in {format_expr(g.source)} among applications earlier by {order}"
 
 
 def format_case(c) -> str:

@@ -402,6 +402,17 @@ class _ToAst(Transformer):
         label = rest[0] if len(rest) == 2 else None
         return ast.Gate(str(gid), rest[-1], label, span=Span.from_meta(meta))
 
+    def cross_gate(self, meta, gid, *rest):
+        label = rest[0] if len(rest) == 5 else None
+        key, var, source, order = rest[-4:]
+        return ast.CrossGate(str(gid), key, str(var), source, order, label, span=Span.from_meta(meta))
+
+    def earlier(self, meta, e):
+        return e
+
+    def earlier_input(self, meta):
+        return None
+
     def eligibility(self, meta, *gates):
         return ast.Eligibility(tuple(gates), span=Span.from_meta(meta))
 

@@ -323,6 +323,7 @@ class Policy:
         self.sha256 = h.hexdigest()
         self.warnings = cp.warnings
         self.gates = list(cp.gates)
+        self.cross_gates = list(cp.cross_gates)  # decided across a batch's applications (engine/score/cross.py)
         self.criteria = list(cp.criteria)
         self.score_def = cp.score
         self.max_score = cp.score.max if cp.score else None

@@ -1198,7 +1198,7 @@ def render(policy, decision, trace: Trace, lang) -> Result:
     if trace.outputs is not None:
         result = attrs.evolve(result, outputs=render_outputs(policy, lang, trace.outputs),
                               output_env=trace.output_env)
-    return result
+    return with_cross_pending(policy, result, lang) if policy.cross_gates else result
 
 
 def render_outputs(policy, lang, facts, previous=None) -> tuple:
@@ -1409,7 +1409,7 @@ def render_text(result: Result | dict, lang: str | None = None) -> str:
         lines.append(w["gates"])
         width = max(len(g["label"]) for g in r["gates"])
         for g in r["gates"]:
-            mark = "✓" if g["passed"] else "✗"
+            mark = "✓" if g["passed"] else "✗" if g["passed"] is False else "?"  # ?: decided only in a batch
             lines.append(f"  {mark} {g['label']:<{width}}  {g['because']}")
     if r.get("evaluation"):  # a call with a panel: what its marks made of each mark
         lines.append("")
@@ -1526,3 +1526,88 @@ def rules_applied(policy, value) -> tuple[dict, tuple]:
         if raw is not None:
             terms = tuple(i for i, k in enumerate(plan.term_index) if values[k] == raw)
     return bands, terms
+
+
+# --- gates across applications (docs/language.md, "Gates across applications") ---------------------
+#: the keys a failing gate across applications names one by one; the rest are counted
+CROSS_SHOWN = 3
+
+
+def _cross_label(policy, g, lang) -> str:
+    return policy.label_of(g, lang)
+
+
+def cross_pending(policy, lang) -> tuple:
+    """The gates across applications of one application evaluated alone: not decided (``passed``
+    is None), and the result says why."""
+    because = texts(lang)["cross_pending"]
+    return tuple(GateResult(g.id, _cross_label(policy, g, lang), None, because, {"decided": False})
+                 for g in policy.cross_gates)
+
+
+def _cross_provisional(policy, lang) -> str:
+    """The sentence an eligible result of one application alone ends with: its outcome waits for the batch."""
+    quoted = texts(lang)["cross_quoted"]
+    labels = ", ".join(quoted.format(label=_cross_label(policy, g, lang)) for g in policy.cross_gates)
+    return i18n.plural(lang, "explain.cross_provisional", len(policy.cross_gates), labels=labels)
+
+
+def with_cross_pending(policy, result: Result, lang) -> Result:
+    """``result`` (one application) with its gates across applications shown as not decided."""
+    if not policy.cross_gates or result.status == "invalid":
+        return result
+    summary = result.summary
+    if result.status != "ineligible":  # another gate failing decides; else the outcome is provisional
+        summary = (summary + " " + _cross_provisional(policy, lang)).strip()
+    return attrs.evolve(result, gates=result.gates + cross_pending(policy, lang), summary=summary)
+
+
+def cross_gate_result(policy, g, lang, shared) -> GateResult:
+    """The decided gate ``g`` of one application of a batch. ``shared`` lists what it shares with the
+    applications before it: ``(key, other application, other's value of "earlier" or None, tie)``,
+    where ``tie`` says the two are equal by it and the input order decided; empty when it passed."""
+    w = _words(policy, lang)
+    t = w.t
+    label = _cross_label(policy, g, lang)
+    key_name = w.name(g.key)
+    if not shared:
+        return GateResult(g.id, label, True, t["cross_passed"].format(name=key_name), {"shared": []})
+    order_name = w.name(g.order) if g.order is not None else None
+    parts = []
+    for key, other, when, tie in shared[:CROSS_SHOWN]:
+        if g.order is None or when is None:  # by input order, or the other gave no value: it came first
+            tail = t["cross_before_input"].format(other=other)
+        elif tie:
+            tail = t["cross_before_tie"].format(other=other, order=order_name, value=w.show(when, g.order))
+        else:
+            tail = t["cross_before"].format(other=other, order=order_name, value=w.show(when, g.order))
+        parts.append(t["cross_shared"].format(name=key_name, key=key, tail=tail))
+    because = "; ".join(parts)
+    if len(shared) > CROSS_SHOWN:
+        because += i18n.plural(lang, "explain.cross_more", len(shared) - CROSS_SHOWN)
+    values = {"shared": [{"key": key, "application": other, "earlier_by": _jsonable(when), "tie": tie}
+                         for key, other, when, tie in shared]}
+    return GateResult(g.id, label, False, because, values)
+
+
+def settle_cross(policy, result: Result, decided: tuple, lang) -> Result:
+    """``result`` (explained alone, :func:`with_cross_pending`) with its gates across applications
+    decided by the batch: ``decided`` holds one :class:`GateResult` per gate. An application that
+    fails one is ineligible like one failing any other gate: not scored (unless the call scores the
+    ineligible too), no grant, and its summary names every gate it fails."""
+    by_id = {g.id: g for g in decided}
+    gates = tuple(by_id.get(g.id, g) if g.passed is None else g for g in result.gates)
+    if all(g.passed is not False for g in decided):
+        summary = result.summary
+        if result.status != "ineligible":
+            summary = summary.replace(" " + _cross_provisional(policy, lang), "")
+        return attrs.evolve(result, gates=gates, summary=summary)
+    failed = [g.label for g in gates if g.passed is False]
+    summary = i18n.plural(lang, "explain.s_ineligible", len(failed), ids="; ".join(failed))
+    criteria, score, rscore = result.criteria, result.score, result.ranking_score
+    if not (policy.score_def is not None and policy.score_def.including_ineligible):
+        criteria = unscored_criteria(policy, lang)
+        score = rscore = None
+    return attrs.evolve(result, status="ineligible", gates=gates, criteria=criteria, score=score,
+                        ranking_score=rscore, grant=None, grant_because=None, grant_computed=None, rank=None,
+                        placement=None, summary=summary)

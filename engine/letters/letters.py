@@ -707,7 +707,7 @@ class LetterRenderer:
             "fmt": fmt,
             "t": labels(lang),
             "currency": r["currency"],
-            "failed_gates": [g for g in r["gates"] if not g["passed"]],
+            "failed_gates": [g for g in r["gates"] if g["passed"] is False],  # None: decided only in a batch
             "below_minimum": [k for k in r["criteria"] if k["minimum"] is not None
                               and k["points"] is not None and k["points"] < k["minimum"]],
             "call_open": None if closes is None or date is None else date <= closes,

@@ -37,6 +37,7 @@ import attrs
 import orjson
 
 from engine.text import i18n
+from engine.score import cross as _cross
 from engine.score import ranking as rk
 from engine.text.i18n import Message
 from engine.score.batch_io import BatchError, read_batch, slice_reader
@@ -163,6 +164,7 @@ def _init_worker(policy_path, lang, root=None, params=None):
         policy = load_policy(Path(policy_path), root=root, params=params)
         _W["policy"] = policy
         _W["ranker"] = Ranker(policy, rk.Procedure.of(policy))
+        _W["cross"] = _cross.CrossKeys(policy) if policy.cross_gates else None
         _W["loaded"] = loaded
     _W["lang"] = lang
 
@@ -170,8 +172,10 @@ def _init_worker(policy_path, lang, root=None, params=None):
 def _score_row(row):
     """The one pass over a row: validated, decided and explained once. Returns what the ranking
     needs (an :class:`engine.score.ranking.Entry` for an admitted application; for an invalid row, the
-    fields of its first errors, what the mostly-invalid check reports; else None) and the row's
-    spilled record, as bytes (a worker pickles it; the driver only writes it)."""
+    fields of its first errors, what the mostly-invalid check reports; else None), the row's
+    spilled record, as bytes (a worker pickles it; the driver only writes it), and what the gates
+    across applications need of it (a :class:`engine.score.cross.CrossRow`; None for an invalid
+    row or a policy without them)."""
     policy, lang = _W["policy"], _W["lang"]
     digest = row_sha256(row.data)  # what was submitted, before the panel's marks join it
     marks = _W.get("marks")
@@ -182,21 +186,27 @@ def _score_row(row):
         if row.data is not None:
             errors += policy.validate(row.data)[1]
         d = _with_source(_invalid(policy, row, errors, lang).to_dict(), row.source, row.app_id, digest)
-        return _Invalid(tuple(row.errors[:3])), _spill(_FINAL, (d, _line(d)))
+        return _Invalid(tuple(row.errors[:3])), _spill(_FINAL, (d, _line(d))), None
     result, decision, value = policy.evaluate_full(row.data, lang)
+    keys = _W["cross"]
+    crow = keys.row(row.index, decision, value) if keys is not None and decision.status != "invalid" else None
     if decision.status == "admitted":
         # its result waits for its place in the graduatoria: spilled as it is, merged after ranking
-        return _W["ranker"].entry(row.index, decision, value), _spill(_RANKED, (result, row.source, row.app_id, digest))
+        return _W["ranker"].entry(row.index, decision, value), \
+            _spill(_RANKED, (result, row.source, row.app_id, digest)), crow
     mark = _Invalid(tuple(tuple(e) for e in decision.errors[:3])) if decision.status == "invalid" else \
         _Pending(decision.status) if decision.status in PENDING else None
+    if crow is not None:  # its gates across applications are decided after the pass: its result waits too
+        return mark, _spill(_HELD, (result, row.source, row.app_id, digest)), crow
     d = _with_source(result.to_dict(), row.source, row.app_id, digest)
-    return mark, _spill(_FINAL, (d, _line(d)))
+    return mark, _spill(_FINAL, (d, _line(d))), None
 
 
 #: what a spilled record holds: a final result dict with its line of results.jsonl (written where the
-#: row was scored, a worker with --jobs), or an admitted (Result, source, id); its place in the
-#: spill is the row's index
-_FINAL, _RANKED = 0, 1
+#: row was scored, a worker with --jobs), an admitted (Result, source, id), or the (Result, source, id)
+#: of another valid application of a call with gates across applications (decided after the pass);
+#: its place in the spill is the row's index
+_FINAL, _RANKED, _HELD = 0, 1, 2
 
 
 def _spill(kind, payload) -> bytes:
@@ -217,15 +227,19 @@ def _line(d) -> str:
     return json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def _result_dict(policy, lang, index, record, outcome) -> tuple[dict, str]:
-    """The full result dict of a spilled record and its line, an admitted one merged with its
-    ranking outcome."""
+def _result_dict(policy, lang, index, record, outcome, cross=None) -> tuple[dict, str]:
+    """The full result dict of a spilled record and its line, its gates across applications decided
+    (``cross(index)``) and an admitted one that passed them merged with its ranking outcome."""
     kind, payload = record
     if kind == _FINAL:
         return payload
     result, source, app_id, digest = payload
+    if cross is not None:
+        result = cross(index, result)
+    if kind == _RANKED and result.status != "ineligible":
+        result = _merge(policy, result, outcome(index), lang)
     # the named outputs that read the grant follow what the allocation gave (a partial award, none)
-    merged = refresh_outputs(policy, _merge(policy, result, outcome(index), lang), lang)
+    merged = refresh_outputs(policy, result, lang)
     d = _with_source(merged.to_dict(), source, app_id, digest)
     return d, _line(d)
 
@@ -249,7 +263,7 @@ SLICE_LINES = 256
 
 
 def _scored(reader, jobs, policy_path, lang, root):
-    """``(ranking entry or invalid mark or None, spilled record)`` of every row, in input order.
+    """``(ranking entry or invalid mark or None, spilled record, cross row or None)`` of every row, in input order.
     With ``jobs`` > 1 and one JSON Lines file the workers read their own slices of it (nothing
     big crosses a pipe but the raw lines); other batches are read here and scored by workers."""
     if jobs <= 1 or reader.formats != ["jsonl"]:
@@ -261,13 +275,16 @@ def _scored(reader, jobs, policy_path, lang, root):
     for (first, blob, _), (answers, unknown) in _map(_score_slice, slices, jobs, policy_path, lang,
                                                      chunksize=1, root=root, paired=True):
         reader.merge_unknown(unknown)
-        for key, app_id, mark, record in answers:
+        for key, app_id, mark, record, crow in answers:
             if reader.duplicate(app_id, key):  # only here are the earlier ids known: read and score it again
-                mark, record = _score_row(reader.reread(first, blob, key, index))
-            elif isinstance(mark, rk.Entry):
-                mark.index = index  # the worker numbered its slice from 0
+                mark, record, crow = _score_row(reader.reread(first, blob, key, index))
+            else:  # the worker numbered its slice from 0
+                if isinstance(mark, rk.Entry):
+                    mark.index = index
+                if crow is not None:
+                    crow.index = index
             index += 1
-            yield mark, record
+            yield mark, record, crow
     reader.finish_slices()
 
 
@@ -560,8 +577,11 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     bar = progress(i18n.text(lang, "batch.evaluating")) if progress else None
     reader = read_batch(batch_path, from_policy(policy), decimal_comma=decimal_comma, lang=lang)
     write = spill.write
-    for e, record in _scored(reader, jobs, policy_path, lang, root):
+    cross_rows: list[_cross.CrossRow] = []
+    for e, record, crow in _scored(reader, jobs, policy_path, lang, root):
         write(record)
+        if crow is not None:
+            cross_rows.append(crow)
         total += 1
         if bar:
             bar(1)
@@ -579,6 +599,20 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     if not allow_invalid and total >= MOSTLY_INVALID_MIN_ROWS and invalid * 2 > total:
         raise MostlyInvalidError(_mostly_invalid_text(batch_path, total, invalid, invalid_fields,
                                                       reader.warnings, lang))
+
+    # the gates across applications, over every valid application: who fails them is never ranked
+    cross = None
+    if policy.cross_gates:
+        decided = _cross.settle(policy, cross_rows, withdrawn)
+        excluded = _cross.failed(decided)
+        entries = [e for e in entries if e.index not in excluded]
+        del cross_rows
+
+        def cross(index, result):
+            from engine.explain.explain import cross_gate_result, settle_cross
+            gates = tuple(cross_gate_result(policy, g, lang, shared)
+                          for g, shared in zip(policy.cross_gates, decided[index]))
+            return settle_cross(policy, result, gates, lang)
 
     # ranking and allocation
     ranker_order = None
@@ -660,7 +694,8 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     letter_errors: list[dict] = []
     spill.flush()
     spill.seek(0)
-    results = (_result_dict(policy, lang, index, record, outcome) for index, record in enumerate(_unspill(spill)))
+    results = (_result_dict(policy, lang, index, record, outcome, cross)
+               for index, record in enumerate(_unspill(spill)))
     if letters:  # a letter costs more than its result: with --jobs, workers render them
         results = (((d, line), text) for (d, line), text in
                    _map(_render_letter_of, results, jobs, policy_path, lang, chunksize=16, root=root, paired=True))

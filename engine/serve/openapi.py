@@ -47,7 +47,8 @@ _COMMON = {
             "language": {"type": "string"}, "summary": {"type": "string"},
             "gates": {"type": "array", "items": {"type": "object", "required": ["id", "label", "passed", "because"],
                                                  "properties": {"id": {"type": "string"}, "label": {"type": "string"},
-                                                                "passed": {"type": "boolean"},
+                                                                # null: a gate across applications, decided only in a batch
+                                                                "passed": {"type": ["boolean", "null"]},
                                                                 "because": {"type": "string"},
                                                                 "values": {"type": "object"}}}},
             "criteria": {"type": "array", "items": {"type": "object",
