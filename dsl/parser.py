@@ -511,7 +511,7 @@ _VALUE_START = {"NUMBER", "NAME", "STRING"}
 _VALUE_TERMS = _VALUE_START | {"PERCENT", "DATE", "DATETIME", "DURATION", "BOOL", "QUANTIFIER", "AGGREGATE",
                                "LPAR", "LBRACE", "MINUS", "IF", "NOT", "SCORE", "MIN", "MAX"}
 #: what may follow a complete value: shown as one phrase, not a dozen terminals
-_OPERATORS = {"AND", "OR", "NOT", "BETWEEN", "IN", "IS", "OF", "COMP_OP", "PLUS", "MINUS", "MUL_OP", "DOT",
+_OPERATORS = {"AND", "OR", "NOT", "BETWEEN", "IN", "IS", "OF", "COMP_OP", "PLUS", "MINUS", "MUL_OP", "DOT", "AT",
               "LPAR", "CURRENCY"}
 #: the words that start a top-level section
 _SECTIONS = {"$END", "APPLICANT", "CALL", "ELIGIBILITY", "EXAMPLES", "GRANT", "INPUT", "LET", "PANEL", "RANKING",
