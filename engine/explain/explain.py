@@ -115,6 +115,8 @@ class _Words:
         day = const_date(self.cp, e.when)
         if day is not None:
             return self.t["dated_on"].format(x=x, d=format_date(day, self.lang))
+        if isinstance(e.when, ast.Name) and self.cp.ref_of(e.when)[0] == "param":
+            return x  # inside a function: the rule's sentence states the date it was given (dated_clauses)
         return self.t["dated_at"].format(x=x, d=self._human(e.when, 0))
 
     def dated_label(self, name) -> str:
