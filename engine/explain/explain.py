@@ -145,10 +145,11 @@ class _Words:
         return "".join(self.t["and"] + c for c in out)
 
     def rule_suffix(self, rule, exprs) -> str:
-        """What a rule's sentence ends with: the dated values it used, then the article it comes from."""
+        """What a rule's sentence ends with: the dated values it used, then the article it comes from
+        (unless a dated value already quoted that very article)."""
         suffix = "".join(self.dated_clauses(e) for e in exprs if e is not None)
         cites = self.citation(rule)
-        if cites:
+        if cites and f"({cites}," not in suffix:
             suffix += self.t["cites"].format(c=cites)
         return suffix
 
@@ -797,6 +798,10 @@ class _GrantWords:
         self.root_name = t["grant.fixed"] if is_const(plan.root) else _grant_term_name(ex, plan, plan.root, t, "")
         rounding = plan.decl.rounding
         self.rounding = _rounding_words(t, rounding, lang, policy.currency) if rounding is not None else None
+        # the article the grant comes from: its own `cites`, else that of the `let` it is
+        cited = plan.decl if plan.decl.cites else _let_of(policy.checked, plan.decl.expr)
+        cites = ex.citation(cited) if cited is not None else None
+        self.cites = t["cites"].format(c=cites) if cites else ""
 
 
 def _grant_words(policy, plan, lang) -> _GrantWords:
@@ -847,6 +852,8 @@ def grant_because(policy, plan: GrantPlan, lang, values, computed) -> str:
     if w.rounding is not None and raw != computed:
         head += f"; {w.rounding}: {money(raw)} → {money(computed)}"
     sentence = f"{money(computed)}: {head}"
+    if w.cites:
+        sentence += w.cites
     if computed < 0:
         return t["grant.below"].format(s=sentence)
     if computed == 0:
