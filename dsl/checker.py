@@ -679,9 +679,9 @@ class Checker:
             self.error("E146", f"`at` takes a date, but this is {wt.describe()}", e.when,
                        hint="e.g. `at call.decision` or `at date_of(submitted_at)`")
         if not (isinstance(e.param, ast.Name) and e.param.id in cp.dated):
-            if isinstance(e.param, ast.Name) and scope.lookup(e.param.id) is None and e.param.id not in cp.lets:
-                self.infer(e.param, scope)  # not defined: the usual error with its hint
-            else:
+            before = len(cp.errors)
+            self.infer(e.param, scope)  # a name not defined: the usual error with its hint, and no other
+            if len(cp.errors) == before:
                 self.error("E145", "only a dated parameter (`let x = dated { ... }`) can be read `at` a date",
                            e.param)
             return ANY
