@@ -216,6 +216,32 @@ class IsMissing(Expr):
     checked_type: Type | None = _checked()
 
 
+@node
+class DatedEntry:
+    """``from 2014-01-01 -> 200_000 EUR cites "Reg. (UE) 1407/2013"``: a value in force from ``start``."""
+    start: _dt.date
+    value: Expr
+    cites: tuple = ()
+    span: Span | None = _span()
+
+
+@node
+class Dated(Expr):
+    """``dated { from … -> … }``: a parameter whose value changes by date (the value of a ``let``)."""
+    entries: tuple[DatedEntry, ...]
+    span: Span | None = _span()
+    checked_type: Type | None = _checked()
+
+
+@node
+class At(Expr):
+    """``de_minimis_ceiling at call.decision``: the value of a dated parameter in force on a date."""
+    param: Expr
+    when: Expr
+    span: Span | None = _span()
+    checked_type: Type | None = _checked()
+
+
 # --- types --------------------------------------------------------------------
 
 
@@ -284,6 +310,21 @@ class Label:
             if code == lang:
                 return text
         return self.text
+
+
+@node
+class Citation(Label):
+    """``cites "Art. 4, c. 2" en "Art. 4(2)"``: the article of the call, or the law, a rule comes from.
+
+    Written and translated like a :class:`Label`; explanations and letters quote it
+    (L. 241/1990, art. 3: a decision states its legal grounds).
+    """
+
+
+def citation_of(node) -> "Citation | None":
+    """The citation of a rule (its first: a second one is an error the checker reports), or None."""
+    cites = getattr(node, "cites", ())
+    return cites[0] if cites else None
 
 
 @node
@@ -360,6 +401,7 @@ class LetDef(Item):
     expr: Expr
     params: tuple[Param, ...] | None = None
     label: Label | None = None
+    cites: tuple[Citation, ...] = ()
     span: Span | None = _span()
 
 
@@ -383,6 +425,7 @@ class Decl(Item):
     var: str | None = None
     source: Expr | None = None
     named: bool = False
+    cites: tuple[Citation, ...] = ()
     span: Span | None = _span()
 
 
@@ -391,6 +434,7 @@ class Gate:
     id: str
     cond: Expr
     label: Label | None = None
+    cites: tuple[Citation, ...] = ()
     span: Span | None = _span()
 
 
@@ -406,6 +450,7 @@ class CrossGate:
     source: Expr
     order: Expr | None = None
     label: Label | None = None
+    cites: tuple = ()  # Citation, as on a Gate
     span: Span | None = _span()
 
 
@@ -439,6 +484,7 @@ class Criterion:
     tiers: tuple[Tier, ...] | None = None
     subs: tuple["Criterion", ...] | None = None
     sub: bool = False
+    cites: tuple[Citation, ...] = ()
     span: Span | None = _span()
     #: ``criterion`` (or a ``sub`` part), or a premium ``bonus`` / penalty ``malus`` of the score block
     kind: str = "criterion"
@@ -492,6 +538,7 @@ class Reserve:
     share: Expr
     label: Label
     cond: Expr
+    cites: tuple[Citation, ...] = ()
     span: Span | None = _span()
 
 
@@ -505,6 +552,7 @@ class Ties:
     rule: str
     margin: Expr | None = None
     seed: int | None = None
+    cites: tuple[Citation, ...] = ()
     span: Span | None = _span()
 
 
@@ -527,6 +575,7 @@ class Unique:
     source: Expr
     keep: str  # earliest | latest | best
     by: Expr | None = None
+    cites: tuple[Citation, ...] = ()
     span: Span | None = _span()
 
 

@@ -67,6 +67,23 @@ RESERVED = frozenset({"score", "not", "if", "all", "any", "none", "true", "false
                       "share", "sum", "average", "mean", "median", "spread", "lowest", "highest"})
 
 
+@attrs.frozen
+class DatedTable:
+    """A dated parameter as checked: its ``let``, the date each value comes into force, the values' type."""
+
+    let: ast.LetDef
+    starts: tuple
+    type: Type
+
+    def entry(self, day):
+        """The entry in force on ``day`` (a date), or None before the first one."""
+        found = None
+        for start, x in zip(self.starts, self.let.expr.entries):
+            if start <= day:
+                found = x
+        return found
+
+
 @attrs.define
 class CheckedPolicy:
     """A policy whose names are resolved and whose expressions are typed."""
@@ -83,6 +100,10 @@ class CheckedPolicy:
     input: RecordInfo | None = None
     lets: dict = attrs.Factory(dict)
     funcs: dict = attrs.Factory(dict)
+    #: dated parameters (``let x = dated { from … -> … }``): name -> LetDef; not values, so not in ``lets``
+    dated: dict = attrs.Factory(dict)
+    #: dated parameter -> :class:`DatedTable`, its entries checked and in force order
+    dated_tables: dict = attrs.Factory(dict)
     let_types: dict = attrs.Factory(dict)
     #: let name -> :class:`Reads`, what its expression reads (directly; a function reads only its parameters)
     let_deps: dict = attrs.Factory(dict)
@@ -285,6 +306,9 @@ class Checker:
         if cp.input is not None:
             self._resolve_record(cp.input)
         self._check_panel()
+        self._check_citations(items)
+        for name, let in cp.dated.items():
+            self._check_dated(let)
         for name, let in cp.lets.items():
             self._let_type(name)
         for name, fn in cp.funcs.items():
@@ -337,7 +361,10 @@ class Checker:
                         self.error("E105", f"`{prm.name}` is a word of the language and cannot be used as a name", prm,
                                    hint="choose another name")
                 seen_lets[it.name] = it
-                (cp.funcs if it.params is not None else cp.lets)[it.name] = it
+                if isinstance(it.expr, ast.Dated) and it.params is None:
+                    cp.dated[it.name] = it
+                else:
+                    (cp.funcs if it.params is not None else cp.lets)[it.name] = it
             elif isinstance(it, ast.Eligibility):
                 # a gate across applications is decided by the batch (engine/score/cross.py), not by the
                 # compiled rules of one application: it is kept apart from the others
@@ -783,6 +810,69 @@ class Checker:
                                   tuple(n for (k, n) in read if k == "input"))
         cp.let_types.setdefault(name, t)
         return cp.let_types[name]
+
+    # --- citations and dated parameters ----------------------------------------------------
+    def _check_citations(self, items):
+        """Every ``cites`` says something, and a rule cites once (its translations go in that one)."""
+        for it in items:
+            for n in ast.walk(it):
+                cites = getattr(n, "cites", None)
+                if not cites:
+                    continue
+                for c in cites:
+                    if not c.text.strip() or any(not t.strip() for _code, t in c.translations):
+                        self.error("E140", "a citation cannot be empty: write the article the rule comes from, "
+                                   'e.g. `cites "Art. 4, c. 2"`', c)
+                for c in cites[1:]:
+                    self.error("E141", "this rule already cites an article: give one `cites` per rule",
+                               c, notes=_first_at(cites[0]),
+                               hint='cite several articles in one text, e.g. `cites "Art. 4, c. 2 e art. 5"`')
+
+    def _check_dated(self, let):
+        """Dates ascending and distinct, every value a literal of one type (E142, E143)."""
+        entries = let.expr.entries
+        t = None
+        for prev, x in zip(entries, entries[1:]):
+            if x.start <= prev.start:
+                self.error("E142", f"the dates of `{let.name}` must go forward: {x.start.isoformat()} comes after "
+                           f"{prev.start.isoformat()}", x, hint="write the values in the order they came into force, "
+                           "each from its own date")
+        for x in entries:
+            vt = self.infer(x.value, _Scope())
+            if not _is_literal(x.value):
+                self.error("E143", "a dated value is a constant (a number, an amount, a percentage, a date, a text)",
+                           x.value)
+                continue
+            if t is None:
+                t = vt
+            elif unify(t, vt) is None or (t.kind == "money") != (vt.kind == "money"):
+                self.error("E143", f"the values of `{let.name}` differ: {t.describe()} and {vt.describe()}", x.value,
+                           hint="every value of a dated parameter has the same type")
+        self.cp.dated_tables[let.name] = DatedTable(let, tuple(x.start for x in entries), t or ANY)
+
+    def _infer_at(self, e, scope) -> Type:
+        cp = self.cp
+        wt = self.infer(e.when, scope)
+        if wt.kind not in ("date", "datetime", "any"):
+            self.error("E146", f"`at` takes a date, but this is {wt.describe()}", e.when,
+                       hint="e.g. `at call.decision` or `at date_of(submitted_at)`")
+        if not (isinstance(e.param, ast.Name) and e.param.id in cp.dated):
+            before = len(cp.errors)
+            self.infer(e.param, scope)  # a name not defined: the usual error with its hint, and no other
+            if len(cp.errors) == before:
+                self.error("E145", "only a dated parameter (`let x = dated { ... }`) can be read `at` a date",
+                           e.param)
+            return ANY
+        cp.resolve(e.param, "dated", e.param.id)
+        table = cp.dated_tables[e.param.id]
+        object.__setattr__(e.param, "checked_type", table.type)
+        day = const_date(cp, e.when)
+        if day is not None and table.entry(day) is None:
+            self.error("E147", f"`{e.param.id}` has no value on {day.isoformat()}: its first value is in force "
+                       f"from {table.starts[0].isoformat()}", e,
+                       hint="add the value in force on that date (`from ... -> ...`) or read it at another date")
+        # a date known only per application may come before the first value: the value is then missing
+        return table.type.opt(wt.optional or day is None)
 
     # --- blocks -----------------------------------------------------------------------------
     # --- the evaluation panel ---------------------------------------------------------------
@@ -1431,6 +1521,13 @@ class Checker:
             return self._infer_aggregate(e, scope)
         if isinstance(e, ast.Call):
             return self._infer_call(e, scope)
+        if isinstance(e, ast.At):
+            return self._infer_at(e, scope)
+        if isinstance(e, ast.Dated):
+            self.error("E144", "`dated { ... }` is the whole value of a `let` without parameters", e,
+                       hint="write `let ceiling \"massimale\" = dated { from 2024-01-01 -> 300_000 EUR }` and use "
+                       "`ceiling at call.decision`")
+            return ANY
         return ANY
 
     def _want_bool(self, t, node, where):
@@ -1448,6 +1545,10 @@ class Checker:
         if bound is not None:
             self._refer(e, bound[0], e.id)
             return bound[1]
+        if e.id in cp.dated:
+            self.error("E145", f"`{e.id}` changes by date: say on which date it is read", e,
+                       hint=f"write `{e.id} at call.decision` (or at another date)")
+            return ANY
         fn = scope.lookup("__function__")
         if fn is not None and (e.id in cp.lets or (cp.input is not None and e.id in cp.input.fields)):
             # functions are compiled once, apart from any application: they see only their parameters
@@ -1807,6 +1908,45 @@ def _first_at(node):
 
 def _as_dt(v):
     return v if isinstance(v, _dt.datetime) else _dt.datetime(v.year, v.month, v.day)
+
+
+def const_date(cp, e):
+    """The date ``e`` always has (a date literal, or a date of the call header), else None."""
+    if isinstance(e, (ast.DateLit, ast.DateTimeLit)):
+        return _day(e.value)
+    if isinstance(e, ast.Attr) and isinstance(e.obj, ast.Name) and e.obj.id == "call":
+        v = cp.header.get(e.name)
+        return _day(v) if isinstance(v, _dt.date) else None
+    return None
+
+
+def dated_uses(cp, e) -> list:
+    """``(dated parameter, date)`` of every ``x at d`` that ``e`` reads on a date known before any
+    application (a constant, or a function's parameter given a constant), through functions too:
+    the explanation states the value in force, its source and since when."""
+    out = []
+
+    def visit(n, params, seen):
+        def day_of(w):
+            day = const_date(cp, w)
+            if day is None and isinstance(w, ast.Name) and cp.ref_of(w)[0] == "param":
+                day = params.get(w.id)
+            return day
+        for x in ast.walk(n):
+            if isinstance(x, ast.At) and cp.ref_of(x.param)[0] == "dated":
+                day = day_of(x.when)
+                if day is not None and (x.param.id, day) not in out:
+                    out.append((x.param.id, day))
+            elif isinstance(x, ast.Call) and x.func in cp.funcs and x.func not in seen:
+                fn = cp.funcs[x.func]
+                inner = {p.name: day_of(a) for p, a in zip(fn.params, x.args)}
+                visit(fn.expr, {k: v for k, v in inner.items() if v is not None}, seen | {x.func})
+    visit(e, {}, frozenset())
+    return out
+
+
+def _day(v):
+    return v.date() if isinstance(v, _dt.datetime) else v
 
 
 def _fmt(d: Decimal) -> str:

@@ -121,7 +121,16 @@ def format_expr(e, prec: int = 0) -> str:
     if isinstance(e, ast.IsMissing):
         s = f"{format_expr(e.operand, _SUM)} is {'present' if e.negate else 'missing'}"
         return f"({s})" if prec > _CMP else s
+    if isinstance(e, ast.At):
+        s = f"{format_expr(e.param, _ATOM)} at {format_expr(e.when, _ATOM)}"
+        return f"({s})" if prec > _UNARY else s
+    if isinstance(e, ast.Dated):  # a let's value writes it one entry a line (``_Formatter.item``)
+        return "dated { " + " ".join(format_dated_entry(x) for x in e.entries) + " }"
     raise TypeError(f"cannot format {type(e).__name__}")
+
+
+def format_dated_entry(x) -> str:
+    return f"from {x.start.isoformat()} -> {format_expr(x.value, _SUM)}{format_citations(x.cites)}"
 
 
 def _wrapped(e, indent: str, first_width: int) -> list[str]:
@@ -176,6 +185,11 @@ def format_label(label) -> str:
     if label is None:
         return ""
     return " " + " ".join([_quote(label.text)] + [f"{c} {_quote(t)}" for c, t in label.translations])
+
+
+def format_citations(cites) -> str:
+    """`` cites "Art. 4" en "Art. 4(1)"`` for each citation of a rule (more than one is an error, kept as written)."""
+    return "".join(" cites" + format_label(c) for c in cites)
 
 
 def format_panel_rule(r) -> str:
@@ -313,7 +327,7 @@ class _Formatter:
 
     def criterion(self, c, indent):
         kw = "sub" if c.sub else c.kind
-        head = f"{kw} {c.id}{format_label(c.label)} max {format_number(c.max)}"
+        head = f"{kw} {c.id}{format_label(c.label)} max {format_number(c.max)}{format_citations(c.cites)}"
         if c.stage is not None:
             head += f" {c.stage} pass"
         if c.minimum is not None:
@@ -369,14 +383,22 @@ class _Formatter:
             params = ""
             if it.params is not None:
                 params = "(" + ", ".join(f"{p.name}: {format_type(p.type)}" for p in it.params) + ")"
-            head = f"let {it.name}{params}{format_label(it.label)} = "
-            w.lines(head, _wrapped(it.expr, "    ", len(head)), it)
+            head = f"let {it.name}{params}{format_label(it.label)}{format_citations(it.cites)} = "
+            if isinstance(it.expr, ast.Dated):
+                w.line(head + "dated {", None, _span_line(it), _span_line(it))
+                for x in it.expr.entries:
+                    w.lead(_span_line(x), "  ")
+                    w.line("  " + format_dated_entry(x), x)
+                w.lead(_end_line(it), "  ")
+                w.line("}", None, _end_line(it), _end_line(it))
+            else:
+                w.lines(head, _wrapped(it.expr, "    ", len(head)), it)
         elif isinstance(it, ast.Decl):
             w.lead(_span_line(it), "")
             tail = ""
             if it.rounding is not None:
                 tail = f" rounded {it.rounding.mode} to {format_expr(it.rounding.unit)}"
-            head = f"{it.name} = "
+            head = f"{it.name}{format_citations(it.cites)} = "
             if it.named:
                 over = f" for {it.var} in {format_expr(it.source)}" if it.source is not None else ""
                 head = f"output {it.name}{format_label(it.label)}{over} = "
@@ -387,7 +409,7 @@ class _Formatter:
             self.block_open("eligibility", it, "")
             for g in it.gates:
                 w.lead(_span_line(g), "  ")
-                head = f"  gate {g.id}{format_label(g.label)}: "
+                head = f"  gate {g.id}{format_label(g.label)}{format_citations(g.cites)}: "
                 if isinstance(g, ast.CrossGate):
                     w.lines(head, [format_cross(g)], g)
                     continue
@@ -475,17 +497,17 @@ def format_ranking_item(r) -> str:
     if isinstance(r, ast.Shortfall):
         return f"shortfall {r.mode}"
     if isinstance(r, ast.Reserve):
-        return f"reserve {format_expr(r.share)}{format_label(r.label)} for {format_expr(r.cond)}"
+        return f"reserve {format_expr(r.share)}{format_label(r.label)}{format_citations(r.cites)} for {format_expr(r.cond)}"
     if isinstance(r, ast.Ties):
         s = f"ties {ast.TIE_WORDS[r.rule]}"
         if r.margin is not None:
             s += f" within {format_expr(r.margin)}"
         if r.seed is not None:
             s += f" seed {r.seed}"
-        return s
+        return s + format_citations(r.cites)
     if isinstance(r, ast.Unique):
         s = f"unique {format_expr(r.key)} for {r.var} in {format_expr(r.source)} keep {r.keep}"
-        return s + (f" {format_expr(r.by)}" if r.by is not None else "")
+        return s + (f" {format_expr(r.by)}" if r.by is not None else "") + format_citations(r.cites)
     raise TypeError(type(r).__name__)  # pragma: no cover
 
 

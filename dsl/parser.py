@@ -335,6 +335,22 @@ class _ToAst(Transformer):
             translations.append((str(code), _unquote(t)))
         return ast.Label(_unquote(text), tuple(translations), span=span)
 
+    def citation(self, meta, label):
+        return ast.Citation(label.text, label.translations, span=Span.from_meta(meta))
+
+    def crit_citation(self, meta, citation):
+        return citation
+
+    def dated_entry(self, meta, day, value, *cites):
+        start = self.date(meta, day).value
+        return ast.DatedEntry(start, value, tuple(cites), span=Span.from_meta(meta))
+
+    def dated(self, meta, *entries):
+        return ast.Dated(tuple(entries), span=Span.from_meta(meta))
+
+    def dated_at(self, meta, param, when):
+        return ast.At(param, when, span=Span.from_meta(meta))
+
     # items
     def call_item(self, meta, key, value):
         return ast.CallItem(str(key), value, span=Span.from_meta(meta))
@@ -360,12 +376,15 @@ class _ToAst(Transformer):
 
     def let_def(self, meta, name, *rest):
         params = label = None
+        cites = []
         for r in rest[:-1]:
-            if isinstance(r, ast.Label):
+            if isinstance(r, ast.Citation):
+                cites.append(r)
+            elif isinstance(r, ast.Label):
                 label = r
             else:
                 params = r
-        return ast.LetDef(str(name), rest[-1], params, label, span=Span.from_meta(meta))
+        return ast.LetDef(str(name), rest[-1], params, label, tuple(cites), span=Span.from_meta(meta))
 
     def decl_kw(self, meta, tok):
         return str(tok)
@@ -373,8 +392,11 @@ class _ToAst(Transformer):
     def rounding(self, meta, mode, unit):
         return ast.Rounding(str(mode), unit, span=Span.from_meta(meta))
 
-    def decl(self, meta, name, expr, rounding=None):
-        return ast.Decl(name, expr, rounding, span=Span.from_meta(meta))
+    def decl(self, meta, name, *rest):
+        cites = tuple(r for r in rest if isinstance(r, ast.Citation))
+        rest = [r for r in rest if not isinstance(r, ast.Citation)]
+        rounding = rest[1] if len(rest) == 2 else None
+        return ast.Decl(name, rest[0], rounding, cites, span=Span.from_meta(meta))
 
     def output_for(self, meta, var, *path):
         # the list is a path of names (`network.firms`), not any expression: an expression followed by
@@ -399,13 +421,17 @@ class _ToAst(Transformer):
         return ast.Decl(str(name), expr, rounding, label, var, source, named=True, span=Span.from_meta(meta))
 
     def gate(self, meta, gid, *rest):
+        cites = tuple(r for r in rest if isinstance(r, ast.Citation))
+        rest = [r for r in rest if not isinstance(r, ast.Citation)]
         label = rest[0] if len(rest) == 2 else None
-        return ast.Gate(str(gid), rest[-1], label, span=Span.from_meta(meta))
+        return ast.Gate(str(gid), rest[-1], label, cites, span=Span.from_meta(meta))
 
     def cross_gate(self, meta, gid, *rest):
+        cites = tuple(r for r in rest if isinstance(r, ast.Citation))
+        rest = [r for r in rest if not isinstance(r, ast.Citation)]
         label = rest[0] if len(rest) == 5 else None
         key, var, source, order = rest[-4:]
-        return ast.CrossGate(str(gid), key, str(var), source, order, label, span=Span.from_meta(meta))
+        return ast.CrossGate(str(gid), key, str(var), source, order, label, cites=cites, span=Span.from_meta(meta))
 
     def earlier(self, meta, e):
         return e
@@ -447,10 +473,13 @@ class _ToAst(Transformer):
         span = Span.from_meta(meta)
         kwargs = {}
         label = None
-        rest = list(rest)
+        cites = tuple(r for r in rest if isinstance(r, ast.Citation))
+        rest = [r for r in rest if not isinstance(r, ast.Citation)]
         if isinstance(rest[0], ast.Label):
             label = rest.pop(0)
         maximum = rest.pop(0)
+        if cites:
+            kwargs["cites"] = cites
         for key, value, *cond in rest:
             if key in kwargs:
                 self._err("E014", f"`{key.replace('_', ' ')}` is given twice for criterion `{cid}`", span)
@@ -489,14 +518,18 @@ class _ToAst(Transformer):
             self._err("E015", f"unknown shortfall rule `{mode}`: expected `partial`, `skip` or `stop`", span)
         return ast.Shortfall(str(mode), span=span)
 
-    def reserve(self, meta, share, label, cond):
-        return ast.Reserve(share, label, cond, span=Span.from_meta(meta))
+    def reserve(self, meta, share, label, *rest):
+        cites = tuple(r for r in rest if isinstance(r, ast.Citation))
+        return ast.Reserve(share, label, rest[-1], cites, span=Span.from_meta(meta))
 
-    def unique(self, meta, key, var, source, keep, by=None):
+    def unique(self, meta, key, var, source, keep, *rest):
         span = Span.from_meta(meta)
+        cites = tuple(r for r in rest if isinstance(r, ast.Citation))
+        rest = [r for r in rest if not isinstance(r, ast.Citation)]
+        by = rest[0] if rest else None
         if str(keep) not in ("earliest", "latest", "best"):
             self._err("E016", f"unknown rule `keep {keep}`: expected `earliest`, `latest` or `best`", span)
-        return ast.Unique(key, str(var), source, str(keep), by, span=span)
+        return ast.Unique(key, str(var), source, str(keep), by, cites, span=span)
 
     def tie_margin(self, meta, e):
         return ("within", e)
@@ -506,6 +539,8 @@ class _ToAst(Transformer):
 
     def ties(self, meta, *parts):
         span = Span.from_meta(meta)
+        cites = tuple(p for p in parts if isinstance(p, ast.Citation))
+        parts = tuple(p for p in parts if not isinstance(p, ast.Citation))
         arg = parts[-1] if parts and isinstance(parts[-1], tuple) else None
         words = tuple(str(w) for w in (parts[:-1] if arg is not None else parts))
         rule = ast.TIE_RULES.get(words)
@@ -513,7 +548,7 @@ class _ToAst(Transformer):
             known = ", ".join(f"`ties {w}`" for w in ("office decides", "share equally", "share pro rata",
                                                       "draw seed 12345", "fund all within 5%"))
             self._err("E017", f"unknown tie rule `ties {' '.join(words)}`: expected one of {known}", span)
-            return ast.Ties("office", span=span)
+            return ast.Ties("office", cites=cites, span=span)
         margin = seed = None
         if rule == "draw":
             if arg is None or arg[0] != "seed":
@@ -530,7 +565,7 @@ class _ToAst(Transformer):
                 margin = arg[1]
         elif arg is not None:
             self._err("E017", f"`ties {' '.join(words)}` takes no `{arg[0]}`", span)
-        return ast.Ties(rule, margin, seed, span=span)
+        return ast.Ties(rule, margin, seed, cites, span=span)
 
     def ranking(self, meta, *items):
         return ast.Ranking(tuple(items), span=Span.from_meta(meta))
@@ -618,7 +653,7 @@ _VALUE_START = {"NUMBER", "NAME", "STRING"}
 _VALUE_TERMS = _VALUE_START | {"PERCENT", "DATE", "DATETIME", "DURATION", "BOOL", "QUANTIFIER", "AGGREGATE",
                                "LPAR", "LBRACE", "MINUS", "IF", "NOT", "SCORE", "MIN", "MAX"}
 #: what may follow a complete value: shown as one phrase, not a dozen terminals
-_OPERATORS = {"AND", "OR", "NOT", "BETWEEN", "IN", "IS", "OF", "COMP_OP", "PLUS", "MINUS", "MUL_OP", "DOT",
+_OPERATORS = {"AND", "OR", "NOT", "BETWEEN", "IN", "IS", "OF", "COMP_OP", "PLUS", "MINUS", "MUL_OP", "DOT", "AT",
               "LPAR", "CURRENCY"}
 #: the words that start a top-level section
 _SECTIONS = {"$END", "APPLICANT", "CALL", "ELIGIBILITY", "EXAMPLES", "GRANT", "INPUT", "LET", "OUTPUT", "PANEL",

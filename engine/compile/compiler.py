@@ -518,6 +518,12 @@ class Compiler:
             return f"_rt.opt(lambda {', '.join(params)}: {simple.format(*params)}, {', '.join(args)})"
         return code
 
+    def x_At(self, e, scope):
+        # the table is a constant of the policy: no let is computed for it, a function may read it
+        table = self.cp.dated_tables[e.param.id]
+        values = tuple(const_eval(x.value) for x in table.let.expr.entries)
+        return f"_rt.dated_at({self.const(table.starts)}, {self.const(values)}, {self.expr(e.when, scope)})"
+
     # --- building functions ------------------------------------------------------------------------
     def exec(self, source: str):
         unit = self.unit

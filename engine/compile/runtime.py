@@ -6,6 +6,8 @@ rounding, date arithmetic). ``None`` stands for a missing value everywhere.
 """
 from __future__ import annotations
 
+import bisect
+
 import calendar
 import datetime as _dt
 import threading
@@ -233,6 +235,15 @@ def datetime_diff_days(a, b):
         return None
     delta = a - b
     return Decimal(delta.days) + Decimal(delta.seconds) / 86400
+
+
+def dated_at(starts, values, when):
+    """The value of a dated parameter in force on ``when`` (a date or a date and time); None (missing)
+    when ``when`` is missing or comes before the first value (docs/language.md, "Dated parameters")."""
+    if when is None:
+        return None
+    i = bisect.bisect_right(starts, _as_date(when))
+    return values[i - 1] if i else None
 
 
 def _as_date(v):

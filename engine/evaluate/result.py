@@ -91,10 +91,14 @@ class GateResult:
     because: str
     values: dict = attrs.field(factory=dict)
     missing: bool = False
+    cites: str | None = None  # the article the gate comes from (``cites``), in the result's language
 
     def to_dict(self):
-        return {"id": self.id, "label": self.label, "passed": self.passed, "because": self.because,
-                "values": self.values}
+        d = {"id": self.id, "label": self.label, "passed": self.passed, "because": self.because,
+             "values": self.values}
+        if self.cites is not None:
+            d["cites"] = self.cites
+        return d
 
 
 @attrs.frozen(slots=False)
@@ -114,6 +118,7 @@ class CriterionResult:
     kind: str = "criterion"
     stage: str | None = None
     applied: bool | None = None
+    cites: str | None = None  # the article the criterion comes from (``cites``), in the result's language
 
     def to_dict(self):
         if self.kind != "criterion":
@@ -127,6 +132,8 @@ class CriterionResult:
             d["ranking_weight"] = json_number(self.ranking_weight)
         if self.parts:
             d["parts"] = [p.to_dict() for p in self.parts]
+        if self.cites is not None:
+            d["cites"] = self.cites
         return d
 
 

@@ -24,6 +24,7 @@ from decimal import ROUND_DOWN, Decimal
 import attrs
 
 from dsl import ast
+from dsl.checker import const_date, dated_uses
 from dsl.fmt import format_expr  # noqa: F401 - used through _text
 
 import functools
@@ -92,6 +93,8 @@ class _Words:
 
     def name(self, e) -> str:
         """How to call an expression in a sentence: a label when the policy gives one."""
+        if isinstance(e, ast.At):
+            return _per_node(self.policy, f"_dated_name_{self.lang}", e, self._dated_name)
         if isinstance(e, ast.Name):
             kind, n = self.cp.ref_of(e)
             if kind == "let":
@@ -112,12 +115,58 @@ class _Words:
             return _text(e, self.policy)
         return self.human(e)
 
+    def _dated_name(self, e) -> str:
+        """``massimale de minimis al 28/02/2014``; ``… alla data «data di invio»`` for a date per application."""
+        x = self.dated_label(e.param.id)
+        day = const_date(self.cp, e.when)
+        if day is not None:
+            return self.t["dated_on"].format(x=x, d=format_date(day, self.lang))
+        if isinstance(e.when, ast.Name) and self.cp.ref_of(e.when)[0] == "param":
+            return x  # inside a function: the rule's sentence states the date it was given (dated_clauses)
+        return self.t["dated_at"].format(x=x, d=self._human(e.when, 0))
+
+    def dated_label(self, name) -> str:
+        let = self.cp.dated[name]
+        return let.label.get(self.lang, self.cp.language) if let.label else name
+
+    def citation(self, node) -> str | None:
+        """The article ``node`` (a rule, a dated value) cites, in this language; None when it cites none."""
+        c = ast.citation_of(node)
+        return c.get(self.lang, self.cp.language) if c is not None else None
+
+    def dated_clauses(self, e) -> str:
+        """``; massimale de minimis al 28/02/2014: € 200.000,00 (Reg. (UE) 1407/2013, in vigore dal 01/01/2014)``
+        for each dated value ``e`` reads on a date known up front (:func:`dsl.checker.dated_uses`); the
+        checker made sure each such date has a value."""
+        out = []
+        for name, day in dated_uses(self.cp, e):
+            x = self.cp.dated_tables[name].entry(day)
+            if x is None:  # pragma: no cover - E147
+                continue
+            cites = self.citation(x)
+            out.append(self.t["dated_value" if cites else "dated_value_plain"].format(
+                x=self.t["dated_on"].format(x=self.dated_label(name), d=format_date(day, self.lang)),
+                v=self.show(self.const_value(x.value), x.value), c=cites,
+                since=format_date(x.start, self.lang)))
+        return "".join(self.t["and"] + c for c in out)
+
+    def rule_suffix(self, rule, exprs) -> str:
+        """What a rule's sentence ends with: the dated values it used, then the article it comes from
+        (unless a dated value already quoted that very article)."""
+        suffix = "".join(self.dated_clauses(e) for e in exprs if e is not None)
+        cites = self.citation(rule)
+        if cites and f"({cites}," not in suffix:
+            suffix += self.t["cites"].format(c=cites)
+        return suffix
+
     def human(self, e) -> str:
         """A rule as a person reads it: labels instead of field names, ≥ and × instead of >= and *."""
         return _per_node(self.policy, f"_human_cache_{self.lang}", e, lambda x: self._human(x, 0))
 
     def _human(self, e, prec) -> str:
         words = self.words
+        if isinstance(e, ast.At):
+            return self.name(e)
         if isinstance(e, (ast.Name, ast.Attr)):
             if isinstance(e, ast.Attr) and isinstance(e.obj, ast.Name) and e.obj.id == "call":
                 return self.show(self.const_value(e), e)
@@ -443,9 +492,10 @@ class _Renderer:
     def _gate_fn(self, g):
         why, values = self.why(g.cond, False), self._values_fn([g.cond])
         label, gid = self.policy.label_of(g, self.lang), g.id
+        suffix, cites = self.w.rule_suffix(g, [g.cond]), self.w.citation(g)
 
         def gate(fact, passed):
-            return GateResult(gid, label, passed, why(fact[0]), values(fact[1]))
+            return GateResult(gid, label, passed, why(fact[0]) + suffix, values(fact[1]), cites=cites)
         return gate
 
     # --- criteria --------------------------------------------------------------------------------
@@ -484,15 +534,19 @@ class _Renderer:
                 return formula(points, fact), ()
         values = self._values_fn(exprs)
         cid, cmax, minimum, weight, rweight = c.id, c.max, c.minimum, c.weight, c.ranking_weight
+        # a criterion made of parts: each part quotes its own dated values and article
+        ends, cites = self.w.rule_suffix(c, exprs), self.w.citation(c)
+        cited = t["cites"].format(c=cites) if cites else ""
 
         def criterion(points, fact):
             if points is None:
-                return CriterionResult(cid, label, None, cmax, not_scored, minimum, weight, rweight, {}, ())
+                return CriterionResult(cid, label, None, cmax, not_scored + cited, minimum, weight, rweight, {}, (),
+                                       cites=cites)
             text, parts = because(points, fact)
             if below is not None and points < minimum:
                 text += below
-            return CriterionResult(cid, label, points, cmax, text + suffix, minimum, weight, rweight,
-                                   values(fact[2]), parts)
+            return CriterionResult(cid, label, points, cmax, text + suffix + ends, minimum, weight, rweight,
+                                   values(fact[2]), parts, cites=cites)
         return criterion
 
     def _distinct_lister(self, node):
@@ -903,6 +957,10 @@ class _GrantWords:
         self.root_name = t["grant.fixed"] if is_const(plan.root) else _grant_term_name(ex, plan, plan.root, t, "")
         rounding = plan.decl.rounding
         self.rounding = _rounding_words(t, rounding, lang, policy.currency) if rounding is not None else None
+        # the article the grant comes from: its own `cites`, else that of the `let` it is
+        cited = plan.decl if plan.decl.cites else _let_of(policy.checked, plan.decl.expr)
+        cites = ex.citation(cited) if cited is not None else None
+        self.cites = t["cites"].format(c=cites) if cites else ""
 
 
 def _grant_words(policy, plan, lang) -> _GrantWords:
@@ -953,6 +1011,8 @@ def grant_because(policy, plan: GrantPlan, lang, values, computed) -> str:
     if w.rounding is not None and raw != computed:
         head += f"; {w.rounding}: {money(raw)} → {money(computed)}"
     sentence = f"{money(computed)}: {head}"
+    if w.cites:
+        sentence += w.cites
     if computed < 0:
         return t["grant.below"].format(s=sentence)
     if computed == 0:

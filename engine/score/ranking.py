@@ -521,6 +521,15 @@ def _ids(ids):
     return ", ".join(ids[:5]) + (f" (+{more})" if more > 0 else "")
 
 
+def _cited(text: str, rule, policy, lang: str) -> str:
+    """``text`` with the article ``rule`` (a ranking rule) comes from before its closing full stop."""
+    c = ast.citation_of(rule)
+    if c is None:
+        return text
+    cite = i18n.table(lang, "explain")["cites"].format(c=c.get(lang, policy.language))
+    return text[:-1] + cite + "." if text.endswith(".") else text + cite
+
+
 def placement(entry: Entry, n: int, policy, proc: Procedure, alloc: Allocation, lang: str,
               margin: Decimal = D0) -> str:
     """The sentence that says where ``entry`` stands and what it was awarded, from its own facts."""
@@ -530,7 +539,8 @@ def placement(entry: Entry, n: int, policy, proc: Procedure, alloc: Allocation, 
     money = lambda d: format_money(d, lang, cur)  # noqa: E731
     if entry.excluded_by is not None:
         key, other, value = entry.excluded_by
-        return w["unique"].format(key=key, other=other, why=w["keep_" + proc.unique[0].keep])
+        return _cited(w["unique"].format(key=key, other=other, why=w["keep_" + proc.unique[0].keep]),
+                      proc.unique[0], policy, lang)
     if entry.status == "withdrawn":
         return (w["withdrawn"].format(prev=money(entry.previous)) if entry.previous
                 else w["withdrawn_unfunded"])
@@ -559,14 +569,16 @@ def placement(entry: Entry, n: int, policy, proc: Procedure, alloc: Allocation, 
                  added=money(entry.awarded - entry.previous) if entry.previous is not None and entry.awarded else "",
                  total=money(entry.group_total) if at_line else "")
     if at_line:
-        text += w["tie_line"].format(ids=_ids(entry.tied_with), **dict(facts, left=money(entry.group_left)))
+        tie = w["tie_line"].format(ids=_ids(entry.tied_with), **dict(facts, left=money(entry.group_left)))
         if entry.draw is not None:
             pos, k, seed = entry.draw
-            text += w["tie_draw"].format(seed=seed, pos=pos, k=k)
+            tie += w["tie_draw"].format(seed=seed, pos=pos, k=k)
+        text += _cited(tie, proc.ties, policy, lang)
     reason = entry.reason
     if reason == "funded_reserve":
         label = proc.reserves[entry.reserve].label.get(lang, policy.language)
-        return text + w["funded_reserve"].format(label=label, **facts)
+        return text + _cited(w["funded_reserve"].format(label=label, **facts), proc.reserves[entry.reserve],
+                             policy, lang)
     if reason == "nothing_due" and not entry.grant_declared:
         return text + w["nothing_declared"]
     if reason == "no_grant":
