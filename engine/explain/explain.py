@@ -554,7 +554,8 @@ class _Renderer:
         if subject is not None:
             name, show = w.name(subject), w.shower(subject)
             if self.cp.type_of(subject).kind == "decimal" and any(
-                    isinstance(r, ast.Percent) for tier in tiers if tier.cond is not None for r in band_rights(tier.cond)):
+                    self.cp.type_of(r).kind == "percent" for tier in tiers if tier.cond is not None
+                    for r in band_rights(tier.cond)):
                 show = functools.partial(_percent_shown, lang=lang, show=show)  # bands in % read better against a %
             tail = not isinstance(subject, ast.Aggregate)
             missing_text = t["missing_points"].format(what=name, m=m)
