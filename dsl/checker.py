@@ -526,6 +526,14 @@ class Checker:
                 if zone is not None:
                     cp.header[item.key] = cp.timezone = zone
         cp.language = cp.header.get("language", "it")
+        own_title = f"title_{cp.language}"
+        if own_title in cp.header:
+            # the call's name is its title in its own language: nothing would ever print this entry
+            item = next(i for i in cp.call.items if i.key == own_title)
+            self.warn("W150", f"`{own_title}` is never used: the call is in `{cp.language}`, and its name "
+                              f"is its title in that language", item,
+                      hint="write this title as the call's name (the text after `call`); a `title_` entry "
+                           "gives the title in another language")
         budget = cp.header.get("budget")
         cp.currency = cp.header.get("currency") or (budget.currency if budget is not None else "EUR")
         if budget is not None and budget.currency != cp.currency:

@@ -389,6 +389,34 @@ class Policy:
             found._variants = cache
         return found
 
+    def title(self, lang) -> str:
+        """The call's title in ``lang``: its name in the call's own language, the header's
+        ``title_<lang>`` (``title_en``) in another language that has one, else its name."""
+        if lang == self.language:
+            return self.name
+        return self.checked.header.get(f"title_{lang}") or self.name
+
+    def titles(self) -> dict:
+        """The call's title in each language whose title is not its name (``{"en": "…"}``)."""
+        out = {}
+        for key, value in self.checked.header.items():
+            if key.startswith("title_") and value and key[len("title_"):] != self.language and value != self.name:
+                out[key[len("title_"):]] = value
+        return dict(sorted(out.items()))
+
+    def result_info(self, lang) -> dict:
+        """The ``policy`` of a result in ``lang``: the rules' identity, and the call's ``title`` in
+        ``lang`` when it is not its name (an English result of an Italian call with ``title_en``)."""
+        cache = self.__dict__.setdefault("_result_info", {})
+        found = cache.get(lang)
+        if found is None:
+            found = self.policy_info
+            title = self.title(lang)
+            if title != self.name:
+                found["title"] = title
+            cache[lang] = found
+        return found
+
     # --- evaluation ------------------------------------------------------------------------
     def validate(self, data):
         """``(typed_value, errors)``: errors are ``(path, message)`` pairs."""
@@ -587,6 +615,7 @@ class Policy:
         budget = h.get("budget")
         return {
             "name": self.name, "version": self.version,
+            "titles": self.titles(),
             "authority": h.get("authority"),
             "language": self.language, "currency": self.currency,
             "budget": format(budget.quantize(Decimal("0.01")), "f") if budget is not None else None,

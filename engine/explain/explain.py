@@ -353,7 +353,7 @@ class _Renderer:
         missing = t["missing"]
         if isinstance(e, ast.Binary) and e.op in SYMBOL:
             lname, rname = w.name(e.left), w.name(e.right)
-            showl, showr = w.shower(e.left), w.shower(e.right)
+            showl, showr = self._compared_showers(e.left, e.right)
             static = w.show(w.const_value(e.right), e.right) if is_const(e.right) else None
             word = t[OP_KEY[e.op]]
             if self.cp.type_of(e.left).kind in ("date", "datetime") and e.op in DATE_OP_KEY:
@@ -381,18 +381,40 @@ class _Renderer:
                     every = fact[0] is True
                     return sep.join(s(f) for s, (v, f) in zip(subs, fact[1:]) if every or v is not True)
                 return both
-            or_fail = t["or_fail"]
+            or_fail, also, other = t["or_fail"], t["or_also"], t["or_other"]
+            # a text test's sentence is only the text ("Codice = "A02""): among alternatives it is named
+            # by its rule, or two of them would read the same; briefly, as another side, by its rule alone
+            # inside a quantifier the whole condition is quoted already: the side that held says enough
+            full, brief = [], []
+            for p, sub in zip(flatten(e, e.op), subs):
+                if not scoped and isinstance(p, ast.Call) and p.func in TEXT_TESTS and len(p.args) == 2:
+                    rule = f"«{w.human(p)}»"
+                    full.append(lambda f, sub=sub, rule=rule: f"{rule} ({sub(f)})")
+                    brief.append(lambda f, rule=rule: rule)
+                else:
+                    full.append(sub)
+                    brief.append(sub)
+            full, brief = tuple(full), tuple(brief)
 
             def either(fact):
                 if fact[0] is True:
-                    return next(s(f) for s, (v, f) in zip(subs, fact[1:]) if v is True)
-                return or_fail + sep.join(s(f) for s, (_v, f) in zip(subs, fact[1:]))
+                    # the side that held first, then briefly each other one, as it stands for this application
+                    held = next(k for k, (v, _f) in enumerate(fact[1:]) if v is True)
+                    if scoped:
+                        return full[held](fact[1 + held][1])
+                    return full[held](fact[1 + held][1]) + "".join(
+                        (also if v is True else other).format(s=brief[k](f))
+                        for k, (v, f) in enumerate(fact[1:]) if k != held)
+                return or_fail + sep.join(s(f) for s, (_v, f) in zip(full, fact[1:]))
             return either
+        if isinstance(e, ast.Unary) and e.op == "not" and isinstance(e.operand, ast.IsMissing):
+            return self.why(e.operand, scoped)  # "manca il dato «X»" says it already, either way
         if isinstance(e, ast.Unary) and e.op == "not":
             inner, prefix = self.why(e.operand, scoped), t["not"]
             return lambda fact: prefix + inner(fact)
         if isinstance(e, ast.Between):
-            name, show = w.name(e.value), w.shower(e.value)
+            name = w.name(e.value)
+            show = self._compared_showers(e.value, e.low if self._is_share(e.low) else e.high)[0]
             slo, shi, between = w.shower(e.low), w.shower(e.high), t["op.between"]
             miss = f"{name}: {missing}"
 
@@ -443,6 +465,22 @@ class _Renderer:
             return call
         name, show = w.name(e), w.shower(e)
         return lambda v: f"{name} = {show(v)}"
+
+    def _is_share(self, e) -> bool:  # a percentage: the bound a ratio is written against
+        return self.cp.type_of(e).kind == "percent"
+
+    def _compared_showers(self, a, b):
+        """How the two sides of a comparison are written: a ratio (a decimal, ``women / members``)
+        compared with a percentage (``30%``) is written as a percentage too, "20 %, richiesto almeno
+        30 %", never "0,2" against "30 %"; the checker's types say which side is which."""
+        w = self.w
+        showa, showb = w.shower(a), w.shower(b)
+        kind_a, kind_b = self.cp.type_of(a).kind, self.cp.type_of(b).kind
+        if kind_a == "decimal" and kind_b == "percent":
+            showa = functools.partial(_percent_shown, lang=self.lang, show=showa)
+        elif kind_b == "decimal" and kind_a == "percent":
+            showb = functools.partial(_percent_shown, lang=self.lang, show=showb)
+        return showa, showb
 
     def _quantified(self, e):
         t = self.t
@@ -632,7 +670,11 @@ class _Renderer:
     def _formula_fn(self, c, m):
         t, lang = self.t, self.lang
         aggregates = self._aggregates_fn(c.formula)
-        details = tuple((self.w.name(n), self.w.shower(n)) for _k, n in value_nodes(self.policy, [c.formula]))
+        # a formula that is one value (``= coherence``) is said once: "Coerenza = 6 → 6 su 10 punti",
+        # not with its own value again in brackets (the value is the raw result)
+        own = _text(c.formula, self.policy)
+        details = tuple(None if k == own else (self.w.name(n), self.w.shower(n))
+                        for k, n in value_nodes(self.policy, [c.formula]))
         text = self.w.human(c.formula)
         show = self.w.shower(None)
         pts = _points_writer(lang)
@@ -642,8 +684,8 @@ class _Renderer:
         def formula(points, fact):
             raw, aggs = fact[1]
             shown = aggregates(aggs) if aggregates is not None else []
-            shown.extend(f"{name} = {sh(v)}" for (name, sh), v in zip(details, fact[2])
-                         if not isinstance(v, (list, dict)))
+            shown.extend(f"{d[0]} = {d[1](v)}" for d, v in zip(details, fact[2])
+                         if d is not None and not isinstance(v, (list, dict)))
             f = f"{text} [{'; '.join(dict.fromkeys(shown))}]" if shown else text
             if raw is None:
                 return missing_t.format(what=f, m=m)
@@ -665,7 +707,8 @@ class _Renderer:
         if subject is not None:
             name, show = w.name(subject), w.shower(subject)
             if self.cp.type_of(subject).kind == "decimal" and any(
-                    isinstance(r, ast.Percent) for tier in tiers if tier.cond is not None for r in band_rights(tier.cond)):
+                    self.cp.type_of(r).kind == "percent" for tier in tiers if tier.cond is not None
+                    for r in band_rights(tier.cond)):
                 show = functools.partial(_percent_shown, lang=lang, show=show)  # bands in % read better against a %
             tail = not isinstance(subject, ast.Aggregate)
             missing_text = t["missing_points"].format(what=name, m=m)
@@ -1279,9 +1322,7 @@ def _labels_of(policy, lang):
 
 def _result(policy, decision, lang, gates, criteria, grant_values=None) -> Result:
     t = texts(lang)
-    info = policy.__dict__.get("_shared_info")
-    if info is None:  # one dict per policy, shared by its results (Result.to_dict copies it)
-        info = policy.__dict__["_shared_info"] = policy.policy_info
+    info = policy.result_info(lang)  # one dict per policy and language, shared by its results (to_dict copies it)
     # positional: in Result's field order (a third faster than keywords for its 20 fields)
     because = None
     if grant_values is not None and decision.status == "admitted":  # the generated code computes them unless a gate failed
@@ -1301,7 +1342,7 @@ def _invalid_result(policy, decision, lang, value, data) -> Result:
     named = value if isinstance(value, dict) else data
     texts = tuple(describe_problem(cp, f, m, named, lang) for f, m in decision.errors)
     return Result(decision.application, "invalid", None, policy.max_score, policy.pass_score, None, (), (),
-                  decision.errors, policy.policy_info, lang, policy.currency,
+                  decision.errors, policy.result_info(lang), lang, policy.currency,
                   applicant=decision.applicant or _valid_applicant(policy, value, decision.errors),
                   summary=i18n.plural(lang, "explain.s_invalid", n), error_texts=texts,
                   parameters=_params_line(policy, lang))
@@ -1518,7 +1559,7 @@ def render_text(result: Result | dict, lang: str | None = None) -> str:
         lines.append(r["placement"].get("because", ""))
     p = r["policy"]
     lines.append("")
-    lines.append(f"{w['call']}: {p['name']} v{p['version']} (sha256 {p['sha256'][:12]}…)")
+    lines.append(f"{w['call']}: {p.get('title') or p['name']} v{p['version']} (sha256 {p['sha256'][:12]}…)")
     return "\n".join(lines) + "\n"
 
 

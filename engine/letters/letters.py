@@ -327,6 +327,7 @@ _CALL_DEFAULTS = {
     "currency": "EUR", "budget": None, "opens": None, "closes": None,
     "reference": None, "signatory": None, "appeal_days": None, "appeal_body": None,
     "contact": None, "max_score": None, "pass_score": None, "policy": None,
+    "titles": None,  # the call's title in other languages (``{"en": "…"}``, from title_en): call.title reads it
     # not in the contract (yet); optional extras a call may carry:
     "place": None,  # the town on the date line ("Lecce, 14 marzo 2014")
     "acceptance_days": None,  # days to accept a grant (unset: "within the time the call sets")
@@ -546,6 +547,7 @@ class LetterRenderer:
                 autoescape=escape is not None,
                 escape=escape,
                 limits=self.limits,
+                booleans=(i18n.text(lang, "explain.yes"), i18n.text(lang, "explain.no")),
                 keep_trailing_newline=True,
                 trim_blocks=True,
                 lstrip_blocks=True,
@@ -698,9 +700,11 @@ class LetterRenderer:
         if template is None:
             template = self._templates[lang, fmt, r["status"]] = self._select(env, r["status"], lang, fmt)
         closes = _closing_date(c["closes"])
+        titles = c["titles"] if isinstance(c["titles"], dict) else {}
         context = {
             "result": r,
-            "call": c,
+            # call.title: the call's name in the letter's language (title_en in an English letter)
+            "call": {**c, "title": titles.get(lang) or c["name"]},
             "date": date,
             "protocol": str(protocol),
             "lang": lang,

@@ -686,6 +686,19 @@ class _BoundedTemplate(Template):
 # the environment
 
 
+def _bool_words(words: tuple[str, str], then: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    """A ``finalize`` writing ``True``/``False`` as ``words`` (yes, no), then applying ``then``."""
+    yes, no = words
+
+    def finalize(value: Any) -> Any:
+        if value is True:
+            value = yes
+        elif value is False:
+            value = no
+        return then(value) if then is not None else value
+    return finalize
+
+
 # what getattr(a_dict, name) finds on the type itself (a dict has no attributes of its own)
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 # the loop variables Jinja documents: properties and methods the sandbox lets through anyway
@@ -707,7 +720,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def __init__(self, *args: Any, limits: RenderLimits | None = None,
-                 escape: Callable[[Any], Markup] | None = None, **kwargs: Any):
+                 escape: Callable[[Any], Markup] | None = None,
+                 booleans: tuple[str, str] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.limits = limits or RenderLimits()
         self.escape_value = escape or html_escape
@@ -719,6 +733,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             self.finalize = self._escape_output
             self.filters.update(e=self._escape_output, escape=self._escape_output,
                                 forceescape=self._force_escape)
+        if booleans is not None:
+            # a letter says "sì"/"no" ("yes"/"no"), never Python's True/False: ``booleans`` are the
+            # language's words for true and false, written wherever a template prints a bool
+            self.finalize = _bool_words(booleans, self.finalize)
         self.filters["random"] = _not_reproducible("the random filter")
         self.filters = _BoundedFilters(self, self.filters)
         self.globals.update(range=bounded_range, lipsum=_not_reproducible("lipsum()"), namespace=BoundedNamespace)

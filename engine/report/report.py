@@ -580,7 +580,9 @@ def render_report(
         "lang": lg,
         "T": T,
         "call": {
-            "name": call.get("name") or "",
+            # the call's title in the report's language (title_en in an English report), else its name
+            "name": (titles.get(lg) if isinstance(titles := call.get("titles"), dict) else None)
+            or call.get("name") or "",
             "version": call.get("version") or "",
             "authority": call.get("authority") or "",
             "reference": call.get("reference") or "",

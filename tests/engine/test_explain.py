@@ -145,7 +145,7 @@ def test_quantifier_lists_the_first_failing_items():
     assert g.because == ("4 su 6 non soddisfano «f.signed»: #1 Impresa 0 (f.signed = no), "
                          "#3 Impresa 2 (f.signed = no), #4 Impresa 3 (f.signed = no), … +1")
     g = p.evaluate(data, lang="en").gates[0]
-    assert g.because.startswith("4 of 6 do not satisfy «f.signed»: #1 Impresa 0 (f.signed = false)")
+    assert g.because.startswith("4 of 6 do not satisfy «f.signed»: #1 Impresa 0 (f.signed = no)")
     assert g.because.endswith(", … +1")
 
 
