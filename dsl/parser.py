@@ -396,7 +396,7 @@ class _ToAst(Transformer):
         cites = tuple(r for r in rest if isinstance(r, ast.Citation))
         rest = [r for r in rest if not isinstance(r, ast.Citation)]
         rounding = rest[1] if len(rest) == 2 else None
-        return ast.Decl(name, rest[0], rounding, cites, span=Span.from_meta(meta))
+        return ast.Decl(name, rest[0], rounding, cites=cites, span=Span.from_meta(meta))
 
     def output_for(self, meta, var, *path):
         # the list is a path of names (`network.firms`), not any expression: an expression followed by
