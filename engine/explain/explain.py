@@ -76,6 +76,9 @@ class _Words:
         self.t = texts(lang)
         self.words = i18n.table(lang, "words")
         self.currency = policy.currency
+        # while the sentence of a function's body is built for one call: each parameter's name is that
+        # of the value the call gives it ("Aiuti ricevuti", not `received`); ((parameter, name), ...)
+        self.frame: tuple = ()
 
     def const_value(self, e):
         """The value of a constant (a literal, ``call.closes``): it reads no application."""
@@ -105,6 +108,8 @@ class _Words:
                 return f.label.get(self.lang, self.cp.language) if f.label else n
             if kind == "result":  # an output reads the decision: `grant` is "contributo"
                 return i18n.table(self.lang, "ranking").get(n, n)
+            if kind == "param":
+                return self.param_name(e)
             return n
         if isinstance(e, ast.Attr):
             t = self.cp.type_of(e.obj)
@@ -151,17 +156,94 @@ class _Words:
         return "".join(self.t["and"] + c for c in out)
 
     def rule_suffix(self, rule, exprs) -> str:
-        """What a rule's sentence ends with: the dated values it used, then the article it comes from
-        (unless a dated value already quoted that very article)."""
+        """What a rule's sentence ends with: the dated values it used, then the articles it comes from:
+        its own, then those of the lets it reads that cite one (unless a dated value already quoted
+        that very article)."""
         suffix = "".join(self.dated_clauses(e) for e in exprs if e is not None)
-        cites = self.citation(rule)
-        if cites and f"({cites}," not in suffix:
-            suffix += self.t["cites"].format(c=cites)
-        return suffix
+        return suffix + self.cites_clause([rule, *self.cited_lets(exprs)], suffix)
+
+    def cited_lets(self, exprs) -> list:
+        """The lets (values and functions) that ``exprs`` name and that cite an article, first named first:
+        a sentence that uses "contributo spettante" quotes the article that defines it."""
+        found: dict = {}
+        for e in exprs:
+            if e is None:
+                continue
+            for n in ast.walk(e):
+                name = n.func if isinstance(n, ast.Call) else n.id if isinstance(n, ast.Name) else None
+                if name is None or name in found:
+                    continue
+                let = self.cp.funcs.get(name) if isinstance(n, ast.Call) else (
+                    self.cp.lets.get(name) if self.cp.ref_of(n)[0] == "let" else None)
+                if let is not None and ast.citation_of(let) is not None:
+                    found[name] = let
+        return list(found.values())
+
+    def cites_clause(self, nodes, already="") -> str:
+        """`` (rif. Art. 4; Art. 6, c. 1)``: the articles ``nodes`` cite, each once, leaving out those
+        ``already`` quotes; "" when none is left."""
+        arts = []
+        for node in nodes:
+            c = self.citation(node) if node is not None else None
+            if c and c not in arts and f"({c}," not in already:
+                arts.append(c)
+        return self.t["cites"].format(c="; ".join(arts)) if arts else ""
+
+    def dated_at_runtime(self, exprs, keys):
+        """``facts -> "; massimale de minimis al 1º maggio 2023: € 200.000,00 (Reg. …, in vigore dal …)"``
+        for each ``x at d`` in ``exprs`` whose date ``d`` is a value of the application listed in ``keys``
+        (the rule's :func:`value_nodes`), so that the sentence says which of the dated values applied;
+        None when ``exprs`` has none (a date known up front is stated by :meth:`dated_clauses`)."""
+        uses = []
+        for e in exprs:
+            if e is None:
+                continue
+            for x in ast.walk(e):
+                if (isinstance(x, ast.At) and self.cp.ref_of(x.param)[0] == "dated"
+                        and const_date(self.cp, x.when) is None):
+                    key = _text(x.when, self.policy)
+                    if key in keys and (x.param.id, key) not in uses:
+                        uses.append((x.param.id, key))
+        if not uses:
+            return None
+        plan = tuple((self.cp.dated_tables[name], self.dated_label(name), keys.index(key)) for name, key in uses)
+        t, lang, sep = self.t, self.lang, self.t["and"]
+
+        def clauses(facts) -> str:
+            out = []
+            for table, label, i in plan:
+                day = facts[i] if i < len(facts) else None
+                if isinstance(day, _dt.datetime):
+                    day = day.date()
+                if not isinstance(day, _dt.date):
+                    continue  # not read (a side not evaluated) or missing: nothing to state
+                x = table.entry(day)
+                if x is None:
+                    continue  # before the first value: the rule's own sentence says it cannot be computed
+                cites = self.citation(x)
+                out.append(t["dated_value" if cites else "dated_value_plain"].format(
+                    x=t["dated_on"].format(x=label, d=format_date(day, lang)),
+                    v=self.show(self.const_value(x.value), x.value), c=cites,
+                    since=format_date(x.start, lang)))
+            return "".join(sep + c for c in out)
+        return clauses
 
     def human(self, e) -> str:
         """A rule as a person reads it: labels instead of field names, ≥ and × instead of >= and *."""
-        return _per_node(self.policy, f"_human_cache_{self.lang}", e, lambda x: self._human(x, 0))
+        key = f"_human_cache_{self.lang}" + (repr(self.frame) if self.frame else "")
+        return _per_node(self.policy, key, e, lambda x: self._human(x, 0))
+
+    def param_name(self, e) -> str:
+        """A function's parameter as the call being explained names it (its own name outside any call)."""
+        return dict(self.frame).get(e.id, e.id)
+
+    def call_frame(self, fn, args) -> tuple:
+        """The frame of a call of function ``fn`` with ``args``: each parameter named as its argument is
+        (a constant by its value, "28 febbraio 2014")."""
+        names = []
+        for p, a in zip(fn.params, args):
+            names.append((p.name, self.show(self.const_value(a), a) if is_const(a) else self.name(a)))
+        return tuple(names)
 
     def _human(self, e, prec) -> str:
         words = self.words
@@ -171,7 +253,9 @@ class _Words:
             if isinstance(e, ast.Attr) and isinstance(e.obj, ast.Name) and e.obj.id == "call":
                 return self.show(self.const_value(e), e)
             kind = self.cp.ref_of(e)[0] if isinstance(e, ast.Name) else None
-            if kind in ("var", "param"):
+            if kind == "param":
+                return self.param_name(e)
+            if kind == "var":
                 return e.id
             return self.name(e)
         if isinstance(e, (ast.Number, ast.Money, ast.Percent, ast.DateLit, ast.DateTimeLit, ast.Bool)):
@@ -342,7 +426,7 @@ class _Renderer:
     def why(self, e, scoped: bool):
         """``fact -> sentence`` saying why condition ``e`` has its value (``scoped``: inside a
         quantifier or a function, where a let is a value and not its rule)."""
-        key = (id(e), scoped)
+        key = (id(e), scoped, self.w.frame)  # a function's body reads differently in each call
         found = self._fns.get(key)
         if found is None or found[0] is not e:
             found = self._fns[key] = (e, self._why(e, scoped))
@@ -454,7 +538,11 @@ class _Renderer:
         if isinstance(e, ast.Call) and e.func in self.cp.funcs:
             fn = self.cp.funcs[e.func]
             names = tuple(w.name(a) for a in e.args)
-            body = self.why(fn.expr, bool(fn.params))
+            outer, w.frame = w.frame, w.call_frame(fn, e.args)
+            try:
+                body = self.why(fn.expr, bool(fn.params))
+            finally:
+                w.frame = outer
 
             def call(fact):
                 args, inner = fact
@@ -531,6 +619,12 @@ class _Renderer:
         why, values = self.why(g.cond, False), self._values_fn([g.cond])
         label, gid = self.policy.label_of(g, self.lang), g.id
         suffix, cites = self.w.rule_suffix(g, [g.cond]), self.w.citation(g)
+        dated = self.w.dated_at_runtime([g.cond], [k for k, _n in value_nodes(self.policy, [g.cond])])
+        if dated is not None:
+            def gate(fact, passed):
+                return GateResult(gid, label, passed, why(fact[0]) + dated(fact[1]) + suffix, values(fact[1]),
+                                  cites=cites)
+            return gate
 
         def gate(fact, passed):
             return GateResult(gid, label, passed, why(fact[0]) + suffix, values(fact[1]), cites=cites)
@@ -575,6 +669,7 @@ class _Renderer:
         # a criterion made of parts: each part quotes its own dated values and article
         ends, cites = self.w.rule_suffix(c, exprs), self.w.citation(c)
         cited = t["cites"].format(c=cites) if cites else ""
+        dated = self.w.dated_at_runtime(exprs, [k for k, _n in value_nodes(self.policy, exprs)])
 
         def criterion(points, fact):
             if points is None:
@@ -583,6 +678,8 @@ class _Renderer:
             text, parts = because(points, fact)
             if below is not None and points < minimum:
                 text += below
+            if dated is not None:
+                text += dated(fact[2])
             return CriterionResult(cid, label, points, cmax, text + suffix + ends, minimum, weight, rweight,
                                    values(fact[2]), parts, cites=cites)
         return criterion
@@ -1001,9 +1098,10 @@ class _GrantWords:
         rounding = plan.decl.rounding
         self.rounding = _rounding_words(t, rounding, lang, policy.currency) if rounding is not None else None
         # the article the grant comes from: its own `cites`, else that of the `let` it is
+        # the articles the grant comes from: its own `cites`, else that of the `let` it is, then those
+        # of the lets its terms name (the sentence names them)
         cited = plan.decl if plan.decl.cites else _let_of(policy.checked, plan.decl.expr)
-        cites = ex.citation(cited) if cited is not None else None
-        self.cites = t["cites"].format(c=cites) if cites else ""
+        self.cites = ex.cites_clause([cited, *ex.cited_lets(plan.terms)])
 
 
 def _grant_words(policy, plan, lang) -> _GrantWords:
@@ -1522,17 +1620,20 @@ def render_text(result: Result | dict, lang: str | None = None) -> str:
         lines.append("")
         lines.append(w["scoring"])
         bonuses = r.get("bonuses") or ()
-        width = max(len(c["label"]) for c in list(r["criteria"]) + list(bonuses))
+        # the total's own word lines up too ("Total" is longer than a criterion called "Size")
+        width = max([len(c["label"]) for c in list(r["criteria"]) + list(bonuses)] + [len(w["total"])])
         for c in r["criteria"]:
             pts = f"{format_points(c['points'], lang)}/{format_points(c['max'], lang)}" if c["points"] is not None else "—"
             lines.append(f"  {c['label']:<{width}}  {pts:>9}  {c['because']}")
             for p in c.get("parts", ()):
                 ppts = f"{format_points(p['points'], lang)}/{format_points(p['max'], lang)}" if p["points"] is not None else "—"
                 lines.append(f"    · {p['label']:<{width - 2}}  {ppts:>9}  {p['because']}")
-        if bonuses and r.get("criteria_score") is not None:
+        if bonuses and (r.get("criteria_score") is not None or pending):
             # the criteria's own score out of the maximum, then what each bonus and malus added or took
-            crit = f"{format_points(r['criteria_score'], lang)}/{format_points(r['max_score'], lang)}"
-            lines.append(f"  {w['criteria_total']:<{width}}  {crit:>9}")
+            # (while the panel's marks are awaited, the bonuses that read none are computed already)
+            if r.get("criteria_score") is not None:
+                crit = f"{format_points(r['criteria_score'], lang)}/{format_points(r['max_score'], lang)}"
+                lines.append(f"  {w['criteria_total']:<{width}}  {crit:>9}")
             for b in bonuses:
                 sign = "+" if b["kind"] == "bonus" else "−"
                 pts = "—" if b["points"] is None else (f"{sign}{format_points(b['points'], lang)}" if b["points"] else "0")

@@ -25,7 +25,9 @@ from dsl.parser import parse
 from engine import load_policy
 from engine.cli import main
 from engine.compile import runtime
+from engine.explain.explain import render_text
 from engine.letters.letters import LetterRenderer
+from engine.text.formatting import format_date
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "cites"
@@ -162,6 +164,54 @@ def test_a_date_per_application_picks_its_value_and_before_the_first_one_is_miss
     else:
         assert gate.passed is ok
     assert policy.decide(_app(granted=granted, aid=aid)).status == r.status
+
+
+@pytest.mark.parametrize("granted, regulation, ceiling", [
+    ("2013-12-31", "Reg. (CE) 1998/2006, art. 2, par. 2", "€ 200.000,00"),
+    ("2014-01-01", "Reg. (UE) 1407/2013, art. 3, par. 2", "€ 200.000,00"),
+    ("2024-03-15", "Reg. (UE) 2023/2831, art. 3, par. 2", "€ 300.000,00")])
+def test_a_date_per_application_says_which_value_applied(tmp_path, granted, regulation, ceiling):
+    r = _policy(tmp_path).evaluate(_app(granted=granted), lang="it")
+    gate = next(g for g in r.gates if g.id == "at_grant")
+    day = format_date(dt.date.fromisoformat(granted), "it")
+    assert f"massimale de minimis al {day}: {ceiling} ({regulation}, in vigore dal " in gate.because
+    # only the regulation in force on that date is named
+    others = {"Reg. (CE) 1998/2006", "Reg. (UE) 1407/2013", "Reg. (UE) 2023/2831"} - {regulation.split(",")[0]}
+    assert not any(o in gate.because for o in others)
+
+
+def test_a_date_before_the_first_value_states_no_value(tmp_path):
+    r = _policy(tmp_path).evaluate(_app(granted="2006-12-31"), lang="it")
+    gate = next(g for g in r.gates if g.id == "at_grant")
+    assert "in vigore dal" not in gate.because and "Reg." not in gate.because
+
+
+LETS = (POLICY
+        .replace('= 10_000 EUR\n', '= 10_000 EUR\nlet big "rete di almeno 10 imprese" en "network of at least 10 firms" '
+                 'cites "Art. 3, c. 1" en "Art. 3(1)" = firms >= 10\n')
+        .replace("grant = grant_due", "grant = min(grant_due, 50% of aid)")
+        .replace(": firms >= 3\n", ": firms >= 3\n  gate not_big \"Rete di meno di 10 imprese\" "
+                 "en \"Network of fewer than 10 firms\": not big\n"))
+
+
+def test_a_sentence_quotes_the_lets_it_reads_after_its_own_article(tmp_path):
+    assert "gate not_big" in LETS and "min(grant_due" in LETS
+    r = _policy(tmp_path, LETS).evaluate(_app(), lang="it").to_dict()
+    gate = next(g for g in r["gates"] if g["id"] == "not_big")
+    assert gate["because"].endswith("(rif. Art. 3, c. 1)")
+    assert "cites" not in gate  # the gate itself cites nothing: the article is that of the value it reads
+    # the grant is min(grant_due, …): its term "contributo spettante" is named, so its article is quoted
+    assert r["grant_because"].endswith("(rif. Art. 6)")
+    en = _policy(tmp_path, LETS).evaluate(_app(aid="10000"), lang="en").to_dict()
+    assert en["grant_because"].endswith("(ref. Art. 6)")
+
+
+@pytest.mark.parametrize("lang", ["it", "en"])
+def test_golden_dated_value_at_the_application_date_and_cited_lets(tmp_path, lang):
+    policy = _policy(tmp_path, LETS)
+    text = "\n\n".join(render_text(policy.evaluate(_app(granted=g, aid=a), lang=lang))
+                       for g, a in (("2013-06-30", "150000"), ("2024-03-15", "250000"), ("2024-03-15", "350000")))
+    _golden(f"dated_at_application.{lang}.txt", text + "\n")
 
 
 def test_the_function_reads_the_table_at_the_date_it_is_given(tmp_path):
