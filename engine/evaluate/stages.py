@@ -34,10 +34,10 @@ _SETTLED = (Status.INELIGIBLE, Status.INVALID)
 
 
 def criteria_reading_marks(cp) -> dict:
-    """Top-level criterion id -> the ids of the panel's marks it reads (directly or through lets), for the
-    criteria that read one."""
+    """Top-level criterion (or bonus, malus) id -> the ids of the panel's marks it reads (directly or
+    through lets), for those that read one."""
     out = {}
-    for c in cp.criteria:
+    for c in [*cp.criteria, *cp.bonuses]:
         found = _marks_read(cp, c)
         if found:
             out[c.id] = found
@@ -87,11 +87,23 @@ def result(policy, r: Result, outcome, lang: str) -> Result:
     missing = outcome.incomplete()
     reads = policy.panel_criteria
     because = i18n.text(lang, "panel.criterion_pending")
-    criteria = tuple(attrs.evolve(c, points=None, because=because, parts=()) if reads.get(c.id, frozenset()) & missing
-                     else c for c in r.criteria)
+    # the values a waiting rule read are the scale's lowest mark, a stand-in: they are no one's, and not listed
+    criteria = tuple(attrs.evolve(c, points=None, because=because, parts=(), values={})
+                     if reads.get(c.id, frozenset()) & missing else c for c in r.criteria)
+    # a bonus or malus that reads a mark still missing waits as the criteria do (it was computed on the
+    # scale's lowest mark, a stand-in that is no one's mark); so does one counted only `after pass` while a
+    # criterion waits: whether the application reaches the pass mark is not known yet
+    waiting = any(c.points is None for c in criteria)
+    bonuses = r.bonuses
+    if bonuses is not None:
+        bonuses = tuple(attrs.evolve(b, points=None, because=because, applied=False, values={})
+                        if reads.get(b.id, frozenset()) & missing or (waiting and b.stage == "after") else b
+                        for b in bonuses)
+    criteria_score = None if waiting else r.criteria_score
     from engine.evaluate.named_outputs import refresh  # outputs over the grant: none while it waits
     return refresh(policy, attrs.evolve(r, status=str(outcome.status), score=None, ranking_score=None, grant=None,
                                         grant_computed=None, grant_because=None, criteria=criteria,
+                                        bonuses=bonuses, criteria_score=criteria_score,
                                         summary=summary(policy, outcome, lang), evaluation=evaluation), lang)
 
 

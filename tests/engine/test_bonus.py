@@ -300,3 +300,78 @@ def test_points_of_a_bonus_are_known_to_the_ranking_and_the_maximum_stays_the_cr
     # the bonus's maximum is not part of the criteria's sum: max 100 stays true
     assert "E304" not in _codes(text)
     assert "E304" in _codes(text.replace("score max 100", "score max 110"))
+
+
+# --- a bonus that reads the panel's marks -----------------------------------------------------------
+PANEL_POLICY = '''call "Bando con commissione" version "1" {
+  authority "Regione"
+  budget 100_000 EUR
+}
+
+input {
+  id: text
+  cost: money in 0..1_000_000
+}
+
+panel "Commissione di valutazione" en "Evaluation panel" {
+  scale 0..5 step 0.5
+  evaluators 3
+  combine median
+  spread at most 2
+  mark quality "Qualità del piano (voto)" en "Quality of the plan (mark)"
+}
+
+score max 50 pass 30 {
+  criterion quality "Qualità del piano" en "Quality of the plan" max 50 = 10 * marks.quality
+  bonus excellence "Premialità per i piani eccellenti" en "Premium for excellent plans" max 5 after pass {
+    marks.quality >= 4.5 -> 5
+    otherwise -> 0
+  }
+}
+
+grant = 50% of cost rounded down to 1 EUR
+'''
+
+
+def _marked(*marks):
+    return {"id": "P-1", "cost": "10000",
+            "marks": [{"evaluator": f"E{i}", "criterion": "quality", "mark": m} for i, m in enumerate(marks, 1)]}
+
+
+@pytest.mark.parametrize("marks, score, bonus, status", [
+    (("4,5", 5, "4,5"), Decimal("45"), Decimal("5"), "admitted"),   # median 4.5: 45 + the premium
+    ((4, 4, "4,5"), Decimal("40"), Decimal("0"), "admitted"),      # median 4: no premium
+    ((2, "2,5", 3), Decimal("25"), Decimal("0"), "below_threshold"),  # median 2.5: 25, below 30
+])
+def test_a_bonus_reads_the_panel_mark_once_the_evaluation_is_complete(marks, score, bonus, status):
+    policy = load_policy(PANEL_POLICY)
+    r = policy.evaluate(_marked(*marks), lang="it").to_dict()
+    assert r["status"] == status
+    assert Decimal(r["criteria_score"]) + Decimal(r["bonuses"][0]["points"]) == Decimal(r["score"]) or status != "admitted"
+    assert Decimal(r["bonuses"][0]["points"]) == bonus
+    if status == "admitted":
+        assert Decimal(r["score"]) == score + bonus
+    assert policy.decide(_marked(*marks)).status == status
+
+
+def test_a_bonus_on_a_mark_still_missing_waits_for_the_panel_as_the_criteria_do():
+    policy = load_policy(PANEL_POLICY)
+    for lang in LANGS:
+        r = policy.evaluate(_marked(5, 5), lang=lang).to_dict()  # two marks of three
+        assert r["status"] == "awaiting_evaluation" and r["score"] is None and r["grant"] is None
+        text = render_text(r)
+        assert "None" not in text and "nan" not in text
+        b = r["bonuses"][0]
+        # no stand-in mark is shown as if it were one, and no "0 points" is said of a premium not yet known
+        assert b["points"] is None and not b["applied"] and b["values"] == {}
+        assert r["criteria_score"] is None and r["criteria"][0]["values"] == {}
+        lines = [ln for ln in text.splitlines() if b["label"] in ln]
+        assert len(lines) == 1 and "—" in lines[0] and b["because"] in lines[0]
+
+
+def test_a_premium_after_the_pass_mark_waits_while_a_criterion_waits_even_if_it_reads_no_mark():
+    policy = load_policy(PANEL_POLICY.replace("marks.quality >= 4.5 -> 5", "cost >= 5000 EUR -> 5"))
+    waiting = policy.evaluate(_marked(5, 5), lang="en").to_dict()
+    assert waiting["bonuses"][0]["points"] is None  # whether it counts depends on the pass mark, not known yet
+    done = policy.evaluate(_marked(5, 5, 5), lang="en").to_dict()
+    assert done["bonuses"][0]["points"] == 5 and done["bonuses"][0]["applied"] is True
