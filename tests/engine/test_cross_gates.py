@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -258,3 +259,28 @@ def test_holders_never_share_a_key_and_the_input_order_does_not_matter_when_time
                     assert f not in held, f"{f} held by {held.get(f)} and {d['application']}"
                     held[f] = d["application"]
     assert outcomes[0] == outcomes[1]
+
+
+def test_scorrimento_re_checks_the_gate_and_keeps_an_award_already_made(tmp_path):
+    """``--previous``: the gates across applications are settled again over the whole new batch. An
+    application funded in the earlier run that now fails one (an application sent before it, added since,
+    holds one of its firms) is ineligible in the new run, but its award is an act already taken: it stays
+    committed (the run warns, naming it) until it is revoked with ``--withdrawn``."""
+    first = [_app(1, "2026-03-02T09:00:00", "X", "Y"), _app(2, "2026-03-03T09:00:00", "Z", "W")]
+    (tmp_path / "one").mkdir()
+    _score(tmp_path / "one", first, budget=Decimal("20000"))
+    earlier = _app(0, "2026-03-01T09:00:00", "X", "K")
+    summary, r = _score(tmp_path, first + [earlier], budget=Decimal("30000"), previous=tmp_path / "one" / "out")
+    assert r["A-1"]["status"] == "ineligible"
+    assert "A-0" in _gate(r["A-1"])["because"]
+    assert r["A-2"]["status"] == "funded" and r["A-2"]["grant"] == "10000.00"
+    # 30,000 available, 10,000 still committed to A-1 and 10,000 kept for A-2: A-0 gets the last 10,000
+    assert r["A-0"]["status"] == "funded" and r["A-0"]["grant"] == "10000.00"
+    warned = " ".join(map(str, getattr(summary, "warnings", ()) or ()))
+    assert "A-1" in warned and "--withdrawn" in warned
+    # revoked with --withdrawn: its 10,000 are free again, and A-0 and A-2 share a budget of 20,000
+    summary, r = _score(tmp_path, first + [earlier], budget=Decimal("20000"), previous=tmp_path / "one" / "out",
+                        withdrawn={"A-1"})
+    assert r["A-1"]["status"] == "ineligible"  # what it is under the rules; its award no longer counts
+    assert r["A-0"]["grant"] == "10000.00" and r["A-2"]["grant"] == "10000.00"
+    assert summary.granted == Decimal("20000.00") and summary.allocation.left == 0
