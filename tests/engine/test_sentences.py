@@ -127,6 +127,49 @@ def test_a_letter_template_prints_a_bool_as_a_word(fmt, words):
     assert env.get_template("t").render(a=True, b=False, c=1) == f"{words[0]}/{words[1]}/1"
 
 
+LIST_TEMPLATE = ("{{ result.flags }}|{{ fx.facts([['Flags', result.flags]]) }}|{{ result.mixed }}|"
+                 "{{ result.nothing }}|{{ result.pairs }}")
+
+
+def _list_letter(tmp_path, fmt, lang, **data):
+    """A letter whose template prints lists a result carries (``result.flags`` …), in ``fmt`` and ``lang``."""
+    folder = tmp_path / f"tpl-{fmt}-{lang}"
+    folder.mkdir(exist_ok=True)
+    (folder / f"admitted.{lang}.j2").write_text(LIST_TEMPLATE, encoding="utf-8")
+    result = {"application": "L-1", "status": "admitted", **data}
+    return LetterRenderer(templates_dir=folder, lang=lang, fmt=fmt).render(result, {"name": "Bando"},
+                                                                           date=dt.date(2025, 7, 15))
+
+
+@pytest.mark.parametrize("fmt", ("txt", "md", "html"))
+@pytest.mark.parametrize("lang, yes, half", [("it", "sì", "0,5"), ("en", "yes", "0.5")])
+def test_a_letter_prints_a_list_of_bools_as_words(tmp_path, fmt, lang, yes, half):
+    out = _list_letter(tmp_path, fmt, lang, flags=[True, False, True], mixed=[Decimal("0.5"), 1000, None],
+                       nothing=None, pairs={"iso": True})
+    for python in ("True", "False", "None", "[", "Decimal"):
+        assert python not in out, (python, out)
+    assert f"{yes}, no, {yes}" in out
+    missing = "dato mancante" if lang == "it" else "missing"
+    thousand = "1.000" if lang == "it" else "1,000"
+    # an item with a comma of its own (0,5 in Italian; 1,000 in English): the items are joined by "; "
+    assert f"{half}; {thousand}; {missing}" in out
+    assert f"iso: {yes}" in out
+
+
+@settings(max_examples=60, deadline=None)
+@given(flags=st.lists(st.one_of(st.booleans(), st.none(), st.integers(-10**6, 10**6),
+                                st.decimals(allow_nan=False, allow_infinity=False, places=3)), max_size=6),
+       lang=st.sampled_from(LANGS))
+def test_no_list_a_letter_prints_shows_python(flags, lang):
+    from engine.letters.letters import value_words
+    shown = value_words(lang)(flags)
+    assert isinstance(shown, str)
+    for python in ("True", "False", "None", "[", "Decimal"):
+        assert python not in shown
+    yes, no = ("sì", "no") if lang == "it" else ("yes", "no")
+    assert shown.count(yes) == sum(f is True for f in flags) and shown.count(no) == sum(f is False for f in flags)
+
+
 def test_title_en_heads_english_outputs(tmp_path, policy):
     assert policy.title("en") == "Sentence test call" and policy.title("it") == "Bando prova frasi"
     assert policy.call_info()["titles"] == {"en": "Sentence test call"}
