@@ -920,9 +920,9 @@ def _sample_results(call: dict) -> list[dict]:
         "ineligible": dict(base, eligible=False, score=None, gates=gates_ko, criteria=[]),
         "below_threshold": dict(base, score=25, criteria=low),
         "admitted": dict(base, grant="40000.00", grant_computed="40000.00",
-                         grant_because="€40,000.00: the call's ceiling, lower than Grant requested (€50,000.00)"),
+                         grant_because="€40,000.00: the call's ceiling, lower than «Grant requested» (€50,000.00)"),
         "funded": dict(base, grant="30000.00", grant_computed="40000.00", rank=1,
-                       grant_because="€40,000.00: the call's ceiling, lower than Grant requested (€50,000.00)",
+                       grant_because="€40,000.00: the call's ceiling, lower than «Grant requested» (€50,000.00)",
                        placement={"rank": 1, "of": 2, "tied_with": ["S-2"], "reason": "partial",
                                   "because": "Funded for €30,000.00 of the €40,000.00 due."}),
         "not_funded": dict(base, rank=2, placement={
