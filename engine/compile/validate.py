@@ -33,6 +33,7 @@ from dsl import ast, numbers
 from dsl.numbers import int_problem
 from dsl.types import RecordInfo, Type
 
+from engine.text.formatting import ExactNumber
 from engine.text.i18n import Joined, Message, render, text
 
 # ASCII digits only: `\d` would also match other scripts' digits ("١٢", "１５"), which Decimal() and int() accept
@@ -235,10 +236,16 @@ def _text(value):
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _number_checks(conv, t: Type, what):
+def _number_checks(conv, t: Type, what, currency="EUR"):
     low, high, step = t.low, t.high, t.step
+    # the numbers a message quotes are written the way its language writes them (1.000; 0,5; € 1.000,00)
+    kind = {"money": "money", "percent": "percent"}.get(t.kind, "number")
+
+    def _fmt(v):
+        return ExactNumber(v, kind, currency)
+
     if t.values is not None:
-        return _set_check(conv, t.values)
+        return _set_check(conv, t.values, _fmt)
     if low is None and step is None:
         return conv
 
@@ -266,14 +273,16 @@ def _number_checks(conv, t: Type, what):
     return checked
 
 
-def _set_check(conv, values):
-    """``conv``, then the value must be one of a number set's ``values`` (`int in {0, 3, 7}`)."""
+def _set_check(conv, values, _fmt):
+    """``conv``, then the value must be one of a number set's ``values`` (`int in {0, 3, 7}`); ``_fmt``
+    writes a number of the field's kind in a message."""
     allowed = frozenset(values)
     if len(values) == 1:
         listed = {"msgid": "validate.not_in_set_one", "last": _fmt(values[0])}
     else:
+        # numbers are listed with their own separator: an Italian "0,5, 1" would read as one number
         listed = {"msgid": "validate.not_in_set", "last": _fmt(values[-1]),
-                  "options": Joined("validate.options_sep", [_fmt(v) for v in values[:-1]])}
+                  "options": _Numbers([_fmt(v) for v in values[:-1]])}
 
     def checked(value):
         try:
@@ -291,16 +300,28 @@ def _set_check(conv, values):
     return checked
 
 
+class _Numbers(Joined):
+    """Numbers listed in a message: joined as options are ("0, 5, 10"), unless a number written in the
+    message's language has that separator in it (an Italian "0,5"): then by ``validate.numbers_sep``
+    ("0; 0,5 e 1")."""
+
+    def __new__(cls, items):
+        return super().__new__(cls, "validate.options_sep", items)
+
+    def render(self, lang: str) -> str:
+        items = [render(i, lang) for i in self.items]
+        sep = text(lang, self.sep)
+        if sep.strip() and any(sep.strip() in i for i in items):
+            sep = text(lang, "validate.numbers_sep")
+        return sep.join(items)
+
+    def __reduce__(self):
+        return (_Numbers, (self.items,))
+
+
 def _options(options) -> Joined:
     """The values a ``one of`` field accepts, each quoted, as a message lists them."""
     return Joined("validate.options_sep", [Message("validate.option", value=o) for o in options])
-
-
-def _fmt(d) -> str:
-    if isinstance(d, Decimal):
-        s = format(d.normalize(), "f")
-        return s
-    return str(d)
 
 
 class Bail(Exception):
@@ -817,7 +838,7 @@ class Validator:
         if k == "money":
             cur = self.currency
             in_cur = Message("validate.what.amount_in", currency=cur)
-            return _number_checks(lambda v: to_decimal(v, in_cur, cur), t, _AMOUNT)
+            return _number_checks(lambda v: to_decimal(v, in_cur, cur), t, _AMOUNT, cur)
         if k == "bool":
             return _bool
         if k == "date":

@@ -28,6 +28,7 @@ from dsl.checker import const_date, dated_uses
 from dsl.fmt import format_expr  # noqa: F401 - used through _text
 
 import functools
+import re
 import string
 
 import attrs
@@ -1083,18 +1084,75 @@ def exact_money(v, lang, currency) -> str:
     return money(cents) + digits
 
 
+class _GrantNamer(_Words):
+    """How the grant's sentence names a term of its rule: as :meth:`_Words.human` does, but every label
+    quoted («Spese ammissibili»), so that a preposition before it needs no article that would agree
+    with the label's gender, and, when ``slots`` maps a value's node to its place among the values,
+    a slot after the first mention of each label where its value goes: ``50 % di «Spese» (€ 1,00)``."""
+
+    def __init__(self, policy, lang, slots=None):
+        super().__init__(policy, lang)
+        self.slots = slots or {}
+        self.placed: set = set()
+
+    def name(self, e) -> str:
+        out = self.t["grant.quoted"].format(x=super().name(e))
+        k = self.slots.get(id(e))
+        if k is not None and out not in self.placed:
+            self.placed.add(out)
+            out += _SLOT.format(k)
+        return out
+
+    def _human(self, e, prec) -> str:
+        if isinstance(e, ast.Call) and e.func in self.cp.funcs and self.cp.funcs[e.func].label:
+            fn = self.cp.funcs[e.func]
+            label = self.t["grant.quoted"].format(x=fn.label.get(self.lang, self.cp.language))
+            return f"{label} ({', '.join(self._human(a, 0) for a in e.args)})"
+        return super()._human(e, prec)
+
+
+# where the value of a label goes in a term's words: "\x00<index>\x01" (no sentence has these characters)
+_SLOT = "\x00{}\x01"
+_SLOTS = re.compile("\x00(\\d+)\x01")
+
+
 class _GrantWords:
-    """The words of one policy's grant sentence in one language: all but the values, written once."""
+    """The words of one policy's grant sentence in one language: all but the values, written once.
+
+    ``names[i][prep]`` names term ``i`` after ``prep`` ('', of, to); ``inline[i]``, for a computed
+    term, is its words with the value of each label it reads right after the label, as alternating
+    text and value positions (``("il 50 % di «Spese»", 3, "")``); ``details[i]`` are the labels
+    and showers of the values not placed inline (inside an aggregate, say), quoted as before."""
 
     def __init__(self, policy, plan, lang):
         t = self.t = texts(lang)
         ex = _words(policy, lang)
         self.lang, self.currency = lang, policy.currency
         self.const = tuple(is_const(e) for e in plan.terms)
-        self.names = tuple({prep: _grant_term_name(ex, plan, e, t, prep) for prep in ("", "of", "to")}
+        self.names = tuple({prep: _grant_term_name(policy, plan, e, t, prep, lang) for prep in ("", "of", "to")}
                            for e in plan.terms)
-        self.details = tuple(tuple((ex.name(n), ex.shower(n), plan.index[id(n)]) for n in d) for d in plan.details)
-        self.root_name = t["grant.fixed"] if is_const(plan.root) else _grant_term_name(ex, plan, plan.root, t, "")
+        self.computed = tuple(not is_const(e) and bool(d) for e, d in zip(plan.terms, plan.details))
+        self.inline, self.details = [], []
+        for e, d in zip(plan.terms, plan.details):
+            if is_const(e) or not d:
+                self.inline.append(None)
+                self.details.append(())
+                continue
+            slots = {id(n): plan.index[id(n)] for n in d}
+            namer = _GrantNamer(policy, lang, slots)
+            words = {prep: _split_slots(_grant_term_name(policy, plan, e, t, prep, lang, namer=namer))
+                     for prep in ("", "to")}
+            shown = {k for parts in words.values() for k in parts[1::2]}
+            quoted = {id(n): t["grant.quoted"].format(x=ex.name(n)) for n in d}
+            # a label used twice is given its value once, after its first mention
+            named = {quoted[id(n)] for n in d if plan.index[id(n)] in shown}
+            self.inline.append((words, {plan.index[id(n)]: ex.shower(n) for n in d}))
+            self.details.append(tuple(dict.fromkeys(
+                (quoted[id(n)], ex.shower(n), plan.index[id(n)]) for n in d
+                if plan.index[id(n)] not in shown and quoted[id(n)] not in named)))
+        self.leaf_names = tuple(tuple(ex.name(n) for n in d) for d in plan.details)
+        self.root_name = t["grant.fixed"] if is_const(plan.root) else _grant_term_name(policy, plan, plan.root, t, "",
+                                                                                        lang)
         rounding = plan.decl.rounding
         self.rounding = _rounding_words(t, rounding, lang, policy.currency) if rounding is not None else None
         # the article the grant comes from: its own `cites`, else that of the `let` it is
@@ -1102,6 +1160,12 @@ class _GrantWords:
         # of the lets its terms name (the sentence names them)
         cited = plan.decl if plan.decl.cites else _let_of(policy.checked, plan.decl.expr)
         self.cites = ex.cites_clause([cited, *ex.cited_lets(plan.terms)])
+
+
+def _split_slots(text):
+    """``"a «x»\x003\x01 e"`` -> ``("a «x»", 3, " e")``: text and value positions, alternating."""
+    parts = _SLOTS.split(text)
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
 
 
 def _grant_words(policy, plan, lang) -> _GrantWords:
@@ -1116,7 +1180,8 @@ def grant_because(policy, plan: GrantPlan, lang, values, computed) -> str:
     """Which term of the grant's rule gave the amount, and the rounding when it changed it.
 
     ``values`` are those of ``plan.exprs`` for one application; ``computed`` the
-    grant the rules gave (rounded, before it is made payable).
+    grant the rules gave (rounded, before it is made payable). A label is quoted and
+    named once: ``il 50 % di «Spese ammissibili» (€ 100.000,00)``, its value right after it.
     """
     w = _grant_words(policy, plan, lang)
     t = w.t
@@ -1124,23 +1189,33 @@ def grant_because(policy, plan: GrantPlan, lang, values, computed) -> str:
     terms = [values[i] for i in plan.term_index]
     raw = values[0]
     if raw is None or computed is None or None in terms:
-        names = dict.fromkeys(f"{w.names[i]['']}: {t['missing']}" for i, v in enumerate(terms) if v is None)
-        return t["grant.missing"].format(what="; ".join(names) or t["missing"])
+        return t["grant.missing"].format(what=_missing_words(policy, plan, w, values, terms, lang))
 
     def money(v):
         return exact_money(v, lang, w.currency)
 
     def phrase(i, prep, with_details=False):
-        out = w.names[i][prep]
-        if with_details and w.details[i]:
-            shown = dict.fromkeys(f"{name} = {show(_exact(values[k]))}" for name, show, k in w.details[i])
+        if not with_details or w.inline[i] is None:
+            return w.names[i][prep]
+        words, showers = w.inline[i]
+        parts = words[prep]
+        out = "".join(p if j % 2 == 0 else f" ({showers[p](values[p])})" for j, p in enumerate(parts))
+        if w.details[i]:  # values the words could not place after their label
+            shown = dict.fromkeys(f"{name} = {show(values[k])}" for name, show, k in w.details[i])
             out += f" ({'; '.join(shown)})"
         return out
+
+    def other(i):
+        # a computed term says its amount first: "€ 55.000,00 (il 50 % di «Spese»)" is not read as the
+        # value of «Spese», as "«Spese» (€ 55.000,00)" would be
+        if w.computed[i]:
+            return t["grant.value_of"].format(v=money(terms[i]), x=w.names[i][""])
+        return f"{w.names[i]['of']} ({money(terms[i])})"
 
     # terms equal to the amount: the call's own limit first (the request meeting it is the coincidence)
     bound = sorted((i for i, v in enumerate(terms) if v == raw), key=lambda i: not w.const[i])
     if plan.op is None or not bound:
-        head = phrase(0, "", True) if plan.op is None and w.details[0] else w.root_name
+        head = phrase(0, "", True) if plan.op is None and w.inline[0] is not None else w.root_name
     else:
         head = phrase(bound[0], "", True)
         if len(bound) > 1:
@@ -1148,7 +1223,7 @@ def grant_because(policy, plan: GrantPlan, lang, values, computed) -> str:
         others = [i for i, v in enumerate(terms) if v != raw]
         if others:
             word = t["grant.lower"] if plan.op == "min" else t["grant.higher"]
-            head += f", {word} " + _and(t, [f"{phrase(i, 'of')} ({money(terms[i])})" for i in others])
+            head += f", {word} " + _and(t, [other(i) for i in others])
     if w.rounding is not None and raw != computed:
         head += f"; {w.rounding}: {money(raw)} → {money(computed)}"
     sentence = f"{money(computed)}: {head}"
@@ -1161,11 +1236,60 @@ def grant_because(policy, plan: GrantPlan, lang, values, computed) -> str:
     return sentence
 
 
-def _grant_term_name(ex, plan, e, t, prep):
-    """A term of the grant's rule as a sentence names it, after the preposition ``prep`` ('', of, to)."""
+def _missing_words(policy, plan, w, values, terms, lang):
+    """What the grant cannot do without, by label: "manca il dato «Spese ammissibili»"."""
+    t = w.t
+    said = []
+    for i, v in enumerate(terms):
+        if v is not None:
+            continue
+        if plan.details[i]:
+            leaves = [name for name, n in zip(w.leaf_names[i], plan.details[i]) if values[plan.index[id(n)]] is None]
+            # no value missing: a calculation that cannot be done (a division by zero) is the term's own
+            said.extend(t["is_missing"].format(x=x) for x in leaves) if leaves else \
+                said.append(f"{w.names[i]['']}: {t['missing']}")
+        elif isinstance(plan.terms[i], (ast.Name, ast.Attr, ast.At)):
+            said.append(t["is_missing"].format(x=_words(policy, lang).name(plan.terms[i])))
+        else:
+            said.append(f"{w.names[i]['']}: {t['missing']}")
+    return "; ".join(dict.fromkeys(said)) or t["missing"]
+
+
+def _grant_term_name(policy, plan, e, t, prep, lang, namer=None):
+    """A term of the grant's rule as a sentence names it, after the preposition ``prep`` ('', of, to):
+    a label quoted (``di «Contributo richiesto»``), a calculation in words with its labels quoted, a
+    percentage first with the article Italian puts before a number (``al 50 %``, ``dell'80 %``)."""
     if is_const(e):
         return t[("grant.floor" if plan.op == "max" else "grant.ceiling") + _PREP[prep]]
-    return t["grant.name" + _PREP[prep]].format(x=ex.name(e))
+    namer = namer or _GrantNamer(policy, lang)
+    namer.placed = set()  # each naming places each label's value once
+    words = namer._human(e, 0)
+    lead = _leftmost(e)
+    if isinstance(lead, ast.Percent) and words[:1].isdigit():
+        form = _number_article(namer.const_value(lead) * 100)
+        return t["grant.percent" + form + _PREP[prep]].format(x=words)
+    return t["grant.name" + _PREP[prep]].format(x=words)
+
+
+def _leftmost(e):
+    """The node a term's words start with (``50 %`` in ``50 % of cost``)."""
+    while isinstance(e, ast.Binary):
+        e = e.left
+    return e
+
+
+def _number_article(n) -> str:
+    """Which article Italian puts before the number ``n`` as it is read: ``""`` for *il* (il 50 %),
+    ``"_l"`` for *l'* before a vowel (l'8 %, l'11 %, l'80 %, l'1,5 %), ``"_lo"`` for *lo* (lo 0,5 %).
+    The other languages' catalogues give the same text for all three."""
+    whole = str(int(abs(Decimal(n))))
+    if whole == "0":
+        return "_lo"  # zero
+    if whole[0] == "8" or whole == "1" or (whole.startswith("11") and len(whole) in (2, 5)):
+        return "_l"  # otto, ottanta, ottocento…; uno; undici, undicimila
+    if whole[0] == "1" and len(whole) in (7, 10):
+        return "_l"  # un milione, un miliardo
+    return ""
 
 
 # a term of the grant named after a preposition: Italian joins the article to it ("del massimale")

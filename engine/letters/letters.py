@@ -64,6 +64,7 @@ and these filters: ``money``, ``date``, ``datetime``, ``percent``, ``points``,
 from __future__ import annotations
 
 import copy
+from decimal import Decimal
 import datetime as _dt
 import functools
 import hashlib
@@ -277,6 +278,17 @@ def _formatters(lang: str) -> dict:
         return named("money", formatting.format_money)(
             value, lang, currency or ctx.get("currency") or "EUR")
 
+    shown = value_words(lang)
+
+    def squash(value):
+        return _squash(shown(value))
+
+    def wrap(value, *args, **kwargs):
+        return _wrap(shown(value), *args, **kwargs)
+
+    def leader(left, right, *args, **kwargs):
+        return _leader(shown(left), shown(right), *args, **kwargs)
+
     return {
         "money": money,
         "date": named("date", lambda value: formatting.format_date(value, lang)),
@@ -288,10 +300,71 @@ def _formatters(lang: str) -> dict:
         # a call with bonuses: "75 punti: 65 su 100 più 10 di premialità" ("" when none counted)
         "score_words": named("score_words", lambda result: _score_words(result, lang) or ""),
         "bonus_points": named("bonus_points", lambda bonus: _bonus_points(bonus, lang)),
-        "squash": _squash,
-        "wrap": _wrap,
-        "leader": _leader,
+        # the layout filters write a value as the letter prints it (a bool as "sì", a list item by item)
+        "squash": squash,
+        "wrap": wrap,
+        "leader": leader,
     }
+
+
+@functools.lru_cache(maxsize=8)
+def value_words(lang: str) -> Callable:
+    """``shown(value)``: a value as a letter prints it in ``lang`` — never as Python writes it.
+
+    ``True``/``False`` become "sì"/"no" ("yes"/"no"), None the word for a missing value; a list
+    (or set, or tuple) is written item by item, each the same way, numbers as the language writes
+    them (``0,5``), joined by ", " (by "; " when an item has a comma of its own: ``0,5; 1``); a
+    mapping as ``key: value`` pairs. Any other value (a text, a number, markup) is returned as it is,
+    for the template's own filters and escaping."""
+    yes, no = i18n.text(lang, "explain.yes"), i18n.text(lang, "explain.no")
+    missing = i18n.text(lang, "explain.missing")
+
+    def item(v):
+        if v is True:
+            return yes
+        if v is False:
+            return no
+        if v is None:
+            return missing
+        if isinstance(v, (int, float, Decimal)):
+            try:
+                return formatting.format_exact(v, lang)
+            except ValueError:  # NaN, infinity: as written
+                return str(v)
+        if isinstance(v, _dt.datetime):
+            return formatting.format_datetime(v, lang)
+        if isinstance(v, _dt.date):
+            return formatting.format_date(v, lang)
+        if isinstance(v, (list, tuple, set, frozenset, dict)):
+            return shown(v)
+        return str(v)
+
+    def joined(items):
+        return ("; " if any("," in i for i in items) else ", ").join(items)
+
+    def shown(value):
+        if value is True:
+            return yes
+        if value is False:
+            return no
+        if value is None:
+            return missing
+        if isinstance(value, dict):
+            return joined([f"{item(k)}: {item(v)}" for k, v in value.items()])
+        if isinstance(value, (set, frozenset)):
+            return joined(sorted(item(v) for v in value))
+        if isinstance(value, (list, tuple)) and not isinstance(value, Markup):
+            return joined([item(v) for v in value])
+        return value
+
+    return shown
+
+
+def _shown_finalize(shown, then):
+    """Jinja's ``finalize``: ``shown`` (:func:`value_words`) first, then the sandbox's own (escaping)."""
+    def finalize(value):
+        return then(shown(value)) if then is not None else shown(value)
+    return finalize
 
 
 def _score_words(result, lang):
@@ -553,6 +626,8 @@ class LetterRenderer:
                 lstrip_blocks=True,
                 auto_reload=False,
             )
+            # every value a template prints goes through value_words: no "True", "None" or "[1, 2]"
+            env.finalize = _shown_finalize(value_words(lang), env.finalize)
             env.filters.update(_formatters(lang))
             env.filters["code"] = functools.partial(code_span, fmt=fmt)
             self._envs[key] = env
@@ -845,9 +920,9 @@ def _sample_results(call: dict) -> list[dict]:
         "ineligible": dict(base, eligible=False, score=None, gates=gates_ko, criteria=[]),
         "below_threshold": dict(base, score=25, criteria=low),
         "admitted": dict(base, grant="40000.00", grant_computed="40000.00",
-                         grant_because="€40,000.00: the call's ceiling, lower than Grant requested (€50,000.00)"),
+                         grant_because="€40,000.00: the call's ceiling, lower than «Grant requested» (€50,000.00)"),
         "funded": dict(base, grant="30000.00", grant_computed="40000.00", rank=1,
-                       grant_because="€40,000.00: the call's ceiling, lower than Grant requested (€50,000.00)",
+                       grant_because="€40,000.00: the call's ceiling, lower than «Grant requested» (€50,000.00)",
                        placement={"rank": 1, "of": 2, "tied_with": ["S-2"], "reason": "partial",
                                   "because": "Funded for €30,000.00 of the €40,000.00 due."}),
         "not_funded": dict(base, rank=2, placement={

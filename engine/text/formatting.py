@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import math
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 
 from babel import Locale
 
@@ -45,12 +45,14 @@ __all__ = [
     "LANGUAGES",
     "format_date",
     "format_datetime",
+    "format_exact",
     "format_money",
     "format_ordinal",
     "format_percent",
     "format_points",
     "normalize_lang",
     "to_decimal",
+    "ExactNumber",
 ]
 
 #: The languages bando writes: those with a message catalogue (adding one is a catalogue, no code:
@@ -301,3 +303,55 @@ def format_ordinal(value, lang: str) -> str:
     n = int(number)
     form = conv.ordinal_form(abs(n))
     return conv.ordinal.get(form, conv.ordinal["other"]).format(n=n)
+
+
+def format_exact(value, lang: str, kind: str = "number", currency: str = "EUR") -> str:
+    """A number with every digit it has, the way ``lang`` writes it: what a data problem quotes.
+
+    ``kind`` is the field's: ``"number"`` (``1.000``, ``0,125`` in Italian; ``1,000``, ``0.125`` in
+    English), ``"money"`` (at least the cents: ``€ 1.000,00``, ``€1,000.005``) or ``"percent"``
+    (a 0..1 share: ``12,5 %``). Nothing is rounded away: a message that refuses ``0.125`` must not
+    say ``0,13``.
+
+    >>> format_exact(1000, "it"), format_exact("0.5", "it"), format_exact("1000", "en", "money")
+    ('1.000', '0,5', '€1,000.00')
+    >>> format_exact("2500.005", "it", "money"), format_exact("0.125", "en", "percent")
+    ('€ 2.500,005', '12.5%')
+    """
+    conv = _conventions(lang)
+    v = to_decimal(value, "a number")
+    if kind == "money":
+        cents = v.quantize(_CENT, rounding=ROUND_DOWN) if v.adjusted() < 20 else v
+        text = money_formatter(conv.lang, currency)(cents)
+        if cents != v:  # the digits beyond the cent, written out after the cents
+            text += format(abs(v).normalize(), "f").split(".")[1][2:]
+        return text
+    if kind == "percent":
+        v = v * 100
+    if v == v.to_integral_value():
+        v = v.quantize(Decimal(1))
+    else:
+        v = v.normalize()
+    text = conv.digits(format(abs(v), ",f"))
+    text = "-" + text if v < 0 else text
+    return conv.percent.format(number=text) if kind == "percent" else text
+
+
+class ExactNumber(i18n.Message):
+    """A number in a message, written the way the message's language writes it (:func:`format_exact`).
+
+    A slot of a :class:`~engine.text.i18n.Message` that is itself a message is rendered in the
+    message's language; as a ``str`` it is the English text (the machine ``message`` of a result).
+    """
+
+    def __new__(cls, value, kind: str = "number", currency: str = "EUR"):
+        self = str.__new__(cls, format_exact(value, i18n.REFERENCE, kind, currency))
+        self.msgid, self.slots = None, {}
+        self.value, self.kind, self.currency = value, kind, currency
+        return self
+
+    def render(self, lang: str) -> str:
+        return format_exact(self.value, lang, self.kind, self.currency)
+
+    def __reduce__(self):
+        return (ExactNumber, (self.value, self.kind, self.currency))

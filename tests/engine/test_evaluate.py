@@ -479,7 +479,7 @@ def test_not_an_application_object(net, data, message):
 @pytest.mark.parametrize("field, value, message", [
     ("employees", True, "expected a whole number, got true"),
     ("employees", 12.5, "expected a whole number, got 12.5"),
-    ("employees", -1, "-1 is out of range: expected a whole number between 0 and 100000"),
+    ("employees", -1, "-1 is out of range: expected a whole number between 0 and 100,000"),
     ("turnover", float("nan"), "expected an amount in EUR, got nan"),
     ("turnover", float("inf"), "expected an amount in EUR, got inf"),
     ("turnover", "dieci", 'expected an amount in EUR, got "dieci"'),

@@ -107,7 +107,7 @@ def test_a_zero_grant_says_there_is_nothing_to_pay(bare):
     assert r.summary == ("Eligible and admitted with 5 of 10 points; the grant calculated under the call's rules "
                          "is zero, so there is nothing to pay.")
     assert r.grant_because.startswith("Nothing to pay: the grant calculated under the call's rules is zero — €0.00: "
-                                      "Grant requested, lower than")
+                                      "«Grant requested», lower than")
 
 
 def test_a_policy_without_a_grant_has_no_grant_and_no_reason():
@@ -136,29 +136,29 @@ def test_invalid_data_has_eligibility_not_assessed(bare, salentonet):
 GRANT_BECAUSE = [
     # capped by the ceiling: 80.000 requested, 50 % of 150.000 = 75.000
     ("SN-2013-008", {}, "50000",
-     "€ 50.000,00: il massimale del bando, più basso di Contributo richiesto (€ 80.000,00) e di 50 % di "
-     "Spese ammissibili (€ 75.000,00)",
-     "€50,000.00: the call's ceiling, lower than Grant requested (€80,000.00) and 50% of Eligible costs "
-     "(€75,000.00)"),
+     "€ 50.000,00: il massimale del bando, più basso di «Contributo richiesto» (€ 80.000,00) e di € 75.000,00 "
+     "(il 50 % di «Spese ammissibili»)",
+     "€50,000.00: the call's ceiling, lower than «Grant requested» (€80,000.00) and €75,000.00 (50% of "
+     "«Eligible costs»)"),
     # bound by the request
     ("SN-2013-008", {"amount_requested": 45_000}, "45000",
-     "€ 45.000,00: Contributo richiesto, più basso di 50 % di Spese ammissibili (€ 75.000,00) e del massimale "
-     "del bando (€ 50.000,00)",
-     "€45,000.00: Grant requested, lower than 50% of Eligible costs (€75,000.00) and the call's ceiling "
+     "€ 45.000,00: «Contributo richiesto», più basso di € 75.000,00 (il 50 % di «Spese ammissibili») e del "
+     "massimale del bando (€ 50.000,00)",
+     "€45,000.00: «Grant requested», lower than €75,000.00 (50% of «Eligible costs») and the call's ceiling "
      "(€50,000.00)"),
     # bound by 50 % of the costs, and rounded down: 50 % of 33.333,33 = 16.666,665 -> 16.666
     ("SN-2013-025", {}, "16666",
-     "€ 16.666,00: 50 % di Spese ammissibili (Spese ammissibili = € 33.333,33), più basso di Contributo "
-     "richiesto (€ 16.666,67) e del massimale del bando (€ 50.000,00); arrotondato per difetto all'euro: "
+     "€ 16.666,00: il 50 % di «Spese ammissibili» (€ 33.333,33), più basso di «Contributo richiesto» "
+     "(€ 16.666,67) e del massimale del bando (€ 50.000,00); arrotondato per difetto all'euro: "
      "€ 16.666,665 → € 16.666,00",
-     "€16,666.00: 50% of Eligible costs (Eligible costs = €33,333.33), lower than Grant requested (€16,666.67) "
+     "€16,666.00: 50% of «Eligible costs» (€33,333.33), lower than «Grant requested» (€16,666.67) "
      "and the call's ceiling (€50,000.00); rounded down to the euro: €16,666.665 → €16,666.00"),
     # request, half the costs and the ceiling all 50.000: the call's own limit is named first
     ("SN-2013-001", {}, "50000",
-     "€ 50.000,00: il massimale del bando, pari a Contributo richiesto e a 50 % di Spese ammissibili "
-     "(Spese ammissibili = € 100.000,00)",
-     "€50,000.00: the call's ceiling, equal to Grant requested and 50% of Eligible costs "
-     "(Eligible costs = €100,000.00)"),
+     "€ 50.000,00: il massimale del bando, pari a «Contributo richiesto» e al 50 % di «Spese ammissibili» "
+     "(€ 100.000,00)",
+     "€50,000.00: the call's ceiling, equal to «Grant requested» and 50% of «Eligible costs» "
+     "(€100,000.00)"),
 ]
 
 
@@ -199,9 +199,9 @@ def test_a_plain_grant_is_given_in_words_with_its_value():
     data = {"id": "P-1", "amount_requested": 1, "cost": 12_345.67, "quality": 5}
     it = policy.evaluate(data, lang="it").grant_because
     en = policy.evaluate(data, lang="en").grant_because
-    assert it == ("€ 4.938,00: 40 % di Spese ammissibili (Spese ammissibili = € 12.345,67); arrotondato per difetto "
+    assert it == ("€ 4.938,00: il 40 % di «Spese ammissibili» (€ 12.345,67); arrotondato per difetto "
                   "all'euro: € 4.938,268 → € 4.938,00")
-    assert en == ("€4,938.00: 40% of Eligible costs (Eligible costs = €12,345.67); rounded down to the euro: "
+    assert en == ("€4,938.00: 40% of «Eligible costs» (€12,345.67); rounded down to the euro: "
                   "€4,938.268 → €4,938.00")
     assert it == reference_result(policy, data, "it").grant_because
 
@@ -210,7 +210,7 @@ def test_a_max_names_its_floor():
     policy = load_policy(BARE.replace("min(amount_requested, 50% of cost, 50_000 EUR) rounded down to 1 EUR",
                                       "max(amount_requested, 1_000 EUR)"))
     r = policy.evaluate({"id": "M-1", "amount_requested": 200, "cost": 10, "quality": 5}, lang="it")
-    assert r.grant_because == "€ 1.000,00: l'importo minimo del bando, più alto di Contributo richiesto (€ 200,00)"
+    assert r.grant_because == "€ 1.000,00: l'importo minimo del bando, più alto di «Contributo richiesto» (€ 200,00)"
 
 
 # --- letters --------------------------------------------------------------------------------------------
@@ -256,7 +256,7 @@ def test_letters_of_a_call_without_dates_appeal_or_de_minimis_invent_none(tmp_pa
         assert re.search(r"^Prot\. n\. BANDO/A-\d\s*$", text, re.M), app  # the protocol line, no date after it
     funded = letters["A-1"]
     assert "entro il termine indicato dal bando" in " ".join(funded.split())
-    assert "€ 40.000,00: Contributo richiesto, più basso di 50 % di Spese ammissibili (€ 50.000,00) e del " \
+    assert "€ 40.000,00: «Contributo richiesto», più basso di € 50.000,00 (il 50 % di «Spese ammissibili») e del " \
            "massimale del bando (€ 50.000,00)." in " ".join(funded.split())
     # the negative grant: not funded, says why in words, and is not told it may be funded later
     negative = " ".join(letters["A-2"].split())

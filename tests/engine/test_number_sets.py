@@ -7,7 +7,9 @@ the call's language, on every path: the compiled fast path (``decide``), the ful
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -94,7 +96,7 @@ def test_the_fast_path_and_the_full_validator_agree_on_sets(policy):
         assert fast.status == full.status
     assert policy.decide(app(half=0.25)).errors == (("half", "0.25 is not allowed: must be one of 0, 0.5 and 1"),)
     assert policy.decide(app(tranche=1001)).errors == (
-        ("tranche", "1001 is not allowed: must be one of 1000 and 2500"),)
+        ("tranche", "€1,001.00 is not allowed: must be one of €1,000.00 and €2,500.00"),)
 
 
 def test_a_default_must_be_in_the_set():
@@ -212,6 +214,91 @@ def test_cli_eval_and_score_refuse_a_value_off_the_set(tmp_path):
     errors = (tmp_path / "out" / "errors.csv").read_text(encoding="utf-8-sig").splitlines()
     assert errors[1:] == [
         "B;invalid;batch.csv:3;marks;Voto della commissione: 4 non è ammesso: deve essere uno tra 0, 3 e 7",
-        "B;invalid;batch.csv:3;half;Mezzo punto: 0.7 non è ammesso: deve essere uno tra 0, 0.5 e 1",
-        "B;invalid;batch.csv:3;tranche;Tranche richiesta: 1001 non è ammesso: deve essere uno tra 1000 e 2500",
+        # the list of decimals is joined by "; " (0,5 has a comma), so the CSV cell is quoted
+        'B;invalid;batch.csv:3;half;"Mezzo punto: 0,7 non è ammesso: deve essere uno tra 0; 0,5 e 1"',
+        "B;invalid;batch.csv:3;tranche;Tranche richiesta: € 1.001,00 non è ammesso: deve essere uno tra € 1.000,00 "
+        "e € 2.500,00",
     ]
+
+
+# --- the numbers a message quotes are written the way its language writes them ------------------------
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "sentences"
+UPDATE = os.environ.get("BANDO_UPDATE_GOLDEN") == "1"
+
+WIDE = HEADER + """
+input {
+  id: text
+  points "Punti assegnati" en "Points given": int in {0, 5, 10, 1_000}
+  half "Mezzo punto" en "Half point": decimal in {0.5, 1, 1.5}
+  tranche "Tranche richiesta" en "Requested tranche": money in {1_000 EUR, 2_500 EUR, 10_000 EUR}
+  only "Quota unica" en "Only share": decimal in {0.25}
+  staff "Addetti" en "Staff": int in 0..100_000
+  quality "Qualità" en "Quality": decimal in 0..10 step 0.5
+}
+
+eligibility {
+  gate ok "Sempre" en "Always": points >= 0
+}
+
+grant = tranche
+"""
+
+WIDE_CASES = {
+    "int": {"points": 1500},
+    "decimal": {"half": 0.75},
+    "money": {"tranche": 1234.5},
+    "money_exact": {"tranche": "2500.005"},
+    "one": {"only": 0.5},
+    "range": {"staff": 123456},
+    "step": {"quality": 2.25},
+}
+
+
+def _wide_app(**kw):
+    data = {"id": "A", "points": 5, "half": 1, "tranche": 1000, "only": 0.25, "staff": 10, "quality": 2}
+    data.update(kw)
+    return data
+
+
+@pytest.mark.parametrize("lang", ["it", "en"])
+def test_number_messages_golden(tmp_path, lang):
+    """Each value off its set (or range, or step) in turn, as ``bando eval`` writes it: 1.000, 0,5 and
+    € 1.000,00 in Italian; 1,000, 0.5 and €1,000.00 in English."""
+    pol = tmp_path / "sets.bando"
+    pol.write_text(WIDE, encoding="utf-8")
+    out = []
+    for case, values in WIDE_CASES.items():
+        f = tmp_path / f"{case}.json"
+        f.write_text(json.dumps(_wide_app(**values)), encoding="utf-8")
+        r = CliRunner().invoke(main, ["eval", str(pol), str(f), "--lang", lang])
+        assert r.exit_code == 1, r.output
+        out.append(f"== {case}\n" + "\n".join(line for line in r.output.splitlines()
+                                               if line.startswith("  ")))
+    actual = "\n".join(out) + "\n"
+    path = GOLDEN / f"number_sets.{lang}.txt"
+    if UPDATE:
+        path.write_text(actual, encoding="utf-8")
+    assert actual == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("lang, field, value, expected", [
+    ("it", "points", 1500, "1.500 non è ammesso: deve essere uno tra 0, 5, 10 e 1.000"),
+    ("en", "points", 1500, "1,500 is not allowed: must be one of 0, 5, 10 and 1,000"),
+    ("it", "half", 0.75, "0,75 non è ammesso: deve essere uno tra 0,5; 1 e 1,5"),
+    ("en", "half", 0.75, "0.75 is not allowed: must be one of 0.5, 1 and 1.5"),
+    ("it", "tranche", 1234.5, "€ 1.234,50 non è ammesso: deve essere uno tra € 1.000,00; € 2.500,00 e € 10.000,00"),
+    ("en", "tranche", 1234.5, "€1,234.50 is not allowed: must be one of €1,000.00, €2,500.00 and €10,000.00"),
+    ("it", "only", 0.5, "0,5 non è ammesso: deve essere 0,25"),
+    ("it", "staff", 123456, "123.456 è fuori dall'intervallo ammesso: atteso un numero intero tra 0 e 100.000"),
+    ("en", "quality", 2.25, "2.25 is not allowed: values go in steps of 0.5"),
+    ("it", "quality", 2.25, "2,25 non è ammesso: i valori vanno per multipli di 0,5"),
+])
+def test_number_messages_write_numbers_in_the_language(lang, field, value, expected):
+    p = load_policy(WIDE, "wide.bando")
+    errors = p.evaluate(_wide_app(**{field: value}), lang=lang).to_dict()["errors"]
+    assert [e["field"] for e in errors] == [field]
+    assert errors[0]["text"].endswith(": " + expected)
+    # the machine message is the English text, on the fast path too
+    english = p.evaluate(_wide_app(**{field: value}), lang="en").to_dict()["errors"][0]["text"]
+    assert p.decide(_wide_app(**{field: value})).errors == ((field, english.split(": ", 1)[1]),)

@@ -15,6 +15,7 @@ The goldens are ``tests/golden/sentences/<case>.<lang>.txt`` (``bando eval``) an
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 from decimal import Decimal
@@ -127,6 +128,49 @@ def test_a_letter_template_prints_a_bool_as_a_word(fmt, words):
     assert env.get_template("t").render(a=True, b=False, c=1) == f"{words[0]}/{words[1]}/1"
 
 
+LIST_TEMPLATE = ("{{ result.flags }}|{{ fx.facts([['Flags', result.flags]]) }}|{{ result.mixed }}|"
+                 "{{ result.nothing }}|{{ result.pairs }}")
+
+
+def _list_letter(tmp_path, fmt, lang, **data):
+    """A letter whose template prints lists a result carries (``result.flags`` …), in ``fmt`` and ``lang``."""
+    folder = tmp_path / f"tpl-{fmt}-{lang}"
+    folder.mkdir(exist_ok=True)
+    (folder / f"admitted.{lang}.j2").write_text(LIST_TEMPLATE, encoding="utf-8")
+    result = {"application": "L-1", "status": "admitted", **data}
+    return LetterRenderer(templates_dir=folder, lang=lang, fmt=fmt).render(result, {"name": "Bando"},
+                                                                           date=dt.date(2025, 7, 15))
+
+
+@pytest.mark.parametrize("fmt", ("txt", "md", "html"))
+@pytest.mark.parametrize("lang, yes, half", [("it", "sì", "0,5"), ("en", "yes", "0.5")])
+def test_a_letter_prints_a_list_of_bools_as_words(tmp_path, fmt, lang, yes, half):
+    out = _list_letter(tmp_path, fmt, lang, flags=[True, False, True], mixed=[Decimal("0.5"), 1000, None],
+                       nothing=None, pairs={"iso": True})
+    for python in ("True", "False", "None", "[", "Decimal"):
+        assert python not in out, (python, out)
+    assert f"{yes}, no, {yes}" in out
+    missing = "dato mancante" if lang == "it" else "missing"
+    thousand = "1.000" if lang == "it" else "1,000"
+    # an item with a comma of its own (0,5 in Italian; 1,000 in English): the items are joined by "; "
+    assert f"{half}; {thousand}; {missing}" in out
+    assert f"iso: {yes}" in out
+
+
+@settings(max_examples=60, deadline=None)
+@given(flags=st.lists(st.one_of(st.booleans(), st.none(), st.integers(-10**6, 10**6),
+                                st.decimals(allow_nan=False, allow_infinity=False, places=3)), max_size=6),
+       lang=st.sampled_from(LANGS))
+def test_no_list_a_letter_prints_shows_python(flags, lang):
+    from engine.letters.letters import value_words
+    shown = value_words(lang)(flags)
+    assert isinstance(shown, str)
+    for python in ("True", "False", "None", "[", "Decimal"):
+        assert python not in shown
+    yes, no = ("sì", "no") if lang == "it" else ("yes", "no")
+    assert shown.count(yes) == sum(f is True for f in flags) and shown.count(no) == sum(f is False for f in flags)
+
+
 def test_title_en_heads_english_outputs(tmp_path, policy):
     assert policy.title("en") == "Sentence test call" and policy.title("it") == "Bando prova frasi"
     assert policy.call_info()["titles"] == {"en": "Sentence test call"}
@@ -162,3 +206,88 @@ def test_any_ratio_is_written_as_the_percentage_it_is(policy, members, women, la
     name = "quota di imprese femminili" if lang == "it" else "share of women-led firms"
     assert gate.because.startswith(f"{name} = {format_percent(share, lang)}, ")
     assert gate.passed == (share >= Decimal("0.3"))
+
+
+# --- the grant's sentence: each term named once, labels quoted, a percentage with its article -------------
+
+GRANT = FIXTURES / "grant"
+GRANT_CASES = ("percent", "equal", "difference", "ceiling", "missing")
+
+
+def _grant_line(case, lang):
+    r = CliRunner().invoke(main, ["eval", str(GRANT / "grant.bando"), str(GRANT / f"{case}.json"), "--lang", lang])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith(("Contributo:", "Grant:")))
+    return "\n".join(lines[head:head + 2]) + "\n"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_grant_sentence_golden(lang):
+    _check_golden(GOLDEN / f"grant.{lang}.txt", "".join(f"== {c}\n{_grant_line(c, lang)}" for c in GRANT_CASES))
+
+
+@pytest.mark.parametrize("lang, expected", [
+    ("it", "€ 18.000,00: «Contributo richiesto», pari al 50 % di «Spese di costituzione e animazione» (€ 36.000,00), "
+           "più basso del massimale del bando (€ 20.000,00)"),
+    ("en", "€18,000.00: «Grant requested», equal to 50% of «Set-up and facilitation costs» (€36,000.00), "
+           "lower than the call's ceiling (€20,000.00)"),
+])
+def test_the_grant_names_a_label_once_with_its_value(lang, expected):
+    root = HERE.parents[1]
+    p = load_policy(str(root / "policies" / "distretto_riconoscimento.bando"))
+    app = load_application(root / "examples" / "distretto_riconoscimento" / "RIC-2025-001.json")
+    assert p.evaluate(app, lang=lang).grant_because == expected
+
+
+@pytest.mark.parametrize("n, article", [
+    (50, ""), (100, ""), (18, ""), (10, ""), (110, ""), (1000, ""),
+    (80, "_l"), (8, "_l"), (85, "_l"), (800, "_l"), (1, "_l"), (Decimal("1.5"), "_l"), (11, "_l"), (11000, "_l"),
+    (0, "_lo"), (Decimal("0.5"), "_lo"),
+])
+def test_italian_article_before_a_number(n, article):
+    from engine.explain.explain import _number_article
+    assert _number_article(n) == article
+
+
+GRANT_POLICY = """
+call "Prova" version "1" {
+  authority "Regione di prova"
+  language it
+}
+
+input {
+  id: text
+  requested "Contributo richiesto" en "Grant requested": money in 0..1_000_000
+  cost "Spese ammissibili" en "Eligible costs": money in 0..1_000_000
+}
+
+eligibility {
+  gate some "Richiesta" en "Request": requested > 0 EUR
+}
+
+grant = min(requested, PCT% of cost, CEILING EUR)
+"""
+
+
+@settings(max_examples=60, deadline=None)
+@given(pct=st.integers(1, 100), ceiling=st.integers(1, 200_000), requested=st.integers(1, 200_000),
+       cost=st.integers(0, 400_000), lang=st.sampled_from(LANGS))
+def test_any_grant_sentence_names_each_label_once_and_agrees(pct, ceiling, requested, cost, lang):
+    p = _grant_policy(pct, ceiling)
+    because = p.evaluate({"id": "G", "requested": requested, "cost": cost}, lang=lang).grant_because
+    labels = ("«Contributo richiesto»", "«Spese ammissibili»") if lang == "it" else \
+        ("«Grant requested»", "«Eligible costs»")
+    for label in labels:
+        assert because.count(label) == 1, because
+    assert "None" not in because and "True" not in because
+    if lang == "it":
+        # a percentage after a preposition takes its article: "pari al 50 %", "dell'80 %", never "a 50 %"
+        import re
+        assert not re.search(r"\b(a|di) \d", because.split(": ", 1)[1].replace("di €", "")), because
+        assert f"{pct} %" in because
+
+
+@functools.lru_cache(maxsize=None)
+def _grant_policy(pct, ceiling):
+    return load_policy(GRANT_POLICY.replace("PCT", str(pct)).replace("CEILING", str(ceiling)), "g.bando")
