@@ -344,7 +344,7 @@ class TraceGen:
             cond = "None"
             if isinstance(d.expr, ast.If):
                 cond = f"({self.val(d.expr.cond, {})}, {self.why(d.expr.cond, {})})"
-            return f"({value}, {cond}, {values}, {decided})"
+            return f"({value}, {cond}, {self.aggregates(d.expr)}, {values}, {decided})"
         items, var = f"_l{next(self._n)}", f"_x{next(self._n)}"
         self.code.line(f"{items} = {self.val(d.source, {})} or ()")
         value = self._rounded(self.src(d.expr, {d.var: var}), d)

@@ -804,17 +804,23 @@ class _Renderer:
             rule += ", " + _rounding_words(t, d.rounding, lang, self.policy.currency)
         cond = self.why(expr.cond, False) if isinstance(expr, ast.If) and d.source is None else None
         head = _fill(t["output"], label=label)
+        # a count (``count(p in … where …)``, ``count distinct``) says what it counted, in the words of a
+        # gate (``2 su 3 soddisfano «Tipo di soggetto = "pmi"»``), never the rule as written
+        aggregates = self._aggregates_fn(expr) if d.source is None and cond is None else None
+        counted = aggregates is not None and d.rounding is None and counted_aggregates(self.policy, expr) == [expr]
 
         def reasons(fact):
             values, decided_values = fact[-2], fact[-1]
-            shown = []
+            shown = aggregates(fact[2]) if aggregates is not None else []
+            if counted:
+                return "; ".join(shown)
             shown.extend(f"{n} = {sh(v)}" for (n, sh), v in zip(details, values) if not isinstance(v, (list, dict)))
             shown.extend(f"{n} = {sh(v)}" for (n, sh), v in zip(decided, decided_values))
             return f"{rule} [{'; '.join(dict.fromkeys(shown))}]" if shown else rule
 
         if d.source is None:
             def output(fact):
-                value, test, _values, _decided = fact
+                value, test, _aggregates, _values, _decided = fact
                 text = show_item(value)
                 if plain:
                     because = head.format(value=text)
