@@ -832,12 +832,15 @@ class _Renderer:
                 return OutputResult(name, label, kind, to_json(value), text, because)
             return output
         none_t = t["output_no_items"]
+        # in the sentence a text is quoted, as every text a sentence quotes: `#1 Rossi srl "fornitura"`
+        # (unquoted, the value would read as the end of the firm's name); `text` is the value as it is
+        show_said = _make_shower(kind, t, lang, self.policy.currency) if kind in ("text", "enum") else show_item
 
         def per_item(fact):
             items = tuple(OutputItem(i + 1, key, item, to_json(v), show_item(v)) for i, key, item, v in fact[0])
             # the first items in the sentence, the others counted (every item is in `items` and outputs_items.csv)
-            listed = "; ".join(f"{_item_name(it.name or it.key, it.position - 1)} {it.text}"
-                               for it in items[:MAX_OUTPUT_ITEMS_SHOWN]) or none_t
+            listed = "; ".join(f"{_item_name(it.name or it.key, i)} {show_said(v)}"
+                               for it, (i, _key, _item, v) in zip(items[:MAX_OUTPUT_ITEMS_SHOWN], fact[0])) or none_t
             if len(items) > MAX_OUTPUT_ITEMS_SHOWN:
                 listed += f"; … +{len(items) - MAX_OUTPUT_ITEMS_SHOWN}"
             because = head.format(value=listed) + f" ({reasons(fact)})"

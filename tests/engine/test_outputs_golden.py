@@ -137,3 +137,16 @@ def test_the_letter_lists_the_outputs_of_the_award(batches, lang):
     _golden(f"letter-FIL-003.{lang}.txt", text)
     _no_raw_values(text)
     assert ("19.230,00" if lang == "it" else "19,230.00") in text
+
+
+def test_a_text_per_item_is_quoted_in_the_sentence_as_it_is_in_the_letter():
+    """`#1 Ferrara & Figli S.r.l. "fornitura"`: unquoted, the value would read as the end of the name."""
+    policy = load_policy(ROOT / "policies" / "distretto_riconoscimento.bando")
+    app = json.loads((ROOT / "examples" / "distretto_riconoscimento" / "RIC-2025-018.json").read_text(encoding="utf-8"))
+    for lang in ("it", "en"):
+        stage = policy.evaluate(app, lang=lang).to_dict()["outputs"]["firm_stage"]
+        first = stage["items"][0]
+        assert f'#1 {first["name"]} "{first["value"]}"; #2 ' in stage["because"]
+        assert first["text"] == first["value"] == "fornitura"  # the value itself, as the letter lists it
+        # ten items in the sentence, the others counted; every one of them in `items`
+        assert len(stage["items"]) == 58 and f"; … +48 (" in stage["because"]
