@@ -798,7 +798,7 @@ class _Renderer:
         decided = tuple((ranking_words[n], _make_shower({"grant": "money", "requested": "money", "score": "decimal"}
                                                         .get(n), t, lang, self.policy.currency))
                         for n in decided_names(self.cp, d))
-        plain = isinstance(expr, (ast.Name, ast.Attr)) and d.source is None and d.rounding is None
+        plain = isinstance(expr, (ast.Name, ast.Attr, ast.ScoreRef)) and d.source is None and d.rounding is None
         rule = w.human(expr)
         if d.rounding is not None:
             rule += ", " + _rounding_words(t, d.rounding, lang, self.policy.currency)
@@ -808,6 +808,9 @@ class _Renderer:
         # gate (``2 su 3 soddisfano «Tipo di soggetto = "pmi"»``), never the rule as written
         aggregates = self._aggregates_fn(expr) if d.source is None and cond is None else None
         counted = aggregates is not None and d.rounding is None and counted_aggregates(self.policy, expr) == [expr]
+        if counted and expr.func == "share":  # the value is the percentage: "25 % (1 su 4 soddisfano «…»)"
+            c, count_t = w.human(expr.where), t["count"]
+            aggregates = lambda facts: [count_t.format(k=facts[0][0], n=facts[0][1], c=c)]  # noqa: E731
 
         def reasons(fact):
             values, decided_values = fact[-2], fact[-1]
