@@ -803,6 +803,9 @@ class _Renderer:
         if d.rounding is not None:
             rule += ", " + _rounding_words(t, d.rounding, lang, self.policy.currency)
         cond = self.why(expr.cond, False) if isinstance(expr, ast.If) and d.source is None else None
+        condition = output_is_condition(self.cp, d)
+        if condition:  # yes/no: why, as a gate says it ("sì (1 su 4 soddisfano «…»)")
+            cond = self.why(expr, False)
         head = _fill(t["output"], label=label)
         # a count (``count(p in … where …)``, ``count distinct``) says what it counted, in the words of a
         # gate (``2 su 3 soddisfano «Tipo di soggetto = "pmi"»``), never the rule as written
@@ -827,6 +830,8 @@ class _Renderer:
                 text = show_item(value)
                 if plain:
                     because = head.format(value=text)
+                elif condition:
+                    because = head.format(value=text) + f" ({cond(test[1])})"
                 elif test is not None:
                     state = "output_then" if test[0] is True else "output_unknown" if test[0] is None else "output_else"
                     because = head.format(value=text) + " " + t[state].format(why=cond(test[1]))
@@ -865,6 +870,13 @@ class _Renderer:
     @functools.cached_property
     def _gate_ids(self):
         return tuple(g.id for g in self.cp.gates)
+
+
+def output_is_condition(cp, d) -> bool:
+    """Whether named output ``d`` is one yes/no value the sentence explains as a gate: a condition
+    that is not a field or a ``let`` named as it is (those are just their value)."""
+    return d.source is None and d.rounding is None and not isinstance(d.expr, (ast.Name, ast.Attr, ast.If)) \
+        and cp.type_of(d.expr).kind == "bool"
 
 
 def band_bounds(cond, subject):

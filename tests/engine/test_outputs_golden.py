@@ -150,3 +150,24 @@ def test_a_text_per_item_is_quoted_in_the_sentence_as_it_is_in_the_letter():
         assert first["text"] == first["value"] == "fornitura"  # the value itself, as the letter lists it
         # ten items in the sentence, the others counted; every one of them in `items`
         assert len(stage["items"]) == 58 and f"; … +48 (" in stage["because"]
+
+
+def test_a_yes_no_output_says_why_as_a_gate_does_and_a_score_or_share_is_said_once():
+    policy = load_policy(POLICY.read_text(encoding="utf-8") + '''
+output large_too "Con grandi imprese" en "With large firms" = any p in network.partners: p.kind == "grande"
+output all_smes "Tutte PMI" en "All SMEs" = all p in network.partners: p.kind == "pmi"
+output points "Punteggio" en "Score" = score
+output large_share "Quota di grandi imprese" en "Share of large firms" = share(p in network.partners where p.kind == "grande")
+''')
+    app = json.loads(_input("FIL-001").read_text(encoding="utf-8"))
+    it = {k: o["because"] for k, o in policy.evaluate(app, lang="it").to_dict()["outputs"].items()}
+    en = {k: o["because"] for k, o in policy.evaluate(app, lang="en").to_dict()["outputs"].items()}
+    assert it["large_too"] == 'Con grandi imprese: sì (1 su 4 soddisfano «Tipo di soggetto = "grande"»)'
+    assert en["large_too"] == 'With large firms: yes (1 of 4 satisfy «Type of entity = "grande"»)'
+    assert it["all_smes"] == ('Tutte PMI: no (1 su 4 non soddisfano «Tipo di soggetto = "pmi"»: '
+                              '#4 Gruppo Tessile Nord spa (Tipo di soggetto = "grande", richiesto "pmi"))')
+    assert (it["points"], en["points"]) == ("Punteggio: 10", "Score: 10")
+    # the value is the percentage: the counts are not followed by it again
+    assert it["large_share"] == 'Quota di grandi imprese: 25 % (1 su 4 soddisfano «Tipo di soggetto = "grande"»)'
+    for text in list(it.values()) + list(en.values()):
+        _no_raw_values(text)
