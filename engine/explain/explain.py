@@ -799,9 +799,14 @@ class _Renderer:
                                                         .get(n), t, lang, self.policy.currency))
                         for n in decided_names(self.cp, d))
         plain = isinstance(expr, (ast.Name, ast.Attr, ast.ScoreRef)) and d.source is None and d.rounding is None
+        # a sum, an average… of a list is said by its value alone: the rules in words have no words for
+        # it yet, and the rule as written (`sum(p.cost for p in network.partners)`) is not for a reader
+        opaque = isinstance(expr, ast.Aggregate) and not counted_aggregates(self.policy, expr) and d.source is None
+        plain = plain or (opaque and d.rounding is None)
         rule = w.human(expr)
         if d.rounding is not None:
-            rule += ", " + _rounding_words(t, d.rounding, lang, self.policy.currency)
+            rounded = _rounding_words(t, d.rounding, lang, self.policy.currency)
+            rule = rounded if opaque else rule + ", " + rounded
         cond = self.why(expr.cond, False) if isinstance(expr, ast.If) and d.source is None else None
         condition = output_is_condition(self.cp, d)
         if condition:  # yes/no: why, as a gate says it ("sì (1 su 4 soddisfano «…»)")

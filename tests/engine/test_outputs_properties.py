@@ -3,7 +3,8 @@
 * Each partner's share of the grant (tests/golden/outputs/filiere.bando: 100 % of an SME's
   costs, 70 % of a large firm's, rounded down to the euro) never adds up to more than the
   grant, also after a batch cut the grant (``named_outputs.refresh``); every partner has a share.
-* No sentence shows a Python value (None, nan, True, False, a Decimal).
+* No sentence shows a Python value (None, nan, True, False, a Decimal), nor a rule as written
+  (``p.kind == "pmi"``, ``sum(…)``) where the policy gives labels.
 * ``bando fmt`` (:func:`dsl.fmt.format_text`) round-trips random output declarations: labels in
   two languages with characters to escape, ``for x in list``, ``rounded down|up|nearest to``.
 """
@@ -33,6 +34,9 @@ POLICY = load_policy(POLICY_PATH)
 RATE = {"pmi": Decimal(1), "grande": Decimal("0.7")}
 #: a Python value in a text bando writes (``Finanziata`` has "nan" in it: whole words only)
 RAW = re.compile(r"\b(None|nan|NaN|True|False|inf)\b|Decimal\(|\[\]|\{\}")
+#: a rule as written where the policy gives labels (a field path, an aggregate's syntax)
+RULE_AS_WRITTEN = re.compile(r"network\.partners|\b(p|x|partner)\.(cost|kind|name)\b|\b(sum|count|share|average)\("
+                             r"|\b(any|all|none) \w+ in\b|==|>=|<=")
 
 CENTS = st.integers(0, 10**9).map(lambda c: Decimal(c) / 100)  # € 0,00 … € 10.000.000,00
 PARTNER = st.fixed_dictionaries({"kind": st.sampled_from(["pmi", "grande"]), "cost": CENTS})
@@ -47,6 +51,7 @@ def _application(partners, amount, founded):
 
 def _no_raw_values(text):
     assert RAW.search(text) is None, (RAW.search(text), text)
+    assert RULE_AS_WRITTEN.search(text) is None, (RULE_AS_WRITTEN.search(text), text)
 
 
 def _said(result):
