@@ -2,7 +2,9 @@
 
 * Each partner's share of the grant (tests/golden/outputs/filiere.bando: 100 % of an SME's
   costs, 70 % of a large firm's, rounded down to the euro) never adds up to more than the
-  grant, also after a batch cut the grant (``named_outputs.refresh``); every partner has a share.
+  grant, also after a batch cut the grant (``named_outputs.refresh``); every partner has a share,
+  and each loses less than a euro to the rounding (an inexact division before `rounded down`
+  once cost a whole euro: 30 × (30 / 90) = 9,999…9 → 9).
 * No sentence shows a Python value (None, nan, True, False, a Decimal), nor a rule as written
   (``p.kind == "pmi"``, ``sum(…)``) where the policy gives labels.
 * ``bando fmt`` (:func:`dsl.fmt.format_text`) round-trips random output declarations: labels in
@@ -14,10 +16,11 @@ import datetime as dt
 import json
 import re
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import attrs
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dsl.fmt import format_label, format_text
@@ -64,6 +67,9 @@ def _said(result):
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# three equal partners of a € 30 grant: € 10 each, not the € 9 that 30 × 0,333…3 rounded down gave
+@example(partners=[{"kind": "pmi", "cost": Decimal(30)}] * 3, amount=Decimal(30), founded=dt.date(2000, 1, 1),
+         cut=100, lang="it")
 @given(partners=st.lists(PARTNER, max_size=8), amount=CENTS,
        founded=st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2025, 6, 30)),
        cut=st.integers(0, 100), lang=st.sampled_from(["it", "en"]))
@@ -98,6 +104,20 @@ def test_the_shares_never_add_up_to_more_than_the_grant(partners, amount, founde
     assert cut_result.to_dict()["outputs"]["category"] == result.to_dict()["outputs"]["category"]  # reads no grant
     for text in _said(cut_result):
         _no_raw_values(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(grant=CENTS, part=CENTS, whole=CENTS.filter(lambda d: d > 0), unit=st.sampled_from(["1", "0.01", "100"]),
+       mode=st.sampled_from(["down", "up"]))
+def test_rounding_a_share_gives_the_exact_result_rounded(grant, part, whole, unit, mode):
+    """`grant * (part / whole) rounded down to 1 EUR` (the language makes the ratio come first: an amount
+    times an amount is refused) is the exact share rounded, although part / whole is not exact."""
+    from engine.compile.runtime import quantize
+    exact = Fraction(grant) * Fraction(part) / Fraction(whole) / Fraction(unit)
+    steps = exact.numerator // exact.denominator
+    if mode == "up" and steps != exact:
+        steps += 1
+    assert quantize(grant * (part / whole), Decimal(unit), mode) == Decimal(steps) * Decimal(unit)
 
 
 # --- bando fmt round-trips random output declarations ---------------------------------------
