@@ -12,7 +12,7 @@ import calendar
 import datetime as _dt
 import threading
 import weakref
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, getcontext
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, getcontext
 
 D0 = Decimal(0)
 _ONE = Decimal(1)
@@ -139,6 +139,8 @@ def vmax(*xs):
 
 
 _ROUNDING = {"down": ROUND_FLOOR, "up": ROUND_CEILING, "nearest": ROUND_HALF_UP}
+#: the digits below the context's precision a value to round may have lost to an inexact division
+_SLACK = 3
 _QUANTUM: dict = {}
 
 
@@ -166,7 +168,14 @@ def quantize(value, unit, mode):
     if type(value) is not Decimal:
         value = Decimal(value)
     _, quantum, power_of_ten = _quantum(unit)
-    if power_of_ten and len(value.as_tuple().digits) <= getcontext().prec:
+    digits, prec = len(value.as_tuple().digits), getcontext().prec
+    if digits > prec - _SLACK:
+        # as many digits as the context keeps: the value came out of an inexact step (a division),
+        # whose last digit is not to be trusted; without it 30 × (30 / 90) = 9.999…9 would round
+        # down to 9 instead of 10
+        value = Context(prec=prec - _SLACK, rounding=ROUND_HALF_EVEN).plus(value)
+        digits = prec - _SLACK
+    if power_of_ten and digits <= prec:
         # unit 10**-k: value / unit is exact (no more digits than the context keeps), so the
         # general steps below give exactly value.quantize(unit)
         return value.quantize(quantum, rounding=rounding)

@@ -344,7 +344,9 @@ class TraceGen:
             cond = "None"
             if isinstance(d.expr, ast.If):
                 cond = f"({self.val(d.expr.cond, {})}, {self.why(d.expr.cond, {})})"
-            return f"({value}, {cond}, {values}, {decided})"
+            elif _x.output_is_condition(self.cp, d):  # a yes/no output is explained as a gate is
+                cond = f"(None, {self.why(d.expr, {})})"
+            return f"({value}, {cond}, {self.aggregates(d.expr)}, {values}, {decided})"
         items, var = f"_l{next(self._n)}", f"_x{next(self._n)}"
         self.code.line(f"{items} = {self.val(d.source, {})} or ()")
         value = self._rounded(self.src(d.expr, {d.var: var}), d)

@@ -46,9 +46,11 @@ The grant: the values of :attr:`engine.explain.explain.GrantPlan.exprs` (None wh
 grant was computed).
 
 Named outputs (``output category "Categoria" = ...``), in policy order:
-    one value                         ``(value, condition, values, decided)``: ``condition`` is
-                                      ``(its value, its fact)`` when the rule is ``if … then … else``,
-                                      else None; ``decided`` the values of the decision the rule reads
+    one value                         ``(value, condition, aggregates, values, decided)``: ``condition``
+                                      is ``(its value, its fact)`` when the rule is ``if … then … else``,
+                                      ``(None, its fact)`` when the output is a condition (yes/no), else
+                                      None; ``aggregates`` as for a criterion's formula (the counts of
+                                      ``count(p in … where …)``); ``decided`` the values of the decision the rule reads
                                       (``grant``, ``score``…, :func:`engine.evaluate.named_outputs.decided_names`)
     per item (``for f in list``)      ``(((position, key, name, value), …), values, decided)``
 """

@@ -896,26 +896,45 @@ class _Renderer:
         decided = tuple((ranking_words[n], _make_shower({"grant": "money", "requested": "money", "score": "decimal"}
                                                         .get(n), t, lang, self.policy.currency))
                         for n in decided_names(self.cp, d))
-        plain = isinstance(expr, (ast.Name, ast.Attr)) and d.source is None and d.rounding is None
+        plain = isinstance(expr, (ast.Name, ast.Attr, ast.ScoreRef)) and d.source is None and d.rounding is None
+        # a sum, an average… of a list is said by its value alone: the rules in words have no words for
+        # it yet, and the rule as written (`sum(p.cost for p in network.partners)`) is not for a reader
+        opaque = isinstance(expr, ast.Aggregate) and not counted_aggregates(self.policy, expr) and d.source is None
+        plain = plain or (opaque and d.rounding is None)
         rule = w.human(expr)
         if d.rounding is not None:
-            rule += ", " + _rounding_words(t, d.rounding, lang, self.policy.currency)
+            rounded = _rounding_words(t, d.rounding, lang, self.policy.currency)
+            rule = rounded if opaque else rule + ", " + rounded
         cond = self.why(expr.cond, False) if isinstance(expr, ast.If) and d.source is None else None
+        condition = output_is_condition(self.cp, d)
+        if condition:  # yes/no: why, as a gate says it ("sì (1 su 4 soddisfano «…»)")
+            cond = self.why(expr, False)
         head = _fill(t["output"], label=label)
+        # a count (``count(p in … where …)``, ``count distinct``) says what it counted, in the words of a
+        # gate (``2 su 3 soddisfano «Tipo di soggetto = "pmi"»``), never the rule as written
+        aggregates = self._aggregates_fn(expr) if d.source is None and cond is None else None
+        counted = aggregates is not None and d.rounding is None and counted_aggregates(self.policy, expr) == [expr]
+        if counted and expr.func == "share":  # the value is the percentage: "25 % (1 su 4 soddisfano «…»)"
+            c, count_t = w.human(expr.where), t["count"]
+            aggregates = lambda facts: [count_t.format(k=facts[0][0], n=facts[0][1], c=c)]  # noqa: E731
 
         def reasons(fact):
             values, decided_values = fact[-2], fact[-1]
-            shown = []
+            shown = aggregates(fact[2]) if aggregates is not None else []
+            if counted:
+                return "; ".join(shown)
             shown.extend(f"{n} = {sh(v)}" for (n, sh), v in zip(details, values) if not isinstance(v, (list, dict)))
             shown.extend(f"{n} = {sh(v)}" for (n, sh), v in zip(decided, decided_values))
             return f"{rule} [{'; '.join(dict.fromkeys(shown))}]" if shown else rule
 
         if d.source is None:
             def output(fact):
-                value, test, _values, _decided = fact
+                value, test, _aggregates, _values, _decided = fact
                 text = show_item(value)
                 if plain:
                     because = head.format(value=text)
+                elif condition:
+                    because = head.format(value=text) + f" ({cond(test[1])})"
                 elif test is not None:
                     state = "output_then" if test[0] is True else "output_unknown" if test[0] is None else "output_else"
                     because = head.format(value=text) + " " + t[state].format(why=cond(test[1]))
@@ -924,12 +943,15 @@ class _Renderer:
                 return OutputResult(name, label, kind, to_json(value), text, because)
             return output
         none_t = t["output_no_items"]
+        # in the sentence a text is quoted, as every text a sentence quotes: `#1 Rossi srl "fornitura"`
+        # (unquoted, the value would read as the end of the firm's name); `text` is the value as it is
+        show_said = _make_shower(kind, t, lang, self.policy.currency) if kind in ("text", "enum") else show_item
 
         def per_item(fact):
             items = tuple(OutputItem(i + 1, key, item, to_json(v), show_item(v)) for i, key, item, v in fact[0])
             # the first items in the sentence, the others counted (every item is in `items` and outputs_items.csv)
-            listed = "; ".join(f"{_item_name(it.name or it.key, it.position - 1)} {it.text}"
-                               for it in items[:MAX_OUTPUT_ITEMS_SHOWN]) or none_t
+            listed = "; ".join(f"{_item_name(it.name or it.key, i)} {show_said(v)}"
+                               for it, (i, _key, _item, v) in zip(items[:MAX_OUTPUT_ITEMS_SHOWN], fact[0])) or none_t
             if len(items) > MAX_OUTPUT_ITEMS_SHOWN:
                 listed += f"; … +{len(items) - MAX_OUTPUT_ITEMS_SHOWN}"
             because = head.format(value=listed) + f" ({reasons(fact)})"
@@ -951,6 +973,13 @@ class _Renderer:
     @functools.cached_property
     def _gate_ids(self):
         return tuple(g.id for g in self.cp.gates)
+
+
+def output_is_condition(cp, d) -> bool:
+    """Whether named output ``d`` is one yes/no value the sentence explains as a gate: a condition
+    that is not a field or a ``let`` named as it is (those are just their value)."""
+    return d.source is None and d.rounding is None and not isinstance(d.expr, (ast.Name, ast.Attr, ast.If)) \
+        and cp.type_of(d.expr).kind == "bool"
 
 
 def band_bounds(cond, subject):

@@ -37,7 +37,7 @@ from engine.score.outputs import as_dict, format_source
 from engine.text.status import RANKED as RANKED_STATUSES, REPORT_ORDER as STATUSES
 
 from engine.text import i18n
-from engine.text.formatting import format_date, format_money, format_percent, format_points
+from engine.text.formatting import format_date, format_datetime, format_money, format_percent, format_points
 
 __all__ = ["render_report", "report_text", "status_text"]
 
@@ -212,8 +212,51 @@ def _identity(r: Mapping[str, Any], anchor: str | None, status: str, S: Mapping[
     }
 
 
+#: the kinds of named output whose column sorts as numbers (the others as text, a date by its ISO form)
+_NUMERIC_OUTPUTS = frozenset({"money", "int", "decimal", "percent"})
+
+
+def _outputs_meta(results: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """The call's named outputs of one value, in policy order: one column each of the ranking table,
+    headed by its label (the results' own, in the language of the run). An output per item (its
+    result has ``items``) stays in the application's details."""
+    seen: dict[str, dict[str, str] | None] = {}
+    for r in results:
+        for name, o in (r.get("outputs") or {}).items():
+            if name in seen or not isinstance(o, Mapping) or "label" not in o:
+                continue  # a ranking row of a batch has only the values: its labels come from a detail
+            kind = str(o.get("kind") or "")
+            seen[name] = None if "items" in o else {
+                "name": str(name), "label": str(o.get("label") or name), "kind": kind,
+                "sort": "num" if kind in _NUMERIC_OUTPUTS else "text"}
+    return [m for m in seen.values() if m is not None]
+
+
+def _output_cell(value: Any, kind: str, fmt: _Fmt) -> dict[str, str]:
+    """One named output's cell: its value as the report writes values (amounts, points, dates in
+    words, yes/no), and the key a date sorts by; an empty cell when the value is missing."""
+    if value is None or value == "":
+        return {"text": "", "key": ""}
+    if kind == "money":
+        return {"text": fmt.money(value), "key": ""}
+    if kind in ("int", "decimal"):
+        return {"text": fmt.points(value), "key": ""}
+    if kind == "percent":
+        return {"text": fmt.percent(decimal_of(value)), "key": ""}
+    if kind == "bool" and isinstance(value, bool):
+        return {"text": i18n.text(fmt.lang, "explain.yes" if value else "explain.no"), "key": ""}
+    if kind in ("date", "datetime"):
+        try:
+            text = format_date(value, fmt.lang) if kind == "date" else format_datetime(value, fmt.lang)
+        except (TypeError, ValueError):
+            return {"text": str(value), "key": str(value)}
+        return {"text": text, "key": str(value)}
+    return {"text": str(value), "key": ""}
+
+
 def _row_view(r: Mapping[str, Any], anchor: str | None, fmt: _Fmt, T: Mapping[str, str],
-              S: Mapping[str, str], criteria_ids: list[str], reserves: list[Mapping[str, Any]]) -> dict[str, Any]:
+              S: Mapping[str, str], criteria_ids: list[str], reserves: list[Mapping[str, Any]],
+              outputs_meta: list[Mapping[str, str]] = ()) -> dict[str, Any]:
     """One line of the ranking table (or of the table of applications not ranked)."""
     status = str(r.get("status"))
     score, grant, requested = decimal_of(r.get("score")), decimal_of(r.get("grant")), decimal_of(r.get("requested"))
@@ -230,10 +273,13 @@ def _row_view(r: Mapping[str, Any], anchor: str | None, fmt: _Fmt, T: Mapping[st
     points = {str(c.get("id")): decimal_of(c.get("points")) for c in r.get("criteria") or []}
     gates = r.get("gates") or []
     failed = [str(g.get("label") or g.get("id") or "") for g in gates if not g.get("passed")]
+    values = r.get("outputs") or {}
     return {
         **_identity(r, anchor, status, S),
         "score": fmt.points(score), "grant": fmt.money(grant), "requested": fmt.money(requested),
         "points": [fmt.points(points.get(cid)) for cid in criteria_ids],
+        "outputs": [{**_output_cell((values.get(m["name"]) or {}).get("value"), m["kind"], fmt), "sort": m["sort"]}
+                    for m in outputs_meta],
         "marks": marks,
         "reason": _reason(status, failed, len(r.get("errors") or ()), score, decimal_of(r.get("pass_score")), fmt, T),
     }
@@ -308,15 +354,25 @@ def _app_view(r: Mapping[str, Any], anchor: str, fmt: _Fmt, T: Mapping[str, str]
         # a call with a panel: each mark with the evaluators named (the office's report, never a letter)
         "evaluation": [{"label": str(m.get("label") or ""), "because": str(m.get("because") or "")}
                        for m in (r.get("evaluation") or []) if isinstance(m, Mapping)],
-        # the call's named outputs, each in its sentence ("Categoria della filiera: A (…)")
-        "outputs": [{"label": str(o.get("label") or name), "because": str(o.get("because") or "")}
-                    for name, o in (r.get("outputs") or {}).items() if isinstance(o, Mapping)],
+        # the call's named outputs, each under its label with its sentence ("A (condizione verificata: …)")
+        "outputs": [_output_view(name, o) for name, o in (r.get("outputs") or {}).items() if isinstance(o, Mapping)],
         "errors": errors,
         "reason": reason,
         "placement": placement_text,
         "submitted": fmt.date(r.get("submitted")),
         "source": format_source(r.get("source")),
     }
+
+
+def _output_view(name: str, o: Mapping[str, Any]) -> dict[str, str]:
+    """A named output in an application's details: its label, then its sentence without the label
+    it starts with ("Categoria della filiera: A (…)" under "Categoria della filiera" reads "A (…)")."""
+    label = str(o.get("label") or name)
+    because = str(o.get("because") or "")
+    head = label + ": "
+    if because.startswith(head) and len(because) > len(head):
+        because = because[len(head):]
+    return {"label": label, "because": because}
 
 
 def _histogram_chart(summary: Mapping[str, Any], fmt: _Fmt) -> dict[str, Any] | None:
@@ -513,6 +569,8 @@ def render_report(
         if cid in crit_meta and not crit_meta[cid]["max"] and c.get("max") is not None:
             crit_meta[cid]["max"] = fmt.points(c["max"])
     criteria_ids = list(crit_meta)
+    # a column per named output of one value, after the criteria (as in ranking.csv)
+    outputs_meta = _outputs_meta(itertools.chain(details, table[:1]))
 
     anchors = _anchor_ids(str(r.get("application", "")) for r in details)
     apps = [_app_view(r, a, fmt, T, S, criteria_ids) for r, a in zip(details, anchors)]
@@ -521,8 +579,8 @@ def render_report(
         anchor_of.setdefault(a["id"], a["anchor"])
     reserves = _reserves_view(summary, fmt)
     reserve_labels = (summary.get("allocation") or {}).get("reserves") or []
-    lines = [_row_view(r, anchor_of.get(str(r.get("application"))), fmt, T, S, criteria_ids, reserve_labels)
-             for r in table]
+    lines = [_row_view(r, anchor_of.get(str(r.get("application"))), fmt, T, S, criteria_ids, reserve_labels,
+                       outputs_meta) for r in table]
     ranked = [a for a in lines if a["status"] in RANKED_STATUSES]
     others = [a for a in lines if a["status"] not in RANKED_STATUSES][:OTHERS_LIMIT]
 
@@ -605,6 +663,7 @@ def render_report(
         "budget": budget_view,
         "reserves": reserves,
         "criteria_meta": list(crit_meta.values()),
+        "outputs_meta": outputs_meta,
         "ranked": ranked,
         "ranked_count": fmt.count(len(ranked)),
         "funding_line": _funding_line(ranked, summary, fmt, T),

@@ -511,3 +511,147 @@ def test_table_of_applications_not_ranked_states_its_limit(monkeypatch):
     page = report.render_report(results, summary, call, "it")
     others = sum(1 for r in results if r["rank"] is None)
     assert f"Sono elencate 5 delle {others} domande non ammesse" in page
+
+
+# --------------------------------------------------------------------------
+# named outputs: a column each in the ranking table, per item in the details
+# --------------------------------------------------------------------------
+
+#: the call's named outputs: name, labels, kind, the value of the i-th application
+OUTPUTS = [
+    ("category", {"it": "Categoria della filiera", "en": "Category of the supply chain"}, "text",
+     lambda i: "A" if i % 2 else "B"),
+    ("firms", {"it": "Imprese aderenti", "en": "Member firms"}, "int", lambda i: 1000 + i),
+    ("women", {"it": "Quota di imprese femminili", "en": "Share of women-led firms"}, "percent",
+     lambda i: "0.25"),
+    ("founded", {"it": "Data del contratto", "en": "Date of the contract"}, "date",
+     lambda i: None if i % 3 == 0 else "2013-03-01"),
+    ("iso", {"it": "Certificazione", "en": "Certified"}, "bool", lambda i: i % 2 == 0),
+    ("ceiling", {"it": "Massimale de minimis residuo", "en": "Remaining de minimis ceiling"}, "money",
+     lambda i: "1234.50"),
+]
+PER_ITEM_LABEL = {"it": "Quota di contributo per impresa", "en": "Grant share per firm"}
+
+
+def _with_outputs(results, lang):
+    for i, r in enumerate(results):
+        if r["status"] == "invalid":
+            continue
+        outs = {}
+        for name, labels, kind, value in OUTPUTS:
+            v = value(i)
+            outs[name] = {"label": labels[lang], "kind": kind, "value": v, "text": str(v),
+                          "because": f"{labels[lang]}: {v} (regola)"}
+        outs["aid"] = {"label": PER_ITEM_LABEL[lang], "kind": "money", "value": None, "text": None,
+                       "because": f"{PER_ITEM_LABEL[lang]}: #1 Alfa srl € 10,00",
+                       "items": [{"position": 1, "key": "IT1", "name": "Alfa srl", "value": "10.00",
+                                  "text": "€ 10,00"}]}
+        r["outputs"] = outs
+    return results
+
+
+def _compact(r):
+    """A ranking row as bando score passes it to the report: only the values of the outputs of one value."""
+    row = {k: r[k] for k in ("application", "applicant", "status", "score", "requested", "grant", "rank",
+                             "max_score", "pass_score", "criteria", "placement")}
+    row["outputs"] = {n: {"value": o["value"]} for n, o in (r.get("outputs") or {}).items() if "items" not in o}
+    return row
+
+
+def _ranking(page):
+    """The ranking table as (header texts, {application: [(cell attributes, cell text), …]})."""
+    import html as _html
+    table = page.split('<table class="ranking"', 1)[1].split("</table>", 1)[0]
+    strip = lambda s: _html.unescape(re.sub(r"<[^>]+>", "", s)).strip()  # noqa: E731
+    head = [strip(h) for h in re.findall(r"<th[^>]*>(.*?)</th>", table.split("</thead>", 1)[0], re.S)]
+    rows = {}
+    for body in re.findall(r'<tr class="st-[^"]*">(.*?)</tr>', table, re.S):
+        cells = [(attrs, strip(text)) for attrs, text in re.findall(r"<td([^>]*)>(.*?)</td>", body, re.S)]
+        rows[cells[1][1]] = cells
+    return head, rows
+
+
+@pytest.mark.parametrize("lang", ["it", "en"])
+def test_the_ranking_table_has_a_column_per_output_of_one_value(lang):
+    results = _with_outputs(make_results(40, seed=9, lang=lang), lang)
+    call = make_call(lang)
+    summary = summarize(results, call)
+    ranked = [r for r in results if r["rank"] is not None]
+    # as bando score calls it: the details are full results, the table's rows carry only the values
+    page = render_report(ranked[:3], summary, call, lang, rows=[_compact(r) for r in ranked])
+    assert check_html(page).problems == []
+    head, rows = _ranking(page)
+    labels = [labels[lang] for _n, labels, _k, _v in OUTPUTS]
+    crit_labels = [c[1][lang] for c in CRITERIA]
+    assert [h.startswith(c) for h, c in zip(head[7:], crit_labels)] == [True] * len(CRITERIA)
+    assert head[7 + len(CRITERIA):] == labels  # after the criteria, in the call's order
+    assert PER_ITEM_LABEL[lang] not in head  # per item: in the details only
+    assert page.count(PER_ITEM_LABEL[lang]) == 3  # once in each detailed application
+    assert len(rows) == len(ranked)
+    first = next(i for i, r in enumerate(results) if r["rank"] == ranked[0]["rank"])
+    cells = rows[ranked[0]["application"]][7 + len(CRITERIA):]
+    texts = [text for _attrs, text in cells]
+    yes, no = ("sì", "no") if lang == "it" else ("yes", "no")
+    expected = ["A" if first % 2 else "B", "1.0%02d" % first if lang == "it" else "1,0%02d" % first,
+                "25 %" if lang == "it" else "25%",
+                "" if first % 3 == 0 else ("1º marzo 2013" if lang == "it" else "1 March 2013"),
+                yes if first % 2 == 0 else no, "€ 1.234,50" if lang == "it" else "€1,234.50"]
+    assert texts == expected
+    # a text and a date are left-aligned and a date sorts by its ISO form; numbers are numbers
+    assert 'class="txt"' in cells[0][0]
+    assert ('data-key="2013-03-01"' in cells[3][0]) == (first % 3 != 0)
+    assert 'data-sort="num" title="%s"' % labels[1] in page
+    assert 'data-sort="text" title="%s"' % labels[3] in page
+    for row in rows.values():
+        assert len(row) == 7 + len(CRITERIA) + len(OUTPUTS)
+        for _attrs, text in row:
+            assert text not in ("None", "True", "False", "nan")
+
+
+def test_the_funding_line_spans_the_output_columns():
+    results = _with_outputs(make_results(60, seed=5, budget="400000.00"), "it")
+    call = make_call("it", budget="400000.00")
+    page = render_report(results, summarize(results, call), call, "it")
+    assert "not_funded" in {r["status"] for r in results}
+    assert f'<tr class="line"><td colspan="{7 + len(CRITERIA) + len(OUTPUTS)}">' in page
+
+
+def test_a_call_without_outputs_has_no_output_columns(page_it):
+    head, _rows = _ranking(page_it)
+    assert len(head) == 7 + len(CRITERIA)
+    table = page_it.split('<table class="ranking"', 1)[1].split("</table>", 1)[0]
+    assert "w-out" not in table and 'class="txt"' not in table
+
+
+def test_the_details_state_each_output_under_its_label_once():
+    results = _with_outputs(make_results(10, seed=4), "it")
+    call = make_call()
+    page = render_report(results, summarize(results, call), call, "it")
+    assert '<span class="glabel">Categoria della filiera</span><br><span class="because">A (regola)</span>' in page \
+        or '<span class="glabel">Categoria della filiera</span><br><span class="because">B (regola)</span>' in page
+    assert "Categoria della filiera: " not in page
+
+
+@pytest.mark.parametrize("lang", ["it", "en"])
+def test_bando_score_report_lists_the_outputs_of_the_call(tmp_path, lang):
+    """End to end: the small call of tests/golden/outputs, its report in each language."""
+    import json
+    from pathlib import Path
+    from engine import score_batch
+    golden = Path(__file__).resolve().parents[1] / "golden" / "outputs"
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text("".join(json.dumps(json.loads((golden / f"FIL-00{i}.input.json").read_text(encoding="utf-8")))
+                             + "\n" for i in (1, 2, 3)), encoding="utf-8")
+    score_batch(str(golden / "filiere.bando"), str(batch), str(tmp_path / "out"), lang=lang, letters=False)
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    head, rows = _ranking(page)
+    assert head[8:] == (["Categoria della rete", "PMI tra i partner", "Grandi imprese tra i partner"] if lang == "it"
+                        else ["Category of the network", "SMEs among the partners", "Large firms among the partners"])
+    assert [t for _a, t in rows["FIL-001"][8:]] == ["A", "3", "1"]
+    assert [t for _a, t in rows["FIL-003"][8:]] == ["B", "2", "1"]
+    assert "FIL-002" not in rows  # not eligible: not in the ranking table
+    share = "Quota del contributo di ciascun partner" if lang == "it" else "Each partner's share of the grant"
+    assert share not in page.split('<table class="ranking"', 1)[1].split("</table>", 1)[0]
+    # the cut application's shares, in its details, are those of its award
+    detail = page.split('id="app-FIL-003"', 1)[1].split("</details>", 1)[0]
+    assert ("€ 19.230,00" if lang == "it" else "€19,230.00") in detail
