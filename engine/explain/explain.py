@@ -572,21 +572,22 @@ class _Renderer:
         return showa, showb
 
     def _quantified(self, e):
-        t = self.t
-        c = self.w.human(e.cond)
+        c, lang = self.w.human(e.cond), self.lang
+        # the verb agrees with the number counted: "1 su 4 non soddisfa", "2 su 4 non soddisfano"
         if e.kind == "any":
-            ok, fail = t["any_ok"], t["any_fail"]
-            return lambda fact: ok.format(k=fact[1], n=fact[0], c=c) if fact[1] else fail.format(n=fact[0], c=c)
-        ok, fail = (t["all_ok"], t["all_fail"]) if e.kind == "all" else (t["none_ok"], t["none_fail"])
+            ok, fail = i18n.forms(lang, "explain.any_ok"), i18n.forms(lang, "explain.any_fail")
+            return lambda fact: (ok(fact[1]).format(k=fact[1], n=fact[0], c=c) if fact[1]
+                                 else fail(fact[0]).format(n=fact[0], c=c))
+        ok, fail = (i18n.forms(lang, f"explain.{e.kind}_ok"), i18n.forms(lang, f"explain.{e.kind}_fail"))
         inner = self.why(e.cond, True)
 
         def quantified(fact):
             n, k, shown = fact
             if not k:
-                return ok.format(n=n, c=c)
+                return ok(n).format(n=n, c=c)
             items = ", ".join(f"{_item_name(name, i)} ({inner(f)})" for i, name, f in shown)
             more = f", … +{k - MAX_ITEMS_SHOWN}" if k > MAX_ITEMS_SHOWN else ""
-            return f"{fail.format(k=k, n=n, c=c)}: {items}{more}"
+            return f"{fail(k).format(k=k, n=n, c=c)}: {items}{more}"
         return quantified
 
     # --- values used ---------------------------------------------------------------------------
@@ -747,17 +748,17 @@ class _Renderer:
         nodes = counted_aggregates(self.policy, e)
         if not nodes:
             return None
-        share, count = t["share"], t["count"]
+        share, count = i18n.forms(lang, "explain.share"), i18n.forms(lang, "explain.count")
 
         def counted(node):
             if node.func == "count distinct":
                 return self._distinct_fn(node)
             c = self.w.human(node.where)
             if node.func == "share":
-                return lambda fact: share.format(k=fact[0], n=fact[1], pct=format_percent(Decimal(fact[0]) / fact[1],
-                                                                                          lang), c=c) \
-                    if fact[1] else count.format(k=fact[0], n=fact[1], c=c)
-            return lambda fact: count.format(k=fact[0], n=fact[1], c=c)
+                return lambda fact: share(fact[0]).format(
+                    k=fact[0], n=fact[1], pct=format_percent(Decimal(fact[0]) / fact[1], lang), c=c) \
+                    if fact[1] else count(fact[0]).format(k=fact[0], n=fact[1], c=c)
+            return lambda fact: count(fact[0]).format(k=fact[0], n=fact[1], c=c)
 
         sayers = tuple(counted(n) for n in nodes)
 
@@ -915,8 +916,8 @@ class _Renderer:
         aggregates = self._aggregates_fn(expr) if d.source is None and cond is None else None
         counted = aggregates is not None and d.rounding is None and counted_aggregates(self.policy, expr) == [expr]
         if counted and expr.func == "share":  # the value is the percentage: "25 % (1 su 4 soddisfano «…»)"
-            c, count_t = w.human(expr.where), t["count"]
-            aggregates = lambda facts: [count_t.format(k=facts[0][0], n=facts[0][1], c=c)]  # noqa: E731
+            c, count_t = w.human(expr.where), i18n.forms(self.lang, "explain.count")
+            aggregates = lambda facts: [count_t(facts[0][0]).format(k=facts[0][0], n=facts[0][1], c=c)]  # noqa: E731
 
         def reasons(fact):
             values, decided_values = fact[-2], fact[-1]

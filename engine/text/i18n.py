@@ -144,6 +144,18 @@ def plural(lang: str, msgid: str, n: int, **slots) -> str:
     return form.format(n=n, **slots)
 
 
+def forms(lang: str, msgid: str):
+    """``count -> template``: the form of plural message ``msgid`` that agrees with ``count``, its slots
+    left to fill (a sentence built once and written for many applications: "1 su 4 soddisfa", "2 su 4
+    soddisfano")."""
+    cat = catalogue(lang)
+    found = cat.messages[msgid]
+    if not isinstance(found, tuple):
+        raise TypeError(f"{msgid} has no plural forms: use text()")
+    index, last = cat.plural_index, len(found) - 1
+    return lambda count: found[min(index(count), last)]
+
+
 def reset() -> None:
     """Forget the catalogues read so far (tests that add a language to ``BANDO_LOCALE_PATH``)."""
     _languages.cache_clear()

@@ -176,7 +176,7 @@ def test_every_failed_gate_is_reported_in_policy_order(net):
     r = net.evaluate(a)
     assert [g.id for g in r.gates if not g.passed] == list(d.failed)
     assert gate(r, "min_firms").because == "imprese = 2, richiesto almeno 3"
-    assert "1 su 2 non soddisfano" in gate(r, "all_sme").because and "#1 Impresa 0" in gate(r, "all_sme").because
+    assert "1 su 2 non soddisfa «" in gate(r, "all_sme").because and "#1 Impresa 0" in gate(r, "all_sme").because
     assert r.summary.startswith("Non ammissibile: 4 requisiti non soddisfatti")
     assert [c.because for c in r.criteria] == ["non valutato: la domanda non è ammissibile"] * 3
     assert d == full_path(net, a)

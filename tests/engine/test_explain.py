@@ -161,7 +161,7 @@ def test_sentences_in_both_languages():
     assert en["sector"].because == 'Sector = "C", required one of {"A", "B"}'
     assert it["amount"].because == "Importo = € 1.000,01, richiesto al massimo € 1.000,00"
     assert en["amount"].because == "Amount = €1,000.01, required at most €1,000.00"
-    assert it["signed"].passed and it["signed"].because == "1 su 1 soddisfano «f.signed»"
+    assert it["signed"].passed and it["signed"].because == "1 su 1 soddisfa «f.signed»"
 
 
 def test_summaries():

@@ -179,7 +179,7 @@ def test_failing_items_are_named_from_typed_values():
     policy = load_policy(MIXED)
     data = _mixed_app()
     small = next(g for g in policy.evaluate(data).gates if g.id == "small")
-    assert small.because == ("1 su 2 non soddisfano «Addetti < 50 e Fatturato ≤ € 10.000.000,00»: "
+    assert small.because == ("1 su 2 non soddisfa «Addetti < 50 e Fatturato ≤ € 10.000.000,00»: "
                              "#1 Alfa {srl} (Addetti = 60, richiesto meno di 50; "
                              "Fatturato = € 12.000.000,00, richiesto al massimo € 10.000.000,00)")
     assert small.because == explain.explain(policy, policy._validator.validate_full(data)[0],

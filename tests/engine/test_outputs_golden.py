@@ -162,12 +162,12 @@ output large_share "Quota di grandi imprese" en "Share of large firms" = share(p
     app = json.loads(_input("FIL-001").read_text(encoding="utf-8"))
     it = {k: o["because"] for k, o in policy.evaluate(app, lang="it").to_dict()["outputs"].items()}
     en = {k: o["because"] for k, o in policy.evaluate(app, lang="en").to_dict()["outputs"].items()}
-    assert it["large_too"] == 'Con grandi imprese: sì (1 su 4 soddisfano «Tipo di soggetto = "grande"»)'
-    assert en["large_too"] == 'With large firms: yes (1 of 4 satisfy «Type of entity = "grande"»)'
-    assert it["all_smes"] == ('Tutte PMI: no (1 su 4 non soddisfano «Tipo di soggetto = "pmi"»: '
+    assert it["large_too"] == 'Con grandi imprese: sì (1 su 4 soddisfa «Tipo di soggetto = "grande"»)'
+    assert en["large_too"] == 'With large firms: yes (1 of 4 satisfies «Type of entity = "grande"»)'
+    assert it["all_smes"] == ('Tutte PMI: no (1 su 4 non soddisfa «Tipo di soggetto = "pmi"»: '
                               '#4 Gruppo Tessile Nord spa (Tipo di soggetto = "grande", richiesto "pmi"))')
     assert (it["points"], en["points"]) == ("Punteggio: 10", "Score: 10")
     # the value is the percentage: the counts are not followed by it again
-    assert it["large_share"] == 'Quota di grandi imprese: 25 % (1 su 4 soddisfano «Tipo di soggetto = "grande"»)'
+    assert it["large_share"] == 'Quota di grandi imprese: 25 % (1 su 4 soddisfa «Tipo di soggetto = "grande"»)'
     for text in list(it.values()) + list(en.values()):
         _no_raw_values(text)
