@@ -1243,6 +1243,10 @@ class Checker:
                 st = self.infer(d.source, scope)
                 if st.kind == "list":
                     scope = _Scope(names={d.var: ("var", st.item or ANY)})
+                    rec = st.item.record if st.item is not None and st.item.kind == "record" else None
+                    key = next((k for k in ITEM_KEY_FIELDS if k in rec.fields), None) if rec is not None else None
+                    if key is not None:  # the item's key names each row of outputs_items.csv: it is used
+                        self._used_fields.add((id(rec), key))
                 else:
                     if st.kind != "any":
                         self.error("E322", f"an output `for {d.var} in` needs a list, but "
@@ -1926,6 +1930,11 @@ def const_date(cp, e):
         v = cp.header.get(e.name)
         return _day(v) if isinstance(v, _dt.date) else None
     return None
+
+
+#: the fields that identify an item of a list in a per-item output (its ``key`` in the result and in
+#: outputs_items.csv): the first one the item's record has
+ITEM_KEY_FIELDS = ("vat", "vat_id", "piva", "partita_iva", "tax_code", "codice_fiscale", "id", "code", "codice")
 
 
 def dated_uses(cp, e) -> list:

@@ -20,11 +20,12 @@ from decimal import Decimal
 import attrs
 
 from dsl import ast
+from dsl.checker import ITEM_KEY_FIELDS
 
 from engine.compile.plan import refs
 
 #: the fields that identify an item of a list in a per-item output (``key``), the first one present
-KEY_FIELDS = ("vat", "vat_id", "piva", "partita_iva", "tax_code", "codice_fiscale", "id", "code", "codice")
+KEY_FIELDS = ITEM_KEY_FIELDS
 _ZERO = Decimal("0.00")
 
 

@@ -106,3 +106,14 @@ def test_batch_outputs_follow_the_award(tmp_path):
     assert items[1:] == ["A;Rete A;Quota del contributo;1;ITA0;ITA0;12500,00",
                          "A;Rete A;Quota del contributo;2;ITA1;ITA1;37500,00",
                          "B;Rete B;Quota del contributo;1;ITB0;ITB0;10000,00"]
+
+
+def test_the_item_key_of_a_per_item_output_is_not_an_unused_field():
+    head = ('call "P" version "1" { budget 1_000 EUR }\n'
+            'input { firms: list of record { vat: text, employees: int in 0..10 } }\n'
+            'eligibility {\n  gate g "G": count(firms) >= 1\n}\n')
+    warned = lambda text: [d.message for d in check_source(Source(text, "p.bando")).diagnostics  # noqa: E731
+                           if d.code == "W103"]
+    assert warned(head) == ["input field `firms[].vat` is never used", "input field `firms[].employees` is never used"]
+    # the per-item output reads `employees`, and names each row of outputs_items.csv by `vat`
+    assert warned(head + 'output size "Addetti" for f in firms = f.employees\n') == []
