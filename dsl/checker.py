@@ -26,6 +26,7 @@ import attrs
 from . import ast, numbers, ranges
 from . import params as _params
 from .errors import NESTED_TOO_DEEPLY, Diagnostic
+from .literals import literal_value
 from .source import Source
 from .types import (ANY, BOOL, DATE, DATETIME, DECIMAL, DURATION, INT, PERCENT, TEXT,
                     FieldInfo, RecordInfo, Type, money, unify)
@@ -621,7 +622,7 @@ class Checker:
             elif not _assignable(t, f.type):
                 self.error("E424", f"`{name}` is {f.type.describe()}, but this value is {t.describe()}", value)
             else:
-                problem = _params.fit_problem(_params.literal_value(value), f.type)
+                problem = _params.fit_problem(literal_value(value), f.type)
                 if problem:
                     self.error("E424", f"this value of `{name}` does not fit: {problem}", value)
         for name, f in fields.items():
@@ -654,7 +655,7 @@ class Checker:
     def _check_default(self, f, t: Type):
         """A literal default must be a value the field itself accepts: in its range, on its step, one of its
         options (the engine uses it as if the applicant had written it)."""
-        v = _literal_value(f.default)
+        v = literal_value(f.default)
         if t.kind == "enum" and isinstance(v, str) and v not in t.options:
             self.error("E123", f'the default "{v}" of `{f.name}` is not one of its options', f.default,
                        hint="options: " + ", ".join(f'"{o}"' for o in t.options))
@@ -1967,16 +1968,6 @@ def _set_value_text(v) -> str:
     if isinstance(v, ast.Money):
         return f"{_fmt(v.amount)} {v.currency}"
     return _fmt(v.value)
-
-
-def _literal_value(e):
-    """The value of a literal (see :func:`_is_literal`): a Decimal for numbers, amounts and percentages."""
-    if isinstance(e, ast.Unary):
-        v = _literal_value(e.operand)
-        return -v if isinstance(v, Decimal) else v
-    if isinstance(e, ast.Money):
-        return e.amount
-    return getattr(e, "value", None)
 
 
 def _is_literal(e) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from . import ast
+from .literals import literal_number
 
 INF = Decimal("Infinity")
 #: (low, high), both included; ``-INF``/``INF`` for an end that is not known
@@ -57,12 +58,9 @@ def bounds(cp, e) -> Interval:
 
 
 def _bounds(cp, e) -> Interval:
-    if isinstance(e, ast.Number):
-        return (e.value, e.value)
-    if isinstance(e, ast.Percent):
-        return (e.value, e.value)
-    if isinstance(e, ast.Money):
-        return (e.amount, e.amount)
+    v = literal_number(e)
+    if v is not None:
+        return (v, v)
     if isinstance(e, (ast.Name, ast.Attr)):
         t = _field_type(cp, e)
         if t is None or not (t.numeric or t.kind == "money"):
@@ -160,10 +158,9 @@ def _never_true(cp, cond) -> bool:
             if ahi < blo or alo > bhi:
                 return True
             for field, const in ((cond.left, cond.right), (cond.right, cond.left)):
-                if isinstance(const, (ast.Number, ast.Money, ast.Percent)):
-                    c = _bounds(cp, const)[0]
-                    if _off_step(cp, field, c):
-                        return True
+                c = literal_number(const)
+                if c is not None and _off_step(cp, field, c):
+                    return True
             return False
         return alo == ahi == blo == bhi and not alo.is_infinite()  # `!=` between one and the same value
     return False
