@@ -1134,7 +1134,7 @@ class Checker:
 
     def _check_tiers(self, c) -> set:
         """The bands of ``c`` checked one by one; returns the indexes of those the declared ranges
-        make unreachable (W111)."""
+        make unreachable (W111, and W113 for an `otherwise` the bands above it leave nothing to)."""
         seen_otherwise = None
         earlier = []
         unreachable: set[int] = set()
@@ -1164,6 +1164,16 @@ class Checker:
                                tier.points)
                 elif tier.points.value < 0:
                     self.error("E306", "points cannot be negative", tier.points)
+        if seen_otherwise is not None:  # W113: the bands above already match every value there can be
+            at = next(i for i, tier in enumerate(c.tiers) if tier is seen_otherwise)
+            subject = ranges.covered(self.cp, [tier.cond for tier in c.tiers[:at]])
+            if subject is not None:
+                unreachable.add(at)
+                declared = ranges.describe(self.cp, subject)
+                self.warn("W113", f"`otherwise` can never be reached: the bands above it match every value "
+                          f"`{_expr_text(subject)}` can take" + (f" (declared `in {declared}`)" if declared else ""),
+                          seen_otherwise, hint="remove `otherwise`, or check the thresholds above it if some "
+                                               "values were meant to get its points")
         return unreachable
 
     def _why_never(self, cond) -> str:
