@@ -1,10 +1,13 @@
 """What values an expression can take, from the ranges the policy declares: interval arithmetic.
 
-The checker asks two questions with it (dsl/checker.py, W111 and W112): can a band's condition
-ever hold, and what is the most a criterion's formula can give. A warning there must never be
-false, so every answer here is an *over*-approximation: :func:`bounds` gives an interval that
-surely holds every value the expression can take (often a wider one), or None when it cannot say;
-:func:`never_true` says True only when no value in those intervals makes the condition hold.
+The checker asks three questions with it (dsl/checker.py, W111, W112 and W113): can a band's
+condition ever hold, what is the most a criterion's formula can give, and do the bands above an
+``otherwise`` leave it any value. A warning there must never be false, so every answer here is an
+*over*-approximation: :func:`bounds` gives an interval that surely holds every value the expression
+can take (often a wider one), or UNKNOWN when it cannot say; :func:`never_true` says True only when
+no value in those intervals makes the condition hold; :func:`covered` reads of each band only the
+values for which it surely holds (an *under*-approximation) and names a subject only when those
+values take in every value the subject can have.
 
 What is known: literal numbers, amounts and percentages; an input field (or an item's field in a
 list, or a panel mark) with a declared range ``in a..b``, since validation refuses any value
@@ -313,11 +316,15 @@ def covered(cp, conds) -> ast.Expr | None:
     possible value: in the subject's declared range (:func:`bounds`), on its step, whole for a whole
     number, one of its number set. A missing value stops a band table before ``otherwise`` anyway."""
     try:
-        by_subject: dict = {}
+        by_subject: list[tuple[ast.Expr, list[Piece]]] = []  # by equality: a node need not be hashable
         for cond in conds:
             for subject, piece in _pieces(cp, cond):
-                by_subject.setdefault(subject, []).append(piece)
-        for subject, pieces in by_subject.items():
+                found = next((ps for s, ps in by_subject if s == subject), None)
+                if found is None:
+                    by_subject.append((subject, [piece]))
+                else:
+                    found.append(piece)
+        for subject, pieces in by_subject:
             lo, hi = _bounds(cp, subject)
             if _covers(pieces, lo, hi, _grid(cp, subject)):
                 return subject
