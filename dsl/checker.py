@@ -26,6 +26,7 @@ import attrs
 from . import ast, numbers, ranges
 from . import params as _params
 from .errors import NESTED_TOO_DEEPLY, Diagnostic
+from .literals import literal_value
 from .source import Source
 from .types import (ANY, BOOL, DATE, DATETIME, DECIMAL, DURATION, INT, PERCENT, TEXT,
                     FieldInfo, RecordInfo, Type, money, unify)
@@ -621,7 +622,7 @@ class Checker:
             elif not _assignable(t, f.type):
                 self.error("E424", f"`{name}` is {f.type.describe()}, but this value is {t.describe()}", value)
             else:
-                problem = _params.fit_problem(_params.literal_value(value), f.type)
+                problem = _params.fit_problem(literal_value(value), f.type)
                 if problem:
                     self.error("E424", f"this value of `{name}` does not fit: {problem}", value)
         for name, f in fields.items():
@@ -654,7 +655,7 @@ class Checker:
     def _check_default(self, f, t: Type):
         """A literal default must be a value the field itself accepts: in its range, on its step, one of its
         options (the engine uses it as if the applicant had written it)."""
-        v = _literal_value(f.default)
+        v = literal_value(f.default)
         if t.kind == "enum" and isinstance(v, str) and v not in t.options:
             self.error("E123", f'the default "{v}" of `{f.name}` is not one of its options', f.default,
                        hint="options: " + ", ".join(f'"{o}"' for o in t.options))
@@ -1133,7 +1134,7 @@ class Checker:
 
     def _check_tiers(self, c) -> set:
         """The bands of ``c`` checked one by one; returns the indexes of those the declared ranges
-        make unreachable (W111)."""
+        make unreachable (W111, and W113 for an `otherwise` the bands above it leave nothing to)."""
         seen_otherwise = None
         earlier = []
         unreachable: set[int] = set()
@@ -1163,6 +1164,16 @@ class Checker:
                                tier.points)
                 elif tier.points.value < 0:
                     self.error("E306", "points cannot be negative", tier.points)
+        if seen_otherwise is not None:  # W113: the bands above already match every value there can be
+            at = next(i for i, tier in enumerate(c.tiers) if tier is seen_otherwise)
+            subject = ranges.covered(self.cp, [tier.cond for tier in c.tiers[:at]])
+            if subject is not None:
+                unreachable.add(at)
+                declared = ranges.describe(self.cp, subject)
+                self.warn("W113", f"`otherwise` can never be reached: the bands above it match every value "
+                          f"`{_expr_text(subject)}` can take" + (f" (declared `in {declared}`)" if declared else ""),
+                          seen_otherwise, hint="remove `otherwise`, or check the thresholds above it if some "
+                                               "values were meant to get its points")
         return unreachable
 
     def _why_never(self, cond) -> str:
@@ -1976,16 +1987,6 @@ def _set_value_text(v) -> str:
     if isinstance(v, ast.Money):
         return f"{_fmt(v.amount)} {v.currency}"
     return _fmt(v.value)
-
-
-def _literal_value(e):
-    """The value of a literal (see :func:`_is_literal`): a Decimal for numbers, amounts and percentages."""
-    if isinstance(e, ast.Unary):
-        v = _literal_value(e.operand)
-        return -v if isinstance(v, Decimal) else v
-    if isinstance(e, ast.Money):
-        return e.amount
-    return getattr(e, "value", None)
 
 
 def _is_literal(e) -> bool:

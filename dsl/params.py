@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 import attrs
 
 from . import ast
+from .literals import expect_literal
 
 #: the name through which a policy reads its parameters: ``param.action``
 PARAM = "param"
@@ -56,21 +57,6 @@ def condition_problem(e) -> ast.Expr | None:
     return None
 
 
-def literal_value(e):
-    """The Python value of a literal (a number or amount as Decimal)."""
-    if isinstance(e, ast.Number):
-        return e.value
-    if isinstance(e, ast.Percent):
-        return e.value
-    if isinstance(e, ast.Money):
-        return e.amount
-    if isinstance(e, (ast.String, ast.DateLit, ast.DateTimeLit, ast.Bool)):
-        return e.value
-    if isinstance(e, ast.Unary) and e.op == "-" and isinstance(e.operand, (ast.Number, ast.Percent, ast.Money)):
-        return -literal_value(e.operand)
-    raise ValueError("not a literal")
-
-
 def fold(e) -> bool:
     """The truth of a bound weight condition (only the forms :func:`condition_problem` accepts)."""
     if isinstance(e, ast.Bool):
@@ -83,9 +69,9 @@ def fold(e) -> bool:
         if e.op == "or":
             return fold(e.left) or fold(e.right)
         if e.op in ("in", "not in"):
-            inside = literal_value(e.left) in {literal_value(i) for i in e.right.items}
+            inside = expect_literal(e.left) in {expect_literal(i) for i in e.right.items}
             return inside if e.op == "in" else not inside
-        return _COMPARE[e.op](literal_value(e.left), literal_value(e.right))
+        return _COMPARE[e.op](expect_literal(e.left), expect_literal(e.right))
     raise ValueError("not a condition on parameters")
 
 

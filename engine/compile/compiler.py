@@ -56,10 +56,11 @@ from decimal import Decimal
 
 from dsl import ast
 from dsl.checker import CheckedPolicy
+from dsl.literals import literal_number
 
 from engine.compile import runtime
 from engine.compile.plan import (Plan, PlanMiss, TRACE_REWRITES, band_rights, exact_share_bands, flatten,
-                                  input_path, literal_key, literal_value, lower, prefix_subject, tier_subject)
+                                  input_path, literal_key, lower, prefix_subject, tier_subject)
 from engine.compile.plan import closure as plan_closure
 from engine.compile.plan import refs as plan_refs
 from engine.compile.validate import (Bail, Prevalidated, Validator, call_zone, const_eval, datetime_reader, fast_branches,
@@ -807,14 +808,14 @@ class Compiler:
         if isinstance(key, tuple):  # ("share", n): tmp is the count k of a share k/n, compared exactly
             n = key[1]
             if isinstance(cond, ast.Between):
-                (lp, lq), (hp, hq) = (literal_value(x).as_integer_ratio() for x in (cond.low, cond.high))
+                (lp, lq), (hp, hq) = (literal_number(x).as_integer_ratio() for x in (cond.low, cond.high))
                 return f"{lp} * {n} <= {tmp} * {lq} and {tmp} * {hq} <= {hp} * {n}"
-            p, q = literal_value(cond.right).as_integer_ratio()
+            p, q = literal_number(cond.right).as_integer_ratio()
             return f"{tmp} * {q} {cond.op} {p} * {n}"
         if isinstance(cond, ast.Between):
-            lo, hi = (key_literal(literal_value(x)) if key else self.expr(x, {}) for x in (cond.low, cond.high))
+            lo, hi = (key_literal(literal_number(x)) if key else self.expr(x, {}) for x in (cond.low, cond.high))
             return f"{lo} <= {tmp} <= {hi}"
-        right = key_literal(literal_value(cond.right)) if key else self.expr(cond.right, {})
+        right = key_literal(literal_number(cond.right)) if key else self.expr(cond.right, {})
         return f"{tmp} {cond.op} {right}"
 
     def build_env(self):

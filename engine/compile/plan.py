@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 
 from dsl import ast
 from dsl.checker import CheckedPolicy, all_criteria
+from dsl.literals import literal_number
 
 from engine.compile.validate import Bail, const_eval, to_key
 
@@ -288,24 +289,10 @@ def input_path(cp, e):
     return None
 
 
-def literal_value(e):
-    """The number a literal stands for (Number, Money, Percent, negated), else None."""
-    if isinstance(e, ast.Number):
-        return e.value
-    if isinstance(e, ast.Money):
-        return e.amount
-    if isinstance(e, ast.Percent):
-        return e.value
-    if isinstance(e, ast.Unary) and e.op == "-":
-        v = literal_value(e.operand)
-        return -v if v is not None else None
-    return None
-
-
 def literal_key(e):
     """The float/int source a literal compares as with a raw number, or None (:func:`~engine.compile.validate.key_literal`)."""
     from engine.compile.validate import key_literal
-    v = literal_value(e)
+    v = literal_number(e)
     return key_literal(v) if v is not None else None
 
 
@@ -337,7 +324,7 @@ def exact_share_bands(conds) -> bool:
     """Whether bands on a ``share`` can compare ``k * q`` with ``p * n`` (see ``Compiler._share_count``)."""
     for c in conds:
         for r in band_rights(c):
-            v = literal_value(r)
+            v = literal_number(r)
             if v is None or not v.is_finite() or v.as_integer_ratio()[1] > 10 ** 12:
                 return False
     return True

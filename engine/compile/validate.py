@@ -29,7 +29,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dsl import ast, numbers
+from dsl import numbers
+from dsl.literals import expect_literal
 from dsl.numbers import int_problem
 from dsl.types import RecordInfo, Type
 
@@ -866,19 +867,10 @@ class Validator:
 
 
 def const_eval(e):
-    """Value of a literal expression (defaults)."""
-    if isinstance(e, ast.Number):
-        v = e.value
-        return int(v) if v == v.to_integral_value() and "." not in str(v) else v
-    if isinstance(e, ast.Percent):
-        return e.value
-    if isinstance(e, ast.Money):
-        return e.amount
-    if isinstance(e, (ast.String, ast.Bool, ast.DateLit, ast.DateTimeLit)):
-        return e.value
-    if isinstance(e, ast.Unary) and e.op == "-":
-        return -const_eval(e.operand)
-    raise ValueError("not a literal")
+    """A literal (:mod:`dsl.literals`) as application data: a field's default, a dated table's value,
+    an example's expected score. A number written whole is an int, as in an application's JSON;
+    ValueError for anything that is not a literal."""
+    return expect_literal(e, whole_as_int=True)
 
 
 # ---------------------------------------------------------------------------------------------

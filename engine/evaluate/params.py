@@ -14,6 +14,7 @@ from decimal import Decimal
 import attrs
 
 from dsl import params as _p
+from dsl.literals import expect_literal
 from dsl.checker import CheckedPolicy, check
 from dsl.errors import Diagnostic, PolicyError
 from engine.text import i18n
@@ -95,13 +96,13 @@ def values_for(cp: CheckedPolicy, given: dict | None, where: str = "--param") ->
                                              f"expected {expected}", f.node))
                     continue
             else:
-                value = _p.literal_value(raw)
+                value = expect_literal(raw)
             bad = _p.fit_problem(value, f.type)
             if bad is not None:
                 problems.append(_problem(cp, "E424", f"`{where} {name}={_text(raw)}`: {bad}", f.node))
                 continue
         elif f.default is not None:
-            value = _p.literal_value(f.default)
+            value = expect_literal(f.default)
         else:
             problems.append(_problem(cp, "E425", f"parameter `{name}` has no default: give it with "
                                      f"`{where} {name}=…`", f.node))
@@ -134,7 +135,7 @@ def stand_ins(cp: CheckedPolicy) -> dict | None:
 
 
 def _text(raw) -> str:
-    return raw if isinstance(raw, str) else ParamValue("", None, None, _p.literal_value(raw)).plain
+    return raw if isinstance(raw, str) else ParamValue("", None, None, expect_literal(raw)).plain
 
 
 def bound(cp: CheckedPolicy, values: tuple[ParamValue, ...]) -> CheckedPolicy:

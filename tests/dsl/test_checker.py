@@ -223,7 +223,7 @@ def test_let_deps_name_what_each_let_reads_and_let_order_follows_them():
 import itertools  # noqa: E402
 from decimal import Decimal  # noqa: E402
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import assume, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 PLAIN = 'call "Bando" version "1" { budget 1_000 EUR }\n'
@@ -319,7 +319,7 @@ def test_the_shipped_policies_have_none_of_the_new_warnings():
     from engine.evaluate.policy import check_source, read_source
     for path in sorted((Path(__file__).resolve().parents[2] / "policies").glob("*.bando")):
         cp = check_source(read_source(str(path)))
-        assert not [d for d in cp.diagnostics if d.code in ("W110", "W111", "W112")], path.name
+        assert not [d for d in cp.diagnostics if d.code in ("W110", "W111", "W112", "W113")], path.name
 
 
 # the analysis must never warn falsely: checked against every value of small declared ranges
@@ -350,3 +350,139 @@ def test_range_warnings_are_never_false(xlo, xspan, ylo, yspan, term, op, thresh
         assert not any(holds(v) for v in values), (term, op, threshold)
     if [w for w in codes(cp, "W112") if "`b`" in w.message]:
         assert max(values) < 10, term
+
+
+# --- W113 an `otherwise` the bands above it leave nothing to -----------------------------------------
+
+_W113_HEADER = PLAIN + ("input { markets: int in 0..3  free: int  ratio: decimal in 0..1  even: int in 0..10 step 2  "
+                        "mark: int in {0, 3, 7}  cost: money in 0..100  maybe: int in 0..3 optional  x: int in 0..5 }\n")
+
+
+def _bands(*bands, points="otherwise -> 0"):
+    return ("score max 10 pass 1 { criterion m max 10 {\n" + "".join(f" {b}\n" for b in bands)
+            + f" {points} }} }}\n")
+
+
+def test_an_otherwise_the_bands_above_leave_nothing_to_is_a_warning():
+    cp = checked(_bands("markets >= 2 -> 10", "markets < 2 -> 4"), _W113_HEADER)
+    [w] = codes(cp, "W113")
+    assert w.message == ("`otherwise` can never be reached: the bands above it match every value `markets` can "
+                         "take (declared `in 0..3`)")
+    assert w.severity == "warning" and not cp.errors and not codes(cp, "W111")
+    assert (w.span.line, w.span.column) == (6, 2)  # the `otherwise` band, after the header and two bands
+    assert w.hint.startswith("remove `otherwise`")
+
+
+@pytest.mark.parametrize("bands, subject", [
+    (("markets >= 2 -> 10", "markets <= 1 -> 4"), "`markets` can take (declared `in 0..3`)"),
+    (("markets >= 2 -> 10", "markets == 1 -> 4", "markets == 0 -> 1"), "`markets`"),
+    (("markets between 1 and 3 -> 10", "markets == 0 -> 4"), "`markets`"),
+    (("markets >= 1 and markets <= 3 -> 10", "markets == 0 -> 4"), "`markets`"),
+    (("markets in {0, 1} -> 10", "markets >= 2 -> 4"), "`markets`"),
+    (("markets not in {2} -> 10", "markets == 2 -> 4"), "`markets`"),
+    (("3 <= markets -> 10", "1 > markets -> 4", "markets == 1 or markets == 2 -> 2"), "`markets`"),
+    (("free >= 3 -> 10", "free < 3 -> 4"), "`free` can take"),  # no declared range: every number
+    (("ratio >= 0.5 -> 10", "ratio < 0.5 -> 4"), "(declared `in 0..1`)"),
+    (("even >= 4 -> 10", "even > 0 -> 6", "even == 0 -> 1"), "(declared `in 0..10 step 2`)"),
+    (("even >= 3 -> 10", "even <= 2 -> 6"), "`even`"),  # nothing between 2 and 4 on the step
+    (("mark >= 3 -> 10", "mark == 0 -> 4"), "(declared `in {0, 3, 7}`)"),
+    (("cost >= 50 EUR -> 10", "cost < 50 EUR -> 4"), "(declared `in 0..100`)"),
+    (("markets + x >= 3 -> 10", "markets + x < 3 -> 4"), "`markets + x` can take"),
+    (("markets >= 0 -> 10",), "`markets`"),
+    # a missing value stops the table before `otherwise` (docs/language.md, "Missing values")
+    (("maybe >= 2 -> 10", "maybe < 2 -> 4"), "`maybe`"),
+    (("maybe is missing -> 10", "maybe >= 0 -> 4"), "`maybe`"),
+    (("x >= 4 or free > 1 -> 10", "x < 4 -> 4"), "`x`"),
+])
+def test_bands_that_match_every_value_leave_otherwise_unreachable(bands, subject):
+    cp = checked(_bands(*bands, points="otherwise -> 2"), _W113_HEADER)
+    [w] = codes(cp, "W113")
+    assert subject in w.message
+    assert not cp.errors
+
+
+@pytest.mark.parametrize("bands", [
+    ("markets >= 2 -> 10", "markets < 1 -> 4"),  # 1 is left
+    ("markets >= 1 -> 10",),
+    ("ratio > 0.5 -> 10", "ratio < 0.5 -> 4"),  # 0.5 is left
+    ("ratio >= 0.5 -> 10", "ratio <= 0.4 -> 4"),  # 0.45 is left
+    ("even >= 4 -> 10", "even > 1 -> 6"),  # 0 is left
+    ("mark >= 4 -> 10", "mark == 0 -> 4"),  # 3 is left
+    ("cost >= 50 EUR -> 10", "cost < 40 EUR -> 4"),
+    ("markets >= 1 and x <= 3 -> 10", "markets == 0 -> 4"),  # two fields: not certain
+    ("markets + x >= 3 -> 10", "markets + x <= 2 -> 4"),  # a sum is not read as a whole number
+    ("markets not in {2} -> 10",),
+    ("maybe is missing -> 10", "maybe >= 1 -> 4"),  # 0 is left
+    ("total >= 2 -> 10", "total < 1 -> 4"),
+    ("count(items) >= 3 -> 10", "count(items) <= 2 -> 4"),  # not read as a whole number: silent
+])
+def test_no_otherwise_warning_when_a_value_is_left_or_nothing_is_certain(bands):
+    header = _W113_HEADER.replace(" x: int in 0..5 ", " x: int in 0..5  items: list of record { v: int } ") \
+        + "let total = markets\n"
+    cp = checked(_bands(*bands), header)
+    assert not codes(cp, "W113"), cp.diagnostics
+    assert not cp.errors
+
+
+def test_without_otherwise_there_is_nothing_to_warn_about():
+    cp = checked(_bands("markets >= 2 -> 10", points="markets < 2 -> 4"), _W113_HEADER)
+    assert not codes(cp, "W113") and not cp.errors
+
+
+def test_an_unreachable_otherwise_does_not_count_for_the_best_band():
+    """W112 reads the bands that can be reached: an `otherwise` that cannot gives nothing."""
+    cp = checked(_bands("markets >= 2 -> 6", "markets < 2 -> 4", points="otherwise -> 10"), _W113_HEADER)
+    assert codes(cp, "W113")
+    [w] = codes(cp, "W112")
+    assert "its best band gives 6 (of those that can be reached)" in w.message
+
+
+# the analysis must never warn falsely: checked against every value of small declared ranges
+_SUBJECTS = {"x": lambda v: v["x"], "y": lambda v: v["y"], "d": lambda v: v["d"], "z": lambda v: v["z"],
+             "x + y": lambda v: v["x"] + v["y"], "2 * x": lambda v: 2 * v["x"]}
+_CMP = {">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b,
+        "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
+_CONSTS = st.sampled_from(["-1", "0", "0.25", "0.5", "1", "2", "2.5", "3", "4", "6", "7", "9"])
+
+
+@st.composite
+def _conditions(draw, depth=0):
+    """(text, test on a dict of values) of a band's condition."""
+    kind = draw(st.sampled_from(["cmp", "cmp", "cmp", "between", "in"] + (["and", "or"] if depth < 2 else [])))
+    if kind in ("and", "or"):
+        (a, fa), (b, fb) = draw(_conditions(depth + 1)), draw(_conditions(depth + 1))
+        join = (lambda v: fa(v) and fb(v)) if kind == "and" else (lambda v: fa(v) or fb(v))
+        return f"({a}) {kind} ({b})", join
+    subject = draw(st.sampled_from(sorted(_SUBJECTS)))
+    term = _SUBJECTS[subject]
+    if kind == "between":
+        lo, hi = sorted((Decimal(draw(_CONSTS)), Decimal(draw(_CONSTS))))
+        return f"{subject} between {lo} and {hi}", lambda v: lo <= term(v) <= hi
+    if kind == "in":
+        values = draw(st.lists(_CONSTS.map(Decimal), min_size=1, max_size=3, unique=True))
+        negated = draw(st.booleans())
+        written = "{" + ", ".join(str(c) for c in values) + "}"
+        return (f"{subject} {'not in' if negated else 'in'} {written}",
+                lambda v: (term(v) in values) != negated)
+    op, c = draw(st.sampled_from(sorted(_CMP))), Decimal(draw(_CONSTS))
+    if draw(st.booleans()):  # the constant on the left
+        flipped = {">=": "<=", ">": "<", "<=": ">=", "<": ">", "==": "==", "!=": "!="}[op]
+        return f"({c}) {flipped} {subject}", lambda v: _CMP[op](term(v), c)  # `-1` on a new line would go on the last
+    return f"{subject} {op} {c}", lambda v: _CMP[op](term(v), c)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2), st.integers(0, 3), st.integers(1, 2),
+       st.lists(_conditions(), min_size=1, max_size=4, unique_by=lambda c: c[0]))
+def test_the_otherwise_warning_is_never_false(xlo, xspan, step, conds):
+    xhi = xlo + xspan * step
+    header = PLAIN + (f"input {{ x: int in {xlo}..{xhi} step {step}  y: int in 0..2  d: decimal in 0..1 step 0.25  "
+                      "z: int in {0, 3, 7} }\n")
+    cp = checked(_bands(*(f"{text} -> 1" for text, _ in conds)), header)
+    assume(not cp.errors)  # E310: a band the one above shadows (`x >= 3` after `x >= 2`)
+    event("W113" if codes(cp, "W113") else "no W113")
+    if codes(cp, "W113"):
+        quarters = [Decimal(i) / 4 for i in range(5)]
+        for x, y, d, z in itertools.product(range(xlo, xhi + 1, step), range(3), quarters, (0, 3, 7)):
+            v = {"x": Decimal(x), "y": Decimal(y), "d": d, "z": Decimal(z)}
+            assert any(test(v) for _, test in conds), ([t for t, _ in conds], v)

@@ -25,6 +25,8 @@ from engine.cli import main
 from engine.evaluate.policy import check_source, load_application, load_policy
 from engine.explain.explain import render_text
 
+from check_helpers import codes as _codes  # tests/engine is on sys.path (rootdir-less layout)
+
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "bonus"
 POLICY = GOLDEN / "filiere.bando"
@@ -255,13 +257,6 @@ def test_bonus_and_malus_round_trip_through_fmt():
     sd = next(i for i in parse(text).items if type(i).__name__ == "ScoreDef")
     assert [(b.id, b.kind, b.stage) for b in sd.bonuses] == [("filiera_a", "bonus", "after"), ("late", "malus", "before")]
     assert [c.id for c in sd.criteria] == ["q"]
-
-
-def _codes(text):
-    try:
-        return [d.code for d in check_source(Source(text, "p.bando")).diagnostics]
-    except Exception as e:  # a syntax error: PolicyError with its diagnostics
-        return [d.code for d in e.diagnostics]
 
 
 @pytest.mark.parametrize("line, code", [

@@ -19,14 +19,13 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dsl.errors import PolicyError
 from dsl.fmt import format_text
-from dsl.source import Source
 from engine.cli import main
 from engine.compile.plan import lower
-from engine.evaluate.policy import check_source, load_policy
+from engine.evaluate.policy import load_policy
 from engine.explain.explain import render_text
 
+from check_helpers import codes as _codes
 from test_evaluate import full_path, reference_result  # tests/engine is on sys.path (rootdir-less layout)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -153,13 +152,6 @@ def test_fast_and_typed_paths_agree_with_a_plain_count(policy, partners):
         assert d.points == (min(2 * len({p["country"] for p in partners}), 10), min(len(years), 10))
     for lang in ("it", "en"):
         assert policy.evaluate(data, lang=lang).to_dict() == reference_result(policy, data, lang).to_dict()
-
-
-def _codes(text):
-    try:
-        return [d.code for d in check_source(Source(text, "policy.bando")).diagnostics]
-    except PolicyError as e:
-        return [d.code for d in e.diagnostics]
 
 
 @pytest.mark.parametrize("expr, code", [
