@@ -8,7 +8,7 @@ import json
 from dsl.fmt import format_text
 from engine import load_policy, score_batch
 
-from check_helpers import error_codes as codes  # tests/engine is on sys.path (rootdir-less layout)
+from check_helpers import diagnostics, error_codes as codes  # tests/engine is on sys.path (rootdir-less layout)
 
 POLICY = '''call "T" version "1" {
   authority "X"
@@ -107,8 +107,7 @@ def test_the_item_key_of_a_per_item_output_is_not_an_unused_field():
     head = ('call "P" version "1" { budget 1_000 EUR }\n'
             'input { firms: list of record { vat: text, employees: int in 0..10 } }\n'
             'eligibility {\n  gate g "G": count(firms) >= 1\n}\n')
-    warned = lambda text: [d.message for d in check_source(Source(text, "p.bando")).diagnostics  # noqa: E731
-                           if d.code == "W103"]
+    warned = lambda text: [d.message for d in diagnostics(text) if d.code == "W103"]  # noqa: E731
     assert warned(head) == ["input field `firms[].vat` is never used", "input field `firms[].employees` is never used"]
     # the per-item output reads `employees`, and names each row of outputs_items.csv by `vat`
     assert warned(head + 'output size "Addetti" for f in firms = f.employees\n') == []
