@@ -544,9 +544,11 @@ def placement(entry: Entry, n: int, policy, proc: Procedure, alloc: Allocation, 
     if entry.status == "withdrawn":
         return (w["withdrawn"].format(prev=money(entry.previous)) if entry.previous
                 else w["withdrawn_unfunded"])
-    score = format_points(entry.score, lang) if entry.score is not None else "—"
+    score = format_points(entry.score, lang) if entry.score is not None else None
     if proc.sportello:
         text = w["first_come"].format(rank=entry.rank, n=n)
+    elif score is None:  # a call with no score (ranked by date, by amount…): no "con — punti"
+        text = w["ranked_unscored"].format(rank=entry.rank, n=n)
     elif entry.ranking_score is not None and entry.score is not None and entry.ranking_score != entry.score:
         text = w["ranked_rw"].format(rank=entry.rank, n=n, score=score,
                                      rscore=format_points(entry.ranking_score, lang))

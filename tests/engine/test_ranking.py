@@ -241,3 +241,25 @@ def test_reader_warnings_reach_the_evaluator(tmp_path):
     assert "qualty" in res.output  # warning printed
     summary = json.loads((out / "summary.json").read_text())
     assert any("qualty" in w for w in summary["reader_warnings"])
+
+
+def test_a_call_without_a_score_says_the_place_without_points(tmp_path):
+    """A call ranked by date or amount has no score: its placement sentence names no points (it said
+    "with — points"), in the letters as in results.jsonl."""
+    unscored = POLICY.replace("score max 20 pass 5 {\n  criterion quality \"Quality\" max 10 = quality\n"
+                              "  criterion territory \"Territory\" max 10 = territory\n}\n", "")
+    assert "score max" not in unscored
+    (tmp_path / "p.bando").write_text(unscored % "order by submitted asc\n  shortfall partial", encoding="utf-8")
+    (tmp_path / "batch.json").write_text(json.dumps([app(1, 0, 0, 60, "2025-05-02T09:00:00"),
+                                                     app(2, 0, 0, 60, "2025-05-01T09:00:00")]), encoding="utf-8")
+    for lang, first in (("en", "Ranked 1 of 2 in the ranking."), ("it", "Posizione 1 su 2 in graduatoria.")):
+        out = tmp_path / f"out-{lang}"
+        res = CliRunner().invoke(main, ["score", str(tmp_path / "p.bando"), str(tmp_path / "batch.json"),
+                                        "-o", str(out), "--lang", lang])
+        assert res.exit_code == 0, res.output
+        by_id = {r["application"]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+        assert by_id["A-02"]["placement"]["because"].startswith(first)
+        for r in by_id.values():
+            assert "—" not in r["placement"]["because"]
+        letters = " ".join(p.read_text(encoding="utf-8") for p in (out / "letters").rglob("*.txt"))
+        assert letters and "— punti" not in letters and "— points" not in letters
