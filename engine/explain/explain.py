@@ -61,6 +61,8 @@ DATE_OP_KEY = {">=": "op.date_ge", ">": "op.date_gt", "<=": "op.date_le", "<": "
 _WORD_KEY = {"*": "times", "/": "divided", "not in": "not_in"}
 
 SYMBOL = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "=", "!=": "≠"}
+#: the comparison that holds exactly when one does not (``not (a >= b)`` is ``a < b``)
+_NEGATED = {">=": "<", "<": ">=", "<=": ">", ">": "<=", "==": "!=", "!=": "=="}
 _PREC = {"or": 1, "and": 2, ">=": 4, "<=": 4, ">": 4, "<": 4, "==": 4, "!=": 4, "in": 4, "not in": 4,
          "+": 5, "-": 5, "*": 6, "/": 6, "of": 6}
 class _Words:
@@ -267,7 +269,12 @@ class _Words:
             p = _PREC.get(e.op, 9)
             op = words.get(_WORD_KEY.get(e.op, e.op), SYMBOL.get(e.op, e.op))
             if e.op == "of":
-                s = f"{self._human(e.left, 7)} {op} {self._human(e.right, 7)}"
+                # "75 % di «Costo totale ammissibile»": quoted, "di" needs no article to agree with the label
+                right = self._human(e.right, 7)
+                if (isinstance(e.right, (ast.Name, ast.Attr)) and not right.startswith("«")  # the grant's own
+                        and not right[:1].isdigit() and "€" not in right):
+                    right = f"«{right}»"
+                s = f"{self._human(e.left, 7)} {op} {right}"
             else:
                 s = f"{self._human(e.left, p)} {op} {self._human(e.right, p + 1)}"
             return f"({s})" if prec > p else s
@@ -495,6 +502,9 @@ class _Renderer:
         if isinstance(e, ast.Unary) and e.op == "not" and isinstance(e.operand, ast.IsMissing):
             return self.why(e.operand, scoped)  # "manca il dato «X»" says it already, either way
         if isinstance(e, ast.Unary) and e.op == "not":
+            flipped = self._negated_comparison(e.operand, scoped)
+            if flipped is not None:  # "Imprese = 4, richiesto meno di 10", not "non risulta che … almeno 10"
+                return self.why(*flipped)
             inner, prefix = self.why(e.operand, scoped), t["not"]
             return lambda fact: prefix + inner(fact)
         if isinstance(e, ast.Between):
@@ -570,6 +580,20 @@ class _Renderer:
         elif kind_b == "decimal" and kind_a == "percent":
             showb = functools.partial(_percent_shown, lang=self.lang, show=showb)
         return showa, showb
+
+    def _negated_comparison(self, e, scoped):
+        """``(comparison, scoped)`` that says ``not e`` as a requirement of its own (``not (n >= 10)`` is
+        ``n < 10``), through the lets the sentence explains by their rule; None when ``e`` is no
+        comparison. Its facts are those of ``e``: the same two sides, only the word changes."""
+        seen = set()
+        while explains_let(self.cp, e, scoped) and e.id not in seen:
+            seen.add(e.id)
+            e, scoped = self.cp.lets[e.id].expr, False  # as the let's own rule is explained
+        if not (isinstance(e, ast.Binary) and e.op in _NEGATED):
+            return None
+        flipped = attrs.evolve(e, op=_NEGATED[e.op])
+        object.__setattr__(flipped, "checked_type", self.cp.type_of(e))  # not a constructor argument
+        return flipped, scoped
 
     def _quantified(self, e):
         c, lang = self.w.human(e.cond), self.lang
