@@ -203,3 +203,32 @@ def test_huge_computed_values_are_explained():
     r = load_policy(HUGE).evaluate({"id": "H", "factor": 1e13})
     assert r.status == "ineligible"
     assert not r.gates[0].because.startswith("("), r.gates[0].because
+
+
+NEGATED = '''call "P" version "1" { budget 1_000 EUR }
+input {
+  id: text
+  firms "Imprese" en "Firms": int in 0..100
+  sector "Settore" en "Sector": text
+}
+let large "rete di almeno 10 imprese" en "network of at least 10 firms" = firms >= 10
+eligibility {
+  gate small "Meno di 10 imprese" en "Fewer than 10 firms": not large
+  gate direct "Al massimo 20 imprese" en "At most 20 firms": not (firms > 20)
+  gate other "Settore diverso da A" en "Sector other than A": not (sector == "A")
+}
+'''
+
+
+def test_a_negated_comparison_states_the_requirement_it_makes():
+    """`not (firms >= 10)` requires fewer than 10: the sentence says so, never "required at least 10"."""
+    p = load_policy(NEGATED)
+    for firms, ok in ((4, True), (12, False)):
+        it = {g.id: g for g in p.evaluate({"id": "X", "firms": firms, "sector": "A"}).gates}
+        en = {g.id: g for g in p.evaluate({"id": "X", "firms": firms, "sector": "A"}, lang="en").gates}
+        assert it["small"].passed is ok
+        assert it["small"].because == f"Imprese = {firms}, richiesto meno di 10"
+        assert en["small"].because == f"Firms = {firms}, required less than 10"
+    it = {g.id: g for g in p.evaluate({"id": "X", "firms": 25, "sector": "A"}).gates}
+    assert it["direct"].because == "Imprese = 25, richiesto al massimo 20" and not it["direct"].passed
+    assert it["other"].because == 'Settore = "A", richiesto diverso da "A"' and not it["other"].passed
