@@ -108,16 +108,25 @@ def _numeric(cp, e) -> bool:
     return t.numeric or t.kind == "money"
 
 
-def _off_step(cp, e, value: Decimal) -> bool:
-    """Is ``value`` a value the field read by ``e`` can never hold, being off its declared step (or
-    not whole, for a whole number)? Marks are left out: their combined value is a mean."""
+def _declared_number(cp, e):
+    """The declared type of the number or amount field ``e`` reads, None for anything else and for
+    the panel's marks (a combined mark is a mean: it is on no declared step or set)."""
     t = _field_type(cp, e)
     if t is None or not (t.numeric or t.kind == "money"):
-        return False
+        return None
     root = e
     while isinstance(root, ast.Attr):
         root = root.obj
     if root.id == MARKS_FIELD and cp.kind_of(root) == "input":
+        return None
+    return t
+
+
+def _off_step(cp, e, value: Decimal) -> bool:
+    """Is ``value`` a value the field read by ``e`` can never hold, being off its declared step (or
+    not whole, for a whole number)? Marks are left out: their combined value is a mean."""
+    t = _declared_number(cp, e)
+    if t is None:
         return False
     if t.kind == "int" and value != value.to_integral_value():
         return True
@@ -239,13 +248,8 @@ def _grid(cp, e):
     """The values a declared field can hold, where they are fewer than an interval's: ``("values",
     sorted values)`` for a number set, ``("step", origin, step)`` for a whole number or a step, None
     otherwise (marks too: a combined mark is a mean)."""
-    t = _field_type(cp, e)
-    if t is None or not (t.numeric or t.kind == "money"):
-        return None
-    root = e
-    while isinstance(root, ast.Attr):
-        root = root.obj
-    if root.id == MARKS_FIELD and cp.kind_of(root) == "input":
+    t = _declared_number(cp, e)
+    if t is None:
         return None
     if t.values is not None:
         return ("values", sorted(t.values))

@@ -343,12 +343,8 @@ def value_words(lang: str) -> Callable:
         return ("; " if any("," in i for i in items) else ", ").join(items)
 
     def shown(value):
-        if value is True:
-            return yes
-        if value is False:
-            return no
-        if value is None:
-            return missing
+        if value is True or value is False or value is None:
+            return item(value)
         if isinstance(value, dict):
             return joined([f"{item(k)}: {item(v)}" for k, v in value.items()])
         if isinstance(value, (set, frozenset)):
