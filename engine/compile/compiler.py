@@ -270,7 +270,6 @@ class Compiler:
         for n in ast.walk(e):
             if isinstance(n, ast.Call) and n.func in self.cp.funcs and n.func not in self.unit.funcs_defined:
                 fn = self.cp.funcs[n.func]
-                self.unit.funcs_defined.add(n.func)
                 self.define_funcs(fn.expr)
                 scope = {p.name: f"p_{p.name}" for p in fn.params}
                 code = Code()
@@ -278,6 +277,9 @@ class Compiler:
                 code.indent()
                 code.line(f"return {self.expr(fn.expr, scope)}", fn.expr)
                 self.exec(code.text())
+                # listed only once it exists: another thread that finds it listed calls it at once (two
+                # threads may both define it, the same code twice; listed first, a thread raced to a NameError)
+                self.unit.funcs_defined.add(n.func)
 
     # --- expressions ----------------------------------------------------------------------------
     def expr(self, e, scope: dict) -> str:
