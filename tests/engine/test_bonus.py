@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,11 +25,11 @@ from engine.evaluate.policy import check_source, load_application, load_policy
 from engine.explain.explain import render_text
 
 from check_helpers import codes as _codes  # tests/engine is on sys.path (rootdir-less layout)
+from golden_files import check_golden  # tests/engine is on sys.path (rootdir-less layout)
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "bonus"
 POLICY = GOLDEN / "filiere.bando"
-UPDATE = os.environ.get("BANDO_UPDATE_GOLDEN") == "1"
 LANGS = ("it", "en")
 
 #: case -> what it shows
@@ -46,15 +45,6 @@ def _dump(d) -> str:
     return json.dumps(d, ensure_ascii=False, indent=2) + "\n"
 
 
-def _check_golden(path: Path, actual: str):
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(actual, encoding="utf-8")
-        return
-    assert path.exists(), f"missing golden file {path}; create it with BANDO_UPDATE_GOLDEN=1"
-    assert actual == path.read_text(encoding="utf-8"), f"{path.name} differs"
-
-
 @pytest.fixture(scope="module")
 def policy():
     return load_policy(POLICY)
@@ -68,8 +58,8 @@ def _app(case):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_golden_explanations(policy, case, lang):
     result = policy.evaluate(_app(case), lang=lang)
-    _check_golden(GOLDEN / f"{case}.{lang}.txt", render_text(result, lang))
-    _check_golden(GOLDEN / f"{case}.{lang}.json", _dump(result.to_dict()))
+    check_golden(GOLDEN / f"{case}.{lang}.txt", render_text(result, lang))
+    check_golden(GOLDEN / f"{case}.{lang}.json", _dump(result.to_dict()))
 
 
 @pytest.fixture(scope="module", params=LANGS)
@@ -89,7 +79,7 @@ def run(request, tmp_path_factory):
 def test_golden_letters(run, case):
     lang, out = run
     app_id = json.loads((GOLDEN / f"{case}.input.json").read_text())["id"]
-    _check_golden(GOLDEN / "letters" / f"{case}.{lang}.txt", (out / "letters" / f"{app_id}.txt").read_text("utf-8"))
+    check_golden(GOLDEN / "letters" / f"{case}.{lang}.txt", (out / "letters" / f"{app_id}.txt").read_text("utf-8"))
 
 
 def test_golden_cases_show_what_they_say(policy):

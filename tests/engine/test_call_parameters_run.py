@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -22,12 +21,12 @@ from dsl.errors import PolicyError
 from engine.cli import main
 from engine.evaluate.policy import load_application, load_policy
 from engine.explain.explain import render_text
+from golden_files import check_golden  # tests/engine is on sys.path (rootdir-less layout)
 
 REPO = Path(__file__).resolve().parents[2]
 HORIZON = REPO / "policies" / "horizon_evaluation.bando"
 EXAMPLES = REPO / "examples" / "horizon_evaluation"
 GOLDEN = REPO / "tests" / "golden" / "params"
-UPDATE = os.environ.get("BANDO_UPDATE_GOLDEN") == "1"
 
 
 def _run(*args):
@@ -45,10 +44,7 @@ def ia():
 
 
 def _golden(name, text):
-    path = GOLDEN / name
-    if UPDATE:
-        path.write_text(text, encoding="utf-8")
-    assert text == path.read_text(encoding="utf-8"), f"{name} differs (BANDO_UPDATE_GOLDEN=1 rewrites it)"
+    check_golden(GOLDEN / name, text)
 
 
 @pytest.mark.parametrize("action", ["RIA", "IA"])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from engine.compile import runtime
 from engine.explain.explain import render_text
 from engine.letters.letters import LetterRenderer
 from engine.text.formatting import format_date
+from golden_files import check_golden  # tests/engine is on sys.path (rootdir-less layout)
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "cites"
@@ -78,10 +78,7 @@ def _app(**kw):
 
 
 def _golden(name, text):
-    path = GOLDEN / name
-    if os.environ.get("BANDO_UPDATE_GOLDEN"):
-        path.write_text(text, encoding="utf-8")
-    assert text == path.read_text(encoding="utf-8")
+    check_golden(GOLDEN / name, text)
 
 
 # --- the language -----------------------------------------------------------------------------

@@ -11,7 +11,6 @@ regenerate with ``BANDO_UPDATE_GOLDEN=1`` and read the diff.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -27,10 +26,10 @@ from engine.explain.explain import render_text
 
 from check_helpers import codes as _codes
 from test_evaluate import full_path, reference_result  # tests/engine is on sys.path (rootdir-less layout)
+from golden_files import check_golden  # tests/engine is on sys.path (rootdir-less layout)
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "distinct"
-UPDATE = os.environ.get("BANDO_UPDATE_GOLDEN") == "1"
 
 POLICY = """
 call "Reti europee" version "1" {
@@ -90,21 +89,12 @@ def app(partners, id_="A"):
     return {"id": id_, "partners": partners}
 
 
-def _check_golden(path: Path, actual: str):
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(actual, encoding="utf-8")
-        return
-    assert path.exists(), f"missing golden file {path}; create it with BANDO_UPDATE_GOLDEN=1"
-    assert actual == path.read_text(encoding="utf-8"), f"{path.name} differs (BANDO_UPDATE_GOLDEN=1 to regenerate)"
-
-
 @pytest.mark.parametrize("lang", ("it", "en"))
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_golden_explanations(policy, case, lang):
     result = policy.evaluate(app(CASES[case]), lang=lang)
     assert result.to_dict() == reference_result(policy, app(CASES[case]), lang).to_dict()
-    _check_golden(GOLDEN / f"{case}.{lang}.txt", render_text(result, lang))
+    check_golden(GOLDEN / f"{case}.{lang}.txt", render_text(result, lang))
 
 
 def test_the_explanation_names_the_values_in_both_languages(policy):

@@ -4,7 +4,6 @@ every output; the sentences in Italian and English are golden files (BANDO_UPDAT
 from __future__ import annotations
 
 import json
-import os
 import random
 from decimal import Decimal
 from pathlib import Path
@@ -21,12 +20,12 @@ from engine.evaluate.policy import load_application, load_policy
 from engine.explain.explain import render_text
 from engine.score import batch
 from engine.score.batch import score_batch
+from golden_files import check_golden  # tests/engine is on sys.path (rootdir-less layout)
 
 ROOT = Path(__file__).resolve().parents[2]
 SALENTONET = ROOT / "policies" / "salentonet.bando"
 EXAMPLES = ROOT / "examples" / "salentonet"
 GOLDEN = ROOT / "tests" / "golden" / "cross"
-UPDATE = os.environ.get("BANDO_UPDATE_GOLDEN") == "1"
 LANGS = ("it", "en")
 
 # a small call: a firm in one application only, earlier by the time of submission; and a second gate by
@@ -59,13 +58,6 @@ ranking {
   order by submitted asc
 }
 """
-
-
-def _check_golden(path: Path, actual: str):
-    if UPDATE:
-        path.write_text(actual, encoding="utf-8")
-    assert path.exists(), f"missing golden file {path}; create it with BANDO_UPDATE_GOLDEN=1"
-    assert actual == path.read_text(encoding="utf-8"), f"{path.name} differs"
 
 
 def _app(i, sent, *vats, amount="10000"):
@@ -114,7 +106,7 @@ def test_one_application_alone_leaves_the_gate_undecided(lang):
     assert result.status == "admitted"
     gate = next(g for g in result.gates if g.id == "one_network")
     assert gate.passed is None and result.to_dict()["gates"][-1]["passed"] is None
-    _check_golden(GOLDEN / f"single.{lang}.txt", render_text(result, lang))
+    check_golden(GOLDEN / f"single.{lang}.txt", render_text(result, lang))
 
 
 def test_one_application_failing_another_gate_is_ineligible_and_not_provisional():
@@ -162,8 +154,8 @@ def test_the_later_application_sharing_a_firm_is_ineligible_in_results_and_lette
     report = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "SN-2013-001" in report and _gate(later)["because"].split(":")[0] in report
     shown = {k: later[k] for k in ("application", "status", "summary", "gates")}
-    _check_golden(GOLDEN / f"batch_later.{lang}.json", json.dumps(shown, ensure_ascii=False, indent=1) + "\n")
-    _check_golden(GOLDEN / f"letter_later.{lang}.txt",
+    check_golden(GOLDEN / f"batch_later.{lang}.json", json.dumps(shown, ensure_ascii=False, indent=1) + "\n")
+    check_golden(GOLDEN / f"letter_later.{lang}.txt",
                   (tmp_path / "out" / "letters" / "SN-2013-020.txt").read_text(encoding="utf-8"))
 
 
@@ -176,7 +168,7 @@ def test_equal_times_follow_the_input_order_and_say_so(tmp_path, lang):
     assert r["A-2"]["status"] == "ineligible"
     shared = _gate(r["A-2"])["values"]["shared"]
     assert [(s["key"], s["application"], s["tie"]) for s in shared] == [("X", "A-1", True), ("Z", "A-3", False)]
-    _check_golden(GOLDEN / f"tie.{lang}.txt", _gate(r["A-2"])["because"] + "\n")
+    check_golden(GOLDEN / f"tie.{lang}.txt", _gate(r["A-2"])["because"] + "\n")
 
 
 def test_by_input_order(tmp_path):

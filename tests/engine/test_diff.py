@@ -18,10 +18,10 @@ from click.testing import CliRunner
 from engine.score import diff
 from engine.cli import main
 from engine.score.whatif import whatif
+from golden_files import check_golden  # tests/engine is on sys.path (rootdir-less layout)
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "diff"
-UPDATE = os.environ.get("BANDO_UPDATE_GOLDEN") == "1"
 
 
 def _changed_policy(text: str) -> str:
@@ -54,13 +54,8 @@ def runs(tmp_path_factory):
     return tmp, w
 
 
-def _golden(name: str, text: str):
-    path = GOLDEN / name
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"missing golden file {path}; create it with BANDO_UPDATE_GOLDEN=1"
-    assert text == path.read_text(encoding="utf-8")
+def _golden(name, text):
+    check_golden(GOLDEN / name, text)
 
 
 @pytest.mark.parametrize("lang", ["it", "en"])

@@ -13,7 +13,6 @@ After an intended change of wording, regenerate them and read the diff::
 from __future__ import annotations
 
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,11 +20,11 @@ import pytest
 
 from engine.explain.explain import render_text
 from engine.evaluate.policy import load_application, load_policy
+from golden_files import check_golden  # tests/engine is on sys.path (rootdir-less layout)
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "explain"
 BENCH = REPO / "benchmarks" / "bench.bando"
-UPDATE = os.environ.get("BANDO_UPDATE_GOLDEN") == "1"
 LANGS = ("it", "en")
 
 #: case -> what it shows (the inputs are in GOLDEN/<case>.input.json)
@@ -58,22 +57,13 @@ def bench():
     return load_policy(BENCH)
 
 
-def _check_golden(path: Path, actual: str):
-    if UPDATE:
-        path.write_text(actual, encoding="utf-8")
-        return
-    assert path.exists(), f"missing golden file {path}; create it with BANDO_UPDATE_GOLDEN=1"
-    expected = path.read_text(encoding="utf-8")
-    assert actual == expected, f"{path.name} differs; if the change is intended, regenerate with BANDO_UPDATE_GOLDEN=1"
-
-
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_golden_explanations(bench, case, lang):
     data = load_application(GOLDEN / f"{case}.input.json")  # as `bando eval` reads it: exact decimals
     result = bench.evaluate(data, lang=lang)
-    _check_golden(GOLDEN / f"{case}.{lang}.txt", render_text(result, lang))
-    _check_golden(GOLDEN / f"{case}.{lang}.json", _dump(result.to_dict()))
+    check_golden(GOLDEN / f"{case}.{lang}.txt", render_text(result, lang))
+    check_golden(GOLDEN / f"{case}.{lang}.json", _dump(result.to_dict()))
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -17,11 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dsl.fmt import format_text
-from dsl.parser import parse
-from dsl.source import Source
 from engine.cli import main
 from engine.compile.schema import json_schema
-from engine.evaluate.policy import check_source, load_policy
+from engine.evaluate.policy import load_policy
 
 HEADER = """
 call "Prova" version "1" {

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,22 +31,14 @@ from engine.letters.escaping import escape_for
 from engine.letters.letters import LetterRenderer
 from engine.letters.sandbox import BoundedSandbox
 from engine.text.formatting import format_percent
+from golden_files import check_golden  # tests/engine is on sys.path (rootdir-less layout)
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures" / "sentences"
 POLICY = FIXTURES / "sentences.bando"
 GOLDEN = HERE.parent / "golden" / "sentences"
-UPDATE = os.environ.get("BANDO_UPDATE_GOLDEN") == "1"
 CASES = ("admitted", "second_side", "failing")
 LANGS = ("it", "en")
-
-
-def _check_golden(path: Path, actual: str):
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(actual, encoding="utf-8")
-    assert path.exists(), f"missing golden file {path}; create it with BANDO_UPDATE_GOLDEN=1"
-    assert actual == path.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +55,7 @@ def _eval(case, lang, *extra):
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("case", CASES)
 def test_eval_text_golden(case, lang):
-    _check_golden(GOLDEN / f"{case}.{lang}.txt", _eval(case, lang))
+    check_golden(GOLDEN / f"{case}.{lang}.txt", _eval(case, lang))
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -72,7 +63,7 @@ def test_eval_text_golden(case, lang):
 def test_letter_golden(policy, case, lang):
     result = policy.evaluate(load_application(FIXTURES / f"{case}.json"), lang=lang).to_dict()
     letter = LetterRenderer(lang=lang, fmt="txt").render(result, policy.call_info(), date=dt.date(2025, 7, 15))
-    _check_golden(GOLDEN / f"letter.{case}.{lang}.txt", letter)
+    check_golden(GOLDEN / f"letter.{case}.{lang}.txt", letter)
 
 
 def _gates(case, lang):
@@ -224,7 +215,7 @@ def _grant_line(case, lang):
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_grant_sentence_golden(lang):
-    _check_golden(GOLDEN / f"grant.{lang}.txt", "".join(f"== {c}\n{_grant_line(c, lang)}" for c in GRANT_CASES))
+    check_golden(GOLDEN / f"grant.{lang}.txt", "".join(f"== {c}\n{_grant_line(c, lang)}" for c in GRANT_CASES))
 
 
 @pytest.mark.parametrize("lang, expected", [
