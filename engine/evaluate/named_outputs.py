@@ -24,15 +24,13 @@ from dsl.checker import ITEM_KEY_FIELDS
 
 from engine.compile.plan import refs
 
-#: the fields that identify an item of a list in a per-item output (``key``), the first one present
-KEY_FIELDS = ITEM_KEY_FIELDS
 _ZERO = Decimal("0.00")
 
 
 def item_key(item) -> str | None:
     """The identifier of one item (its ``vat``, ``id``… as text), None when it has none."""
     if isinstance(item, dict):
-        for name in KEY_FIELDS:
+        for name in ITEM_KEY_FIELDS:  # the first one present
             v = item.get(name)
             if isinstance(v, str) and v:
                 return v

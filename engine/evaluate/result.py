@@ -163,7 +163,7 @@ class MarkResult:
 @attrs.frozen(slots=False)
 class OutputItem:
     """One item's value of a per-item output: ``position`` from 1, ``key`` the item's identifier
-    (its ``vat``, ``id``… field: :data:`engine.evaluate.named_outputs.KEY_FIELDS`), ``name`` how a
+    (its ``vat``, ``id``… field: :data:`dsl.checker.ITEM_KEY_FIELDS`), ``name`` how a
     sentence calls it."""
     position: int
     key: str | None

@@ -19,6 +19,9 @@ application (:class:`_Renderer`).
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import re
+import string
 from decimal import ROUND_DOWN, Decimal
 
 import attrs
@@ -26,12 +29,6 @@ import attrs
 from dsl import ast
 from dsl.checker import const_date, dated_uses
 from dsl.fmt import format_expr  # noqa: F401 - used through _text
-
-import functools
-import re
-import string
-
-import attrs
 
 from engine.text import formatting as _f
 from engine.text import i18n
@@ -80,7 +77,7 @@ class _Words:
         self.words = i18n.table(lang, "words")
         self.currency = policy.currency
         # while the sentence of a function's body is built for one call: each parameter's name is that
-        # of the value the call gives it ("Aiuti ricevuti", not `received`); ((parameter, name), ...)
+        # of the value the call gives it ("Aiuti ricevuti", not `received`): :meth:`call_frame`
         self.frame: tuple = ()
 
     def const_value(self, e):
@@ -151,12 +148,17 @@ class _Words:
             x = self.cp.dated_tables[name].entry(day)
             if x is None:  # pragma: no cover - E147
                 continue
-            cites = self.citation(x)
-            out.append(self.t["dated_value" if cites else "dated_value_plain"].format(
-                x=self.t["dated_on"].format(x=self.dated_label(name), d=format_date(day, self.lang)),
-                v=self.show(self.const_value(x.value), x.value), c=cites,
-                since=format_date(x.start, self.lang)))
+            out.append(self.dated_value(self.dated_label(name), day, x))
         return "".join(self.t["and"] + c for c in out)
+
+    def dated_value(self, label, day, entry) -> str:
+        """``massimale de minimis al 28 febbraio 2014: € 200.000,00 (Reg. (UE) 1407/2013, in vigore dal
+        1º gennaio 2014)``: the ``entry`` of a dated value in force on ``day``."""
+        t, cites = self.t, self.citation(entry)
+        return t["dated_value" if cites else "dated_value_plain"].format(
+            x=t["dated_on"].format(x=label, d=format_date(day, self.lang)),
+            v=self.show(self.const_value(entry.value), entry.value), c=cites,
+            since=format_date(entry.start, self.lang))
 
     def rule_suffix(self, rule, exprs) -> str:
         """What a rule's sentence ends with: the dated values it used, then the articles it comes from:
@@ -210,7 +212,7 @@ class _Words:
         if not uses:
             return None
         plan = tuple((self.cp.dated_tables[name], self.dated_label(name), keys.index(key)) for name, key in uses)
-        t, lang, sep = self.t, self.lang, self.t["and"]
+        sep = self.t["and"]
 
         def clauses(facts) -> str:
             out = []
@@ -223,11 +225,7 @@ class _Words:
                 x = table.entry(day)
                 if x is None:
                     continue  # before the first value: the rule's own sentence says it cannot be computed
-                cites = self.citation(x)
-                out.append(t["dated_value" if cites else "dated_value_plain"].format(
-                    x=t["dated_on"].format(x=label, d=format_date(day, lang)),
-                    v=self.show(self.const_value(x.value), x.value), c=cites,
-                    since=format_date(x.start, lang)))
+                out.append(self.dated_value(label, day, x))
             return "".join(sep + c for c in out)
         return clauses
 
@@ -236,17 +234,26 @@ class _Words:
         key = f"_human_cache_{self.lang}" + (repr(self.frame) if self.frame else "")
         return _per_node(self.policy, key, e, lambda x: self._human(x, 0))
 
+    def _named_value(self, e) -> bool:
+        """Is ``e`` a value a sentence names (a field, a let, a parameter given one), not one it writes out
+        (``call.decision``, a parameter given a constant: "28 febbraio 2014")?"""
+        if isinstance(e, ast.Attr):
+            return not (isinstance(e.obj, ast.Name) and e.obj.id == "call")
+        if not isinstance(e, ast.Name):
+            return False
+        if self.cp.ref_of(e)[0] == "param":
+            return next((named for p, _shown, named in self.frame if p == e.id), True)
+        return True
+
     def param_name(self, e) -> str:
         """A function's parameter as the call being explained names it (its own name outside any call)."""
-        return dict(self.frame).get(e.id, e.id)
+        return next((shown for p, shown, _named in self.frame if p == e.id), e.id)
 
     def call_frame(self, fn, args) -> tuple:
-        """The frame of a call of function ``fn`` with ``args``: each parameter named as its argument is
-        (a constant by its value, "28 febbraio 2014")."""
-        names = []
-        for p, a in zip(fn.params, args):
-            names.append((p.name, self.show(self.const_value(a), a) if is_const(a) else self.name(a)))
-        return tuple(names)
+        """The frame of a call of function ``fn`` with ``args``: ``(parameter, how it is written, named?)``,
+        each parameter written as its argument is: by its name, or a constant by its value ("28 febbraio 2014")."""
+        return tuple((p.name, self.show(self.const_value(a), a), False) if is_const(a) else (p.name, self.name(a), True)
+                     for p, a in zip(fn.params, args))
 
     def _human(self, e, prec) -> str:
         words = self.words
@@ -271,8 +278,7 @@ class _Words:
             if e.op == "of":
                 # "75 % di «Costo totale ammissibile»": quoted, "di" needs no article to agree with the label
                 right = self._human(e.right, 7)
-                if (isinstance(e.right, (ast.Name, ast.Attr)) and not right.startswith("«")  # the grant's own
-                        and not right[:1].isdigit() and "€" not in right):
+                if self._named_value(e.right) and not right.startswith("«"):  # the grant's namer quotes its own
                     right = f"«{right}»"
                 s = f"{self._human(e.left, 7)} {op} {right}"
             else:
@@ -768,7 +774,7 @@ class _Renderer:
 
     def _aggregates_fn(self, e):
         """``aggregates -> [sentence, …]``: ``12 su 15 (80 %) soddisfano «…»`` for each counted aggregate."""
-        t, lang = self.t, self.lang
+        lang = self.lang
         nodes = counted_aggregates(self.policy, e)
         if not nodes:
             return None
