@@ -24,7 +24,7 @@ from lark.lexer import ContextualLexer
 from lark.parse_tree_builder import ExpandSingleChild, PropagatePositions
 from lark.parsers.lalr_analysis import Shift
 
-from . import ast, numbers
+from . import ast, numbers, parser_cache
 from .errors import (ENDS_TOO_EARLY, NESTED_TOO_DEEPLY, NOT_A_POLICY, TOO_LARGE, UNEXPECTED_CHARACTER,
                      THOUSANDS_SEPARATOR, UNEXPECTED_WORD, UNKNOWN_SECTION, Diagnostic, PolicyError)
 from .limits import Budget
@@ -1093,7 +1093,7 @@ def _lexer_parts_known(lexer) -> bool:
 
 @lru_cache(maxsize=None)
 def _lark() -> Lark:
-    lark = Lark(_grammar(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    lark = parser_cache.build(_grammar(), propagate_positions=True, maybe_placeholders=False)
     lexer = lark.parser.lexer
     if type(lexer) is ContextualLexer and _lexer_parts_known(lexer):  # otherwise keep Lark's own lexer
         lexer.__class__ = _KeywordsAsNames
