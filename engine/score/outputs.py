@@ -34,7 +34,7 @@ import os
 import re
 import tempfile
 from collections import Counter
-from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import IO, Any, Iterable, Iterator, Mapping
 
 from engine.text import i18n
@@ -554,7 +554,16 @@ class ItemsWriter:
         self.count = 0
 
     def add(self, result: Any) -> None:
-        for row in outputs_items_rows(result, self.outputs, self.lg):
+        self.write_rows(outputs_items_rows(result, self.outputs, self.lg))
+
+    @staticmethod
+    def rows(result: Any, outputs: Iterable[tuple[str, str, str]], lang: str | None) -> list[list[Any]]:
+        """The rows :meth:`add` writes for ``result`` (worked out in a worker with ``--jobs``)."""
+        return list(outputs_items_rows(result, outputs, _lang(lang)))
+
+    def write_rows(self, rows: Iterable[list[Any]]) -> None:
+        """Rows of :meth:`rows`."""
+        for row in rows:
             kinds = self._kinds + [self._cells[row[2]]]
             self._w.writerow([_csv_cell(v, k, self.decimal_sign) for v, k in zip(row, kinds)])
             self.count += 1
@@ -660,74 +669,80 @@ def _money_format(currency: str | None, lg: str) -> str:
     return f'#,##0.00 "{sign}"' if lg == "it" else f'"{sign}"#,##0.00'
 
 
+#: what one sheet holds (Excel's limits): a longer table ends with a row that says how many rows
+#: are left out and where they are, a longer text is cut with "…"
+XLSX_MAX_ROWS = 1_048_576
+XLSX_MAX_TEXT = 32_767
+
+
+#: the characters XML 1.0 cannot hold (openpyxl's ILLEGAL_CHARACTERS_RE, which its reader applies too)
+_XML_ILLEGAL = re.compile(r"[\000-\010\013\014\016-\037]")
+
+
 def _xlsx_text(value: Any) -> str:
     """Text for an XLSX cell: characters XML cannot hold become U+FFFD (never a crash)."""
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
     text = value if isinstance(value, str) else str(value)
-    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", text)
+    text = _XML_ILLEGAL.sub("\ufffd", text)
+    return text if len(text) <= XLSX_MAX_TEXT else text[:XLSX_MAX_TEXT - 1] + "…"
 
 
 def _write_xlsx_table(path: str | os.PathLike, sheet: str, header: list[tuple[str, str]],
                       rows: Iterable[list[Any]], *, currency: str | None, lang: str,
-                      created: _dt.datetime | None) -> int:
+                      created: _dt.datetime | None, more_rows: str = "") -> int:
     """One sheet: bold frozen header, autofilter over the table, typed cells
     (whole numbers, exact decimals, money with 2 decimals and the currency),
-    text never read as a formula. Byte-identical for the same input."""
+    text never read as a formula. Byte-identical for the same input.
+
+    XlsxWriter writes it (about four times faster than openpyxl's write-only
+    mode, which it replaced), streaming the rows to a temporary file
+    (``constant_memory``): a long ranking is not held in memory. ``more_rows``
+    is the sentence, with ``{n}``, of the last row of a table longer than a
+    sheet holds."""
     import zipfile
 
-    import openpyxl
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-    from openpyxl.writer.excel import ExcelWriter
+    import xlsxwriter
 
     when = created or XLSX_EPOCH
-    wb = openpyxl.Workbook(write_only=True)
-    wb.properties.creator = "bando"
-    wb.properties.created = wb.properties.modified = when
-    ws = wb.create_sheet(sheet)
-    ws.freeze_panes = "A2"
     kinds = [k for _h, k in header]
     widths = {_INT: 8, _POINTS: 11, _MONEY: 16, _TEXT: 24}
-    for i, (text, kind) in enumerate(header, 1):
-        ws.column_dimensions[get_column_letter(i)].width = max(widths[kind], min(len(text) + 2, 40))
-    money = _money_format(currency, lang)
-    bold = Font(bold=True)
-
-    def cell(value: Any, kind: str) -> Any:
-        if value is None:
-            return None
-        if kind == _TEXT:
-            c = WriteOnlyCell(ws, value=_xlsx_text(value))
-            c.data_type = "s"  # "=SUM(...)" typed by an applicant stays text
-            return c
-        # openpyxl writes numbers with "%.16g" of a float (685.57 -> 685.5700000000001): a number
-        # cell given its exact decimal text instead keeps every digit, and Excel reads it as a number
-        c = WriteOnlyCell(ws, value=str(value) if kind == _INT else plain(value))
-        c.data_type = "n"
-        if kind == _MONEY:
-            c.number_format = money
-        return c
-
-    head = []
-    for text, _kind in header:
-        c = WriteOnlyCell(ws, value=_xlsx_text(text))
-        c.data_type, c.font = "s", bold
-        head.append(c)
-    ws.append(head)
     count = 0
-    for row in rows:  # streamed to openpyxl's temporary file: a long ranking is not held here
-        ws.append([cell(v, k) for v, k in zip(row, kinds)])
-        count += 1
-    # written after the rows (openpyxl writes the sheet's tail on save), so it can be sized now
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{count + 1}"
-    # openpyxl stamps the save time into docProps and every ZIP entry: write through its
-    # ExcelWriter (which keeps our created/modified), then copy the entries with a fixed time
-    with tempfile.TemporaryFile() as raw:
-        archive = zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
-        ExcelWriter(wb, archive).save()
-        raw.seek(0)
+    with tempfile.TemporaryDirectory(prefix="bando-xlsx-") as tmp:
+        raw = os.path.join(tmp, "raw.xlsx")
+        wb = xlsxwriter.Workbook(raw, {"constant_memory": True, "tmpdir": tmp, "use_zip64": True,
+                                       "strings_to_numbers": False, "strings_to_formulas": False,
+                                       "strings_to_urls": False})
+        wb.set_properties({"author": "bando", "created": when})
+        ws = wb.add_worksheet(sheet)
+        bold = wb.add_format({"bold": True})
+        money = wb.add_format({"num_format": _money_format(currency, lang)})
+        for i, (text, kind) in enumerate(header):
+            ws.set_column(i, i, max(widths[kind], min(len(text) + 2, 40)))
+            ws.write_string(0, i, _xlsx_text(text), bold)
+        ws.freeze_panes(1, 0)
+        write_string, write_number = ws.write_string, ws.write_number
+        rows = iter(rows)
+        for row in rows:
+            if count + 2 == XLSX_MAX_ROWS:  # one row left on the sheet: this one, or how many more there are
+                left = sum(1 for _ in rows)
+                if left:
+                    from engine.text.formatting import format_points
+                    write_string(count + 1, 0, _xlsx_text(more_rows.format(n=format_points(left + 1, lang))))
+                    break
+            count += 1
+            for col, (value, kind) in enumerate(zip(row, kinds)):
+                if value is None:
+                    continue
+                if kind == _TEXT:  # "=SUM(...)" typed by an applicant stays text
+                    write_string(count, col, _xlsx_text(value))
+                elif kind == _INT:
+                    write_number(count, col, int(value))
+                else:
+                    # the exact decimal, not a float: XlsxWriter prints it with 16 significant digits,
+                    # so 685.57 stays 685.57 (a float's %.16g may give 685.5700000000001)
+                    write_number(count, col, Decimal(plain(value)), money if kind == _MONEY else None)
+        ws.autofilter(0, 0, count, len(header) - 1)
+        wb.close()
+        # XlsxWriter stamps 1980 into every ZIP entry: copy them with the run's date
         stamp = (max(when.year, 1980),) + when.timetuple()[1:6]
         with zipfile.ZipFile(raw) as src, atomic_open(path, "wb") as fh:
             with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as dst:
@@ -757,16 +772,18 @@ def write_ranking_xlsx(
     :data:`XLSX_EPOCH`), so that two runs give the same bytes."""
     ranked, lg = _ranked_rows(results, lang, presorted)
     header, rows = _ranking_table(ranked, _criteria_pairs(criteria), lg, ranking_score, outputs)
-    return _write_xlsx_table(path, i18n.table(lg, "outputs")["ranking_sheet"], header, rows, currency=currency, lang=lg,
-                             created=created)
+    words = i18n.table(lg, "outputs")
+    return _write_xlsx_table(path, words["ranking_sheet"], header, rows, currency=currency, lang=lg,
+                             created=created, more_rows=words["ranking_more_rows"])
 
 
 def write_errors_xlsx(path: str | os.PathLike, results: Iterable[Any], *, lang: str | None = None,
                       created: _dt.datetime | None = None) -> int:
     """errors.csv as an Excel workbook (sheet "Errori"/"Errors")."""
     header, rows, lg = _errors_table(results, lang)
-    return _write_xlsx_table(path, i18n.table(lg, "outputs")["errors_sheet"], header, rows, currency=None, lang=lg,
-                             created=created)
+    words = i18n.table(lg, "outputs")
+    return _write_xlsx_table(path, words["errors_sheet"], header, rows, currency=None, lang=lg,
+                             created=created, more_rows=words["errors_more_rows"])
 
 
 # --------------------------------------------------------------------------
@@ -908,6 +925,46 @@ class SummaryBuilder:
     def extend(self, results: Iterable[Any]) -> "SummaryBuilder":
         for r in results:
             self.add(r)
+        return self
+
+    def merge(self, other: "SummaryBuilder") -> "SummaryBuilder":
+        """Add what ``other`` saw, as if its results had been added here after these (a batch's chunks,
+        summed in workers, merged in input order: the same summary, key order included)."""
+        self.total += other.total
+        self.counts.update(other.counts)
+        if self.max_score is None:
+            self.max_score = other.max_score
+        if self.pass_score is None:
+            self.pass_score = other.pass_score
+        if self.currency is None:
+            self.currency = other.currency
+        if self.policy is None:
+            self.policy = other.policy
+        self.error_apps += other.error_apps
+        self.error_messages += other.error_messages
+        self.requested_ranked += other.requested_ranked
+        self.used += other.used
+        self.requested_funded += other.requested_funded
+        self.scores.update(other.scores)
+        if other.funded_min is not None and (self.funded_min is None or other.funded_min < self.funded_min):
+            self.funded_min = other.funded_min
+        for gid, acc in other.gates.items():
+            mine = self.gates.get(gid)
+            if mine is None:
+                self.gates[gid] = dict(acc)
+            else:
+                for k in ("evaluated", "passed", "failed", "only_failure"):
+                    mine[k] += acc[k]
+        for cid, acc in other.criteria.items():
+            mine = self.criteria.get(cid)
+            if mine is None:
+                self.criteria[cid] = dict(acc)
+                continue
+            mine["count"] += acc["count"]
+            mine["sum"] += acc["sum"]
+            for k, better in (("min", min), ("max_points", max)):
+                if acc[k] is not None:
+                    mine[k] = acc[k] if mine[k] is None else better(mine[k], acc[k])
         return self
 
     # -- result ----------------------------------------------------------

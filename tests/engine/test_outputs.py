@@ -491,3 +491,63 @@ def test_summary_json_is_deterministic(tmp_path):
     assert sum(data["counts"].values()) == 50
     used = sum(Decimal(r["grant"]) for r in results if r["status"] == "funded")
     assert Decimal(data["budget"]["used"]) == used
+
+
+def test_xlsx_longer_than_a_sheet_ends_with_a_row_saying_where_the_rest_is(tmp_path, monkeypatch):
+    from engine.score import outputs
+
+    monkeypatch.setattr(outputs, "XLSX_MAX_ROWS", 11)  # a header and ten rows
+    results = [r for r in make_results(60) if r["status"] in outputs.RANKED_STATUSES]
+    assert len(results) > 12
+    p = tmp_path / "ranking.xlsx"
+    written = outputs.write_ranking_xlsx(p, results, [], lang="it", currency="EUR")
+    _wb, ws = _sheet(p)
+    assert written == 9 and ws.max_row == 11
+    left = len(results) - 9
+    assert ws.cell(11, 1).value == (f"… e altre {left} righe, in ranking.csv: un foglio Excel ne contiene al "
+                                    "massimo 1.048.576")
+    exact = tmp_path / "exact.xlsx"  # ten rows fit: no note
+    assert outputs.write_ranking_xlsx(exact, results[:10], [], lang="it", currency="EUR") == 10
+    _wb, ws = _sheet(exact)
+    assert ws.max_row == 11 and not str(ws.cell(11, 1).value).startswith("…")
+    en = tmp_path / "errors.xlsx"
+    errors = [dict(r, errors=[{"field": "x", "message": "m"}] * 3) for r in results]
+    outputs.write_errors_xlsx(en, errors, lang="en")
+    _wb, ws = _sheet(en)
+    assert ws.cell(11, 1).value == (f"… and {3 * len(errors) - 9} more rows, in errors.csv: an Excel sheet holds "
+                                    "at most 1,048,576")
+
+
+def test_xlsx_text_longer_than_a_cell_holds_is_cut_with_an_ellipsis(tmp_path):
+    from engine.score.outputs import XLSX_MAX_TEXT, write_ranking_xlsx
+
+    results = make_results(10)
+    ranked = next(r for r in results if r["status"] == "funded")
+    ranked["applicant"] = "R" * (XLSX_MAX_TEXT + 10)
+    p = tmp_path / "ranking.xlsx"
+    write_ranking_xlsx(p, results, [], lang="it", currency="EUR")
+    _wb, ws = _sheet(p)
+    cell = next(r[2].value for r in ws.iter_rows(min_row=2) if r[1].value == ranked["application"])
+    assert len(cell) == XLSX_MAX_TEXT and cell.endswith("R…")
+
+
+def test_xlsx_text_replaces_exactly_what_openpyxl_calls_illegal():
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    from engine.score.outputs import _xlsx_text
+
+    for i in range(0x3000):
+        c = chr(i)
+        assert (_xlsx_text(c) == "\ufffd") == bool(ILLEGAL_CHARACTERS_RE.fullmatch(c)), hex(i)
+
+
+@given(st.integers(0, 60), st.lists(st.integers(1, 15), max_size=8), st.integers(0, 5))
+def test_summary_of_chunks_merged_in_order_is_the_summary_of_the_batch(n, cuts, seed):
+    results = make_results(n, seed=seed)
+    call = make_call("it", budget="1000000.00")
+    whole = SummaryBuilder(call).extend(results).finish()
+    merged, start = SummaryBuilder(call), 0
+    for size in cuts + [n]:
+        merged.merge(SummaryBuilder(call).extend(results[start:start + size]))
+        start += size
+    assert json.dumps(merged.finish()) == json.dumps(whole)  # the same keys in the same order
