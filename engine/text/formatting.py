@@ -283,11 +283,19 @@ def format_points(value, lang: str) -> str:
     >>> format_points("72.50", "it"), format_points(1250, "en")
     ('72,5', '1,250')
     """
+    if type(value) is Decimal and value.is_finite():  # a report formats the same few points thousands of times
+        return _decimal_points(value, lang)
     conv = _conventions(lang)
     if type(value) is int:  # counts and whole points: no Decimal needed
         text = conv.digits(format(abs(value), ","))
         return "-" + text if value < 0 else text
     return _number(to_decimal(value, "a score"), conv.lang, places=None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _decimal_points(value: Decimal, lang: str) -> str:
+    # equal Decimals (4, 4.0, 4.00) share an entry: they format alike, trailing zeros being dropped
+    return _number(to_decimal(value, "a score"), _conventions(lang).lang, places=None)
 
 
 def format_ordinal(value, lang: str) -> str:

@@ -173,3 +173,17 @@ def test_numbers_that_are_not_finite_are_refused_not_written(value, fmt):
     # "€ NaN" in a letter would be a sentence bando made up; a clear error names what was given
     with pytest.raises(ValueError, match=r"\(finite\), got Decimal"):
         fmt(Decimal(value), "it")
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, min_value=-10**12, max_value=10**12),
+       st.sampled_from(["it", "en"]))
+def test_points_of_a_decimal_read_from_the_memo_are_those_worked_out(value, lang):
+    worked_out = format_points(str(value), lang)  # a text takes the path without the memo
+    assert format_points(value, lang) == worked_out
+    assert format_points(value, lang) == worked_out  # the second time from the memo
+
+
+def test_points_of_a_decimal_nan_is_still_refused():
+    for bad in (Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity")):
+        with pytest.raises(ValueError):
+            format_points(bad, "it")
