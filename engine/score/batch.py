@@ -6,19 +6,22 @@ One pass over the input, memory bounded however long the batch is:
    :mod:`engine.score.input_shape`), validate, decide and explain it once
    (``policy.evaluate_full``), keep in memory only what ranking needs of the admitted ones
    (:class:`engine.score.ranking.Entry`) and spill the rest, compact, to a temporary file;
-2. rank and allocate (:mod:`engine.score.ranking`), then read the spill back in input order, merge each
-   admitted application's place in the graduatoria and stream ``results.jsonl``, the summary and
-   the letters; ``ranking.csv``, ``errors.csv`` and ``report.html`` are written at the end from
-   compact rows.
+2. rank and allocate (:mod:`engine.score.ranking`), then read the spill back in chunks, in input
+   order (:func:`_write_chunk`): merge each admitted application's place in the graduatoria, write
+   its line of ``results.jsonl`` and its letter, add it to the chunk's share of the summary and of
+   the tables; the chunks are joined in input order, and ``ranking.csv``, ``errors.csv``, the
+   workbooks and ``report.html`` are written at the end from compact rows.
 
 Every input row gets exactly one result, in input order: a row that cannot be
 read or does not match the policy's input is an ``invalid`` result that says
-where (file:line and field). ``--jobs N`` spreads the pass (and the letters) over
-processes; the output is byte-identical to ``--jobs 1`` because results are
-spilled and merged back in input order.
+where (file:line and field). ``--jobs N`` spreads the pass and the writing of the
+chunks over processes (and writes the workbooks while the report is rendered);
+the output is byte-identical to ``--jobs 1`` because the same functions run on
+the same rows and their answers are joined in input order.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import itertools
@@ -186,7 +189,7 @@ def _score_row(row):
         if row.data is not None:
             errors += policy.validate(row.data)[1]
         d = _with_source(_invalid(policy, row, errors, lang).to_dict(), row.source, row.app_id, digest)
-        return _Invalid(tuple(row.errors[:3])), _spill(_FINAL, (d, _line(d))), None
+        return _Invalid(tuple(row.errors[:3])), _spill(_FINAL, (d, result_line(d))), None
     result, decision, value = policy.evaluate_full(row.data, lang)
     keys = _W["cross"]
     crow = keys.row(row.index, decision, value) if keys is not None and decision.status != "invalid" else None
@@ -199,7 +202,7 @@ def _score_row(row):
     if crow is not None:  # its gates across applications are decided after the pass: its result waits too
         return mark, _spill(_HELD, (result, row.source, row.app_id, digest)), crow
     d = _with_source(result.to_dict(), row.source, row.app_id, digest)
-    return mark, _spill(_FINAL, (d, _line(d))), None
+    return mark, _spill(_FINAL, (d, result_line(d))), None
 
 
 #: what a spilled record holds: a final result dict with its line of results.jsonl (written where the
@@ -210,21 +213,107 @@ _FINAL, _RANKED, _HELD = 0, 1, 2
 
 
 def _spill(kind, payload) -> bytes:
-    return pickle.dumps((kind, payload), pickle.HIGHEST_PROTOCOL)
+    """One record of the spill: its length, then its pickle (so that chunks of records can be handed to
+    workers as bytes, unpickled only there)."""
+    blob = pickle.dumps((kind, payload), pickle.HIGHEST_PROTOCOL)
+    return len(blob).to_bytes(8, "little") + blob
 
 
-def _unspill(f):
-    """The spilled records of ``f``, in the order they were written."""
+def _spill_chunks(f, size):
+    """``(index of the first, [records as bytes])`` for each ``size`` records of the spill ``f``, in order."""
+    first, chunk = 0, []
     while True:
-        try:  # one unpickler per record: each was pickled on its own, with its own memo
-            yield pickle.load(f)
-        except EOFError:
-            return
+        head = f.read(8)
+        if not head:
+            break
+        chunk.append(f.read(int.from_bytes(head, "little")))
+        if len(chunk) == size:
+            yield first, chunk
+            first, chunk = first + size, []
+    if chunk:
+        yield first, chunk
 
 
-def _line(d) -> str:
-    """A result's line of results.jsonl."""
-    return json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n"
+#: results written per chunk (by a worker with --jobs): enough that a chunk's answer is one message
+WRITE_CHUNK = 128
+
+
+@attrs.define
+class _Writing:
+    """What writing the results needs once the graduatoria is known (set before the workers fork)."""
+    policy: object
+    lang: str
+    outcome: object  # index -> the ranking outcome of an admitted application, or None
+    cross: object  # (index, result) -> the result with its gates across applications, or None
+    call: dict
+    detailed: frozenset  # the ranked applications the report details
+    partial: frozenset  # funded with less than their grant
+    shown_unranked: frozenset  # the applications not ranked the report details
+    others: frozenset  # the applications not ranked the report's table lists
+    per_item: list  # the per-item outputs (outputs_items.csv)
+    seen: bool  # a run with a panel's sheet: the ids seen are collected
+    letters: bool
+
+
+@attrs.define
+class _Written:
+    """A chunk of results as written: its lines of results.jsonl and what the other outputs need of it."""
+    size: int
+    lines: str
+    summary: object
+    ranked: list = attrs.Factory(list)  # _compact of each ranked result
+    errors: list = attrs.Factory(list)  # the results with errors (errors.csv)
+    report: list = attrs.Factory(list)  # the results the report details
+    others: list = attrs.Factory(list)  # _slim of the applications not ranked the report lists
+    panel: list = attrs.Factory(list)  # (id, applicant, status) of those awaiting the panel
+    seen: list = attrs.Factory(list)
+    items: list = attrs.Factory(list)  # rows of outputs_items.csv
+    letters: list = attrs.Factory(list)  # (id, letter text or LetterError)
+
+
+def _write_chunk(task) -> _Written:
+    """Write one chunk of spilled records (in a worker with ``--jobs``): each result merged with its place
+    in the graduatoria, its line, its letter, and its share of the summary and of the tables."""
+    from engine.score import outputs
+    w: _Writing = _W["writing"]
+    first, records = task
+    summary = outputs.SummaryBuilder(w.call)
+    out = _Written(len(records), "", summary)
+    lines = []
+    for index, blob in enumerate(records, first):
+        d, line = _result_dict(w.policy, w.lang, index, pickle.loads(blob), w.outcome, w.cross)
+        lines.append(line)
+        summary.add(d)
+        status = d["status"]
+        ranked = status in outputs.RANKED_STATUSES
+        if status in PENDING:  # the applications the panel has still to evaluate
+            out.panel.append((d["application"], d["applicant"], status))
+        if w.seen:
+            out.seen.append(d["application"])
+        if ranked:
+            out.ranked.append(_compact(d, w.policy, index in w.partial))
+        elif index in w.others:
+            out.others.append(_slim(d))
+        if d["errors"]:
+            out.errors.append(d)
+        if index in w.detailed if ranked else index in w.shown_unranked:
+            out.report.append(d)
+        if w.per_item:
+            out.items += outputs.ItemsWriter.rows(d, w.per_item, w.lang)
+        if w.letters:
+            out.letters.append((d["application"], _render_letter(d)))
+    out.lines = "".join(lines)
+    return out
+
+
+def result_line(d) -> str:
+    """A result's line of results.jsonl. orjson writes it five times faster than json.dumps, and the
+    same bytes for every float from 1e-4 to 1e16 (a smaller one reads ``1e-5``, not ``1e-05``: the
+    same number); what orjson refuses (a lone surrogate, an integer beyond 64 bits) json.dumps writes."""
+    try:
+        return orjson.dumps(d).decode("utf-8") + "\n"
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 def _result_dict(policy, lang, index, record, outcome, cross=None) -> tuple[dict, str]:
@@ -241,7 +330,7 @@ def _result_dict(policy, lang, index, record, outcome, cross=None) -> tuple[dict
     # the named outputs that read the grant follow what the allocation gave (a partial award, none)
     merged = refresh_outputs(policy, result, lang)
     d = _with_source(merged.to_dict(), source, app_id, digest)
-    return d, _line(d)
+    return d, result_line(d)
 
 
 def _score_slice(task):
@@ -286,10 +375,6 @@ def _scored(reader, jobs, policy_path, lang, root):
             index += 1
             yield mark, record, crow
     reader.finish_slices()
-
-
-def _render_letter_of(result):
-    return _render_letter(result[0])
 
 
 def _render_letter(d):
@@ -672,7 +757,11 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     # funded with less than the policy's grant (the budget ran out at it, a shared tie...)
     partial = frozenset(e.index for e in entries
                         if e.status == "funded" and e.awarded is not None and e.awarded < e.grant)
-    room = REPORT_DETAIL_LIMIT - len(detailed)  # details left for applications not ranked
+    # the applications not ranked the report shows: in detail while there is room, in its table the first
+    # OTHERS_LIMIT (in input order; chosen here, so that each chunk of the writing knows its own)
+    unranked = (i for i in range(total) if i not in by_index or by_index[i].status not in outputs.RANKED_STATUSES)
+    others = list(itertools.islice(unranked, OTHERS_LIMIT))
+    shown_unranked = frozenset(others[:max(REPORT_DETAIL_LIMIT - len(detailed), 0)])
     used_names: set = set()
     letters_dir = outdir / "letters"
     staging = None
@@ -692,52 +781,41 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     bar = progress(i18n.text(lang, "batch.explaining"), total) if progress else None
 
     letter_errors: list[dict] = []
+    one_value, per_item = output_columns(policy, lang)
+    # what writing a chunk of results needs: forked workers inherit it (nothing of it is pickled)
+    _W["writing"] = _Writing(policy, lang, outcome, cross, call, detailed, partial, shown_unranked,
+                             frozenset(others), per_item, sheet is not None, letters)
     spill.flush()
     spill.seek(0)
-    results = (_result_dict(policy, lang, index, record, outcome, cross)
-               for index, record in enumerate(_unspill(spill)))
-    if letters:  # a letter costs more than its result: with --jobs, workers render them
-        results = (((d, line), text) for (d, line), text in
-                   _map(_render_letter_of, results, jobs, policy_path, lang, chunksize=16, root=root, paired=True))
-    else:
-        results = (((d, line), None) for d, line in results)
-
-    one_value, per_item = output_columns(policy, lang)
+    chunks = _spill_chunks(spill, WRITE_CHUNK)
     with outputs.atomic_open(outdir / "results.jsonl") as fh, contextlib.ExitStack() as extra:
         items_csv = None
         if per_item:  # a call with per-item outputs: one row per item of each, beside results.jsonl
             items_csv = outputs.ItemsWriter(extra.enter_context(outputs.atomic_open(
                 outdir / "outputs_items.csv", "w", encoding="utf-8-sig", newline="")), per_item, lang, dialect)
-        for index, ((d, line), text) in enumerate(results):
-            fh.write(line)
+        # the results are written by chunks, in workers with --jobs; here they are joined in input order
+        for part in _map(_write_chunk, chunks, jobs, policy_path, lang, chunksize=1, root=root):
+            fh.write(part.lines)
+            summary.merge(part.summary)
+            ranked_rows += part.ranked
+            error_rows += part.errors
+            report_rows += part.report
+            other_rows += part.others
+            panel_rows += part.panel
+            seen_ids.update(part.seen)
             if items_csv is not None:
-                items_csv.add(d)
-            summary.add(d)
-            counts[d["status"]] = counts.get(d["status"], 0) + 1
-            ranked = d["status"] in outputs.RANKED_STATUSES
-            if d["status"] in PENDING:  # the applications the panel has still to evaluate
-                panel_rows.append((d["application"], d["applicant"], d["status"]))
-            if sheet is not None:
-                seen_ids.add(d["application"])
-            if ranked:
-                ranked_rows.append(_compact(d, policy, index in partial))
-            elif len(other_rows) < OTHERS_LIMIT:  # the report lists no more: keep no more
-                other_rows.append(_slim(d))
-            if d["errors"]:
-                error_rows.append(d)
-            if ranked and index in detailed:
-                report_rows.append(d)
-            elif not ranked and room > 0:
-                room -= 1
-                report_rows.append(d)
-            if isinstance(text, LetterError):
-                letter_errors.append({"application": d["application"], "error": str(text)})
-            elif text is not None:
-                name = safe_filename(d["application"] or f"row-{len(used_names) + 1}", used_names)
-                with open(staging / f"{name}.{letter_format}", "w", encoding="utf-8", newline="\n") as lf:
-                    lf.write(text)
+                items_csv.write_rows(part.items)
+            for app_id, text in part.letters:
+                if isinstance(text, LetterError):
+                    letter_errors.append({"application": app_id, "error": str(text)})
+                else:
+                    name = safe_filename(app_id or f"row-{len(used_names) + 1}", used_names)
+                    with open(staging / f"{name}.{letter_format}", "w", encoding="utf-8", newline="\n") as lf:
+                        lf.write(text)
             if bar:
-                bar(1)
+                bar(part.size)
+    _W.pop("writing", None)
+    counts = {s: k for s, k in summary.counts.items()}
     if bar:
         bar.close()
     if staging is not None:
@@ -750,38 +828,65 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     outputs.write_ranking_csv(outdir / "ranking.csv", (_expand(c, policy, lang) for c in ranked_rows), criteria,
                               lang=lang, dialect=dialect, presorted=True, ranking_score=weighted, outputs=one_value)
     created = _xlsx_date(date)
-    outputs.write_ranking_xlsx(outdir / "ranking.xlsx", (_expand(c, policy, lang) for c in ranked_rows), criteria,
-                               lang=lang, currency=policy.currency, presorted=True, ranking_score=weighted,
-                               created=created, outputs=one_value)
-    outputs.write_errors_csv(outdir / "errors.csv", error_rows, lang=lang, dialect=dialect)
-    outputs.write_errors_xlsx(outdir / "errors.xlsx", error_rows, lang=lang, created=created)
-    summ = summary.finish()
-    summ["reader_warnings"] = list(reader.warnings)  # ignored columns, encodings…: the evaluator should see them
-    summ["allocation"] = _allocation_summary(alloc, proc, policy, withdrawn, (withdrawn_file, withdrawn_sha),
-                                             previous, entries, reserve_amounts, lang)
-    summ["scorrimento_warnings"] = warnings
-    if policy.marks:  # a call with a panel: which stage this run is, and what the panel's sheet said
-        summ["stage"] = _stage.summary(policy, sheet, counts, seen_ids, lang)
-        _stage.write_panel_files(outdir, policy, panel_rows, lang, dialect)
-    summ["letter_errors"] = letter_errors
-    if invalid * 2 > total and total:  # scored anyway (--allow-invalid, or a short batch): say so
-        summ["mostly_invalid"] = {"rows": total, "invalid": invalid}
-    outputs.write_summary_json(outdir / "summary.json", summ)
-    changes = None
-    if compare is not None:  # --compare: who moved since that run, and why (diff.* and a section of the report)
-        from engine.score import diff
-        comparison = diff.compare(compare, outdir, names=(os.path.abspath(compare), i18n.text(lang, "diff.this_run")))
-        outputs.atomic_write(outdir / "diff.txt", diff.render_text(comparison, lang))
-        diff.write_csv(comparison, outdir / "diff.csv", lang=lang, dialect=dialect)
-        outputs.atomic_write(outdir / "diff.json", diff.json_text(comparison, lang))
-        changes = diff.describe(comparison, lang)
-    outputs.atomic_write(outdir / "report.html", render_report(
-        report_rows, summ, call, lang, rows=itertools.chain((_expand(c, policy, lang) for c in ranked_rows),
-                                                            other_rows), changes=changes))
+
+    def spreadsheets():
+        outputs.write_ranking_xlsx(outdir / "ranking.xlsx", (_expand(c, policy, lang) for c in ranked_rows),
+                                   criteria, lang=lang, currency=policy.currency, presorted=True,
+                                   ranking_score=weighted, created=created, outputs=one_value)
+        outputs.write_errors_xlsx(outdir / "errors.xlsx", error_rows, lang=lang, created=created)
+
+    with _beside(jobs, spreadsheets):  # with --jobs, the workbooks are written while the report is
+        outputs.write_errors_csv(outdir / "errors.csv", error_rows, lang=lang, dialect=dialect)
+        summ = summary.finish()
+        summ["reader_warnings"] = list(reader.warnings)  # ignored columns, encodings…: the evaluator sees them
+        summ["allocation"] = _allocation_summary(alloc, proc, policy, withdrawn,
+                                                 (withdrawn_file, withdrawn_sha), previous, entries,
+                                                 reserve_amounts, lang)
+        summ["scorrimento_warnings"] = warnings
+        if policy.marks:  # a call with a panel: which stage this run is, and what the panel's sheet said
+            summ["stage"] = _stage.summary(policy, sheet, counts, seen_ids, lang)
+            _stage.write_panel_files(outdir, policy, panel_rows, lang, dialect)
+        summ["letter_errors"] = letter_errors
+        if invalid * 2 > total and total:  # scored anyway (--allow-invalid, or a short batch): say so
+            summ["mostly_invalid"] = {"rows": total, "invalid": invalid}
+        outputs.write_summary_json(outdir / "summary.json", summ)
+        changes = None
+        if compare is not None:  # --compare: who moved since that run, and why (diff.*, a section of the report)
+            from engine.score import diff
+            comparison = diff.compare(compare, outdir,
+                                      names=(os.path.abspath(compare), i18n.text(lang, "diff.this_run")))
+            outputs.atomic_write(outdir / "diff.txt", diff.render_text(comparison, lang))
+            diff.write_csv(comparison, outdir / "diff.csv", lang=lang, dialect=dialect)
+            outputs.atomic_write(outdir / "diff.json", diff.json_text(comparison, lang))
+            changes = diff.describe(comparison, lang)
+        every_row = itertools.chain((_expand(c, policy, lang) for c in ranked_rows), other_rows)
+        outputs.atomic_write(outdir / "report.html",
+                             render_report(report_rows, summ, call, lang, rows=every_row, changes=changes))
     stage = summ.get("stage") or {}
     return BatchSummary(total, counts, alloc.granted, available, outdir,
                         list(reader.warnings) + warnings + stage.get("sheet_problems", []), alloc,
                         lang, policy.currency, letter_errors, stage.get("notes", []))
+
+
+@contextlib.contextmanager
+def _beside(jobs, job):
+    """Run ``job()`` in a forked process while the block runs (``jobs`` > 1), else before it; leaving the
+    block waits for it and raises what it raised. The child inherits the driver's memory, so nothing is
+    pickled but its answer."""
+    if jobs <= 1 or sys.platform == "win32":
+        job()
+        yield
+        return
+    _W["beside"] = job
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        done = pool.submit(_run_beside)  # the child is forked here, with _W["beside"] set
+        del _W["beside"]
+        yield
+        done.result()
+
+
+def _run_beside():
+    _W.pop("beside")()
 
 
 _COMPACT = ("application", "applicant", "status", "score", "ranking_score", "requested", "grant", "rank")
