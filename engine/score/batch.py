@@ -189,7 +189,7 @@ def _score_row(row):
         if row.data is not None:
             errors += policy.validate(row.data)[1]
         d = _with_source(_invalid(policy, row, errors, lang).to_dict(), row.source, row.app_id, digest)
-        return _Invalid(tuple(row.errors[:3])), _spill(_FINAL, (d, result_line(d))), None
+        return _Invalid(tuple(row.errors[:3])), _final(d), None
     result, decision, value = policy.evaluate_full(row.data, lang)
     keys = _W["cross"]
     crow = keys.row(row.index, decision, value) if keys is not None and decision.status != "invalid" else None
@@ -202,14 +202,16 @@ def _score_row(row):
     if crow is not None:  # its gates across applications are decided after the pass: its result waits too
         return mark, _spill(_HELD, (result, row.source, row.app_id, digest)), crow
     d = _with_source(result.to_dict(), row.source, row.app_id, digest)
-    return mark, _spill(_FINAL, (d, result_line(d))), None
+    return mark, _final(d), None
 
 
-#: what a spilled record holds: a final result dict with its line of results.jsonl (written where the
-#: row was scored, a worker with --jobs), an admitted (Result, source, id), or the (Result, source, id)
+#: what a spilled record holds: a final result's line of results.jsonl (written where the row was scored,
+#: a worker with --jobs; read back by orjson, four times faster than unpickling the dict it was written
+#: from) or, rarely, that dict with its line (:func:`_final`), an admitted (Result, source, id), or the
+#: (Result, source, id)
 #: of another valid application of a call with gates across applications (decided after the pass);
 #: its place in the spill is the row's index
-_FINAL, _RANKED, _HELD = 0, 1, 2
+_FINAL, _RANKED, _HELD, _FINAL_KEPT = 0, 1, 2, 3
 
 
 def _spill(kind, payload) -> bytes:
@@ -310,10 +312,22 @@ def result_line(d) -> str:
     """A result's line of results.jsonl. orjson writes it five times faster than json.dumps, and the
     same bytes for every float from 1e-4 to 1e16 (a smaller one reads ``1e-5``, not ``1e-05``: the
     same number); what orjson refuses (a lone surrogate, an integer beyond 64 bits) json.dumps writes."""
+    return _orjson_line(d) or json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def _orjson_line(d) -> str | None:
     try:
         return orjson.dumps(d).decode("utf-8") + "\n"
     except (orjson.JSONEncodeError, TypeError):
-        return json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n"
+        return None
+
+
+def _final(d) -> bytes:
+    """The spilled record of a final result: its line, which orjson reads back as the same dict (lists for
+    tuples), or, for a line only json.dumps could write (orjson would read a huge integer as a float),
+    the dict itself with its line."""
+    line = _orjson_line(d)
+    return _spill(_FINAL, line) if line is not None else _spill(_FINAL_KEPT, (d, result_line(d)))
 
 
 def _result_dict(policy, lang, index, record, outcome, cross=None) -> tuple[dict, str]:
@@ -321,6 +335,8 @@ def _result_dict(policy, lang, index, record, outcome, cross=None) -> tuple[dict
     (``cross(index)``) and an admitted one that passed them merged with its ranking outcome."""
     kind, payload = record
     if kind == _FINAL:
+        return orjson.loads(payload), payload
+    if kind == _FINAL_KEPT:
         return payload
     result, source, app_id, digest = payload
     if cross is not None:
@@ -820,17 +836,18 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
         bar.close()
     if staging is not None:
         _swap_in(staging, letters_dir)
+    expand = _expander(policy, lang)
     # a column per criterion, then per bonus and malus (what it added or took off the score)
     criteria = [(c.id, policy.label_of(c, lang)) for c in policy.criteria + policy.bonuses]
     # rank, then id: the order the budget was allocated in (unranked admitted rows last)
     ranked_rows.sort(key=lambda c: (c[7] is None, c[7] or 0, c[0] or ""))
     weighted = any(c.ranking_weight is not None for c in policy.criteria)
-    outputs.write_ranking_csv(outdir / "ranking.csv", (_expand(c, policy, lang) for c in ranked_rows), criteria,
+    outputs.write_ranking_csv(outdir / "ranking.csv", map(expand, ranked_rows), criteria,
                               lang=lang, dialect=dialect, presorted=True, ranking_score=weighted, outputs=one_value)
     created = _xlsx_date(date)
 
     def spreadsheets():
-        outputs.write_ranking_xlsx(outdir / "ranking.xlsx", (_expand(c, policy, lang) for c in ranked_rows),
+        outputs.write_ranking_xlsx(outdir / "ranking.xlsx", map(expand, ranked_rows),
                                    criteria, lang=lang, currency=policy.currency, presorted=True,
                                    ranking_score=weighted, created=created, outputs=one_value)
         outputs.write_errors_xlsx(outdir / "errors.xlsx", error_rows, lang=lang, created=created)
@@ -859,7 +876,7 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
             diff.write_csv(comparison, outdir / "diff.csv", lang=lang, dialect=dialect)
             outputs.atomic_write(outdir / "diff.json", diff.json_text(comparison, lang))
             changes = diff.describe(comparison, lang)
-        every_row = itertools.chain((_expand(c, policy, lang) for c in ranked_rows), other_rows)
+        every_row = itertools.chain(map(expand, ranked_rows), other_rows)
         outputs.atomic_write(outdir / "report.html",
                              render_report(report_rows, summ, call, lang, rows=every_row, changes=changes))
     stage = summ.get("stage") or {}
@@ -924,16 +941,23 @@ def bonus_counted(b):
     return b["points"] if b.get("kind") == "bonus" else -b["points"]
 
 
-def _expand(c, policy, lang):
-    d = dict(zip(_COMPACT, c))
-    d.update(currency=policy.currency, language=lang, max_score=_num(policy.max_score),
-             pass_score=_num(policy.pass_score), placement={"reason": c[-5], "reserve": c[-4]},
-             partial=c[-3])
-    d["criteria"] = [{"id": x.id, "points": p, "max": _num(x.max)}
-                     for x, p in zip(policy.criteria + policy.bonuses, c[-2])]
-    if c[-1]:
-        d["outputs"] = {name: {"value": v} for name, v in c[-1]}
-    return d
+def _expander(policy, lang):
+    """``expand(c)``: the result dict ranking.csv, ranking.xlsx and the report's table need of a compact
+    row (:func:`_compact`), the policy's part of it worked out once, not once per row and table."""
+    common = {"currency": policy.currency, "language": lang, "max_score": _num(policy.max_score),
+              "pass_score": _num(policy.pass_score)}
+    maxima = [(x.id, _num(x.max)) for x in policy.criteria + policy.bonuses]
+
+    def expand(c):
+        d = dict(zip(_COMPACT, c))
+        d.update(common)
+        d.update(placement={"reason": c[-5], "reserve": c[-4]}, partial=c[-3])
+        d["criteria"] = [{"id": cid, "points": p, "max": top} for (cid, top), p in zip(maxima, c[-2])]
+        if c[-1]:
+            d["outputs"] = {name: {"value": v} for name, v in c[-1]}
+        return d
+
+    return expand
 
 
 def _slim(d):

@@ -34,3 +34,19 @@ def test_what_orjson_refuses_json_dumps_writes():
 def test_a_tiny_float_is_the_same_number():
     line = result_line({"share": 1e-05})
     assert json.loads(line) == {"share": 1e-05}
+
+
+def test_a_final_result_spilled_as_its_line_reads_back_as_the_same_dict():
+    import pickle
+
+    from engine.score import batch  # the spill's own record format, not a public contract
+
+    plain = {"application": "A-1", "score": 72.5, "tied_with": ["B-2"], "values": {"n": 5}, "grant": None}
+    huge = dict(plain, values={"n": 10**30})  # orjson would read it back as the float 1e+30
+    for d in (plain, huge):
+        blob = batch._final(d)
+        record = pickle.loads(blob[8:])
+        assert int.from_bytes(blob[:8], "little") == len(blob) - 8
+        back, line = batch._result_dict(None, "it", 0, record, outcome=None)
+        assert back == d and type(back["values"]["n"]) is type(d["values"]["n"])
+        assert line == result_line(d)
