@@ -207,10 +207,9 @@ def _score_row(row):
 
 #: what a spilled record holds: a final result's line of results.jsonl (written where the row was scored,
 #: a worker with --jobs; read back by orjson, four times faster than unpickling the dict it was written
-#: from) or, rarely, that dict with its line (:func:`_final`), an admitted (Result, source, id), or the
-#: (Result, source, id)
-#: of another valid application of a call with gates across applications (decided after the pass);
-#: its place in the spill is the row's index
+#: from) or, rarely, that dict with its line (:func:`_final`); an admitted (Result, source, id); or the
+#: (Result, source, id) of another valid application of a call with gates across applications (decided
+#: after the pass). Its place in the spill is the row's index
 _FINAL, _RANKED, _HELD, _FINAL_KEPT = 0, 1, 2, 3
 
 
@@ -298,7 +297,7 @@ def _write_chunk(task) -> _Written:
             out.others.append(_slim(d))
         if d["errors"]:
             out.errors.append(d)
-        if index in w.detailed if ranked else index in w.shown_unranked:
+        if index in (w.detailed if ranked else w.shown_unranked):
             out.report.append(d)
         if w.per_item:
             out.items += outputs.ItemsWriter.rows(d, w.per_item, w.lang)
@@ -312,7 +311,7 @@ def result_line(d) -> str:
     """A result's line of results.jsonl. orjson writes it five times faster than json.dumps, and the
     same bytes for every float from 1e-4 to 1e16 (a smaller one reads ``1e-5``, not ``1e-05``: the
     same number); what orjson refuses (a lone surrogate, an integer beyond 64 bits) json.dumps writes."""
-    return _orjson_line(d) or json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return _orjson_line(d) or _json_line(d)
 
 
 def _orjson_line(d) -> str | None:
@@ -322,12 +321,16 @@ def _orjson_line(d) -> str | None:
         return None
 
 
+def _json_line(d) -> str:
+    return json.dumps(d, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
 def _final(d) -> bytes:
     """The spilled record of a final result: its line, which orjson reads back as the same dict (lists for
     tuples), or, for a line only json.dumps could write (orjson would read a huge integer as a float),
     the dict itself with its line."""
     line = _orjson_line(d)
-    return _spill(_FINAL, line) if line is not None else _spill(_FINAL_KEPT, (d, result_line(d)))
+    return _spill(_FINAL, line) if line is not None else _spill(_FINAL_KEPT, (d, _json_line(d)))
 
 
 def _result_dict(policy, lang, index, record, outcome, cross=None) -> tuple[dict, str]:
@@ -792,7 +795,6 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
         # leaves a half-written letters/ (one rename instead of one per letter)
         staging = Path(tempfile.mkdtemp(prefix=".letters-", dir=outdir))
         os.chmod(staging, 0o777 & ~outputs.umask())  # mkdtemp makes it 0700: colleagues could not read letters/
-    counts: dict = {}
     # the pass counted the rows: writing the outputs has a total, a percentage and a time left
     bar = progress(i18n.text(lang, "batch.explaining"), total) if progress else None
 
@@ -831,7 +833,7 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
             if bar:
                 bar(part.size)
     _W.pop("writing", None)
-    counts = {s: k for s, k in summary.counts.items()}
+    counts = dict(summary.counts)  # in the order the statuses were first seen
     if bar:
         bar.close()
     if staging is not None:
