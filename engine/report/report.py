@@ -27,7 +27,7 @@ import os
 import re
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Iterable, Mapping
+from typing import IO, Any, Iterable, Mapping, Sequence
 
 import jinja2
 
@@ -39,13 +39,16 @@ from engine.text.status import RANKED as RANKED_STATUSES, REPORT_ORDER as STATUS
 from engine.text import i18n
 from engine.text.formatting import format_date, format_datetime, format_money, format_percent, format_points
 
-__all__ = ["render_report", "report_text", "status_text"]
+__all__ = ["render_report", "write_report", "report_text", "status_text"]
 
 TEMPLATE_DIR = os.path.dirname(os.path.abspath(__file__))
 TEMPLATE_NAME = "report.html.j2"
 #: the table of applications not ranked lists at most this many (the ranking table is never
 #: limited); the page says so, and points to results.jsonl and errors.csv for the rest
 OTHERS_LIMIT = 2000
+#: characters of the page gathered before each write of :func:`write_report` (Jinja's template stream
+#: counts the pieces it yields: about 20 make a line of the ranking table)
+STREAM_BUFFER = 2000
 
 # --------------------------------------------------------------------------
 # texts
@@ -473,23 +476,70 @@ def _exclusions(summary: Mapping[str, Any], fmt: _Fmt, T: Mapping[str, str]) -> 
     return rows
 
 
-def _funding_line(ranked: list[dict[str, Any]], summary: Mapping[str, Any], fmt: _Fmt,
-                  T: Mapping[str, str]) -> tuple[int, str] | None:
-    """Where the ranking table gets its labelled funding line: before the first application
-    (in rank order) that is not funded, when one above it is."""
-    for i, a in enumerate(ranked):
-        if a["status"] in ("not_funded", "tied"):
-            if i == 0 or not any(b["status"] == "funded" for b in ranked[:i]):
-                return None
-            budget = summary.get("budget") or {}
-            if a["status"] == "tied":
-                text = T["funding_line_tied"].format(rank=a["rank"] if a["rank"] is not None else T["none"])
-            else:
-                text = T["funding_line"].format(
-                    rank=a["rank"] if a["rank"] is not None else T["none"], granted=fmt.money(budget.get("used")),
-                    budget=fmt.money(budget.get("available")) if budget.get("available") is not None else T["none"])
-            return i, text
-    return None
+class _RankingTable:
+    """The lines of the ranking table, built while the page is written: a graduatoria of hundreds of
+    thousands of applications is never held as views (each line is a dict of formatted cells).
+
+    ``rows`` is a sequence of result dicts (or objects with ``to_dict()``) read by position; ``order``
+    lists the positions of the ranked ones in table order. The funding line is worked out on the way,
+    as :meth:`__iter__` meets it: before the first application that is not funded (in rank order), when
+    one above it is. A line's ``line`` is its text, or ``""``."""
+
+    def __init__(self, rows, order, view, summary: Mapping[str, Any], fmt: _Fmt, T: Mapping[str, str]):
+        self._rows, self._order, self._view = rows, order, view
+        self._summary, self._fmt, self._T = summary, fmt, T
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __iter__(self):
+        funded_above = placed = False
+        for i in self._order:
+            a = self._view(as_dict(self._rows[i]))
+            a["line"] = ""
+            if not placed and a["status"] in ("not_funded", "tied"):
+                placed = True  # only the first such application can have the line above it
+                if funded_above:
+                    a["line"] = self._line_text(a)
+            funded_above = funded_above or a["status"] == "funded"
+            yield a
+
+    def _line_text(self, a: Mapping[str, Any]) -> str:
+        T, fmt = self._T, self._fmt
+        rank = a["rank"] if a["rank"] is not None else T["none"]
+        if a["status"] == "tied":
+            return T["funding_line_tied"].format(rank=rank)
+        budget = self._summary.get("budget") or {}
+        return T["funding_line"].format(
+            rank=rank, granted=fmt.money(budget.get("used")),
+            budget=fmt.money(budget.get("available")) if budget.get("available") is not None else T["none"])
+
+
+def _table_order(rows) -> tuple[list[int], list[int], set[str]]:
+    """The positions of ``rows`` in the order of the tables: the ranked ones by :func:`_sort_key`, the
+    others (by status, then the same key), and the statuses the ranked ones have.
+
+    A batch gives its ranked rows already in rank order: then only their positions are kept (one key
+    at a time is compared with the one before); an unsorted run is sorted with every key at hand."""
+    ranked: list[int] = []
+    rest: list[tuple] = []
+    statuses: set[str] = set()
+    in_order, last = True, None
+    for i in range(len(rows)):
+        r = as_dict(rows[i])
+        key = _sort_key(r)
+        if key[0] == 0:
+            statuses.add(str(r.get("status")))
+            ranked.append(i)
+            if in_order and last is not None and key < last:
+                in_order = False
+            last = key
+        else:
+            rest.append((key, i))
+    if not in_order:
+        ranked.sort(key=lambda i: _sort_key(as_dict(rows[i])))
+    rest.sort()
+    return ranked, [i for _, i in rest], statuses
 
 
 def _reserves_view(summary: Mapping[str, Any], fmt: _Fmt) -> list[dict[str, Any]]:
@@ -526,7 +576,7 @@ def render_report(
     lang: str | None = None,
     *,
     generated: str | None = None,
-    rows: Iterable[Any] | None = None,
+    rows: Sequence[Any] | Iterable[Any] | None = None,
     changes: Mapping[str, Any] | None = None,
 ) -> str:
     """Render the HTML report of a scored batch.
@@ -536,7 +586,8 @@ def render_report(
     tables show are needed): the ranking table always lists every ranked
     one, however many there are, and the report states how many of all
     applications are shown in detail. Without ``rows`` the tables list
-    ``results``.
+    ``results``. A sequence of ``rows`` is read by position, one row at a
+    time (see :func:`write_report`); another iterable is listed first.
 
     ``lang`` is ``"it"`` or ``"en"`` (defaults to the call's language; other
     values fall back to English). ``generated`` is an optional, already
@@ -545,6 +596,29 @@ def render_report(
     against an earlier one (``bando score --compare``): a section at the top
     lists who changed and why, at most :data:`CHANGES_LIMIT` of them.
     """
+    context = _context(results, summary, call, lang, generated=generated, rows=rows, changes=changes)
+    return _template().render(context)
+
+
+def write_report(fh: IO[str], results: Iterable[Any], summary: Mapping[str, Any], call: Mapping[str, Any],
+                 lang: str | None = None, *, generated: str | None = None,
+                 rows: Sequence[Any] | Iterable[Any] | None = None,
+                 changes: Mapping[str, Any] | None = None) -> None:
+    """Write the page of :func:`render_report` (the same text) to ``fh`` as it is rendered: the
+    ranking table's lines are made one by one from ``rows`` and written in pieces (Jinja's
+    template stream), so a long batch's page is never held in memory, nor are its lines."""
+    context = _context(results, summary, call, lang, generated=generated, rows=rows, changes=changes)
+    stream = _template().stream(context)
+    stream.enable_buffering(STREAM_BUFFER)
+    stream.dump(fh)
+
+
+def _template() -> jinja2.Template:
+    return _environment().get_template(TEMPLATE_NAME)
+
+
+def _context(results, summary, call, lang, *, generated, rows, changes) -> dict[str, Any]:
+    """What the template is given (the ranking table's lines are made as it reads them)."""
     call = dict(call or {})
     lg = _norm_lang(lang or call.get("language"))
     T, S = report_text(lg), status_text(lg)
@@ -552,11 +626,17 @@ def render_report(
     fmt = _Fmt(lg, currency)
 
     details = sorted((as_dict(r) for r in results), key=_sort_key)
-    table = details if rows is None else sorted((as_dict(r) for r in rows), key=_sort_key)
+    if rows is None:
+        table: Sequence[Any] = details
+    else:
+        table = rows if isinstance(rows, Sequence) else list(rows)
+    ranked_order, rest_order, ranked_seen = _table_order(table)
+    # the first line of the tables: a ranked application when there is one
+    first = [as_dict(table[i]) for i in (ranked_order + rest_order)[:1]]
 
     # criteria metadata in policy order (first seen)
     crit_meta: dict[str, dict[str, str]] = {}
-    for r in itertools.chain(details, table[:1]):
+    for r in itertools.chain(details, first):
         for c in r.get("criteria") or []:
             cid = str(c.get("id"))
             if cid not in crit_meta:
@@ -570,7 +650,7 @@ def render_report(
             crit_meta[cid]["max"] = fmt.points(c["max"])
     criteria_ids = list(crit_meta)
     # a column per named output of one value, after the criteria (as in ranking.csv)
-    outputs_meta = _outputs_meta(itertools.chain(details, table[:1]))
+    outputs_meta = _outputs_meta(itertools.chain(details, first))
 
     anchors = _anchor_ids(str(r.get("application", "")) for r in details)
     apps = [_app_view(r, a, fmt, T, S, criteria_ids) for r, a in zip(details, anchors)]
@@ -579,14 +659,17 @@ def render_report(
         anchor_of.setdefault(a["id"], a["anchor"])
     reserves = _reserves_view(summary, fmt)
     reserve_labels = (summary.get("allocation") or {}).get("reserves") or []
-    lines = [_row_view(r, anchor_of.get(str(r.get("application"))), fmt, T, S, criteria_ids, reserve_labels,
-                       outputs_meta) for r in table]
-    ranked = [a for a in lines if a["status"] in RANKED_STATUSES]
-    others = [a for a in lines if a["status"] not in RANKED_STATUSES][:OTHERS_LIMIT]
+
+    def line(r):
+        return _row_view(r, anchor_of.get(str(r.get("application"))), fmt, T, S, criteria_ids, reserve_labels,
+                         outputs_meta)
+
+    ranked = _RankingTable(table, ranked_order, line, summary, fmt, T)
+    others = [line(as_dict(table[i])) for i in rest_order[:OTHERS_LIMIT]]
 
     counts = {s: 0 for s in STATUSES}
     counts.update(summary.get("counts") or {})
-    total = summary.get("total", len(lines))
+    total = summary.get("total", len(table))
     others_total = sum(v for k, v in counts.items() if k not in RANKED_STATUSES)
     budget = summary.get("budget") or {}
     available = decimal_of(budget.get("available", call.get("budget")))
@@ -666,9 +749,7 @@ def render_report(
         "outputs_meta": outputs_meta,
         "ranked": ranked,
         "ranked_count": fmt.count(len(ranked)),
-        "funding_line": _funding_line(ranked, summary, fmt, T),
-        "ranked_statuses": [{"status": s, "text": S[s]} for s in RANKED_STATUSES
-                            if any(a["status"] == s for a in ranked)],
+        "ranked_statuses": [{"status": s, "text": S[s]} for s in RANKED_STATUSES if s in ranked_seen],
         "others": others,
         "others_note": T["others_limited"].format(shown=fmt.count(len(others)), total=fmt.count(others_total))
         if len(others) < others_total else "",
@@ -682,4 +763,5 @@ def render_report(
         "has_gate_exclusions": any(g.get("failed") for g in summary.get("gates") or []),
         "changes": _changes_view(changes, fmt, T),
     }
-    return _environment().get_template(TEMPLATE_NAME).render(context)
+    return context
+

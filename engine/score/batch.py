@@ -32,7 +32,7 @@ import pickle
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -669,7 +669,7 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     """The pass, the ranking and the outputs of :func:`_score_into`, with ``spill`` open."""
     from engine.score import outputs
     from engine.letters.letters import LetterError, LetterRenderer, safe_filename
-    from engine.report.report import OTHERS_LIMIT, render_report
+    from engine.report.report import OTHERS_LIMIT, write_report
 
     # the pass: read, validate, decide, explain each row once; keep ranking entries, spill the rest
     entries: list[rk.Entry] = []
@@ -878,9 +878,9 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
             diff.write_csv(comparison, outdir / "diff.csv", lang=lang, dialect=dialect)
             outputs.atomic_write(outdir / "diff.json", diff.json_text(comparison, lang))
             changes = diff.describe(comparison, lang)
-        every_row = itertools.chain(map(expand, ranked_rows), other_rows)
-        outputs.atomic_write(outdir / "report.html",
-                             render_report(report_rows, summ, call, lang, rows=every_row, changes=changes))
+        with outputs.atomic_open(outdir / "report.html", newline="") as page:
+            write_report(page, report_rows, summ, call, lang, rows=_TableRows(ranked_rows, expand, other_rows),
+                         changes=changes)
     stage = summ.get("stage") or {}
     return BatchSummary(total, counts, alloc.granted, available, outdir,
                         list(reader.warnings) + warnings + stage.get("sheet_problems", []), alloc,
@@ -960,6 +960,23 @@ def _expander(policy, lang):
         return d
 
     return expand
+
+
+class _TableRows(Sequence):
+    """The rows of the report's tables, by position: the compact ranked rows (:func:`_compact`), each
+    expanded when it is read, then the applications not ranked it lists (:func:`_slim`)."""
+
+    def __init__(self, ranked, expand, others):
+        self._ranked, self._expand, self._others = ranked, expand, others
+
+    def __len__(self):
+        return len(self._ranked) + len(self._others)
+
+    def __getitem__(self, i):
+        if not isinstance(i, int) or not 0 <= i < len(self):
+            raise IndexError(i)  # read only by position, by the report
+        n = len(self._ranked)
+        return self._expand(self._ranked[i]) if i < n else self._others[i - n]
 
 
 def _slim(d):

@@ -655,3 +655,65 @@ def test_bando_score_report_lists_the_outputs_of_the_call(tmp_path, lang):
     # the cut application's shares, in its details, are those of its award
     detail = page.split('id="app-FIL-003"', 1)[1].split("</details>", 1)[0]
     assert ("€ 19.230,00" if lang == "it" else "€19,230.00") in detail
+
+
+class _ReadByPosition:
+    """A sequence of rows as bando score hands them over: read by position, each read counted."""
+
+    def __init__(self, rows):
+        self.rows, self.reads = rows, 0
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        self.reads += 1
+        return self.rows[i]
+
+
+def test_write_report_streams_the_page_render_report_returns(batch, tmp_path):
+    import io
+    from collections.abc import Sequence
+    from engine.report.report import write_report
+    results, summary, call = batch
+    Sequence.register(_ReadByPosition)
+    # in table order, as bando score gives them: the ranked ones by rank, then the others
+    ordered = sorted(results, key=lambda r: (r["rank"] is None, r["rank"] or 0, r["application"]))
+    rows = _ReadByPosition(ordered)
+    fh = io.StringIO()
+    write_report(fh, results[:5], summary, call, "it", rows=rows)
+    assert fh.getvalue() == render_report(results[:5], summary, call, "it", rows=results)
+    # each row read once to order the tables (no key kept: they came in order), the first once more for
+    # the columns, and each once more as its line is written
+    assert rows.reads == 2 * len(results) + 1
+
+
+def test_rows_in_any_order_give_the_page_of_rows_in_rank_order(batch):
+    results, summary, call = batch
+    shuffled = list(results)
+    random.Random(3).shuffle(shuffled)
+    ordered = sorted(results, key=lambda r: (r["rank"] is None, r["rank"] or 0, r["application"]))
+    assert render_report(results[:4], summary, call, "it", rows=shuffled) == \
+        render_report(results[:4], summary, call, "it", rows=ordered) == \
+        render_report(results[:4], summary, call, "it", rows=tuple(reversed(ordered)))
+
+
+@pytest.mark.parametrize("statuses, line_before", [
+    (["funded", "funded", "not_funded", "not_funded"], 2),
+    (["funded", "tied", "tied", "not_funded"], 1),
+    (["not_funded", "funded", "not_funded"], None),  # the first not funded is at the top: no line anywhere
+    (["funded", "funded"], None),
+    (["admitted", "not_funded"], None),  # nothing funded above it
+])
+def test_the_funding_line_is_before_the_first_not_funded_below_a_funded_one(statuses, line_before):
+    results = make_results(len(statuses), seed=1)
+    for i, (r, s) in enumerate(zip(results, statuses)):
+        r.update(status=s, rank=i + 1)
+    call = make_call("it")
+    page = render_report([], summarize(results, call), call, "it", rows=results)
+    table = page.split('<table class="ranking"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r'<tr class="(line|st-[a-z_]+)"', table)
+    expected = [f"st-{s}" for s in statuses]
+    if line_before is not None:
+        expected.insert(line_before, "line")
+    assert rows == expected
