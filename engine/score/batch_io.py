@@ -782,6 +782,11 @@ class _Ids:
             errors.append((self.id_field, i18n.Message("reader.row.bad_id", given=shown)))
         return None
 
+    def forget(self) -> None:
+        """The batch is read: the ids seen are needed no more (a long batch gives back their memory
+        before its results are written)."""
+        self.seen = {}
+
     def check_dup(self, app_id: str | None, key: int, errors: list[tuple[str, str]]) -> None:
         if app_id is None or not self.check:
             return
@@ -906,6 +911,7 @@ class BatchReader:
         for path, fmt in files:
             reader = getattr(self, f"_read_{fmt}")
             yield from reader(path)
+        self._ids.forget()
 
     # -- JSON ----------------------------------------------------------------------
 
@@ -1029,6 +1035,7 @@ class BatchReader:
         """Every slice's answers are in: the warnings about the file's unknown fields, as the
         whole-file reader gives them at its end."""
         self._flush_fields(self.files[0].name)
+        self._ids.forget()
 
     def read_slice(self, name: str, first: int, blob: bytes) -> Iterator[Row]:
         """The rows of one slice of ``name`` (in a worker, on a :func:`slice_reader`), numbered from

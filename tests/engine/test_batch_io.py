@@ -206,6 +206,27 @@ def test_jsonl_file_is_not_read_whole(tmp_path):
     assert peak < 1_000_000
 
 
+def test_the_ids_seen_are_given_back_once_the_batch_is_read(tmp_path):
+    # the duplicate check keeps every id while the batch is read; a long batch's results are written
+    # after it, and that memory is not held through them
+    path = tmp_path / "ids.jsonl"
+    path.write_text("".join(f'{{"id": "DOMANDA-{i:06d}"}}\n' for i in range(20_000)))
+    tracemalloc.start()
+    try:
+        reader = read_batch(path, SCHEMA)
+        rows = 0
+        for _row in itertools.islice(reader, 19_999):
+            rows += 1
+        reading = tracemalloc.get_traced_memory()[0]
+        assert next(reader).app_id == "DOMANDA-019999"
+        assert next(reader, None) is None
+        read = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert rows == 19_999
+    assert reading - read > 20_000 * 60  # an id is about 120 bytes kept
+
+
 def test_jsonl_bytes_not_utf8_and_bom(tmp_path):
     path = tmp_path / "x.ndjson"
     path.write_bytes(b'\xef\xbb\xbf{"id": "A"}\n{"id": "\xe0"}\n{"id": "C"}\n')
