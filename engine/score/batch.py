@@ -21,6 +21,7 @@ the same rows and their answers are joined in input order.
 """
 from __future__ import annotations
 
+import array
 import concurrent.futures
 import contextlib
 import hashlib
@@ -245,6 +246,7 @@ class _Writing:
     policy: object
     lang: str
     outcome: object  # index -> the ranking outcome of an admitted application, or None
+    table_key: object  # index -> where its entry puts a ranked row in ranking.csv (rank, then id), or None
     cross: object  # (index, result) -> the result with its gates across applications, or None
     call: dict
     detailed: frozenset  # the ranked applications the report details
@@ -262,7 +264,7 @@ class _Written:
     size: int
     lines: str
     summary: object
-    ranked: list = attrs.Factory(list)  # _compact of each ranked result
+    ranked: list = attrs.Factory(list)  # (index, pickled _compact, its key if not its entry's) of each ranked result
     errors: list = attrs.Factory(list)  # the results with errors (errors.csv)
     report: list = attrs.Factory(list)  # the results the report details
     others: list = attrs.Factory(list)  # _slim of the applications not ranked the report lists
@@ -292,7 +294,10 @@ def _write_chunk(task) -> _Written:
         if w.seen:
             out.seen.append(d["application"])
         if ranked:
-            out.ranked.append(_compact(d, w.policy, index in w.partial))
+            c = _compact(d, w.policy, index in w.partial)
+            key = _table_key(c)
+            out.ranked.append((index, pickle.dumps(c, pickle.HIGHEST_PROTOCOL),
+                               None if key == w.table_key(index) else key))
         elif index in w.others:
             out.others.append(_slim(d))
         if d["errors"]:
@@ -650,10 +655,12 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     dialect = outputs.csv_dialect(csv_dialect, lang)  # an unknown name fails before any work
-    # the compact results wait here, beside the outputs, between the pass and the ranking (an
-    # unnamed file: it goes when closed, and no run folder ever holds it)
-    with tempfile.TemporaryFile(dir=outdir, prefix=".spill-") as spill:
-        return _score_spilled(policy, policy_path, batch_path, outdir, spill, lang=lang, jobs=jobs,
+    # the compact results wait here, beside the outputs, between the pass and the ranking, and the
+    # rows of the ranking's tables between the writing of the results and of the tables (unnamed files:
+    # they go when closed, and no run folder ever holds them)
+    with tempfile.TemporaryFile(dir=outdir, prefix=".spill-") as spill, \
+            tempfile.TemporaryFile(dir=outdir, prefix=".ranked-") as table:
+        return _score_spilled(policy, policy_path, batch_path, outdir, spill, table, lang=lang, jobs=jobs,
                               previous=previous, withdrawn=withdrawn, withdrawn_file=withdrawn_file,
                               withdrawn_sha=withdrawn_sha, available=available, proc=proc, budget=budget,
                               letters=letters, letter_format=letter_format, templates_dir=templates_dir,
@@ -662,7 +669,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
                               marks=marks)
 
 
-def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs, previous, withdrawn,
+def _score_spilled(policy, policy_path, batch_path, outdir, spill, table, *, lang, jobs, previous, withdrawn,
                    withdrawn_file, withdrawn_sha, available, proc, budget, letters, letter_format,
                    templates_dir, letter_date, decimal_comma, progress, root, allow_invalid, dialect,
                    compare=None, marks=None):
@@ -753,6 +760,10 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     by_index = {e.index: e for e in entries}
     warnings = _scorrimento_warnings(entries, awards, withdrawn, lang, policy)
 
+    def table_key(index):  # ranking.csv's order of the ranked rows (their _table_key), known from the entries
+        e = by_index.get(index)
+        return None if e is None else (e.rank is None, e.rank or 0, e.id)
+
     def outcome(index):
         # built on the fly so that only the entries stay in memory between the passes
         e = by_index.get(index)
@@ -769,7 +780,10 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     if budget is not None:
         call["budget"] = format(Decimal(budget).quantize(Decimal("0.01")), "f")
     summary = outputs.SummaryBuilder(call)
-    ranked_rows, error_rows, report_rows, other_rows = [], [], [], []
+    error_rows, report_rows, other_rows = [], [], []
+    # the ranked rows go to `table` as they come (in input order): where each ends, the input position
+    # of each, and the keys of the few a row's entry would misplace
+    ends, ranked_at, own_keys = array.array("q"), array.array("q"), {}
     panel_rows: list = []
     seen_ids: set = set()
     detailed = _detail_indices(entries, REPORT_DETAIL_LIMIT)
@@ -801,7 +815,7 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     letter_errors: list[dict] = []
     one_value, per_item = output_columns(policy, lang)
     # what writing a chunk of results needs: forked workers inherit it (nothing of it is pickled)
-    _W["writing"] = _Writing(policy, lang, outcome, cross, call, detailed, partial, shown_unranked,
+    _W["writing"] = _Writing(policy, lang, outcome, table_key, cross, call, detailed, partial, shown_unranked,
                              frozenset(others), per_item, sheet is not None, letters)
     spill.flush()
     spill.seek(0)
@@ -815,7 +829,12 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
         for part in _map(_write_chunk, chunks, jobs, policy_path, lang, chunksize=1, root=root):
             fh.write(part.lines)
             summary.merge(part.summary)
-            ranked_rows += part.ranked
+            for index, blob, key in part.ranked:
+                table.write(blob)
+                ends.append((ends[-1] if ends else 0) + len(blob))
+                if key is not None:
+                    own_keys[len(ranked_at)] = key
+                ranked_at.append(index)
             error_rows += part.errors
             report_rows += part.report
             other_rows += part.others
@@ -842,7 +861,9 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, *, lang, jobs
     # a column per criterion, then per bonus and malus (what it added or took off the score)
     criteria = [(c.id, policy.label_of(c, lang)) for c in policy.criteria + policy.bonuses]
     # rank, then id: the order the budget was allocated in (unranked admitted rows last)
-    ranked_rows.sort(key=lambda c: (c[7] is None, c[7] or 0, c[0] or ""))
+    order = array.array("q", sorted(range(len(ranked_at)),
+                                    key=lambda k: own_keys.get(k) or table_key(ranked_at[k])))
+    ranked_rows = _SpilledRows(table, ends, order)
     weighted = any(c.ranking_weight is not None for c in policy.criteria)
     outputs.write_ranking_csv(outdir / "ranking.csv", map(expand, ranked_rows), criteria,
                               lang=lang, dialect=dialect, presorted=True, ranking_score=weighted, outputs=one_value)
@@ -919,6 +940,39 @@ def _swap_in(staging: Path, target: Path):
     os.rename(staging, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _table_key(c):
+    """The place of a compact row in ranking.csv: by rank, then id (unranked admitted rows last)."""
+    return (c[7] is None, c[7] or 0, c[0] or "")
+
+
+class _SpilledRows(Sequence):
+    """The compact rows of the ranked results (:func:`_compact`), read back by position in the
+    tables' order from the file they were written to as they came: a graduatoria of hundreds of
+    thousands of applications is never held in memory. ``ends[k]`` is where the k-th row written ends,
+    ``order`` the rows in table order. Reads by offset (``os.pread``): a forked process writing the
+    workbooks reads the same file at the same time."""
+
+    def __init__(self, f, ends, order):
+        f.flush()
+        self._f, self._ends, self._order = f, ends, order
+
+    def __len__(self):
+        return len(self._order)
+
+    def __getitem__(self, j):
+        if not isinstance(j, int):
+            raise TypeError("read by position only")
+        k = self._order[j]
+        start = self._ends[k - 1] if k else 0
+        size = self._ends[k] - start
+        if hasattr(os, "pread"):
+            blob = os.pread(self._f.fileno(), size, start)
+        else:  # no fork there (see _beside): one reader at a time
+            self._f.seek(start)
+            blob = self._f.read(size)
+        return pickle.loads(blob)
 
 
 def _compact(d, policy, partial=False):

@@ -1,6 +1,7 @@
 """``bando score --jobs``: workers read their own slices of a JSON Lines file, and the outputs are the
 bytes ``--jobs 1`` writes, whatever the file holds (a BOM, blank and broken lines, an id repeated in
 another slice, unknown fields, invalid rows)."""
+import csv
 import json
 from pathlib import Path
 
@@ -71,3 +72,23 @@ def test_slices_read_as_the_whole_file(tmp_path):
     whole_reader = read_batch(src, shape)
     assert rows == list(whole_reader) == whole
     assert driver.warnings == whole_reader.warnings and driver.warnings
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_ranking_csv_keeps_the_order_of_the_rows_own_keys(tmp_path, monkeypatch, jobs):
+    # ranking.csv lists the ranked rows by rank, then id, read back from a file in that order; the order
+    # is known from the ranking's entries, and a row whose own rank or id is not its entry's keeps its own
+    # (reversed ids here stand for such rows: every row then brings its key)
+    src = ROOT / "examples" / "mechnet" / "batch.jsonl"
+    score_batch(POLICY, src, tmp_path / "plain", letters=False, jobs=jobs)
+    plain = (tmp_path / "plain" / "ranking.csv").read_text(encoding="utf-8-sig").splitlines()
+    own = batch._table_key
+    monkeypatch.setattr(batch, "_table_key", lambda c: (False, 0, (own(c)[2])[::-1]))
+    score_batch(POLICY, src, tmp_path / "own", letters=False, jobs=jobs)
+    rows = (tmp_path / "own" / "ranking.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert len(rows) == len(plain) > 3
+    assert rows[0] == plain[0]  # the header
+    assert sorted(rows[1:]) == sorted(plain[1:])
+    ids = [next(csv.reader([r], delimiter=";"))[1] for r in rows[1:]]
+    assert ids == sorted(ids, key=lambda i: i[::-1]) and ids != sorted(ids)
+    assert not list((tmp_path / "own").glob(".ranked-*"))  # the rows' file is gone with the run
