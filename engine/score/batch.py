@@ -265,7 +265,7 @@ class _Written:
     lines: str
     summary: object
     ranked: list = attrs.Factory(list)  # (index, pickled _compact, its key if not its entry's) of each ranked result
-    errors: list = attrs.Factory(list)  # the results with errors (errors.csv)
+    errors: list = attrs.Factory(list)  # the results with errors (errors.csv), each pickled _slim_error
     report: list = attrs.Factory(list)  # the results the report details
     others: list = attrs.Factory(list)  # _slim of the applications not ranked the report lists
     panel: list = attrs.Factory(list)  # (id, applicant, status) of those awaiting the panel
@@ -301,7 +301,7 @@ def _write_chunk(task) -> _Written:
         elif index in w.others:
             out.others.append(_slim(d))
         if d["errors"]:
-            out.errors.append(d)
+            out.errors.append(pickle.dumps(_slim_error(d), pickle.HIGHEST_PROTOCOL))
         if index in (w.detailed if ranked else w.shown_unranked):
             out.report.append(d)
         if w.per_item:
@@ -659,8 +659,9 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     # rows of the ranking's tables between the writing of the results and of the tables (unnamed files:
     # they go when closed, and no run folder ever holds them)
     with tempfile.TemporaryFile(dir=outdir, prefix=".spill-") as spill, \
-            tempfile.TemporaryFile(dir=outdir, prefix=".ranked-") as table:
-        return _score_spilled(policy, policy_path, batch_path, outdir, spill, table, lang=lang, jobs=jobs,
+            tempfile.TemporaryFile(dir=outdir, prefix=".ranked-") as table, \
+            tempfile.TemporaryFile(dir=outdir, prefix=".errors-") as errors:
+        return _score_spilled(policy, policy_path, batch_path, outdir, spill, table, errors, lang=lang, jobs=jobs,
                               previous=previous, withdrawn=withdrawn, withdrawn_file=withdrawn_file,
                               withdrawn_sha=withdrawn_sha, available=available, proc=proc, budget=budget,
                               letters=letters, letter_format=letter_format, templates_dir=templates_dir,
@@ -669,7 +670,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
                               marks=marks)
 
 
-def _score_spilled(policy, policy_path, batch_path, outdir, spill, table, *, lang, jobs, previous, withdrawn,
+def _score_spilled(policy, policy_path, batch_path, outdir, spill, table, errors, *, lang, jobs, previous, withdrawn,
                    withdrawn_file, withdrawn_sha, available, proc, budget, letters, letter_format,
                    templates_dir, letter_date, decimal_comma, progress, root, allow_invalid, dialect,
                    compare=None, marks=None):
@@ -780,10 +781,11 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, table, *, lan
     if budget is not None:
         call["budget"] = format(Decimal(budget).quantize(Decimal("0.01")), "f")
     summary = outputs.SummaryBuilder(call)
-    error_rows, report_rows, other_rows = [], [], []
-    # the ranked rows go to `table` as they come (in input order): where each ends, the input position
-    # of each, and the keys of the few a row's entry would misplace
-    ends, ranked_at, own_keys = array.array("q"), array.array("q"), {}
+    report_rows, other_rows = [], []
+    # the ranked rows and the error rows go to files as they come (in input order); of the ranked ones,
+    # the input position of each, and the keys of the few a row's entry would misplace
+    ranked_file, error_file = _RowFile(table), _RowFile(errors)
+    ranked_at, own_keys = array.array("q"), {}
     panel_rows: list = []
     seen_ids: set = set()
     detailed = _detail_indices(entries, REPORT_DETAIL_LIMIT)
@@ -830,12 +832,12 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, table, *, lan
             fh.write(part.lines)
             summary.merge(part.summary)
             for index, blob, key in part.ranked:
-                table.write(blob)
-                ends.append((ends[-1] if ends else 0) + len(blob))
+                ranked_file.append(blob)
                 if key is not None:
                     own_keys[len(ranked_at)] = key
                 ranked_at.append(index)
-            error_rows += part.errors
+            for blob in part.errors:
+                error_file.append(blob)
             report_rows += part.report
             other_rows += part.others
             panel_rows += part.panel
@@ -863,7 +865,8 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, table, *, lan
     # rank, then id: the order the budget was allocated in (unranked admitted rows last)
     order = array.array("q", sorted(range(len(ranked_at)),
                                     key=lambda k: own_keys.get(k) or table_key(ranked_at[k])))
-    ranked_rows = _SpilledRows(table, ends, order)
+    ranked_rows = ranked_file.rows(order)
+    error_rows = error_file.rows()
     weighted = any(c.ranking_weight is not None for c in policy.criteria)
     outputs.write_ranking_csv(outdir / "ranking.csv", map(expand, ranked_rows), criteria,
                               lang=lang, dialect=dialect, presorted=True, ranking_score=weighted, outputs=one_value)
@@ -947,24 +950,29 @@ def _table_key(c):
     return (c[7] is None, c[7] or 0, c[0] or "")
 
 
-class _SpilledRows(Sequence):
-    """The compact rows of the ranked results (:func:`_compact`), read back by position in the
-    tables' order from the file they were written to as they came: a graduatoria of hundreds of
-    thousands of applications is never held in memory. ``ends[k]`` is where the k-th row written ends,
-    ``order`` the rows in table order. Reads by offset (``os.pread``): a forked process writing the
-    workbooks reads the same file at the same time."""
+class _RowFile:
+    """Rows of a table (pickled where they were made) written to an unnamed file as they come and read
+    back by position: a long batch's ranked rows or error rows are never held in memory. Reads are
+    by offset (``os.pread``): a forked process writing the workbooks reads the same file at the
+    same time."""
 
-    def __init__(self, f, ends, order):
-        f.flush()
-        self._f, self._ends, self._order = f, ends, order
+    def __init__(self, f):
+        self._f = f
+        self._ends = array.array("q")  # where the k-th row written ends
 
     def __len__(self):
-        return len(self._order)
+        return len(self._ends)
 
-    def __getitem__(self, j):
-        if not isinstance(j, int):
-            raise TypeError("read by position only")
-        k = self._order[j]
+    def append(self, blob: bytes) -> None:
+        self._f.write(blob)
+        self._ends.append((self._ends[-1] if self._ends else 0) + len(blob))
+
+    def rows(self, order=None) -> Sequence:
+        """The rows in the order written, or in ``order`` (positions in the order written)."""
+        self._f.flush()
+        return _FileRows(self, order)
+
+    def read(self, k: int):
         start = self._ends[k - 1] if k else 0
         size = self._ends[k] - start
         if hasattr(os, "pread"):
@@ -972,7 +980,33 @@ class _SpilledRows(Sequence):
         else:  # no fork there (see _beside): one reader at a time
             self._f.seek(start)
             blob = self._f.read(size)
+            self._f.seek(0, os.SEEK_END)
         return pickle.loads(blob)
+
+
+class _FileRows(Sequence):
+    """A :class:`_RowFile`'s rows by position (each read when asked for)."""
+
+    def __init__(self, file: _RowFile, order):
+        self._file, self._order = file, order
+
+    def __len__(self):
+        return len(self._file) if self._order is None else len(self._order)
+
+    def __getitem__(self, j):
+        if not isinstance(j, int):
+            raise TypeError("read by position only")
+        if not 0 <= j < len(self):
+            raise IndexError(j)
+        return self._file.read(j if self._order is None else self._order[j])
+
+
+def _slim_error(d):
+    """What errors.csv and errors.xlsx need of a result with errors."""
+    return {"application": d.get("application"), "status": d.get("status"), "source": d.get("source"),
+            "language": d.get("language"),
+            "errors": [{"field": e.get("field"), "text": e.get("text"), "message": e.get("message")}
+                       if isinstance(e, Mapping) else e for e in d["errors"]]}
 
 
 def _compact(d, policy, partial=False):

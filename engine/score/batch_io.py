@@ -978,8 +978,8 @@ class BatchReader:
                 try:
                     line = line.decode("utf-8")
                 except UnicodeDecodeError as e:
-                    yield self._row(file, n, None, [("", f"line {n}: not UTF-8 text "
-                                                        f"({e.reason} at column {e.start + 1})")])
+                    yield self._row(file, n, None, [("", i18n.Message("reader.row.not_utf8_line", n=n,
+                                                                      problem=e.reason, col=e.start + 1))])
                     continue
             elif n == 1:
                 line = line.lstrip("\ufeff")
@@ -988,11 +988,12 @@ class BatchReader:
             try:
                 doc = _loads(line)
             except json.JSONDecodeError as e:
-                yield self._row(file, n, None, [("", f"line {n}: not valid JSON: {e.msg} "
-                                                    f"(column {e.colno})")])
+                # the parser's own words say what is wrong (in English); where is in the run's language
+                yield self._row(file, n, None, [("", i18n.Message("reader.row.bad_json_line_at", n=n, col=e.colno,
+                                                                  problem=e.msg))])
                 continue
             except (ValueError, RecursionError) as e:
-                yield self._row(file, n, None, [("", f"line {n}: not valid JSON: {e}")])
+                yield self._row(file, n, None, [("", i18n.Message("reader.row.bad_json_line", n=n, problem=str(e)))])
                 continue
             if isinstance(doc, dict):
                 errors = []

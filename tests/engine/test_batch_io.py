@@ -167,7 +167,7 @@ def test_jsonl_bad_lines_become_rows_and_reading_goes_on():
     assert [r.source for r in rows] == [f"apps.jsonl:{n}" for n in (1, 3, 4, 5, 6)]
     assert [r.index for r in rows] == [0, 1, 2, 3, 4]  # the blank line 2 is no row
     assert rows[1].data is None
-    assert rows[1].errors[0][1].startswith("line 3: not valid JSON")
+    assert rows[1].errors[0][1].startswith("line 3, column 1: not valid JSON")
     assert exact(rows[2].data["project"]["requested"]) == Decimal("12.30")
     assert rows[3].errors == (("", "line 5: expected an application object, got a list"),)
     assert rows[4].app_id == "A-001"

@@ -51,7 +51,12 @@ def test_jobs_2_writes_the_bytes_of_jobs_1(tmp_path, small_slices):
     dup = next(r for r in results if r["source"] == "b.jsonl:10")
     assert dup["status"] == "invalid" and any("duplicate id" in e["message"] for e in dup["errors"])
     assert any("innovaton" in w and "2" in w for w in two.warnings)
-    assert not list((tmp_path / "j2").glob(".spill-*"))  # the spill is gone with the run
+    for run in ("j1", "j2"):  # the spill and the files of the tables' rows are gone with the run
+        assert [p.name for p in (tmp_path / run).iterdir() if p.name.startswith(".")] == [], run
+    errors = (tmp_path / "j2" / "errors.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert len(errors) > 4 and any("b.jsonl:10;id;" in e and "ripetuto" in e for e in errors)
+    # an unreadable line is told in the run's language (only the parser's own words stay English)
+    assert any(e.startswith(";invalid;b.jsonl:5;;La domanda: riga 5, colonna 2: JSON non valido: ") for e in errors)
 
 
 def test_slices_read_as_the_whole_file(tmp_path):
