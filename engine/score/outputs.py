@@ -32,6 +32,7 @@ import errno
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections import Counter
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
@@ -672,6 +673,8 @@ def _money_format(currency: str | None, lg: str) -> str:
 #: what one sheet holds (Excel's limits): a longer table ends with a row that says how many rows
 #: are left out and where they are, a longer text is cut with "…"
 XLSX_MAX_ROWS = 1_048_576
+#: bytes of a workbook's part inflated at a time when it is re-stamped with the run's date
+XLSX_COPY_PIECE = 1 << 20
 XLSX_MAX_TEXT = 32_767
 
 
@@ -750,7 +753,10 @@ def _write_xlsx_table(path: str | os.PathLike, sheet: str, header: list[tuple[st
                     entry = zipfile.ZipInfo(info.filename, date_time=stamp)
                     entry.compress_type = zipfile.ZIP_DEFLATED
                     entry.external_attr = 0o644 << 16
-                    dst.writestr(entry, src.read(info.filename))
+                    entry.file_size = info.file_size  # as writestr sets it: the same header, ZIP64 or not
+                    # copied in pieces: a long ranking's sheet is hundreds of MB of XML once inflated
+                    with src.open(info) as part, dst.open(entry, "w") as out:
+                        shutil.copyfileobj(part, out, XLSX_COPY_PIECE)
     return count
 
 
