@@ -221,19 +221,29 @@ def _spill(kind, payload) -> bytes:
     return len(blob).to_bytes(8, "little") + blob
 
 
-def _spill_chunks(f, size):
-    """``(index of the first, [records as bytes])`` for each ``size`` records of the spill ``f``, in order."""
-    first, chunk = 0, []
-    while True:
-        head = f.read(8)
-        if not head:
-            break
-        chunk.append(f.read(int.from_bytes(head, "little")))
-        if len(chunk) == size:
-            yield first, chunk
-            first, chunk = first + size, []
-    if chunk:
-        yield first, chunk
+def _spill_records(f, start: int, end: int) -> list[bytes]:
+    """The records of the spill ``f`` between two offsets (a chunk of :func:`_score_spilled`'s pass),
+    read by offset: a worker reads its own chunk, nothing of it crosses a pipe."""
+    blob = memoryview(_pread(f, end - start, start))
+    records, at = [], 0
+    while at < len(blob):
+        size = int.from_bytes(blob[at:at + 8], "little")
+        records.append(blob[at + 8:at + 8 + size])
+        at += 8 + size
+    return records
+
+
+def _pread(f, size: int, offset: int) -> bytes:
+    """``size`` bytes of ``f`` at ``offset``, leaving its position alone (forked processes share it)."""
+    if hasattr(os, "pread"):
+        return os.pread(f.fileno(), size, offset)
+    # no fork there (see _beside): one reader at a time
+    here = f.tell()
+    f.seek(offset)
+    try:
+        return f.read(size)
+    finally:
+        f.seek(here)
 
 
 #: results written per chunk (by a worker with --jobs): enough that a chunk's answer is one message
@@ -256,6 +266,7 @@ class _Writing:
     per_item: list  # the per-item outputs (outputs_items.csv)
     seen: bool  # a run with a panel's sheet: the ids seen are collected
     letters: bool
+    spill: object  # the pass's spill: each chunk of it is read where it is written
 
 
 @attrs.define
@@ -279,7 +290,8 @@ def _write_chunk(task) -> _Written:
     in the graduatoria, its line, its letter, and its share of the summary and of the tables."""
     from engine.score import outputs
     w: _Writing = _W["writing"]
-    first, records = task
+    first, start, end = task
+    records = _spill_records(w.spill, start, end)
     summary = outputs.SummaryBuilder(w.call)
     out = _Written(len(records), "", summary)
     lines = []
@@ -689,9 +701,14 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, table, errors
     bar = progress(i18n.text(lang, "batch.evaluating")) if progress else None
     reader = read_batch(batch_path, from_policy(policy), decimal_comma=decimal_comma, lang=lang)
     write = spill.write
+    # where every WRITE_CHUNK records of the spill begin: the chunks of the writing of the outputs
+    bounds, at = [0], 0
     cross_rows: list[_cross.CrossRow] = []
     for e, record, crow in _scored(reader, jobs, policy_path, lang, root):
         write(record)
+        at += len(record)
+        if (total + 1) % WRITE_CHUNK == 0:
+            bounds.append(at)
         if crow is not None:
             cross_rows.append(crow)
         total += 1
@@ -818,10 +835,11 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, table, errors
     one_value, per_item = output_columns(policy, lang)
     # what writing a chunk of results needs: forked workers inherit it (nothing of it is pickled)
     _W["writing"] = _Writing(policy, lang, outcome, table_key, cross, call, detailed, partial, shown_unranked,
-                             frozenset(others), per_item, sheet is not None, letters)
+                             frozenset(others), per_item, sheet is not None, letters, spill)
     spill.flush()
-    spill.seek(0)
-    chunks = _spill_chunks(spill, WRITE_CHUNK)
+    if bounds[-1] != at:
+        bounds.append(at)
+    chunks = ((k * WRITE_CHUNK, start, end) for k, (start, end) in enumerate(zip(bounds, bounds[1:])))
     with outputs.atomic_open(outdir / "results.jsonl") as fh, contextlib.ExitStack() as extra:
         items_csv = None
         if per_item:  # a call with per-item outputs: one row per item of each, beside results.jsonl
@@ -953,7 +971,7 @@ def _table_key(c):
 class _RowFile:
     """Rows of a table (pickled where they were made) written to an unnamed file as they come and read
     back by position: a long batch's ranked rows or error rows are never held in memory. Reads are
-    by offset (``os.pread``): a forked process writing the workbooks reads the same file at the
+    by offset (:func:`_pread`): a forked process writing the workbooks reads the same file at the
     same time."""
 
     def __init__(self, f):
@@ -974,14 +992,7 @@ class _RowFile:
 
     def read(self, k: int):
         start = self._ends[k - 1] if k else 0
-        size = self._ends[k] - start
-        if hasattr(os, "pread"):
-            blob = os.pread(self._f.fileno(), size, start)
-        else:  # no fork there (see _beside): one reader at a time
-            self._f.seek(start)
-            blob = self._f.read(size)
-            self._f.seek(0, os.SEEK_END)
-        return pickle.loads(blob)
+        return pickle.loads(_pread(self._f, self._ends[k] - start, start))
 
 
 class _FileRows(Sequence):

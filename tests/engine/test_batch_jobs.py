@@ -37,6 +37,7 @@ def _awkward_batch(path: Path) -> Path:
 @pytest.fixture
 def small_slices(monkeypatch):
     monkeypatch.setattr(batch, "SLICE_LINES", 3)  # many slices from a short file
+    monkeypatch.setattr(batch, "WRITE_CHUNK", 4)  # and many chunks of results to write, the last one short
 
 
 def test_jobs_2_writes_the_bytes_of_jobs_1(tmp_path, small_slices):
