@@ -632,7 +632,7 @@ def _context(results, summary, call, lang, *, generated, rows, changes) -> dict[
         table = rows if isinstance(rows, Sequence) else list(rows)
     ranked_order, rest_order, ranked_seen = _table_order(table)
     # the first line of the tables: a ranked application when there is one
-    first = [as_dict(table[i]) for i in (ranked_order + rest_order)[:1]]
+    first = [as_dict(table[i]) for i in (ranked_order or rest_order)[:1]]
 
     # criteria metadata in policy order (first seen)
     crit_meta: dict[str, dict[str, str]] = {}

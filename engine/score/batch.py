@@ -215,8 +215,8 @@ _FINAL, _RANKED, _HELD, _FINAL_KEPT = 0, 1, 2, 3
 
 
 def _spill(kind, payload) -> bytes:
-    """One record of the spill: its length, then its pickle (so that chunks of records can be handed to
-    workers as bytes, unpickled only there)."""
+    """One record of the spill: its length, then its pickle (so that a worker given a chunk's offsets
+    finds its records, unpickled only there: :func:`_spill_records`)."""
     blob = pickle.dumps((kind, payload), pickle.HIGHEST_PROTOCOL)
     return len(blob).to_bytes(8, "little") + blob
 
