@@ -177,7 +177,7 @@ def _score_row(row):
     """The one pass over a row: validated, decided and explained once. Returns what the ranking
     needs (an :class:`engine.score.ranking.Entry` for an admitted application; for an invalid row, the
     fields of its first errors, what the mostly-invalid check reports; else None), the row's
-    spilled record, as bytes (a worker pickles it; the driver only writes it), and what the gates
+    spilled record, as bytes (a worker with a JSON Lines slice puts it in the spill itself), and what the gates
     across applications need of it (a :class:`engine.score.cross.CrossRow`; None for an invalid
     row or a policy without them)."""
     policy, lang = _W["policy"], _W["lang"]
@@ -221,16 +221,97 @@ def _spill(kind, payload) -> bytes:
     return len(blob).to_bytes(8, "little") + blob
 
 
-def _spill_records(f, start: int, end: int) -> list[bytes]:
-    """The records of the spill ``f`` between two offsets (a chunk of :func:`_score_spilled`'s pass),
-    read by offset: a worker reads its own chunk, nothing of it crosses a pipe."""
-    blob = memoryview(_pread(f, end - start, start))
-    records, at = [], 0
-    while at < len(blob):
-        size = int.from_bytes(blob[at:at + 8], "little")
-        records.append(blob[at + 8:at + 8 + size])
-        at += 8 + size
+def _spill_records(f, segments) -> list[bytes]:
+    """The records of the spill ``f`` in ``segments`` (``(start, end)`` offsets: a chunk of
+    :func:`_score_spilled`'s pass, in input order), read by offset: a worker reads its own chunk,
+    nothing of it crosses a pipe."""
+    records = []
+    for start, end in segments:
+        blob, at = memoryview(_pread(f, end - start, start)), 0
+        while at < len(blob):
+            size = int.from_bytes(blob[at:at + 8], "little")
+            records.append(blob[at + 8:at + 8 + size])
+            at += 8 + size
     return records
+
+
+class _Appended:
+    """An unnamed file that the driver and its forked workers append to, each blob whole, under a lock
+    made before the fork; :meth:`append` says where the blob landed. With ``--jobs`` the workers put the
+    pass's spilled records and the lines of results.jsonl here and send back only where they are: the
+    bytes never cross a pipe (pickled there, unpickled and written again here, they kept the driver
+    busy on a core the workers need). Without a lock (one process) the end is counted here."""
+
+    def __init__(self, f, lock=None):
+        self.file, self._fd, self._lock = f, f.fileno(), lock
+        self._end = os.lseek(self._fd, 0, os.SEEK_END)
+
+    def append(self, blob) -> int:
+        if self._lock is None:
+            at = self._end
+            _write_at(self._fd, blob, at)
+            self._end += len(blob)
+            return at
+        with self._lock:
+            at = os.lseek(self._fd, 0, os.SEEK_END)
+            _write_at(self._fd, blob, at)
+        return at
+
+    def copy_to(self, out, at: int, size: int) -> None:
+        """Copy ``size`` bytes from ``at`` to the end of the binary file ``out`` (in the kernel where it can)."""
+        out.flush()
+        fd = out.fileno()
+        while size > 0:
+            try:
+                done = os.copy_file_range(self._fd, fd, size, at)
+            except (AttributeError, OSError):  # not Linux, or a file system that cannot: read and write
+                done = os.write(fd, _pread(self.file, min(size, 1 << 20), at))
+            if done <= 0:
+                raise OSError(f"could not copy {size} bytes from the spill")
+            at += done
+            size -= done
+
+
+def _write_at(fd, blob, at) -> None:
+    view = memoryview(blob)
+    while view:
+        done = os.pwrite(fd, view, at) if hasattr(os, "pwrite") else _seek_write(fd, view, at)
+        view, at = view[done:], at + done
+
+
+def _seek_write(fd, view, at) -> int:
+    os.lseek(fd, at, os.SEEK_SET)
+    return os.write(fd, view)
+
+
+class _Segments:
+    """Where the records of the spill are, chunk by chunk (every :data:`WRITE_CHUNK` records, in
+    input order): each chunk a few ``(start, end)`` runs of records that lie end to end."""
+
+    def __init__(self):
+        self.chunks: list[tuple[int, list]] = []
+        self._runs: list = []
+        self._first = self._count = 0
+
+    def add(self, at: int, size: int) -> None:
+        runs = self._runs
+        if runs and runs[-1][1] == at:
+            runs[-1][1] = at + size
+        else:
+            runs.append([at, at + size])
+        self._count += 1
+        if self._count - self._first == WRITE_CHUNK:
+            self.close()
+
+    def close(self) -> None:
+        if self._runs:
+            self.chunks.append((self._first, self._runs))
+        self._runs, self._first = [], self._count
+
+
+def _fork_lock():
+    """A lock that the workers forked after it share with the driver (None where workers are not forked)."""
+    return multiprocessing.get_context("fork").Lock() if sys.platform != "win32" else None
 
 
 def _pread(f, size: int, offset: int) -> bytes:
@@ -267,13 +348,14 @@ class _Writing:
     seen: bool  # a run with a panel's sheet: the ids seen are collected
     letters: bool
     spill: object  # the pass's spill: each chunk of it is read where it is written
+    results: object = None  # with --jobs, the _Appended file the workers put their lines of results.jsonl in
 
 
 @attrs.define
 class _Written:
     """A chunk of results as written: its lines of results.jsonl and what the other outputs need of it."""
     size: int
-    lines: str
+    lines: object  # its lines of results.jsonl, as UTF-8, or where a worker put them: (offset, length)
     summary: object
     ranked: list = attrs.Factory(list)  # (index, pickled _compact, its key if not its entry's) of each ranked result
     errors: list = attrs.Factory(list)  # the results with errors (errors.csv), each pickled _slim_error
@@ -290,8 +372,8 @@ def _write_chunk(task) -> _Written:
     in the graduatoria, its line, its letter, and its share of the summary and of the tables."""
     from engine.score import outputs
     w: _Writing = _W["writing"]
-    first, start, end = task
-    records = _spill_records(w.spill, start, end)
+    first, segments = task
+    records = _spill_records(w.spill, segments)
     summary = outputs.SummaryBuilder(w.call)
     out = _Written(len(records), "", summary)
     lines = []
@@ -320,7 +402,9 @@ def _write_chunk(task) -> _Written:
             out.items += outputs.ItemsWriter.rows(d, w.per_item, w.lang)
         if w.letters:
             out.letters.append((d["application"], _render_letter(d)))
-    out.lines = "".join(lines)
+    out.lines = "".join(lines).encode("utf-8")
+    if w.results is not None:  # a worker: the lines wait in the shared file, the driver copies them in order
+        out.lines = (w.results.append(out.lines), len(out.lines))
     return out
 
 
@@ -372,14 +456,24 @@ def _result_dict(policy, lang, index, record, outcome, cross=None) -> tuple[dict
 def _score_slice(task):
     """A worker's share of the pass: the rows of one slice of a JSON Lines file, read and scored
     here; the driver gets small answers back (the key and id of each row for the duplicate check,
-    its ranking entry or invalid mark, its spilled record as bytes) and the unknown fields seen."""
+    its ranking entry or invalid mark, where it put its spilled record) and the unknown fields seen."""
     first, blob, name = task
     reader = _W.get("slice_reader")
     if reader is None:
         reader = _W["slice_reader"] = slice_reader(from_policy(_W["policy"]), lang=_W["lang"])
-    out = []
+    out, records = [], []
     for row in reader.read_slice(name, first, blob):
-        out.append((reader.last_key, row.app_id) + _score_row(row))
+        mark, record, crow = _score_row(row)
+        out.append((reader.last_key, row.app_id, mark, len(record), crow))
+        records.append(record)
+    spill = _W.get("spill")
+    if spill is None:  # not forked from the driver (no shared spill): the records go back with the answers
+        return [a[:3] + (r,) + a[4:] for a, r in zip(out, records)], reader.take_unknown()
+    # the slice's records end to end in the spill; each answer says how long its record is
+    at = spill.append(b"".join(records))
+    for k, a in enumerate(out):
+        out[k] = a[:3] + ((at, a[3]),) + a[4:]
+        at += a[3]
     return out, reader.take_unknown()
 
 
@@ -388,7 +482,8 @@ SLICE_LINES = 256
 
 
 def _scored(reader, jobs, policy_path, lang, root):
-    """``(ranking entry or invalid mark or None, spilled record, cross row or None)`` of every row, in input order.
+    """``(ranking entry or invalid mark or None, spilled record, cross row or None)`` of every row, in input order;
+    the record as bytes, or ``(offset, length)`` where a worker put it in the spill (``_W["spill"]``).
     With ``jobs`` > 1 and one JSON Lines file the workers read their own slices of it (nothing
     big crosses a pipe but the raw lines); other batches are read here and scored by workers."""
     if jobs <= 1 or reader.formats != ["jsonl"]:
@@ -671,9 +766,10 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
     # rows of the ranking's tables between the writing of the results and of the tables (unnamed files:
     # they go when closed, and no run folder ever holds them)
     with tempfile.TemporaryFile(dir=outdir, prefix=".spill-") as spill, \
+            tempfile.TemporaryFile(dir=outdir, prefix=".lines-") as lines, \
             tempfile.TemporaryFile(dir=outdir, prefix=".ranked-") as table, \
             tempfile.TemporaryFile(dir=outdir, prefix=".errors-") as errors:
-        return _score_spilled(policy, policy_path, batch_path, outdir, spill, table, errors, lang=lang, jobs=jobs,
+        return _score_spilled(policy, policy_path, batch_path, outdir, spill, lines, table, errors, lang=lang, jobs=jobs,
                               previous=previous, withdrawn=withdrawn, withdrawn_file=withdrawn_file,
                               withdrawn_sha=withdrawn_sha, available=available, proc=proc, budget=budget,
                               letters=letters, letter_format=letter_format, templates_dir=templates_dir,
@@ -682,7 +778,7 @@ def _score_into(policy_path, batch_path, outdir, *, lang=None, budget=None, jobs
                               marks=marks)
 
 
-def _score_spilled(policy, policy_path, batch_path, outdir, spill, table, errors, *, lang, jobs, previous, withdrawn,
+def _score_spilled(policy, policy_path, batch_path, outdir, spill, lines_file, table, errors, *, lang, jobs, previous, withdrawn,
                    withdrawn_file, withdrawn_sha, available, proc, budget, letters, letter_format,
                    templates_dir, letter_date, decimal_comma, progress, root, allow_invalid, dialect,
                    compare=None, marks=None):
@@ -700,15 +796,16 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, table, errors
     _W["marks"] = sheet.by_application if sheet is not None else None  # forked workers inherit it
     bar = progress(i18n.text(lang, "batch.evaluating")) if progress else None
     reader = read_batch(batch_path, from_policy(policy), decimal_comma=decimal_comma, lang=lang)
-    write = spill.write
-    # where every WRITE_CHUNK records of the spill begin: the chunks of the writing of the outputs
-    bounds, at = [0], 0
+    # the spill, which forked workers append to as well (under a lock made before they fork)
+    appended = _W["spill"] = _Appended(spill, _fork_lock() if jobs > 1 else None)
+    # where the records of every WRITE_CHUNK applications are: the chunks of the writing of the outputs
+    segments = _Segments()
     cross_rows: list[_cross.CrossRow] = []
     for e, record, crow in _scored(reader, jobs, policy_path, lang, root):
-        write(record)
-        at += len(record)
-        if (total + 1) % WRITE_CHUNK == 0:
-            bounds.append(at)
+        if isinstance(record, bytes):
+            segments.add(appended.append(record), len(record))
+        else:  # a worker put it there
+            segments.add(*record)
         if crow is not None:
             cross_rows.append(crow)
         total += 1
@@ -834,20 +931,23 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, table, errors
     letter_errors: list[dict] = []
     one_value, per_item = output_columns(policy, lang)
     # what writing a chunk of results needs: forked workers inherit it (nothing of it is pickled)
+    lines = _Appended(lines_file, _fork_lock()) if jobs > 1 else None
     _W["writing"] = _Writing(policy, lang, outcome, table_key, cross, call, detailed, partial, shown_unranked,
-                             frozenset(others), per_item, sheet is not None, letters, spill)
-    spill.flush()
-    if bounds[-1] != at:
-        bounds.append(at)
-    chunks = ((k * WRITE_CHUNK, start, end) for k, (start, end) in enumerate(zip(bounds, bounds[1:])))
-    with outputs.atomic_open(outdir / "results.jsonl") as fh, contextlib.ExitStack() as extra:
+                             frozenset(others), per_item, sheet is not None, letters, spill, lines)
+    _W.pop("spill", None)
+    segments.close()
+    chunks = segments.chunks
+    with outputs.atomic_open(outdir / "results.jsonl", "wb") as fh, contextlib.ExitStack() as extra:
         items_csv = None
         if per_item:  # a call with per-item outputs: one row per item of each, beside results.jsonl
             items_csv = outputs.ItemsWriter(extra.enter_context(outputs.atomic_open(
                 outdir / "outputs_items.csv", "w", encoding="utf-8-sig", newline="")), per_item, lang, dialect)
         # the results are written by chunks, in workers with --jobs; here they are joined in input order
         for part in _map(_write_chunk, chunks, jobs, policy_path, lang, chunksize=1, root=root):
-            fh.write(part.lines)
+            if isinstance(part.lines, bytes):
+                fh.write(part.lines)
+            else:  # where a worker put them
+                lines.copy_to(fh, *part.lines)
             summary.merge(part.summary)
             for index, blob, key in part.ranked:
                 ranked_file.append(blob)
@@ -886,8 +986,6 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, table, errors
     ranked_rows = ranked_file.rows(order)
     error_rows = error_file.rows()
     weighted = any(c.ranking_weight is not None for c in policy.criteria)
-    outputs.write_ranking_csv(outdir / "ranking.csv", map(expand, ranked_rows), criteria,
-                              lang=lang, dialect=dialect, presorted=True, ranking_score=weighted, outputs=one_value)
     created = _xlsx_date(date)
 
     def spreadsheets():
@@ -896,7 +994,10 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, table, errors
                                    ranking_score=weighted, created=created, outputs=one_value)
         outputs.write_errors_xlsx(outdir / "errors.xlsx", error_rows, lang=lang, created=created)
 
-    with _beside(jobs, spreadsheets):  # with --jobs, the workbooks are written while the report is
+    # with --jobs, the workbooks (the longest of the tables to write) are written while the CSV files and the report are
+    with _beside(jobs, spreadsheets):
+        outputs.write_ranking_csv(outdir / "ranking.csv", map(expand, ranked_rows), criteria, lang=lang,
+                                  dialect=dialect, presorted=True, ranking_score=weighted, outputs=one_value)
         outputs.write_errors_csv(outdir / "errors.csv", error_rows, lang=lang, dialect=dialect)
         summ = summary.finish()
         summ["reader_warnings"] = list(reader.warnings)  # ignored columns, encodings…: the evaluator sees them

@@ -98,3 +98,109 @@ def test_ranking_csv_keeps_the_order_of_the_rows_own_keys(tmp_path, monkeypatch,
     ids = [next(csv.reader([r], delimiter=";"))[1] for r in rows[1:]]
     assert ids == sorted(ids, key=lambda i: i[::-1]) and ids != sorted(ids)
     assert not list((tmp_path / "own").glob(".ranked-*"))  # the rows' file is gone with the run
+
+
+def test_workers_send_where_their_records_and_lines_are_not_the_bytes(tmp_path, small_slices, monkeypatch):
+    # with --jobs the spilled records of the pass and the lines of results.jsonl are put in shared files by
+    # the workers; only their places cross the pipes (a duplicate id is scored again here: its record is bytes)
+    src = _awkward_batch(tmp_path / "b.jsonl")
+    records, parts = [], []
+    scored, mapped = batch._scored, batch._map
+
+    def watch_scored(*args):
+        for answer in scored(*args):
+            records.append(answer[1])
+            yield answer
+
+    def watch_map(fn, *args, **kw):
+        for answer in mapped(fn, *args, **kw):
+            if fn is batch._write_chunk:
+                parts.append(answer.lines)
+            yield answer
+
+    monkeypatch.setattr(batch, "_scored", watch_scored)
+    monkeypatch.setattr(batch, "_map", watch_map)
+    score_batch(POLICY, src, tmp_path / "j2", letters=False, jobs=2, allow_invalid=True)
+    placed = [r for r in records if isinstance(r, tuple)]
+    assert len(records) == 13 and len(placed) == 12  # all but the repeated id, scored again in the driver
+    assert all(isinstance(at, int) and size > 0 for at, size in placed)
+    assert len(parts) == 4 and all(isinstance(p, tuple) for p in parts)  # 13 results, 4 a chunk
+    assert sum(size for _, size in parts) == (tmp_path / "j2" / "results.jsonl").stat().st_size
+    # without workers, nothing goes through a shared file
+    records.clear(), parts.clear()
+    score_batch(POLICY, src, tmp_path / "j1", letters=False, jobs=1, allow_invalid=True)
+    assert len(records) == 13 and all(isinstance(r, bytes) for r in records)
+    assert len(parts) == 4 and all(isinstance(p, bytes) for p in parts)
+
+
+def _append_many(appended, seed, answers):
+    for k in range(200):
+        blob = bytes([seed]) * (1 + (k * 37 + seed) % 5000)
+        answers.put((appended.append(blob), len(blob), seed))
+    answers.put(None)
+
+
+def test_appends_of_forked_processes_land_whole_where_they_say(tmp_path):
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork")
+    with open(tmp_path / "shared", "w+b") as f:
+        appended = batch._Appended(f, ctx.Lock())
+        answers = ctx.Queue()
+        workers = [ctx.Process(target=_append_many, args=(appended, seed, answers)) for seed in (1, 2, 3)]
+        for w in workers:
+            w.start()
+        got, done = [], 0
+        while done < len(workers):
+            a = answers.get(timeout=60)
+            if a is None:
+                done += 1
+            else:
+                got.append(a)
+        for w in workers:
+            w.join()
+        data = (tmp_path / "shared").read_bytes()
+    assert len(got) == 600
+    spans = sorted((at, at + size) for at, size, _ in got)
+    assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:]))  # none overlaps another
+    assert spans[-1][1] == len(data) == sum(size for _, size, _ in got)
+    assert all(data[at:at + size] == bytes([seed]) * size for at, size, seed in got)
+
+
+def test_copy_to_copies_a_range_with_or_without_copy_file_range(tmp_path, monkeypatch):
+    with open(tmp_path / "src", "w+b") as f:
+        appended = batch._Appended(f)
+        a = appended.append(b"first line\n")
+        b = appended.append(b"x" * 3_000_000 + b"\n")  # more than the fallback's piece
+        outs = []
+        for broken in (False, True):
+            if broken:
+                def refuse(*args, **kw):
+                    raise OSError(18, "Invalid cross-device link")
+                monkeypatch.setattr(batch.os, "copy_file_range", refuse)
+            with open(tmp_path / f"out{broken}", "wb") as out:
+                out.write(b"head\n")  # a buffered write before: it lands first
+                appended.copy_to(out, b, 3_000_001)
+                appended.copy_to(out, a, 11)
+            outs.append((tmp_path / f"out{broken}").read_bytes())
+    assert outs[0] == outs[1] == b"head\n" + b"x" * 3_000_000 + b"\nfirst line\n"
+
+
+def test_segments_join_records_end_to_end_and_cut_chunks(monkeypatch):
+    monkeypatch.setattr(batch, "WRITE_CHUNK", 3)
+    segments = batch._Segments()
+    for at, size in [(0, 5), (5, 5), (100, 4), (104, 1), (10, 2), (200, 3), (203, 3)]:
+        segments.add(at, size)
+    segments.close()
+    assert segments.chunks == [(0, [[0, 10], [100, 104]]), (3, [[104, 105], [10, 12], [200, 203]]),
+                               (6, [[203, 206]])]
+
+
+def test_spill_records_reads_records_across_segments(tmp_path):
+    with open(tmp_path / "spill", "w+b") as f:
+        appended = batch._Appended(f)
+        blobs = [batch._spill(batch._FINAL, f"line {k}\n") for k in range(5)]
+        at = [appended.append(b) for b in blobs]
+        # records 3 and 4, then 0 and 1 (two runs, end to end within each)
+        records = batch._spill_records(f, [(at[3], at[4] + len(blobs[4])), (at[0], at[2])])
+    import pickle
+    assert [pickle.loads(r) for r in records] == [(batch._FINAL, f"line {k}\n") for k in (3, 4, 0, 1)]
