@@ -20,7 +20,6 @@ run: the first difference is named, with the count of the others.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import os
 import tempfile
 from decimal import Decimal
@@ -49,12 +48,8 @@ class AuditError(ValueError):
         self.message = message
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def _sha256(path: Path, known=None) -> str:
+    return rundir.file_digest(path, known)[1]
 
 
 def input_files(batch: Path) -> list[Path]:
@@ -97,11 +92,12 @@ def _plain(value):
 
 
 def record(policy, policy_path, batch_path, *, stream: bool = False, templates_dir=None, previous=None,
-           withdrawn=None, root=None, compare=None, marks=None, options: dict) -> dict:
+           withdrawn=None, root=None, compare=None, marks=None, options: dict, known=None) -> dict:
     """The run record for manifest.json. ``stream``: the batch came from a stream (kept in a
-    temporary file): its hash is recorded, but the run cannot be repeated from it."""
+    temporary file): its hash is recorded, but the run cannot be repeated from it. ``known``: digests
+    of the batch's files worked out during the run (:func:`engine.score.rundir.file_digests`)."""
     inputs = {"batch": {"path": None if stream else os.path.abspath(batch_path), "stream": stream,
-                        "files": {("<stream>" if stream else os.path.abspath(p)): _sha256(p)
+                        "files": {("<stream>" if stream else os.path.abspath(p)): _sha256(p, known)
                                   for p in input_files(Path(batch_path))}}}
     if previous is not None:
         p = Path(previous)

@@ -458,6 +458,8 @@ def _score_slice(task):
     here; the driver gets small answers back (the key and id of each row for the duplicate check,
     its ranking entry or invalid mark, where it put its spilled record) and the unknown fields seen."""
     first, blob, name = task
+    if isinstance(blob, tuple):  # where the slice is in the batch file: read here, it did not cross a pipe
+        blob = _read_slice(*blob)
     reader = _W.get("slice_reader")
     if reader is None:
         reader = _W["slice_reader"] = slice_reader(from_policy(_W["policy"]), lang=_W["lang"])
@@ -477,6 +479,18 @@ def _score_slice(task):
     return out, reader.take_unknown()
 
 
+def _read_slice(path: str, at: int, size: int) -> bytes:
+    """``size`` bytes of the batch file at ``at`` (a worker's own handle on it, opened once)."""
+    files = _W.setdefault("batch_files", {})
+    f = files.get(path)
+    if f is None:
+        f = files[path] = open(path, "rb")
+    blob = _pread(f, size, at)
+    if len(blob) != size:
+        raise BatchError(i18n.Message("reader.file.changed", file=os.path.basename(path)))
+    return blob
+
+
 #: lines of JSON Lines a worker reads at a time: big enough that a slice's answer is one message
 SLICE_LINES = 256
 
@@ -489,11 +503,20 @@ def _scored(reader, jobs, policy_path, lang, root):
     if jobs <= 1 or reader.formats != ["jsonl"]:
         yield from _map(_score_row, reader, jobs, policy_path, lang, root=root)
         return
-    name = reader.files[0].name
-    slices = ((first, blob, name) for first, blob in reader.jsonl_slices(SLICE_LINES))
+    name, path = reader.files[0].name, os.path.abspath(reader.files[0])
+    # the driver reads the file to cut it at line ends and keeps each slice while it is out (a
+    # duplicate id is read again here); a worker is told where the slice is and reads it itself
+    kept = {}
+
+    def tasks():
+        for first, blob, at in reader.jsonl_slices(SLICE_LINES):
+            kept[first] = blob
+            yield first, (path, at, len(blob)), name
+
     index = 0
-    for (first, blob, _), (answers, unknown) in _map(_score_slice, slices, jobs, policy_path, lang,
-                                                     chunksize=1, root=root, paired=True):
+    for (first, _, _), (answers, unknown) in _map(_score_slice, tasks(), jobs, policy_path, lang,
+                                                  chunksize=1, root=root, paired=True):
+        blob = kept.pop(first)
         reader.merge_unknown(unknown)
         for key, app_id, mark, record, crow in answers:
             if reader.duplicate(app_id, key):  # only here are the earlier ids known: read and score it again
@@ -607,6 +630,9 @@ class BatchSummary:
     currency: str = "EUR"
     letter_errors: list = attrs.Factory(list)  # [{"application", "error"}]: letters not written
     stage_notes: list = attrs.Factory(list)  # a call with a panel: the stage, and problems of the marks sheet
+    #: sizes and SHA-256 of the batch's files and of results.jsonl, worked out during the run (with --jobs,
+    #: beside the report) for the manifest and the run record (engine.score.rundir.file_digests)
+    file_digests: dict = attrs.Factory(dict)
 
 
 def _map(fn, items, jobs, policy_path, lang, chunksize=64, root=None, paired=False):
@@ -617,17 +643,22 @@ def _map(fn, items, jobs, policy_path, lang, chunksize=64, root=None, paired=Fal
             yield (x, fn(x)) if paired else fn(x)
         return
     ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
-    # Pool.imap would read the whole input ahead into its task queue; feeding it
-    # one window at a time keeps memory bounded however long the batch is.
-    window = jobs * chunksize * 8
+    # Pool.imap would read the whole input ahead into its task queue; feeding it one window at a
+    # time keeps memory bounded however long the batch is. The next window is queued before this
+    # one's answers are taken, so that the workers never wait for a window's last task to end
+    # (two windows of half the size: the same memory as one)
+    window = jobs * chunksize * 4
     items = iter(items)
     with ctx.Pool(jobs, initializer=_init_worker, initargs=(str(policy_path), lang, root, _W.get("params"))) as pool:
+        queued = None
         while True:
             chunk = list(itertools.islice(items, window))
-            if not chunk:
+            following = (chunk, pool.imap(fn, chunk, chunksize=chunksize)) if chunk else None
+            if queued is not None:
+                yield from (zip(*queued) if paired else queued[1])
+            if following is None:
                 break
-            answers = pool.imap(fn, chunk, chunksize=chunksize)
-            yield from (zip(chunk, answers) if paired else answers)
+            queued = following
 
 
 #: what a batch given as a stream can be (a stream has no file name to tell its format by)
@@ -711,7 +742,7 @@ def score_batch(policy_path, batch, outdir, *, batch_format=None, **options) -> 
             _W["policy"], policy_path, batch_path, stream=not isinstance(batch, (str, os.PathLike)),
             templates_dir=options.get("templates_dir"), previous=previous, withdrawn=options.get("withdrawn"),
             root=options.get("root"), compare=options.get("compare"), marks=options.get("marks"),
-            options=options)})
+            options=options, known=summary.file_digests)}, known=summary.file_digests)
     summary.outdir = Path(outdir)
     return summary
 
@@ -993,9 +1024,13 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, lines_file, t
                                    criteria, lang=lang, currency=policy.currency, presorted=True,
                                    ranking_score=weighted, created=created, outputs=one_value)
         outputs.write_errors_xlsx(outdir / "errors.xlsx", error_rows, lang=lang, created=created)
+        # the two longest files the run record and the manifest hash, hashed here (with --jobs, a core is free)
+        from engine.score import rundir
+        from engine.score.audit import input_files
+        return rundir.file_digests([*input_files(Path(batch_path)), outdir / "results.jsonl"])
 
     # with --jobs, the workbooks (the longest of the tables to write) are written while the CSV files and the report are
-    with _beside(jobs, spreadsheets):
+    with _beside(jobs, spreadsheets) as digests:
         outputs.write_ranking_csv(outdir / "ranking.csv", map(expand, ranked_rows), criteria, lang=lang,
                                   dialect=dialect, presorted=True, ranking_score=weighted, outputs=one_value)
         outputs.write_errors_csv(outdir / "errors.csv", error_rows, lang=lang, dialect=dialect)
@@ -1027,28 +1062,29 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, lines_file, t
     stage = summ.get("stage") or {}
     return BatchSummary(total, counts, alloc.granted, available, outdir,
                         list(reader.warnings) + warnings + stage.get("sheet_problems", []), alloc,
-                        lang, policy.currency, letter_errors, stage.get("notes", []))
+                        lang, policy.currency, letter_errors, stage.get("notes", []), digests[0])
 
 
 @contextlib.contextmanager
 def _beside(jobs, job):
     """Run ``job()`` in a forked process while the block runs (``jobs`` > 1), else before it; leaving the
     block waits for it and raises what it raised. The child inherits the driver's memory, so nothing is
-    pickled but its answer."""
+    pickled but its answer, put in the list the block is given."""
+    answer: list = []
     if jobs <= 1 or sys.platform == "win32":
-        job()
-        yield
+        answer.append(job())
+        yield answer
         return
     _W["beside"] = job
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
         done = pool.submit(_run_beside)  # the child is forked here, with _W["beside"] set
         del _W["beside"]
-        yield
-        done.result()
+        yield answer
+        answer.append(done.result())
 
 
 def _run_beside():
-    _W.pop("beside")()
+    return _W.pop("beside")()
 
 
 _COMPACT = ("application", "applicant", "status", "score", "ranking_score", "requested", "grant", "rank")

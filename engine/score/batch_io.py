@@ -1008,9 +1008,9 @@ class BatchReader:
 
     # -- one JSON Lines file in slices, read by workers (``bando score --jobs``) --------
 
-    def jsonl_slices(self, lines: int = 256) -> Iterator[tuple[int, bytes]]:
-        """The batch, one JSON Lines file, as ``(first line number, bytes of the lines)`` slices for
-        workers to read (:func:`slice_reader`). This reader stays with the driver, which hands it
+    def jsonl_slices(self, lines: int = 256) -> Iterator[tuple[int, bytes, int]]:
+        """The batch, one JSON Lines file, as ``(first line number, bytes of the lines, their offset in
+        the file)`` slices for workers to read (:func:`slice_reader`). This reader stays with the driver, which hands it
         every row a worker read (:meth:`duplicate`, :meth:`reread`) and its unknown fields
         (:meth:`merge_unknown`), in input order, then :meth:`finish_slices`: only it sees the whole
         batch."""
@@ -1024,13 +1024,15 @@ class BatchReader:
         name = path.name
         self._slice_file = self._ids.locator(lambda n: f"{name}:{n}")
         with f:
-            n = 1
+            n, at = 1, 0
             while True:
                 chunk = list(itertools.islice(f, lines))
                 if not chunk:
                     break
-                yield n, b"".join(chunk)
+                blob = b"".join(chunk)
+                yield n, blob, at
                 n += len(chunk)
+                at += len(blob)
 
     def finish_slices(self) -> None:
         """Every slice's answers are in: the warnings about the file's unknown fields, as the

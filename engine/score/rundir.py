@@ -127,6 +127,35 @@ def _bando_version() -> str:
         return "unknown"
 
 
+def file_digests(paths) -> dict:
+    """The size and SHA-256 of each file, worked out now (with ``--jobs``, in a process that has a core
+    to spare) for :func:`build_manifest` and the run record to take instead of reading the file again:
+    ``{absolute path: (what stat said, size, sha256)}``. One is taken only while the file's device,
+    inode, size and modification time (in nanoseconds) are still those of when it was read."""
+    known = {}
+    for p in paths:
+        p = os.path.abspath(p)
+        before = _identity(p)
+        size, digest = _hash_file(p)
+        if _identity(p) == before:  # not being written meanwhile: else it is read again when asked
+            known[p] = (before, size, digest)
+    return known
+
+
+def _identity(path: str) -> tuple:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def file_digest(path, known: Mapping | None = None) -> tuple[int, str]:
+    """``(size, sha256)`` of a file: from ``known`` (:func:`file_digests`) while it still holds, else read."""
+    if known:
+        entry = known.get(os.path.abspath(path))
+        if entry is not None and entry[0] == _identity(os.path.abspath(path)):
+            return entry[1], entry[2]
+    return _hash_file(os.fspath(path))
+
+
 def _hash_file(path: str) -> tuple[int, str]:
     h = hashlib.sha256()
     size = 0
@@ -157,16 +186,18 @@ def _walk_files(root: str, rel: str = "") -> Iterator[str]:
             raise RunDirError(f"{os.path.join(root, path)}: not a regular file or folder; a run writes only files")
 
 
-def build_manifest(folder: str | os.PathLike, kind: str, extra: Mapping | None = None) -> dict:
+def build_manifest(folder: str | os.PathLike, kind: str, extra: Mapping | None = None,
+                   known: Mapping | None = None) -> dict:
     """The manifest of the files under ``folder``: ``{"bando_version",
     "kind", "files": {path: {"size", "sha256"}}, ...extra}``. Deterministic
-    (no time stamps): two identical runs give identical manifests."""
+    (no time stamps): two identical runs give identical manifests. ``known``: digests worked out
+    earlier (:func:`file_digests`)."""
     folder = os.fspath(folder)
     files = {}
     for rel in _walk_files(folder):
         if rel == MANIFEST:
             continue
-        size, digest = _hash_file(os.path.join(folder, *rel.split("/")))
+        size, digest = file_digest(os.path.join(folder, *rel.split("/")), known)
         files[rel] = {"size": size, "sha256": digest}
     manifest = dict(extra or {})
     manifest.update(bando_version=_bando_version(), kind=kind, files=files)
@@ -611,14 +642,15 @@ class OutputRun:
 
     # -- committing ----------------------------------------------------------------------------
 
-    def commit(self, extra: Mapping | None = None) -> dict:
+    def commit(self, extra: Mapping | None = None, known: Mapping | None = None) -> dict:
         """Write the manifest, then swap the new set in for the old one.
         ``extra`` adds keys to the manifest (it stays a dict with ``files``
-        and ``bando_version``). Returns the manifest."""
+        and ``bando_version``); ``known``, digests of its files worked out earlier
+        (:func:`file_digests`). Returns the manifest."""
         if self._state != "staging":
             raise RuntimeError(f"OutputRun.commit: the run is {self._state}, not staging")
         staging, target = os.fspath(self.path), os.fspath(self.target)
-        manifest = build_manifest(staging, self.kind, extra)
+        manifest = build_manifest(staging, self.kind, extra, known)
         new = {key.split("/", 1)[0] for key in manifest["files"]}
         for name in os.listdir(staging):  # an empty folder (no letters) is an output too
             if not name.startswith(".") and name != MANIFEST:

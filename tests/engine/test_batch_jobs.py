@@ -67,7 +67,8 @@ def test_slices_read_as_the_whole_file(tmp_path):
     whole = list(read_batch(src, shape))
     driver, worker = read_batch(src, shape), slice_reader(shape)
     rows = []
-    for first, blob in driver.jsonl_slices(4):
+    for first, blob, at in driver.jsonl_slices(4):
+        assert src.read_bytes()[at:at + len(blob)] == blob  # where a worker reads it
         read = [(row, worker.last_key) for row in worker.read_slice(src.name, first, blob)]
         driver.merge_unknown(worker.take_unknown())
         for row, key in read:
@@ -204,3 +205,20 @@ def test_spill_records_reads_records_across_segments(tmp_path):
         records = batch._spill_records(f, [(at[3], at[4] + len(blobs[4])), (at[0], at[2])])
     import pickle
     assert [pickle.loads(r) for r in records] == [(batch._FINAL, f"line {k}\n") for k in (3, 4, 0, 1)]
+
+
+def test_a_worker_reads_its_slice_where_the_driver_says_and_tells_a_file_cut_short(tmp_path):
+    import pickle
+    from engine.score.batch_io import BatchError
+    src = tmp_path / "b.jsonl"
+    src.write_bytes(b'{"a": 1}\n{"b": 2}\n')
+    assert batch._read_slice(str(src), 9, 9) == b'{"b": 2}\n'
+    src.write_bytes(b'{"a": 1}\n')  # cut short while the run reads it
+    batch._W.pop("batch_files", None)
+    with pytest.raises(BatchError) as e:
+        batch._read_slice(str(src), 9, 9)
+    batch._W.pop("batch_files", None)
+    again = pickle.loads(pickle.dumps(e.value))  # raised in a worker, it reaches the driver whole
+    assert again.render("it") == ("b.jsonl: il file è cambiato durante la lettura; "
+                                  "rilanciare la valutazione quando non è più in scrittura")
+    assert again.render("en").startswith("b.jsonl: the file changed while it was being read")

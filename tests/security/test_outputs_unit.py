@@ -575,3 +575,42 @@ def test_property_user_files_survive_and_bando_files_are_old_or_new(tmp_path_fac
         assert tree.pop(name) == data
     assert tree in (old_set, new_set)
     assert rundir.verify_folder(out) == []
+
+
+def test_digests_worked_out_earlier_stand_only_while_the_file_is_as_it_was(tmp_path):
+    import hashlib
+    import os
+    from engine.score import rundir
+    f = tmp_path / "results.jsonl"
+    f.write_bytes(b"one\n")
+    known = rundir.file_digests([f])
+    assert rundir.file_digest(f, known) == (4, hashlib.sha256(b"one\n").hexdigest())
+    # a planted digest for the same file as it is is taken (so the test sees which one was used) ...
+    (ident, size, _), = known.values()
+    planted = {os.path.abspath(f): (ident, size, "0" * 64)}
+    assert rundir.file_digest(f, planted) == (4, "0" * 64)
+    # ... but not once the file changed: same size, other bytes, another modification time
+    f.write_bytes(b"two\n")
+    os.utime(f, ns=(ident[3] + 1_000_000, ident[3] + 1_000_000))
+    assert rundir.file_digest(f, planted) == (4, hashlib.sha256(b"two\n").hexdigest())
+    manifest = rundir.build_manifest(tmp_path, "bando score", known=planted)
+    assert manifest["files"]["results.jsonl"]["sha256"] == hashlib.sha256(b"two\n").hexdigest()
+
+
+def test_a_scored_run_records_the_digests_of_the_files_as_written(tmp_path):
+    import hashlib
+    import json
+    from pathlib import Path
+    from engine.score.batch import score_batch
+    root = Path(__file__).resolve().parents[2]
+    src = root / "examples" / "mechnet" / "batch.jsonl"
+    for jobs in (1, 2):
+        out = tmp_path / f"j{jobs}"
+        summary = score_batch(root / "policies" / "mechnet.bando", src, out, letters=False, jobs=jobs)
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        assert manifest["files"]["results.jsonl"]["sha256"] == \
+            hashlib.sha256((out / "results.jsonl").read_bytes()).hexdigest()
+        # worked out during the run (results.jsonl where it was written: the run's staging folder)
+        assert sorted(Path(k).name for k in summary.file_digests) == ["batch.jsonl", "results.jsonl"]
+        batch_files = manifest["run"]["inputs"]["batch"]["files"]
+        assert batch_files == {str(src): hashlib.sha256(src.read_bytes()).hexdigest()}
