@@ -817,6 +817,8 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, lines_file, t
     from engine.score import outputs
     from engine.letters.letters import LetterError, LetterRenderer, safe_filename
     from engine.report.report import OTHERS_LIMIT, write_report
+    from engine.score import rundir
+    from engine.score.audit import input_files
 
     # the pass: read, validate, decide, explain each row once; keep ranking entries, spill the rest
     entries: list[rk.Entry] = []
@@ -851,6 +853,8 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, lines_file, t
                 acc[0] += 1
         elif e is not None:
             entries.append(e)
+    _W.pop("spill", None)  # the pass's workers are gone
+    segments.close()
     if bar:
         bar.close()
     if not allow_invalid and total >= MOSTLY_INVALID_MIN_ROWS and invalid * 2 > total:
@@ -864,12 +868,7 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, lines_file, t
         excluded = _cross.failed(decided)
         entries = [e for e in entries if e.index not in excluded]
         del cross_rows
-
-        def cross(index, result):
-            from engine.explain.explain import cross_gate_result, settle_cross
-            gates = tuple(cross_gate_result(policy, g, lang, shared)
-                          for g, shared in zip(policy.cross_gates, decided[index]))
-            return settle_cross(policy, result, gates, lang)
+        cross = _cross_settler(policy, decided, lang)
 
     # ranking and allocation
     ranker_order = None
@@ -965,8 +964,6 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, lines_file, t
     lines = _Appended(lines_file, _fork_lock()) if jobs > 1 else None
     _W["writing"] = _Writing(policy, lang, outcome, table_key, cross, call, detailed, partial, shown_unranked,
                              frozenset(others), per_item, sheet is not None, letters, spill, lines)
-    _W.pop("spill", None)
-    segments.close()
     chunks = segments.chunks
     with outputs.atomic_open(outdir / "results.jsonl", "wb") as fh, contextlib.ExitStack() as extra:
         items_csv = None
@@ -1024,10 +1021,8 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, lines_file, t
                                    criteria, lang=lang, currency=policy.currency, presorted=True,
                                    ranking_score=weighted, created=created, outputs=one_value)
         outputs.write_errors_xlsx(outdir / "errors.xlsx", error_rows, lang=lang, created=created)
-        # the two longest files the run record and the manifest hash, hashed here (with --jobs, a core is free)
-        from engine.score import rundir
-        from engine.score.audit import input_files
-        return rundir.file_digests([*input_files(Path(batch_path)), outdir / "results.jsonl"])
+        # results.jsonl, the longest output, hashed for the manifest here (with --jobs, beside the report)
+        return rundir.file_digests([outdir / "results.jsonl"])
 
     # with --jobs, the workbooks (the longest of the tables to write) are written while the CSV files and the report are
     with _beside(jobs, spreadsheets) as digests:
@@ -1059,10 +1054,24 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, lines_file, t
         with outputs.atomic_open(outdir / "report.html", newline="") as page:
             write_report(page, report_rows, summ, call, lang, rows=_TableRows(ranked_rows, expand, other_rows),
                          changes=changes)
+        # the batch's files, hashed for the run record here, while the workbooks are written (they take longer
+        # than the report)
+        batch_digests = rundir.file_digests(input_files(Path(batch_path)))
     stage = summ.get("stage") or {}
     return BatchSummary(total, counts, alloc.granted, available, outdir,
                         list(reader.warnings) + warnings + stage.get("sheet_problems", []), alloc,
-                        lang, policy.currency, letter_errors, stage.get("notes", []), digests[0])
+                        lang, policy.currency, letter_errors, stage.get("notes", []), {**batch_digests, **digests[0]})
+
+
+def _cross_settler(policy, decided, lang):
+    """``(index, result) -> result`` with its gates across applications as ``decided`` them."""
+    from engine.explain.explain import cross_gate_result, settle_cross
+
+    def settle(index, result):
+        gates = tuple(cross_gate_result(policy, g, lang, shared)
+                      for g, shared in zip(policy.cross_gates, decided[index]))
+        return settle_cross(policy, result, gates, lang)
+    return settle
 
 
 @contextlib.contextmanager

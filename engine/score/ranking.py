@@ -29,7 +29,6 @@ from decimal import ROUND_FLOOR, Decimal
 import attrs
 
 from dsl import ast
-from dsl.fmt import format_expr
 
 from engine.text.formatting import format_date, format_datetime, format_money, format_percent, format_points
 from engine.text import i18n
