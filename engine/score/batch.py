@@ -457,26 +457,21 @@ def _score_slice(task):
     """A worker's share of the pass: the rows of one slice of a JSON Lines file, read and scored
     here; the driver gets small answers back (the key and id of each row for the duplicate check,
     its ranking entry or invalid mark, where it put its spilled record) and the unknown fields seen."""
-    first, blob, name = task
-    if isinstance(blob, tuple):  # where the slice is in the batch file: read here, it did not cross a pipe
-        blob = _read_slice(*blob)
+    first, where, name = task
+    blob = _read_slice(*where)  # where the slice is in the batch file: read here, it did not cross a pipe
     reader = _W.get("slice_reader")
     if reader is None:
         reader = _W["slice_reader"] = slice_reader(from_policy(_W["policy"]), lang=_W["lang"])
-    out, records = [], []
-    for row in reader.read_slice(name, first, blob):
-        mark, record, crow = _score_row(row)
-        out.append((reader.last_key, row.app_id, mark, len(record), crow))
-        records.append(record)
+    answers = [(reader.last_key, row.app_id) + _score_row(row) for row in reader.read_slice(name, first, blob)]
     spill = _W.get("spill")
     if spill is None:  # not forked from the driver (no shared spill): the records go back with the answers
-        return [a[:3] + (r,) + a[4:] for a, r in zip(out, records)], reader.take_unknown()
-    # the slice's records end to end in the spill; each answer says how long its record is
-    at = spill.append(b"".join(records))
-    for k, a in enumerate(out):
-        out[k] = a[:3] + ((at, a[3]),) + a[4:]
-        at += a[3]
-    return out, reader.take_unknown()
+        return answers, reader.take_unknown()
+    # the slice's records end to end in the spill; each answer says where its record is
+    at = spill.append(b"".join(a[3] for a in answers))
+    for k, (key, app_id, mark, record, crow) in enumerate(answers):
+        answers[k] = key, app_id, mark, (at, len(record)), crow
+        at += len(record)
+    return answers, reader.take_unknown()
 
 
 def _read_slice(path: str, at: int, size: int) -> bytes:

@@ -149,11 +149,11 @@ def _identity(path: str) -> tuple:
 
 def file_digest(path, known: Mapping | None = None) -> tuple[int, str]:
     """``(size, sha256)`` of a file: from ``known`` (:func:`file_digests`) while it still holds, else read."""
-    if known:
-        entry = known.get(os.path.abspath(path))
-        if entry is not None and entry[0] == _identity(os.path.abspath(path)):
-            return entry[1], entry[2]
-    return _hash_file(os.fspath(path))
+    path = os.path.abspath(path)
+    entry = known.get(path) if known else None
+    if entry is not None and entry[0] == _identity(path):
+        return entry[1], entry[2]
+    return _hash_file(path)
 
 
 def _hash_file(path: str) -> tuple[int, str]:
