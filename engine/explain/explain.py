@@ -1858,16 +1858,18 @@ def name_of(policy, e, lang) -> str:
     return _words(policy, lang).name(e)
 
 
-def unscored_criteria(policy, lang) -> tuple:
-    """Every criterion's :class:`CriterionResult` for an application that was not scored, as
-    :func:`render` writes them (weights included): for a result that loses its eligibility later
-    (the batch's shared-firm rule), so that it reads as one that lost it at the gates."""
-    return tuple(c(None, None) for c in _renderer(policy, lang).criteria)
-
-
-def not_scored(lang) -> str:
-    """What a criterion of an application that is not eligible says (it was not scored)."""
-    return texts(lang)["not_scored"]
+def unscored(policy, result: Result, lang) -> Result:
+    """``result`` as one that was not scored: its criteria, bonuses and maluses as :func:`render` writes
+    them for an application that failed a gate (weights and articles included), no score. For a result
+    that loses its eligibility later (a gate across applications, the batch's shared-firm rule), so that
+    it reads as one that lost it at the gates; unchanged when the call scores the ineligible too."""
+    if policy.score_def is not None and policy.score_def.including_ineligible:
+        return result
+    renderer = _renderer(policy, lang)
+    criteria = tuple(c(None, None) for c in renderer.criteria)
+    bonuses = tuple(b(None, None, None, ()) for b in renderer.bonuses) if result.bonuses is not None else None
+    return attrs.evolve(result, criteria=criteria, bonuses=bonuses, criteria_score=None, score=None,
+                        ranking_score=None)
 
 
 def admitted_head(policy, score, lang, result=None) -> str:
@@ -1990,10 +1992,5 @@ def settle_cross(policy, result: Result, decided: tuple, lang) -> Result:
         return attrs.evolve(result, gates=gates, summary=summary)
     failed = [g.label for g in gates if g.passed is False]
     summary = i18n.plural(lang, "explain.s_ineligible", len(failed), ids="; ".join(failed))
-    criteria, score, rscore = result.criteria, result.score, result.ranking_score
-    if not (policy.score_def is not None and policy.score_def.including_ineligible):
-        criteria = unscored_criteria(policy, lang)
-        score = rscore = None
-    return attrs.evolve(result, status="ineligible", gates=gates, criteria=criteria, score=score,
-                        ranking_score=rscore, grant=None, grant_because=None, grant_computed=None, rank=None,
-                        placement=None, summary=summary)
+    return attrs.evolve(unscored(policy, result, lang), status="ineligible", gates=gates, grant=None,
+                        grant_because=None, grant_computed=None, rank=None, placement=None, summary=summary)

@@ -51,6 +51,7 @@ from dsl.checker import MARKS_FIELD
 from engine.text.status import PENDING
 from engine.text.formatting import format_money
 from engine.evaluate.result import GateResult, Result, money_text
+from engine.explain.explain import admitted_head, unscored
 from engine.evaluate.named_outputs import columns as output_columns, refresh as refresh_outputs
 
 #: report.html shows every ranked application in its ranking table; the per-application
@@ -572,13 +573,9 @@ def _merge(policy, result: Result, outcome: dict, lang) -> Result:
     """The evaluated result with its place in the graduatoria and what the allocation gave it."""
     if outcome["status"] == "ineligible":  # lost a shared firm to another application
         gate = GateResult("unique", rk.words(lang)["unique_gate"], False, outcome["placement"])
-        criteria, score, rscore = result.criteria, result.score, result.ranking_score
-        if not (policy.score_def is not None and policy.score_def.including_ineligible):
-            # an ineligible application is not scored, unless the call asks for it (`including ineligible`)
-            criteria = tuple(attrs.evolve(c, points=None, because=_not_scored(lang), parts=()) for c in criteria)
-            score = rscore = None
-        return attrs.evolve(result, status="ineligible", grant=None, gates=result.gates + (gate,),
-                            criteria=criteria, score=score, ranking_score=rscore,
+        # it reads as one that failed a gate: not scored (unless the call scores the ineligible), no grant
+        return attrs.evolve(unscored(policy, result, lang), status="ineligible", grant=None, grant_because=None,
+                            grant_computed=None, gates=result.gates + (gate,),
                             summary=outcome["placement"], placement={"because": outcome["placement"],
                                                                      "reason": "unique"})
     status = outcome["status"]
@@ -599,14 +596,8 @@ def _merge(policy, result: Result, outcome: dict, lang) -> Result:
                         placement=placement, summary=(head + " " + outcome["placement"]).strip())
 
 
-def _not_scored(lang):
-    from engine.explain.explain import not_scored
-    return not_scored(lang)
-
-
 def admitted_sentence(policy, result, lang) -> str:
     """The first sentence of a ranked application's summary: its score, before its place in the ranking."""
-    from engine.explain.explain import admitted_head
     return admitted_head(policy, result.score, lang, result) if result.score is not None else ""
 
 

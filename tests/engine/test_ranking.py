@@ -263,3 +263,40 @@ def test_a_call_without_a_score_says_the_place_without_points(tmp_path):
             assert "—" not in r["placement"]["because"]
         letters = " ".join(p.read_text(encoding="utf-8") for p in (out / "letters").rglob("*.txt"))
         assert letters and "— punti" not in letters and "— points" not in letters
+
+
+WEIGHTED_SCORE = """score max 20 pass 5 {
+  criterion quality "Quality" max 10 weight 1.5 for ranking = quality
+  criterion territory "Territory" max 10 = territory
+  bonus artisans "Artisan premium" max 2 after pass {
+    artisan -> 2
+    otherwise -> 0
+  }
+}"""
+
+
+def test_a_firm_lost_to_another_network_reads_as_a_failed_gate_weights_and_bonuses_included(tmp_path):
+    # one sentence per rule: an application the batch's `unique` rule makes ineligible says of its criteria
+    # and bonus what the renderer says of an application that failed a gate (not a shorter text of its own)
+    ranking = DEFAULT_RANKING + "\n  unique f.vat for f in firms keep earliest submitted"
+    policy_text = POLICY.replace(POLICY[POLICY.index("score max"):POLICY.index("grant =")],
+                                 WEIGHTED_SCORE + "\n\n")
+    apps = [app(1, 9, 9, 10, "2025-05-02T09:00:00", ("IT001",), artisan=True),
+            app(2, 5, 5, 10, "2025-05-01T09:00:00", ("IT001",)),
+            app(3, 9, 9, 10, "2025-05-01T09:00:00", ())]  # fails the gate: no firm
+    policy = tmp_path / "p.bando"
+    policy.write_text(policy_text % ranking, encoding="utf-8")
+    batch = tmp_path / "batch.json"
+    batch.write_text(json.dumps(apps), encoding="utf-8")
+    res = CliRunner().invoke(main, ["score", str(policy), str(batch), "-o", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    by_id = {r["application"]: r for r in map(json.loads, (tmp_path / "out" / "results.jsonl")
+                                              .read_text(encoding="utf-8").splitlines())}
+    lost, failed = by_id["A-01"], by_id["A-03"]
+    assert lost["status"] == failed["status"] == "ineligible" and lost["gates"][-1]["id"] == "unique"
+    assert lost["criteria"] == failed["criteria"]
+    assert lost["bonuses"] == failed["bonuses"]
+    assert "1.5" in lost["criteria"][0]["because"]  # the ranking weight is said, as for any unscored criterion
+    assert all(c["points"] is None for c in lost["criteria"] + lost["bonuses"])
+    for k in ("score", "ranking_score", "criteria_score", "grant", "grant_computed", "grant_because"):
+        assert lost[k] is None, k
