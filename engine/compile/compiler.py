@@ -195,6 +195,10 @@ class Compiler:
         self.frame = frame if frame is not None else Frame()
         self.fast_source: str | None = None
 
+    def fresh(self, prefix: str) -> str:
+        """A name no other generated piece of this policy uses (a local, or a global of its namespace)."""
+        return f"{prefix}{next(self._tmp)}"
+
     def _with(self, frame: Frame) -> Compiler:
         return Compiler(self.cp, self.unit, frame)
 
@@ -439,7 +443,8 @@ class Compiler:
             src = f"({src} or ())"
         return var, inner, src
 
-    def _cond(self, e, scope):
+    def cond(self, e, scope):
+        """The code of condition ``e`` as a Python truth (an optional one is true only when True)."""
         c = self.expr(e, scope)
         return f"({c}) is True" if self.opt(e) else c
 
@@ -454,7 +459,7 @@ class Compiler:
 
     def _quantified(self, e, scope):
         var, inner, src = self._loop(e, scope)
-        cond = self._cond(e.cond, inner)
+        cond = self.cond(e.cond, inner)
         if e.kind == "all":
             return f"all({cond} for {var} in {src})"
         if e.kind == "any":
@@ -474,7 +479,7 @@ class Compiler:
         var, inner, src = self._loop(e, scope)
         if var is None:
             var = f"v{next(self._tmp)}"
-        where = f" if {self._cond(e.where, inner)}" if e.where is not None else ""
+        where = f" if {self.cond(e.where, inner)}" if e.where is not None else ""
         f = e.func
         if f == "count":
             return f"len({src})" if not where else f"sum(1 for {var} in {src}{where})"
@@ -751,7 +756,7 @@ class Compiler:
                 if t.cond is None:
                     code.line(f"else: {name} = {points}" if not first else f"{name} = {points}", t)
                     break
-                code.line(f"{'if' if first else 'elif'} {self._band_test(t.cond, tmp, key)}: {name} = {points}", t)
+                code.line(f"{'if' if first else 'elif'} {self.band_test(t.cond, tmp, key)}: {name} = {points}", t)
                 first = False
             else:
                 code.line(f"else: {name} = 0{mark(None)}")
@@ -806,7 +811,8 @@ class Compiler:
                 return share
         return self.expr(subject, {}), False
 
-    def _band_test(self, cond, tmp, key) -> str:
+    def band_test(self, cond, tmp, key) -> str:
+        """The test of one band ``cond`` on its subject held in local ``tmp`` (``key``: how it is read)."""
         if isinstance(key, tuple):  # ("share", n): tmp is the count k of a share k/n, compared exactly
             n = key[1]
             if isinstance(cond, ast.Between):
@@ -1136,7 +1142,7 @@ class Compiler:
             positions = self._item_positions(e)[1]
             return f"(not {positions})" if e.kind != "any" else f"(len({positions}) > 0)"
         with self._in_loop(loop):
-            cond = self._cond(e.cond, {e.var: _ItemRef(loop)})
+            cond = self.cond(e.cond, {e.var: _ItemRef(loop)})
         if e.kind == "all":
             init, body = f"{_ACC} = True", [f"if not ({cond}): {_ACC} = False"]
         elif e.kind == "any":
@@ -1149,7 +1155,7 @@ class Compiler:
         f = e.func
         inner = {e.var: _ItemRef(loop)} if e.var else {}
         with self._in_loop(loop):
-            where = self._cond(e.where, inner) if e.where is not None else None
+            where = self.cond(e.where, inner) if e.where is not None else None
             if f in ("count", "share"):
                 if where is None:
                     if f == "count":
@@ -1229,7 +1235,7 @@ class Compiler:
             return None
         inner = {e.var: _ItemRef(loop)} if e.var else {}
         with self._in_loop(loop):
-            where = self._cond(e.where, inner) if e.where is not None else None
+            where = self.cond(e.where, inner) if e.where is not None else None
             value = self.expr(e.value, inner)
         return loop, self._distinct_set(e, loop, where, value)
 
@@ -1243,7 +1249,7 @@ class Compiler:
         if loop is None:
             return None
         with self._in_loop(loop):
-            cond = self._cond(e.cond, {e.var: _ItemRef(loop)})
+            cond = self.cond(e.cond, {e.var: _ItemRef(loop)})
         test = f"not ({cond})" if e.kind == "all" else cond
         return loop, loop.accumulator(f"{_ACC} = []", [f"if {test}: {_ACC}.append({loop.index_var})"])
 
@@ -1253,7 +1259,7 @@ class Compiler:
         if loop is None or e.where is None:
             return None
         with self._in_loop(loop):
-            where = self._cond(e.where, {e.var: _ItemRef(loop)} if e.var else {})
+            where = self.cond(e.where, {e.var: _ItemRef(loop)} if e.var else {})
         return loop, loop.accumulator(f"{_ACC} = 0", [f"if {where}: {_ACC} += 1"])
 
 def compile_policy(cp: CheckedPolicy) -> Compiler:

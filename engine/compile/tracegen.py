@@ -111,13 +111,13 @@ class TraceGen:
     # --- the typed form ---------------------------------------------------------------------------
     def typed_function(self, build, params=()):
         """``f(env, *params) -> fact``: ``build()``'s facts, reading the typed inputs and lets from ``env``."""
-        self.cc = self.policy._compiler
+        self.cc = self.policy.compiler
         self.lets_available = None
         self.memo, self.needs = {}, set()
         self.code = Code()
         self.code.level = 1
         fact = build()
-        name = f"tr{next(self.cc._tmp)}"
+        name = self.cc.fresh("tr")
         head = Code()
         head.line(f"def {name}({', '.join(('env',) + tuple(params))}):")
         head.indent()
@@ -142,7 +142,7 @@ class TraceGen:
 
     @property
     def typed(self):
-        return self.policy._compiler
+        return self.policy.compiler
 
     def val(self, e, scope) -> str:
         """A local holding the value of ``e`` (computed once per rule)."""
@@ -162,7 +162,7 @@ class TraceGen:
     def cond(self, e, scope) -> str:
         """The code of the test ``e`` (a missing answer does not hold)."""
         self.src(e, scope)
-        return self.cc._cond(e, scope)
+        return self.cc.cond(e, scope)
 
     # --- conditions -------------------------------------------------------------------------------
     def gate(self, g) -> str:
@@ -209,7 +209,7 @@ class TraceGen:
         if found is not None:  # the fused loop collected the positions; its items are raw records
             loop, positions = found
             items = loop.local
-            convert = self.policy._validator.record_converter(loop.rec)
+            convert = self.policy.validator.record_converter(loop.rec)
         else:  # typed items: test them here
             items, positions = f"_l{next(self._n)}", f"_q{next(self._n)}"
             self.code.line(f"{items} = {self.val(e.source, scope)} or ()")
@@ -261,7 +261,7 @@ class TraceGen:
         params = sorted(dict.fromkeys(outer + sorted(needs)))
         if not (self.fused and self.cc is not typed):
             self.needs.update(n for n in needs)  # the typed rule reads them to pass them on
-        name = f"qt{next(typed._tmp)}"  # a global of the policy's namespace: unique
+        name = typed.fresh("qt")  # a global of the policy's namespace: unique
         code = Code()
         code.line(f"def {name}(_items, _positions{''.join(', ' + p for p in params)}):")
         code.indent()
@@ -446,7 +446,7 @@ class TraceGen:
                 self.code.line(f"else: {i} = {j}")
                 break
             self.src(tier.cond, {})
-            self.code.line(f"elif {self.cc._band_test(tier.cond, sv, False)}: {i} = {j}")
+            self.code.line(f"elif {self.cc.band_test(tier.cond, sv, False)}: {i} = {j}")
         else:
             self.code.line(f"else: {i} = None")
 
@@ -474,7 +474,7 @@ def _or_none(code):
 def build(policy):
     """The explaining fast path of ``policy`` (``fn(data) -> (decide tuple, facts…)``), or None."""
     gen = TraceGen(policy, fused=True)
-    fn = policy._compiler.build_explain(gen)
+    fn = policy.compiler.build_explain(gen)
     return fn
 
 
@@ -523,7 +523,7 @@ def typed_tracer(policy) -> TypedTracer:
     """The policy's :class:`TypedTracer` (built once, on first use)."""
     found = policy.__dict__.get("_typed_tracer")
     if found is None:
-        with policy._explain_lock:
+        with policy.build_lock:
             found = policy.__dict__.get("_typed_tracer")
             if found is None:
                 found = policy.__dict__["_typed_tracer"] = TypedTracer(policy)
@@ -541,7 +541,7 @@ class _Env(dict):
 
     def __missing__(self, key):
         if self._full is None:
-            value, errors = self._policy._validator.validate_full(self._app)
+            value, errors = self._policy.validator.validate_full(self._app)
             if errors:  # pragma: no cover - the fast path accepted the data
                 raise Bail
             self._full = self._policy.env(value)

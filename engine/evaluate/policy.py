@@ -354,6 +354,22 @@ class Policy:
     def __repr__(self):
         return f"<Policy {self.name!r} version {self.version!r}>"
 
+    # what the trace generator (engine.compile.tracegen), the policy's own helper, builds on
+    @property
+    def compiler(self):
+        """The policy's code generator (:class:`engine.compile.compiler.Compiler`)."""
+        return self._compiler
+
+    @property
+    def validator(self):
+        """The policy's input validator (:class:`engine.compile.validate.Validator`)."""
+        return self._validator
+
+    @property
+    def build_lock(self) -> threading.Lock:
+        """Held while a piece of the policy built on first use (explaining function, typed tracer) is built."""
+        return self._explain_lock
+
     #: this run's values of the call's parameters (:class:`engine.evaluate.params.ParamValue`), in
     #: declaration order; empty for a call without parameters (set by :func:`compile_checked`)
     params: tuple = ()

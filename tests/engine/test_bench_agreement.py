@@ -66,7 +66,7 @@ def _diffs(apps, expected, got):
 
 def test_decide_agrees_with_the_hand_written_peer(bench):
     apps, reference, policy = bench
-    assert policy._validator._fast is not None, "bench.bando should compile to the fused fast path"
+    assert policy.validator._fast is not None, "bench.bando should compile to the fused fast path"
     expected = [_expected(reference(a)) for a in apps]
     got = [_ours(policy.decide(a)) for a in apps]
     diffs = _diffs(apps, expected, got)
@@ -82,7 +82,7 @@ def test_full_path_agrees_too(bench):
     expected = [_expected(reference(a)) for a in apps[:500]]
     got = []
     for a in apps[:500]:
-        value, errors = policy._validator.validate_full(a)
+        value, errors = policy.validator.validate_full(a)
         assert errors == []
         got.append(_ours(policy.decide_valid(_app_id(a), value)))
     assert not _diffs(apps, expected, got)

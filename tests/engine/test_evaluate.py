@@ -127,7 +127,7 @@ def full_path(policy, data) -> Decision:
 
 
 def _rules_path(policy, data) -> Decision:
-    value, errors = policy._validator.validate_full(data)
+    value, errors = policy.validator.validate_full(data)
     if errors:
         return Decision(_app_id(data), "invalid", errors=tuple(errors))
     return policy.decide_valid(_app_id(data), value)
@@ -654,7 +654,7 @@ def reference_result(policy, data, lang):
     """The explained result through the full validator and the typed tracer (never the fused form)."""
     from engine.explain import explain
     judged, outcome = stages.split(policy.marks, data)
-    value, _errors = policy._validator.validate_full(judged)
+    value, _errors = policy.validator.validate_full(judged)
     return stages.result(policy, explain.explain(policy, value, _rules_path(policy, judged), lang), outcome, lang)
 
 
@@ -743,7 +743,7 @@ score max 20 pass 0 {
 def test_share_bands_compared_without_dividing_agree_with_the_typed_rules(n):
     """The fast path compares ``k / n`` with a constant as ``k * q`` against ``p * n`` (exact)."""
     policy = load_policy(SHARES)
-    assert "len(L" in policy._compiler.fast_source and "_D(" not in policy._compiler.fast_source.split("for it")[-1]
+    assert "len(L" in policy.compiler.fast_source and "_D(" not in policy.compiler.fast_source.split("for it")[-1]
     for k in range(n + 1):
         for e in range(n + 1):
             firms = [{"iso": i < k, "exporter": i < e} for i in range(n)]

@@ -49,7 +49,7 @@ def test_shipped_applications_are_traced_as_the_typed_tracer_does(path):
             assert trace is None
             continue
         judged = stages.split(policy.marks, data)[0]  # a call with a panel: the rules read the judged marks
-        value = policy._validator.validate_full(judged)[0]
+        value = policy.validator.validate_full(judged)[0]
         assert trace == explain.typed_trace(policy, value, full_path(policy, judged)), data.get("id")
         compiled += _compiled_output(policy, judged) is not None
     assert policy._explainers[None] is not None  # the compiled form exists and was used
@@ -182,7 +182,7 @@ def test_failing_items_are_named_from_typed_values():
     assert small.because == ("1 su 2 non soddisfa «Addetti < 50 e Fatturato ≤ € 10.000.000,00»: "
                              "#1 Alfa {srl} (Addetti = 60, richiesto meno di 50; "
                              "Fatturato = € 12.000.000,00, richiesto al massimo € 10.000.000,00)")
-    assert small.because == explain.explain(policy, policy._validator.validate_full(data)[0],
+    assert small.because == explain.explain(policy, policy.validator.validate_full(data)[0],
                                             full_path(policy, data), "it").gates[1].because
 
 
@@ -247,8 +247,8 @@ def test_a_policy_that_is_dropped_leaves_nothing_behind():
     data = _applications(REPO / "policies" / "salentonet.bando")[0]
     policy.evaluate(data, lang="it")
     policy.evaluate(data, lang="en")
-    name = policy._compiler.filename
-    assert name in linecache.cache and "def " in policy._compiler.source
+    name = policy.compiler.filename
+    assert name in linecache.cache and "def " in policy.compiler.source
     alive = weakref.ref(policy)
     del policy
     gc.collect()

@@ -73,7 +73,7 @@ def test_a_policy_without_input_has_no_fast_path():
                                         for p in (ROOT / d).glob("*.bando")))
 def test_the_emitter_meets_nothing_its_plan_did_not_foresee(path):
     policy = load_policy(ROOT / path)
-    compiler = policy._compiler
+    compiler = policy.compiler
     if compiler.plan.fast:
         policy._build_explainer()  # one explaining form for every language (it records facts, not sentences)
         assert compiler.unit.plan_miss is None
