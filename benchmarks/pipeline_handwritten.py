@@ -10,7 +10,10 @@ bando adds (validation messages, explanations, the report, the run folder as one
 3. write one JSON line per result (``results.jsonl``);
 4. sort by score (descending, then id), allocate the budget greedily in that order (an application that
    does not fit is skipped, as ``shortfall skip``), write ``ranking.csv``;
-5. with ``--letters``, render one plain Jinja2 letter per application into its own file
+5. with ``--checked``, decide with ``benchmarks/handwritten_validated.py``'s ``evaluate_exact`` instead:
+   every declared field checked and money in Decimal, as bando does (an application it finds invalid is
+   written as such, not decided); this variant says how much of the end-to-end ratio is that job itself;
+6. with ``--letters``, render one plain Jinja2 letter per application into its own file
    (``letters/<id>.txt``): the template is a dozen lines with the outcome, the score, the grant and the
    failed gates — the least a letter says.
 
@@ -49,6 +52,7 @@ def main(argv=None) -> int:
     ap.add_argument("batch")
     ap.add_argument("outdir")
     ap.add_argument("--letters", action="store_true")
+    ap.add_argument("--checked", action="store_true", help="every field checked and money in Decimal, as bando")
     ap.add_argument("--budget", type=float, default=10_000_000)
     ap.add_argument("--bench-dir", default=str(DEFAULT_BENCH))
     args = ap.parse_args(argv)
@@ -56,6 +60,11 @@ def main(argv=None) -> int:
     from peers import handwritten  # noqa: E402 - the shared yardstick's function
 
     evaluate = handwritten.load()
+    if args.checked:
+        sys.path.insert(0, str(HERE))
+        from handwritten_validated import Invalid, evaluate_exact as evaluate  # noqa: E402
+    else:
+        Invalid = ()  # noqa: N806 - nothing to catch: the shared function trusts its input
     out = Path(args.outdir)
     out.mkdir(parents=True, exist_ok=True)
     ranked = []
@@ -64,20 +73,28 @@ def main(argv=None) -> int:
             if not line.strip():
                 continue
             app = json.loads(line)
-            r = evaluate(app)
+            try:
+                r = evaluate(app)
+            except Invalid:
+                dst.write(json.dumps({"id": app.get("id"), "invalid": True}) + "\n")
+                continue
             r["id"] = app["id"]
             r["applicant"] = app["network"]["name"]
-            dst.write(json.dumps(r, separators=(",", ":")) + "\n")
+            dst.write(json.dumps(r, separators=(",", ":"), default=str) + "\n")
             if r["eligible"] and r["grant"] > 0:
                 ranked.append((-r["score"], r["id"], r["grant"]))
     ranked.sort()
-    left = args.budget
+    budget = args.budget
+    if args.checked:  # the grants are Decimals: so is what is left of the budget
+        from decimal import Decimal
+        budget = Decimal(repr(budget))
+    left = budget
     funded = {}
     with open(out / "ranking.csv", "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["rank", "id", "score", "grant"])
         for rank, (neg_score, app_id, grant) in enumerate(ranked, 1):
-            given = grant if grant <= left else 0.0
+            given = grant if grant <= left else grant * 0
             left -= given
             funded[app_id] = given
             w.writerow([rank, app_id, -neg_score, f"{given:.2f}"])
@@ -94,7 +111,7 @@ def main(argv=None) -> int:
                 (letters / f"{r['id']}.txt").write_text(template.render(call="Reti d'impresa 2025", r=r),
                                                          encoding="utf-8")
     print(f"{len(ranked)} ranked, {sum(1 for g in funded.values() if g > 0)} funded, "
-          f"{args.budget - left:.2f} granted", file=sys.stderr)
+          f"{budget - left:.2f} granted", file=sys.stderr)
     return 0
 
 

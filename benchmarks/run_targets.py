@@ -14,6 +14,9 @@ absolute times of two runs are not comparable, ratios from one run are):
   rendering one plain Jinja2 letter per application;
 * peak RSS of ``bando score --no-letters`` on ``--rss-n`` applications (the child's ``ru_maxrss``);
 * ``--jobs 2`` against ``--jobs 1`` on ``--scale-n`` applications;
+* the floor (not a target): ``benchmarks/bench_floor.py``, the yardstick's rules by hand with every field
+  checked and money in Decimal, against the shared function and against ``policy.decide``; and the pipeline
+  deciding with that function (``--checked``) against ``bando score``;
 * ``load_policy`` of each shipped policy (best of 5, in a child process) and ``check`` of a generated
   policy of about 2,000 lines (``benchmarks/bench_parse.py``'s generator).
 
@@ -64,9 +67,9 @@ def bando_score(batch: Path, out: Path, *, letters: bool, jobs: int = 1) -> list
     return cmd + ([] if letters else ["--no-letters"])
 
 
-def pipeline(batch: Path, out: Path, *, letters: bool, bench_dir: Path) -> list[str]:
+def pipeline(batch: Path, out: Path, *, letters: bool, bench_dir: Path, checked: bool = False) -> list[str]:
     cmd = [sys.executable, str(HERE / "pipeline_handwritten.py"), str(batch), str(out), "--bench-dir", str(bench_dir)]
-    return cmd + (["--letters"] if letters else [])
+    return cmd + (["--letters"] if letters else []) + (["--checked"] if checked else [])
 
 
 def best_of(reps: int, cmds: list[list[str]]) -> list[float]:
@@ -82,13 +85,25 @@ def best_of(reps: int, cmds: list[list[str]]) -> list[float]:
 def end_to_end(tmp: Path, n: int, reps: int, bench_dir: Path) -> dict:
     batch = tmp / "e2e.jsonl"
     generate(batch, n, bench_dir)
-    hw, bando, hw_l, bando_l = best_of(reps, [
+    hw, bando, hw_l, bando_l, hw_c = best_of(reps, [
         pipeline(batch, tmp / "hw", letters=False, bench_dir=bench_dir),
         bando_score(batch, tmp / "bando", letters=False),
         pipeline(batch, tmp / "hw-l", letters=True, bench_dir=bench_dir),
         bando_score(batch, tmp / "bando-l", letters=True),
+        pipeline(batch, tmp / "hw-c", letters=False, bench_dir=bench_dir, checked=True),
     ])
-    return {"n": n, "pipeline_s": hw, "bando_s": bando, "pipeline_letters_s": hw_l, "bando_letters_s": bando_l}
+    return {"n": n, "pipeline_s": hw, "bando_s": bando, "pipeline_letters_s": hw_l, "bando_letters_s": bando_l,
+            "pipeline_checked_s": hw_c}
+
+
+def floor(tmp: Path, n: int, bench_dir: Path) -> dict:
+    """``benchmarks/bench_floor.py``: the yardstick's rules by hand with bando's checks and exact money."""
+    out = tmp / "floor.json"
+    proc = subprocess.run([sys.executable, str(HERE / "bench_floor.py"), "--n", str(n), "--bench-dir",
+                           str(bench_dir), "--json", str(out)], capture_output=True, text=True, cwd=REPO)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench_floor.py failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return json.loads(out.read_text(encoding="utf-8"))
 
 
 def peak_rss(tmp: Path, n: int, bench_dir: Path) -> dict:
@@ -201,6 +216,20 @@ def table(r: dict) -> list[str]:
             f"symbols; the hardening limit is 12,000)", "< 1 s", f"{ld['generated_check_s'] * 1000:.0f} ms",
             ld["generated_check_s"] < 1),
     ]
+    fl = r.get("floor")
+    if fl is not None:  # not targets: what the job itself costs, measured in the same run
+        b = fl["best_s"]
+        lines += [
+            "",
+            "| the floor under the targets (not targets) | measured |",
+            "|---|---|",
+            f"| the rules by hand with every field checked and money in Decimal, vs the shared hand-written "
+            f"function (N={fl['n']:,}; benchmarks/bench_floor.py) | {b['exact'] / b['shared']:.2f}× |",
+            f"| `policy.decide` vs that checked hand-written function (same run) | {b['decide'] / b['exact']:.2f}× |",
+            f"| `bando score --no-letters` vs the pipeline deciding with that function (N={e2e['n']:,}) | "
+            f"{e2e['bando_s'] / e2e['pipeline_checked_s']:.2f}× ({e2e['bando_s']:.1f} s vs "
+            f"{e2e['pipeline_checked_s']:.1f} s) |",
+        ]
     return lines
 
 
@@ -226,6 +255,7 @@ def main(argv=None) -> int:
         tmp = Path(tmp)
         r = {"started": started, "python": platform.python_version(), "cpus": os.cpu_count()}
         for key, step in [("decide_evaluate", lambda: decide_evaluate(tmp, args.n, bench_dir)),
+                          ("floor", lambda: floor(tmp, args.n, bench_dir)),
                           ("end_to_end", lambda: end_to_end(tmp, args.n, args.reps, bench_dir)),
                           ("scaling", lambda: scaling(tmp, args.scale_n, args.reps, bench_dir)),
                           ("rss", lambda: peak_rss(tmp, args.rss_n, bench_dir)),

@@ -119,16 +119,17 @@ class Frame:
     """The variation one generated function is written in, and its reading state (fused input).
 
     ``fused``: the input is read from the raw application under ``plan``;
-    else the inputs are locals ``i_<name>`` of a typed value. ``errors``:
-    ``"bail"`` (raise :class:`~engine.compile.validate.Bail`; the validator decides).
-    ``trace``: the explanation generator of the explaining form, or None.
+    else the inputs are locals ``i_<name>`` of a typed value. A fused function
+    meets a problem in the data by raising :class:`~engine.compile.validate.Bail`:
+    collecting every problem with its path is the validator's job
+    (:mod:`engine.compile.validate`, whose checks the fused reads are written from),
+    and the typed form then decides. ``trace``: the explanation generator of the explaining form, or None.
     ``depth`` > 0 inside generators and inlined functions (no fused aggregates
     there); ``loop`` is the fused loop whose body is being written.
     """
 
     fused: bool = False
     plan: Plan | None = None
-    errors: str = "bail"
     trace: object = None
     scalars: dict = field(default_factory=dict)  # input path -> (local, raw number?)
     flat: set = field(default_factory=set)  # input paths of records read field by field
@@ -141,10 +142,6 @@ class Frame:
     inline: int = 0
     band_marks: dict | None = None  # the explaining form records band tables here (tiers)
     lets_computed: set = field(default_factory=set)
-
-    def __post_init__(self):
-        if self.errors != "bail":
-            raise NotImplementedError(f"error mode {self.errors!r}: only 'bail' is implemented")
 
 
 class _ItemRef:
@@ -575,7 +572,7 @@ class Compiler:
         self.exec(code.text())
         decide = self.namespace["decide"]
         fast = self.build_fast()
-        self._validator._fast = fast
+        self._validator.fast_path = fast
         runtime.register_validator(self.cp, self._validator)
         return decide
 

@@ -624,12 +624,12 @@ class Validator:
             fn = self.namespace[name]
             self._root_fn = fn
             self.root = lambda data, path, errors: fn(data, errors, path, None)
-        self._fast = None  # set by Compiler.build_decide
+        self.fast_path = None  # the fused fast path (raw data -> decide tuple), set by Compiler.build_decide
 
     # --- public -------------------------------------------------------------------------------
     def validate(self, data):
         """``(value, errors)``; ``value`` may be a :class:`Prevalidated` mapping (see the class docstring)."""
-        fast = self._fast
+        fast = self.fast_path
         if fast is not None:
             try:
                 return Prevalidated(data, fast(data), self), []

@@ -447,7 +447,7 @@ class Policy:
 
     def _decide_data(self, data) -> Decision:
         app_id = _app_id(data)
-        fast = self._validator._fast
+        fast = self._validator.fast_path
         if fast is not None:
             try:
                 return self._finish(app_id, *fast(data))

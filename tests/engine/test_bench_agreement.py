@@ -66,7 +66,7 @@ def _diffs(apps, expected, got):
 
 def test_decide_agrees_with_the_hand_written_peer(bench):
     apps, reference, policy = bench
-    assert policy.validator._fast is not None, "bench.bando should compile to the fused fast path"
+    assert policy.validator.fast_path is not None, "bench.bando should compile to the fused fast path"
     expected = [_expected(reference(a)) for a in apps]
     got = [_ours(policy.decide(a)) for a in apps]
     diffs = _diffs(apps, expected, got)
@@ -108,3 +108,45 @@ def test_the_benchmark_peer_module(bench):
         evaluate = peer.load(variant)
         for a in apps[:100]:
             assert _expected(evaluate(a)) == _expected(reference(a)), (variant, a["id"])
+
+
+# --- the floor of benchmarks/bench_floor.py: the same job by hand, so it must agree and refuse alike ----------
+
+def _floor():
+    return _load_module("bench_handwritten_validated", os.path.join(REPO, "benchmarks", "handwritten_validated.py"))
+
+
+def test_the_checked_hand_written_floor_gives_the_yardsticks_outputs(bench):
+    apps, handwritten, _policy = bench
+    hv = _floor()
+    for app in apps[:500]:
+        expected = _expected(handwritten(app))
+        for fn in (hv.evaluate_validated, hv.evaluate_exact):
+            assert _expected(fn(app)) == expected, app["id"]
+
+
+@pytest.mark.parametrize("where, bad", [
+    (("network", "firms", 0, "vat_id"), ""),               # a field no rule reads: bando checks it all the same
+    (("network", "firms", 0, "founded"), 1990.5),
+    (("network", "firms", 1, "employees"), 2_000_000),
+    (("network", "firms", 2, "turnover_eur"), -1),
+    (("network", "firms", 0, "export_share"), 1.5),
+    (("network", "firms", 0, "has_iso9001"), "yes"),
+    (("network", "contract_type"), "consorzio"),
+    (("project", "innovation_level"), 6),
+    (("project", "title"), 7),
+])
+def test_the_floor_refuses_what_bando_calls_invalid(bench, where, bad):
+    import copy
+
+    apps, _handwritten, policy = bench
+    app = copy.deepcopy(apps[0])
+    node = app
+    for step in where[:-1]:
+        node = node[step]
+    node[where[-1]] = bad
+    assert policy.decide(app).status == "invalid"
+    hv = _floor()
+    for fn in (hv.evaluate_validated, hv.evaluate_exact):
+        with pytest.raises(hv.Invalid):
+            fn(app)

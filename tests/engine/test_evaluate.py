@@ -144,7 +144,7 @@ def crit(result, cid):
 # --- the fast path exists and agrees ------------------------------------------------------------
 
 def test_policy_gets_a_fast_path_and_uses_it(net):
-    assert net._validator._fast is not None
+    assert net.validator.fast_path is not None
     value, errors = net.validate(app())
     assert errors == [] and isinstance(value, Prevalidated)
     # reads as the typed value the full validator builds
@@ -375,7 +375,7 @@ eligibility {
 
 def test_functions_with_items_and_missing_arguments():
     p = load_policy(FUNCS)
-    assert p._validator._fast is not None  # functions are inlined in the fused loop
+    assert p.validator.fast_path is not None  # functions are inlined in the fused loop
     firms = [{"name": "A", "employees": 10, "turnover": 1e6, "aid": 1000}, {"name": "B", "employees": 60, "turnover": 1}]
     d = p.decide({"id": "F", "firms": firms, "cap": 50})
     # B is not small; its aid is missing, so `within` is missing and the gate fails; 100 > 50
@@ -398,7 +398,7 @@ def test_every_policy_of_the_repository_gets_the_fast_path(path):
     """Each real policy compiles to the fused fast path, which agrees with the full path on its examples."""
     from engine.evaluate.policy import load_application
     p = load_policy(path)
-    assert p._validator._fast is not None
+    assert p.validator.fast_path is not None
     examples = sorted((REPO / "examples" / path.stem).glob("*.json"))
     for f in examples:
         for data in (load_application(f), json.loads(f.read_text(encoding="utf-8"))):
