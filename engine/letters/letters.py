@@ -111,6 +111,7 @@ __all__ = [
     "LetterError",
     "LetterRenderer",
     "RenderLimits",
+    "letter_id",
     "safe_filename",
     "write_letters",
 ]
@@ -435,7 +436,7 @@ def _prepare(result: dict, call: dict, lang: str, completed: dict | None = None)
     result = clean_text(result)  # applicant text never drives a terminal or a printer
     c = completed if completed is not None else _complete_call(call)
     r = _complete(result, _RESULT_DEFAULTS)
-    r["application"] = _letter_id(result)
+    r["application"] = letter_id(result)
     r["currency"] = r["currency"] or c["currency"]
     r["language"] = r["language"] or c["language"] or lang
     for key in ("max_score", "pass_score", "policy"):
@@ -489,10 +490,11 @@ def _source_text(source) -> str:
     return format_source(source)
 
 
-def _letter_id(result: dict) -> str:
-    """The application id a letter shows. A batch row whose id could not be
-    read (status ``invalid``) is named by where it came from, so that its
-    letter can still be traced: ``domande.csv:12``."""
+def letter_id(result: dict) -> str:
+    """The application id a letter shows, and its file is named after (:func:`safe_filename`): by
+    ``bando score`` and ``bando letters`` alike. A batch row whose id could not be read (status
+    ``invalid``) is named by where it came from, so that its letter can still be traced:
+    ``domande.csv:12``."""
     app = result.get("application")
     return str(app) if app not in (None, "") else _source_text(result.get("source"))
 
@@ -1094,7 +1096,7 @@ def write_letters(results: Iterable[dict], call: dict, outdir, *,
     paths: list[Path] = []
     lang = renderer.lang or renderer._call_lang(call)
     for result in results:
-        app_id = _letter_id(result) if isinstance(result, dict) else None
+        app_id = letter_id(result) if isinstance(result, dict) else None
         try:
             if isinstance(result, dict):
                 check_language(result, lang)  # the same for every letter: one error, not one per application

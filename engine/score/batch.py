@@ -365,7 +365,7 @@ class _Written:
     panel: list = attrs.Factory(list)  # (id, applicant, status) of those awaiting the panel
     seen: list = attrs.Factory(list)
     items: list = attrs.Factory(list)  # rows of outputs_items.csv
-    letters: list = attrs.Factory(list)  # (id, letter text or LetterError)
+    letters: list = attrs.Factory(list)  # (id, what the letter is named after, letter text or LetterError)
 
 
 def _write_chunk(task) -> _Written:
@@ -378,6 +378,8 @@ def _write_chunk(task) -> _Written:
     summary = outputs.SummaryBuilder(w.call)
     out = _Written(len(records), "", summary)
     lines = []
+    if w.letters:  # imported only for letters: a run without them does not load Jinja
+        from engine.letters.letters import letter_id
     for index, blob in enumerate(records, first):
         d, line = _result_dict(w.policy, w.lang, index, pickle.loads(blob), w.outcome, w.cross)
         lines.append(line)
@@ -402,7 +404,7 @@ def _write_chunk(task) -> _Written:
         if w.per_item:
             out.items += outputs.ItemsWriter.rows(d, w.per_item, w.lang)
         if w.letters:
-            out.letters.append((d["application"], _render_letter(d)))
+            out.letters.append((d["application"], letter_id(d), _render_letter(d)))
     out.lines = "".join(lines).encode("utf-8")
     if w.results is not None:  # a worker: the lines wait in the shared file, the driver copies them in order
         out.lines = (w.results.append(out.lines), len(out.lines))
@@ -976,11 +978,11 @@ def _score_spilled(policy, policy_path, batch_path, outdir, spill, lines_file, t
             seen_ids.update(part.seen)
             if items_csv is not None:
                 items_csv.write_rows(part.items)
-            for app_id, text in part.letters:
+            for app_id, named, text in part.letters:
                 if isinstance(text, LetterError):
                     letter_errors.append({"application": app_id, "error": str(text)})
                 else:
-                    name = safe_filename(app_id or f"row-{len(used_names) + 1}", used_names)
+                    name = safe_filename(named, used_names)  # as `bando letters` names it
                     with open(staging / f"{name}.{letter_format}", "w", encoding="utf-8", newline="\n") as lf:
                         lf.write(text)
             if bar:

@@ -65,3 +65,23 @@ def test_salentonet_letters(results, status):
     assert golden.exists(), f"missing golden {golden}; run with BANDO_UPDATE_GOLDEN=1"
     assert text == golden.read_text(encoding="utf-8"), f"{golden.name} differs"
     assert by_status[status]["application"] in text
+
+
+def test_score_and_letters_name_and_write_the_same_letters_a_row_without_id_included(tmp_path):
+    # one naming of a letter's file: a row whose id is missing is named after where it came from
+    # (batch.json_item_2-<hash>.txt), by `bando score` as by `bando letters` run on its results
+    batch = [json.loads((EXAMPLES / f"{app}.json").read_text(encoding="utf-8")) for app in ("SN-2013-001", "SN-2013-003")]
+    batch.insert(1, dict(batch[0], id=""))
+    (tmp_path / "batch.json").write_text(json.dumps(batch), encoding="utf-8")
+    res = CliRunner().invoke(main, ["score", str(POLICY), str(tmp_path / "batch.json"), "-o", str(tmp_path / "out"),
+                                    "--date", "2014-02-28"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["letters", str(POLICY), str(tmp_path / "out" / "results.jsonl"), "-o",
+                                    str(tmp_path / "again"), "--date", "2014-02-28"])
+    assert res.exit_code == 0, res.output
+    written = {p.name: p.read_bytes() for p in (tmp_path / "out" / "letters").iterdir()}
+    again = {p.name: p.read_bytes() for p in (tmp_path / "again").glob("*.txt")}
+    assert written == again
+    unnamed = [name for name in written if name.startswith("batch.json_item_2-")]
+    assert len(unnamed) == 1 and len(written) == 3, sorted(written)
+    assert "domanda n. batch.json:item 2" in written[unnamed[0]].decode("utf-8")
