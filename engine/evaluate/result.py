@@ -12,6 +12,7 @@ from decimal import Decimal
 import attrs
 
 from engine.text import status
+from engine.text.status import eligible as eligible_status
 
 #: every outcome a result can have; "funded", "not_funded", "tied" (at the funding line, the office
 #: decides) and "withdrawn" (withdrawn or revoked, its award released) exist only after batch ranking
@@ -74,13 +75,7 @@ class Decision:
     @property
     def eligible(self) -> bool | None:
         """False when a requirement failed; None when the data was invalid (eligibility not assessed)."""
-        return _eligible(self.status)
-
-
-def _eligible(status):
-    if status == "invalid":
-        return None
-    return status != "ineligible"
+        return eligible_status(self.status)
 
 
 @attrs.frozen(slots=False)
@@ -246,7 +241,7 @@ class Result:
     @property
     def eligible(self) -> bool | None:
         """False when a requirement failed; None when the data was invalid (eligibility not assessed)."""
-        return _eligible(self.status)
+        return eligible_status(self.status)
 
     def to_dict(self) -> dict:
         submitted = self.submitted
