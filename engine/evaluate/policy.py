@@ -30,6 +30,7 @@ from dsl.source import Source, Span
 
 from engine.explain import explain as _explain
 from engine.text import i18n
+from engine.text.exact import json_number
 from engine.compile.compiler import compile_policy
 from engine.paths import NotRegularFile, PathRefused, PolicyTree, TooLarge, file_kind, read_regular
 from engine.evaluate import params as _params
@@ -642,8 +643,8 @@ class Policy:
             "contact": h.get("contact"), "place": h.get("place"),
             "acceptance_days": h.get("acceptance_days"),
             "de_minimis": _has_de_minimis_rule(self.checked),
-            "max_score": _num(self.max_score), "pass_score": _num(self.pass_score),
-            "criteria": [{"id": c.id, "label": self.label_of(c, self.language), "max": _num(c.max)}
+            "max_score": json_number(self.max_score), "pass_score": json_number(self.pass_score),
+            "criteria": [{"id": c.id, "label": self.label_of(c, self.language), "max": json_number(c.max)}
                          for c in self.criteria],
             "gates": [{"id": g.id, "label": self.label_of(g, self.language)} for g in self.gates],
             "policy": self.policy_info,
@@ -691,10 +692,6 @@ def _full_env(policy, data, lets):
     from engine.compile.tracegen import full_env
     return full_env(policy, data, lets)
 
-
-def _num(d):
-    from engine.evaluate.result import json_number
-    return json_number(d)
 
 
 def _app_id(data):

@@ -13,31 +13,11 @@ import attrs
 
 from engine.text import status
 from engine.text.status import eligible as eligible_status
+from engine.text.exact import json_number, money_text
 
 #: every outcome a result can have; "funded", "not_funded", "tied" (at the funding line, the office
 #: decides) and "withdrawn" (withdrawn or revoked, its award released) exist only after batch ranking
 STATUSES = tuple(str(s) for s in status.ALL)
-
-
-def json_number(d):
-    """A Decimal as a JSON number: an int when whole, else a float with the same shortest text."""
-    if d is None:
-        return None
-    if isinstance(d, int):
-        return d
-    d = Decimal(d)
-    if d == d.to_integral_value():
-        return int(d)
-    return float(format(d.normalize(), "f"))
-
-
-def money_text(d) -> str | None:
-    if d is None:
-        return None
-    d = Decimal(d)
-    if d == d.to_integral_value() or d.as_tuple().exponent >= -2:
-        return format(d.quantize(Decimal("0.01")), "f")
-    return format(d.normalize(), "f")
 
 
 # Results are frozen but not slotted: attrs then fills a frozen instance's __dict__ directly,

@@ -39,8 +39,8 @@ format_money = _f.format_money  # amounts rarely repeat: a cache would only cost
 format_percent = functools.lru_cache(maxsize=8192)(_f.format_percent)
 format_date = _f.format_date
 from engine.compile.plan import band_rights, flatten, tier_subject
-from engine.evaluate.result import CriterionResult, GateResult, OutputItem, OutputResult, Result, money_text
-from engine.text.exact import decimal_of, exact_json
+from engine.evaluate.result import CriterionResult, GateResult, OutputItem, OutputResult, Result
+from engine.text.exact import decimal_of, exact_json, money_text
 from engine.text.status import PENDING
 from engine.evaluate.trace import MAX_ITEMS_SHOWN, Trace
 from engine.compile.validate import describe as describe_problem

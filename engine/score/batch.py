@@ -50,7 +50,8 @@ from engine.score import stage as _stage
 from dsl.checker import MARKS_FIELD
 from engine.text.status import PENDING
 from engine.text.formatting import format_money
-from engine.evaluate.result import GateResult, Result, money_text
+from engine.evaluate.result import GateResult, Result
+from engine.text.exact import json_number, money_text
 from engine.explain.explain import admitted_head, unscored
 from engine.evaluate.named_outputs import columns as output_columns, refresh as refresh_outputs
 
@@ -1179,9 +1180,9 @@ def bonus_counted(b):
 def _expander(policy, lang):
     """``expand(c)``: the result dict ranking.csv, ranking.xlsx and the report's table need of a compact
     row (:func:`_compact`), the policy's part of it worked out once, not once per row and table."""
-    common = {"currency": policy.currency, "language": lang, "max_score": _num(policy.max_score),
-              "pass_score": _num(policy.pass_score)}
-    maxima = [(x.id, _num(x.max)) for x in policy.criteria + policy.bonuses]
+    common = {"currency": policy.currency, "language": lang, "max_score": json_number(policy.max_score),
+              "pass_score": json_number(policy.pass_score)}
+    maxima = [(x.id, json_number(x.max)) for x in policy.criteria + policy.bonuses]
 
     def expand(c):
         d = dict(zip(_COMPACT, c))
@@ -1255,10 +1256,6 @@ def _mostly_invalid_text(batch_path, total, invalid, fields, reader_warnings, la
     return "\n".join(lines)
 
 
-def _num(v):
-    from engine.evaluate.result import json_number
-    return json_number(v)
-
 
 def default_letter_date(policy):
     """The date letters carry: the call's decision date, else its closing date; None (undated
@@ -1273,7 +1270,7 @@ def _allocation_summary(alloc, proc, policy, withdrawn, withdrawn_file, previous
                         reserve_amounts=(), lang=None) -> dict:
     """What summary.json records of the allocation: totals, the rules applied, the reserves,
     every award that changed."""
-    m = money_text  # one writer of exact amounts (result.money_text) for summary.json and results
+    m = money_text  # one writer of exact amounts (exact.money_text) for summary.json and results
     changes = list(alloc.changes)
     if previous is not None:  # a withdrawn application's award is released: it changed too
         changes += [(i, previous.awards[i].amount, Decimal(0)) for i in sorted(withdrawn) if i in previous.awards]

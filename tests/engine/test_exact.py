@@ -51,3 +51,14 @@ def test_every_text_written_reads_back_to_the_same_number(d):
     for text in (exact.plain(d), exact.number_text(d), exact.money_text(d)):
         assert exact.decimal_of(text) == d
     assert exact.decimal_of(exact.exact_json(d)) == d
+
+
+def test_a_result_writes_its_numbers_with_the_one_writer():
+    # result.py had its own copies of json_number and money_text, which wrote a computed -0 as "-0.00"
+    from engine.evaluate import result
+
+    assert result.money_text is exact.money_text and result.json_number is exact.json_number
+    r = result.Result("A-1", "admitted", Decimal("0"), Decimal("100"), Decimal("60"), Decimal("-0.00"), (), (), (),
+                      {}, "it", "EUR", grant_computed=Decimal("-0"))
+    d = r.to_dict()
+    assert d["grant"] == "0.00" and d["grant_computed"] == "0.00"
