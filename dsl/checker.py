@@ -738,7 +738,7 @@ class Checker:
         for v in te.values:
             if kind == "money":
                 if not isinstance(v, ast.Money):
-                    say("E132", f"the amounts of a `money` set are written with their currency", v,
+                    say("E132", "the amounts of a `money` set are written with their currency", v,
                         hint=f"write `{_set_value_text(v)} {currency}`")
                 elif v.currency != currency:
                     say("E132", f"{_set_value_text(v)} is in {v.currency}, but the call is in {currency}", v)
@@ -769,8 +769,8 @@ class Checker:
                     # negative grant to fund; a policy that means otherwise declares its range
                     self.warn("W102", f"`{field.name}` is an amount with no declared range: a negative amount in it "
                               f"will be refused as invalid", te,
-                              hint=f"declare the range, e.g. `money in 0..1_000_000`, or "
-                                   f"`money in -1_000_000..1_000_000` if the amount can be negative")
+                              hint="declare the range, e.g. `money in 0..1_000_000`, or "
+                                   "`money in -1_000_000..1_000_000` if the amount can be negative")
                     return Type("money", currency=cp.currency or "EUR", low=Decimal(0), high=None,
                                 implicit_range=True)
                 return money(cp.currency or "EUR")

@@ -59,7 +59,7 @@ class Source:
         # once per source: splitting the whole text for every diagnostic made a policy
         # with thousands of errors quadratic to report
         starts = [0]
-        find, text = self.text.find, self.text
+        find = self.text.find
         i = find("\n")
         while i >= 0:
             starts.append(i + 1)
