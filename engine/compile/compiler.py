@@ -351,7 +351,7 @@ class Compiler:
     def x_If(self, e, scope):
         c, t, f = self.expr(e.cond, scope), self.expr(e.then, scope), self.expr(e.else_, scope)
         if self.opt(e.cond):
-            v = f"_t{next(self._tmp)}"
+            v = self.fresh("_t")
             return f"({t} if ({v} := {c}) else (None if {v} is None else {f}))"
         return f"({t} if {c} else {f})"
 
@@ -433,7 +433,7 @@ class Compiler:
 
     def _loop(self, e, scope):
         """(item variable, inner scope, source code, filter code) of an aggregate/quantifier."""
-        var = f"v{next(self._tmp)}_{e.var}" if e.var else None
+        var = f"{self.fresh('v')}_{e.var}" if e.var else None
         inner = dict(scope, **{e.var: var}) if e.var else scope
         src = self.expr(e.source, scope)
         if self.opt(e.source):
@@ -475,7 +475,7 @@ class Compiler:
     def _aggregate(self, e, scope):
         var, inner, src = self._loop(e, scope)
         if var is None:
-            var = f"v{next(self._tmp)}"
+            var = self.fresh("v")
         where = f" if {self.cond(e.where, inner)}" if e.where is not None else ""
         f = e.func
         if f == "count":
@@ -672,7 +672,7 @@ class Compiler:
             return None, None
         frame = Frame(fused=True, plan=plan, trace=explainer, band_marks={} if explainer is not None else None)
         gen = self._with(frame)
-        fname = f"fast{next(self._tmp)}"
+        fname = self.fresh("fast")
         try:
             source = gen._generate(fname)
         except PlanMiss as miss:
@@ -729,14 +729,14 @@ class Compiler:
         subject = tier_subject(tiers)
         conds = [t for t in tiers if t.cond is not None]
         if subject is not None and len(conds) > 1 and not any(self.opt(r) for t in conds for r in band_rights(t.cond)):
-            tmp = f"_s{next(self._tmp)}"
+            tmp = self.fresh("_s")
             scode, key = self._subject(subject, [t.cond for t in conds])
             code.line(f"{tmp} = {scode}", tiers[0])
             # the explaining form also keeps which band applied (its index, or None) and whether the
             # subject was missing, for the trace (see tracegen.TraceGen.band)
             band = missing = None
             if self.band_marks is not None and not key:  # (a comparison key is not the value to show)
-                band, missing = f"_b{next(self._tmp)}", f"_bm{next(self._tmp)}"
+                band, missing = self.fresh("_b"), self.fresh("_bm")
                 self.band_marks[id(tiers)] = (band, missing, tmp)
                 code.line(f"{missing} = False")
 
@@ -789,7 +789,7 @@ class Compiler:
         """A band's points; missing points count as 0."""
         p = self.expr(e, {})
         if self.opt(e):
-            v = f"_t{next(self._tmp)}"
+            v = self.fresh("_t")
             return f"(0 if ({v} := {p}) is None else {v})"
         return p
 
@@ -870,7 +870,7 @@ class Compiler:
             return fn
         self.define_funcs(e)
         lets, inputs = self.refs(e)
-        name = f"x{next(self._tmp)}"
+        name = self.fresh("x")
         code = Code()
         code.line(f"def {name}({', '.join(['env'] + params)}):")
         code.indent()
@@ -1122,7 +1122,7 @@ class Compiler:
             if isinstance(ref, _ItemRef):
                 inner[p.name] = ref
             elif self.opt(a):
-                tmp = f"_a{next(self._tmp)}"
+                tmp = self.fresh("_a")
                 missing.append(f"(({tmp} := {self.expr(a, scope)}) is None)")
                 inner[p.name] = tmp
             else:

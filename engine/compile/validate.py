@@ -864,8 +864,6 @@ class Validator:
         return None  # structured: handled by the generated walkers
 
 
-
-
 def const_eval(e):
     """A literal (:mod:`dsl.literals`) as application data: a field's default, a dated table's value,
     an example's expected score. A number written whole is an int, as in an application's JSON;

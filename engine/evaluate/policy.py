@@ -693,7 +693,6 @@ def _full_env(policy, data, lets):
     return full_env(policy, data, lets)
 
 
-
 def _app_id(data):
     if isinstance(data, dict):
         v = data.get("id")

@@ -1256,7 +1256,6 @@ def _mostly_invalid_text(batch_path, total, invalid, fields, reader_warnings, la
     return "\n".join(lines)
 
 
-
 def default_letter_date(policy):
     """The date letters carry: the call's decision date, else its closing date; None (undated
     letters, never an invented date) when the policy states neither."""
